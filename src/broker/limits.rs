@@ -1,0 +1,116 @@
+//! Every cap the broker core enforces, in one place, with the defaults Sol ships.
+//!
+//! Defaults are sized for a 64 MB router; `docs/configuration.md` lists each key and what
+//! happens when its cap is hit. The `config` module fills this struct from a file;
+//! the core only reads it.
+
+use std::time::Duration;
+
+/// Per-listener policy the core needs to know when a client connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerPolicy {
+    /// Whether clients without a user name may connect through this listener.
+    pub allow_anonymous: bool,
+}
+
+/// Caps and timeouts of the broker core. Zero means "no limit" only where a field says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Number of connection slots (the client pool size).
+    pub max_connections: usize,
+    /// Outbound QoS 1/2 messages in flight per client (`max_inflight_messages`).
+    pub max_inflight_messages: usize,
+    /// Inbound QoS 2 packet ids awaiting PUBREL per client; a client that exceeds it is
+    /// disconnected (`max_inflight_incoming`).
+    pub max_inflight_incoming: usize,
+    /// Messages queued per client beyond the inflight window (`max_queued_messages`).
+    pub max_queued_messages: usize,
+    /// Payload bytes queued per client; 0 = no byte cap (`max_queued_bytes`).
+    pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for offline persistent sessions (`queue_qos0_messages`).
+    pub queue_qos0_messages: bool,
+    /// Largest accepted PUBLISH payload; larger ones are dropped and counted; 0 = no cap
+    /// beyond `max_packet_size` (`message_size_limit`).
+    pub message_size_limit: usize,
+    /// Largest whole packet accepted from a client; larger ones close the connection
+    /// before their body is buffered (`max_packet_size`).
+    pub max_packet_size: usize,
+    /// Largest keep-alive a client may ask for, in seconds (`max_keepalive`).
+    pub max_keepalive: u16,
+    /// Interval between `$SYS` updates; zero disables them (`sys_interval`).
+    pub sys_interval: Duration,
+    /// How long an offline persistent session is kept; `None` = forever
+    /// (`persistent_client_expiration`).
+    pub persistent_client_expiration: Option<Duration>,
+    /// How long a new connection may take to send CONNECT (`connect_timeout`).
+    pub connect_timeout: Duration,
+    /// How long a subscriber's socket may accept no bytes while output is pending before
+    /// it is disconnected (`slow_consumer_timeout`).
+    pub slow_consumer_timeout: Duration,
+    /// Longest stretch a publisher is held by flow control for a full subscriber queue
+    /// (`max_publisher_stall`).
+    pub max_publisher_stall: Duration,
+    /// Subscriptions per client; more get SUBACK 0x80 (`max_subscriptions_per_client`).
+    pub max_subscriptions_per_client: usize,
+    /// Subscriptions across all sessions; more get SUBACK 0x80 (`max_subscriptions`).
+    pub max_subscriptions: usize,
+    /// Longest topic name or filter in bytes (`max_topic_length`).
+    pub max_topic_length: usize,
+    /// Most levels in a topic name or filter (`max_topic_levels`).
+    pub max_topic_levels: usize,
+    /// Longest client identifier in bytes (`max_client_id_length`).
+    pub max_client_id_length: usize,
+    /// Retained messages kept; new topics beyond it are not retained (`max_retained_messages`).
+    pub max_retained_messages: usize,
+    /// Retained payload bytes kept (`max_retained_bytes`).
+    pub max_retained_bytes: usize,
+    /// Offline persistent sessions kept; beyond it a new one is not kept (`max_offline_sessions`).
+    pub max_offline_sessions: usize,
+    /// Whether an empty client id with clean session gets a generated id
+    /// (`allow_zero_length_clientid`).
+    pub allow_zero_length_clientid: bool,
+    /// Prefix of generated client ids (`auto_id_prefix`).
+    pub auto_id_prefix: String,
+    /// Whether retained messages are stored (`retain_available`).
+    pub retain_available: bool,
+    /// Emit [`super::Effect::Durable`] effects for a store to consume.
+    pub track_durable: bool,
+    /// Policies of the listeners, indexed by the listener number the reactor passes in.
+    pub listeners: Vec<ListenerPolicy>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            max_inflight_messages: 20,
+            max_inflight_incoming: 100,
+            max_queued_messages: 1000,
+            max_queued_bytes: 1 << 20,
+            queue_qos0_messages: false,
+            message_size_limit: 0,
+            max_packet_size: 256 * 1024,
+            max_keepalive: 65535,
+            sys_interval: Duration::from_secs(10),
+            persistent_client_expiration: None,
+            connect_timeout: Duration::from_secs(10),
+            slow_consumer_timeout: Duration::from_secs(30),
+            max_publisher_stall: Duration::from_secs(2),
+            max_subscriptions_per_client: 1000,
+            max_subscriptions: 100_000,
+            max_topic_length: 1024,
+            max_topic_levels: 32,
+            max_client_id_length: 256,
+            max_retained_messages: 10_000,
+            max_retained_bytes: 8 << 20,
+            max_offline_sessions: 1000,
+            allow_zero_length_clientid: true,
+            auto_id_prefix: "auto-".to_string(),
+            retain_available: true,
+            track_durable: false,
+            listeners: vec![ListenerPolicy {
+                allow_anonymous: true,
+            }],
+        }
+    }
+}

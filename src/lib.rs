@@ -1,0 +1,25 @@
+//! Sol: a small, predictable MQTT broker for embedded Linux.
+//!
+//! # Layout, in data-flow order
+//!
+//! - [`net`]: the `mio` reactor. Listeners (TCP, Unix socket), the preallocated client
+//!   pool, each connection's read state machine and its writes. Thin: it frames bytes into
+//!   packets and carries out what the core decides.
+//! - [`codec`]: the MQTT wire format. Framing that treats "not enough bytes yet" as normal,
+//!   borrowing decoders, and encoders that write into a caller's buffer.
+//! - [`broker`]: the protocol core, with no I/O: sessions, the topic tree, retained messages,
+//!   wills, QoS flows, flow control and `$SYS`. Driven packet by packet, so the same core
+//!   runs under the reactor, in unit tests and in benchmarks.
+//! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
+//! - [`log`]: the `syslog` or stderr backend of the `log` facade.
+//! - [`cli`]: the `argh` command line of the `sol` binary.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod broker;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod log;
+pub mod net;
