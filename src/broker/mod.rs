@@ -202,6 +202,12 @@ impl Broker {
         todo!()
     }
 
+    /// Counts `n` bytes read from clients, for `$SYS/broker/bytes/received`.
+    pub fn bytes_received(&mut self, n: usize) {
+        let _ = n;
+        todo!()
+    }
+
     /// Whether `conn` has output not yet written.
     pub fn has_output(&self, conn: ConnId) -> bool {
         let _ = conn;
