@@ -19,14 +19,27 @@
 mod frame;
 mod limits;
 mod message;
+mod retained;
+mod session;
+mod stats;
+mod timer;
+mod topic;
 
 pub use frame::Frame;
 pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
+pub use stats::Stats;
+pub use topic::{filter_matches, validate_filter, FilterError};
 
-use crate::codec::{DecodeError, Packet};
+use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
+use log::{debug, info, warn};
+use retained::RetainedStore;
+use session::{Inflight, InflightState, Queued, Session, SessionId};
+use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use timer::{Owner, Timers};
+use topic::{Subscriber, TopicTree};
 
 /// A connection slot, assigned by the reactor's client pool (`0..max_connections`).
 pub type ConnId = usize;
@@ -116,15 +129,179 @@ pub enum Durable {
     },
 }
 
+
+/// Frames moved from a session's queue into its connection's outbox at a time: enough
+/// for one `writev` batch, few enough that queue caps keep their meaning.
+const OUTBOX_BATCH: usize = 64;
+/// A connection whose outbox (mostly acknowledgments to its own publishes) grows past
+/// this many frames is not read until it drains to [`OUTBOX_LOW_WATER`]: a client that
+/// does not read cannot make the broker queue acknowledgments without bound.
+const OUTBOX_HIGH_WATER: usize = 1024;
+/// See [`OUTBOX_HIGH_WATER`].
+const OUTBOX_LOW_WATER: usize = OUTBOX_BATCH;
+/// Minimum time between two warnings about dropped messages.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Accepted, CONNECT not received yet.
+    AwaitingConnect,
+    /// CONNECT accepted; attached to (or, after a takeover, formerly attached to) a session.
+    Connected(SessionId),
+}
+
+/// A will, owned, waiting for an abnormal end of its connection.
+#[derive(Clone, Debug)]
+struct Will {
+    message: Message,
+    qos: QoS,
+    retain: bool,
+}
+
+/// Per-connection protocol state. The socket itself belongs to the reactor.
+#[derive(Debug)]
+struct Conn {
+    /// Distinguishes this connection from earlier ones in the same slot, for timers.
+    generation: u32,
+    /// Listener number it came in on, for its policy.
+    listener: usize,
+    /// Lifecycle phase.
+    phase: Phase,
+    /// An [`Effect::Close`] was issued: no further packets are processed.
+    closing: bool,
+    /// When it was accepted (CONNECT timeout).
+    accepted_at: Instant,
+    /// When the last packet arrived (keep-alive).
+    last_packet: Instant,
+    /// 1.5 times the keep-alive [MQTT-3.1.2-24]; `None` when keep-alive is 0.
+    keep_alive: Option<Duration>,
+    /// Will to publish unless the client disconnects cleanly.
+    will: Option<Will>,
+    /// Frames waiting to be written, oldest first.
+    outbox: VecDeque<Frame>,
+    /// Bytes of `outbox.front()` already written.
+    written: usize,
+    /// When the socket last took bytes, or when output became pending (slow consumer).
+    last_progress: Instant,
+    /// The deadline this connection has in the timer heap, if any.
+    timer_at: Option<Instant>,
+    /// Already listed in the broker's writable queue.
+    in_writable: bool,
+    /// Not read because its own outbox is over [`OUTBOX_HIGH_WATER`].
+    paused_self: bool,
+    /// Not read because a message of it waits for this session's full queue, since when.
+    stalled_on: Option<(SessionId, Instant)>,
+}
+
+impl Conn {
+    fn paused(&self) -> bool {
+        self.paused_self || self.stalled_on.is_some()
+    }
+}
+
+/// A warning that is logged at most once per [`DROP_LOG_INTERVAL`], with a count of the
+/// occurrences in between.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn warn(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
+        if self.last.is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL) {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            warn!("{what} (and {} more since the last report)", self.suppressed);
+        } else {
+            warn!("{what}");
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
 /// The broker core. See the module documentation.
 pub struct Broker {
+    /// Caps and timeouts in force.
     limits: Limits,
+    /// Start time, for `$SYS/broker/uptime`.
+    started: Instant,
+    /// Connection state by slot; preallocated to `max_connections`.
+    conns: Vec<Option<Conn>>,
+    /// Next connection generation.
+    conn_generation: u32,
+    /// Session slab.
+    sessions: Vec<Option<Session>>,
+    /// Free session slots.
+    free_sessions: Vec<SessionId>,
+    /// Next session generation.
+    session_generation: u32,
+    /// Sessions by client id.
+    by_client_id: HashMap<Box<str>, SessionId>,
+    /// Subscriptions.
+    tree: TopicTree,
+    /// Retained messages.
+    retained: RetainedStore,
+    /// Connection and session deadlines.
+    timers: Timers,
+    /// Effects not yet polled.
+    effects: VecDeque<Effect>,
+    /// Connections with new output not yet polled.
+    writable: VecDeque<ConnId>,
+    /// Publishers paused by flow control.
+    stalled: Vec<ConnId>,
+    /// Reused buffer for topic-tree matches (no allocation per message).
+    scratch: Vec<Subscriber>,
+    /// Counters.
+    stats: Stats,
+    /// Connections past CONNECT.
+    connected: usize,
+    /// Persistent sessions without a connection.
+    offline: usize,
+    /// Next `$SYS` update.
+    sys_next: Option<Instant>,
+    /// Last value published per `$SYS` topic, to publish only changes.
+    sys_last: HashMap<&'static str, String>,
+    /// Warnings about dropped messages.
+    drop_log: RateLimitedLog,
+    /// Warnings about protocol errors.
+    error_log: RateLimitedLog,
 }
 
 impl Broker {
-    /// A broker with `limits`, started at `now`.
-    pub fn new(limits: Limits, _now: Instant) -> Broker {
-        Broker { limits }
+    /// A broker with `limits`, started at `now`. Allocates the connection table.
+    pub fn new(limits: Limits, now: Instant) -> Broker {
+        let mut conns = Vec::with_capacity(limits.max_connections);
+        conns.resize_with(limits.max_connections, || None);
+        let sys_next = (!limits.sys_interval.is_zero()).then_some(now);
+        Broker {
+            limits,
+            started: now,
+            conns,
+            conn_generation: 0,
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+            session_generation: 0,
+            by_client_id: HashMap::new(),
+            tree: TopicTree::default(),
+            retained: RetainedStore::default(),
+            timers: Timers::default(),
+            effects: VecDeque::new(),
+            writable: VecDeque::new(),
+            stalled: Vec::new(),
+            scratch: Vec::new(),
+            stats: Stats::default(),
+            connected: 0,
+            offline: 0,
+            sys_next,
+            sys_last: HashMap::new(),
+            drop_log: RateLimitedLog::default(),
+            error_log: RateLimitedLog::default(),
+        }
     }
 
     /// The caps in force.
@@ -132,85 +309,1008 @@ impl Broker {
         &self.limits
     }
 
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of connections past CONNECT.
+    pub fn clients_connected(&self) -> usize {
+        self.connected
+    }
+
+    /// Number of subscriptions across all sessions.
+    pub fn subscription_count(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Number of retained messages (`$SYS` included).
+    pub fn retained_count(&self) -> usize {
+        self.retained.len()
+    }
+
     /// Replaces the caps that can change at run time (on SIGHUP). The number of connection
-    /// slots and listeners cannot change; those fields of `limits` are ignored.
-    pub fn reconfigure(&mut self, limits: Limits) {
-        let _ = limits;
-        todo!()
+    /// slots and the listeners cannot change; those fields of `limits` are ignored.
+    pub fn reconfigure(&mut self, mut limits: Limits, now: Instant) {
+        limits.max_connections = self.limits.max_connections;
+        if limits.listeners.len() != self.limits.listeners.len() {
+            limits.listeners.clone_from(&self.limits.listeners);
+        }
+        self.sys_next = (!limits.sys_interval.is_zero()).then_some(now);
+        self.limits = limits;
     }
 
     /// A socket was accepted into slot `conn` on listener number `listener`; it must send
     /// CONNECT within `connect_timeout`.
     pub fn accepted(&mut self, conn: ConnId, listener: usize, now: Instant) {
-        let _ = (conn, listener, now);
-        todo!()
+        let Some(slot) = self.conns.get_mut(conn) else {
+            warn!("connection slot {conn} is outside the pool of {}", self.limits.max_connections);
+            self.effects.push_back(Effect::Close { conn, reason: CloseReason::OutOfMemory });
+            return;
+        };
+        self.conn_generation = self.conn_generation.wrapping_add(1);
+        *slot = Some(Conn {
+            generation: self.conn_generation,
+            listener,
+            phase: Phase::AwaitingConnect,
+            closing: false,
+            accepted_at: now,
+            last_packet: now,
+            keep_alive: None,
+            will: None,
+            outbox: VecDeque::new(),
+            written: 0,
+            last_progress: now,
+            timer_at: None,
+            in_writable: false,
+            paused_self: false,
+            stalled_on: None,
+        });
+        self.arm_conn_timer(conn);
     }
 
     /// One decoded packet from `conn`.
     pub fn handle(&mut self, conn: ConnId, packet: Packet<'_>, now: Instant) {
-        let _ = (conn, packet, now);
-        todo!()
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.last_packet = now;
+        let phase = c.phase;
+        self.stats.messages_received += 1;
+        match (phase, packet) {
+            (Phase::AwaitingConnect, Packet::Connect(p)) => self.on_connect(conn, p, now),
+            (Phase::AwaitingConnect, _) => self.protocol_error(conn, "first packet is not CONNECT [MQTT-3.1.0-1]", now),
+            (Phase::Connected(_), Packet::Connect(_)) => self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now),
+            (Phase::Connected(sid), Packet::Publish(p)) => self.on_publish(conn, sid, p, now),
+            (Phase::Connected(sid), Packet::Puback(id)) => self.on_ack(sid, id, InflightState::AwaitingPuback, now),
+            (Phase::Connected(sid), Packet::Pubrec(id)) => self.on_pubrec(conn, sid, id, now),
+            (Phase::Connected(sid), Packet::Pubrel(id)) => self.on_pubrel(conn, sid, id, now),
+            (Phase::Connected(sid), Packet::Pubcomp(id)) => self.on_ack(sid, id, InflightState::AwaitingPubcomp, now),
+            (Phase::Connected(sid), Packet::Subscribe(p)) => self.on_subscribe(conn, sid, p, now),
+            (Phase::Connected(sid), Packet::Unsubscribe(p)) => self.on_unsubscribe(conn, sid, p, now),
+            (Phase::Connected(_), Packet::Pingreq) => self.push_frame(conn, Frame::pingresp(), now),
+            (Phase::Connected(_), Packet::Disconnect) => {
+                // The will is discarded without being published [MQTT-3.14.4-3].
+                if let Some(c) = self.conn_mut(conn) {
+                    c.will = None;
+                }
+                self.close(conn, CloseReason::ClientDisconnect);
+            }
+            (Phase::Connected(_), Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp) => {
+                self.protocol_error(conn, "client sent a packet only a server may send", now)
+            }
+        }
+        self.check_outbox_pressure(conn);
     }
 
     /// A packet from `conn` failed to decode. Answers CONNACK 0x01 for an unsupported
-    /// protocol level on a first packet; always ends with [`Effect::Close`].
+    /// protocol level on a first packet [MQTT-3.1.2-2]; always ends with [`Effect::Close`].
     pub fn malformed(&mut self, conn: ConnId, error: DecodeError, now: Instant) {
-        let _ = (conn, error, now);
-        todo!()
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing {
+            return;
+        }
+        if let (Phase::AwaitingConnect, DecodeError::UnsupportedProtocolLevel(_)) = (c.phase, error) {
+            debug!("connection {conn}: {error}");
+            self.push_frame(conn, Frame::connack(false, ConnectReturnCode::UnacceptableProtocolVersion), now);
+            self.close(conn, CloseReason::ConnectRefused);
+            return;
+        }
+        self.stats.protocol_errors += 1;
+        let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
+        self.error_log.warn(now, format_args!("client {id}: malformed packet: {error}; disconnecting"));
+        self.close(conn, CloseReason::ProtocolError);
     }
 
     /// The socket of `conn` is gone (or was closed after an [`Effect::Close`]). Publishes
     /// the will unless the client sent DISCONNECT, detaches the session and frees the slot.
+    /// Harmless for a slot that holds no connection.
     pub fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        let _ = (conn, reason, now);
-        todo!()
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else { return };
+        if c.stalled_on.is_some() {
+            self.stalled.retain(|&p| p != conn);
+        }
+        if let Phase::Connected(sid) = c.phase {
+            self.connected -= 1;
+            let attached = self.session(sid).is_some_and(|s| s.conn == Some(conn));
+            if attached {
+                let s = self.session(sid).map(|s| s.client_id.to_string()).unwrap_or_default();
+                match reason {
+                    CloseReason::ClientDisconnect => info!("client {s} disconnected"),
+                    _ => info!("client {s} closed: {reason:?}"),
+                }
+                self.detach_session(sid, now);
+            }
+        }
+        if let Some(will) = c.will {
+            if !matches!(reason, CloseReason::ClientDisconnect | CloseReason::Shutdown) {
+                self.publish(None, will.message, will.qos, will.retain, now);
+            }
+        }
+    }
+
+    /// Counts `n` bytes read from clients, for `$SYS/broker/bytes/received`.
+    pub fn bytes_received(&mut self, n: usize) {
+        self.stats.bytes_received += n as u64;
     }
 
     /// Runs every timer due at `now`: CONNECT and keep-alive timeouts, slow consumers,
     /// publisher stalls, session expiry and `$SYS` updates.
     pub fn tick(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        while let Some((at, owner)) = self.timers.pop_due(now) {
+            match owner {
+                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, now),
+                Owner::Session(sid, generation) => self.session_timer(sid, generation, now),
+            }
+        }
+        let mut i = 0;
+        while i < self.stalled.len() {
+            let p = self.stalled[i];
+            let expired = self.conn(p).and_then(|c| c.stalled_on).filter(|&(_, since)| now.duration_since(since) >= self.limits.max_publisher_stall);
+            match expired {
+                Some((sid, _)) => {
+                    if let Some(s) = self.session_mut(sid) {
+                        s.dropping = true;
+                        let id = s.client_id.to_string();
+                        self.drop_log.warn(now, format_args!("subscriber {id} did not drain its queue within max_publisher_stall: dropping its overflowing QoS 1/2 messages"));
+                    }
+                    self.release(p);
+                }
+                None => i += 1,
+            }
+        }
+        if self.sys_next.is_some_and(|t| t <= now) {
+            self.publish_sys(now);
+            self.sys_next = Some(now + self.limits.sys_interval);
+        }
     }
 
     /// The earliest instant at which [`Broker::tick`] has work, if any. May be early (a
     /// deadline that has since moved); never late.
     pub fn next_deadline(&self) -> Option<Instant> {
-        todo!()
+        let stall = self
+            .stalled
+            .iter()
+            .filter_map(|&p| self.conn(p)?.stalled_on)
+            .map(|(_, since)| since + self.limits.max_publisher_stall)
+            .min();
+        [self.timers.next(), self.sys_next, stall].into_iter().flatten().min()
     }
 
     /// The next effect to carry out, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        todo!()
+        self.effects.pop_front()
     }
 
     /// A connection that has output queued since it was last returned here.
     pub fn poll_writable(&mut self) -> Option<ConnId> {
-        todo!()
+        while let Some(conn) = self.writable.pop_front() {
+            if let Some(c) = self.conn_mut(conn) {
+                c.in_writable = false;
+                if !c.outbox.is_empty() {
+                    return Some(conn);
+                }
+            }
+        }
+        None
     }
 
     /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
     /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
     pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
-        let _ = (conn, iov);
-        todo!()
+        let Some(c) = self.conn(conn) else { return 0 };
+        let mut skip = c.written;
+        let mut n = 0;
+        for frame in &c.outbox {
+            for seg in frame.segments() {
+                if skip >= seg.len() {
+                    skip -= seg.len();
+                    continue;
+                }
+                if n == iov.len() {
+                    return n;
+                }
+                iov[n] = IoSlice::new(&seg[skip..]);
+                skip = 0;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// The socket of `conn` took `n` bytes of the output lent by [`Broker::fill_iovecs`].
     pub fn written(&mut self, conn: ConnId, n: usize, now: Instant) {
-        let _ = (conn, n, now);
-        todo!()
-    }
-
-    /// Counts `n` bytes read from clients, for `$SYS/broker/bytes/received`.
-    pub fn bytes_received(&mut self, n: usize) {
-        let _ = n;
-        todo!()
+        self.stats.bytes_sent += n as u64;
+        let Some(c) = self.conn_mut(conn) else { return };
+        if n > 0 {
+            c.last_progress = now;
+        }
+        let mut done = c.written + n;
+        while let Some(front) = c.outbox.front() {
+            let len = front.len();
+            if done < len {
+                break;
+            }
+            done -= len;
+            c.outbox.pop_front();
+        }
+        c.written = done;
+        if c.outbox.is_empty() && c.outbox.capacity() > 4 * OUTBOX_BATCH {
+            // A burst is over: give the memory back so an idle connection stays small.
+            c.outbox = VecDeque::new();
+        }
+        if let Phase::Connected(sid) = c.phase {
+            self.pump(sid, now);
+        }
+        self.check_outbox_pressure(conn);
     }
 
     /// Whether `conn` has output not yet written.
     pub fn has_output(&self, conn: ConnId) -> bool {
-        let _ = conn;
-        todo!()
+        self.conn(conn).is_some_and(|c| !c.outbox.is_empty())
+    }
+
+    /// Whether reading from `conn` is paused by flow control.
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.conn(conn).is_some_and(Conn::paused)
+    }
+
+    // ----- packet handlers -------------------------------------------------------------
+
+    fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
+        let listener = self.conn(conn).map_or(0, |c| c.listener);
+        let allow_anonymous = self.limits.listeners.get(listener).is_some_and(|l| l.allow_anonymous);
+        let client_id: Box<str> = if p.client_id.is_empty() {
+            // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
+            // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
+            if !p.clean_session || p.level == codec::LEVEL_31 || !self.limits.allow_zero_length_clientid {
+                return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "empty client id", now);
+            }
+            self.generate_client_id()
+        } else if p.client_id.len() > self.limits.max_client_id_length {
+            return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "client id longer than max_client_id_length", now);
+        } else {
+            p.client_id.into()
+        };
+        if !allow_anonymous {
+            // No password file support yet: a listener without anonymous access admits nobody.
+            return self.refuse(conn, ConnectReturnCode::NotAuthorized, "anonymous access is not allowed on this listener", now);
+        }
+        if p.keep_alive > self.limits.max_keepalive || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX) {
+            return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "keep-alive above max_keepalive", now);
+        }
+        let will = match p.will {
+            Some(w) if !topic::validate_topic(w.topic, self.limits.max_topic_length, self.limits.max_topic_levels) => {
+                return self.refuse(conn, ConnectReturnCode::NotAuthorized, "will topic exceeds max_topic_length or max_topic_levels", now);
+            }
+            Some(w) => Some(Will { message: Message::new(w.topic, w.payload), qos: w.qos, retain: w.retain }),
+            None => None,
+        };
+
+        // Take over a live connection with the same id [MQTT-3.1.4-2].
+        let existing = self.by_client_id.get(&client_id).copied();
+        if let Some(sid) = existing {
+            if let Some(old) = self.session_mut(sid).and_then(|s| s.conn.take()) {
+                info!("client {client_id} already connected: closing the old connection");
+                self.release_stalls_on(sid);
+                self.close(old, CloseReason::TakenOver);
+                if let Some(s) = self.session_mut(sid) {
+                    if !s.clean {
+                        // Counted offline until attached again below.
+                        s.offline_since = Some(now);
+                        self.offline += 1;
+                    }
+                }
+            }
+        }
+        let resumed = existing.filter(|&sid| !p.clean_session && self.session(sid).is_some_and(|s| !s.clean));
+        if let Some(sid) = existing.filter(|&sid| Some(sid) != resumed) {
+            // Clean session discards the previous session [MQTT-3.1.2-6].
+            self.remove_session(sid);
+        }
+        let sid = match resumed {
+            Some(sid) => {
+                self.offline -= 1;
+                sid
+            }
+            None => self.create_session(client_id.clone(), p.clean_session),
+        };
+        if let Some(s) = self.session_mut(sid) {
+            s.conn = Some(conn);
+            s.offline_since = None;
+            s.clean = p.clean_session;
+        }
+        if let Some(c) = self.conn_mut(conn) {
+            c.phase = Phase::Connected(sid);
+            c.keep_alive = (p.keep_alive > 0).then(|| Duration::from_millis(u64::from(p.keep_alive) * 1500));
+            c.will = will;
+        }
+        self.connected += 1;
+        self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
+        info!(
+            "client {client_id} connected (p{}, c{}, k{}{})",
+            p.level,
+            u8::from(p.clean_session),
+            p.keep_alive,
+            if resumed.is_some() { ", session resumed" } else { "" }
+        );
+        // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
+        self.push_frame(conn, Frame::connack(resumed.is_some(), ConnectReturnCode::Accepted), now);
+        if resumed.is_some() {
+            self.retransmit(conn, sid, now);
+        }
+        if !p.clean_session {
+            self.durable(|| Durable::SessionSaved { client_id });
+        }
+        self.pump(sid, now);
+        self.arm_conn_timer(conn);
+    }
+
+    fn on_publish(&mut self, conn: ConnId, sid: SessionId, p: codec::Publish<'_>, now: Instant) {
+        self.stats.publish_received += 1;
+        let deliver = self.accept_publish(conn, &p, now);
+        match (p.qos, p.packet_id) {
+            (QoS::AtMostOnce, _) | (_, None) => {
+                if deliver {
+                    self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                }
+            }
+            (QoS::AtLeastOnce, Some(id)) => {
+                if deliver {
+                    self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                }
+                self.push_frame(conn, Frame::ack(PacketType::Puback, id), now);
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                // Deliver on the first PUBLISH only; a re-sent one with the same id is
+                // acknowledged again but not delivered twice [MQTT-4.3.3-2].
+                let max_incoming = self.limits.max_inflight_incoming;
+                let Some(s) = self.session_mut(sid) else { return };
+                if !s.incoming_qos2.contains(&id) {
+                    if s.incoming_qos2.len() >= max_incoming {
+                        return self.protocol_error(conn, "more QoS 2 messages awaiting PUBREL than max_inflight_incoming", now);
+                    }
+                    s.incoming_qos2.push(id);
+                    if deliver {
+                        self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                    }
+                }
+                self.push_frame(conn, Frame::ack(PacketType::Pubrec, id), now);
+            }
+        }
+    }
+
+    /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
+    fn accept_publish(&mut self, conn: ConnId, p: &codec::Publish<'_>, now: Instant) -> bool {
+        let reason = if self.limits.message_size_limit != 0 && p.payload.len() > self.limits.message_size_limit {
+            "payload larger than message_size_limit"
+        } else if !topic::validate_topic(p.topic, self.limits.max_topic_length, self.limits.max_topic_levels) {
+            "topic exceeds max_topic_length or max_topic_levels"
+        } else if p.topic.starts_with("$SYS") {
+            "clients may not publish to $SYS"
+        } else {
+            return true;
+        };
+        self.stats.publish_dropped += 1;
+        let id = self.client_id_of(conn).unwrap_or_default().to_string();
+        self.drop_log.warn(now, format_args!("dropped PUBLISH from {id} to {}: {reason}", p.topic));
+        false
+    }
+
+    fn on_ack(&mut self, sid: SessionId, id: u16, state: InflightState, now: Instant) {
+        let acked = self.session_mut(sid).and_then(|s| s.take_inflight(id, state)).is_some();
+        if acked {
+            self.queue_changed(sid);
+            self.pump(sid, now);
+        }
+    }
+
+    fn on_pubrec(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
+        if let Some(s) = self.session_mut(sid) {
+            if let Some(m) = s.inflight.iter_mut().find(|m| m.packet_id == id && m.state == InflightState::AwaitingPubrec) {
+                m.state = InflightState::AwaitingPubcomp;
+                m.message = None;
+            }
+        }
+        // PUBREL answers every PUBREC [MQTT-4.3.3-1].
+        self.push_frame(conn, Frame::ack(PacketType::Pubrel, id), now);
+        self.queue_changed(sid);
+    }
+
+    fn on_pubrel(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
+        if let Some(s) = self.session_mut(sid) {
+            s.incoming_qos2.retain(|&x| x != id);
+        }
+        // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
+        self.push_frame(conn, Frame::ack(PacketType::Pubcomp, id), now);
+    }
+
+    fn on_subscribe(&mut self, conn: ConnId, sid: SessionId, p: codec::Subscribe<'_>, now: Instant) {
+        let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
+        let mut more_codes = Vec::new();
+        let mut granted_filters: Vec<(&str, QoS)> = Vec::new();
+        for (filter, qos) in p.filters() {
+            let code = match self.subscribe_one(sid, filter, qos) {
+                Ok(()) => {
+                    granted_filters.push((filter, qos));
+                    qos as u8
+                }
+                Err(why) => {
+                    let id = self.client_id_of(conn).unwrap_or_default().to_string();
+                    info!("client {id}: subscription to {filter:?} refused: {why}");
+                    codec::SUBACK_FAILURE
+                }
+            };
+            if codes.push(code).is_err() {
+                more_codes.push(code);
+            }
+        }
+        let frame = if more_codes.is_empty() {
+            Frame::suback(p.packet_id, &codes)
+        } else {
+            let mut all = codes.to_vec();
+            all.extend_from_slice(&more_codes);
+            Frame::suback(p.packet_id, &all)
+        };
+        // SUBACK first, then the retained messages of each granted filter, RETAIN set
+        // [MQTT-3.3.1-6], re-sent on a repeated subscription too [MQTT-3.8.4-3].
+        self.push_frame(conn, frame, now);
+        for (filter, granted) in granted_filters {
+            log::info!(target: "sol::subscribe", "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
+            let mut retained: Vec<(Message, QoS)> = self.retained.matching(filter).cloned().collect();
+            retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
+            for (message, qos) in retained {
+                let item = Queued { message, qos: qos.min(granted), retain: true };
+                self.enqueue(sid, item, None, now);
+            }
+        }
+        self.durable_subscriptions(sid);
+    }
+
+    fn subscribe_one(&mut self, sid: SessionId, filter: &str, qos: QoS) -> Result<(), &'static str> {
+        validate_filter(filter, self.limits.max_topic_length, self.limits.max_topic_levels).map_err(|e| match e {
+            FilterError::MisplacedMultiLevelWildcard => "'#' must be the last level, alone [MQTT-4.7.1-2]",
+            FilterError::MisplacedSingleLevelWildcard => "'+' must fill a whole level [MQTT-4.7.1-3]",
+            FilterError::TooLong => "longer than max_topic_length",
+            FilterError::TooManyLevels => "more levels than max_topic_levels",
+        })?;
+        let total_full = self.tree.len() >= self.limits.max_subscriptions;
+        let per_client = self.limits.max_subscriptions_per_client;
+        let Some(s) = self.session_mut(sid) else { return Err("no session") };
+        match s.subscriptions.iter().position(|(f, _)| &**f == filter) {
+            Some(i) => s.subscriptions[i].1 = qos,
+            None if s.subscriptions.len() >= per_client => return Err("max_subscriptions_per_client reached"),
+            None if total_full => return Err("max_subscriptions reached"),
+            None => s.subscriptions.push((filter.into(), qos)),
+        }
+        self.tree.insert(filter, sid, qos);
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, conn: ConnId, sid: SessionId, p: codec::Unsubscribe<'_>, now: Instant) {
+        for filter in p.filters() {
+            if self.tree.remove(filter, sid) {
+                if let Some(s) = self.session_mut(sid) {
+                    s.subscriptions.retain(|(f, _)| &**f != filter);
+                }
+                log::info!(target: "sol::unsubscribe", "{} {filter}", self.client_id_of(conn).unwrap_or_default());
+            }
+        }
+        // UNSUBACK even when nothing matched [MQTT-3.10.4-4], [MQTT-3.10.4-5].
+        self.push_frame(conn, Frame::ack(PacketType::Unsuback, p.packet_id), now);
+        self.durable_subscriptions(sid);
+    }
+
+    // ----- routing ---------------------------------------------------------------------
+
+    /// Routes a message to every matching subscription, once per session at the highest
+    /// granted QoS, and updates the retained store. `from` is the publishing connection
+    /// (none for wills and `$SYS`).
+    fn publish(&mut self, from: Option<ConnId>, message: Message, qos: QoS, retain: bool, now: Instant) {
+        if retain && self.limits.retain_available {
+            self.retain(&message, qos, now);
+        }
+        let mut matches = std::mem::take(&mut self.scratch);
+        matches.clear();
+        self.tree.matches(message.topic(), &mut matches);
+        if matches.len() > 1 {
+            // One delivery per session, at the highest QoS of its matching filters.
+            matches.sort_unstable_by_key(|s| s.session);
+            matches.dedup_by(|later, kept| {
+                let same = later.session == kept.session;
+                if same {
+                    kept.qos = kept.qos.max(later.qos);
+                }
+                same
+            });
+        }
+        for sub in &matches {
+            // Delivery QoS is the lower of publish and granted QoS [MQTT-3.8.4-6]; RETAIN
+            // is cleared on normal delivery [MQTT-3.3.1-9].
+            let item = Queued { message: message.clone(), qos: qos.min(sub.qos), retain: false };
+            self.enqueue(sub.session, item, from, now);
+        }
+        self.scratch = matches;
+    }
+
+    fn retain(&mut self, message: &Message, qos: QoS, now: Instant) {
+        if message.payload().is_empty() {
+            // A zero-length retained message clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
+            if self.retained.clear(message.topic()) {
+                let topic = message.topic().into();
+                self.durable(|| Durable::RetainedCleared { topic });
+            }
+            return;
+        }
+        match self.retained.set(message.clone(), qos, self.limits.max_retained_messages, self.limits.max_retained_bytes) {
+            Ok(()) => {
+                let message = message.clone();
+                self.durable(|| Durable::RetainedSet { message, qos });
+            }
+            Err(why) => {
+                self.stats.publish_dropped += 1;
+                self.drop_log.warn(now, format_args!("not retaining message on {}: {why:?}", message.topic()));
+            }
+        }
+    }
+
+    /// Queues a message for a session, applying the slow-consumer policy of
+    /// ARCHITECTURE.md when the queue is full.
+    fn enqueue(&mut self, sid: SessionId, item: Queued, from: Option<ConnId>, now: Instant) {
+        let (max_messages, max_bytes) = (self.limits.max_queued_messages, self.limits.max_queued_bytes);
+        let queue_qos0 = self.limits.queue_qos0_messages;
+        let Some(s) = self.session_mut(sid) else { return };
+        let online = s.conn.is_some();
+        if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
+            return;
+        }
+        if s.queue_full(max_messages, max_bytes, item.message.size()) {
+            // A draining subscriber's QoS 1/2 messages overflow the cap while their
+            // publisher is paused; everything else is dropped and counted.
+            let subscriber_conn = s.conn;
+            let stallable = online && item.qos != QoS::AtMostOnce && !s.dropping && from.is_some() && from != subscriber_conn;
+            if !stallable {
+                let id = s.client_id.to_string();
+                self.stats.publish_dropped += 1;
+                let state = if online { "queue full" } else { "offline queue full" };
+                self.drop_log.warn(now, format_args!("dropped message on {} for {id}: {state}", item.message.topic()));
+                return;
+            }
+            s.push(item);
+            if let Some(p) = from {
+                self.stall(p, sid, now);
+            }
+        } else {
+            s.push(item);
+        }
+        if online {
+            self.pump(sid, now);
+        } else {
+            self.queue_changed(sid);
+        }
+    }
+
+    /// Moves queued messages into the connection's outbox while the inflight window and
+    /// the batch size allow, then releases publishers if the queue has room again.
+    fn pump(&mut self, sid: SessionId, now: Instant) {
+        let max_inflight = match self.limits.max_inflight_messages {
+            0 => usize::from(u16::MAX) - 1,
+            n => n.min(usize::from(u16::MAX) - 1),
+        };
+        let (max_messages, max_bytes) = (self.limits.max_queued_messages, self.limits.max_queued_bytes);
+        let Some(Some(s)) = self.sessions.get_mut(sid as usize) else { return };
+        let Some(conn) = s.conn else { return };
+        let Some(Some(c)) = self.conns.get_mut(conn) else { return };
+        let mut moved = 0usize;
+        while c.outbox.len() < OUTBOX_BATCH {
+            let Some(front) = s.queue.front() else { break };
+            if front.qos != QoS::AtMostOnce && s.inflight.len() >= max_inflight {
+                break;
+            }
+            let Some(item) = s.pop() else { break };
+            let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
+            if let Some(packet_id) = packet_id {
+                let state = if item.qos == QoS::AtLeastOnce { InflightState::AwaitingPuback } else { InflightState::AwaitingPubrec };
+                s.inflight.push_back(Inflight { packet_id, message: Some(item.message.clone()), qos: item.qos, retain: item.retain, state });
+            }
+            if c.outbox.is_empty() {
+                c.last_progress = now;
+            }
+            c.outbox.push_back(Frame::publish(item.message, item.qos, false, item.retain, packet_id));
+            moved += 1;
+        }
+        let has_room = !s.queue_full(max_messages, max_bytes, 0);
+        if has_room {
+            s.dropping = false;
+        }
+        if moved > 0 {
+            self.stats.publish_sent += moved as u64;
+            self.stats.messages_sent += moved as u64;
+            self.mark_writable(conn);
+            self.arm_conn_timer(conn);
+            self.queue_changed(sid);
+        }
+        if has_room {
+            self.release_stalls_on(sid);
+        }
+    }
+
+    /// Re-sends unacknowledged messages with DUP set, and PUBREL for those past PUBREC,
+    /// in their original order, when a persistent session resumes [MQTT-4.4.0-1].
+    fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
+        let frames: Vec<Frame> = self.session(sid).map_or_else(Vec::new, |s| {
+            s.inflight
+                .iter()
+                .map(|m| match (&m.message, m.state) {
+                    (Some(msg), InflightState::AwaitingPuback | InflightState::AwaitingPubrec) => {
+                        Frame::publish(msg.clone(), m.qos, true, m.retain, Some(m.packet_id))
+                    }
+                    _ => Frame::ack(PacketType::Pubrel, m.packet_id),
+                })
+                .collect()
+        });
+        for frame in frames {
+            self.push_frame(conn, frame, now);
+        }
+    }
+
+    // ----- flow control ----------------------------------------------------------------
+
+    fn stall(&mut self, publisher: ConnId, sid: SessionId, now: Instant) {
+        let Some(c) = self.conn_mut(publisher) else { return };
+        if c.stalled_on.is_some() {
+            return;
+        }
+        let was_paused = c.paused();
+        c.stalled_on = Some((sid, now));
+        self.stalled.push(publisher);
+        self.stats.publisher_stalls += 1;
+        if !was_paused {
+            self.effects.push_back(Effect::PauseRead(publisher));
+        }
+    }
+
+    fn release(&mut self, publisher: ConnId) {
+        self.stalled.retain(|&p| p != publisher);
+        let Some(c) = self.conn_mut(publisher) else { return };
+        c.stalled_on = None;
+        if !c.paused() {
+            self.effects.push_back(Effect::ResumeRead(publisher));
+        }
+    }
+
+    fn release_stalls_on(&mut self, sid: SessionId) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let waiting: Vec<ConnId> = self
+            .stalled
+            .iter()
+            .copied()
+            .filter(|&p| self.conn(p).and_then(|c| c.stalled_on).is_some_and(|(s, _)| s == sid))
+            .collect();
+        for p in waiting {
+            self.release(p);
+        }
+    }
+
+    /// Pauses reading from a connection whose own outbox is too long, resumes it once the
+    /// outbox has drained.
+    fn check_outbox_pressure(&mut self, conn: ConnId) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        let len = c.outbox.len();
+        if !c.paused_self && len > OUTBOX_HIGH_WATER {
+            let was_paused = c.paused();
+            c.paused_self = true;
+            if !was_paused {
+                self.effects.push_back(Effect::PauseRead(conn));
+            }
+        } else if c.paused_self && len <= OUTBOX_LOW_WATER {
+            c.paused_self = false;
+            if !c.paused() {
+                self.effects.push_back(Effect::ResumeRead(conn));
+            }
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------------------
+
+    /// The earliest deadline of a connection, given its state.
+    fn conn_deadline(&self, c: &Conn) -> Option<Instant> {
+        if c.closing {
+            return None;
+        }
+        let connect = (c.phase == Phase::AwaitingConnect).then(|| c.accepted_at + self.limits.connect_timeout);
+        let keep_alive = c.keep_alive.filter(|_| c.phase != Phase::AwaitingConnect).map(|k| c.last_packet + k);
+        let slow = (!c.outbox.is_empty()).then(|| c.last_progress + self.limits.slow_consumer_timeout);
+        [connect, keep_alive, slow].into_iter().flatten().min()
+    }
+
+    fn arm_conn_timer(&mut self, conn: ConnId) {
+        let Some(c) = self.conn(conn) else { return };
+        let Some(at) = self.conn_deadline(c) else { return };
+        if c.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        let generation = c.generation;
+        if let Some(c) = self.conn_mut(conn) {
+            c.timer_at = Some(at);
+        }
+        self.timers.push(at, Owner::Conn(conn, generation));
+    }
+
+    fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Instant, now: Instant) {
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else { return };
+        if c.generation != generation || c.timer_at != Some(at) {
+            return;
+        }
+        c.timer_at = None;
+        if c.closing {
+            return;
+        }
+        let limits = &self.limits;
+        let reason = if c.phase == Phase::AwaitingConnect && now >= c.accepted_at + limits.connect_timeout {
+            Some(CloseReason::ConnectTimeout)
+        } else if c.keep_alive.is_some_and(|k| c.phase != Phase::AwaitingConnect && now >= c.last_packet + k) {
+            Some(CloseReason::KeepAliveTimeout)
+        } else if !c.outbox.is_empty() && now >= c.last_progress + limits.slow_consumer_timeout {
+            Some(CloseReason::SlowConsumer)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                if reason == CloseReason::SlowConsumer {
+                    self.stats.slow_consumers += 1;
+                }
+                let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
+                info!("client {id}: {reason:?}, disconnecting");
+                self.close(conn, reason);
+            }
+            None => self.arm_conn_timer(conn),
+        }
+    }
+
+    fn session_timer(&mut self, sid: SessionId, generation: u32, now: Instant) {
+        let Some(expiry) = self.limits.persistent_client_expiration else { return };
+        let Some(s) = self.session(sid) else { return };
+        if s.generation != generation {
+            return;
+        }
+        if s.offline_since.is_some_and(|t| now >= t + expiry) {
+            info!("session {} expired", s.client_id);
+            self.stats.clients_expired += 1;
+            self.remove_session(sid);
+        }
+    }
+
+    // ----- sessions --------------------------------------------------------------------
+
+    fn create_session(&mut self, client_id: Box<str>, clean: bool) -> SessionId {
+        self.session_generation = self.session_generation.wrapping_add(1);
+        let session = Session::new(client_id.clone(), clean, self.session_generation);
+        let sid = match self.free_sessions.pop() {
+            Some(sid) => {
+                self.sessions[sid as usize] = Some(session);
+                sid
+            }
+            None => {
+                self.sessions.push(Some(session));
+                SessionId::try_from(self.sessions.len() - 1).expect("sessions are bounded by connections plus max_offline_sessions")
+            }
+        };
+        self.by_client_id.insert(client_id, sid);
+        sid
+    }
+
+    fn remove_session(&mut self, sid: SessionId) {
+        self.release_stalls_on(sid);
+        let Some(s) = self.sessions.get_mut(sid as usize).and_then(Option::take) else { return };
+        for (filter, _) in &s.subscriptions {
+            self.tree.remove(filter, sid);
+        }
+        if s.conn.is_none() && !s.clean {
+            self.offline -= 1;
+        }
+        self.by_client_id.remove(&s.client_id);
+        self.free_sessions.push(sid);
+        if !s.clean {
+            self.durable(|| Durable::SessionRemoved { client_id: s.client_id });
+        }
+    }
+
+    /// The session's connection is gone: a clean session ends [MQTT-3.1.2-6], a persistent
+    /// one keeps its subscriptions and queues QoS 1/2 messages [MQTT-3.1.2-4].
+    fn detach_session(&mut self, sid: SessionId, now: Instant) {
+        self.release_stalls_on(sid);
+        let max_offline = self.limits.max_offline_sessions;
+        let queue_qos0 = self.limits.queue_qos0_messages;
+        let offline = self.offline;
+        let Some(s) = self.session_mut(sid) else { return };
+        s.conn = None;
+        if s.clean {
+            return self.remove_session(sid);
+        }
+        if offline >= max_offline {
+            let id = s.client_id.to_string();
+            warn!("session {id} not kept: max_offline_sessions ({max_offline}) reached");
+            s.clean = true;
+            return self.remove_session(sid);
+        }
+        s.offline_since = Some(now);
+        s.dropping = false;
+        if !queue_qos0 {
+            s.queue.retain(|q| q.qos != QoS::AtMostOnce);
+            s.queued_bytes = s.queue.iter().map(|q| q.message.size()).sum();
+        }
+        let generation = s.generation;
+        let client_id = s.client_id.clone();
+        self.offline += 1;
+        if let Some(expiry) = self.limits.persistent_client_expiration {
+            self.timers.push(now + expiry, Owner::Session(sid, generation));
+        }
+        self.durable(|| Durable::SessionSaved { client_id });
+    }
+
+    fn generate_client_id(&self) -> Box<str> {
+        use std::hash::{BuildHasher, Hasher};
+        loop {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(self.conns.len());
+            let id = format!("{}{:016x}", self.limits.auto_id_prefix, h.finish());
+            if !self.by_client_id.contains_key(id.as_str()) {
+                return id.into();
+            }
+        }
+    }
+
+    // ----- $SYS ------------------------------------------------------------------------
+
+    fn publish_sys(&mut self, now: Instant) {
+        let s = &self.stats;
+        let uptime = now.duration_since(self.started).as_secs();
+        let total = self.connected + self.offline;
+        let values: [(&'static str, String); 18] = [
+            ("$SYS/broker/version", format!("sol version {}", env!("CARGO_PKG_VERSION"))),
+            ("$SYS/broker/uptime", format!("{uptime} seconds")),
+            ("$SYS/broker/clients/connected", self.connected.to_string()),
+            ("$SYS/broker/clients/disconnected", self.offline.to_string()),
+            ("$SYS/broker/clients/total", total.to_string()),
+            ("$SYS/broker/clients/maximum", s.clients_maximum.to_string()),
+            ("$SYS/broker/clients/expired", s.clients_expired.to_string()),
+            ("$SYS/broker/messages/received", s.messages_received.to_string()),
+            ("$SYS/broker/messages/sent", s.messages_sent.to_string()),
+            ("$SYS/broker/publish/messages/received", s.publish_received.to_string()),
+            ("$SYS/broker/publish/messages/sent", s.publish_sent.to_string()),
+            ("$SYS/broker/publish/messages/dropped", s.publish_dropped.to_string()),
+            ("$SYS/broker/bytes/received", s.bytes_received.to_string()),
+            ("$SYS/broker/bytes/sent", s.bytes_sent.to_string()),
+            ("$SYS/broker/subscriptions/count", self.tree.len().to_string()),
+            ("$SYS/broker/retained messages/count", self.retained.len().to_string()),
+            ("$SYS/broker/sol/publishers/stalled", s.publisher_stalls.to_string()),
+            ("$SYS/broker/sol/clients/slow", s.slow_consumers.to_string()),
+        ];
+        for (topic, value) in values {
+            if self.sys_last.get(topic) == Some(&value) {
+                continue;
+            }
+            self.publish(None, Message::new(topic, value.as_bytes()), QoS::AtMostOnce, true, now);
+            self.sys_last.insert(topic, value);
+        }
+    }
+
+    // ----- small helpers ---------------------------------------------------------------
+
+    fn conn(&self, conn: ConnId) -> Option<&Conn> {
+        self.conns.get(conn)?.as_ref()
+    }
+
+    fn conn_mut(&mut self, conn: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(conn)?.as_mut()
+    }
+
+    fn session(&self, sid: SessionId) -> Option<&Session> {
+        self.sessions.get(sid as usize)?.as_ref()
+    }
+
+    fn session_mut(&mut self, sid: SessionId) -> Option<&mut Session> {
+        self.sessions.get_mut(sid as usize)?.as_mut()
+    }
+
+    fn client_id_of(&self, conn: ConnId) -> Option<&str> {
+        match self.conn(conn)?.phase {
+            Phase::Connected(sid) => self.session(sid).map(|s| &*s.client_id),
+            Phase::AwaitingConnect => None,
+        }
+    }
+
+    fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.outbox.is_empty() {
+            c.last_progress = now;
+        }
+        c.outbox.push_back(frame);
+        self.stats.messages_sent += 1;
+        self.mark_writable(conn);
+        self.arm_conn_timer(conn);
+    }
+
+    fn mark_writable(&mut self, conn: ConnId) {
+        if let Some(c) = self.conn_mut(conn) {
+            if !c.in_writable {
+                c.in_writable = true;
+                self.writable.push_back(conn);
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.closing = true;
+        self.effects.push_back(Effect::Close { conn, reason });
+    }
+
+    fn refuse(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {
+        info!("connection {conn} refused: {why} (CONNACK {})", code as u8);
+        // A non-zero CONNACK has session present 0 and is followed by a close [MQTT-3.2.2-4], [MQTT-3.2.2-5].
+        self.push_frame(conn, Frame::connack(false, code), now);
+        self.close(conn, CloseReason::ConnectRefused);
+    }
+
+    fn protocol_error(&mut self, conn: ConnId, why: &str, now: Instant) {
+        self.stats.protocol_errors += 1;
+        let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
+        self.error_log.warn(now, format_args!("client {id}: protocol violation: {why}; disconnecting"));
+        self.close(conn, CloseReason::ProtocolError);
+    }
+
+    fn durable(&mut self, change: impl FnOnce() -> Durable) {
+        if self.limits.track_durable {
+            self.effects.push_back(Effect::Durable(change()));
+        }
+    }
+
+    fn durable_subscriptions(&mut self, sid: SessionId) {
+        if let Some(s) = self.session(sid).filter(|s| !s.clean) {
+            let client_id = s.client_id.clone();
+            self.durable(|| Durable::SubscriptionsChanged { client_id });
+        }
+    }
+
+    fn queue_changed(&mut self, sid: SessionId) {
+        if !self.limits.track_durable {
+            return;
+        }
+        if let Some(s) = self.session(sid).filter(|s| !s.clean) {
+            let client_id = s.client_id.clone();
+            self.durable(|| Durable::QueueChanged { client_id });
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,14 +28,25 @@ impl FixedHeader {
 
 /// Writes `first_byte` and the remaining length into `out` (at least 5 bytes); returns bytes used.
 pub fn encode_fixed_header(first_byte: u8, remaining_len: usize, out: &mut [u8]) -> usize {
-    let _ = (first_byte, remaining_len, out);
-    todo!()
+    out[0] = first_byte;
+    1 + encode_remaining_length(remaining_len, &mut out[1..])
 }
 
 /// Writes a remaining-length field into `out` (at least 4 bytes); returns bytes used.
-pub fn encode_remaining_length(len: usize, out: &mut [u8]) -> usize {
-    let _ = (len, out);
-    todo!()
+pub fn encode_remaining_length(mut len: usize, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        out[i] = b;
+        i += 1;
+        if len == 0 {
+            return i;
+        }
+    }
 }
 
 /// Bytes the remaining-length field takes for `len`.

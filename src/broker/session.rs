@@ -1,0 +1,182 @@
+//! Session state [MQTT-4.1]: what survives a connection when clean session is 0.
+//!
+//! A session owns its subscriptions list, the queue of messages not yet sent, the outbound
+//! inflight window (sent, not yet acknowledged) and the inbound QoS 2 packet ids awaiting
+//! PUBREL. It does not know about sockets; the connection it is attached to, if any, is a
+//! [`super::ConnId`].
+
+use super::message::Message;
+use super::ConnId;
+use crate::codec::QoS;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Index of a session in the broker's session slab.
+pub type SessionId = u32;
+
+/// A message waiting in a session's queue.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// Shared topic and payload.
+    pub message: Message,
+    /// Delivery QoS for this subscriber.
+    pub qos: QoS,
+    /// RETAIN flag to send (set only for retained messages sent on subscribe).
+    pub retain: bool,
+}
+
+/// Where an outbound QoS 1/2 message is in its acknowledgment flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InflightState {
+    /// QoS 1 PUBLISH sent, PUBACK expected.
+    AwaitingPuback,
+    /// QoS 2 PUBLISH sent, PUBREC expected.
+    AwaitingPubrec,
+    /// QoS 2 PUBREL sent, PUBCOMP expected.
+    AwaitingPubcomp,
+}
+
+/// An outbound QoS 1/2 message in flight.
+#[derive(Clone, Debug)]
+pub struct Inflight {
+    /// Packet id used for this delivery.
+    pub packet_id: u16,
+    /// The message, kept for re-delivery; `None` once PUBREC arrived (only PUBREL remains).
+    pub message: Option<Message>,
+    /// Delivery QoS.
+    pub qos: QoS,
+    /// RETAIN flag it was sent with.
+    pub retain: bool,
+    /// Acknowledgment state.
+    pub state: InflightState,
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    /// The client identifier.
+    pub client_id: Box<str>,
+    /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
+    pub clean: bool,
+    /// The connection it is attached to; `None` while offline.
+    pub conn: Option<ConnId>,
+    /// Filters and granted QoS, mirrored in the topic tree, for cleanup and persistence.
+    pub subscriptions: Vec<(Box<str>, QoS)>,
+    /// Messages not yet sent, oldest first.
+    pub queue: VecDeque<Queued>,
+    /// Sum of the sizes of the queued messages, for `max_queued_bytes`.
+    pub queued_bytes: usize,
+    /// Outbound QoS 1/2 messages sent and not yet fully acknowledged, in send order.
+    pub inflight: VecDeque<Inflight>,
+    /// Next outbound packet id to try.
+    pub next_packet_id: u16,
+    /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
+    pub incoming_qos2: Vec<u16>,
+    /// When it went offline, for `persistent_client_expiration`.
+    pub offline_since: Option<Instant>,
+    /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
+    /// are dropped until the queue drains below its cap.
+    pub dropping: bool,
+    /// Bumped whenever the slab slot is reused, so stale timers can be told apart.
+    pub generation: u32,
+}
+
+impl Session {
+    /// A fresh session for `client_id`.
+    pub fn new(client_id: Box<str>, clean: bool, generation: u32) -> Session {
+        Session {
+            client_id,
+            clean,
+            conn: None,
+            subscriptions: Vec::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            inflight: VecDeque::new(),
+            next_packet_id: 1,
+            incoming_qos2: Vec::new(),
+            offline_since: None,
+            dropping: false,
+            generation,
+        }
+    }
+
+    /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
+    /// byte cap) with `extra` more bytes.
+    pub fn queue_full(&self, max_messages: usize, max_bytes: usize, extra: usize) -> bool {
+        self.queue.len() >= max_messages || (max_bytes != 0 && self.queued_bytes + extra > max_bytes)
+    }
+
+    /// Appends to the queue.
+    pub fn push(&mut self, item: Queued) {
+        self.queued_bytes += item.message.size();
+        self.queue.push_back(item);
+    }
+
+    /// Takes the oldest queued message.
+    pub fn pop(&mut self) -> Option<Queued> {
+        let item = self.queue.pop_front()?;
+        self.queued_bytes -= item.message.size();
+        Some(item)
+    }
+
+    /// A packet id not used by any inflight message [MQTT-2.3.1-2]. The caller keeps the
+    /// window below 65,535 entries, so one is always free.
+    pub fn allocate_packet_id(&mut self) -> u16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self.inflight.iter().any(|m| m.packet_id == id) {
+                return id;
+            }
+        }
+    }
+
+    /// Removes the inflight entry with `packet_id` if it is in `state`.
+    pub fn take_inflight(&mut self, packet_id: u16, state: InflightState) -> Option<Inflight> {
+        let pos = self.inflight.iter().position(|m| m.packet_id == packet_id && m.state == state)?;
+        self.inflight.remove(pos)
+    }
+
+    /// Drops every queued and inflight message (clean start).
+    pub fn clear_messages(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.inflight.clear();
+        self.incoming_qos2.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_ids_skip_ids_in_flight_and_zero_mqtt_2_3_1_2() {
+        let mut s = Session::new("c".into(), false, 0);
+        s.next_packet_id = u16::MAX;
+        let a = s.allocate_packet_id();
+        assert_eq!(a, u16::MAX);
+        s.inflight.push_back(Inflight {
+            packet_id: 1,
+            message: None,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            state: InflightState::AwaitingPuback,
+        });
+        assert_eq!(s.allocate_packet_id(), 2, "wraps past 0 and skips 1, which is in flight");
+    }
+
+    #[test]
+    fn queue_caps_count_messages_and_bytes() {
+        let mut s = Session::new("c".into(), false, 0);
+        let m = Message::new("t", &[0; 10]);
+        s.push(Queued { message: m.clone(), qos: QoS::AtMostOnce, retain: false });
+        assert_eq!(s.queued_bytes, 13);
+        assert!(s.queue_full(1, 0, 13));
+        assert!(!s.queue_full(2, 0, 13));
+        assert!(s.queue_full(2, 20, 13));
+        assert!(!s.queue_full(2, 26, 13));
+        s.pop();
+        assert_eq!(s.queued_bytes, 0);
+    }
+}

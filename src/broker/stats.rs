@@ -1,0 +1,33 @@
+//! Counters behind `$SYS/broker/...`, in Mosquitto's names.
+//!
+//! Plain `u64` fields, not atomics: the core is single-threaded (and 32-bit MIPS has no
+//! 64-bit atomics).
+
+/// Broker-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets of any type received (`$SYS/broker/messages/received`).
+    pub messages_received: u64,
+    /// Packets of any type queued for sending (`$SYS/broker/messages/sent`).
+    pub messages_sent: u64,
+    /// PUBLISH packets received (`$SYS/broker/publish/messages/received`).
+    pub publish_received: u64,
+    /// PUBLISH packets queued for sending (`$SYS/broker/publish/messages/sent`).
+    pub publish_sent: u64,
+    /// Messages dropped under a cap, for any reason (`$SYS/broker/publish/messages/dropped`).
+    pub publish_dropped: u64,
+    /// Bytes read from clients (`$SYS/broker/bytes/received`).
+    pub bytes_received: u64,
+    /// Bytes written to clients (`$SYS/broker/bytes/sent`).
+    pub bytes_sent: u64,
+    /// Most clients connected at once (`$SYS/broker/clients/maximum`).
+    pub clients_maximum: u64,
+    /// Offline sessions removed by `persistent_client_expiration` (`$SYS/broker/clients/expired`).
+    pub clients_expired: u64,
+    /// Times a publisher was paused for a full subscriber queue (`$SYS/broker/sol/publishers/stalled`).
+    pub publisher_stalls: u64,
+    /// Subscribers disconnected by `slow_consumer_timeout` (`$SYS/broker/sol/clients/slow`).
+    pub slow_consumers: u64,
+    /// Connections closed for a protocol violation (`$SYS/broker/sol/clients/protocol_errors`).
+    pub protocol_errors: u64,
+}

@@ -1,0 +1,877 @@
+//! The broker core driven packet by packet, without sockets. Test names cite the
+//! normative statement of MQTT 3.1.1 they check.
+
+use super::*;
+use crate::codec::{Connect, Publish, Subscribe, Unsubscribe, Will as WireWill, LEVEL_311};
+
+const Q0: QoS = QoS::AtMostOnce;
+const Q1: QoS = QoS::AtLeastOnce;
+const Q2: QoS = QoS::ExactlyOnce;
+
+/// What a client would see on the wire, parsed from the broker's frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    Connack { present: bool, code: u8 },
+    Publish { topic: String, payload: Vec<u8>, qos: QoS, dup: bool, retain: bool, id: Option<u16> },
+    Puback(u16),
+    Pubrec(u16),
+    Pubrel(u16),
+    Pubcomp(u16),
+    Suback(u16, Vec<u8>),
+    Unsuback(u16),
+    Pingresp,
+}
+
+fn seen(frame: &Frame) -> Seen {
+    match frame {
+        Frame::Publish { head, packet_id, has_packet_id, message, .. } => Seen::Publish {
+            topic: message.topic().to_string(),
+            payload: message.payload().to_vec(),
+            qos: QoS::from_bits((head[0] >> 1) & 3).expect("valid qos"),
+            dup: head[0] & 8 != 0,
+            retain: head[0] & 1 != 0,
+            id: has_packet_id.then(|| u16::from_be_bytes(*packet_id)),
+        },
+        Frame::Suback(b) => {
+            let body = &b[2..];
+            Seen::Suback(u16::from_be_bytes([body[0], body[1]]), body[2..].to_vec())
+        }
+        Frame::Small { bytes, .. } => {
+            let id = u16::from_be_bytes([bytes[2], bytes[3]]);
+            match bytes[0] >> 4 {
+                2 => Seen::Connack { present: bytes[2] == 1, code: bytes[3] },
+                4 => Seen::Puback(id),
+                5 => Seen::Pubrec(id),
+                6 => Seen::Pubrel(id),
+                7 => Seen::Pubcomp(id),
+                11 => Seen::Unsuback(id),
+                13 => Seen::Pingresp,
+                t => panic!("unexpected frame type {t}"),
+            }
+        }
+    }
+}
+
+fn publish(topic: &str, payload: &[u8], qos: QoS, retain: bool, id: Option<u16>) -> Packet<'static> {
+    // Leaked so the Packet can be 'static in tests; a few bytes per test.
+    let topic: &'static str = Box::leak(topic.to_string().into_boxed_str());
+    let payload: &'static [u8] = Box::leak(payload.to_vec().into_boxed_slice());
+    Packet::Publish(Publish { dup: false, qos, retain, topic, packet_id: id, payload })
+}
+
+fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet<'static> {
+    let mut payload = Vec::new();
+    for (f, q) in filters {
+        payload.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        payload.extend_from_slice(f.as_bytes());
+        payload.push(*q as u8);
+    }
+    Packet::Subscribe(Subscribe { packet_id: id, payload: Box::leak(payload.into_boxed_slice()) })
+}
+
+fn unsubscribe(id: u16, filters: &[&str]) -> Packet<'static> {
+    let mut payload = Vec::new();
+    for f in filters {
+        payload.extend_from_slice(&(f.len() as u16).to_be_bytes());
+        payload.extend_from_slice(f.as_bytes());
+    }
+    Packet::Unsubscribe(Unsubscribe { packet_id: id, payload: Box::leak(payload.into_boxed_slice()) })
+}
+
+fn connect(id: &'static str, clean: bool, keep_alive: u16, will: Option<WireWill<'static>>) -> Packet<'static> {
+    Packet::Connect(Connect { level: LEVEL_311, clean_session: clean, keep_alive, client_id: id, will, username: None, password: None })
+}
+
+/// A broker plus a clock and the bookkeeping a reactor would do.
+struct Harness {
+    broker: Broker,
+    now: Instant,
+    /// Connections the broker closed, with the reason.
+    closed: Vec<(ConnId, CloseReason)>,
+    paused: Vec<ConnId>,
+    durable: Vec<Durable>,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(Limits { sys_interval: Duration::ZERO, ..Limits::default() })
+    }
+
+    fn with(limits: Limits) -> Harness {
+        let now = Instant::now();
+        Harness { broker: Broker::new(limits, now), now, closed: Vec::new(), paused: Vec::new(), durable: Vec::new() }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.broker.tick(self.now);
+        self.effects();
+    }
+
+    /// Carries out effects like the reactor: a Close is answered by `closed`.
+    fn effects(&mut self) {
+        while let Some(e) = self.broker.poll_effect() {
+            match e {
+                Effect::Close { conn, reason } => {
+                    self.closed.push((conn, reason));
+                    self.broker.closed(conn, reason, self.now);
+                }
+                Effect::PauseRead(c) => self.paused.push(c),
+                Effect::ResumeRead(c) => self.paused.retain(|&p| p != c),
+                Effect::Durable(d) => self.durable.push(d),
+            }
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, packet: Packet<'_>) {
+        self.broker.handle(conn, packet, self.now);
+        self.effects();
+    }
+
+    fn open(&mut self, conn: ConnId, id: &'static str, clean: bool) -> Seen {
+        self.broker.accepted(conn, 0, self.now);
+        self.send(conn, connect(id, clean, 60, None));
+        let out = self.take(conn);
+        assert_eq!(out.len(), 1, "only a CONNACK: {out:?}");
+        out[0].clone()
+    }
+
+    /// Everything the broker has queued for `conn`, as if the socket took it all.
+    fn take(&mut self, conn: ConnId) -> Vec<Seen> {
+        let mut all = Vec::new();
+        loop {
+            let frames: Vec<Seen> = match self.broker.conn(conn) {
+                Some(c) => c.outbox.iter().map(seen).collect(),
+                None => return all,
+            };
+            if frames.is_empty() {
+                return all;
+            }
+            let bytes: usize = self.broker.conn(conn).map(|c| c.outbox.iter().map(Frame::len).sum()).unwrap_or(0);
+            self.broker.written(conn, bytes, self.now);
+            self.effects();
+            all.extend(frames);
+        }
+    }
+
+    fn is_closed(&self, conn: ConnId) -> Option<CloseReason> {
+        self.closed.iter().rev().find(|(c, _)| *c == conn).map(|(_, r)| *r)
+    }
+}
+
+fn pub_seen(topic: &str, payload: &[u8], qos: QoS, retain: bool, id: Option<u16>) -> Seen {
+    Seen::Publish { topic: topic.into(), payload: payload.to_vec(), qos, dup: false, retain, id }
+}
+
+const ACCEPTED: Seen = Seen::Connack { present: false, code: 0 };
+
+#[test]
+fn connect_is_answered_with_connack_0_and_no_session_present_mqtt_3_2_2_3() {
+    let mut h = Harness::new();
+    assert_eq!(h.open(0, "a", true), ACCEPTED);
+    assert_eq!(h.broker.clients_connected(), 1);
+}
+
+#[test]
+fn first_packet_must_be_connect_mqtt_3_1_0_1() {
+    let mut h = Harness::new();
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, Packet::Pingreq);
+    assert_eq!(h.is_closed(0), Some(CloseReason::ProtocolError));
+}
+
+#[test]
+fn second_connect_is_a_protocol_violation_mqtt_3_1_0_2() {
+    let mut h = Harness::new();
+    h.open(0, "a", true);
+    h.send(0, connect("a", true, 60, None));
+    assert_eq!(h.is_closed(0), Some(CloseReason::ProtocolError));
+    assert_eq!(h.broker.clients_connected(), 0);
+}
+
+#[test]
+fn packets_after_close_are_ignored() {
+    let mut h = Harness::new();
+    h.broker.accepted(0, 0, h.now);
+    h.broker.handle(0, Packet::Pingreq, h.now);
+    h.broker.handle(0, connect("x", true, 0, None), h.now);
+    assert_eq!(h.broker.poll_effect(), Some(Effect::Close { conn: 0, reason: CloseReason::ProtocolError }));
+    assert!(!h.broker.has_output(0), "nothing is answered after the close decision");
+}
+
+#[test]
+fn unsupported_protocol_level_gets_connack_1_then_close_mqtt_3_1_2_2() {
+    let mut h = Harness::new();
+    h.broker.accepted(0, 0, h.now);
+    h.broker.malformed(0, DecodeError::UnsupportedProtocolLevel(5), h.now);
+    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 1 }]);
+    h.effects();
+    assert_eq!(h.is_closed(0), Some(CloseReason::ConnectRefused));
+}
+
+#[test]
+fn malformed_packet_closes_mqtt_4_8_0_1() {
+    let mut h = Harness::new();
+    h.open(0, "a", true);
+    h.broker.malformed(0, DecodeError::InvalidUtf8, h.now);
+    h.effects();
+    assert_eq!(h.is_closed(0), Some(CloseReason::ProtocolError));
+    assert_eq!(h.broker.stats().protocol_errors, 1);
+}
+
+#[test]
+fn empty_client_id_without_clean_session_is_rejected_mqtt_3_1_3_8() {
+    let mut h = Harness::new();
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("", false, 60, None));
+    assert_eq!(h.take(0), vec![]);
+    assert_eq!(h.is_closed(0), Some(CloseReason::ConnectRefused));
+    // The CONNACK 0x02 was written before the close: look at it through a fresh broker.
+    let mut h = Harness::new();
+    h.broker.accepted(0, 0, h.now);
+    h.broker.handle(0, connect("", false, 60, None), h.now);
+    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+}
+
+#[test]
+fn empty_client_id_with_clean_session_gets_a_generated_id_mqtt_3_1_3_6() {
+    let mut h = Harness::new();
+    assert_eq!(h.open(0, "", true), ACCEPTED);
+    assert_eq!(h.open(1, "", true), ACCEPTED);
+    let ids: Vec<&str> = h.broker.by_client_id.keys().map(|k| &**k).collect();
+    assert_eq!(ids.len(), 2, "two distinct generated ids: {ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("auto-")));
+}
+
+#[test]
+fn client_id_longer_than_cap_is_rejected() {
+    let mut h = Harness::with(Limits { max_client_id_length: 3, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.broker.accepted(0, 0, h.now);
+    h.broker.handle(0, connect("abcd", true, 60, None), h.now);
+    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+}
+
+#[test]
+fn anonymous_client_refused_when_listener_forbids_it() {
+    let limits = Limits {
+        listeners: vec![ListenerPolicy { allow_anonymous: false }],
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
+    let mut h = Harness::with(limits);
+    h.broker.accepted(0, 0, h.now);
+    h.broker.handle(0, connect("a", true, 60, None), h.now);
+    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 5 }]);
+}
+
+#[test]
+fn keep_alive_above_max_keepalive_is_rejected() {
+    let mut h = Harness::with(Limits { max_keepalive: 30, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.broker.accepted(0, 0, h.now);
+    h.broker.handle(0, connect("a", true, 60, None), h.now);
+    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+}
+
+#[test]
+fn pingreq_gets_pingresp_mqtt_3_12_4_1() {
+    let mut h = Harness::new();
+    h.open(0, "a", true);
+    h.send(0, Packet::Pingreq);
+    assert_eq!(h.take(0), vec![Seen::Pingresp]);
+}
+
+#[test]
+fn qos0_publish_reaches_subscriber_without_retain_flag_mqtt_3_3_1_9() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(7, &[("a/+", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(7, vec![0])]);
+    h.send(1, publish("a/b", b"hi", Q0, false, None));
+    assert_eq!(h.take(0), vec![pub_seen("a/b", b"hi", Q0, false, None)]);
+    assert_eq!(h.take(1), vec![], "QoS 0 is not acknowledged");
+}
+
+#[test]
+fn qos1_publish_is_acknowledged_and_delivered_at_granted_qos_mqtt_4_3_2_2_mqtt_3_8_4_6() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.take(0);
+    h.send(1, publish("t", b"x", Q1, false, Some(9)));
+    assert_eq!(h.take(1), vec![Seen::Puback(9)]);
+    assert_eq!(h.take(0), vec![pub_seen("t", b"x", Q0, false, None)], "downgraded to the granted QoS 0");
+}
+
+#[test]
+fn qos2_inbound_is_exactly_once_mqtt_4_3_3_2() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q2)]));
+    h.take(0);
+    h.send(1, publish("t", b"x", Q2, false, Some(5)));
+    assert_eq!(h.take(1), vec![Seen::Pubrec(5)]);
+    // The publisher re-sends before PUBREL: acknowledged again, not delivered again.
+    h.send(1, publish("t", b"x", Q2, false, Some(5)));
+    assert_eq!(h.take(1), vec![Seen::Pubrec(5)]);
+    h.send(1, Packet::Pubrel(5));
+    assert_eq!(h.take(1), vec![Seen::Pubcomp(5)]);
+    let got = h.take(0);
+    assert_eq!(got.len(), 1, "delivered once: {got:?}");
+    // After PUBCOMP the id is free: a new message with id 5 is a new message.
+    h.send(1, publish("t", b"y", Q2, false, Some(5)));
+    assert_eq!(h.take(1), vec![Seen::Pubrec(5)]);
+    assert_eq!(h.take(0).len(), 1);
+}
+
+#[test]
+fn qos2_outbound_flow_pubrec_pubrel_pubcomp_mqtt_4_3_3_1() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q2)]));
+    h.take(0);
+    h.send(1, publish("t", b"x", Q2, false, Some(1)));
+    let got = h.take(0);
+    let Some(Seen::Publish { id: Some(id), qos: Q2, .. }) = got.first().cloned() else { panic!("{got:?}") };
+    h.send(0, Packet::Pubrec(id));
+    assert_eq!(h.take(0), vec![Seen::Pubrel(id)]);
+    h.send(0, Packet::Pubcomp(id));
+    assert!(h.broker.session(0).is_some_and(|s| s.inflight.is_empty()));
+}
+
+#[test]
+fn unknown_pubrel_still_gets_pubcomp_mqtt_4_3_3_2() {
+    let mut h = Harness::new();
+    h.open(0, "a", true);
+    h.send(0, Packet::Pubrel(44));
+    assert_eq!(h.take(0), vec![Seen::Pubcomp(44)]);
+}
+
+#[test]
+fn overlapping_subscriptions_deliver_once_at_highest_qos() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("a/#", Q0), ("a/+", Q1), ("a/b", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(1, vec![0, 1, 0])]);
+    h.send(1, publish("a/b", b"x", Q2, false, Some(3)));
+    let got = h.take(0);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], Seen::Publish { qos: Q1, .. }));
+}
+
+#[test]
+fn invalid_filter_gets_0x80_without_dropping_the_others_mqtt_4_7_1_2() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.send(0, subscribe(2, &[("a/#/b", Q1), ("ok", Q1), ("x+", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![0x80, 1, 0x80])]);
+    assert_eq!(h.broker.subscription_count(), 1);
+}
+
+#[test]
+fn subscription_caps_refuse_with_0x80() {
+    let mut h = Harness::with(Limits { max_subscriptions_per_client: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "sub", true);
+    h.send(0, subscribe(2, &[("a", Q1), ("b", Q1), ("c", Q0), ("a", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![1, 1, 0x80, 0])], "re-subscribing an existing filter is not a new one");
+}
+
+#[test]
+fn suback_with_more_than_64_filters() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    let names: Vec<String> = (0..100).map(|i| format!("t/{i}")).collect();
+    let filters: Vec<(&str, QoS)> = names.iter().map(|n| (n.as_str(), Q1)).collect();
+    h.send(0, subscribe(3, &filters));
+    assert_eq!(h.take(0), vec![Seen::Suback(3, vec![1; 100])]);
+}
+
+#[test]
+fn dollar_topics_are_not_matched_by_leading_wildcards_mqtt_4_7_2_1() {
+    let mut h = Harness::with(Limits { sys_interval: Duration::from_secs(10), ..Limits::default() });
+    h.open(0, "all", true);
+    h.open(1, "sys", true);
+    h.send(0, subscribe(1, &[("#", Q0)]));
+    h.send(1, subscribe(1, &[("$SYS/broker/clients/connected", Q0)]));
+    h.take(0);
+    h.take(1);
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.take(0), vec![]);
+    let got = h.take(1);
+    assert_eq!(got, vec![pub_seen("$SYS/broker/clients/connected", b"2", Q0, false, None)]);
+}
+
+#[test]
+fn sys_topics_are_retained_and_only_changes_are_republished() {
+    let mut h = Harness::with(Limits { sys_interval: Duration::from_secs(10), ..Limits::default() });
+    h.advance(Duration::ZERO);
+    h.open(0, "late", true);
+    h.send(0, subscribe(1, &[("$SYS/broker/version", Q0)]));
+    let got = h.take(0);
+    assert!(got.contains(&pub_seen("$SYS/broker/version", format!("sol version {}", env!("CARGO_PKG_VERSION")).as_bytes(), Q0, true, None)), "{got:?}");
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.take(0), vec![], "version unchanged: not published again");
+    h.send(0, subscribe(2, &[("$SYS/broker/uptime", Q0)]));
+    h.take(0);
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.take(0), vec![pub_seen("$SYS/broker/uptime", b"20 seconds", Q0, false, None)]);
+}
+
+#[test]
+fn clients_cannot_publish_to_sys() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.send(0, subscribe(1, &[("$SYS/#", Q0)]));
+    h.take(0);
+    h.send(0, publish("$SYS/broker/uptime", b"0 seconds", Q1, true, Some(1)));
+    assert_eq!(h.take(0), vec![Seen::Puback(1)]);
+    assert_eq!(h.broker.stats().publish_dropped, 1);
+}
+
+#[test]
+fn retained_message_is_sent_on_subscribe_with_retain_set_mqtt_3_3_1_6() {
+    let mut h = Harness::new();
+    h.open(1, "pub", true);
+    h.send(1, publish("r/1", b"old", Q1, true, Some(1)));
+    h.send(1, publish("r/1", b"new", Q1, true, Some(2)));
+    h.send(1, publish("r/2", b"two", Q0, true, None));
+    h.open(0, "sub", true);
+    h.send(0, subscribe(1, &[("r/+", Q1)]));
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Suback(1, vec![1]), pub_seen("r/1", b"new", Q1, true, Some(1)), pub_seen("r/2", b"two", Q0, true, None)]
+    );
+    // Re-subscribing re-sends the retained messages [MQTT-3.8.4-3].
+    h.send(0, Packet::Puback(1));
+    h.send(0, subscribe(2, &[("r/1", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![0]), pub_seen("r/1", b"new", Q0, true, None)]);
+}
+
+#[test]
+fn zero_length_retained_publish_clears_and_is_delivered_mqtt_3_3_1_10_mqtt_3_3_1_12() {
+    let mut h = Harness::new();
+    h.open(1, "pub", true);
+    h.send(1, publish("r", b"v", Q0, true, None));
+    h.open(0, "sub", true);
+    h.send(0, subscribe(1, &[("r", Q0)]));
+    assert_eq!(h.take(0).len(), 2);
+    h.send(1, publish("r", b"", Q0, true, None));
+    assert_eq!(h.take(0), vec![pub_seen("r", b"", Q0, false, None)]);
+    h.send(0, subscribe(2, &[("r", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![0])], "nothing retained any more");
+    assert_eq!(h.broker.retained_count(), 0);
+}
+
+#[test]
+fn retained_caps_are_counted_drops() {
+    let mut h = Harness::with(Limits { max_retained_messages: 1, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(1, "pub", true);
+    h.send(1, publish("a", b"1", Q0, true, None));
+    h.send(1, publish("b", b"1", Q0, true, None));
+    assert_eq!(h.broker.retained_count(), 1);
+    assert_eq!(h.broker.stats().publish_dropped, 1);
+}
+
+#[test]
+fn unsubscribe_stops_delivery_and_is_always_acknowledged_mqtt_3_10_4_4_mqtt_3_10_4_5() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.send(0, unsubscribe(2, &["t", "never-subscribed"]));
+    assert_eq!(h.take(0), vec![Seen::Suback(1, vec![0]), Seen::Unsuback(2)]);
+    h.send(1, publish("t", b"x", Q0, false, None));
+    assert_eq!(h.take(0), vec![]);
+    assert_eq!(h.broker.subscription_count(), 0);
+}
+
+fn will(topic: &'static str, qos: QoS, retain: bool) -> Option<WireWill<'static>> {
+    Some(WireWill { topic, payload: b"gone", qos, retain })
+}
+
+#[test]
+fn will_is_published_on_keep_alive_timeout_mqtt_3_1_2_8_mqtt_3_1_2_24() {
+    let mut h = Harness::new();
+    h.open(0, "watcher", true);
+    h.send(0, subscribe(1, &[("wills/#", Q1)]));
+    h.take(0);
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("dying", true, 10, will("wills/dying", Q1, false)));
+    h.take(1);
+    // 1.5 x 10 s: still alive just before, closed at the deadline.
+    h.advance(Duration::from_millis(14_900));
+    assert_eq!(h.is_closed(1), None);
+    assert_eq!(h.take(0), vec![]);
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.is_closed(1), Some(CloseReason::KeepAliveTimeout));
+    assert_eq!(h.take(0), vec![pub_seen("wills/dying", b"gone", Q1, false, Some(1))]);
+}
+
+#[test]
+fn any_packet_resets_keep_alive() {
+    let mut h = Harness::new();
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("c", true, 2, None));
+    for _ in 0..10 {
+        h.advance(Duration::from_secs(2));
+        h.send(1, Packet::Pingreq);
+    }
+    assert_eq!(h.is_closed(1), None);
+    h.advance(Duration::from_secs(3));
+    assert_eq!(h.is_closed(1), Some(CloseReason::KeepAliveTimeout));
+}
+
+#[test]
+fn will_is_not_published_after_disconnect_mqtt_3_14_4_3() {
+    let mut h = Harness::new();
+    h.open(0, "watcher", true);
+    h.send(0, subscribe(1, &[("w", Q0)]));
+    h.take(0);
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("c", true, 60, will("w", Q0, false)));
+    h.send(1, Packet::Disconnect);
+    assert_eq!(h.is_closed(1), Some(CloseReason::ClientDisconnect));
+    assert_eq!(h.take(0), vec![]);
+}
+
+#[test]
+fn will_is_published_on_socket_error_with_retain_honoured() {
+    let mut h = Harness::new();
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("c", true, 60, will("w", Q0, true)));
+    h.broker.closed(1, CloseReason::SocketError, h.now);
+    h.open(0, "late", true);
+    h.send(0, subscribe(1, &[("w", Q0)]));
+    assert_eq!(h.take(0), vec![Seen::Suback(1, vec![0]), pub_seen("w", b"gone", Q0, true, None)]);
+}
+
+#[test]
+fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
+    let mut h = Harness::new();
+    h.open(0, "watcher", true);
+    h.send(0, subscribe(1, &[("w", Q0)]));
+    h.take(0);
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("dup", false, 60, will("w", Q0, false)));
+    h.send(1, subscribe(1, &[("keep", Q1)]));
+    h.take(1);
+    h.broker.accepted(2, 0, h.now);
+    h.send(2, connect("dup", false, 60, None));
+    assert_eq!(h.is_closed(1), Some(CloseReason::TakenOver));
+    assert_eq!(h.take(2), vec![Seen::Connack { present: true, code: 0 }]);
+    assert_eq!(h.take(0), vec![pub_seen("w", b"gone", Q0, false, None)]);
+    assert_eq!(h.broker.clients_connected(), 2);
+    // The session, with its subscription, now belongs to the new connection.
+    h.send(0, publish("keep", b"k", Q1, false, Some(4)));
+    assert_eq!(h.take(2), vec![pub_seen("keep", b"k", Q1, false, Some(1))]);
+}
+
+#[test]
+fn connect_timeout_closes_a_silent_connection() {
+    let mut h = Harness::with(Limits { connect_timeout: Duration::from_secs(5), sys_interval: Duration::ZERO, ..Limits::default() });
+    h.broker.accepted(3, 0, h.now);
+    assert_eq!(h.broker.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    h.advance(Duration::from_secs(4));
+    assert_eq!(h.is_closed(3), None);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.is_closed(3), Some(CloseReason::ConnectTimeout));
+}
+
+#[test]
+fn idle_broker_has_no_deadline() {
+    let h = Harness::new();
+    assert_eq!(h.broker.next_deadline(), None);
+}
+
+#[test]
+fn persistent_session_queues_qos1_offline_and_resumes_mqtt_3_1_2_4_mqtt_3_2_2_2() {
+    let mut h = Harness::new();
+    assert_eq!(h.open(0, "p", false), ACCEPTED);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.effects();
+    h.open(1, "pub", true);
+    h.send(1, publish("t", b"q1", Q1, false, Some(1)));
+    h.send(1, publish("t", b"q0", Q0, false, None));
+    h.send(1, publish("t", b"q2", Q2, false, Some(2)));
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("p", false, 60, None));
+    assert_eq!(
+        h.take(0),
+        vec![
+            Seen::Connack { present: true, code: 0 },
+            pub_seen("t", b"q1", Q1, false, Some(1)),
+            pub_seen("t", b"q2", Q1, false, Some(2)),
+        ],
+        "QoS 0 is not queued for an offline session; QoS 2 is delivered at the granted QoS 1"
+    );
+}
+
+#[test]
+fn clean_session_discards_the_stored_session_mqtt_3_1_2_6() {
+    let mut h = Harness::new();
+    h.open(0, "p", false);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("p", true, 60, None));
+    assert_eq!(h.take(0), vec![ACCEPTED]);
+    assert_eq!(h.broker.subscription_count(), 0);
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    assert!(h.broker.by_client_id.is_empty(), "a clean session ends with its connection");
+}
+
+#[test]
+fn unacknowledged_messages_are_resent_with_dup_on_resume_mqtt_4_4_0_1() {
+    let mut h = Harness::new();
+    h.open(0, "p", false);
+    h.send(0, subscribe(1, &[("a", Q1), ("b", Q2)]));
+    h.take(0);
+    h.open(1, "pub", true);
+    h.send(1, publish("a", b"1", Q1, false, Some(1)));
+    h.send(1, publish("b", b"2", Q2, false, Some(2)));
+    h.send(1, publish("b", b"3", Q2, false, Some(3)));
+    assert_eq!(h.take(0).len(), 3);
+    h.send(0, Packet::Pubrec(3));
+    h.take(0);
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("p", false, 60, None));
+    let dup = |topic: &str, payload: &[u8], qos, id| Seen::Publish { topic: topic.into(), payload: payload.to_vec(), qos, dup: true, retain: false, id: Some(id) };
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack { present: true, code: 0 }, dup("a", b"1", Q1, 1), dup("b", b"2", Q2, 2), Seen::Pubrel(3)]
+    );
+}
+
+#[test]
+fn inflight_window_limits_unacknowledged_messages() {
+    let mut h = Harness::with(Limits { max_inflight_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    for i in 1..=4u16 {
+        h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
+    }
+    let got = h.take(0);
+    assert_eq!(got.len(), 2, "{got:?}");
+    h.send(0, Packet::Puback(1));
+    assert_eq!(h.take(0), vec![pub_seen("t", &[3], Q1, false, Some(3))]);
+}
+
+#[test]
+fn messages_keep_their_order_mqtt_4_6_0_5() {
+    let mut h = Harness::with(Limits { max_inflight_messages: 3, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    for i in 0..200u16 {
+        h.send(1, publish("t", &i.to_be_bytes(), if i % 3 == 0 { Q0 } else { Q1 }, false, (i % 3 != 0).then_some(i + 1)));
+    }
+    let mut payloads = Vec::new();
+    loop {
+        let got = h.take(0);
+        if got.is_empty() {
+            break;
+        }
+        for s in got {
+            if let Seen::Publish { payload, id, .. } = s {
+                payloads.push(u16::from_be_bytes([payload[0], payload[1]]));
+                if let Some(id) = id {
+                    h.send(0, Packet::Puback(id));
+                }
+            }
+        }
+    }
+    assert_eq!(payloads, (0..200).collect::<Vec<_>>());
+}
+
+#[test]
+fn offline_queue_cap_drops_new_messages_and_counts_them() {
+    let mut h = Harness::with(Limits { max_queued_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "p", false);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.open(1, "pub", true);
+    for i in 1..=5u16 {
+        h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
+    }
+    assert_eq!(h.broker.stats().publish_dropped, 3);
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("p", false, 60, None));
+    let got = h.take(0);
+    assert_eq!(got[1..], [pub_seen("t", &[1], Q1, false, Some(1)), pub_seen("t", &[2], Q1, false, Some(2))], "oldest kept");
+}
+
+#[test]
+fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
+    let limits = Limits { max_inflight_messages: 1, max_queued_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() };
+    let mut h = Harness::with(limits);
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    // 1 in flight, 2 queued; the 4th overflows the cap and pauses the publisher.
+    for i in 1..=4u16 {
+        h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
+    }
+    assert_eq!(h.paused, vec![1]);
+    assert!(h.broker.is_paused(1));
+    assert_eq!(h.broker.stats().publish_dropped, 0);
+    // The subscriber drains: the publisher is released.
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        for s in h.take(0) {
+            if let Seen::Publish { id: Some(id), payload, .. } = s {
+                got.push(payload[0]);
+                h.send(0, Packet::Puback(id));
+            }
+        }
+    }
+    assert_eq!(got, [1, 2, 3, 4]);
+    assert!(h.paused.is_empty(), "publisher resumed");
+    assert_eq!(h.broker.stats().publisher_stalls, 1);
+}
+
+#[test]
+fn stall_longer_than_max_publisher_stall_releases_publisher_and_drops_for_that_subscriber() {
+    let limits = Limits {
+        max_inflight_messages: 1,
+        max_queued_messages: 1,
+        max_publisher_stall: Duration::from_secs(2),
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
+    let mut h = Harness::with(limits);
+    h.open(0, "stuck", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    for i in 1..=3u16 {
+        h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
+    }
+    assert_eq!(h.paused, vec![1]);
+    assert_eq!(h.broker.next_deadline(), Some(h.now + Duration::from_secs(2)));
+    h.advance(Duration::from_secs(2));
+    assert!(h.paused.is_empty(), "released after max_publisher_stall");
+    h.send(1, publish("t", b"late", Q1, false, Some(9)));
+    assert_eq!(h.broker.stats().publish_dropped, 1, "overflow for the stuck subscriber is now dropped");
+    assert!(h.paused.is_empty(), "and the publisher is not paused again");
+}
+
+#[test]
+fn qos0_to_a_full_queue_is_dropped_and_counted() {
+    let limits = Limits { max_queued_messages: 1, sys_interval: Duration::ZERO, ..Limits::default() };
+    let mut h = Harness::with(limits);
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.take(0);
+    // The outbox takes a batch; the queue holds one more; the rest is dropped.
+    for i in 0..(OUTBOX_BATCH + 5) {
+        h.send(1, publish("t", &[i as u8], Q0, false, None));
+    }
+    assert_eq!(h.broker.stats().publish_dropped, 4);
+    assert!(h.paused.is_empty(), "QoS 0 never pauses a publisher");
+}
+
+#[test]
+fn stalled_socket_is_disconnected_after_slow_consumer_timeout() {
+    let limits = Limits { slow_consumer_timeout: Duration::from_secs(30), sys_interval: Duration::ZERO, ..Limits::default() };
+    let mut h = Harness::with(limits);
+    h.open(0, "sub", false);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    h.send(1, publish("t", b"x", Q1, false, Some(1)));
+    h.take(1);
+    // Partial progress postpones the timeout.
+    h.advance(Duration::from_secs(20));
+    h.broker.written(0, 1, h.now);
+    h.advance(Duration::from_secs(20));
+    assert_eq!(h.is_closed(0), None);
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.is_closed(0), Some(CloseReason::SlowConsumer));
+    assert_eq!(h.broker.stats().slow_consumers, 1);
+    // Its persistent session keeps the unacknowledged message.
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect("sub", false, 60, None));
+    assert!(h.take(0).contains(&Seen::Publish { topic: "t".into(), payload: b"x".to_vec(), qos: Q1, dup: true, retain: false, id: Some(1) }));
+}
+
+#[test]
+fn partial_writes_resume_mid_frame() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.take(0);
+    h.send(0, publish("t", b"payload", Q0, false, None));
+    let mut wire = Vec::new();
+    loop {
+        let mut iov = [IoSlice::new(&[]); 8];
+        let n = h.broker.fill_iovecs(0, &mut iov);
+        if n == 0 {
+            break;
+        }
+        let first = iov[0].to_vec();
+        wire.push(first[0]);
+        h.broker.written(0, 1, h.now);
+    }
+    assert_eq!(wire, [0x30, 10, 0, 1, b't', b'p', b'a', b'y', b'l', b'o', b'a', b'd']);
+}
+
+#[test]
+fn message_size_limit_drops_but_acknowledges() {
+    let mut h = Harness::with(Limits { message_size_limit: 4, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "sub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    h.send(0, publish("t", b"12345", Q1, false, Some(8)));
+    assert_eq!(h.take(0), vec![Seen::Puback(8)]);
+    assert_eq!(h.broker.stats().publish_dropped, 1);
+}
+
+#[test]
+fn offline_session_expires_after_persistent_client_expiration() {
+    let mut h = Harness::with(Limits { persistent_client_expiration: Some(Duration::from_secs(3600)), sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "p", false);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.advance(Duration::from_secs(3599));
+    assert_eq!(h.broker.subscription_count(), 1);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.broker.subscription_count(), 0);
+    assert_eq!(h.broker.stats().clients_expired, 1);
+    assert_eq!(h.open(0, "p", false), ACCEPTED, "no session present after expiry");
+}
+
+#[test]
+fn durable_effects_name_what_a_store_must_record() {
+    let mut h = Harness::with(Limits { track_durable: true, sys_interval: Duration::ZERO, ..Limits::default() });
+    h.open(0, "p", false);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.send(0, publish("r", b"v", Q0, true, None));
+    assert!(h.durable.contains(&Durable::SessionSaved { client_id: "p".into() }));
+    assert!(h.durable.contains(&Durable::SubscriptionsChanged { client_id: "p".into() }));
+    assert!(h.durable.iter().any(|d| matches!(d, Durable::RetainedSet { .. })));
+}
+
+#[test]
+fn client_that_does_not_read_its_acks_is_paused() {
+    let mut h = Harness::new();
+    h.open(0, "flooder", true);
+    for i in 0..=OUTBOX_HIGH_WATER as u16 {
+        h.broker.handle(0, publish("t", b"x", Q1, false, Some(i + 1)), h.now);
+    }
+    h.effects();
+    assert_eq!(h.paused, vec![0]);
+    h.take(0);
+    assert!(h.paused.is_empty());
+}
