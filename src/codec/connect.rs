@@ -1,1 +1,480 @@
-//! stub
+//! CONNECT [MQTT-3.1] and CONNACK [MQTT-3.2].
+//!
+//! CONNECT is decoded for MQTT 3.1.1 (`MQTT`, level 4) and MQTT 3.1 (`MQIsdp`, level 3).
+//! A known protocol name with another level is [`DecodeError::UnsupportedProtocolLevel`]
+//! rather than a plain malformation, because the broker must first answer it with
+//! CONNACK 0x01 [MQTT-3.1.2-2]; that includes `MQTT` level 5 until MQTT 5 is supported.
+//!
+//! The decoder checks the wire rules only. Whether a client id is acceptable (empty, too
+//! long, clean session 0 with an empty id [MQTT-3.1.3-7]) and whether credentials are
+//! right is the broker's decision, answered with a CONNACK return code.
+
+use super::wire::{field_len, Reader, Writer};
+use super::{
+    Connack, Connect, ConnectReturnCode, DecodeError, EncodeError, QoS, Will, LEVEL_31, LEVEL_311,
+};
+
+/// Protocol name of MQTT 3.1.1 [MQTT-3.1.2-1].
+const NAME_311: &[u8] = b"MQTT";
+/// Protocol name of MQTT 3.1.
+const NAME_31: &[u8] = b"MQIsdp";
+
+/// Connect flags [MQTT-3.1.2.3], bit by bit.
+const RESERVED: u8 = 0x01;
+const CLEAN_SESSION: u8 = 0x02;
+const WILL: u8 = 0x04;
+const WILL_QOS_SHIFT: u8 = 3;
+const WILL_QOS_MASK: u8 = 0x18;
+const WILL_RETAIN: u8 = 0x20;
+const PASSWORD: u8 = 0x40;
+const USERNAME: u8 = 0x80;
+
+/// Reads the protocol name and level; fails unless Sol speaks them.
+fn decode_protocol(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
+    // Compared as bytes: a name that is not even UTF-8 is just an unknown name.
+    let name = r.binary()?;
+    if name != NAME_311 && name != NAME_31 {
+        return Err(DecodeError::InvalidProtocolName);
+    }
+    let level = r.u8()?;
+    match (name == NAME_311, level) {
+        (true, LEVEL_311) | (false, LEVEL_31) => Ok(level),
+        _ => Err(DecodeError::UnsupportedProtocolLevel(level)),
+    }
+}
+
+/// Decodes a will topic: a topic name, so not empty and without wildcards.
+fn decode_will_topic<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+    let topic = r.str()?;
+    if topic.is_empty() {
+        // [MQTT-4.7.3-1]
+        return Err(DecodeError::EmptyTopic);
+    }
+    if topic.contains(['+', '#']) {
+        // A will is published like a PUBLISH, whose topic name has no wildcards
+        // [MQTT-3.3.2-2].
+        return Err(DecodeError::WildcardInTopicName);
+    }
+    Ok(topic)
+}
+
+/// Decodes the body of a CONNECT.
+pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
+    let level = decode_protocol(r)?;
+    let flags = r.u8()?;
+    // MQTT 3.1 left bit 0 undefined, and Mosquitto accepts it set there; 3.1.1 requires 0.
+    if flags & RESERVED != 0 && level == LEVEL_311 {
+        return Err(DecodeError::ConnectReservedFlag); // [MQTT-3.1.2-3]
+    }
+    let will_flag = flags & WILL != 0;
+    let will_qos_bits = (flags & WILL_QOS_MASK) >> WILL_QOS_SHIFT;
+    let will_retain = flags & WILL_RETAIN != 0;
+    let will_qos = if will_flag {
+        QoS::from_bits(will_qos_bits).ok_or(DecodeError::InvalidWillFlags)? // [MQTT-3.1.2-14]
+    } else if will_qos_bits != 0 || will_retain {
+        return Err(DecodeError::InvalidWillFlags); // [MQTT-3.1.2-11], -13, -15
+    } else {
+        QoS::AtMostOnce
+    };
+    let has_username = flags & USERNAME != 0;
+    let has_password = flags & PASSWORD != 0;
+    if has_password && !has_username {
+        return Err(DecodeError::PasswordWithoutUsername); // [MQTT-3.1.2-22]
+    }
+    let keep_alive = r.u16()?;
+
+    // Payload, in this order [MQTT-3.1.3-1].
+    let client_id = r.str()?;
+    let will = if will_flag {
+        let topic = decode_will_topic(r)?;
+        let payload = r.binary()?;
+        Some(Will {
+            topic,
+            payload,
+            qos: will_qos,
+            retain: will_retain,
+        })
+    } else {
+        None
+    };
+    let username = if has_username { Some(r.str()?) } else { None };
+    let password = if has_password {
+        Some(r.binary()?)
+    } else {
+        None
+    };
+    r.finish()?;
+    Ok(Connect {
+        level,
+        clean_session: flags & CLEAN_SESSION != 0,
+        keep_alive,
+        client_id,
+        will,
+        username,
+        password,
+    })
+}
+
+/// The protocol name written for `level`: `MQIsdp` for MQTT 3.1, `MQTT` otherwise.
+fn protocol_name(level: u8) -> &'static [u8] {
+    if level == LEVEL_31 {
+        NAME_31
+    } else {
+        NAME_311
+    }
+}
+
+/// Length of a CONNECT body.
+pub(super) fn connect_body_len(c: &Connect<'_>) -> Result<usize, EncodeError> {
+    // Name, level, flags, keep-alive.
+    let mut len = 2 + protocol_name(c.level).len() + 1 + 1 + 2;
+    len += field_len(c.client_id.len())?;
+    if let Some(will) = &c.will {
+        len += field_len(will.topic.len())? + field_len(will.payload.len())?;
+    }
+    if let Some(username) = c.username {
+        len += field_len(username.len())?;
+    }
+    if let Some(password) = c.password {
+        len += field_len(password.len())?;
+    }
+    Ok(len)
+}
+
+/// Writes a CONNECT body. The flags follow from the fields; the encoder does not refuse a
+/// password without a user name (it writes what it is given).
+pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+    let mut flags = 0;
+    if c.clean_session {
+        flags |= CLEAN_SESSION;
+    }
+    if let Some(will) = &c.will {
+        flags |= WILL | (will.qos as u8) << WILL_QOS_SHIFT;
+        if will.retain {
+            flags |= WILL_RETAIN;
+        }
+    }
+    if c.username.is_some() {
+        flags |= USERNAME;
+    }
+    if c.password.is_some() {
+        flags |= PASSWORD;
+    }
+    w.binary(protocol_name(c.level))?;
+    w.u8(c.level)?;
+    w.u8(flags)?;
+    w.u16(c.keep_alive)?;
+    w.str(c.client_id)?;
+    if let Some(will) = &c.will {
+        w.str(will.topic)?;
+        w.binary(will.payload)?;
+    }
+    if let Some(username) = c.username {
+        w.str(username)?;
+    }
+    if let Some(password) = c.password {
+        w.binary(password)?;
+    }
+    Ok(())
+}
+
+/// Decodes the body of a CONNACK.
+pub(super) fn decode_connack(r: &mut Reader<'_>) -> Result<Connack, DecodeError> {
+    let ack_flags = r.u8()?;
+    let code = r.u8()?;
+    r.finish()?;
+    // Bits 7-1 of the acknowledge flags are reserved and 0 [MQTT-3.2.2.1].
+    if ack_flags & !1 != 0 {
+        return Err(DecodeError::InvalidConnackFlags);
+    }
+    let code = ConnectReturnCode::from_u8(code).ok_or(DecodeError::InvalidReturnCode(code))?;
+    Ok(Connack {
+        session_present: ack_flags == 1,
+        code,
+    })
+}
+
+/// Writes a CONNACK body.
+pub(super) fn write_connack(c: &Connack, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+    w.u8(u8::from(c.session_present))?;
+    w.u8(c.code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{decode, Packet};
+    use super::*;
+
+    /// A CONNECT frame from a protocol name, level, flags and payload bytes (keep-alive 60).
+    fn connect_frame(name: &[u8], level: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        body.extend_from_slice(name);
+        body.extend_from_slice(&[level, flags, 0, 60]);
+        body.extend_from_slice(payload);
+        assert!(body.len() < 128);
+        let mut frame = vec![0x10, body.len() as u8];
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    fn minimal() -> Connect<'static> {
+        Connect {
+            level: LEVEL_311,
+            clean_session: true,
+            keep_alive: 60,
+            client_id: "c",
+            will: None,
+            username: None,
+            password: None,
+        }
+    }
+
+    #[test]
+    fn minimal_connect_decodes() {
+        let frame = connect_frame(b"MQTT", 4, CLEAN_SESSION, &[0, 1, b'c']);
+        assert_eq!(decode(&frame), Ok(Packet::Connect(minimal())));
+        assert_eq!(Packet::Connect(minimal()).to_vec(), Ok(frame));
+    }
+
+    #[test]
+    fn full_connect_round_trips() {
+        let connect = Connect {
+            level: LEVEL_311,
+            clean_session: false,
+            keep_alive: 0xbeef,
+            client_id: "client-ü",
+            will: Some(Will {
+                topic: "last/will",
+                payload: &[0, 1, 2],
+                qos: QoS::ExactlyOnce,
+                retain: true,
+            }),
+            username: Some("user"),
+            password: Some(&[0xff, 0x00]),
+        };
+        let bytes = Packet::Connect(connect).to_vec().unwrap();
+        assert_eq!(bytes[9], USERNAME | PASSWORD | WILL_RETAIN | 2 << 3 | WILL);
+        assert_eq!(decode(&bytes), Ok(Packet::Connect(connect)));
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+            let c = Connect {
+                will: Some(Will {
+                    qos,
+                    retain: false,
+                    ..connect.will.unwrap()
+                }),
+                password: None,
+                ..connect
+            };
+            let bytes = Packet::Connect(c).to_vec().unwrap();
+            assert_eq!(decode(&bytes), Ok(Packet::Connect(c)));
+        }
+    }
+
+    #[test]
+    fn empty_client_id_is_left_to_the_broker_mqtt_3_1_3_6() {
+        let frame = connect_frame(b"MQTT", 4, 0, &[0, 0]);
+        let Ok(Packet::Connect(c)) = decode(&frame) else {
+            panic!("decodes");
+        };
+        assert_eq!(c.client_id, "");
+        assert!(!c.clean_session);
+    }
+
+    #[test]
+    fn mqtt_3_1_mqisdp_level_3_is_accepted() {
+        let frame = connect_frame(b"MQIsdp", 3, CLEAN_SESSION, &[0, 1, b'c']);
+        let expected = Connect {
+            level: LEVEL_31,
+            ..minimal()
+        };
+        assert_eq!(decode(&frame), Ok(Packet::Connect(expected)));
+        assert_eq!(Packet::Connect(expected).to_vec(), Ok(frame));
+    }
+
+    #[test]
+    fn mqtt_3_1_tolerates_the_reserved_flag() {
+        let frame = connect_frame(b"MQIsdp", 3, RESERVED, &[0, 1, b'c']);
+        assert!(decode(&frame).is_ok());
+    }
+
+    #[test]
+    fn unknown_protocol_name_is_malformed_mqtt_3_1_2_1() {
+        for name in [&b"MQTX"[..], b"mqtt", b"", b"MQIsdpX", &[0xff, 0xfe]] {
+            let frame = connect_frame(name, 4, 0, &[0, 1, b'c']);
+            assert_eq!(decode(&frame), Err(DecodeError::InvalidProtocolName));
+        }
+    }
+
+    #[test]
+    fn unsupported_level_is_reported_for_connack_0x01_mqtt_3_1_2_2() {
+        for (name, level) in [
+            (&b"MQTT"[..], 3),
+            (b"MQTT", 5),
+            (b"MQTT", 0),
+            (b"MQIsdp", 4),
+        ] {
+            let frame = connect_frame(name, level, 0, &[0, 1, b'c']);
+            assert_eq!(
+                decode(&frame),
+                Err(DecodeError::UnsupportedProtocolLevel(level))
+            );
+        }
+    }
+
+    #[test]
+    fn connect_reserved_flag_is_malformed_mqtt_3_1_2_3() {
+        let frame = connect_frame(b"MQTT", 4, RESERVED | CLEAN_SESSION, &[0, 1, b'c']);
+        assert_eq!(decode(&frame), Err(DecodeError::ConnectReservedFlag));
+    }
+
+    #[test]
+    fn will_qos_without_will_flag_is_malformed_mqtt_3_1_2_13() {
+        for qos in 1..=3 {
+            let frame = connect_frame(b"MQTT", 4, qos << WILL_QOS_SHIFT, &[0, 1, b'c']);
+            assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+        }
+    }
+
+    #[test]
+    fn will_retain_without_will_flag_is_malformed_mqtt_3_1_2_15() {
+        let frame = connect_frame(b"MQTT", 4, WILL_RETAIN, &[0, 1, b'c']);
+        assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+    }
+
+    #[test]
+    fn will_qos_3_is_malformed_mqtt_3_1_2_14() {
+        let payload = [0, 1, b'c', 0, 1, b't', 0, 0];
+        let frame = connect_frame(b"MQTT", 4, WILL | WILL_QOS_MASK, &payload);
+        assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+    }
+
+    #[test]
+    fn password_without_username_is_malformed_mqtt_3_1_2_22() {
+        let frame = connect_frame(b"MQTT", 4, PASSWORD, &[0, 1, b'c', 0, 1, b'p']);
+        assert_eq!(decode(&frame), Err(DecodeError::PasswordWithoutUsername));
+    }
+
+    #[test]
+    fn empty_will_topic_is_malformed_mqtt_4_7_3_1() {
+        let frame = connect_frame(b"MQTT", 4, WILL, &[0, 1, b'c', 0, 0, 0, 0]);
+        assert_eq!(decode(&frame), Err(DecodeError::EmptyTopic));
+    }
+
+    #[test]
+    fn wildcard_will_topic_is_malformed_mqtt_3_3_2_2() {
+        for topic in [b"a/+", b"#/b"] {
+            let mut payload = vec![0, 1, b'c', 0, 3];
+            payload.extend_from_slice(topic);
+            payload.extend_from_slice(&[0, 0]);
+            let frame = connect_frame(b"MQTT", 4, WILL, &payload);
+            assert_eq!(decode(&frame), Err(DecodeError::WildcardInTopicName));
+        }
+    }
+
+    #[test]
+    fn client_id_utf8_rules_apply_mqtt_1_5_3_1_and_2() {
+        let frame = connect_frame(b"MQTT", 4, 0, &[0, 2, b'c', 0]);
+        assert_eq!(decode(&frame), Err(DecodeError::NullCharacter));
+        let frame = connect_frame(b"MQTT", 4, 0, &[0, 2, b'c', 0xc3]);
+        assert_eq!(decode(&frame), Err(DecodeError::InvalidUtf8));
+    }
+
+    #[test]
+    fn username_utf8_rules_apply_mqtt_3_1_3_11() {
+        let frame = connect_frame(b"MQTT", 4, USERNAME, &[0, 1, b'c', 0, 1, 0]);
+        assert_eq!(decode(&frame), Err(DecodeError::NullCharacter));
+    }
+
+    #[test]
+    fn missing_payload_fields_are_truncated() {
+        // User-name flag set, no user name.
+        let frame = connect_frame(b"MQTT", 4, USERNAME, &[0, 1, b'c']);
+        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+        // Will flag set, will message missing.
+        let frame = connect_frame(b"MQTT", 4, WILL, &[0, 1, b'c', 0, 1, b't']);
+        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+        // No client id at all.
+        let frame = connect_frame(b"MQTT", 4, 0, &[]);
+        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn every_truncated_connect_body_is_truncated() {
+        let full = Packet::Connect(Connect {
+            will: Some(Will {
+                topic: "w",
+                payload: b"bye",
+                qos: QoS::AtLeastOnce,
+                retain: false,
+            }),
+            username: Some("u"),
+            password: Some(b"p"),
+            ..minimal()
+        })
+        .to_vec()
+        .unwrap();
+        // Shorten the body and fix the remaining length, so only the fields run short.
+        for body_len in 0..full.len() - 2 {
+            let mut frame = vec![0x10, body_len as u8];
+            frame.extend_from_slice(&full[2..2 + body_len]);
+            assert_eq!(
+                decode(&frame),
+                Err(DecodeError::Truncated),
+                "body {body_len}"
+            );
+        }
+    }
+
+    #[test]
+    fn extra_bytes_after_connect_payload_are_malformed() {
+        let frame = connect_frame(b"MQTT", 4, 0, &[0, 1, b'c', 0xff]);
+        assert_eq!(decode(&frame), Err(DecodeError::TrailingBytes));
+    }
+
+    #[test]
+    fn connack_round_trips() {
+        for code in 0..=5 {
+            let code = ConnectReturnCode::from_u8(code).unwrap();
+            for session_present in [false, true] {
+                let packet = Packet::Connack(Connack {
+                    session_present,
+                    code,
+                });
+                let bytes = packet.to_vec().unwrap();
+                assert_eq!(bytes, [0x20, 2, u8::from(session_present), code as u8]);
+                assert_eq!(decode(&bytes), Ok(packet));
+            }
+        }
+    }
+
+    #[test]
+    fn connack_reserved_flags_are_malformed_mqtt_3_2_2_1() {
+        assert_eq!(
+            decode(&[0x20, 2, 0x02, 0]),
+            Err(DecodeError::InvalidConnackFlags)
+        );
+        assert_eq!(
+            decode(&[0x20, 2, 0x81, 0]),
+            Err(DecodeError::InvalidConnackFlags)
+        );
+    }
+
+    #[test]
+    fn connack_reserved_return_code_is_malformed_mqtt_3_2_2_3() {
+        assert_eq!(
+            decode(&[0x20, 2, 0, 6]),
+            Err(DecodeError::InvalidReturnCode(6))
+        );
+        assert_eq!(
+            decode(&[0x20, 2, 0, 0xff]),
+            Err(DecodeError::InvalidReturnCode(0xff))
+        );
+    }
+
+    #[test]
+    fn connack_of_wrong_length_is_malformed() {
+        assert_eq!(decode(&[0x20, 1, 0]), Err(DecodeError::Truncated));
+        assert_eq!(decode(&[0x20, 3, 0, 0, 0]), Err(DecodeError::TrailingBytes));
+    }
+}

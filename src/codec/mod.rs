@@ -26,6 +26,7 @@ mod subscribe;
 mod wire;
 
 pub use header::{encode_fixed_header, encode_remaining_length, remaining_length_len, FixedHeader};
+pub use subscribe::{encode_subscribe, encode_unsubscribe};
 
 /// Largest value the 4-byte remaining-length field can carry (268,435,455) [MQTT-2.2.3].
 pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
@@ -69,6 +70,30 @@ pub enum PacketType {
     Disconnect = 14,
 }
 
+impl PacketType {
+    /// The packet type for the high nibble of a first byte; `None` for the reserved
+    /// values 0 and 15 (and anything above 15).
+    pub fn from_bits(bits: u8) -> Option<PacketType> {
+        Some(match bits {
+            1 => PacketType::Connect,
+            2 => PacketType::Connack,
+            3 => PacketType::Publish,
+            4 => PacketType::Puback,
+            5 => PacketType::Pubrec,
+            6 => PacketType::Pubrel,
+            7 => PacketType::Pubcomp,
+            8 => PacketType::Subscribe,
+            9 => PacketType::Suback,
+            10 => PacketType::Unsubscribe,
+            11 => PacketType::Unsuback,
+            12 => PacketType::Pingreq,
+            13 => PacketType::Pingresp,
+            14 => PacketType::Disconnect,
+            _ => return None,
+        })
+    }
+}
+
 /// Quality of service of a PUBLISH or a subscription [MQTT-4.3].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
@@ -109,6 +134,22 @@ pub enum ConnectReturnCode {
     BadUserNameOrPassword = 4,
     /// The client is not authorized to connect.
     NotAuthorized = 5,
+}
+
+impl ConnectReturnCode {
+    /// The return code for a CONNACK byte; `None` for the reserved values 6-255
+    /// [MQTT-3.2.2.3].
+    pub fn from_u8(code: u8) -> Option<ConnectReturnCode> {
+        Some(match code {
+            0 => ConnectReturnCode::Accepted,
+            1 => ConnectReturnCode::UnacceptableProtocolVersion,
+            2 => ConnectReturnCode::IdentifierRejected,
+            3 => ConnectReturnCode::ServerUnavailable,
+            4 => ConnectReturnCode::BadUserNameOrPassword,
+            5 => ConnectReturnCode::NotAuthorized,
+            _ => return None,
+        })
+    }
 }
 
 /// SUBACK return code for a refused subscription [MQTT-3.9.3].
@@ -243,6 +284,7 @@ pub enum DecodeError {
     /// Packet type 0 or 15 (reserved).
     ReservedPacketType(u8),
     /// Fixed-header flags that are reserved for this packet type are wrong [MQTT-2.2.2-2].
+    /// Reported by [`decode`], not by [`FixedHeader::parse`], so such a packet still frames.
     InvalidHeaderFlags {
         /// The packet type byte's high nibble.
         packet_type: u8,
@@ -275,10 +317,16 @@ pub enum DecodeError {
     WildcardInTopicName,
     /// A packet identifier is zero [MQTT-2.3.1-1].
     ZeroPacketId,
-    /// SUBSCRIBE or UNSUBSCRIBE without any topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2].
+    /// SUBSCRIBE or UNSUBSCRIBE without any topic filter [MQTT-3.8.3-3], [MQTT-3.10.3-2],
+    /// or SUBACK without any return code.
     NoTopicFilters,
     /// SUBSCRIBE requested-QoS byte has reserved bits set [MQTT-3.8.3-4].
     InvalidSubscribeOptions,
+    /// CONNACK acknowledge flags other than the session-present bit are set [MQTT-3.2.2.1].
+    InvalidConnackFlags,
+    /// A CONNACK return code above 5 or a SUBACK return code other than 0, 1, 2 or 0x80
+    /// [MQTT-3.2.2.3], [MQTT-3.9.3-2].
+    InvalidReturnCode(u8),
 }
 
 impl core::fmt::Display for DecodeError {
@@ -310,6 +358,8 @@ impl core::fmt::Display for DecodeError {
             DecodeError::InvalidSubscribeOptions => {
                 f.write_str("reserved bits set in requested QoS")
             }
+            DecodeError::InvalidConnackFlags => f.write_str("reserved CONNACK flags are set"),
+            DecodeError::InvalidReturnCode(c) => write!(f, "reserved return code {c:#x}"),
         }
     }
 }
