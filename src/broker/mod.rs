@@ -34,7 +34,7 @@ pub use topic::{filter_matches, validate_filter, FilterError};
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use log::{debug, info, warn};
 use retained::RetainedStore;
-use session::{Inflight, InflightState, Queued, Session, SessionId};
+use session::{Awaiting, Inflight, Queued, Session, SessionId};
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
@@ -129,7 +129,6 @@ pub enum Durable {
     },
 }
 
-
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
 /// for one `writev` batch, few enough that queue caps keep their meaning.
 const OUTBOX_BATCH: usize = 64;
@@ -210,12 +209,18 @@ struct RateLimitedLog {
 
 impl RateLimitedLog {
     fn warn(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
-        if self.last.is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL)
+        {
             self.suppressed += 1;
             return;
         }
         if self.suppressed > 0 {
-            warn!("{what} (and {} more since the last report)", self.suppressed);
+            warn!(
+                "{what} (and {} more since the last report)",
+                self.suppressed
+            );
         } else {
             warn!("{what}");
         }
@@ -344,8 +349,14 @@ impl Broker {
     /// CONNECT within `connect_timeout`.
     pub fn accepted(&mut self, conn: ConnId, listener: usize, now: Instant) {
         let Some(slot) = self.conns.get_mut(conn) else {
-            warn!("connection slot {conn} is outside the pool of {}", self.limits.max_connections);
-            self.effects.push_back(Effect::Close { conn, reason: CloseReason::OutOfMemory });
+            warn!(
+                "connection slot {conn} is outside the pool of {}",
+                self.limits.max_connections
+            );
+            self.effects.push_back(Effect::Close {
+                conn,
+                reason: CloseReason::OutOfMemory,
+            });
             return;
         };
         self.conn_generation = self.conn_generation.wrapping_add(1);
@@ -380,15 +391,25 @@ impl Broker {
         self.stats.messages_received += 1;
         match (phase, packet) {
             (Phase::AwaitingConnect, Packet::Connect(p)) => self.on_connect(conn, p, now),
-            (Phase::AwaitingConnect, _) => self.protocol_error(conn, "first packet is not CONNECT [MQTT-3.1.0-1]", now),
-            (Phase::Connected(_), Packet::Connect(_)) => self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now),
+            (Phase::AwaitingConnect, _) => {
+                self.protocol_error(conn, "first packet is not CONNECT [MQTT-3.1.0-1]", now)
+            }
+            (Phase::Connected(_), Packet::Connect(_)) => {
+                self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now)
+            }
             (Phase::Connected(sid), Packet::Publish(p)) => self.on_publish(conn, sid, p, now),
-            (Phase::Connected(sid), Packet::Puback(id)) => self.on_ack(sid, id, InflightState::AwaitingPuback, now),
+            (Phase::Connected(sid), Packet::Puback(id)) => {
+                self.on_ack(sid, id, Awaiting::Puback, now)
+            }
             (Phase::Connected(sid), Packet::Pubrec(id)) => self.on_pubrec(conn, sid, id, now),
             (Phase::Connected(sid), Packet::Pubrel(id)) => self.on_pubrel(conn, sid, id, now),
-            (Phase::Connected(sid), Packet::Pubcomp(id)) => self.on_ack(sid, id, InflightState::AwaitingPubcomp, now),
+            (Phase::Connected(sid), Packet::Pubcomp(id)) => {
+                self.on_ack(sid, id, Awaiting::Pubcomp, now)
+            }
             (Phase::Connected(sid), Packet::Subscribe(p)) => self.on_subscribe(conn, sid, p, now),
-            (Phase::Connected(sid), Packet::Unsubscribe(p)) => self.on_unsubscribe(conn, sid, p, now),
+            (Phase::Connected(sid), Packet::Unsubscribe(p)) => {
+                self.on_unsubscribe(conn, sid, p, now)
+            }
             (Phase::Connected(_), Packet::Pingreq) => self.push_frame(conn, Frame::pingresp(), now),
             (Phase::Connected(_), Packet::Disconnect) => {
                 // The will is discarded without being published [MQTT-3.14.4-3].
@@ -397,9 +418,10 @@ impl Broker {
                 }
                 self.close(conn, CloseReason::ClientDisconnect);
             }
-            (Phase::Connected(_), Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp) => {
-                self.protocol_error(conn, "client sent a packet only a server may send", now)
-            }
+            (
+                Phase::Connected(_),
+                Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
+            ) => self.protocol_error(conn, "client sent a packet only a server may send", now),
         }
         self.check_outbox_pressure(conn);
     }
@@ -411,15 +433,26 @@ impl Broker {
         if c.closing {
             return;
         }
-        if let (Phase::AwaitingConnect, DecodeError::UnsupportedProtocolLevel(_)) = (c.phase, error) {
+        if let (Phase::AwaitingConnect, DecodeError::UnsupportedProtocolLevel(_)) = (c.phase, error)
+        {
             debug!("connection {conn}: {error}");
-            self.push_frame(conn, Frame::connack(false, ConnectReturnCode::UnacceptableProtocolVersion), now);
+            self.push_frame(
+                conn,
+                Frame::connack(false, ConnectReturnCode::UnacceptableProtocolVersion),
+                now,
+            );
             self.close(conn, CloseReason::ConnectRefused);
             return;
         }
         self.stats.protocol_errors += 1;
-        let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
-        self.error_log.warn(now, format_args!("client {id}: malformed packet: {error}; disconnecting"));
+        let id = self
+            .client_id_of(conn)
+            .unwrap_or("(before CONNECT)")
+            .to_string();
+        self.error_log.warn(
+            now,
+            format_args!("client {id}: malformed packet: {error}; disconnecting"),
+        );
         self.close(conn, CloseReason::ProtocolError);
     }
 
@@ -427,7 +460,9 @@ impl Broker {
     /// the will unless the client sent DISCONNECT, detaches the session and frees the slot.
     /// Harmless for a slot that holds no connection.
     pub fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else { return };
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else {
+            return;
+        };
         if c.stalled_on.is_some() {
             self.stalled.retain(|&p| p != conn);
         }
@@ -435,7 +470,10 @@ impl Broker {
             self.connected -= 1;
             let attached = self.session(sid).is_some_and(|s| s.conn == Some(conn));
             if attached {
-                let s = self.session(sid).map(|s| s.client_id.to_string()).unwrap_or_default();
+                let s = self
+                    .session(sid)
+                    .map(|s| s.client_id.to_string())
+                    .unwrap_or_default();
                 match reason {
                     CloseReason::ClientDisconnect => info!("client {s} disconnected"),
                     _ => info!("client {s} closed: {reason:?}"),
@@ -444,7 +482,10 @@ impl Broker {
             }
         }
         if let Some(will) = c.will {
-            if !matches!(reason, CloseReason::ClientDisconnect | CloseReason::Shutdown) {
+            if !matches!(
+                reason,
+                CloseReason::ClientDisconnect | CloseReason::Shutdown
+            ) {
                 self.publish(None, will.message, will.qos, will.retain, now);
             }
         }
@@ -467,7 +508,10 @@ impl Broker {
         let mut i = 0;
         while i < self.stalled.len() {
             let p = self.stalled[i];
-            let expired = self.conn(p).and_then(|c| c.stalled_on).filter(|&(_, since)| now.duration_since(since) >= self.limits.max_publisher_stall);
+            let expired = self
+                .conn(p)
+                .and_then(|c| c.stalled_on)
+                .filter(|&(_, since)| now.duration_since(since) >= self.limits.max_publisher_stall);
             match expired {
                 Some((sid, _)) => {
                     if let Some(s) = self.session_mut(sid) {
@@ -495,7 +539,10 @@ impl Broker {
             .filter_map(|&p| self.conn(p)?.stalled_on)
             .map(|(_, since)| since + self.limits.max_publisher_stall)
             .min();
-        [self.timers.next(), self.sys_next, stall].into_iter().flatten().min()
+        [self.timers.next(), self.sys_next, stall]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next effect to carry out, oldest first.
@@ -580,31 +627,75 @@ impl Broker {
 
     fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
         let listener = self.conn(conn).map_or(0, |c| c.listener);
-        let allow_anonymous = self.limits.listeners.get(listener).is_some_and(|l| l.allow_anonymous);
+        let allow_anonymous = self
+            .limits
+            .listeners
+            .get(listener)
+            .is_some_and(|l| l.allow_anonymous);
         let client_id: Box<str> = if p.client_id.is_empty() {
             // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
             // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
-            if !p.clean_session || p.level == codec::LEVEL_31 || !self.limits.allow_zero_length_clientid {
-                return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "empty client id", now);
+            if !p.clean_session
+                || p.level == codec::LEVEL_31
+                || !self.limits.allow_zero_length_clientid
+            {
+                return self.refuse(
+                    conn,
+                    ConnectReturnCode::IdentifierRejected,
+                    "empty client id",
+                    now,
+                );
             }
             self.generate_client_id()
         } else if p.client_id.len() > self.limits.max_client_id_length {
-            return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "client id longer than max_client_id_length", now);
+            return self.refuse(
+                conn,
+                ConnectReturnCode::IdentifierRejected,
+                "client id longer than max_client_id_length",
+                now,
+            );
         } else {
             p.client_id.into()
         };
         if !allow_anonymous {
             // No password file support yet: a listener without anonymous access admits nobody.
-            return self.refuse(conn, ConnectReturnCode::NotAuthorized, "anonymous access is not allowed on this listener", now);
+            return self.refuse(
+                conn,
+                ConnectReturnCode::NotAuthorized,
+                "anonymous access is not allowed on this listener",
+                now,
+            );
         }
-        if p.keep_alive > self.limits.max_keepalive || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX) {
-            return self.refuse(conn, ConnectReturnCode::IdentifierRejected, "keep-alive above max_keepalive", now);
+        if p.keep_alive > self.limits.max_keepalive
+            || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX)
+        {
+            return self.refuse(
+                conn,
+                ConnectReturnCode::IdentifierRejected,
+                "keep-alive above max_keepalive",
+                now,
+            );
         }
         let will = match p.will {
-            Some(w) if !topic::validate_topic(w.topic, self.limits.max_topic_length, self.limits.max_topic_levels) => {
-                return self.refuse(conn, ConnectReturnCode::NotAuthorized, "will topic exceeds max_topic_length or max_topic_levels", now);
+            Some(w)
+                if !topic::validate_topic(
+                    w.topic,
+                    self.limits.max_topic_length,
+                    self.limits.max_topic_levels,
+                ) =>
+            {
+                return self.refuse(
+                    conn,
+                    ConnectReturnCode::NotAuthorized,
+                    "will topic exceeds max_topic_length or max_topic_levels",
+                    now,
+                );
             }
-            Some(w) => Some(Will { message: Message::new(w.topic, w.payload), qos: w.qos, retain: w.retain }),
+            Some(w) => Some(Will {
+                message: Message::new(w.topic, w.payload),
+                qos: w.qos,
+                retain: w.retain,
+            }),
             None => None,
         };
 
@@ -624,7 +715,8 @@ impl Broker {
                 }
             }
         }
-        let resumed = existing.filter(|&sid| !p.clean_session && self.session(sid).is_some_and(|s| !s.clean));
+        let resumed =
+            existing.filter(|&sid| !p.clean_session && self.session(sid).is_some_and(|s| !s.clean));
         if let Some(sid) = existing.filter(|&sid| Some(sid) != resumed) {
             // Clean session discards the previous session [MQTT-3.1.2-6].
             self.remove_session(sid);
@@ -643,7 +735,8 @@ impl Broker {
         }
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
-            c.keep_alive = (p.keep_alive > 0).then(|| Duration::from_millis(u64::from(p.keep_alive) * 1500));
+            c.keep_alive =
+                (p.keep_alive > 0).then(|| Duration::from_millis(u64::from(p.keep_alive) * 1500));
             c.will = will;
         }
         self.connected += 1;
@@ -653,10 +746,18 @@ impl Broker {
             p.level,
             u8::from(p.clean_session),
             p.keep_alive,
-            if resumed.is_some() { ", session resumed" } else { "" }
+            if resumed.is_some() {
+                ", session resumed"
+            } else {
+                ""
+            }
         );
         // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
-        self.push_frame(conn, Frame::connack(resumed.is_some(), ConnectReturnCode::Accepted), now);
+        self.push_frame(
+            conn,
+            Frame::connack(resumed.is_some(), ConnectReturnCode::Accepted),
+            now,
+        );
         if resumed.is_some() {
             self.retransmit(conn, sid, now);
         }
@@ -673,12 +774,24 @@ impl Broker {
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) | (_, None) => {
                 if deliver {
-                    self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                    self.publish(
+                        Some(conn),
+                        Message::new(p.topic, p.payload),
+                        p.qos,
+                        p.retain,
+                        now,
+                    );
                 }
             }
             (QoS::AtLeastOnce, Some(id)) => {
                 if deliver {
-                    self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                    self.publish(
+                        Some(conn),
+                        Message::new(p.topic, p.payload),
+                        p.qos,
+                        p.retain,
+                        now,
+                    );
                 }
                 self.push_frame(conn, Frame::ack(PacketType::Puback, id), now);
             }
@@ -686,14 +799,26 @@ impl Broker {
                 // Deliver on the first PUBLISH only; a re-sent one with the same id is
                 // acknowledged again but not delivered twice [MQTT-4.3.3-2].
                 let max_incoming = self.limits.max_inflight_incoming;
-                let Some(s) = self.session_mut(sid) else { return };
+                let Some(s) = self.session_mut(sid) else {
+                    return;
+                };
                 if !s.incoming_qos2.contains(&id) {
                     if s.incoming_qos2.len() >= max_incoming {
-                        return self.protocol_error(conn, "more QoS 2 messages awaiting PUBREL than max_inflight_incoming", now);
+                        return self.protocol_error(
+                            conn,
+                            "more QoS 2 messages awaiting PUBREL than max_inflight_incoming",
+                            now,
+                        );
                     }
                     s.incoming_qos2.push(id);
                     if deliver {
-                        self.publish(Some(conn), Message::new(p.topic, p.payload), p.qos, p.retain, now);
+                        self.publish(
+                            Some(conn),
+                            Message::new(p.topic, p.payload),
+                            p.qos,
+                            p.retain,
+                            now,
+                        );
                     }
                 }
                 self.push_frame(conn, Frame::ack(PacketType::Pubrec, id), now);
@@ -703,9 +828,15 @@ impl Broker {
 
     /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
     fn accept_publish(&mut self, conn: ConnId, p: &codec::Publish<'_>, now: Instant) -> bool {
-        let reason = if self.limits.message_size_limit != 0 && p.payload.len() > self.limits.message_size_limit {
+        let reason = if self.limits.message_size_limit != 0
+            && p.payload.len() > self.limits.message_size_limit
+        {
             "payload larger than message_size_limit"
-        } else if !topic::validate_topic(p.topic, self.limits.max_topic_length, self.limits.max_topic_levels) {
+        } else if !topic::validate_topic(
+            p.topic,
+            self.limits.max_topic_length,
+            self.limits.max_topic_levels,
+        ) {
             "topic exceeds max_topic_length or max_topic_levels"
         } else if p.topic.starts_with("$SYS") {
             "clients may not publish to $SYS"
@@ -714,12 +845,18 @@ impl Broker {
         };
         self.stats.publish_dropped += 1;
         let id = self.client_id_of(conn).unwrap_or_default().to_string();
-        self.drop_log.warn(now, format_args!("dropped PUBLISH from {id} to {}: {reason}", p.topic));
+        self.drop_log.warn(
+            now,
+            format_args!("dropped PUBLISH from {id} to {}: {reason}", p.topic),
+        );
         false
     }
 
-    fn on_ack(&mut self, sid: SessionId, id: u16, state: InflightState, now: Instant) {
-        let acked = self.session_mut(sid).and_then(|s| s.take_inflight(id, state)).is_some();
+    fn on_ack(&mut self, sid: SessionId, id: u16, state: Awaiting, now: Instant) {
+        let acked = self
+            .session_mut(sid)
+            .and_then(|s| s.take_inflight(id, state))
+            .is_some();
         if acked {
             self.queue_changed(sid);
             self.pump(sid, now);
@@ -728,8 +865,12 @@ impl Broker {
 
     fn on_pubrec(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
         if let Some(s) = self.session_mut(sid) {
-            if let Some(m) = s.inflight.iter_mut().find(|m| m.packet_id == id && m.state == InflightState::AwaitingPubrec) {
-                m.state = InflightState::AwaitingPubcomp;
+            if let Some(m) = s
+                .inflight
+                .iter_mut()
+                .find(|m| m.packet_id == id && m.state == Awaiting::Pubrec)
+            {
+                m.state = Awaiting::Pubcomp;
                 m.message = None;
             }
         }
@@ -746,7 +887,13 @@ impl Broker {
         self.push_frame(conn, Frame::ack(PacketType::Pubcomp, id), now);
     }
 
-    fn on_subscribe(&mut self, conn: ConnId, sid: SessionId, p: codec::Subscribe<'_>, now: Instant) {
+    fn on_subscribe(
+        &mut self,
+        conn: ConnId,
+        sid: SessionId,
+        p: codec::Subscribe<'_>,
+        now: Instant,
+    ) {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
         let mut granted_filters: Vec<(&str, QoS)> = Vec::new();
@@ -778,29 +925,52 @@ impl Broker {
         self.push_frame(conn, frame, now);
         for (filter, granted) in granted_filters {
             log::info!(target: "sol::subscribe", "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
-            let mut retained: Vec<(Message, QoS)> = self.retained.matching(filter).cloned().collect();
+            let mut retained: Vec<(Message, QoS)> =
+                self.retained.matching(filter).cloned().collect();
             retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
             for (message, qos) in retained {
-                let item = Queued { message, qos: qos.min(granted), retain: true };
+                let item = Queued {
+                    message,
+                    qos: qos.min(granted),
+                    retain: true,
+                };
                 self.enqueue(sid, item, None, now);
             }
         }
         self.durable_subscriptions(sid);
     }
 
-    fn subscribe_one(&mut self, sid: SessionId, filter: &str, qos: QoS) -> Result<(), &'static str> {
-        validate_filter(filter, self.limits.max_topic_length, self.limits.max_topic_levels).map_err(|e| match e {
-            FilterError::MisplacedMultiLevelWildcard => "'#' must be the last level, alone [MQTT-4.7.1-2]",
-            FilterError::MisplacedSingleLevelWildcard => "'+' must fill a whole level [MQTT-4.7.1-3]",
+    fn subscribe_one(
+        &mut self,
+        sid: SessionId,
+        filter: &str,
+        qos: QoS,
+    ) -> Result<(), &'static str> {
+        validate_filter(
+            filter,
+            self.limits.max_topic_length,
+            self.limits.max_topic_levels,
+        )
+        .map_err(|e| match e {
+            FilterError::MisplacedMultiLevelWildcard => {
+                "'#' must be the last level, alone [MQTT-4.7.1-2]"
+            }
+            FilterError::MisplacedSingleLevelWildcard => {
+                "'+' must fill a whole level [MQTT-4.7.1-3]"
+            }
             FilterError::TooLong => "longer than max_topic_length",
             FilterError::TooManyLevels => "more levels than max_topic_levels",
         })?;
         let total_full = self.tree.len() >= self.limits.max_subscriptions;
         let per_client = self.limits.max_subscriptions_per_client;
-        let Some(s) = self.session_mut(sid) else { return Err("no session") };
+        let Some(s) = self.session_mut(sid) else {
+            return Err("no session");
+        };
         match s.subscriptions.iter().position(|(f, _)| &**f == filter) {
             Some(i) => s.subscriptions[i].1 = qos,
-            None if s.subscriptions.len() >= per_client => return Err("max_subscriptions_per_client reached"),
+            None if s.subscriptions.len() >= per_client => {
+                return Err("max_subscriptions_per_client reached")
+            }
             None if total_full => return Err("max_subscriptions reached"),
             None => s.subscriptions.push((filter.into(), qos)),
         }
@@ -808,7 +978,13 @@ impl Broker {
         Ok(())
     }
 
-    fn on_unsubscribe(&mut self, conn: ConnId, sid: SessionId, p: codec::Unsubscribe<'_>, now: Instant) {
+    fn on_unsubscribe(
+        &mut self,
+        conn: ConnId,
+        sid: SessionId,
+        p: codec::Unsubscribe<'_>,
+        now: Instant,
+    ) {
         for filter in p.filters() {
             if self.tree.remove(filter, sid) {
                 if let Some(s) = self.session_mut(sid) {
@@ -827,7 +1003,14 @@ impl Broker {
     /// Routes a message to every matching subscription, once per session at the highest
     /// granted QoS, and updates the retained store. `from` is the publishing connection
     /// (none for wills and `$SYS`).
-    fn publish(&mut self, from: Option<ConnId>, message: Message, qos: QoS, retain: bool, now: Instant) {
+    fn publish(
+        &mut self,
+        from: Option<ConnId>,
+        message: Message,
+        qos: QoS,
+        retain: bool,
+        now: Instant,
+    ) {
         if retain && self.limits.retain_available {
             self.retain(&message, qos, now);
         }
@@ -848,7 +1031,11 @@ impl Broker {
         for sub in &matches {
             // Delivery QoS is the lower of publish and granted QoS [MQTT-3.8.4-6]; RETAIN
             // is cleared on normal delivery [MQTT-3.3.1-9].
-            let item = Queued { message: message.clone(), qos: qos.min(sub.qos), retain: false };
+            let item = Queued {
+                message: message.clone(),
+                qos: qos.min(sub.qos),
+                retain: false,
+            };
             self.enqueue(sub.session, item, from, now);
         }
         self.scratch = matches;
@@ -863,14 +1050,22 @@ impl Broker {
             }
             return;
         }
-        match self.retained.set(message.clone(), qos, self.limits.max_retained_messages, self.limits.max_retained_bytes) {
+        match self.retained.set(
+            message.clone(),
+            qos,
+            self.limits.max_retained_messages,
+            self.limits.max_retained_bytes,
+        ) {
             Ok(()) => {
                 let message = message.clone();
                 self.durable(|| Durable::RetainedSet { message, qos });
             }
             Err(why) => {
                 self.stats.publish_dropped += 1;
-                self.drop_log.warn(now, format_args!("not retaining message on {}: {why:?}", message.topic()));
+                self.drop_log.warn(
+                    now,
+                    format_args!("not retaining message on {}: {why:?}", message.topic()),
+                );
             }
         }
     }
@@ -878,9 +1073,14 @@ impl Broker {
     /// Queues a message for a session, applying the slow-consumer policy of
     /// ARCHITECTURE.md when the queue is full.
     fn enqueue(&mut self, sid: SessionId, item: Queued, from: Option<ConnId>, now: Instant) {
-        let (max_messages, max_bytes) = (self.limits.max_queued_messages, self.limits.max_queued_bytes);
+        let (max_messages, max_bytes) = (
+            self.limits.max_queued_messages,
+            self.limits.max_queued_bytes,
+        );
         let queue_qos0 = self.limits.queue_qos0_messages;
-        let Some(s) = self.session_mut(sid) else { return };
+        let Some(s) = self.session_mut(sid) else {
+            return;
+        };
         let online = s.conn.is_some();
         if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
             return;
@@ -889,12 +1089,26 @@ impl Broker {
             // A draining subscriber's QoS 1/2 messages overflow the cap while their
             // publisher is paused; everything else is dropped and counted.
             let subscriber_conn = s.conn;
-            let stallable = online && item.qos != QoS::AtMostOnce && !s.dropping && from.is_some() && from != subscriber_conn;
+            let stallable = online
+                && item.qos != QoS::AtMostOnce
+                && !s.dropping
+                && from.is_some()
+                && from != subscriber_conn;
             if !stallable {
                 let id = s.client_id.to_string();
                 self.stats.publish_dropped += 1;
-                let state = if online { "queue full" } else { "offline queue full" };
-                self.drop_log.warn(now, format_args!("dropped message on {} for {id}: {state}", item.message.topic()));
+                let state = if online {
+                    "queue full"
+                } else {
+                    "offline queue full"
+                };
+                self.drop_log.warn(
+                    now,
+                    format_args!(
+                        "dropped message on {} for {id}: {state}",
+                        item.message.topic()
+                    ),
+                );
                 return;
             }
             s.push(item);
@@ -918,10 +1132,17 @@ impl Broker {
             0 => usize::from(u16::MAX) - 1,
             n => n.min(usize::from(u16::MAX) - 1),
         };
-        let (max_messages, max_bytes) = (self.limits.max_queued_messages, self.limits.max_queued_bytes);
-        let Some(Some(s)) = self.sessions.get_mut(sid as usize) else { return };
+        let (max_messages, max_bytes) = (
+            self.limits.max_queued_messages,
+            self.limits.max_queued_bytes,
+        );
+        let Some(Some(s)) = self.sessions.get_mut(sid as usize) else {
+            return;
+        };
         let Some(conn) = s.conn else { return };
-        let Some(Some(c)) = self.conns.get_mut(conn) else { return };
+        let Some(Some(c)) = self.conns.get_mut(conn) else {
+            return;
+        };
         let mut moved = 0usize;
         while c.outbox.len() < OUTBOX_BATCH {
             let Some(front) = s.queue.front() else { break };
@@ -931,13 +1152,29 @@ impl Broker {
             let Some(item) = s.pop() else { break };
             let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
             if let Some(packet_id) = packet_id {
-                let state = if item.qos == QoS::AtLeastOnce { InflightState::AwaitingPuback } else { InflightState::AwaitingPubrec };
-                s.inflight.push_back(Inflight { packet_id, message: Some(item.message.clone()), qos: item.qos, retain: item.retain, state });
+                let state = if item.qos == QoS::AtLeastOnce {
+                    Awaiting::Puback
+                } else {
+                    Awaiting::Pubrec
+                };
+                s.inflight.push_back(Inflight {
+                    packet_id,
+                    message: Some(item.message.clone()),
+                    qos: item.qos,
+                    retain: item.retain,
+                    state,
+                });
             }
             if c.outbox.is_empty() {
                 c.last_progress = now;
             }
-            c.outbox.push_back(Frame::publish(item.message, item.qos, false, item.retain, packet_id));
+            c.outbox.push_back(Frame::publish(
+                item.message,
+                item.qos,
+                false,
+                item.retain,
+                packet_id,
+            ));
             moved += 1;
         }
         let has_room = !s.queue_full(max_messages, max_bytes, 0);
@@ -963,7 +1200,7 @@ impl Broker {
             s.inflight
                 .iter()
                 .map(|m| match (&m.message, m.state) {
-                    (Some(msg), InflightState::AwaitingPuback | InflightState::AwaitingPubrec) => {
+                    (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
                         Frame::publish(msg.clone(), m.qos, true, m.retain, Some(m.packet_id))
                     }
                     _ => Frame::ack(PacketType::Pubrel, m.packet_id),
@@ -978,7 +1215,9 @@ impl Broker {
     // ----- flow control ----------------------------------------------------------------
 
     fn stall(&mut self, publisher: ConnId, sid: SessionId, now: Instant) {
-        let Some(c) = self.conn_mut(publisher) else { return };
+        let Some(c) = self.conn_mut(publisher) else {
+            return;
+        };
         if c.stalled_on.is_some() {
             return;
         }
@@ -993,7 +1232,9 @@ impl Broker {
 
     fn release(&mut self, publisher: ConnId) {
         self.stalled.retain(|&p| p != publisher);
-        let Some(c) = self.conn_mut(publisher) else { return };
+        let Some(c) = self.conn_mut(publisher) else {
+            return;
+        };
         c.stalled_on = None;
         if !c.paused() {
             self.effects.push_back(Effect::ResumeRead(publisher));
@@ -1008,7 +1249,11 @@ impl Broker {
             .stalled
             .iter()
             .copied()
-            .filter(|&p| self.conn(p).and_then(|c| c.stalled_on).is_some_and(|(s, _)| s == sid))
+            .filter(|&p| {
+                self.conn(p)
+                    .and_then(|c| c.stalled_on)
+                    .is_some_and(|(s, _)| s == sid)
+            })
             .collect();
         for p in waiting {
             self.release(p);
@@ -1041,15 +1286,22 @@ impl Broker {
         if c.closing {
             return None;
         }
-        let connect = (c.phase == Phase::AwaitingConnect).then(|| c.accepted_at + self.limits.connect_timeout);
-        let keep_alive = c.keep_alive.filter(|_| c.phase != Phase::AwaitingConnect).map(|k| c.last_packet + k);
-        let slow = (!c.outbox.is_empty()).then(|| c.last_progress + self.limits.slow_consumer_timeout);
+        let connect = (c.phase == Phase::AwaitingConnect)
+            .then(|| c.accepted_at + self.limits.connect_timeout);
+        let keep_alive = c
+            .keep_alive
+            .filter(|_| c.phase != Phase::AwaitingConnect)
+            .map(|k| c.last_packet + k);
+        let slow =
+            (!c.outbox.is_empty()).then(|| c.last_progress + self.limits.slow_consumer_timeout);
         [connect, keep_alive, slow].into_iter().flatten().min()
     }
 
     fn arm_conn_timer(&mut self, conn: ConnId) {
         let Some(c) = self.conn(conn) else { return };
-        let Some(at) = self.conn_deadline(c) else { return };
+        let Some(at) = self.conn_deadline(c) else {
+            return;
+        };
         if c.timer_at.is_some_and(|t| t <= at) {
             return;
         }
@@ -1061,7 +1313,9 @@ impl Broker {
     }
 
     fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Instant, now: Instant) {
-        let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else { return };
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
+            return;
+        };
         if c.generation != generation || c.timer_at != Some(at) {
             return;
         }
@@ -1070,9 +1324,14 @@ impl Broker {
             return;
         }
         let limits = &self.limits;
-        let reason = if c.phase == Phase::AwaitingConnect && now >= c.accepted_at + limits.connect_timeout {
+        let reason = if c.phase == Phase::AwaitingConnect
+            && now >= c.accepted_at + limits.connect_timeout
+        {
             Some(CloseReason::ConnectTimeout)
-        } else if c.keep_alive.is_some_and(|k| c.phase != Phase::AwaitingConnect && now >= c.last_packet + k) {
+        } else if c
+            .keep_alive
+            .is_some_and(|k| c.phase != Phase::AwaitingConnect && now >= c.last_packet + k)
+        {
             Some(CloseReason::KeepAliveTimeout)
         } else if !c.outbox.is_empty() && now >= c.last_progress + limits.slow_consumer_timeout {
             Some(CloseReason::SlowConsumer)
@@ -1084,7 +1343,10 @@ impl Broker {
                 if reason == CloseReason::SlowConsumer {
                     self.stats.slow_consumers += 1;
                 }
-                let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
+                let id = self
+                    .client_id_of(conn)
+                    .unwrap_or("(before CONNECT)")
+                    .to_string();
                 info!("client {id}: {reason:?}, disconnecting");
                 self.close(conn, reason);
             }
@@ -1093,7 +1355,9 @@ impl Broker {
     }
 
     fn session_timer(&mut self, sid: SessionId, generation: u32, now: Instant) {
-        let Some(expiry) = self.limits.persistent_client_expiration else { return };
+        let Some(expiry) = self.limits.persistent_client_expiration else {
+            return;
+        };
         let Some(s) = self.session(sid) else { return };
         if s.generation != generation {
             return;
@@ -1117,7 +1381,8 @@ impl Broker {
             }
             None => {
                 self.sessions.push(Some(session));
-                SessionId::try_from(self.sessions.len() - 1).expect("sessions are bounded by connections plus max_offline_sessions")
+                SessionId::try_from(self.sessions.len() - 1)
+                    .expect("sessions are bounded by connections plus max_offline_sessions")
             }
         };
         self.by_client_id.insert(client_id, sid);
@@ -1126,7 +1391,9 @@ impl Broker {
 
     fn remove_session(&mut self, sid: SessionId) {
         self.release_stalls_on(sid);
-        let Some(s) = self.sessions.get_mut(sid as usize).and_then(Option::take) else { return };
+        let Some(s) = self.sessions.get_mut(sid as usize).and_then(Option::take) else {
+            return;
+        };
         for (filter, _) in &s.subscriptions {
             self.tree.remove(filter, sid);
         }
@@ -1136,7 +1403,9 @@ impl Broker {
         self.by_client_id.remove(&s.client_id);
         self.free_sessions.push(sid);
         if !s.clean {
-            self.durable(|| Durable::SessionRemoved { client_id: s.client_id });
+            self.durable(|| Durable::SessionRemoved {
+                client_id: s.client_id,
+            });
         }
     }
 
@@ -1147,7 +1416,9 @@ impl Broker {
         let max_offline = self.limits.max_offline_sessions;
         let queue_qos0 = self.limits.queue_qos0_messages;
         let offline = self.offline;
-        let Some(s) = self.session_mut(sid) else { return };
+        let Some(s) = self.session_mut(sid) else {
+            return;
+        };
         s.conn = None;
         if s.clean {
             return self.remove_session(sid);
@@ -1168,7 +1439,8 @@ impl Broker {
         let client_id = s.client_id.clone();
         self.offline += 1;
         if let Some(expiry) = self.limits.persistent_client_expiration {
-            self.timers.push(now + expiry, Owner::Session(sid, generation));
+            self.timers
+                .push(now + expiry, Owner::Session(sid, generation));
         }
         self.durable(|| Durable::SessionSaved { client_id });
     }
@@ -1192,30 +1464,60 @@ impl Broker {
         let uptime = now.duration_since(self.started).as_secs();
         let total = self.connected + self.offline;
         let values: [(&'static str, String); 18] = [
-            ("$SYS/broker/version", format!("sol version {}", env!("CARGO_PKG_VERSION"))),
+            (
+                "$SYS/broker/version",
+                format!("sol version {}", env!("CARGO_PKG_VERSION")),
+            ),
             ("$SYS/broker/uptime", format!("{uptime} seconds")),
             ("$SYS/broker/clients/connected", self.connected.to_string()),
             ("$SYS/broker/clients/disconnected", self.offline.to_string()),
             ("$SYS/broker/clients/total", total.to_string()),
             ("$SYS/broker/clients/maximum", s.clients_maximum.to_string()),
             ("$SYS/broker/clients/expired", s.clients_expired.to_string()),
-            ("$SYS/broker/messages/received", s.messages_received.to_string()),
+            (
+                "$SYS/broker/messages/received",
+                s.messages_received.to_string(),
+            ),
             ("$SYS/broker/messages/sent", s.messages_sent.to_string()),
-            ("$SYS/broker/publish/messages/received", s.publish_received.to_string()),
-            ("$SYS/broker/publish/messages/sent", s.publish_sent.to_string()),
-            ("$SYS/broker/publish/messages/dropped", s.publish_dropped.to_string()),
+            (
+                "$SYS/broker/publish/messages/received",
+                s.publish_received.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/sent",
+                s.publish_sent.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/dropped",
+                s.publish_dropped.to_string(),
+            ),
             ("$SYS/broker/bytes/received", s.bytes_received.to_string()),
             ("$SYS/broker/bytes/sent", s.bytes_sent.to_string()),
-            ("$SYS/broker/subscriptions/count", self.tree.len().to_string()),
-            ("$SYS/broker/retained messages/count", self.retained.len().to_string()),
-            ("$SYS/broker/sol/publishers/stalled", s.publisher_stalls.to_string()),
+            (
+                "$SYS/broker/subscriptions/count",
+                self.tree.len().to_string(),
+            ),
+            (
+                "$SYS/broker/retained messages/count",
+                self.retained.len().to_string(),
+            ),
+            (
+                "$SYS/broker/sol/publishers/stalled",
+                s.publisher_stalls.to_string(),
+            ),
             ("$SYS/broker/sol/clients/slow", s.slow_consumers.to_string()),
         ];
         for (topic, value) in values {
             if self.sys_last.get(topic) == Some(&value) {
                 continue;
             }
-            self.publish(None, Message::new(topic, value.as_bytes()), QoS::AtMostOnce, true, now);
+            self.publish(
+                None,
+                Message::new(topic, value.as_bytes()),
+                QoS::AtMostOnce,
+                true,
+                now,
+            );
             self.sys_last.insert(topic, value);
         }
     }
@@ -1283,8 +1585,14 @@ impl Broker {
 
     fn protocol_error(&mut self, conn: ConnId, why: &str, now: Instant) {
         self.stats.protocol_errors += 1;
-        let id = self.client_id_of(conn).unwrap_or("(before CONNECT)").to_string();
-        self.error_log.warn(now, format_args!("client {id}: protocol violation: {why}; disconnecting"));
+        let id = self
+            .client_id_of(conn)
+            .unwrap_or("(before CONNECT)")
+            .to_string();
+        self.error_log.warn(
+            now,
+            format_args!("client {id}: protocol violation: {why}; disconnecting"),
+        );
         self.close(conn, CloseReason::ProtocolError);
     }
 

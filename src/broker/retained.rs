@@ -29,7 +29,13 @@ pub struct RetainedStore {
 
 impl RetainedStore {
     /// Stores `message` as the topic's retained message, replacing any previous one.
-    pub fn set(&mut self, message: Message, qos: QoS, max_count: usize, max_bytes: usize) -> Result<(), RetainRefused> {
+    pub fn set(
+        &mut self,
+        message: Message,
+        qos: QoS,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<(), RetainRefused> {
         let capped = !message.topic().starts_with('$');
         let old = self.map.get(message.topic()).map(|(m, _)| m.size());
         if capped {
@@ -61,10 +67,18 @@ impl RetainedStore {
     }
 
     /// Retained messages whose topic matches `filter`.
-    pub fn matching<'a>(&'a self, filter: &'a str) -> impl Iterator<Item = &'a (Message, QoS)> + 'a {
+    pub fn matching<'a>(
+        &'a self,
+        filter: &'a str,
+    ) -> impl Iterator<Item = &'a (Message, QoS)> + 'a {
         let literal = !filter.contains(['+', '#']);
         let exact = if literal { self.map.get(filter) } else { None };
-        let scan = (!literal).then(|| self.map.iter().filter(move |(t, _)| super::topic::filter_matches(filter, t)).map(|(_, v)| v));
+        let scan = (!literal).then(|| {
+            self.map
+                .iter()
+                .filter(move |(t, _)| super::topic::filter_matches(filter, t))
+                .map(|(_, v)| v)
+        });
         exact.into_iter().chain(scan.into_iter().flatten())
     }
 
@@ -73,12 +87,8 @@ impl RetainedStore {
         self.map.len()
     }
 
-    /// Whether no message is retained.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Payload bytes held by capped (non-`$SYS`) retained messages.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -91,12 +101,21 @@ mod tests {
     #[test]
     fn caps_count_and_bytes_but_replacing_is_allowed() {
         let mut r = RetainedStore::default();
-        r.set(Message::new("a", b"1"), QoS::AtMostOnce, 1, 100).unwrap();
-        assert_eq!(r.set(Message::new("b", b"1"), QoS::AtMostOnce, 1, 100), Err(RetainRefused::TooManyMessages));
-        r.set(Message::new("a", b"22"), QoS::AtLeastOnce, 1, 100).unwrap();
+        r.set(Message::new("a", b"1"), QoS::AtMostOnce, 1, 100)
+            .unwrap();
+        assert_eq!(
+            r.set(Message::new("b", b"1"), QoS::AtMostOnce, 1, 100),
+            Err(RetainRefused::TooManyMessages)
+        );
+        r.set(Message::new("a", b"22"), QoS::AtLeastOnce, 1, 100)
+            .unwrap();
         assert_eq!(r.bytes(), 5);
-        assert_eq!(r.set(Message::new("a", &[0; 100]), QoS::AtMostOnce, 1, 100), Err(RetainRefused::TooManyBytes));
-        r.set(Message::new("$SYS/x", b"1"), QoS::AtMostOnce, 1, 100).unwrap();
+        assert_eq!(
+            r.set(Message::new("a", &[0; 100]), QoS::AtMostOnce, 1, 100),
+            Err(RetainRefused::TooManyBytes)
+        );
+        r.set(Message::new("$SYS/x", b"1"), QoS::AtMostOnce, 1, 100)
+            .unwrap();
         assert_eq!(r.len(), 2);
         assert!(r.clear("a"));
         assert_eq!((r.bytes(), r.count), (0, 0));
@@ -106,7 +125,8 @@ mod tests {
     fn matching_literal_and_wildcard_filters() {
         let mut r = RetainedStore::default();
         for t in ["a/b", "a/c", "b/c", "$SYS/x"] {
-            r.set(Message::new(t, b"p"), QoS::AtMostOnce, 10, 100).unwrap();
+            r.set(Message::new(t, b"p"), QoS::AtMostOnce, 10, 100)
+                .unwrap();
         }
         let topics = |f: &str| {
             let mut v: Vec<String> = r.matching(f).map(|(m, _)| m.topic().to_string()).collect();

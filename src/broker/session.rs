@@ -25,15 +25,15 @@ pub struct Queued {
     pub retain: bool,
 }
 
-/// Where an outbound QoS 1/2 message is in its acknowledgment flow.
+/// The acknowledgment an outbound QoS 1/2 message is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InflightState {
+pub enum Awaiting {
     /// QoS 1 PUBLISH sent, PUBACK expected.
-    AwaitingPuback,
+    Puback,
     /// QoS 2 PUBLISH sent, PUBREC expected.
-    AwaitingPubrec,
+    Pubrec,
     /// QoS 2 PUBREL sent, PUBCOMP expected.
-    AwaitingPubcomp,
+    Pubcomp,
 }
 
 /// An outbound QoS 1/2 message in flight.
@@ -48,7 +48,7 @@ pub struct Inflight {
     /// RETAIN flag it was sent with.
     pub retain: bool,
     /// Acknowledgment state.
-    pub state: InflightState,
+    pub state: Awaiting,
 }
 
 /// One client's session.
@@ -103,7 +103,8 @@ impl Session {
     /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
     /// byte cap) with `extra` more bytes.
     pub fn queue_full(&self, max_messages: usize, max_bytes: usize, extra: usize) -> bool {
-        self.queue.len() >= max_messages || (max_bytes != 0 && self.queued_bytes + extra > max_bytes)
+        self.queue.len() >= max_messages
+            || (max_bytes != 0 && self.queued_bytes + extra > max_bytes)
     }
 
     /// Appends to the queue.
@@ -132,17 +133,12 @@ impl Session {
     }
 
     /// Removes the inflight entry with `packet_id` if it is in `state`.
-    pub fn take_inflight(&mut self, packet_id: u16, state: InflightState) -> Option<Inflight> {
-        let pos = self.inflight.iter().position(|m| m.packet_id == packet_id && m.state == state)?;
+    pub fn take_inflight(&mut self, packet_id: u16, state: Awaiting) -> Option<Inflight> {
+        let pos = self
+            .inflight
+            .iter()
+            .position(|m| m.packet_id == packet_id && m.state == state)?;
         self.inflight.remove(pos)
-    }
-
-    /// Drops every queued and inflight message (clean start).
-    pub fn clear_messages(&mut self) {
-        self.queue.clear();
-        self.queued_bytes = 0;
-        self.inflight.clear();
-        self.incoming_qos2.clear();
     }
 }
 
@@ -161,16 +157,24 @@ mod tests {
             message: None,
             qos: QoS::AtLeastOnce,
             retain: false,
-            state: InflightState::AwaitingPuback,
+            state: Awaiting::Puback,
         });
-        assert_eq!(s.allocate_packet_id(), 2, "wraps past 0 and skips 1, which is in flight");
+        assert_eq!(
+            s.allocate_packet_id(),
+            2,
+            "wraps past 0 and skips 1, which is in flight"
+        );
     }
 
     #[test]
     fn queue_caps_count_messages_and_bytes() {
         let mut s = Session::new("c".into(), false, 0);
         let m = Message::new("t", &[0; 10]);
-        s.push(Queued { message: m.clone(), qos: QoS::AtMostOnce, retain: false });
+        s.push(Queued {
+            message: m.clone(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+        });
         assert_eq!(s.queued_bytes, 13);
         assert!(s.queue_full(1, 0, 13));
         assert!(!s.queue_full(2, 0, 13));

@@ -11,8 +11,18 @@ const Q2: QoS = QoS::ExactlyOnce;
 /// What a client would see on the wire, parsed from the broker's frames.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seen {
-    Connack { present: bool, code: u8 },
-    Publish { topic: String, payload: Vec<u8>, qos: QoS, dup: bool, retain: bool, id: Option<u16> },
+    Connack {
+        present: bool,
+        code: u8,
+    },
+    Publish {
+        topic: String,
+        payload: Vec<u8>,
+        qos: QoS,
+        dup: bool,
+        retain: bool,
+        id: Option<u16>,
+    },
     Puback(u16),
     Pubrec(u16),
     Pubrel(u16),
@@ -24,7 +34,13 @@ enum Seen {
 
 fn seen(frame: &Frame) -> Seen {
     match frame {
-        Frame::Publish { head, packet_id, has_packet_id, message, .. } => Seen::Publish {
+        Frame::Publish {
+            head,
+            packet_id,
+            has_packet_id,
+            message,
+            ..
+        } => Seen::Publish {
             topic: message.topic().to_string(),
             payload: message.payload().to_vec(),
             qos: QoS::from_bits((head[0] >> 1) & 3).expect("valid qos"),
@@ -39,7 +55,10 @@ fn seen(frame: &Frame) -> Seen {
         Frame::Small { bytes, .. } => {
             let id = u16::from_be_bytes([bytes[2], bytes[3]]);
             match bytes[0] >> 4 {
-                2 => Seen::Connack { present: bytes[2] == 1, code: bytes[3] },
+                2 => Seen::Connack {
+                    present: bytes[2] == 1,
+                    code: bytes[3],
+                },
                 4 => Seen::Puback(id),
                 5 => Seen::Pubrec(id),
                 6 => Seen::Pubrel(id),
@@ -52,11 +71,24 @@ fn seen(frame: &Frame) -> Seen {
     }
 }
 
-fn publish(topic: &str, payload: &[u8], qos: QoS, retain: bool, id: Option<u16>) -> Packet<'static> {
+fn publish(
+    topic: &str,
+    payload: &[u8],
+    qos: QoS,
+    retain: bool,
+    id: Option<u16>,
+) -> Packet<'static> {
     // Leaked so the Packet can be 'static in tests; a few bytes per test.
     let topic: &'static str = Box::leak(topic.to_string().into_boxed_str());
     let payload: &'static [u8] = Box::leak(payload.to_vec().into_boxed_slice());
-    Packet::Publish(Publish { dup: false, qos, retain, topic, packet_id: id, payload })
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain,
+        topic,
+        packet_id: id,
+        payload,
+    })
 }
 
 fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet<'static> {
@@ -66,7 +98,10 @@ fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet<'static> {
         payload.extend_from_slice(f.as_bytes());
         payload.push(*q as u8);
     }
-    Packet::Subscribe(Subscribe { packet_id: id, payload: Box::leak(payload.into_boxed_slice()) })
+    Packet::Subscribe(Subscribe {
+        packet_id: id,
+        payload: Box::leak(payload.into_boxed_slice()),
+    })
 }
 
 fn unsubscribe(id: u16, filters: &[&str]) -> Packet<'static> {
@@ -75,11 +110,27 @@ fn unsubscribe(id: u16, filters: &[&str]) -> Packet<'static> {
         payload.extend_from_slice(&(f.len() as u16).to_be_bytes());
         payload.extend_from_slice(f.as_bytes());
     }
-    Packet::Unsubscribe(Unsubscribe { packet_id: id, payload: Box::leak(payload.into_boxed_slice()) })
+    Packet::Unsubscribe(Unsubscribe {
+        packet_id: id,
+        payload: Box::leak(payload.into_boxed_slice()),
+    })
 }
 
-fn connect(id: &'static str, clean: bool, keep_alive: u16, will: Option<WireWill<'static>>) -> Packet<'static> {
-    Packet::Connect(Connect { level: LEVEL_311, clean_session: clean, keep_alive, client_id: id, will, username: None, password: None })
+fn connect(
+    id: &'static str,
+    clean: bool,
+    keep_alive: u16,
+    will: Option<WireWill<'static>>,
+) -> Packet<'static> {
+    Packet::Connect(Connect {
+        level: LEVEL_311,
+        clean_session: clean,
+        keep_alive,
+        client_id: id,
+        will,
+        username: None,
+        password: None,
+    })
 }
 
 /// A broker plus a clock and the bookkeeping a reactor would do.
@@ -94,12 +145,21 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        Harness::with(Limits { sys_interval: Duration::ZERO, ..Limits::default() })
+        Harness::with(Limits {
+            sys_interval: Duration::ZERO,
+            ..Limits::default()
+        })
     }
 
     fn with(limits: Limits) -> Harness {
         let now = Instant::now();
-        Harness { broker: Broker::new(limits, now), now, closed: Vec::new(), paused: Vec::new(), durable: Vec::new() }
+        Harness {
+            broker: Broker::new(limits, now),
+            now,
+            closed: Vec::new(),
+            paused: Vec::new(),
+            durable: Vec::new(),
+        }
     }
 
     fn advance(&mut self, d: Duration) {
@@ -147,7 +207,11 @@ impl Harness {
             if frames.is_empty() {
                 return all;
             }
-            let bytes: usize = self.broker.conn(conn).map(|c| c.outbox.iter().map(Frame::len).sum()).unwrap_or(0);
+            let bytes: usize = self
+                .broker
+                .conn(conn)
+                .map(|c| c.outbox.iter().map(Frame::len).sum())
+                .unwrap_or(0);
             self.broker.written(conn, bytes, self.now);
             self.effects();
             all.extend(frames);
@@ -155,15 +219,29 @@ impl Harness {
     }
 
     fn is_closed(&self, conn: ConnId) -> Option<CloseReason> {
-        self.closed.iter().rev().find(|(c, _)| *c == conn).map(|(_, r)| *r)
+        self.closed
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == conn)
+            .map(|(_, r)| *r)
     }
 }
 
 fn pub_seen(topic: &str, payload: &[u8], qos: QoS, retain: bool, id: Option<u16>) -> Seen {
-    Seen::Publish { topic: topic.into(), payload: payload.to_vec(), qos, dup: false, retain, id }
+    Seen::Publish {
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        qos,
+        dup: false,
+        retain,
+        id,
+    }
 }
 
-const ACCEPTED: Seen = Seen::Connack { present: false, code: 0 };
+const ACCEPTED: Seen = Seen::Connack {
+    present: false,
+    code: 0,
+};
 
 #[test]
 fn connect_is_answered_with_connack_0_and_no_session_present_mqtt_3_2_2_3() {
@@ -195,16 +273,32 @@ fn packets_after_close_are_ignored() {
     h.broker.accepted(0, 0, h.now);
     h.broker.handle(0, Packet::Pingreq, h.now);
     h.broker.handle(0, connect("x", true, 0, None), h.now);
-    assert_eq!(h.broker.poll_effect(), Some(Effect::Close { conn: 0, reason: CloseReason::ProtocolError }));
-    assert!(!h.broker.has_output(0), "nothing is answered after the close decision");
+    assert_eq!(
+        h.broker.poll_effect(),
+        Some(Effect::Close {
+            conn: 0,
+            reason: CloseReason::ProtocolError
+        })
+    );
+    assert!(
+        !h.broker.has_output(0),
+        "nothing is answered after the close decision"
+    );
 }
 
 #[test]
 fn unsupported_protocol_level_gets_connack_1_then_close_mqtt_3_1_2_2() {
     let mut h = Harness::new();
     h.broker.accepted(0, 0, h.now);
-    h.broker.malformed(0, DecodeError::UnsupportedProtocolLevel(5), h.now);
-    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 1 }]);
+    h.broker
+        .malformed(0, DecodeError::UnsupportedProtocolLevel(5), h.now);
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack {
+            present: false,
+            code: 1
+        }]
+    );
     h.effects();
     assert_eq!(h.is_closed(0), Some(CloseReason::ConnectRefused));
 }
@@ -230,7 +324,13 @@ fn empty_client_id_without_clean_session_is_rejected_mqtt_3_1_3_8() {
     let mut h = Harness::new();
     h.broker.accepted(0, 0, h.now);
     h.broker.handle(0, connect("", false, 60, None), h.now);
-    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack {
+            present: false,
+            code: 2
+        }]
+    );
 }
 
 #[test]
@@ -245,31 +345,59 @@ fn empty_client_id_with_clean_session_gets_a_generated_id_mqtt_3_1_3_6() {
 
 #[test]
 fn client_id_longer_than_cap_is_rejected() {
-    let mut h = Harness::with(Limits { max_client_id_length: 3, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_client_id_length: 3,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.broker.accepted(0, 0, h.now);
     h.broker.handle(0, connect("abcd", true, 60, None), h.now);
-    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack {
+            present: false,
+            code: 2
+        }]
+    );
 }
 
 #[test]
 fn anonymous_client_refused_when_listener_forbids_it() {
     let limits = Limits {
-        listeners: vec![ListenerPolicy { allow_anonymous: false }],
+        listeners: vec![ListenerPolicy {
+            allow_anonymous: false,
+        }],
         sys_interval: Duration::ZERO,
         ..Limits::default()
     };
     let mut h = Harness::with(limits);
     h.broker.accepted(0, 0, h.now);
     h.broker.handle(0, connect("a", true, 60, None), h.now);
-    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 5 }]);
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack {
+            present: false,
+            code: 5
+        }]
+    );
 }
 
 #[test]
 fn keep_alive_above_max_keepalive_is_rejected() {
-    let mut h = Harness::with(Limits { max_keepalive: 30, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_keepalive: 30,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.broker.accepted(0, 0, h.now);
     h.broker.handle(0, connect("a", true, 60, None), h.now);
-    assert_eq!(h.take(0), vec![Seen::Connack { present: false, code: 2 }]);
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Connack {
+            present: false,
+            code: 2
+        }]
+    );
 }
 
 #[test]
@@ -301,7 +429,11 @@ fn qos1_publish_is_acknowledged_and_delivered_at_granted_qos_mqtt_4_3_2_2_mqtt_3
     h.take(0);
     h.send(1, publish("t", b"x", Q1, false, Some(9)));
     assert_eq!(h.take(1), vec![Seen::Puback(9)]);
-    assert_eq!(h.take(0), vec![pub_seen("t", b"x", Q0, false, None)], "downgraded to the granted QoS 0");
+    assert_eq!(
+        h.take(0),
+        vec![pub_seen("t", b"x", Q0, false, None)],
+        "downgraded to the granted QoS 0"
+    );
 }
 
 #[test]
@@ -335,7 +467,14 @@ fn qos2_outbound_flow_pubrec_pubrel_pubcomp_mqtt_4_3_3_1() {
     h.take(0);
     h.send(1, publish("t", b"x", Q2, false, Some(1)));
     let got = h.take(0);
-    let Some(Seen::Publish { id: Some(id), qos: Q2, .. }) = got.first().cloned() else { panic!("{got:?}") };
+    let Some(Seen::Publish {
+        id: Some(id),
+        qos: Q2,
+        ..
+    }) = got.first().cloned()
+    else {
+        panic!("{got:?}")
+    };
     h.send(0, Packet::Pubrec(id));
     assert_eq!(h.take(0), vec![Seen::Pubrel(id)]);
     h.send(0, Packet::Pubcomp(id));
@@ -374,10 +513,21 @@ fn invalid_filter_gets_0x80_without_dropping_the_others_mqtt_4_7_1_2() {
 
 #[test]
 fn subscription_caps_refuse_with_0x80() {
-    let mut h = Harness::with(Limits { max_subscriptions_per_client: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_subscriptions_per_client: 2,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "sub", true);
-    h.send(0, subscribe(2, &[("a", Q1), ("b", Q1), ("c", Q0), ("a", Q0)]));
-    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![1, 1, 0x80, 0])], "re-subscribing an existing filter is not a new one");
+    h.send(
+        0,
+        subscribe(2, &[("a", Q1), ("b", Q1), ("c", Q0), ("a", Q0)]),
+    );
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Suback(2, vec![1, 1, 0x80, 0])],
+        "re-subscribing an existing filter is not a new one"
+    );
 }
 
 #[test]
@@ -392,7 +542,10 @@ fn suback_with_more_than_64_filters() {
 
 #[test]
 fn dollar_topics_are_not_matched_by_leading_wildcards_mqtt_4_7_2_1() {
-    let mut h = Harness::with(Limits { sys_interval: Duration::from_secs(10), ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        sys_interval: Duration::from_secs(10),
+        ..Limits::default()
+    });
     h.open(0, "all", true);
     h.open(1, "sys", true);
     h.send(0, subscribe(1, &[("#", Q0)]));
@@ -402,23 +555,53 @@ fn dollar_topics_are_not_matched_by_leading_wildcards_mqtt_4_7_2_1() {
     h.advance(Duration::from_secs(10));
     assert_eq!(h.take(0), vec![]);
     let got = h.take(1);
-    assert_eq!(got, vec![pub_seen("$SYS/broker/clients/connected", b"2", Q0, false, None)]);
+    assert_eq!(
+        got,
+        vec![pub_seen(
+            "$SYS/broker/clients/connected",
+            b"2",
+            Q0,
+            false,
+            None
+        )]
+    );
 }
 
 #[test]
 fn sys_topics_are_retained_and_only_changes_are_republished() {
-    let mut h = Harness::with(Limits { sys_interval: Duration::from_secs(10), ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        sys_interval: Duration::from_secs(10),
+        ..Limits::default()
+    });
     h.advance(Duration::ZERO);
     h.open(0, "late", true);
     h.send(0, subscribe(1, &[("$SYS/broker/version", Q0)]));
     let got = h.take(0);
-    assert!(got.contains(&pub_seen("$SYS/broker/version", format!("sol version {}", env!("CARGO_PKG_VERSION")).as_bytes(), Q0, true, None)), "{got:?}");
+    assert!(
+        got.contains(&pub_seen(
+            "$SYS/broker/version",
+            format!("sol version {}", env!("CARGO_PKG_VERSION")).as_bytes(),
+            Q0,
+            true,
+            None
+        )),
+        "{got:?}"
+    );
     h.advance(Duration::from_secs(10));
     assert_eq!(h.take(0), vec![], "version unchanged: not published again");
     h.send(0, subscribe(2, &[("$SYS/broker/uptime", Q0)]));
     h.take(0);
     h.advance(Duration::from_secs(10));
-    assert_eq!(h.take(0), vec![pub_seen("$SYS/broker/uptime", b"20 seconds", Q0, false, None)]);
+    assert_eq!(
+        h.take(0),
+        vec![pub_seen(
+            "$SYS/broker/uptime",
+            b"20 seconds",
+            Q0,
+            false,
+            None
+        )]
+    );
 }
 
 #[test]
@@ -427,7 +610,10 @@ fn clients_cannot_publish_to_sys() {
     h.open(0, "sub", true);
     h.send(0, subscribe(1, &[("$SYS/#", Q0)]));
     h.take(0);
-    h.send(0, publish("$SYS/broker/uptime", b"0 seconds", Q1, true, Some(1)));
+    h.send(
+        0,
+        publish("$SYS/broker/uptime", b"0 seconds", Q1, true, Some(1)),
+    );
     assert_eq!(h.take(0), vec![Seen::Puback(1)]);
     assert_eq!(h.broker.stats().publish_dropped, 1);
 }
@@ -443,12 +629,22 @@ fn retained_message_is_sent_on_subscribe_with_retain_set_mqtt_3_3_1_6() {
     h.send(0, subscribe(1, &[("r/+", Q1)]));
     assert_eq!(
         h.take(0),
-        vec![Seen::Suback(1, vec![1]), pub_seen("r/1", b"new", Q1, true, Some(1)), pub_seen("r/2", b"two", Q0, true, None)]
+        vec![
+            Seen::Suback(1, vec![1]),
+            pub_seen("r/1", b"new", Q1, true, Some(1)),
+            pub_seen("r/2", b"two", Q0, true, None)
+        ]
     );
     // Re-subscribing re-sends the retained messages [MQTT-3.8.4-3].
     h.send(0, Packet::Puback(1));
     h.send(0, subscribe(2, &[("r/1", Q0)]));
-    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![0]), pub_seen("r/1", b"new", Q0, true, None)]);
+    assert_eq!(
+        h.take(0),
+        vec![
+            Seen::Suback(2, vec![0]),
+            pub_seen("r/1", b"new", Q0, true, None)
+        ]
+    );
 }
 
 #[test]
@@ -462,13 +658,21 @@ fn zero_length_retained_publish_clears_and_is_delivered_mqtt_3_3_1_10_mqtt_3_3_1
     h.send(1, publish("r", b"", Q0, true, None));
     assert_eq!(h.take(0), vec![pub_seen("r", b"", Q0, false, None)]);
     h.send(0, subscribe(2, &[("r", Q0)]));
-    assert_eq!(h.take(0), vec![Seen::Suback(2, vec![0])], "nothing retained any more");
+    assert_eq!(
+        h.take(0),
+        vec![Seen::Suback(2, vec![0])],
+        "nothing retained any more"
+    );
     assert_eq!(h.broker.retained_count(), 0);
 }
 
 #[test]
 fn retained_caps_are_counted_drops() {
-    let mut h = Harness::with(Limits { max_retained_messages: 1, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_retained_messages: 1,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(1, "pub", true);
     h.send(1, publish("a", b"1", Q0, true, None));
     h.send(1, publish("b", b"1", Q0, true, None));
@@ -490,7 +694,12 @@ fn unsubscribe_stops_delivery_and_is_always_acknowledged_mqtt_3_10_4_4_mqtt_3_10
 }
 
 fn will(topic: &'static str, qos: QoS, retain: bool) -> Option<WireWill<'static>> {
-    Some(WireWill { topic, payload: b"gone", qos, retain })
+    Some(WireWill {
+        topic,
+        payload: b"gone",
+        qos,
+        retain,
+    })
 }
 
 #[test]
@@ -500,7 +709,10 @@ fn will_is_published_on_keep_alive_timeout_mqtt_3_1_2_8_mqtt_3_1_2_24() {
     h.send(0, subscribe(1, &[("wills/#", Q1)]));
     h.take(0);
     h.broker.accepted(1, 0, h.now);
-    h.send(1, connect("dying", true, 10, will("wills/dying", Q1, false)));
+    h.send(
+        1,
+        connect("dying", true, 10, will("wills/dying", Q1, false)),
+    );
     h.take(1);
     // 1.5 x 10 s: still alive just before, closed at the deadline.
     h.advance(Duration::from_millis(14_900));
@@ -508,7 +720,10 @@ fn will_is_published_on_keep_alive_timeout_mqtt_3_1_2_8_mqtt_3_1_2_24() {
     assert_eq!(h.take(0), vec![]);
     h.advance(Duration::from_millis(100));
     assert_eq!(h.is_closed(1), Some(CloseReason::KeepAliveTimeout));
-    assert_eq!(h.take(0), vec![pub_seen("wills/dying", b"gone", Q1, false, Some(1))]);
+    assert_eq!(
+        h.take(0),
+        vec![pub_seen("wills/dying", b"gone", Q1, false, Some(1))]
+    );
 }
 
 #[test]
@@ -546,7 +761,13 @@ fn will_is_published_on_socket_error_with_retain_honoured() {
     h.broker.closed(1, CloseReason::SocketError, h.now);
     h.open(0, "late", true);
     h.send(0, subscribe(1, &[("w", Q0)]));
-    assert_eq!(h.take(0), vec![Seen::Suback(1, vec![0]), pub_seen("w", b"gone", Q0, true, None)]);
+    assert_eq!(
+        h.take(0),
+        vec![
+            Seen::Suback(1, vec![0]),
+            pub_seen("w", b"gone", Q0, true, None)
+        ]
+    );
 }
 
 #[test]
@@ -562,7 +783,13 @@ fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
     h.broker.accepted(2, 0, h.now);
     h.send(2, connect("dup", false, 60, None));
     assert_eq!(h.is_closed(1), Some(CloseReason::TakenOver));
-    assert_eq!(h.take(2), vec![Seen::Connack { present: true, code: 0 }]);
+    assert_eq!(
+        h.take(2),
+        vec![Seen::Connack {
+            present: true,
+            code: 0
+        }]
+    );
     assert_eq!(h.take(0), vec![pub_seen("w", b"gone", Q0, false, None)]);
     assert_eq!(h.broker.clients_connected(), 2);
     // The session, with its subscription, now belongs to the new connection.
@@ -572,9 +799,16 @@ fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
 
 #[test]
 fn connect_timeout_closes_a_silent_connection() {
-    let mut h = Harness::with(Limits { connect_timeout: Duration::from_secs(5), sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        connect_timeout: Duration::from_secs(5),
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.broker.accepted(3, 0, h.now);
-    assert_eq!(h.broker.next_deadline(), Some(h.now + Duration::from_secs(5)));
+    assert_eq!(
+        h.broker.next_deadline(),
+        Some(h.now + Duration::from_secs(5))
+    );
     h.advance(Duration::from_secs(4));
     assert_eq!(h.is_closed(3), None);
     h.advance(Duration::from_secs(1));
@@ -604,7 +838,10 @@ fn persistent_session_queues_qos1_offline_and_resumes_mqtt_3_1_2_4_mqtt_3_2_2_2(
     assert_eq!(
         h.take(0),
         vec![
-            Seen::Connack { present: true, code: 0 },
+            Seen::Connack {
+                present: true,
+                code: 0
+            },
             pub_seen("t", b"q1", Q1, false, Some(1)),
             pub_seen("t", b"q2", Q1, false, Some(2)),
         ],
@@ -623,7 +860,10 @@ fn clean_session_discards_the_stored_session_mqtt_3_1_2_6() {
     assert_eq!(h.take(0), vec![ACCEPTED]);
     assert_eq!(h.broker.subscription_count(), 0);
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
-    assert!(h.broker.by_client_id.is_empty(), "a clean session ends with its connection");
+    assert!(
+        h.broker.by_client_id.is_empty(),
+        "a clean session ends with its connection"
+    );
 }
 
 #[test]
@@ -642,16 +882,35 @@ fn unacknowledged_messages_are_resent_with_dup_on_resume_mqtt_4_4_0_1() {
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     h.broker.accepted(0, 0, h.now);
     h.send(0, connect("p", false, 60, None));
-    let dup = |topic: &str, payload: &[u8], qos, id| Seen::Publish { topic: topic.into(), payload: payload.to_vec(), qos, dup: true, retain: false, id: Some(id) };
+    let dup = |topic: &str, payload: &[u8], qos, id| Seen::Publish {
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        qos,
+        dup: true,
+        retain: false,
+        id: Some(id),
+    };
     assert_eq!(
         h.take(0),
-        vec![Seen::Connack { present: true, code: 0 }, dup("a", b"1", Q1, 1), dup("b", b"2", Q2, 2), Seen::Pubrel(3)]
+        vec![
+            Seen::Connack {
+                present: true,
+                code: 0
+            },
+            dup("a", b"1", Q1, 1),
+            dup("b", b"2", Q2, 2),
+            Seen::Pubrel(3)
+        ]
     );
 }
 
 #[test]
 fn inflight_window_limits_unacknowledged_messages() {
-    let mut h = Harness::with(Limits { max_inflight_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_inflight_messages: 2,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "sub", true);
     h.open(1, "pub", true);
     h.send(0, subscribe(1, &[("t", Q1)]));
@@ -667,13 +926,26 @@ fn inflight_window_limits_unacknowledged_messages() {
 
 #[test]
 fn messages_keep_their_order_mqtt_4_6_0_5() {
-    let mut h = Harness::with(Limits { max_inflight_messages: 3, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_inflight_messages: 3,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "sub", true);
     h.open(1, "pub", true);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.take(0);
     for i in 0..200u16 {
-        h.send(1, publish("t", &i.to_be_bytes(), if i % 3 == 0 { Q0 } else { Q1 }, false, (i % 3 != 0).then_some(i + 1)));
+        h.send(
+            1,
+            publish(
+                "t",
+                &i.to_be_bytes(),
+                if i % 3 == 0 { Q0 } else { Q1 },
+                false,
+                (i % 3 != 0).then_some(i + 1),
+            ),
+        );
     }
     let mut payloads = Vec::new();
     loop {
@@ -695,7 +967,11 @@ fn messages_keep_their_order_mqtt_4_6_0_5() {
 
 #[test]
 fn offline_queue_cap_drops_new_messages_and_counts_them() {
-    let mut h = Harness::with(Limits { max_queued_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        max_queued_messages: 2,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "p", false);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
@@ -707,12 +983,24 @@ fn offline_queue_cap_drops_new_messages_and_counts_them() {
     h.broker.accepted(0, 0, h.now);
     h.send(0, connect("p", false, 60, None));
     let got = h.take(0);
-    assert_eq!(got[1..], [pub_seen("t", &[1], Q1, false, Some(1)), pub_seen("t", &[2], Q1, false, Some(2))], "oldest kept");
+    assert_eq!(
+        got[1..],
+        [
+            pub_seen("t", &[1], Q1, false, Some(1)),
+            pub_seen("t", &[2], Q1, false, Some(2))
+        ],
+        "oldest kept"
+    );
 }
 
 #[test]
 fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
-    let limits = Limits { max_inflight_messages: 1, max_queued_messages: 2, sys_interval: Duration::ZERO, ..Limits::default() };
+    let limits = Limits {
+        max_inflight_messages: 1,
+        max_queued_messages: 2,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
     let mut h = Harness::with(limits);
     h.open(0, "sub", true);
     h.open(1, "pub", true);
@@ -729,7 +1017,12 @@ fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
     let mut got = Vec::new();
     while got.len() < 4 {
         for s in h.take(0) {
-            if let Seen::Publish { id: Some(id), payload, .. } = s {
+            if let Seen::Publish {
+                id: Some(id),
+                payload,
+                ..
+            } = s
+            {
                 got.push(payload[0]);
                 h.send(0, Packet::Puback(id));
             }
@@ -758,17 +1051,28 @@ fn stall_longer_than_max_publisher_stall_releases_publisher_and_drops_for_that_s
         h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
     }
     assert_eq!(h.paused, vec![1]);
-    assert_eq!(h.broker.next_deadline(), Some(h.now + Duration::from_secs(2)));
+    assert_eq!(
+        h.broker.next_deadline(),
+        Some(h.now + Duration::from_secs(2))
+    );
     h.advance(Duration::from_secs(2));
     assert!(h.paused.is_empty(), "released after max_publisher_stall");
     h.send(1, publish("t", b"late", Q1, false, Some(9)));
-    assert_eq!(h.broker.stats().publish_dropped, 1, "overflow for the stuck subscriber is now dropped");
+    assert_eq!(
+        h.broker.stats().publish_dropped,
+        1,
+        "overflow for the stuck subscriber is now dropped"
+    );
     assert!(h.paused.is_empty(), "and the publisher is not paused again");
 }
 
 #[test]
 fn qos0_to_a_full_queue_is_dropped_and_counted() {
-    let limits = Limits { max_queued_messages: 1, sys_interval: Duration::ZERO, ..Limits::default() };
+    let limits = Limits {
+        max_queued_messages: 1,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
     let mut h = Harness::with(limits);
     h.open(0, "sub", true);
     h.open(1, "pub", true);
@@ -784,7 +1088,11 @@ fn qos0_to_a_full_queue_is_dropped_and_counted() {
 
 #[test]
 fn stalled_socket_is_disconnected_after_slow_consumer_timeout() {
-    let limits = Limits { slow_consumer_timeout: Duration::from_secs(30), sys_interval: Duration::ZERO, ..Limits::default() };
+    let limits = Limits {
+        slow_consumer_timeout: Duration::from_secs(30),
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
     let mut h = Harness::with(limits);
     h.open(0, "sub", false);
     h.open(1, "pub", true);
@@ -803,7 +1111,14 @@ fn stalled_socket_is_disconnected_after_slow_consumer_timeout() {
     // Its persistent session keeps the unacknowledged message.
     h.broker.accepted(0, 0, h.now);
     h.send(0, connect("sub", false, 60, None));
-    assert!(h.take(0).contains(&Seen::Publish { topic: "t".into(), payload: b"x".to_vec(), qos: Q1, dup: true, retain: false, id: Some(1) }));
+    assert!(h.take(0).contains(&Seen::Publish {
+        topic: "t".into(),
+        payload: b"x".to_vec(),
+        qos: Q1,
+        dup: true,
+        retain: false,
+        id: Some(1)
+    }));
 }
 
 #[test]
@@ -824,12 +1139,19 @@ fn partial_writes_resume_mid_frame() {
         wire.push(first[0]);
         h.broker.written(0, 1, h.now);
     }
-    assert_eq!(wire, [0x30, 10, 0, 1, b't', b'p', b'a', b'y', b'l', b'o', b'a', b'd']);
+    assert_eq!(
+        wire,
+        [0x30, 10, 0, 1, b't', b'p', b'a', b'y', b'l', b'o', b'a', b'd']
+    );
 }
 
 #[test]
 fn message_size_limit_drops_but_acknowledges() {
-    let mut h = Harness::with(Limits { message_size_limit: 4, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        message_size_limit: 4,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "sub", true);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.take(0);
@@ -840,7 +1162,11 @@ fn message_size_limit_drops_but_acknowledges() {
 
 #[test]
 fn offline_session_expires_after_persistent_client_expiration() {
-    let mut h = Harness::with(Limits { persistent_client_expiration: Some(Duration::from_secs(3600)), sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        persistent_client_expiration: Some(Duration::from_secs(3600)),
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "p", false);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
@@ -849,18 +1175,33 @@ fn offline_session_expires_after_persistent_client_expiration() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.broker.subscription_count(), 0);
     assert_eq!(h.broker.stats().clients_expired, 1);
-    assert_eq!(h.open(0, "p", false), ACCEPTED, "no session present after expiry");
+    assert_eq!(
+        h.open(0, "p", false),
+        ACCEPTED,
+        "no session present after expiry"
+    );
 }
 
 #[test]
 fn durable_effects_name_what_a_store_must_record() {
-    let mut h = Harness::with(Limits { track_durable: true, sys_interval: Duration::ZERO, ..Limits::default() });
+    let mut h = Harness::with(Limits {
+        track_durable: true,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
     h.open(0, "p", false);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.send(0, publish("r", b"v", Q0, true, None));
-    assert!(h.durable.contains(&Durable::SessionSaved { client_id: "p".into() }));
-    assert!(h.durable.contains(&Durable::SubscriptionsChanged { client_id: "p".into() }));
-    assert!(h.durable.iter().any(|d| matches!(d, Durable::RetainedSet { .. })));
+    assert!(h.durable.contains(&Durable::SessionSaved {
+        client_id: "p".into()
+    }));
+    assert!(h.durable.contains(&Durable::SubscriptionsChanged {
+        client_id: "p".into()
+    }));
+    assert!(h
+        .durable
+        .iter()
+        .any(|d| matches!(d, Durable::RetainedSet { .. })));
 }
 
 #[test]
@@ -868,7 +1209,8 @@ fn client_that_does_not_read_its_acks_is_paused() {
     let mut h = Harness::new();
     h.open(0, "flooder", true);
     for i in 0..=OUTBOX_HIGH_WATER as u16 {
-        h.broker.handle(0, publish("t", b"x", Q1, false, Some(i + 1)), h.now);
+        h.broker
+            .handle(0, publish("t", b"x", Q1, false, Some(i + 1)), h.now);
     }
     h.effects();
     assert_eq!(h.paused, vec![0]);

@@ -46,12 +46,8 @@ impl Timers {
         }
     }
 
-    /// Number of entries, stale ones included.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
     /// Whether there are no entries.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -70,8 +66,14 @@ mod tests {
         t.push(t0 + Duration::from_secs(1), Owner::Session(4, 0));
         assert_eq!(t.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(t.pop_due(t0), None);
-        assert_eq!(t.pop_due(t0 + Duration::from_secs(5)).map(|e| e.1), Some(Owner::Session(4, 0)));
-        assert_eq!(t.pop_due(t0 + Duration::from_secs(5)).map(|e| e.1), Some(Owner::Conn(1, 0)));
+        assert_eq!(
+            t.pop_due(t0 + Duration::from_secs(5)).map(|e| e.1),
+            Some(Owner::Session(4, 0))
+        );
+        assert_eq!(
+            t.pop_due(t0 + Duration::from_secs(5)).map(|e| e.1),
+            Some(Owner::Conn(1, 0))
+        );
         assert!(t.is_empty());
     }
 }

@@ -102,7 +102,10 @@ enum Key {
 
 impl Node {
     fn is_empty(&self) -> bool {
-        self.children.is_empty() && self.plus.is_none() && self.hash_subs.is_empty() && self.subs.is_empty()
+        self.children.is_empty()
+            && self.plus.is_none()
+            && self.hash_subs.is_empty()
+            && self.subs.is_empty()
     }
 }
 
@@ -118,7 +121,11 @@ pub struct TopicTree {
 
 impl Default for TopicTree {
     fn default() -> Self {
-        TopicTree { nodes: vec![Node::default()], free: Vec::new(), count: 0 }
+        TopicTree {
+            nodes: vec![Node::default()],
+            free: Vec::new(),
+            count: 0,
+        }
     }
 }
 
@@ -129,6 +136,7 @@ impl TopicTree {
     }
 
     /// Whether no subscription is stored.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -137,7 +145,11 @@ impl TopicTree {
     /// identical subscription [MQTT-3.8.4-3]. Returns true if the subscription is new.
     pub fn insert(&mut self, filter: &str, session: SessionId, qos: QoS) -> bool {
         let (node, hash) = self.walk_create(filter);
-        let list = if hash { &mut self.nodes[node].hash_subs } else { &mut self.nodes[node].subs };
+        let list = if hash {
+            &mut self.nodes[node].hash_subs
+        } else {
+            &mut self.nodes[node].subs
+        };
         if let Some(s) = list.iter_mut().find(|s| s.session == session) {
             s.qos = qos;
             return false;
@@ -149,9 +161,17 @@ impl TopicTree {
 
     /// Removes `session`'s subscription to `filter`. Returns true if there was one.
     pub fn remove(&mut self, filter: &str, session: SessionId) -> bool {
-        let Some((node, hash)) = self.walk(filter) else { return false };
-        let list = if hash { &mut self.nodes[node].hash_subs } else { &mut self.nodes[node].subs };
-        let Some(pos) = list.iter().position(|s| s.session == session) else { return false };
+        let Some((node, hash)) = self.walk(filter) else {
+            return false;
+        };
+        let list = if hash {
+            &mut self.nodes[node].hash_subs
+        } else {
+            &mut self.nodes[node].subs
+        };
+        let Some(pos) = list.iter().position(|s| s.session == session) else {
+            return false;
+        };
         list.swap_remove(pos);
         self.count -= 1;
         self.prune(node);
@@ -164,7 +184,13 @@ impl TopicTree {
         self.collect(0, Some(topic), topic.starts_with('$'), out);
     }
 
-    fn collect(&self, idx: usize, rest: Option<&str>, dollar_root: bool, out: &mut Vec<Subscriber>) {
+    fn collect(
+        &self,
+        idx: usize,
+        rest: Option<&str>,
+        dollar_root: bool,
+        out: &mut Vec<Subscriber>,
+    ) {
         let node = &self.nodes[idx];
         // A leading wildcard never matches a `$` topic [MQTT-4.7.2-1].
         if !dollar_root {
@@ -229,7 +255,10 @@ impl TopicTree {
     }
 
     fn alloc(&mut self, parent: usize, key: Key) -> usize {
-        let node = Node { parent: Some((parent, key)), ..Node::default() };
+        let node = Node {
+            parent: Some((parent, key)),
+            ..Node::default()
+        };
         match self.free.pop() {
             Some(idx) => {
                 self.nodes[idx] = node;
@@ -245,7 +274,9 @@ impl TopicTree {
     /// Unlinks empty nodes from `idx` up towards the root.
     fn prune(&mut self, mut idx: usize) {
         while idx != 0 && self.nodes[idx].is_empty() {
-            let Some((parent, key)) = self.nodes[idx].parent.take() else { return };
+            let Some((parent, key)) = self.nodes[idx].parent.take() else {
+                return;
+            };
             match key {
                 Key::Plus => self.nodes[parent].plus = None,
                 Key::Literal(level) => {
@@ -276,26 +307,57 @@ mod tests {
 
     #[test]
     fn filter_validation_mqtt_4_7_1_2_and_4_7_1_3() {
-        for ok in ["#", "a/#", "+", "+/+", "a/+/b", "/", "a//b", "sport/tennis/+", "+/tennis/#", "$SYS/#"] {
+        for ok in [
+            "#",
+            "a/#",
+            "+",
+            "+/+",
+            "a/+/b",
+            "/",
+            "a//b",
+            "sport/tennis/+",
+            "+/tennis/#",
+            "$SYS/#",
+        ] {
             assert_eq!(validate_filter(ok, 1024, 32), Ok(()), "{ok}");
         }
         for bad in ["a#", "a/#/b", "#/a", "a/b#"] {
-            assert_eq!(validate_filter(bad, 1024, 32), Err(FilterError::MisplacedMultiLevelWildcard), "{bad}");
+            assert_eq!(
+                validate_filter(bad, 1024, 32),
+                Err(FilterError::MisplacedMultiLevelWildcard),
+                "{bad}"
+            );
         }
         for bad in ["a+", "a/+b", "+a/b"] {
-            assert_eq!(validate_filter(bad, 1024, 32), Err(FilterError::MisplacedSingleLevelWildcard), "{bad}");
+            assert_eq!(
+                validate_filter(bad, 1024, 32),
+                Err(FilterError::MisplacedSingleLevelWildcard),
+                "{bad}"
+            );
         }
         assert_eq!(validate_filter("a/b/c", 4, 32), Err(FilterError::TooLong));
-        assert_eq!(validate_filter("a/b/c", 1024, 2), Err(FilterError::TooManyLevels));
+        assert_eq!(
+            validate_filter("a/b/c", 1024, 2),
+            Err(FilterError::TooManyLevels)
+        );
     }
 
     #[test]
     fn filter_matches_spec_examples_4_7_1() {
-        assert!(filter_matches("sport/tennis/player1/#", "sport/tennis/player1"));
-        assert!(filter_matches("sport/tennis/player1/#", "sport/tennis/player1/ranking"));
+        assert!(filter_matches(
+            "sport/tennis/player1/#",
+            "sport/tennis/player1"
+        ));
+        assert!(filter_matches(
+            "sport/tennis/player1/#",
+            "sport/tennis/player1/ranking"
+        ));
         assert!(filter_matches("sport/#", "sport"));
         assert!(filter_matches("sport/tennis/+", "sport/tennis/player1"));
-        assert!(!filter_matches("sport/tennis/+", "sport/tennis/player1/ranking"));
+        assert!(!filter_matches(
+            "sport/tennis/+",
+            "sport/tennis/player1/ranking"
+        ));
         assert!(!filter_matches("sport/+", "sport"));
         assert!(filter_matches("sport/+", "sport/"));
         assert!(filter_matches("+/+", "/finance"));
@@ -320,8 +382,12 @@ mod tests {
 
     #[test]
     fn tree_matches_like_filter_matches() {
-        let filters = ["#", "a/#", "a/+", "a/+/c", "+/b/#", "a/b/c", "/+", "+/+", "a//c", "x"];
-        let topics = ["a", "a/b", "a/b/c", "a/x/c", "/finance", "a//c", "x", "x/y", "$SYS/a", "b/b"];
+        let filters = [
+            "#", "a/#", "a/+", "a/+/c", "+/b/#", "a/b/c", "/+", "+/+", "a//c", "x",
+        ];
+        let topics = [
+            "a", "a/b", "a/b/c", "a/x/c", "/finance", "a//c", "x", "x/y", "$SYS/a", "b/b",
+        ];
         let mut tree = TopicTree::default();
         for (i, f) in filters.iter().enumerate() {
             tree.insert(f, i as SessionId, Q0);
