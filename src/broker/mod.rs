@@ -1622,3 +1622,5 @@ impl Broker {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod conformance_tests;
