@@ -220,6 +220,14 @@ pub fn reconfigure(config: &LogConfig, verbose: bool) {
     ::log::set_max_level(filter.max_level());
 }
 
+/// Whether error messages currently reach stderr (`log_dest stderr`, or the syslog
+/// fallback), so that a caller can avoid printing the same error twice.
+pub fn errors_reach_stderr() -> bool {
+    sinks()
+        .as_ref()
+        .is_some_and(|s| s.stderr && s.filter.allows(Level::Error, "sol"))
+}
+
 /// Connects to the local syslog daemon, facility daemon, as `sol[PID]`.
 fn connect_syslog() -> Result<Syslog, syslog::Error> {
     syslog::unix(Formatter3164 {
@@ -350,5 +358,9 @@ mod tests {
         ::log::error!(target: "sol::test", "log backend test message");
         config.dest.syslog = false;
         reconfigure(&config, false);
+        assert!(!errors_reach_stderr());
+        config.dest.stderr = true;
+        reconfigure(&config, false);
+        assert!(errors_reach_stderr());
     }
 }
