@@ -45,30 +45,23 @@ impl MemoryCeiling {
         let packet = n(l.max_packet_size);
 
         let by_count = n(l.max_queued_messages).saturating_mul(packet);
-        let (queue_per_session, queue_formula) = if l.max_queued_bytes == 0 {
-            (
-                by_count,
-                format!(
-                    "max_queued_messages {} x max_packet_size {}",
-                    count(l.max_queued_messages),
-                    size(packet)
-                ),
-            )
-        } else if by_count < n(l.max_queued_bytes) {
-            (
-                by_count,
-                format!(
-                    "max_queued_messages {} x max_packet_size {}",
-                    count(l.max_queued_messages),
-                    size(packet)
-                ),
-            )
-        } else {
-            (
-                n(l.max_queued_bytes),
-                format!("max_queued_bytes {}", size(n(l.max_queued_bytes))),
-            )
-        };
+        // The byte cap binds unless it is off (0) or the count cap is tighter.
+        let (queue_per_session, queue_formula) =
+            if l.max_queued_bytes == 0 || by_count < n(l.max_queued_bytes) {
+                (
+                    by_count,
+                    format!(
+                        "max_queued_messages {} x max_packet_size {}",
+                        count(l.max_queued_messages),
+                        size(packet)
+                    ),
+                )
+            } else {
+                (
+                    n(l.max_queued_bytes),
+                    format!("max_queued_bytes {}", size(n(l.max_queued_bytes))),
+                )
+            };
         let inflight_per_session = n(l.max_inflight_messages).saturating_mul(packet);
         let subscriptions =
             n(l.max_subscriptions).min(n(l.max_subscriptions_per_client).saturating_mul(sessions));

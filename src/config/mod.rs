@@ -334,11 +334,12 @@ impl Config {
     /// A configuration with default caps and logging and these listeners, whose
     /// policies it copies into `limits.listeners`.
     fn with_listeners(listeners: Vec<ListenerConfig>) -> Config {
-        let mut limits = Limits::default();
-        limits.listeners = policies(&listeners);
         Config {
+            limits: Limits {
+                listeners: policies(&listeners),
+                ..Limits::default()
+            },
             listeners,
-            limits,
             log: LogConfig::default(),
             max_connections_auto: false,
             source: None,
@@ -389,8 +390,10 @@ mod tests {
         assert!(config.limits.listeners.iter().all(|p| p.allow_anonymous));
         assert_eq!(config.source, None);
         assert!(!config.max_connections_auto);
-        let mut defaults = Limits::default();
-        defaults.listeners = config.limits.listeners.clone();
+        let defaults = Limits {
+            listeners: config.limits.listeners.clone(),
+            ..Limits::default()
+        };
         assert_eq!(config.limits, defaults);
     }
 

@@ -30,8 +30,10 @@ const MIN_PACKET_SIZE: u64 = 20;
 /// Largest value of the Sol timeouts, in seconds (one day).
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 
-/// `usize::MAX` as a size bound; 4 GiB - 1 on the 32-bit targets.
-const USIZE_MAX: u64 = usize::MAX as u64;
+/// `max` lowered to `usize::MAX` (4 GiB - 1 on the 32-bit targets).
+fn usize_bound(max: u64) -> u64 {
+    u64::try_from(usize::MAX).map_or(max, |limit| max.min(limit))
+}
 
 /// Parses a whole file; `file` names it in errors.
 pub fn parse(bytes: &[u8], file: &str) -> Result<Config, ConfigErrors> {
@@ -236,7 +238,7 @@ impl<'f> Parser<'f> {
         max: u64,
     ) -> Option<usize> {
         let token = self.one(line, key, args)?;
-        let value = value::parse_size(token, min, max.min(USIZE_MAX))
+        let value = value::parse_size(token, min, usize_bound(max))
             .map_err(|e| self.value_error(line, key, e))
             .ok()?;
         usize::try_from(value).ok()
@@ -837,7 +839,7 @@ impl<'f> Parser<'f> {
             return loopback_listeners(DEFAULT_PORT, anonymous(own));
         }
 
-        let mut out: Vec<(usize, ListenerConfig, Option<(SocketDomain, usize)>)> = Vec::new();
+        let mut all: Vec<PendingListener> = Vec::new();
         if has_default {
             let line = [
                 defaults.port.map(|p| p.1),
@@ -847,18 +849,15 @@ impl<'f> Parser<'f> {
             .flatten()
             .min()
             .unwrap_or(0);
-            out.push((
+            all.push(PendingListener {
                 line,
-                ListenerConfig {
-                    port: defaults.port.map_or(DEFAULT_PORT, |p| p.0),
-                    bind: defaults
-                        .bind
-                        .map_or(Bind::Any, |(host, _)| Bind::Host(host)),
-                    socket_domain: defaults.socket_domain.map(|d| d.0),
-                    allow_anonymous: anonymous(defaults.allow_anonymous.map(|a| a.0)),
-                },
-                defaults.socket_domain,
-            ));
+                port: defaults.port.map_or(DEFAULT_PORT, |p| p.0),
+                bind: defaults
+                    .bind
+                    .map_or(Bind::Any, |(host, _)| Bind::Host(host)),
+                socket_domain: defaults.socket_domain,
+                allow_anonymous: defaults.allow_anonymous.map(|a| a.0),
+            });
         } else {
             if let Some((_, line)) = defaults.socket_domain {
                 self.error(
@@ -876,55 +875,51 @@ impl<'f> Parser<'f> {
                 );
             }
         }
-        for pending in std::mem::take(&mut self.listeners) {
-            out.push((
-                pending.line,
-                ListenerConfig {
-                    port: pending.port,
-                    bind: pending.bind,
-                    socket_domain: pending.socket_domain.map(|d| d.0),
-                    allow_anonymous: anonymous(pending.allow_anonymous),
-                },
-                pending.socket_domain,
-            ));
-        }
+        all.append(&mut self.listeners);
 
-        for i in 0..out.len() {
-            let (line, listener, domain) = &out[i];
-            if let Some(first) = out[..i].iter().find(|(_, l, _)| same_socket(l, listener)) {
+        for (i, listener) in all.iter().enumerate() {
+            if let Some(first) = all[..i].iter().find(|l| same_socket(l, listener)) {
                 let message = format!(
                     "listener: the same socket is already defined at line {}",
-                    first.0
+                    first.line
                 );
-                self.error(*line, message);
+                self.error(listener.line, message);
             }
-            if let (Bind::Host(host), Some((domain, domain_line))) = (&listener.bind, domain) {
-                if let Ok(ip) = host.parse::<IpAddr>() {
-                    let family = if ip.is_ipv4() {
-                        SocketDomain::Ipv4
-                    } else {
-                        SocketDomain::Ipv6
-                    };
-                    if family != *domain {
-                        let message = format!(
-                            "socket_domain: '{host}' is not an {} address",
-                            if *domain == SocketDomain::Ipv4 {
-                                "IPv4"
-                            } else {
-                                "IPv6"
-                            }
-                        );
-                        self.error(*domain_line, message);
-                    }
+            if let (Bind::Host(host), Some((domain, line))) =
+                (&listener.bind, listener.socket_domain)
+            {
+                if let Some(message) = family_mismatch(host, domain) {
+                    self.error(line, message);
                 }
             }
         }
-        out.into_iter().map(|(_, l, _)| l).collect()
+        all.into_iter()
+            .map(|l| ListenerConfig {
+                port: l.port,
+                bind: l.bind,
+                socket_domain: l.socket_domain.map(|d| d.0),
+                allow_anonymous: anonymous(l.allow_anonymous),
+            })
+            .collect()
     }
 }
 
+/// The error of `socket_domain DOMAIN` for a listener on `host`, if `host` is an IP
+/// address of the other family. Host names are resolved later, by `net`.
+fn family_mismatch(host: &str, domain: SocketDomain) -> Option<String> {
+    let family = match host.parse::<IpAddr>().ok()? {
+        IpAddr::V4(_) => SocketDomain::Ipv4,
+        IpAddr::V6(_) => SocketDomain::Ipv6,
+    };
+    let wanted = match domain {
+        SocketDomain::Ipv4 => "IPv4",
+        SocketDomain::Ipv6 => "IPv6",
+    };
+    (family != domain).then(|| format!("socket_domain: '{host}' is not an {wanted} address"))
+}
+
 /// Whether two listeners would bind the same socket.
-fn same_socket(a: &ListenerConfig, b: &ListenerConfig) -> bool {
+fn same_socket(a: &PendingListener, b: &PendingListener) -> bool {
     match (&a.bind, &b.bind) {
         (Bind::Unix(x), Bind::Unix(y)) => x == y,
         (Bind::Unix(_), _) | (_, Bind::Unix(_)) => false,
