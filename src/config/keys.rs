@@ -134,7 +134,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_are_sorted_free_of_duplicates() {
+    fn list_has_no_duplicates() {
         let mut seen = std::collections::HashSet::new();
         for key in UNSUPPORTED {
             assert!(seen.insert(key), "{key} listed twice");
