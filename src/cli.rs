@@ -1,5 +1,382 @@
-//! stub
-/// Entry point (stub until the CLI lands).
+//! The command line of the `sol` binary, and the start-up order: configuration, logging,
+//! listeners, run.
+//!
+//! ```text
+//! sol [-c FILE | -p PORT] [-v]     run the broker
+//! sol --version                    print "sol VERSION"
+//! sol check -c FILE                validate a configuration, print its listeners and
+//!                                  the memory ceiling of its caps
+//! ```
+//!
+//! Without `-c` or `-p`, Sol runs with the embedded defaults (loopback listeners on port
+//! 1883, anonymous clients allowed). `-p PORT` is the same on another port; it cannot be
+//! combined with `-c` (the file decides the listeners).
+//!
+//! Exit codes: [`EXIT_OK`], [`EXIT_CONFIG`], [`EXIT_USAGE`], [`EXIT_RUNTIME`]. This module
+//! holds no protocol logic.
+
+use crate::config::{Config, ConfigErrors};
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// Normal exit.
+pub const EXIT_OK: i32 = 0;
+/// The configuration file is invalid or unreadable.
+pub const EXIT_CONFIG: i32 = 1;
+/// The command line is invalid.
+pub const EXIT_USAGE: i32 = 2;
+/// The broker failed at run time (a listener could not be bound, logging failed, ...).
+pub const EXIT_RUNTIME: i32 = 3;
+
+/// Sol, a small and predictable MQTT broker for embedded Linux.
+#[derive(FromArgs, Debug, PartialEq)]
+struct Args {
+    /// configuration file, in Mosquitto's syntax
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// listen on 127.0.0.1:PORT and [::1]:PORT with anonymous clients allowed (not with -c)
+    #[argh(option, short = 'p')]
+    port: Option<u16>,
+    /// log every message type, including debug
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+    /// a subcommand instead of running the broker
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+enum Command {
+    /// `sol check`.
+    Check(CheckArgs),
+}
+
+/// Validate a configuration file: print its errors (exit 1), or its listeners and the
+/// memory ceiling of its caps (exit 0).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "check")]
+struct CheckArgs {
+    /// configuration file to check
+    #[argh(option, short = 'c')]
+    config: PathBuf,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Invocation {
+    /// Print the version.
+    Version,
+    /// Validate a file.
+    Check(PathBuf),
+    /// Run the broker.
+    Run {
+        /// Where the configuration comes from.
+        source: Source,
+        /// `-v`.
+        verbose: bool,
+    },
+}
+
+/// Where the broker's configuration comes from.
+#[derive(Debug, PartialEq)]
+enum Source {
+    /// No `-c` or `-p`: the embedded defaults.
+    Defaults,
+    /// `-p PORT`: the embedded defaults on PORT.
+    Port(u16),
+    /// `-c FILE`.
+    File(PathBuf),
+}
+
+/// Why the command line did not lead to an [`Invocation`].
+#[derive(Debug, PartialEq)]
+struct Exit {
+    /// The exit code.
+    code: i32,
+    /// What to print: help on stdout for code 0, an error on stderr otherwise.
+    message: String,
+}
+
+/// Entry point of the `sol` binary; returns the exit code.
 pub fn main() -> i32 {
-    0
+    let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            eprintln!("sol: argument {bad:?} is not valid UTF-8");
+            return EXIT_USAGE;
+        }
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (name, rest) = match args.split_first() {
+        Some((name, rest)) => (command_name(name), rest),
+        None => ("sol", &[][..]),
+    };
+    match parse_args(name, rest) {
+        Ok(invocation) => execute(invocation),
+        Err(exit) => {
+            if exit.code == EXIT_OK {
+                println!("{}", exit.message);
+            } else {
+                eprintln!("{}", exit.message);
+            }
+            exit.code
+        }
+    }
+}
+
+/// The program name as invoked, without its directory.
+fn command_name(arg0: &str) -> &str {
+    arg0.rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("sol")
+}
+
+/// Parses the arguments after the program name.
+fn parse_args(name: &str, args: &[&str]) -> Result<Invocation, Exit> {
+    let args = Args::from_args(&[name], args).map_err(|early| Exit {
+        code: if early.status.is_ok() {
+            EXIT_OK
+        } else {
+            EXIT_USAGE
+        },
+        message: early.output.trim_end().to_string(),
+    })?;
+    let usage = |message: &str| Exit {
+        code: EXIT_USAGE,
+        message: format!("{name}: {message}\nRun {name} --help for more information."),
+    };
+    if args.version {
+        return Ok(Invocation::Version);
+    }
+    if let Some(Command::Check(check)) = args.command {
+        if args.config.is_some() || args.port.is_some() || args.verbose {
+            return Err(usage(
+                "give -c to check, not to sol itself (sol check -c FILE)",
+            ));
+        }
+        return Ok(Invocation::Check(check.config));
+    }
+    let source = match (args.config, args.port) {
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "-p cannot be combined with -c: the configuration file decides the listeners",
+            ))
+        }
+        (Some(file), None) => Source::File(file),
+        (None, Some(port)) => Source::Port(port),
+        (None, None) => Source::Defaults,
+    };
+    Ok(Invocation::Run {
+        source,
+        verbose: args.verbose,
+    })
+}
+
+/// Carries out an invocation; returns the exit code.
+fn execute(invocation: Invocation) -> i32 {
+    match invocation {
+        Invocation::Version => {
+            println!("sol {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        Invocation::Check(path) => match check(&path) {
+            Ok(report) => {
+                print!("{report}");
+                EXIT_OK
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                EXIT_CONFIG
+            }
+        },
+        Invocation::Run { source, verbose } => run(source, verbose),
+    }
+}
+
+/// Validates the file at `path`; on success, the report `sol check` prints.
+fn check(path: &std::path::Path) -> Result<String, ConfigErrors> {
+    let mut config = Config::load(path)?;
+    if config.max_connections_auto {
+        config.resolve_auto_connections(fd_limit());
+    }
+    Ok(check_report(&path.display().to_string(), &config))
+}
+
+/// The text of a successful `sol check`: the file, its listeners, the memory ceiling.
+fn check_report(file: &str, config: &Config) -> String {
+    let mut out = format!("{file}: OK\n\nListeners:\n");
+    for listener in &config.listeners {
+        out.push_str(&format!("  {listener}\n"));
+    }
+    let auto = if config.max_connections_auto {
+        " (automatic, from the open file limit)"
+    } else {
+        ""
+    };
+    out.push_str(&format!(
+        "\nMemory ceiling (worst case the caps allow; max_connections {}{auto}):\n",
+        config.limits.max_connections
+    ));
+    for line in config.memory_ceiling().to_string().lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+/// The soft `RLIMIT_NOFILE`, or 1024 if it cannot be read.
+fn fd_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _hard)| soft)
+}
+
+/// Runs the broker: configuration, logging, listeners, signals, reactor.
+fn run(source: Source, verbose: bool) -> i32 {
+    let config = match source {
+        Source::Defaults => Config::embedded_defaults(),
+        Source::Port(port) => Config::loopback(port),
+        Source::File(path) => match Config::load(&path) {
+            Ok(config) => config,
+            Err(errors) => {
+                eprintln!("{errors}");
+                return EXIT_CONFIG;
+            }
+        },
+    };
+    if let Err(e) = crate::log::init(&config.log, verbose) {
+        eprintln!("sol: {e}");
+        return EXIT_RUNTIME;
+    }
+    ::log::info!("sol {} starting", env!("CARGO_PKG_VERSION"));
+    match &config.source {
+        Some(path) => ::log::info!("Config loaded from {}.", path.display()),
+        None => ::log::info!("Using the embedded defaults: loopback listeners only."),
+    }
+    let started = crate::net::Server::new(config).and_then(|mut server| {
+        server.enable_signals()?;
+        Ok(server)
+    });
+    let mut server = match started {
+        Ok(server) => server,
+        Err(e) => {
+            report_runtime_error(&format!("cannot start: {e}"));
+            return EXIT_RUNTIME;
+        }
+    };
+    match server.run() {
+        Ok(()) => {
+            ::log::info!("sol {} terminating", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        Err(e) => {
+            report_runtime_error(&format!("stopped: {e}"));
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// Logs a fatal error, and prints it to stderr unless the log already did.
+fn report_runtime_error(message: &str) {
+    ::log::error!("Error: {message}");
+    if !crate::log::errors_reach_stderr() {
+        eprintln!("sol: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Invocation, Exit> {
+        parse_args("sol", args)
+    }
+
+    #[test]
+    fn no_arguments_run_the_embedded_defaults() {
+        assert_eq!(
+            parse(&[]),
+            Ok(Invocation::Run {
+                source: Source::Defaults,
+                verbose: false
+            })
+        );
+    }
+
+    #[test]
+    fn config_port_and_verbose() {
+        assert_eq!(
+            parse(&["-c", "/etc/sol.conf", "-v"]),
+            Ok(Invocation::Run {
+                source: Source::File("/etc/sol.conf".into()),
+                verbose: true
+            })
+        );
+        assert_eq!(
+            parse(&["-p", "1884"]),
+            Ok(Invocation::Run {
+                source: Source::Port(1884),
+                verbose: false
+            })
+        );
+        assert_eq!(parse(&["--version"]), Ok(Invocation::Version));
+    }
+
+    #[test]
+    fn check_takes_its_own_file() {
+        assert_eq!(
+            parse(&["check", "-c", "sol.conf"]),
+            Ok(Invocation::Check("sol.conf".into()))
+        );
+        let exit = parse(&["-c", "a.conf", "check", "-c", "b.conf"]).expect_err("ambiguous");
+        assert_eq!(exit.code, EXIT_USAGE);
+        assert_eq!(parse(&["check"]).expect_err("no file").code, EXIT_USAGE);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let exit = parse(&["-c", "sol.conf", "-p", "1884"]).expect_err("both");
+        assert_eq!(exit.code, EXIT_USAGE);
+        assert!(exit.message.starts_with(
+            "sol: -p cannot be combined with -c: the configuration file decides the listeners"
+        ));
+        assert_eq!(parse(&["-p", "70000"]).expect_err("port").code, EXIT_USAGE);
+        assert_eq!(parse(&["--bogus"]).expect_err("unknown").code, EXIT_USAGE);
+        assert_eq!(parse(&["-c"]).expect_err("missing").code, EXIT_USAGE);
+    }
+
+    #[test]
+    fn help_exits_0() {
+        let exit = parse(&["--help"]).expect_err("help");
+        assert_eq!(exit.code, EXIT_OK);
+        assert!(exit.message.contains("-c, --config"));
+    }
+
+    #[test]
+    fn command_name_drops_the_directory() {
+        assert_eq!(command_name("/usr/sbin/sol"), "sol");
+        assert_eq!(command_name("sol"), "sol");
+        assert_eq!(command_name("/"), "sol");
+    }
+
+    #[test]
+    fn check_reports_listeners_and_ceiling() {
+        let config =
+            Config::parse("listener 1883\nlistener 0 /run/sol.sock\n", "x").expect("valid");
+        let report = check_report("sol.conf", &config);
+        assert!(report.starts_with(
+            "sol.conf: OK\n\nListeners:\n  *:1883, anonymous refused\n  unix:/run/sol.sock, anonymous refused\n\nMemory ceiling"
+        ), "{report}");
+        assert!(report.contains("  total "), "{report}");
+    }
+
+    #[test]
+    fn check_fails_with_file_line_errors() {
+        let errors = check(std::path::Path::new("/nonexistent/sol.conf")).expect_err("missing");
+        assert_eq!(errors.0[0].line, 0);
+    }
 }

@@ -1,0 +1,487 @@
+//! The configuration: Mosquitto's `key value` file grammar (a documented subset plus
+//! Sol's own caps), the embedded defaults, and validation with `file:line` errors.
+//!
+//! [`Config::load`] reads a file, [`Config::parse`] parses text, and both report *every*
+//! problem of the file at once ([`ConfigErrors`]), each as `file:line: message`.
+//! [`Config::embedded_defaults`] is what Sol runs with when no file is given: loopback
+//! listeners only, anonymous clients allowed, as Mosquitto 2.0 does.
+//! [`Config::memory_ceiling`] turns the caps into the worst-case memory they allow.
+//!
+//! This module must not touch sockets: addresses are kept as written and resolved by
+//! `net` when it binds. `docs/configuration.md` documents every key.
+//!
+//! Submodules: `parse` (the line grammar and the per-key rules), `value` (booleans,
+//! integers, sizes, durations), `keys` (Mosquitto keys Sol does not support yet) and
+//! `ceiling` (the memory ceiling).
+
+mod ceiling;
+mod keys;
+mod parse;
+mod value;
+
+pub use ceiling::{CeilingItem, MemoryCeiling};
+
+use crate::broker::{Limits, ListenerPolicy};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Largest MQTT packet the protocol allows: 1 byte of fixed header, 4 bytes of remaining
+/// length and a remaining length of at most 268,435,455 bytes. `max_packet_size 0`
+/// (Mosquitto's "no limit") means this, bounded by `max_buffer_memory`.
+pub const PROTOCOL_MAX_PACKET_SIZE: usize = 1 + 4 + 268_435_455;
+
+/// Largest PUBLISH payload the protocol allows (the remaining length limit); the upper
+/// bound of `message_size_limit`.
+pub const PROTOCOL_MAX_PAYLOAD: usize = 268_435_455;
+
+/// Longest Unix socket path: `sun_path` holds 108 bytes including the terminating NUL.
+pub const MAX_UNIX_SOCKET_PATH: usize = 107;
+
+/// File descriptors kept back from `RLIMIT_NOFILE` when `max_connections -1` sizes the
+/// pool: standard streams, the poller, syslog, signal handling, listeners and slack.
+pub const RESERVED_FDS: u64 = 32;
+
+/// Upper bound of an automatically sized pool (`max_connections -1`), so that a generous
+/// hard fd limit (often 524288 on desktops) does not preallocate hundreds of megabytes.
+pub const AUTO_MAX_CONNECTIONS: usize = 65_536;
+
+/// The port of the embedded default listeners, and of `port`/`bind_address` without one.
+pub const DEFAULT_PORT: u16 = 1883;
+
+/// A loaded configuration: what the broker core, the reactor and logging need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The sockets to listen on, in file order (the deprecated `port` default listener
+    /// first). Never empty: a file that declares none gets the embedded loopback defaults.
+    pub listeners: Vec<ListenerConfig>,
+    /// The caps of the broker core; `limits.listeners[i]` is the policy of `listeners[i]`.
+    pub limits: Limits,
+    /// Log destinations and the enabled message types.
+    pub log: LogConfig,
+    /// `max_connections -1` was given: the reactor sizes the pool from `RLIMIT_NOFILE`
+    /// (see [`Config::resolve_auto_connections`]); until then `limits.max_connections`
+    /// holds the default.
+    pub max_connections_auto: bool,
+    /// The file this configuration came from, to reload it on SIGHUP; `None` for the
+    /// embedded defaults and `-p`.
+    pub source: Option<PathBuf>,
+    /// The buffer pool that holds partial packets in and unsent frames out.
+    pub memory: MemoryConfig,
+    /// The user to switch to after binding (`user`); privilege dropping is not
+    /// implemented yet, the value is only kept.
+    pub user: Option<String>,
+}
+
+/// One listening socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// TCP port; for a Unix socket, the port given on the `listener` line (unused).
+    pub port: u16,
+    /// What to bind: all interfaces, one address or host name, or a Unix socket path.
+    pub bind: Bind,
+    /// Restricts [`Bind::Any`] or a host name to one address family (`socket_domain`).
+    pub socket_domain: Option<SocketDomain>,
+    /// Whether clients without a user name may connect through this listener.
+    pub allow_anonymous: bool,
+}
+
+/// The address a listener binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Bind {
+    /// All interfaces: IPv4 and IPv6 unless `socket_domain` picks one.
+    Any,
+    /// One IP address or host name, as written in the file (resolved by `net`).
+    Host(String),
+    /// A Unix domain socket at this path.
+    Unix(PathBuf),
+}
+
+/// An address family (`socket_domain ipv4|ipv6`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketDomain {
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+}
+
+/// Where log messages go and which ones are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// The destinations (`log_dest`); all false means `log_dest none`.
+    pub dest: LogDestinations,
+    /// The enabled message types (`log_type`).
+    pub types: LogTypes,
+    /// Prefix stderr/stdout lines with wall-clock seconds since the epoch
+    /// (`log_timestamp`).
+    pub timestamp: bool,
+    /// Log client connections and disconnections (`connection_messages`); these are
+    /// info messages with target `sol::connection`.
+    pub connection_messages: bool,
+}
+
+/// The set of log destinations (`log_dest` is repeatable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogDestinations {
+    /// The local syslog daemon (`/dev/log`), facility daemon.
+    pub syslog: bool,
+    /// Standard error.
+    pub stderr: bool,
+    /// Standard output.
+    pub stdout: bool,
+}
+
+/// The set of enabled log types (`log_type` is repeatable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogTypes {
+    /// Errors (`error`): log level Error.
+    pub error: bool,
+    /// Warnings (`warning`): log level Warn.
+    pub warning: bool,
+    /// Notices (`notice`): log level Info.
+    pub notice: bool,
+    /// Information (`information`): log level Info.
+    pub information: bool,
+    /// Debug messages (`debug`): log level Debug.
+    pub debug: bool,
+    /// Subscriptions (`subscribe`): info messages with target `sol::subscribe`.
+    pub subscribe: bool,
+    /// Unsubscriptions (`unsubscribe`): info messages with target `sol::unsubscribe`.
+    pub unsubscribe: bool,
+}
+
+impl LogTypes {
+    /// No type enabled (`log_type none`).
+    pub const NONE: LogTypes = LogTypes {
+        error: false,
+        warning: false,
+        notice: false,
+        information: false,
+        debug: false,
+        subscribe: false,
+        unsubscribe: false,
+    };
+    /// Every type enabled (`log_type all`, or `-v`).
+    pub const ALL: LogTypes = LogTypes {
+        error: true,
+        warning: true,
+        notice: true,
+        information: true,
+        debug: true,
+        subscribe: true,
+        unsubscribe: true,
+    };
+    /// Mosquitto's default: error, warning, notice and information.
+    pub const DEFAULT: LogTypes = LogTypes {
+        error: true,
+        warning: true,
+        notice: true,
+        information: true,
+        debug: false,
+        subscribe: false,
+        unsubscribe: false,
+    };
+}
+
+impl Default for LogConfig {
+    /// Mosquitto's defaults: stderr, types error to information, timestamps, connection
+    /// messages.
+    fn default() -> Self {
+        LogConfig {
+            dest: LogDestinations {
+                syslog: false,
+                stderr: true,
+                stdout: false,
+            },
+            types: LogTypes::DEFAULT,
+            timestamp: true,
+            connection_messages: true,
+        }
+    }
+}
+
+/// The buffer pool: fixed-size blocks lent to connections while they have bytes pending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// Size of one pool block in bytes (`buffer_block_size`).
+    pub block_size: usize,
+    /// Total bytes of all blocks and large-packet allocations (`max_buffer_memory`); when
+    /// reached, new connections are refused and existing ones keep being served.
+    pub max_buffer_memory: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            block_size: 4096,
+            max_buffer_memory: 8 << 20,
+        }
+    }
+}
+
+/// Every problem found in a configuration file, in line order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+/// One problem at one line of a configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file name as given to [`Config::load`] or [`Config::parse`].
+    pub file: String,
+    /// The 1-based line; 0 when the problem concerns the whole file (it cannot be read).
+    pub line: usize,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    /// One `file:line: message` per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl fmt::Display for ListenerConfig {
+    /// `127.0.0.1:1883`, `[::1]:1883`, `*:1883 (ipv4)` or `unix:/run/sol.sock`, then
+    /// whether anonymous clients are allowed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.bind {
+            Bind::Any => write!(f, "*:{}", self.port)?,
+            Bind::Host(host) if host.contains(':') => write!(f, "[{host}]:{}", self.port)?,
+            Bind::Host(host) => write!(f, "{host}:{}", self.port)?,
+            Bind::Unix(path) => write!(f, "unix:{}", path.display())?,
+        }
+        match self.socket_domain {
+            Some(SocketDomain::Ipv4) => write!(f, " (ipv4)")?,
+            Some(SocketDomain::Ipv6) => write!(f, " (ipv6)")?,
+            None => {}
+        }
+        if self.allow_anonymous {
+            write!(f, ", anonymous allowed")
+        } else {
+            write!(f, ", anonymous refused")
+        }
+    }
+}
+
+impl Config {
+    /// What Sol runs with when no file is given: listeners on 127.0.0.1:1883 and
+    /// [::1]:1883, anonymous clients allowed, default caps and logging.
+    pub fn embedded_defaults() -> Config {
+        Config::loopback(DEFAULT_PORT)
+    }
+
+    /// The embedded defaults on another port (`sol -p PORT`). Port 0 asks the kernel for
+    /// a free port (tests).
+    pub fn loopback(port: u16) -> Config {
+        Config::with_listeners(loopback_listeners(port, true))
+    }
+
+    /// Reads and parses the file at `path`. Errors name the file as `path` displays.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                message: format!("cannot read the configuration file: {e}"),
+            }])
+        })?;
+        let mut config = parse::parse(&bytes, &file)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses configuration text; `file_name` is used in error messages only.
+    pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+        parse::parse(text.as_bytes(), file_name)
+    }
+
+    /// The worst-case memory the caps allow, itemised; `Display` prints a table.
+    pub fn memory_ceiling(&self) -> MemoryCeiling {
+        MemoryCeiling::of(self)
+    }
+
+    /// Sizes the pool for `max_connections -1` from the soft `RLIMIT_NOFILE` value
+    /// `fd_limit`: the limit minus [`RESERVED_FDS`], at least 1 and at most
+    /// [`AUTO_MAX_CONNECTIONS`]. Does nothing unless [`Config::max_connections_auto`].
+    pub fn resolve_auto_connections(&mut self, fd_limit: u64) {
+        if self.max_connections_auto {
+            let slots = fd_limit.saturating_sub(RESERVED_FDS).max(1);
+            self.limits.max_connections = usize::try_from(slots)
+                .map_or(AUTO_MAX_CONNECTIONS, |s| s.min(AUTO_MAX_CONNECTIONS));
+        }
+    }
+
+    /// A configuration with default caps and logging and these listeners, whose
+    /// policies it copies into `limits.listeners`.
+    fn with_listeners(listeners: Vec<ListenerConfig>) -> Config {
+        Config {
+            limits: Limits {
+                listeners: policies(&listeners),
+                ..Limits::default()
+            },
+            listeners,
+            log: LogConfig::default(),
+            max_connections_auto: false,
+            source: None,
+            memory: MemoryConfig::default(),
+            user: None,
+        }
+    }
+}
+
+/// The two loopback listeners of the embedded defaults on `port`.
+fn loopback_listeners(port: u16, allow_anonymous: bool) -> Vec<ListenerConfig> {
+    ["127.0.0.1", "::1"]
+        .iter()
+        .map(|host| ListenerConfig {
+            port,
+            bind: Bind::Host((*host).to_string()),
+            socket_domain: None,
+            allow_anonymous,
+        })
+        .collect()
+}
+
+/// The core's view of `listeners`, index for index.
+fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
+    listeners
+        .iter()
+        .map(|l| ListenerPolicy {
+            allow_anonymous: l.allow_anonymous,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_loopback_and_anonymous() {
+        let config = Config::embedded_defaults();
+        assert_eq!(config.listeners.len(), 2);
+        assert_eq!(config.listeners[0].bind, Bind::Host("127.0.0.1".into()));
+        assert_eq!(config.listeners[1].bind, Bind::Host("::1".into()));
+        assert!(config
+            .listeners
+            .iter()
+            .all(|l| l.port == 1883 && l.allow_anonymous));
+        assert_eq!(config.limits.listeners.len(), 2);
+        assert!(config.limits.listeners.iter().all(|p| p.allow_anonymous));
+        assert_eq!(config.source, None);
+        assert!(!config.max_connections_auto);
+        let defaults = Limits {
+            listeners: config.limits.listeners.clone(),
+            ..Limits::default()
+        };
+        assert_eq!(config.limits, defaults);
+    }
+
+    #[test]
+    fn loopback_takes_any_port() {
+        let config = Config::loopback(0);
+        assert!(config.listeners.iter().all(|l| l.port == 0));
+        assert_eq!(Config::loopback(1883), Config::embedded_defaults());
+    }
+
+    #[test]
+    fn errors_display_one_per_line() {
+        let errors = ConfigErrors(vec![
+            ConfigError {
+                file: "sol.conf".into(),
+                line: 3,
+                message: "a".into(),
+            },
+            ConfigError {
+                file: "sol.conf".into(),
+                line: 0,
+                message: "b".into(),
+            },
+        ]);
+        assert_eq!(errors.to_string(), "sol.conf:3: a\nsol.conf: b");
+    }
+
+    #[test]
+    fn listeners_display_their_address() {
+        let l = |bind, socket_domain, allow_anonymous| ListenerConfig {
+            port: 1883,
+            bind,
+            socket_domain,
+            allow_anonymous,
+        };
+        assert_eq!(
+            l(Bind::Host("::1".into()), None, true).to_string(),
+            "[::1]:1883, anonymous allowed"
+        );
+        assert_eq!(
+            l(Bind::Any, Some(SocketDomain::Ipv4), false).to_string(),
+            "*:1883 (ipv4), anonymous refused"
+        );
+        assert_eq!(
+            l(Bind::Unix("/run/sol.sock".into()), None, false).to_string(),
+            "unix:/run/sol.sock, anonymous refused"
+        );
+    }
+
+    #[test]
+    fn auto_connections_follow_the_fd_limit() {
+        let mut config = Config::parse("max_connections -1\n", "t").expect("valid");
+        assert!(config.max_connections_auto);
+        config.resolve_auto_connections(1024);
+        assert_eq!(config.limits.max_connections, 1024 - 32);
+        config.resolve_auto_connections(10);
+        assert_eq!(config.limits.max_connections, 1);
+        config.resolve_auto_connections(1 << 40);
+        assert_eq!(config.limits.max_connections, AUTO_MAX_CONNECTIONS);
+
+        let mut fixed = Config::embedded_defaults();
+        fixed.resolve_auto_connections(10);
+        assert_eq!(fixed.limits.max_connections, 1024);
+    }
+
+    #[test]
+    fn load_names_the_file_it_cannot_read() {
+        let errors = Config::load(Path::new("/nonexistent/sol.conf")).expect_err("missing");
+        assert_eq!(errors.0.len(), 1);
+        assert!(errors
+            .to_string()
+            .starts_with("/nonexistent/sol.conf: cannot read the configuration file: "));
+    }
+
+    #[test]
+    fn load_records_the_source() {
+        let dir = std::env::temp_dir().join(format!("sol-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("sol.conf");
+        std::fs::write(&path, b"listener 1883\nallow_anonymous true\n").expect("write");
+        let config = Config::load(&path).expect("valid");
+        assert_eq!(config.source.as_deref(), Some(path.as_path()));
+        std::fs::write(&path, b"listener 1883\n\xff\n").expect("write");
+        let errors = Config::load(&path).expect_err("invalid UTF-8");
+        assert_eq!(
+            errors.to_string(),
+            format!("{}:2: the line is not valid UTF-8", path.display())
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

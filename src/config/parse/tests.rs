@@ -1,0 +1,535 @@
+//! Tests of the parser: every key, every error kind with its exact text, listener scoping
+//! and the anonymous-access defaults.
+
+use super::super::*;
+use std::time::Duration;
+
+fn ok(text: &str) -> Config {
+    match Config::parse(text, "sol.conf") {
+        Ok(config) => config,
+        Err(errors) => panic!("unexpected errors:\n{errors}"),
+    }
+}
+
+fn errors(text: &str) -> String {
+    match Config::parse(text, "sol.conf") {
+        Ok(config) => panic!("expected errors, parsed {config:?}"),
+        Err(errors) => errors.to_string(),
+    }
+}
+
+#[test]
+fn empty_file_gives_the_embedded_defaults() {
+    assert_eq!(ok(""), Config::embedded_defaults());
+    assert_eq!(
+        ok("# only a comment\n\n   \n\t# indented comment\n"),
+        Config::embedded_defaults()
+    );
+}
+
+#[test]
+fn every_general_key_is_parsed() {
+    let config = ok("\
+max_connections 50
+max_inflight_messages 5
+max_queued_messages 100
+max_queued_bytes 64k
+queue_qos0_messages true
+message_size_limit 1000
+max_packet_size 2048
+max_keepalive 300
+sys_interval 0
+persistent_client_expiration 2h
+allow_zero_length_clientid false
+auto_id_prefix gen-
+retain_available false
+user nobody
+set_tcp_nodelay true
+allow_duplicate_messages false
+retry_interval 20
+");
+    let l = &config.limits;
+    assert_eq!(l.max_connections, 50);
+    assert!(!config.max_connections_auto);
+    assert_eq!(l.max_inflight_messages, 5);
+    assert_eq!(l.max_queued_messages, 100);
+    assert_eq!(l.max_queued_bytes, 65536);
+    assert!(l.queue_qos0_messages);
+    assert_eq!(l.message_size_limit, 1000);
+    assert_eq!(l.max_packet_size, 2048);
+    assert_eq!(l.max_keepalive, 300);
+    assert_eq!(l.sys_interval, Duration::ZERO);
+    assert_eq!(
+        l.persistent_client_expiration,
+        Some(Duration::from_secs(7200))
+    );
+    assert!(!l.allow_zero_length_clientid);
+    assert_eq!(l.auto_id_prefix, "gen-");
+    assert!(!l.retain_available);
+    assert_eq!(config.user.as_deref(), Some("nobody"));
+}
+
+#[test]
+fn every_sol_key_is_parsed() {
+    let config = ok("\
+connect_timeout 5
+slow_consumer_timeout 12.5
+max_publisher_stall 0.5
+max_inflight_incoming 10
+max_subscriptions_per_client 7
+max_subscriptions 70
+max_topic_length 200
+max_topic_levels 8
+max_client_id_length 64
+max_retained_messages 30
+max_retained_bytes 1M
+max_offline_sessions 0
+buffer_block_size 2k
+max_buffer_memory 2M
+");
+    let l = &config.limits;
+    assert_eq!(l.connect_timeout, Duration::from_secs(5));
+    assert_eq!(l.slow_consumer_timeout, Duration::from_millis(12_500));
+    assert_eq!(l.max_publisher_stall, Duration::from_millis(500));
+    assert_eq!(l.max_inflight_incoming, 10);
+    assert_eq!(l.max_subscriptions_per_client, 7);
+    assert_eq!(l.max_subscriptions, 70);
+    assert_eq!(l.max_topic_length, 200);
+    assert_eq!(l.max_topic_levels, 8);
+    assert_eq!(l.max_client_id_length, 64);
+    assert_eq!(l.max_retained_messages, 30);
+    assert_eq!(l.max_retained_bytes, 1 << 20);
+    assert_eq!(l.max_offline_sessions, 0);
+    assert_eq!(config.memory.block_size, 2048);
+    assert_eq!(config.memory.max_buffer_memory, 2 << 20);
+}
+
+#[test]
+fn logging_keys_follow_mosquitto() {
+    let config = ok(
+        "log_dest syslog\nlog_dest stdout\nlog_type error\nlog_type subscribe\n\
+                     log_timestamp false\nconnection_messages false\n",
+    );
+    assert_eq!(
+        config.log.dest,
+        LogDestinations {
+            syslog: true,
+            stderr: false,
+            stdout: true
+        }
+    );
+    assert_eq!(
+        config.log.types,
+        LogTypes {
+            error: true,
+            subscribe: true,
+            ..LogTypes::NONE
+        }
+    );
+    assert!(!config.log.timestamp);
+    assert!(!config.log.connection_messages);
+
+    assert_eq!(ok("").log, LogConfig::default());
+    assert_eq!(ok("log_type all\n").log.types, LogTypes::ALL);
+    assert_eq!(
+        ok("log_type all\nlog_type none\nlog_type debug\n")
+            .log
+            .types,
+        LogTypes {
+            debug: true,
+            ..LogTypes::NONE
+        }
+    );
+    let none = ok("log_dest stderr\nlog_dest none\n").log.dest;
+    assert_eq!(
+        none,
+        LogDestinations {
+            syslog: false,
+            stderr: false,
+            stdout: false
+        }
+    );
+}
+
+#[test]
+fn mosquitto_zero_values_map_to_sol_caps() {
+    let config = ok("max_inflight_messages 0\nmax_queued_messages 0\nmax_packet_size 0\n");
+    assert_eq!(config.limits.max_inflight_messages, 65535);
+    assert_eq!(config.limits.max_queued_messages, usize::MAX);
+    // "No limit" on the packet size is bounded by the buffer pool.
+    assert_eq!(
+        config.limits.max_packet_size,
+        config.memory.max_buffer_memory
+    );
+    let config = ok("max_packet_size 0\nmax_buffer_memory 1024M\n");
+    assert_eq!(config.limits.max_packet_size, PROTOCOL_MAX_PACKET_SIZE);
+    assert!(ok("max_connections -1\n").max_connections_auto);
+}
+
+#[test]
+fn trailing_comments_crlf_and_tabs_are_accepted() {
+    let config = ok("max_keepalive\t60 # one minute\r\nlistener 1883 # all interfaces\r\n");
+    assert_eq!(config.limits.max_keepalive, 60);
+    assert_eq!(config.listeners[0].bind, Bind::Any);
+}
+
+#[test]
+fn unknown_key_is_reported_with_its_line() {
+    assert_eq!(
+        errors("\n\nmax_keepalive 60\nmax_kepalive 60\n"),
+        "sol.conf:4: unknown option 'max_kepalive'"
+    );
+}
+
+#[test]
+fn unsupported_mosquitto_keys_are_named() {
+    assert_eq!(
+        errors("listener 1883\nallow_anonymous false\n\n\n\n\npassword_file /etc/pw\n"),
+        "sol.conf:7: 'password_file' is a Mosquitto option that Sol does not support yet"
+    );
+    for key in [
+        "acl_file x",
+        "persistence true",
+        "certfile x",
+        "connection bridge1",
+        "address h:1883",
+        "topic # both",
+        "protocol websockets",
+        "plugin x.so",
+        "plugin_opt_foo bar",
+        "include_dir /x",
+        "pid_file /x",
+        "max_inflight_bytes 0",
+        "memory_limit 0",
+        "log_facility 5",
+        "clientid_prefixes a",
+        "upgrade_outgoing_qos true",
+        "check_retain_source true",
+    ] {
+        let name = key.split(' ').next().unwrap_or_default();
+        assert_eq!(
+            errors(key),
+            format!("sol.conf:1: '{name}' is a Mosquitto option that Sol does not support yet"),
+        );
+    }
+}
+
+#[test]
+fn malformed_values_have_exact_messages() {
+    let cases = [
+        ("max_keepalive", "sol.conf:1: max_keepalive: missing value"),
+        ("max_keepalive 60 70", "sol.conf:1: max_keepalive: unexpected extra argument '70'"),
+        ("max_keepalive sixty", "sol.conf:1: max_keepalive: expected an integer, found 'sixty'"),
+        ("max_keepalive 65536", "sol.conf:1: max_keepalive: '65536' is out of range (0 to 65535)"),
+        ("retain_available yes", "sol.conf:1: retain_available: expected true or false, found 'yes'"),
+        ("max_queued_bytes 1G", "sol.conf:1: max_queued_bytes: expected a size in bytes (an integer, optionally followed by k or M), found '1G'"),
+        ("connect_timeout 1e3", "sol.conf:1: connect_timeout: expected a number of seconds such as 10 or 0.5, found '1e3'"),
+        ("connect_timeout 0", "sol.conf:1: connect_timeout: must be greater than 0"),
+        ("persistent_client_expiration 3600", "sol.conf:1: persistent_client_expiration: expected a duration such as 2h, 1d, 1w, 1m or 1y (a positive integer and a unit), found '3600'"),
+        ("max_connections 0", "sol.conf:1: max_connections: must be -1 (automatic) or at least 1"),
+        ("max_connections -2", "sol.conf:1: max_connections: '-2' is out of range (-1 to 1000000)"),
+        ("max_packet_size 19", "sol.conf:1: max_packet_size: '19' is out of range (20 to 268435460)"),
+        ("max_packet_size 268435461", "sol.conf:1: max_packet_size: '268435461' is out of range (20 to 268435460)"),
+        ("message_size_limit 268435456", "sol.conf:1: message_size_limit: '268435456' is out of range (0 to 268435455)"),
+        ("max_inflight_messages 65536", "sol.conf:1: max_inflight_messages: '65536' is out of range (0 to 65535)"),
+        ("max_client_id_length 22", "sol.conf:1: max_client_id_length: '22' is out of range (23 to 65535)"),
+        ("max_subscriptions 0", "sol.conf:1: max_subscriptions: '0' is out of range (at least 1)"),
+        ("sys_interval -1", "sol.conf:1: sys_interval: '-1' is out of range (0 to 65535)"),
+        ("buffer_block_size 100", "sol.conf:1: buffer_block_size: '100' is out of range (256 to 1048576)"),
+        ("log_dest file /var/log/sol.log", "sol.conf:1: log_dest: 'file' is not supported yet"),
+        ("log_dest topic", "sol.conf:1: log_dest: 'topic' is not supported yet"),
+        ("log_dest console", "sol.conf:1: log_dest: expected syslog, stderr, stdout or none, found 'console'"),
+        ("log_type verbose", "sol.conf:1: log_type: expected error, warning, notice, information, debug, subscribe, unsubscribe, all or none, found 'verbose'"),
+        ("log_type websockets", "sol.conf:1: log_type: 'websockets' is not supported yet"),
+        ("socket_domain ipv5\nlistener 1883", "sol.conf:1: socket_domain: expected ipv4 or ipv6, found 'ipv5'"),
+        ("set_tcp_nodelay maybe", "sol.conf:1: set_tcp_nodelay: expected true or false, found 'maybe'"),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(errors(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn all_errors_are_collected_in_line_order() {
+    let text = "\
+listener 1883
+max_keepalive x
+bogus 1
+password_file /etc/pw
+listener
+max_connections 10
+max_connections 20
+";
+    assert_eq!(
+        errors(text),
+        "sol.conf:2: max_keepalive: expected an integer, found 'x'\n\
+         sol.conf:3: unknown option 'bogus'\n\
+         sol.conf:4: 'password_file' is a Mosquitto option that Sol does not support yet\n\
+         sol.conf:5: listener: missing port\n\
+         sol.conf:7: max_connections: already set at line 6; Sol has one connection pool for all listeners, so the cap is global and set once"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_reported_per_line() {
+    let bytes = b"max_keepalive 60\nauto_id_prefix \xc3\x28\nmax_keepalive \xff\n";
+    let errors = super::parse(bytes, "sol.conf").expect_err("invalid");
+    assert_eq!(
+        errors.to_string(),
+        "sol.conf:2: the line is not valid UTF-8\nsol.conf:3: the line is not valid UTF-8"
+    );
+    // A UTF-8 byte order mark is skipped.
+    assert!(super::parse(b"\xef\xbb\xbfmax_keepalive 60\n", "sol.conf").is_ok());
+}
+
+#[test]
+fn listeners_and_their_addresses() {
+    let config = ok("\
+listener 1883
+listener 1884 192.168.1.1
+listener 1885 broker.local
+listener 0 /run/sol.sock
+listener 1886 /tmp/sol.sock
+allow_anonymous true
+");
+    let binds: Vec<_> = config
+        .listeners
+        .iter()
+        .map(|l| (l.port, l.bind.clone()))
+        .collect();
+    assert_eq!(
+        binds,
+        vec![
+            (1883, Bind::Any),
+            (1884, Bind::Host("192.168.1.1".into())),
+            (1885, Bind::Host("broker.local".into())),
+            (0, Bind::Unix("/run/sol.sock".into())),
+            (1886, Bind::Unix("/tmp/sol.sock".into())),
+        ]
+    );
+    assert_eq!(config.limits.listeners.len(), 5);
+    // Mosquitto allows a relative path with port 0.
+    assert_eq!(
+        ok("listener 0 sol.sock").listeners[0].bind,
+        Bind::Unix("sol.sock".into())
+    );
+}
+
+#[test]
+fn listener_errors() {
+    assert_eq!(
+        errors("listener 0"),
+        "sol.conf:1: listener: port 0 needs a Unix socket path (listener 0 /path/to/socket)"
+    );
+    assert_eq!(
+        errors("listener 70000"),
+        "sol.conf:1: listener: '70000' is out of range (0 to 65535)"
+    );
+    assert_eq!(
+        errors("listener 1883 a b"),
+        "sol.conf:1: listener: unexpected extra argument 'b'"
+    );
+    let long = format!("listener 0 /{}", "x".repeat(107));
+    assert_eq!(
+        errors(&long),
+        "sol.conf:1: listener: the Unix socket path is 108 bytes long, the limit is 107"
+    );
+    assert_eq!(
+        errors("listener 1883\nlistener 1883\n"),
+        "sol.conf:2: listener: the same socket is already defined at line 1"
+    );
+    assert_eq!(
+        errors("port 1883\nlistener 1883\n"),
+        "sol.conf:2: listener: the same socket is already defined at line 1"
+    );
+    assert_eq!(
+        errors("listener 0 /run/a\nlistener 1 /run/a\n"),
+        "sol.conf:2: listener: the same socket is already defined at line 1"
+    );
+    // Same port, different addresses: fine.
+    assert_eq!(
+        ok("listener 1883 127.0.0.1\nlistener 1883 ::1\n")
+            .listeners
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn socket_domain_is_listener_scoped() {
+    let config = ok(
+        "listener 1883\nsocket_domain ipv4\nlistener 1884\nlistener 1885 ::1\nsocket_domain ipv6\n",
+    );
+    let domains: Vec<_> = config.listeners.iter().map(|l| l.socket_domain).collect();
+    assert_eq!(
+        domains,
+        vec![Some(SocketDomain::Ipv4), None, Some(SocketDomain::Ipv6)]
+    );
+    assert_eq!(
+        errors("listener 1883 127.0.0.1\nsocket_domain ipv6\n"),
+        "sol.conf:2: socket_domain: '127.0.0.1' is not an IPv6 address"
+    );
+    assert_eq!(
+        errors("listener 0 /run/sol.sock\nsocket_domain ipv4\n"),
+        "sol.conf:2: socket_domain: does not apply to a Unix socket listener"
+    );
+    assert_eq!(
+        errors("socket_domain ipv4\nlistener 1883\n"),
+        "sol.conf:1: socket_domain: appears before any 'listener' line and there is no default listener ('port'); move it after a 'listener' line"
+    );
+    assert_eq!(
+        errors("socket_domain ipv4\n"),
+        "sol.conf:1: socket_domain: applies to a listener; put it after a 'listener' line"
+    );
+    // Before any listener, it applies to the default listener.
+    let config = ok("socket_domain ipv6\nport 1883\n");
+    assert_eq!(config.listeners[0].socket_domain, Some(SocketDomain::Ipv6));
+}
+
+#[test]
+fn port_and_bind_address_make_the_default_listener() {
+    let config = ok("port 1884\nbind_address 10.0.0.1\nlistener 8883\n");
+    assert_eq!(config.listeners[0].port, 1884);
+    assert_eq!(config.listeners[0].bind, Bind::Host("10.0.0.1".into()));
+    assert_eq!(config.listeners[1].port, 8883);
+    let config = ok("bind_address 10.0.0.1\n");
+    assert_eq!(config.listeners.len(), 1);
+    assert_eq!(config.listeners[0].port, 1883);
+    let config = ok("port 1884\nport 1885\n");
+    assert_eq!(config.listeners.len(), 1);
+    assert_eq!(config.listeners[0].port, 1885);
+    assert_eq!(config.listeners[0].bind, Bind::Any);
+    assert_eq!(
+        errors("port 0"),
+        "sol.conf:1: port: '0' is out of range (1 to 65535)"
+    );
+    assert_eq!(
+        errors("listener 1883\nbind_address 10.0.0.1\n"),
+        "sol.conf:2: bind_address: it sets the address of the default listener ('port'); give the address on the 'listener' line instead (listener PORT ADDRESS)"
+    );
+}
+
+#[test]
+fn allow_anonymous_defaults_follow_mosquitto_2() {
+    // No listener: the embedded loopback listeners, anonymous allowed.
+    assert!(ok("max_keepalive 60\n")
+        .listeners
+        .iter()
+        .all(|l| l.allow_anonymous));
+    // Listeners in the file: anonymous refused unless allowed.
+    let config = ok("listener 1883\nlistener 0 /run/sol.sock\n");
+    assert!(config.listeners.iter().all(|l| !l.allow_anonymous));
+    assert!(config.limits.listeners.iter().all(|p| !p.allow_anonymous));
+    assert!(ok("port 1883\n")
+        .listeners
+        .iter()
+        .all(|l| !l.allow_anonymous));
+    // Global setting, wherever it is.
+    let config = ok("listener 1883\nlistener 1884\nallow_anonymous true\n");
+    assert!(config.listeners.iter().all(|l| l.allow_anonymous));
+    assert!(config.limits.listeners.iter().all(|p| p.allow_anonymous));
+    // An explicit false also applies to the embedded defaults.
+    assert!(ok("allow_anonymous false\n")
+        .listeners
+        .iter()
+        .all(|l| !l.allow_anonymous));
+}
+
+#[test]
+fn per_listener_settings_scope_allow_anonymous() {
+    let config = ok("\
+per_listener_settings true
+listener 1883 127.0.0.1
+allow_anonymous true
+listener 1884
+listener 0 /run/sol.sock
+allow_anonymous true
+");
+    let anonymous: Vec<_> = config.listeners.iter().map(|l| l.allow_anonymous).collect();
+    assert_eq!(anonymous, vec![true, false, true]);
+    let policies: Vec<_> = config
+        .limits
+        .listeners
+        .iter()
+        .map(|p| p.allow_anonymous)
+        .collect();
+    assert_eq!(policies, anonymous);
+
+    // Before any listener: the default listener.
+    let config = ok("per_listener_settings true\nallow_anonymous true\nport 1883\nlistener 1884\n");
+    let anonymous: Vec<_> = config.listeners.iter().map(|l| l.allow_anonymous).collect();
+    assert_eq!(anonymous, vec![true, false]);
+    // No listener at all: the embedded defaults.
+    let config = ok("per_listener_settings true\nallow_anonymous false\n");
+    assert!(config.listeners.iter().all(|l| !l.allow_anonymous));
+    assert_eq!(
+        errors("per_listener_settings true\nallow_anonymous true\nlistener 1884\n"),
+        "sol.conf:2: allow_anonymous: with per_listener_settings true, this line applies to the default listener ('port'), which this file does not define; move it after a 'listener' line"
+    );
+    // Must come first.
+    assert_eq!(
+        errors("allow_anonymous true\nper_listener_settings true\nlistener 1883\n"),
+        "sol.conf:2: per_listener_settings: must come before any allow_anonymous, allow_zero_length_clientid or auto_id_prefix line (line 1)"
+    );
+    // Keys Sol keeps global are refused inside a listener in this mode.
+    assert_eq!(
+        errors("per_listener_settings true\nlistener 1883\nauto_id_prefix x-\n"),
+        "sol.conf:3: auto_id_prefix: Sol does not support it per listener yet; set it before the first 'listener' line"
+    );
+    // Once true, stays true (Mosquitto).
+    let config = ok("per_listener_settings true\nper_listener_settings false\nlistener 1883\nallow_anonymous true\nlistener 1884\n");
+    assert_eq!(
+        config
+            .listeners
+            .iter()
+            .map(|l| l.allow_anonymous)
+            .collect::<Vec<_>>(),
+        vec![true, false]
+    );
+}
+
+#[test]
+fn settings_after_a_broken_listener_do_not_leak() {
+    // The socket_domain belongs to the invalid listener, not to the valid one before.
+    let text = "per_listener_settings true\nlistener 1883\nlistener x\nallow_anonymous true\nsocket_domain ipv4\n";
+    assert_eq!(
+        errors(text),
+        "sol.conf:3: listener: expected an integer, found 'x'"
+    );
+}
+
+#[test]
+fn caps_that_only_make_sense_together() {
+    assert_eq!(
+        errors("max_queued_messages 0\nmax_queued_bytes 0\n"),
+        "sol.conf:2: max_queued_messages 0 and max_queued_bytes 0 together leave queues unbounded; Sol needs at least one of the two caps"
+    );
+    assert_eq!(
+        errors("max_packet_size 2M\nmax_buffer_memory 1M\n"),
+        "sol.conf:2: max_packet_size (2097152) is larger than max_buffer_memory (1048576): such a packet could never be buffered"
+    );
+    assert_eq!(
+        errors("buffer_block_size 1M\nmax_buffer_memory 512k\n"),
+        "sol.conf:2: buffer_block_size (1048576) is larger than max_buffer_memory (524288)"
+    );
+    // Each cap alone is fine.
+    assert_eq!(ok("max_queued_bytes 0\n").limits.max_queued_bytes, 0);
+}
+
+#[test]
+fn persistent_client_expiration_units() {
+    for (text, secs) in [
+        ("1h", 3600),
+        ("1d", 86_400),
+        ("2w", 1_209_600),
+        ("1m", 2_592_000),
+        ("1y", 31_536_000),
+    ] {
+        let config = ok(&format!("persistent_client_expiration {text}\n"));
+        assert_eq!(
+            config.limits.persistent_client_expiration,
+            Some(Duration::from_secs(secs))
+        );
+    }
+    assert_eq!(ok("").limits.persistent_client_expiration, None);
+}
