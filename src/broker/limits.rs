@@ -27,6 +27,10 @@ pub struct Limits {
     pub max_queued_messages: usize,
     /// Payload bytes queued per client; 0 = no byte cap (`max_queued_bytes`).
     pub max_queued_bytes: usize,
+    /// Bytes of messages held in all queues and inflight windows together; beyond it new
+    /// messages for any session are dropped and counted (`max_queued_memory`). Counted per
+    /// session, so a message shared by several queues counts several times: a safe bound.
+    pub max_queued_memory: usize,
     /// Queue QoS 0 messages for offline persistent sessions (`queue_qos0_messages`).
     pub queue_qos0_messages: bool,
     /// Largest accepted PUBLISH payload; larger ones are dropped and counted; 0 = no cap
@@ -87,6 +91,7 @@ impl Default for Limits {
             max_inflight_incoming: 100,
             max_queued_messages: 1000,
             max_queued_bytes: 1 << 20,
+            max_queued_memory: 8 << 20,
             queue_qos0_messages: false,
             message_size_limit: 0,
             max_packet_size: 256 * 1024,
@@ -97,12 +102,12 @@ impl Default for Limits {
             slow_consumer_timeout: Duration::from_secs(30),
             max_publisher_stall: Duration::from_secs(2),
             max_subscriptions_per_client: 1000,
-            max_subscriptions: 100_000,
-            max_topic_length: 1024,
+            max_subscriptions: 10_000,
+            max_topic_length: 256,
             max_topic_levels: 32,
             max_client_id_length: 256,
-            max_retained_messages: 10_000,
-            max_retained_bytes: 8 << 20,
+            max_retained_messages: 5000,
+            max_retained_bytes: 4 << 20,
             max_offline_sessions: 1000,
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_string(),

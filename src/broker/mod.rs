@@ -267,6 +267,8 @@ pub struct Broker {
     connected: usize,
     /// Persistent sessions without a connection.
     offline: usize,
+    /// Message bytes held by all sessions' queues and inflight windows.
+    held_bytes: usize,
     /// Next `$SYS` update.
     sys_next: Option<Instant>,
     /// Last value published per `$SYS` topic, to publish only changes.
@@ -302,6 +304,7 @@ impl Broker {
             stats: Stats::default(),
             connected: 0,
             offline: 0,
+            held_bytes: 0,
             sys_next,
             sys_last: HashMap::new(),
             drop_log: RateLimitedLog::default(),
@@ -770,6 +773,14 @@ impl Broker {
 
     fn on_publish(&mut self, conn: ConnId, sid: SessionId, p: codec::Publish<'_>, now: Instant) {
         self.stats.publish_received += 1;
+        if p.retain && !self.limits.retain_available {
+            // Mosquitto's rule for MQTT 3.1.1, which cannot tell the client in CONNACK.
+            return self.protocol_error(
+                conn,
+                "retained PUBLISH while retain_available is false",
+                now,
+            );
+        }
         let deliver = self.accept_publish(conn, &p, now);
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) | (_, None) => {
@@ -855,9 +866,9 @@ impl Broker {
     fn on_ack(&mut self, sid: SessionId, id: u16, state: Awaiting, now: Instant) {
         let acked = self
             .session_mut(sid)
-            .and_then(|s| s.take_inflight(id, state))
-            .is_some();
-        if acked {
+            .and_then(|s| s.take_inflight(id, state));
+        if let Some(entry) = acked {
+            self.held_bytes -= entry.message.map_or(0, |m| m.size());
             self.queue_changed(sid);
             self.pump(sid, now);
         }
@@ -865,13 +876,9 @@ impl Broker {
 
     fn on_pubrec(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
         if let Some(s) = self.session_mut(sid) {
-            if let Some(m) = s
-                .inflight
-                .iter_mut()
-                .find(|m| m.packet_id == id && m.state == Awaiting::Pubrec)
-            {
-                m.state = Awaiting::Pubcomp;
-                m.message = None;
+            let before = s.held_bytes();
+            if s.pubrec_received(id) {
+                self.held_bytes -= before - s.held_bytes();
             }
         }
         // PUBREL answers every PUBREC [MQTT-4.3.3-1].
@@ -1011,7 +1018,7 @@ impl Broker {
         retain: bool,
         now: Instant,
     ) {
-        if retain && self.limits.retain_available {
+        if retain {
             self.retain(&message, qos, now);
         }
         let mut matches = std::mem::take(&mut self.scratch);
@@ -1078,11 +1085,23 @@ impl Broker {
             self.limits.max_queued_bytes,
         );
         let queue_qos0 = self.limits.queue_qos0_messages;
+        let size = item.message.size();
+        let memory_full = self.held_bytes + size > self.limits.max_queued_memory;
         let Some(s) = self.session_mut(sid) else {
             return;
         };
         let online = s.conn.is_some();
         if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
+            return;
+        }
+        if memory_full {
+            let id = s.client_id.to_string();
+            self.stats.publish_dropped += 1;
+            let topic = item.message.topic();
+            self.drop_log.warn(
+                now,
+                format_args!("dropped message on {topic} for {id}: max_queued_memory reached"),
+            );
             return;
         }
         if s.queue_full(max_messages, max_bytes, item.message.size()) {
@@ -1112,11 +1131,13 @@ impl Broker {
                 return;
             }
             s.push(item);
+            self.held_bytes += size;
             if let Some(p) = from {
                 self.stall(p, sid, now);
             }
         } else {
             s.push(item);
+            self.held_bytes += size;
         }
         if online {
             self.pump(sid, now);
@@ -1143,6 +1164,8 @@ impl Broker {
         let Some(Some(c)) = self.conns.get_mut(conn) else {
             return;
         };
+        // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
+        let held_before = s.held_bytes();
         let mut moved = 0usize;
         while c.outbox.len() < OUTBOX_BATCH {
             let Some(front) = s.queue.front() else { break };
@@ -1157,7 +1180,7 @@ impl Broker {
                 } else {
                     Awaiting::Pubrec
                 };
-                s.inflight.push_back(Inflight {
+                s.push_inflight(Inflight {
                     packet_id,
                     message: Some(item.message.clone()),
                     qos: item.qos,
@@ -1177,6 +1200,7 @@ impl Broker {
             ));
             moved += 1;
         }
+        self.held_bytes = self.held_bytes + s.held_bytes() - held_before;
         let has_room = !s.queue_full(max_messages, max_bytes, 0);
         if has_room {
             s.dropping = false;
@@ -1394,6 +1418,7 @@ impl Broker {
         let Some(s) = self.sessions.get_mut(sid as usize).and_then(Option::take) else {
             return;
         };
+        self.held_bytes -= s.held_bytes();
         for (filter, _) in &s.subscriptions {
             self.tree.remove(filter, sid);
         }
@@ -1432,9 +1457,12 @@ impl Broker {
         s.offline_since = Some(now);
         s.dropping = false;
         if !queue_qos0 {
-            s.queue.retain(|q| q.qos != QoS::AtMostOnce);
-            s.queued_bytes = s.queue.iter().map(|q| q.message.size()).sum();
+            let before = s.held_bytes();
+            s.drop_queued_qos0();
+            let freed = before - s.held_bytes();
+            self.held_bytes -= freed;
         }
+        let Some(s) = self.session(sid) else { return };
         let generation = s.generation;
         let client_id = s.client_id.clone();
         self.offline += 1;
@@ -1621,6 +1649,6 @@ impl Broker {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod conformance_tests;
+#[cfg(test)]
+mod tests;

@@ -68,6 +68,8 @@ pub struct Session {
     pub queued_bytes: usize,
     /// Outbound QoS 1/2 messages sent and not yet fully acknowledged, in send order.
     pub inflight: VecDeque<Inflight>,
+    /// Sum of the sizes of the messages still held by `inflight`.
+    pub inflight_bytes: usize,
     /// Next outbound packet id to try.
     pub next_packet_id: u16,
     /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
@@ -92,6 +94,7 @@ impl Session {
             queue: VecDeque::new(),
             queued_bytes: 0,
             inflight: VecDeque::new(),
+            inflight_bytes: 0,
             next_packet_id: 1,
             incoming_qos2: Vec::new(),
             offline_since: None,
@@ -120,6 +123,38 @@ impl Session {
         Some(item)
     }
 
+    /// Message bytes this session holds (queue plus inflight), for `max_queued_memory`.
+    pub fn held_bytes(&self) -> usize {
+        self.queued_bytes + self.inflight_bytes
+    }
+
+    /// Records a message sent with a packet id.
+    pub fn push_inflight(&mut self, entry: Inflight) {
+        self.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
+        self.inflight.push_back(entry);
+    }
+
+    /// Forgets the message of an inflight QoS 2 entry once PUBREC arrived: only the PUBREL
+    /// flow remains. Returns false if no entry with `packet_id` awaits PUBREC.
+    pub fn pubrec_received(&mut self, packet_id: u16) -> bool {
+        let Some(m) = self
+            .inflight
+            .iter_mut()
+            .find(|m| m.packet_id == packet_id && m.state == Awaiting::Pubrec)
+        else {
+            return false;
+        };
+        m.state = Awaiting::Pubcomp;
+        self.inflight_bytes -= m.message.take().map_or(0, |m| m.size());
+        true
+    }
+
+    /// Drops queued QoS 0 messages (a session going offline keeps only QoS 1/2).
+    pub fn drop_queued_qos0(&mut self) {
+        self.queue.retain(|q| q.qos != QoS::AtMostOnce);
+        self.queued_bytes = self.queue.iter().map(|q| q.message.size()).sum();
+    }
+
     /// A packet id not used by any inflight message [MQTT-2.3.1-2]. The caller keeps the
     /// window below 65,535 entries, so one is always free.
     pub fn allocate_packet_id(&mut self) -> u16 {
@@ -138,7 +173,9 @@ impl Session {
             .inflight
             .iter()
             .position(|m| m.packet_id == packet_id && m.state == state)?;
-        self.inflight.remove(pos)
+        let entry = self.inflight.remove(pos)?;
+        self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::size);
+        Some(entry)
     }
 }
 

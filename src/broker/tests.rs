@@ -181,6 +181,17 @@ impl Harness {
                 Effect::Durable(d) => self.durable.push(d),
             }
         }
+        let held: usize = self
+            .broker
+            .sessions
+            .iter()
+            .flatten()
+            .map(Session::held_bytes)
+            .sum();
+        assert_eq!(
+            self.broker.held_bytes, held,
+            "max_queued_memory accounting drifted"
+        );
     }
 
     fn send(&mut self, conn: ConnId, packet: Packet<'_>) {
@@ -1216,4 +1227,58 @@ fn client_that_does_not_read_its_acks_is_paused() {
     assert_eq!(h.paused, vec![0]);
     h.take(0);
     assert!(h.paused.is_empty());
+}
+
+#[test]
+fn max_queued_memory_caps_all_queues_together() {
+    let limits = Limits {
+        max_queued_memory: 100,
+        max_inflight_messages: 1,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
+    let mut h = Harness::with(limits);
+    for (conn, id) in [(0, "a"), (1, "b")] {
+        h.open(conn, id, false);
+        h.send(conn, subscribe(1, &[("t", Q1)]));
+        h.take(conn);
+    }
+    h.open(2, "pub", true);
+    // Each message is 1 + 2 + 27 = 30 bytes; two sessions hold two copies of each.
+    for i in 1..=3u16 {
+        h.send(2, publish("t", &[0; 27], Q1, false, Some(i)));
+    }
+    assert_eq!(h.broker.held_bytes, 90);
+    assert_eq!(
+        h.broker.stats().publish_dropped,
+        3,
+        "the sixth copy and beyond are refused"
+    );
+    // Acknowledging frees memory for new messages.
+    for conn in [0, 1] {
+        for s in h.take(conn) {
+            if let Seen::Publish { id: Some(id), .. } = s {
+                h.send(conn, Packet::Puback(id));
+            }
+        }
+    }
+    assert!(h.broker.held_bytes < 90);
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.broker.closed(1, CloseReason::PeerClosed, h.now);
+    h.effects();
+}
+
+#[test]
+fn retained_publish_disconnects_when_retain_is_unavailable() {
+    let mut h = Harness::with(Limits {
+        retain_available: false,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
+    h.open(0, "a", true);
+    h.send(0, publish("t", b"x", Q0, false, None));
+    assert_eq!(h.is_closed(0), None);
+    h.send(0, publish("t", b"x", Q0, true, None));
+    assert_eq!(h.is_closed(0), Some(CloseReason::ProtocolError));
+    assert_eq!(h.broker.retained_count(), 0);
 }

@@ -4,7 +4,7 @@
 //! device, not a measurement. Where the real cost depends on code not written yet (the
 //! size of a connection slot, of a subscription entry) it uses the documented estimates
 //! below. Messages are shared between subscribers at run time, so real use is usually far
-//! below the queue and inflight lines, which count every queued message as distinct.
+//! below the message line, which counts a message once per queue it is in.
 
 use super::Config;
 use std::fmt;
@@ -12,6 +12,10 @@ use std::fmt;
 /// Estimated bytes of one connection slot (read state, small header buffer, deadlines,
 /// session handle). An estimate until `net` settles its slot layout.
 pub const SLOT_STATE_ESTIMATE: u64 = 512;
+
+/// Estimated bytes of one session beyond its client id (queues' headers, inflight window
+/// header, counters, timers).
+pub const SESSION_STATE_ESTIMATE: u64 = 256;
 
 /// Estimated bytes of bookkeeping per subscription or retained message beyond its topic
 /// (tree node, options, links).
@@ -42,27 +46,7 @@ impl MemoryCeiling {
         let n = |v: usize| v as u64;
         let connections = n(l.max_connections);
         let sessions = connections.saturating_add(n(l.max_offline_sessions));
-        let packet = n(l.max_packet_size);
 
-        let by_count = n(l.max_queued_messages).saturating_mul(packet);
-        // The byte cap binds unless it is off (0) or the count cap is tighter.
-        let (queue_per_session, queue_formula) =
-            if l.max_queued_bytes == 0 || by_count < n(l.max_queued_bytes) {
-                (
-                    by_count,
-                    format!(
-                        "max_queued_messages {} x max_packet_size {}",
-                        count(l.max_queued_messages),
-                        size(packet)
-                    ),
-                )
-            } else {
-                (
-                    n(l.max_queued_bytes),
-                    format!("max_queued_bytes {}", size(n(l.max_queued_bytes))),
-                )
-            };
-        let inflight_per_session = n(l.max_inflight_messages).saturating_mul(packet);
         let subscriptions =
             n(l.max_subscriptions).min(n(l.max_subscriptions_per_client).saturating_mul(sessions));
         let topic_entry = n(l.max_topic_length) + ENTRY_OVERHEAD_ESTIMATE;
@@ -79,18 +63,17 @@ impl MemoryCeiling {
                 bytes: n(config.memory.max_buffer_memory),
             },
             CeilingItem {
-                name: "session queues",
-                formula: format!("{sessions} sessions x {queue_formula}"),
-                bytes: sessions.saturating_mul(queue_per_session),
+                name: "sessions",
+                formula: format!(
+                    "{sessions} sessions x ({SESSION_STATE_ESTIMATE} B + max_client_id_length {})",
+                    l.max_client_id_length
+                ),
+                bytes: sessions.saturating_mul(SESSION_STATE_ESTIMATE + n(l.max_client_id_length)),
             },
             CeilingItem {
-                name: "inflight windows",
-                formula: format!(
-                    "{sessions} sessions x max_inflight_messages {} x max_packet_size {}",
-                    l.max_inflight_messages,
-                    size(packet)
-                ),
-                bytes: sessions.saturating_mul(inflight_per_session),
+                name: "queued and inflight messages",
+                formula: "max_queued_memory (all sessions together)".to_string(),
+                bytes: n(l.max_queued_memory),
             },
             CeilingItem {
                 name: "retained messages",
@@ -141,15 +124,6 @@ impl fmt::Display for MemoryCeiling {
     }
 }
 
-/// A count for formulas, `unlimited` for the `usize::MAX` of "no cap".
-fn count(v: usize) -> String {
-    if v == usize::MAX {
-        "unlimited".to_string()
-    } else {
-        v.to_string()
-    }
-}
-
 /// Bytes in B, KiB, MiB, GiB or TiB with one decimal.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -194,23 +168,13 @@ mod tests {
     }
 
     #[test]
-    fn queues_use_the_smaller_of_the_two_caps() {
-        let config = Config::parse(
-            "max_connections 1\nmax_offline_sessions 0\nmax_queued_messages 10\n\
-             max_packet_size 1000\nmax_queued_bytes 1M\n",
-            "t",
-        )
-        .expect("valid");
-        let queues = &config.memory_ceiling().items[2];
-        assert_eq!(queues.bytes, 10_000);
-        let config = Config::parse(
-            "max_connections 2\nmax_offline_sessions 0\nmax_queued_messages 0\nmax_queued_bytes 5000\n",
-            "t",
-        )
-        .expect("valid");
-        let queues = &config.memory_ceiling().items[2];
-        assert_eq!(queues.bytes, 10_000);
-        assert_eq!(queues.formula, "2 sessions x max_queued_bytes 4.9 KiB");
+    fn messages_are_bounded_by_max_queued_memory() {
+        let config = Config::parse("max_queued_memory 1M\n", "t").expect("valid");
+        let item = &config.memory_ceiling().items[3];
+        assert_eq!(
+            (item.name, item.bytes),
+            ("queued and inflight messages", 1 << 20)
+        );
     }
 
     #[test]
@@ -219,17 +183,21 @@ mod tests {
         let l = crate::broker::Limits::default();
         let sessions = (l.max_connections + l.max_offline_sessions) as u64;
         let expected = 1024 * 512
+            + (4 << 20)
+            + sessions * (256 + 256)
             + (8 << 20)
-            + sessions * (1 << 20)
-            + sessions * 20 * (256 << 10)
-            + (8 << 20)
-            + 10_000 * (1024 + 64)
-            + 100_000 * (1024 + 64);
+            + (4 << 20)
+            + 5000 * (256 + 64)
+            + 10_000 * (256 + 64);
+        assert!(
+            expected < 24 << 20,
+            "defaults fit a 64 MB router with room to spare"
+        );
         assert_eq!(ceiling.total(), expected);
         let table = ceiling.to_string();
         assert!(
             table.starts_with(
-                "connection slots    512.0 KiB  max_connections 1024 x 512 B (estimate)\n"
+                "connection slots               512.0 KiB  max_connections 1024 x 512 B (estimate)\n"
             ),
             "{table}"
         );

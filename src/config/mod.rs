@@ -214,7 +214,7 @@ impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
             block_size: 4096,
-            max_buffer_memory: 8 << 20,
+            max_buffer_memory: 4 << 20,
         }
     }
 }

@@ -424,6 +424,11 @@ impl<'f> Parser<'f> {
                 v.map(|v| self.limits.max_retained_bytes = v)
                     .map(|_| "max_retained_bytes")
             }
+            "max_queued_memory" => {
+                let v = self.size_arg(line, key, args, 1, u64::MAX);
+                v.map(|v| self.limits.max_queued_memory = v)
+                    .map(|_| "max_queued_memory")
+            }
             "max_offline_sessions" => {
                 let v = self.count_arg(line, key, args, 0, usize::MAX);
                 v.map(|v| self.limits.max_offline_sessions = v)
