@@ -538,12 +538,15 @@ impl Server {
                 Ok((stream, peer)) => self.admit(stream, peer, index),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_fd_exhaustion(&e) => {
-                    if !self.shed_one(k) {
+                Err(e) if is_fd_exhaustion(&e) => match self.shed_one(k) {
+                    Shed::Refused => {}
+                    // Linux reports EMFILE before looking at the backlog: it may be empty.
+                    Shed::Empty => return,
+                    Shed::Failed => {
                         self.accept_later(k, ACCEPT_BACKOFF);
                         return;
                     }
-                }
+                },
                 Err(e) if is_transient_accept_error(&e) => {
                     log::debug!("accept: {e}");
                 }
@@ -570,27 +573,34 @@ impl Server {
     }
 
     /// Out of descriptors: frees the spare one, accepts and closes one connection, and
-    /// reopens the spare. `false` if that was not possible (no spare).
-    fn shed_one(&mut self, k: usize) -> bool {
-        let now = Instant::now();
-        if let Some(n) = self.warn_no_fds.hit(now) {
-            log::warn!(
-                "out of file descriptors: refused {n} connection(s) in the last 10 s \
-                 (raise the descriptor limit or lower max_connections)"
-            );
-        }
+    /// reopens the spare.
+    fn shed_one(&mut self, k: usize) -> Shed {
         if self.spare_fd.take().is_none() {
             self.spare_fd = open_spare_fd();
-            return false;
+            return Shed::Failed;
         }
-        if let Some(bound) = self.listeners.get(k).and_then(Option::as_ref) {
-            if let Ok((stream, _)) = bound.listener.accept() {
-                drop(stream);
-                self.fx.counters.refused_no_fds = self.fx.counters.refused_no_fds.wrapping_add(1);
-            }
-        }
+        let accepted = match self.listeners.get(k).and_then(Option::as_ref) {
+            Some(bound) => bound.listener.accept(),
+            None => Err(io::ErrorKind::NotFound.into()),
+        };
         self.spare_fd = open_spare_fd();
-        true
+        match accepted {
+            Ok((stream, peer)) => {
+                drop(stream);
+                let counters = &mut self.fx.counters;
+                counters.refused_no_fds = counters.refused_no_fds.wrapping_add(1);
+                if let Some(n) = self.warn_no_fds.hit(Instant::now()) {
+                    log::warn!(
+                        "out of file descriptors: refused {n} connection(s) in the last 10 s, \
+                         latest from {peer} (raise the descriptor limit or lower \
+                         max_connections)"
+                    );
+                }
+                Shed::Refused
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Shed::Empty,
+            Err(_) => Shed::Failed,
+        }
     }
 
     /// Gives an accepted socket a slot and tells the broker; refuses it if the pool is full.
@@ -1037,6 +1047,16 @@ impl PacketSink for BrokerSink<'_> {
         self.broker.malformed(self.conn, error, self.now);
         drain_effects(self.broker, self.fx);
     }
+}
+
+/// What [`Server::shed_one`] achieved.
+enum Shed {
+    /// A pending connection was accepted and closed.
+    Refused,
+    /// The backlog was empty after all.
+    Empty,
+    /// No descriptor could be freed or the accept failed: back off.
+    Failed,
 }
 
 /// Opens the spare descriptor kept for `EMFILE`.
