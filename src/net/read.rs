@@ -1,0 +1,641 @@
+//! A connection's read state machine: bytes in, whole packets out.
+//!
+//! Packets are framed straight from the reactor's scratch buffer and handed on as borrowed
+//! slices (no copy). Only what cannot be handed on now is copied into the connection's
+//! pending [`Buffer`]:
+//!
+//! - the start of a packet whose end has not arrived yet, and
+//! - the rest of a read after the consumer asked to pause (flow control).
+//!
+//! When pending bytes exist and more arrive, only as many bytes as complete the pending
+//! packet are appended (one at a time while the fixed header is incomplete, so its length
+//! is known before any body byte is buffered); the rest is framed zero-copy again.
+//!
+//! A packet announcing more than `max_packet_size` bytes ends the connection as soon as
+//! its fixed header is readable, before its body is buffered. The pending buffer goes back
+//! to the pool the moment it is empty, so an idle connection holds none.
+//!
+//! This module frames; it does not decode packets or decide anything about them: that is
+//! the [`PacketSink`]'s job (the broker under the reactor, a recorder in tests).
+
+use super::buffer::{Buffer, BufferPool};
+use crate::broker::CloseReason;
+use crate::codec::{DecodeError, FixedHeader};
+
+/// What the consumer wants after a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on with the next packet.
+    Continue,
+    /// Hold the remaining bytes; read nothing more until resumed.
+    Pause,
+    /// The connection is closing: discard the remaining bytes.
+    Stop,
+}
+
+/// Where framed packets go.
+pub trait PacketSink {
+    /// Total length of the packet starting at `buf`, `Ok(None)` if its fixed header is not
+    /// complete yet. The reactor uses the codec; tests may supply their own framing.
+    fn packet_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+        Ok(FixedHeader::parse(buf)?.map(|h| h.packet_len()))
+    }
+
+    /// One whole packet, from its first header byte to its last byte.
+    fn packet(&mut self, frame: &[u8]) -> Flow;
+
+    /// The fixed header itself is malformed; the connection ends after this.
+    fn malformed(&mut self, error: DecodeError);
+}
+
+/// How a call into the state machine ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All bytes were handled (a partial packet may be pending); read on.
+    Open,
+    /// The consumer paused: unprocessed bytes are pending; do not read the socket.
+    Paused,
+    /// The consumer stopped (the connection is closing); remaining bytes are discarded.
+    Stopped,
+    /// The reactor must close the connection for this reason (`PacketTooLarge`,
+    /// `OutOfMemory`).
+    Close(CloseReason),
+}
+
+/// Result of trying to complete the pending packet with new bytes.
+enum Completion {
+    /// The pending packet was delivered; frame the rest of the new bytes.
+    Delivered,
+    /// Every new byte went into the pending packet, which is still incomplete.
+    Absorbed,
+    /// Stop here with this outcome.
+    Done(Outcome),
+}
+
+/// The read state of one connection.
+#[derive(Debug, Default)]
+pub struct ReadState {
+    /// Bytes read but not yet handed on; `Some` only while non-empty.
+    pending: Option<Buffer>,
+}
+
+impl ReadState {
+    /// A connection with nothing pending.
+    pub fn new() -> ReadState {
+        ReadState { pending: None }
+    }
+
+    /// Bytes pending.
+    pub fn pending_len(&self) -> usize {
+        self.pending.as_ref().map_or(0, Buffer::len)
+    }
+
+    /// Whether a pool buffer is held.
+    #[cfg(test)]
+    pub fn holds_buffer(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Gives the pending buffer back (the connection is closing).
+    pub fn clear(&mut self, pool: &mut BufferPool) {
+        if let Some(buffer) = self.pending.take() {
+            pool.release(buffer);
+        }
+    }
+
+    /// Frames `data`, freshly read from the socket, after whatever is pending.
+    pub fn feed(
+        &mut self,
+        data: &[u8],
+        pool: &mut BufferPool,
+        max_packet: usize,
+        sink: &mut impl PacketSink,
+    ) -> Outcome {
+        let mut data = data;
+        if self.pending.is_some() {
+            // Whole packets held back by a pause come first, in order.
+            match self.resume(pool, max_packet, sink) {
+                Outcome::Open => {}
+                Outcome::Paused => return self.stash(data, 0, pool, Outcome::Paused),
+                other => return other,
+            }
+            match self.complete_pending(&mut data, pool, max_packet, sink) {
+                Completion::Delivered => {}
+                Completion::Absorbed => return Outcome::Open,
+                Completion::Done(outcome) => return outcome,
+            }
+        }
+        self.frame(data, pool, max_packet, sink)
+    }
+
+    /// Hands on the whole packets pending (after a pause ends). Stops at the first
+    /// incomplete packet, which stays pending.
+    pub fn resume(
+        &mut self,
+        pool: &mut BufferPool,
+        max_packet: usize,
+        sink: &mut impl PacketSink,
+    ) -> Outcome {
+        let Some(buffer) = self.pending.as_mut() else {
+            return Outcome::Open;
+        };
+        let mut offset = 0;
+        let outcome = loop {
+            let rest = &buffer.bytes()[offset..];
+            if rest.is_empty() {
+                break Outcome::Open;
+            }
+            let len = match sink.packet_len(rest) {
+                Err(error) => {
+                    sink.malformed(error);
+                    break Outcome::Stopped;
+                }
+                Ok(None) => break Outcome::Open,
+                Ok(Some(len)) => len,
+            };
+            if len > max_packet {
+                break Outcome::Close(CloseReason::PacketTooLarge);
+            }
+            if rest.len() < len {
+                break Outcome::Open;
+            }
+            let flow = sink.packet(&rest[..len]);
+            offset += len;
+            match flow {
+                Flow::Continue => {}
+                Flow::Pause => break Outcome::Paused,
+                Flow::Stop => break Outcome::Stopped,
+            }
+        };
+        buffer.consume(offset);
+        if buffer.is_empty() {
+            self.clear(pool);
+        }
+        outcome
+    }
+
+    /// Appends just enough of `data` to complete the pending packet and hands it on.
+    /// The pending bytes hold less than one packet here.
+    fn complete_pending(
+        &mut self,
+        data: &mut &[u8],
+        pool: &mut BufferPool,
+        max_packet: usize,
+        sink: &mut impl PacketSink,
+    ) -> Completion {
+        let Some(buffer) = self.pending.as_mut() else {
+            return Completion::Delivered;
+        };
+        let len = loop {
+            match sink.packet_len(buffer.bytes()) {
+                Err(error) => {
+                    sink.malformed(error);
+                    return Completion::Done(Outcome::Stopped);
+                }
+                Ok(Some(len)) => break len,
+                Ok(None) => {
+                    // The header is incomplete: one byte at a time, so no body byte is
+                    // buffered before the length is checked. A block holds a header.
+                    let Some((&byte, rest)) = data.split_first() else {
+                        return Completion::Absorbed;
+                    };
+                    if !pool.grow(buffer, buffer.len() + 1) {
+                        return Completion::Done(Outcome::Close(CloseReason::OutOfMemory));
+                    }
+                    buffer.extend(&[byte]);
+                    *data = rest;
+                }
+            }
+        };
+        if len > max_packet {
+            return Completion::Done(Outcome::Close(CloseReason::PacketTooLarge));
+        }
+        if !pool.grow(buffer, len) {
+            return Completion::Done(Outcome::Close(CloseReason::OutOfMemory));
+        }
+        let take = len.saturating_sub(buffer.len()).min(data.len());
+        let (head, rest) = data.split_at(take);
+        buffer.extend(head);
+        *data = rest;
+        if buffer.len() < len {
+            return Completion::Absorbed;
+        }
+        let flow = sink.packet(buffer.bytes());
+        self.clear(pool);
+        match flow {
+            Flow::Continue => Completion::Delivered,
+            Flow::Pause => Completion::Done(self.stash(data, 0, pool, Outcome::Paused)),
+            Flow::Stop => Completion::Done(Outcome::Stopped),
+        }
+    }
+
+    /// Frames packets straight from `data` (nothing is pending).
+    fn frame(
+        &mut self,
+        data: &[u8],
+        pool: &mut BufferPool,
+        max_packet: usize,
+        sink: &mut impl PacketSink,
+    ) -> Outcome {
+        let mut offset = 0;
+        while offset < data.len() {
+            let rest = &data[offset..];
+            let len = match sink.packet_len(rest) {
+                Err(error) => {
+                    sink.malformed(error);
+                    return Outcome::Stopped;
+                }
+                Ok(None) => return self.stash(rest, 0, pool, Outcome::Open),
+                Ok(Some(len)) => len,
+            };
+            if len > max_packet {
+                return Outcome::Close(CloseReason::PacketTooLarge);
+            }
+            if rest.len() < len {
+                // Reserve the whole packet now: one allocation, and the budget is checked
+                // before the body arrives.
+                return self.stash(rest, len, pool, Outcome::Open);
+            }
+            let flow = sink.packet(&rest[..len]);
+            offset += len;
+            match flow {
+                Flow::Continue => {}
+                Flow::Pause => return self.stash(&data[offset..], 0, pool, Outcome::Paused),
+                Flow::Stop => return Outcome::Stopped,
+            }
+        }
+        Outcome::Open
+    }
+
+    /// Appends `bytes` to the pending buffer, reserving at least `capacity` bytes, and
+    /// returns `then`, or `Close(OutOfMemory)` if the pool's budget cannot be met.
+    fn stash(
+        &mut self,
+        bytes: &[u8],
+        capacity: usize,
+        pool: &mut BufferPool,
+        then: Outcome,
+    ) -> Outcome {
+        if bytes.is_empty() {
+            return then;
+        }
+        let needed = capacity.max(self.pending_len() + bytes.len());
+        let ok = match self.pending.as_mut() {
+            Some(buffer) => pool.grow(buffer, needed),
+            None => match pool.acquire(needed) {
+                Some(buffer) => {
+                    self.pending = Some(buffer);
+                    true
+                }
+                None => false,
+            },
+        };
+        match self.pending.as_mut() {
+            Some(buffer) if ok => {
+                buffer.extend(bytes);
+                then
+            }
+            _ => Outcome::Close(CloseReason::OutOfMemory),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Remaining-length framing [MQTT-2.2.3], so these tests do not depend on the codec.
+    fn test_packet_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+        let mut value = 0usize;
+        for i in 0..4 {
+            let Some(&byte) = buf.get(1 + i) else {
+                return Ok(None);
+            };
+            value |= usize::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(Some(2 + i + value));
+            }
+        }
+        Err(DecodeError::MalformedRemainingLength)
+    }
+
+    /// Records packets; pauses or stops after chosen packets.
+    #[derive(Default)]
+    struct Recorder {
+        packets: Vec<Vec<u8>>,
+        malformed: Vec<DecodeError>,
+        pause_after: Vec<usize>,
+        stop_after: Option<usize>,
+    }
+
+    impl PacketSink for Recorder {
+        fn packet_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+            test_packet_len(buf)
+        }
+        fn packet(&mut self, frame: &[u8]) -> Flow {
+            self.packets.push(frame.to_vec());
+            let n = self.packets.len();
+            if self.stop_after == Some(n) {
+                Flow::Stop
+            } else if self.pause_after.contains(&n) {
+                Flow::Pause
+            } else {
+                Flow::Continue
+            }
+        }
+        fn malformed(&mut self, error: DecodeError) {
+            self.malformed.push(error);
+        }
+    }
+
+    /// A packet of type byte `first` with a body of `body_len` bytes counting up from `tag`.
+    fn packet(first: u8, body_len: usize, tag: u8) -> Vec<u8> {
+        let mut p = vec![first];
+        let mut len = body_len;
+        loop {
+            let mut byte = (len % 128) as u8;
+            len /= 128;
+            if len > 0 {
+                byte |= 0x80;
+            }
+            p.push(byte);
+            if len == 0 {
+                break;
+            }
+        }
+        p.extend((0..body_len).map(|i| tag.wrapping_add(i as u8)));
+        p
+    }
+
+    fn sample() -> Vec<Vec<u8>> {
+        vec![
+            packet(0x10, 20, 1),
+            packet(0xc0, 0, 0),
+            packet(0x30, 200, 7),
+            packet(0x40, 2, 9),
+            packet(0x32, 1000, 3),
+        ]
+    }
+
+    const MAX: usize = 64 * 1024;
+
+    #[test]
+    fn one_byte_chunks() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        for byte in &stream {
+            assert_eq!(
+                state.feed(std::slice::from_ref(byte), &mut pool, MAX, &mut sink),
+                Outcome::Open
+            );
+        }
+        assert_eq!(sink.packets, packets);
+        assert!(!state.holds_buffer());
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn many_packets_in_one_chunk_borrow_nothing() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        assert_eq!(
+            state.feed(&stream, &mut pool, MAX, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(sink.packets, packets);
+        assert_eq!(pool.allocated(), 0, "whole packets are framed zero-copy");
+    }
+
+    #[test]
+    fn split_at_every_position() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        for cut in 0..=stream.len() {
+            for cut2 in [cut, (cut + 3).min(stream.len()), stream.len()] {
+                let mut pool = BufferPool::new(64, 1 << 20);
+                let mut state = ReadState::new();
+                let mut sink = Recorder::default();
+                for chunk in [&stream[..cut], &stream[cut..cut2], &stream[cut2..]] {
+                    assert_eq!(state.feed(chunk, &mut pool, MAX, &mut sink), Outcome::Open);
+                }
+                assert_eq!(sink.packets, packets, "cut at {cut}/{cut2}");
+                assert!(!state.holds_buffer());
+                assert_eq!(pool.lent(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn partial_body_reserves_the_whole_packet_once() {
+        let big = packet(0x30, 1000, 0);
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        state.feed(&big[..10], &mut pool, MAX, &mut sink);
+        assert_eq!(pool.allocated(), big.len());
+        state.feed(&big[10..500], &mut pool, MAX, &mut sink);
+        assert_eq!(pool.allocated(), big.len(), "no regrowth");
+        state.feed(&big[500..], &mut pool, MAX, &mut sink);
+        assert_eq!(sink.packets, vec![big]);
+        assert_eq!(pool.allocated(), 0, "large allocation freed when drained");
+    }
+
+    #[test]
+    fn oversized_packet_rejected_before_body_is_buffered() {
+        let big = packet(0x30, 5000, 0);
+        // Whole header in one read: rejected with no buffer borrowed.
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        assert_eq!(
+            state.feed(&big[..100], &mut pool, 4096, &mut sink),
+            Outcome::Close(CloseReason::PacketTooLarge)
+        );
+        assert_eq!(pool.allocated(), 0);
+        assert!(sink.packets.is_empty());
+
+        // Header split byte by byte: only header bytes were ever buffered.
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        assert_eq!(
+            state.feed(&big[..1], &mut pool, 4096, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(
+            state.feed(&big[1..100], &mut pool, 4096, &mut sink),
+            Outcome::Close(CloseReason::PacketTooLarge)
+        );
+        assert_eq!(
+            state.pending_len(),
+            3,
+            "first byte and the 2-byte length only"
+        );
+        assert_eq!(pool.allocated(), 64, "one block, no body-sized allocation");
+        state.clear(&mut pool);
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn malformed_header_reported() {
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        let bad = [0x30, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(
+            state.feed(&bad, &mut pool, MAX, &mut sink),
+            Outcome::Stopped
+        );
+        assert_eq!(sink.malformed, vec![DecodeError::MalformedRemainingLength]);
+    }
+
+    #[test]
+    fn pause_mid_chunk_keeps_rest_and_resume_processes_in_order() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder {
+            pause_after: vec![2, 3],
+            ..Recorder::default()
+        };
+        // Feed all but the last 10 bytes: pause after packet 2.
+        let cut = stream.len() - 10;
+        assert_eq!(
+            state.feed(&stream[..cut], &mut pool, MAX, &mut sink),
+            Outcome::Paused
+        );
+        assert_eq!(sink.packets.len(), 2);
+        assert_eq!(
+            state.pending_len(),
+            cut - packets[0].len() - packets[1].len()
+        );
+        // Resume: packet 3 pauses again.
+        assert_eq!(state.resume(&mut pool, MAX, &mut sink), Outcome::Paused);
+        assert_eq!(sink.packets.len(), 3);
+        // Resume: packet 4 delivered, packet 5 incomplete and pending.
+        assert_eq!(state.resume(&mut pool, MAX, &mut sink), Outcome::Open);
+        assert_eq!(sink.packets.len(), 4);
+        assert_eq!(
+            state.feed(&stream[cut..], &mut pool, MAX, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(sink.packets, packets);
+        assert!(!state.holds_buffer());
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn pause_on_completed_pending_packet_stashes_the_rest() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder {
+            pause_after: vec![1],
+            ..Recorder::default()
+        };
+        assert_eq!(
+            state.feed(&stream[..5], &mut pool, MAX, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(
+            state.feed(&stream[5..], &mut pool, MAX, &mut sink),
+            Outcome::Paused
+        );
+        assert_eq!(sink.packets.len(), 1);
+        assert_eq!(state.resume(&mut pool, MAX, &mut sink), Outcome::Open);
+        assert_eq!(sink.packets, packets);
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn bytes_arriving_while_paused_queue_behind_pending() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder {
+            pause_after: vec![1],
+            ..Recorder::default()
+        };
+        let cut = packets[0].len() + packets[1].len() + 3;
+        assert_eq!(
+            state.feed(&stream[..cut], &mut pool, MAX, &mut sink),
+            Outcome::Paused
+        );
+        // A feed while paused (should not happen, but must keep order) resumes first.
+        assert_eq!(
+            state.feed(&stream[cut..], &mut pool, MAX, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(sink.packets, packets);
+        assert!(!state.holds_buffer());
+    }
+
+    #[test]
+    fn stop_discards_the_rest() {
+        let packets = sample();
+        let stream: Vec<u8> = packets.concat();
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder {
+            stop_after: Some(1),
+            ..Recorder::default()
+        };
+        assert_eq!(
+            state.feed(&stream, &mut pool, MAX, &mut sink),
+            Outcome::Stopped
+        );
+        assert_eq!(sink.packets.len(), 1);
+        assert_eq!(pool.lent(), 0);
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer() {
+        let p = packet(0x30, 30, 0);
+        let mut pool = BufferPool::new(64, 1 << 20);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        state.feed(&p[..7], &mut pool, MAX, &mut sink);
+        assert!(state.holds_buffer());
+        assert_eq!(pool.lent(), 1);
+        state.feed(&p[7..], &mut pool, MAX, &mut sink);
+        assert!(!state.holds_buffer());
+        assert_eq!(pool.lent(), 0);
+        assert_eq!(pool.allocated(), 64, "the block is back on the free list");
+    }
+
+    #[test]
+    fn budget_exhaustion_closes_with_out_of_memory() {
+        let p = packet(0x30, 1000, 0);
+        let mut pool = BufferPool::new(64, 512);
+        let mut state = ReadState::new();
+        let mut sink = Recorder::default();
+        assert_eq!(
+            state.feed(&p[..10], &mut pool, MAX, &mut sink),
+            Outcome::Close(CloseReason::OutOfMemory)
+        );
+        assert_eq!(pool.refused(), 1);
+        assert!(!state.holds_buffer());
+
+        // Growing from a block to a large packet is refused the same way.
+        let mut state = ReadState::new();
+        assert_eq!(
+            state.feed(&p[..1], &mut pool, MAX, &mut sink),
+            Outcome::Open
+        );
+        assert_eq!(
+            state.feed(&p[1..10], &mut pool, MAX, &mut sink),
+            Outcome::Close(CloseReason::OutOfMemory)
+        );
+        state.clear(&mut pool);
+        assert_eq!(pool.lent(), 0);
+    }
+}

@@ -1,0 +1,50 @@
+//! Rate limiting for warnings that a misbehaving network could otherwise repeat thousands
+//! of times a second (pool full, out of descriptors, accept errors): at most one line per
+//! interval, carrying the number of occurrences it stands for.
+
+use std::time::{Duration, Instant};
+
+/// Interval between two lines of one throttled warning.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One throttled warning.
+#[derive(Debug, Default)]
+pub struct LogThrottle {
+    /// When a line was last let through.
+    last: Option<Instant>,
+    /// Occurrences since that line (including the current one when it is let through).
+    count: u32,
+}
+
+impl LogThrottle {
+    /// Records one occurrence; `Some(n)` when a line may be logged now, `n` being the
+    /// occurrences it stands for (1 for the first, or all since the previous line).
+    pub fn hit(&mut self, now: Instant) -> Option<u32> {
+        self.count = self.count.saturating_add(1);
+        let due = self.last.map_or(true, |last| {
+            now.saturating_duration_since(last) >= WARN_INTERVAL
+        });
+        if due {
+            self.last = Some(now);
+            Some(std::mem::take(&mut self.count))
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_interval_with_count() {
+        let t0 = Instant::now();
+        let mut throttle = LogThrottle::default();
+        assert_eq!(throttle.hit(t0), Some(1));
+        assert_eq!(throttle.hit(t0 + Duration::from_secs(1)), None);
+        assert_eq!(throttle.hit(t0 + Duration::from_secs(9)), None);
+        assert_eq!(throttle.hit(t0 + WARN_INTERVAL), Some(3));
+        assert_eq!(throttle.hit(t0 + WARN_INTERVAL), None);
+    }
+}

@@ -1,0 +1,305 @@
+//! Test harness: a [`sol::net::Server`] on a thread, and hand-written MQTT 3.1.1 packets.
+//!
+//! Every socket gets a [`TIMEOUT`] on reads and writes so a broken broker fails a test
+//! instead of hanging it; waits are bounded, never sleeps.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use sol::config::Config;
+use sol::net::{LocalAddr, Server, ServerHandle};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Longest any single wait in a test may take.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server; stopped (gracefully) and joined on drop.
+pub struct Running {
+    /// The first TCP address it listens on (IPv4 loopback with `Config::loopback`).
+    pub addr: Option<SocketAddr>,
+    /// Every address it listens on.
+    pub addrs: Vec<LocalAddr>,
+    /// Stops or reloads it.
+    pub handle: ServerHandle,
+    /// The reactor thread.
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// The TCP address (panics for a server with Unix listeners only).
+    pub fn tcp(&self) -> SocketAddr {
+        self.addr.expect("the server has a TCP listener")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let result = thread.join();
+            if !std::thread::panicking() {
+                result
+                    .expect("reactor thread panicked")
+                    .expect("Server::run failed");
+            }
+        }
+    }
+}
+
+/// Starts a server on `Config::loopback(0)` after `configure` adjusted it.
+pub fn start(configure: impl FnOnce(&mut Config)) -> Running {
+    let mut config = Config::loopback(0);
+    configure(&mut config);
+    start_with(config)
+}
+
+/// Starts a server with `config`. The server is built on its own thread (the broker core
+/// is single-threaded and not `Send`); its addresses and handle come back over a channel.
+pub fn start_with(config: Config) -> Running {
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || -> io::Result<()> {
+        let mut server = match Server::new(config) {
+            Ok(server) => server,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return Ok(());
+            }
+        };
+        let _ = tx.send(Ok((server.local_addrs(), server.handle())));
+        server.run()
+    });
+    let (addrs, handle) = rx
+        .recv_timeout(TIMEOUT)
+        .expect("server thread answers")
+        .expect("server starts");
+    let addr = addrs.iter().find_map(|a| match a {
+        LocalAddr::Tcp(addr) => Some(*addr),
+        LocalAddr::Unix(_) => None,
+    });
+    Running {
+        addr,
+        addrs,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// A TCP connection with timeouts and `TCP_NODELAY`.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// A connected MQTT client: CONNECT sent, CONNACK 0 received.
+pub fn handshake(addr: SocketAddr, client_id: &str) -> TcpStream {
+    let mut s = tcp(addr);
+    s.write_all(&connect(client_id, 60, true)).expect("write");
+    assert_eq!(read_packet(&mut s), CONNACK_OK);
+    s
+}
+
+/// CONNACK, session not present, accepted.
+pub const CONNACK_OK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
+/// PINGREQ.
+pub const PINGREQ: [u8; 2] = [0xc0, 0x00];
+/// PINGRESP.
+pub const PINGRESP: [u8; 2] = [0xd0, 0x00];
+/// DISCONNECT.
+pub const DISCONNECT: [u8; 2] = [0xe0, 0x00];
+
+/// Appends a remaining-length field [MQTT-2.2.3].
+pub fn remaining_len(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut byte = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+/// A packet with first byte `first` and `body`.
+pub fn packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut p = vec![first];
+    remaining_len(body.len(), &mut p);
+    p.extend_from_slice(body);
+    p
+}
+
+/// A UTF-8 string field: 2-byte length and bytes.
+pub fn string(s: &[u8]) -> Vec<u8> {
+    let mut v = (s.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(s);
+    v
+}
+
+/// A will for [`connect_full`]: topic, payload, QoS, retain.
+pub type Will<'a> = (&'a str, &'a [u8], u8, bool);
+
+/// CONNECT, MQTT 3.1.1, no will, no credentials.
+pub fn connect(client_id: &str, keep_alive: u16, clean: bool) -> Vec<u8> {
+    connect_full(4, client_id, keep_alive, clean, None)
+}
+
+/// CONNECT with protocol name `MQTT` and protocol `level`.
+pub fn connect_full(
+    level: u8,
+    client_id: &str,
+    keep_alive: u16,
+    clean: bool,
+    will: Option<Will<'_>>,
+) -> Vec<u8> {
+    let mut flags = 0u8;
+    if clean {
+        flags |= 0x02;
+    }
+    if let Some((_, _, qos, retain)) = will {
+        flags |= 0x04 | (qos << 3) | if retain { 0x20 } else { 0 };
+    }
+    let mut body = string(b"MQTT");
+    body.push(level);
+    body.push(flags);
+    body.extend_from_slice(&keep_alive.to_be_bytes());
+    body.extend(string(client_id.as_bytes()));
+    if let Some((topic, payload, _, _)) = will {
+        body.extend(string(topic.as_bytes()));
+        body.extend(string(payload));
+    }
+    packet(0x10, &body)
+}
+
+/// SUBSCRIBE to one filter.
+pub fn subscribe(packet_id: u16, filter: &str, qos: u8) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    body.extend(string(filter.as_bytes()));
+    body.push(qos);
+    packet(0x82, &body)
+}
+
+/// SUBACK granting `qos` for one filter.
+pub fn suback(packet_id: u16, qos: u8) -> Vec<u8> {
+    let id = packet_id.to_be_bytes();
+    vec![0x90, 0x03, id[0], id[1], qos]
+}
+
+/// PUBLISH; `packet_id` must be `Some` iff `qos > 0`.
+pub fn publish(
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    packet_id: Option<u16>,
+    retain: bool,
+) -> Vec<u8> {
+    let mut body = string(topic.as_bytes());
+    if let Some(id) = packet_id {
+        body.extend_from_slice(&id.to_be_bytes());
+    }
+    body.extend_from_slice(payload);
+    packet(0x30 | (qos << 1) | u8::from(retain), &body)
+}
+
+/// A 2-byte-body acknowledgment: `0x40` PUBACK, `0x50` PUBREC, `0x62` PUBREL, `0x70`
+/// PUBCOMP, `0xb0` UNSUBACK.
+pub fn ack(first: u8, packet_id: u16) -> Vec<u8> {
+    let id = packet_id.to_be_bytes();
+    vec![first, 0x02, id[0], id[1]]
+}
+
+/// Reads one whole packet; panics on EOF, error or timeout.
+pub fn read_packet(stream: &mut impl Read) -> Vec<u8> {
+    let mut p = vec![0u8; 1];
+    stream
+        .read_exact(&mut p)
+        .expect("a packet (not EOF, not timeout)");
+    let mut len = 0usize;
+    for i in 0..4 {
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b).expect("remaining length");
+        p.push(b[0]);
+        len |= usize::from(b[0] & 0x7f) << (7 * i);
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let start = p.len();
+    p.resize(start + len, 0);
+    stream.read_exact(&mut p[start..]).expect("packet body");
+    p
+}
+
+/// Waits until the server closes the connection; returns the bytes it sent before.
+/// Panics if it is still open after [`TIMEOUT`].
+pub fn expect_closed(stream: &mut impl Read) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("connection not closed by the server: {e}"),
+        }
+    }
+}
+
+/// A PUBLISH as received.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received {
+    /// QoS.
+    pub qos: u8,
+    /// RETAIN flag.
+    pub retain: bool,
+    /// Topic name.
+    pub topic: String,
+    /// Packet id (QoS > 0).
+    pub packet_id: Option<u16>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// Parses a whole PUBLISH packet read with [`read_packet`].
+pub fn parse_publish(p: &[u8]) -> Received {
+    assert_eq!(p[0] >> 4, 3, "expected PUBLISH, got {p:02x?}");
+    let qos = (p[0] >> 1) & 3;
+    let mut i = 1;
+    while p[i] & 0x80 != 0 {
+        i += 1;
+    }
+    i += 1;
+    let tlen = usize::from(u16::from_be_bytes([p[i], p[i + 1]]));
+    let topic = String::from_utf8(p[i + 2..i + 2 + tlen].to_vec()).expect("UTF-8 topic");
+    i += 2 + tlen;
+    let packet_id = (qos > 0).then(|| {
+        let id = u16::from_be_bytes([p[i], p[i + 1]]);
+        i += 2;
+        id
+    });
+    Received {
+        qos,
+        retain: p[0] & 1 == 1,
+        topic,
+        packet_id,
+        payload: p[i..].to_vec(),
+    }
+}
+
+/// A socket path in the temp directory, unique per process and `tag`.
+pub fn temp_socket_path(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sol-test-{tag}-{}.sock", std::process::id()))
+}
+
+/// Writes all of `bytes`.
+pub fn send(stream: &mut impl Write, bytes: &[u8]) {
+    stream.write_all(bytes).expect("write");
+}
