@@ -495,6 +495,11 @@ impl<'f> Parser<'f> {
                 return false;
             }
             None => Bind::Any,
+            // Port 0 with an IP address is an ephemeral TCP port (tests, CI); otherwise port 0
+            // means a Unix socket path, as in Mosquitto.
+            Some(ip) if port == 0 && ip.parse::<std::net::IpAddr>().is_ok() => {
+                Bind::Host(ip.to_string())
+            }
             Some(path) if port == 0 || path.starts_with('/') => {
                 if path.len() > MAX_UNIX_SOCKET_PATH {
                     self.error(

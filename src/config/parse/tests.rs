@@ -313,6 +313,12 @@ allow_anonymous true
         ok("listener 0 sol.sock").listeners[0].bind,
         Bind::Unix("sol.sock".into())
     );
+    // Port 0 with an IP address is an ephemeral TCP port, for tests.
+    assert_eq!(
+        ok("listener 0 127.0.0.1").listeners[0].bind,
+        Bind::Host("127.0.0.1".into())
+    );
+    assert_eq!(ok("listener 0 ::1").listeners[0].bind, Bind::Host("::1".into()));
 }
 
 #[test]
