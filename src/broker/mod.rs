@@ -426,7 +426,7 @@ impl Broker {
                 Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
             ) => self.protocol_error(conn, "client sent a packet only a server may send", now),
         }
-        self.check_outbox_pressure(conn);
+        self.check_outbox_pressure(conn, now);
     }
 
     /// A packet from `conn` failed to decode. Answers CONNACK 0x01 for an unsupported
@@ -522,7 +522,7 @@ impl Broker {
                         let id = s.client_id.to_string();
                         self.drop_log.warn(now, format_args!("subscriber {id} did not drain its queue within max_publisher_stall: dropping its overflowing QoS 1/2 messages"));
                     }
-                    self.release(p);
+                    self.release(p, now);
                 }
                 None => i += 1,
             }
@@ -613,7 +613,7 @@ impl Broker {
         if let Phase::Connected(sid) = c.phase {
             self.pump(sid, now);
         }
-        self.check_outbox_pressure(conn);
+        self.check_outbox_pressure(conn, now);
     }
 
     /// Whether `conn` has output not yet written.
@@ -707,7 +707,7 @@ impl Broker {
         if let Some(sid) = existing {
             if let Some(old) = self.session_mut(sid).and_then(|s| s.conn.take()) {
                 info!("client {client_id} already connected: closing the old connection");
-                self.release_stalls_on(sid);
+                self.release_stalls_on(sid, now);
                 self.close(old, CloseReason::TakenOver);
                 if let Some(s) = self.session_mut(sid) {
                     if !s.clean {
@@ -722,7 +722,7 @@ impl Broker {
             existing.filter(|&sid| !p.clean_session && self.session(sid).is_some_and(|s| !s.clean));
         if let Some(sid) = existing.filter(|&sid| Some(sid) != resumed) {
             // Clean session discards the previous session [MQTT-3.1.2-6].
-            self.remove_session(sid);
+            self.remove_session(sid, now);
         }
         let sid = match resumed {
             Some(sid) => {
@@ -1068,6 +1068,12 @@ impl Broker {
                 self.durable(|| Durable::RetainedSet { message, qos });
             }
             Err(why) => {
+                // The previous retained message must go even if the new one cannot be
+                // stored [MQTT-3.3.1-7]: a stale value is worse than none.
+                if self.retained.clear(message.topic()) {
+                    let topic = message.topic().into();
+                    self.durable(|| Durable::RetainedCleared { topic });
+                }
                 self.stats.publish_dropped += 1;
                 self.drop_log.warn(
                     now,
@@ -1213,7 +1219,7 @@ impl Broker {
             self.queue_changed(sid);
         }
         if has_room {
-            self.release_stalls_on(sid);
+            self.release_stalls_on(sid, now);
         }
     }
 
@@ -1254,18 +1260,29 @@ impl Broker {
         }
     }
 
-    fn release(&mut self, publisher: ConnId) {
+    fn release(&mut self, publisher: ConnId, now: Instant) {
         self.stalled.retain(|&p| p != publisher);
         let Some(c) = self.conn_mut(publisher) else {
             return;
         };
         c.stalled_on = None;
-        if !c.paused() {
-            self.effects.push_back(Effect::ResumeRead(publisher));
-        }
+        self.resume_if_unpaused(publisher, now);
     }
 
-    fn release_stalls_on(&mut self, sid: SessionId) {
+    /// Resumes reading from `conn` if nothing pauses it any more. Its keep-alive restarts:
+    /// packets it sent while the broker was not reading must not count against it
+    /// [MQTT-3.1.2-24].
+    fn resume_if_unpaused(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.paused() {
+            return;
+        }
+        c.last_packet = c.last_packet.max(now);
+        self.effects.push_back(Effect::ResumeRead(conn));
+        self.arm_conn_timer(conn);
+    }
+
+    fn release_stalls_on(&mut self, sid: SessionId, now: Instant) {
         if self.stalled.is_empty() {
             return;
         }
@@ -1280,13 +1297,13 @@ impl Broker {
             })
             .collect();
         for p in waiting {
-            self.release(p);
+            self.release(p, now);
         }
     }
 
     /// Pauses reading from a connection whose own outbox is too long, resumes it once the
     /// outbox has drained.
-    fn check_outbox_pressure(&mut self, conn: ConnId) {
+    fn check_outbox_pressure(&mut self, conn: ConnId, now: Instant) {
         let Some(c) = self.conn_mut(conn) else { return };
         let len = c.outbox.len();
         if !c.paused_self && len > OUTBOX_HIGH_WATER {
@@ -1297,9 +1314,7 @@ impl Broker {
             }
         } else if c.paused_self && len <= OUTBOX_LOW_WATER {
             c.paused_self = false;
-            if !c.paused() {
-                self.effects.push_back(Effect::ResumeRead(conn));
-            }
+            self.resume_if_unpaused(conn, now);
         }
     }
 
@@ -1312,9 +1327,10 @@ impl Broker {
         }
         let connect = (c.phase == Phase::AwaitingConnect)
             .then(|| c.accepted_at + self.limits.connect_timeout);
+        // No keep-alive while the broker itself is not reading the client.
         let keep_alive = c
             .keep_alive
-            .filter(|_| c.phase != Phase::AwaitingConnect)
+            .filter(|_| c.phase != Phase::AwaitingConnect && !c.paused())
             .map(|k| c.last_packet + k);
         let slow =
             (!c.outbox.is_empty()).then(|| c.last_progress + self.limits.slow_consumer_timeout);
@@ -1352,10 +1368,9 @@ impl Broker {
             && now >= c.accepted_at + limits.connect_timeout
         {
             Some(CloseReason::ConnectTimeout)
-        } else if c
-            .keep_alive
-            .is_some_and(|k| c.phase != Phase::AwaitingConnect && now >= c.last_packet + k)
-        {
+        } else if c.keep_alive.is_some_and(|k| {
+            c.phase != Phase::AwaitingConnect && !c.paused() && now >= c.last_packet + k
+        }) {
             Some(CloseReason::KeepAliveTimeout)
         } else if !c.outbox.is_empty() && now >= c.last_progress + limits.slow_consumer_timeout {
             Some(CloseReason::SlowConsumer)
@@ -1389,7 +1404,7 @@ impl Broker {
         if s.offline_since.is_some_and(|t| now >= t + expiry) {
             info!("session {} expired", s.client_id);
             self.stats.clients_expired += 1;
-            self.remove_session(sid);
+            self.remove_session(sid, now);
         }
     }
 
@@ -1413,8 +1428,8 @@ impl Broker {
         sid
     }
 
-    fn remove_session(&mut self, sid: SessionId) {
-        self.release_stalls_on(sid);
+    fn remove_session(&mut self, sid: SessionId, now: Instant) {
+        self.release_stalls_on(sid, now);
         let Some(s) = self.sessions.get_mut(sid as usize).and_then(Option::take) else {
             return;
         };
@@ -1437,7 +1452,7 @@ impl Broker {
     /// The session's connection is gone: a clean session ends [MQTT-3.1.2-6], a persistent
     /// one keeps its subscriptions and queues QoS 1/2 messages [MQTT-3.1.2-4].
     fn detach_session(&mut self, sid: SessionId, now: Instant) {
-        self.release_stalls_on(sid);
+        self.release_stalls_on(sid, now);
         let max_offline = self.limits.max_offline_sessions;
         let queue_qos0 = self.limits.queue_qos0_messages;
         let offline = self.offline;
@@ -1446,13 +1461,13 @@ impl Broker {
         };
         s.conn = None;
         if s.clean {
-            return self.remove_session(sid);
+            return self.remove_session(sid, now);
         }
         if offline >= max_offline {
             let id = s.client_id.to_string();
             warn!("session {id} not kept: max_offline_sessions ({max_offline}) reached");
             s.clean = true;
-            return self.remove_session(sid);
+            return self.remove_session(sid, now);
         }
         s.offline_since = Some(now);
         s.dropping = false;

@@ -218,9 +218,12 @@ impl TopicTree {
     /// Finds the node for `filter` without creating it; `true` if it ends with `#`.
     fn walk(&self, filter: &str) -> Option<(usize, bool)> {
         let mut idx = 0;
-        for level in filter.split('/') {
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
             idx = match level {
-                "#" => return Some((idx, true)),
+                // Only a final `#` is a wildcard level: `a/#/b` names no stored filter.
+                "#" if levels.peek().is_none() => return Some((idx, true)),
+                "#" => return None,
                 "+" => self.nodes[idx].plus?,
                 _ => *self.nodes[idx].children.get(level)?,
             };
