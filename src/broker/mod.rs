@@ -679,28 +679,18 @@ impl Broker {
                 now,
             );
         }
-        let will = match p.will {
-            Some(w)
-                if !topic::validate_topic(
-                    w.topic,
-                    self.limits.max_topic_length,
-                    self.limits.max_topic_levels,
-                ) =>
-            {
-                return self.refuse(
-                    conn,
-                    ConnectReturnCode::NotAuthorized,
-                    "will topic exceeds max_topic_length or max_topic_levels",
-                    now,
-                );
-            }
-            Some(w) => Some(Will {
-                message: Message::new(w.topic, w.payload),
-                qos: w.qos,
-                retain: w.retain,
-            }),
-            None => None,
-        };
+        let will_refusal = p
+            .will
+            .and_then(|w| self.publish_refusal(w.topic, w.payload.len()));
+        if let Some(why) = will_refusal {
+            let why = format!("will refused: {why}");
+            return self.refuse(conn, ConnectReturnCode::NotAuthorized, &why, now);
+        }
+        let will = p.will.map(|w| Will {
+            message: Message::new(w.topic, w.payload),
+            qos: w.qos,
+            retain: w.retain,
+        });
 
         // Take over a live connection with the same id [MQTT-3.1.4-2].
         let existing = self.by_client_id.get(&client_id).copied();
@@ -839,19 +829,7 @@ impl Broker {
 
     /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
     fn accept_publish(&mut self, conn: ConnId, p: &codec::Publish<'_>, now: Instant) -> bool {
-        let reason = if self.limits.message_size_limit != 0
-            && p.payload.len() > self.limits.message_size_limit
-        {
-            "payload larger than message_size_limit"
-        } else if !topic::validate_topic(
-            p.topic,
-            self.limits.max_topic_length,
-            self.limits.max_topic_levels,
-        ) {
-            "topic exceeds max_topic_length or max_topic_levels"
-        } else if p.topic.starts_with("$SYS") {
-            "clients may not publish to $SYS"
-        } else {
+        let Some(reason) = self.publish_refusal(p.topic, p.payload.len()) else {
             return true;
         };
         self.stats.publish_dropped += 1;
@@ -861,6 +839,20 @@ impl Broker {
             format_args!("dropped PUBLISH from {id} to {}: {reason}", p.topic),
         );
         false
+    }
+
+    /// Why a message from a client (a PUBLISH or a will) may not be published, if it may not.
+    fn publish_refusal(&self, topic: &str, payload_len: usize) -> Option<&'static str> {
+        let l = &self.limits;
+        if l.message_size_limit != 0 && payload_len > l.message_size_limit {
+            Some("payload larger than message_size_limit")
+        } else if !topic::validate_topic(topic, l.max_topic_length, l.max_topic_levels) {
+            Some("topic exceeds max_topic_length or max_topic_levels")
+        } else if topic.starts_with("$SYS") {
+            Some("clients may not publish to $SYS")
+        } else {
+            None
+        }
     }
 
     fn on_ack(&mut self, sid: SessionId, id: u16, state: Awaiting, now: Instant) {

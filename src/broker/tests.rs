@@ -1282,3 +1282,25 @@ fn retained_publish_disconnects_when_retain_is_unavailable() {
     assert_eq!(h.is_closed(0), Some(CloseReason::ProtocolError));
     assert_eq!(h.broker.retained_count(), 0);
 }
+
+#[test]
+fn wills_obey_the_same_rules_as_publish() {
+    let mut h = Harness::with(Limits {
+        message_size_limit: 3,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    });
+    for (conn, topic) in [(0, "$SYS/broker/uptime"), (1, "ok")] {
+        h.broker.accepted(conn, 0, h.now);
+        h.broker
+            .handle(conn, connect("c", true, 60, will(topic, Q0, true)), h.now);
+        assert_eq!(
+            h.take(conn),
+            vec![Seen::Connack {
+                present: false,
+                code: 5
+            }],
+            "{topic}"
+        );
+    }
+}
