@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# '$SYS/...' topics and patterns are deliberately single-quoted literals.
+# shellcheck disable=SC2016
+#
 # Interoperability tests: start a broker on a free loopback port and drive it
 # with real third-party MQTT clients (mosquitto_pub/mosquitto_sub, paho-mqtt).
 #
@@ -55,6 +58,8 @@ BROKER_PID=""
 BG_PIDS=()
 PASSED=0
 FAILED=0
+STARTED=0  # set once the broker is being started: from then on, print a summary
+FINISHED=0 # set when all tests have run
 FAILED_NAMES=()
 # Unique per run, so topics and client ids never collide with anything else.
 RUN_ID="$$"
@@ -98,6 +103,8 @@ print_broker_log() {
     fi
 }
 
+# Runs on every exit: stop everything we started, print the broker log if
+# anything failed, then the summary as the very last line.
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -105,8 +112,22 @@ cleanup() {
     if [ -n "$BROKER_PID" ]; then
         stop_pid "$BROKER_PID" 10
     fi
-    if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
-        print_broker_log
+    if [ "$STARTED" -eq 1 ]; then
+        if [ "$FINISHED" -eq 0 ]; then
+            # Aborted: broker did not start, interrupted, ...
+            FAILED=$((FAILED + 1))
+            FAILED_NAMES+=("run aborted (exit status $rc)")
+        fi
+        if [ "$FAILED" -ne 0 ]; then
+            print_broker_log
+            log ""
+            log "failed:"
+            printf '  %s\n' "${FAILED_NAMES[@]}"
+        fi
+        echo "$PASSED passed, $FAILED failed"
+        if [ "$rc" -eq 0 ] && [ "$FAILED" -ne 0 ]; then
+            rc=1
+        fi
     fi
     rm -rf "$WORK"
     exit "$rc"
@@ -124,11 +145,16 @@ start_sol() {
         exit 2
     fi
     printf 'listener 0 127.0.0.1\nallow_anonymous true\nsys_interval 1\n' >"$conf"
-    "$SOL_BIN" -c "$conf" >"$BROKER_LOG" 2>&1 &
+    # stdout and stderr both go to the log, so the announcement is found
+    # whichever stream it is written to.
+    NO_COLOR=1 "$SOL_BIN" -c "$conf" >"$BROKER_LOG" 2>&1 &
     BROKER_PID=$!
     # Wait (bounded: 10 s, polling every 50 ms) for the port announcement.
     for ((i = 0; i < 200; i++)); do
-        PORT=$(sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$BROKER_LOG" | head -n 1)
+        # Colour escape sequences (e.g. from a tracing formatter) are stripped
+        # before matching.
+        PORT=$(sed -E 's/\x1b\[[0-9;]*m//g' "$BROKER_LOG" |
+            sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' | head -n 1)
         [ -n "$PORT" ] && return 0
         if ! kill -0 "$BROKER_PID" 2>/dev/null; then
             log "error: Sol exited before announcing its port"
@@ -140,20 +166,40 @@ start_sol() {
     exit 1
 }
 
+pick_free_port() {
+    "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
 start_mosquitto() {
-    local conf="$WORK/mosquitto.conf"
+    local conf="$WORK/mosquitto.conf" attempt i
     if [ ! -x "$MOSQUITTO_BIN" ]; then
         log "error: $MOSQUITTO_BIN not found (apt-get install mosquitto)"
         exit 2
     fi
-    PORT=$("$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()') || { log "error: could not pick a free port with $PYTHON"; exit 2; }
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nsys_interval 1\n' "$PORT" >"$conf"
-    "$MOSQUITTO_BIN" -c "$conf" >"$BROKER_LOG" 2>&1 &
-    BROKER_PID=$!
+    # The port is free when picked but could be taken before mosquitto binds
+    # it; if mosquitto exits during startup, try again with another port.
+    for attempt in 1 2 3; do
+        PORT=$(pick_free_port) || { log "error: could not pick a free port with $PYTHON"; exit 2; }
+        printf 'listener %s 127.0.0.1\nallow_anonymous true\nsys_interval 1\n' "$PORT" >"$conf"
+        "$MOSQUITTO_BIN" -c "$conf" >"$BROKER_LOG" 2>&1 &
+        BROKER_PID=$!
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$BROKER_PID" 2>/dev/null || break
+            grep -q 'Opening ipv4 listen socket' "$BROKER_LOG" && return 0
+            sleep 0.05
+        done
+        kill -0 "$BROKER_PID" 2>/dev/null && return 0 # still up: let wait_broker_ready decide
+        wait "$BROKER_PID" 2>/dev/null
+        log "mosquitto exited during startup (attempt $attempt):"
+        cat "$BROKER_LOG"
+        BROKER_PID=""
+    done
+    log "error: could not start mosquitto"
+    exit 1
 }
 
 # Wait (bounded: 10 s) until the broker answers a real MQTT CONNECT.
@@ -164,7 +210,7 @@ wait_broker_ready() {
             log "error: broker exited during startup"
             exit 1
         fi
-        if timeout 2 mosquitto_pub -h "$HOST" -p "$PORT" -i "sol-it-probe-$RUN_ID" \
+        if timeout --foreground 2 mosquitto_pub -h "$HOST" -p "$PORT" -i "sol-it-probe-$RUN_ID" \
             -t "$TP/probe" -n >/dev/null 2>&1; then
             return 0
         fi
@@ -178,7 +224,7 @@ wait_broker_ready() {
 
 # Publish with mosquitto_pub (bounded).
 pub() {
-    timeout 10 mosquitto_pub -h "$HOST" -p "$PORT" "$@"
+    timeout --foreground 10 mosquitto_pub -h "$HOST" -p "$PORT" "$@"
 }
 
 # start_sub OUT ARGS...: run mosquitto_sub in the background with debug output,
@@ -198,7 +244,7 @@ start_sub() {
 sub_fg() {
     local out=$1
     shift
-    timeout 20 mosquitto_sub -h "$HOST" -p "$PORT" -d "$@" >"$out" 2>"$out.err"
+    timeout --foreground 20 mosquitto_sub -h "$HOST" -p "$PORT" -d "$@" >"$out" 2>"$out.err"
 }
 
 # wait_grep FILE ERE SECONDS: poll until a line of FILE matches ERE.
@@ -292,7 +338,7 @@ t_a2_wildcards() {
     # Non-matching first, then matching, then an end marker; all QoS 1 from
     # successive publishers, so each has been processed before the next.
     for t in sensors/kitchen/humidity sensors/temp sensors/a/b/temp sensors/kitchen/temp/x \
-        homes/x house/home/x Home/x sensors/+/temp2; do
+        homes/x house/home/x Home/x; do
         pub -q 1 -t "$TP/$t" -m "no:$t" || { fail "publish $t failed"; return 1; }
     done
     for t in sensors/kitchen/temp sensors/garage/temp home home/livingroom/lamp home/x/y/z; do
@@ -308,7 +354,7 @@ t_a2_wildcards() {
     if [ "$(messages "$out" | sort)" != "$(echo "$expected" | sort)" ]; then
         fail "received set differs from expected"
         log "    expected:"
-        echo "$expected" | sed 's/^/    | /'
+        while IFS= read -r t; do log "    | $t"; done <<<"$expected"
         show "$out"
         return 1
     fi
@@ -324,6 +370,7 @@ t_a3_retained() {
     [ "$(messages "$out")" = "$topic $payload" ] || { fail "wrong message"; show "$out"; return 1; }
     grep -qE 'received PUBLISH \(d0, q0, r1, ' "$out" ||
         { fail "retain flag not set on delivery to a new subscriber"; show "$out"; return 1; }
+    pub -q 1 -r -n -t "$topic" || { fail "clearing the retained message failed"; return 1; }
 }
 
 # A3b: an empty retained publish clears the retained message.
@@ -341,7 +388,6 @@ t_a3_retained_clear() {
 t_a4_will() {
     local wout="$WORK/a4-watch.out" dout="$WORK/a4-dying.out" topic="$TP/a4/will/dying" payload="gone $RUN_ID"
     start_sub "$wout" -v -q 1 -t "$TP/a4/will/+" -W 15
-    local watcher=$SUB_PID
     wait_suback "$wout" || { fail "watcher: no SUBACK"; show "$wout" "$wout.err"; return 1; }
     start_sub "$dout" -i "sol-it-dying-$RUN_ID" -t "$TP/a4/unused" -W 15 \
         --will-topic "$topic" --will-payload "$payload" --will-qos 1
@@ -352,7 +398,6 @@ t_a4_will() {
     wait_line "$wout" "$topic $payload" 10 || { fail "will not received"; show "$wout"; return 1; }
     grep -qE "received PUBLISH \(d0, q1, r0, .*'$topic'" "$wout" ||
         { fail "will not delivered at QoS 1"; show "$wout"; return 1; }
-    : "$watcher"
 }
 
 # A4b: a client that disconnects cleanly does not trigger its will.
@@ -434,26 +479,33 @@ t_a6_hash_not_sys() {
 # ----------------------------------------------------------- group B: paho
 
 run_paho() {
-    local junit="$WORK/junit.xml" rc counts p f
+    local junit="$WORK/junit.xml" rc counts p f x
     log ""
     log "== group B: paho-mqtt ($PYTHON) =="
-    BROKER_HOST=$HOST BROKER_PORT=$PORT PYTHONDONTWRITEBYTECODE=1 \
-        timeout 180 "$PYTHON" -m pytest -q -p no:cacheprovider -rfE \
+    BROKER_HOST=$HOST BROKER_PORT=$PORT INTEROP_BROKER=$MODE PYTHONDONTWRITEBYTECODE=1 \
+        timeout --foreground 180 "$PYTHON" -m pytest -q -p no:cacheprovider --tb=short -rfEx \
         --junitxml="$junit" "$SCRIPT_DIR/test_paho.py"
     rc=$?
     counts=$("$PYTHON" - "$junit" <<'EOF' 2>/dev/null
 import sys
 import xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-tests = failed = 0
-for s in suites:
-    t = int(s.get("tests", 0))
-    bad = int(s.get("failures", 0)) + int(s.get("errors", 0)) + int(s.get("skipped", 0))
-    tests += t
-    failed += bad
-# Skipped tests count as failures: nothing may be silently left out.
-print(max(tests - failed, 0), failed)
+passed = failed = xfailed = 0
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    kinds = {child.tag: child.get("type", "") for child in case}
+    if "failure" in kinds or "error" in kinds:
+        failed += 1
+    elif "skipped" in kinds:
+        # An expected failure (known deviation of the reference broker) is
+        # the expected outcome; any other skip counts as a failure, so that
+        # nothing is silently left out.
+        if kinds["skipped"] == "pytest.xfail":
+            passed += 1
+            xfailed += 1
+        else:
+            failed += 1
+    else:
+        passed += 1
+print(passed, failed, xfailed)
 EOF
     ) || counts=""
     if [ -z "$counts" ]; then
@@ -462,7 +514,10 @@ EOF
         FAILED_NAMES+=("B: pytest run")
         return
     fi
-    read -r p f <<<"$counts"
+    read -r p f x <<<"$counts"
+    if [ "$x" -gt 0 ]; then
+        log "note: $x paho test(s) failed as expected: known deviations of the reference broker (see xfail above)"
+    fi
     PASSED=$((PASSED + p))
     FAILED=$((FAILED + f))
     if [ "$f" -gt 0 ]; then
@@ -478,6 +533,7 @@ EOF
 # --------------------------------------------------------------------- main
 
 log "== starting broker ($MODE) =="
+STARTED=1
 if [ "$MODE" = sol ]; then
     start_sol
 else
@@ -507,11 +563,7 @@ if ! kill -0 "$BROKER_PID" 2>/dev/null; then
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("broker still running at the end")
 fi
-
+FINISHED=1
 log ""
-if [ "$FAILED" -gt 0 ]; then
-    log "failed:"
-    printf '  %s\n' "${FAILED_NAMES[@]}"
-fi
-echo "$PASSED passed, $FAILED failed"
+# The summary line is printed by cleanup (EXIT trap), after the broker log.
 [ "$FAILED" -eq 0 ]

@@ -318,7 +318,10 @@ allow_anonymous true
         ok("listener 0 127.0.0.1").listeners[0].bind,
         Bind::Host("127.0.0.1".into())
     );
-    assert_eq!(ok("listener 0 ::1").listeners[0].bind, Bind::Host("::1".into()));
+    assert_eq!(
+        ok("listener 0 ::1").listeners[0].bind,
+        Bind::Host("::1".into())
+    );
 }
 
 #[test]
