@@ -772,30 +772,7 @@ impl Broker {
             );
         }
         let deliver = self.accept_publish(conn, &p, now);
-        match (p.qos, p.packet_id) {
-            (QoS::AtMostOnce, _) | (_, None) => {
-                if deliver {
-                    self.publish(
-                        Some(conn),
-                        Message::new(p.topic, p.payload),
-                        p.qos,
-                        p.retain,
-                        now,
-                    );
-                }
-            }
-            (QoS::AtLeastOnce, Some(id)) => {
-                if deliver {
-                    self.publish(
-                        Some(conn),
-                        Message::new(p.topic, p.payload),
-                        p.qos,
-                        p.retain,
-                        now,
-                    );
-                }
-                self.push_frame(conn, Frame::ack(PacketType::Puback, id), now);
-            }
+        let (first_delivery, ack) = match (p.qos, p.packet_id) {
             (QoS::ExactlyOnce, Some(id)) => {
                 // Deliver on the first PUBLISH only; a re-sent one with the same id is
                 // acknowledged again but not delivered twice [MQTT-4.3.3-2].
@@ -803,27 +780,26 @@ impl Broker {
                 let Some(s) = self.session_mut(sid) else {
                     return;
                 };
-                if !s.incoming_qos2.contains(&id) {
+                let first = !s.incoming_qos2.contains(&id);
+                if first {
                     if s.incoming_qos2.len() >= max_incoming {
-                        return self.protocol_error(
-                            conn,
-                            "more QoS 2 messages awaiting PUBREL than max_inflight_incoming",
-                            now,
-                        );
+                        let why = "more QoS 2 messages awaiting PUBREL than max_inflight_incoming";
+                        return self.protocol_error(conn, why, now);
                     }
                     s.incoming_qos2.push(id);
-                    if deliver {
-                        self.publish(
-                            Some(conn),
-                            Message::new(p.topic, p.payload),
-                            p.qos,
-                            p.retain,
-                            now,
-                        );
-                    }
                 }
-                self.push_frame(conn, Frame::ack(PacketType::Pubrec, id), now);
+                (first, Some(Frame::ack(PacketType::Pubrec, id)))
             }
+            (QoS::AtLeastOnce, Some(id)) => (true, Some(Frame::ack(PacketType::Puback, id))),
+            _ => (true, None),
+        };
+        if deliver && first_delivery {
+            let message = Message::new(p.topic, p.payload);
+            self.publish(Some(conn), message, p.qos, p.retain, now);
+        }
+        // Acknowledged after routing, in the order received [MQTT-4.6.0-2], [MQTT-4.6.0-3].
+        if let Some(ack) = ack {
+            self.push_frame(conn, ack, now);
         }
     }
 
@@ -1659,3 +1635,5 @@ impl Broker {
 mod conformance_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod harness;

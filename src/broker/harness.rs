@@ -1,0 +1,1 @@
+//! Shared packet-by-packet test harness (being extracted).
