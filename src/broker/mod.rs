@@ -1634,6 +1634,6 @@ impl Broker {
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod harness;
+#[cfg(test)]
+mod tests;
