@@ -32,6 +32,7 @@ pub use stats::Stats;
 pub use topic::{filter_matches, validate_filter, FilterError};
 
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
+use crate::log::TARGET_CONNECTION;
 use log::{debug, info, warn};
 use retained::RetainedStore;
 use session::{Awaiting, Inflight, Queued, Session, SessionId};
@@ -478,8 +479,10 @@ impl Broker {
                     .map(|s| s.client_id.to_string())
                     .unwrap_or_default();
                 match reason {
-                    CloseReason::ClientDisconnect => info!("client {s} disconnected"),
-                    _ => info!("client {s} closed: {reason:?}"),
+                    CloseReason::ClientDisconnect => {
+                        info!(target: TARGET_CONNECTION, "client {s} disconnected")
+                    }
+                    _ => info!(target: TARGET_CONNECTION, "client {s} closed: {reason:?}"),
                 }
                 self.detach_session(sid, now);
             }
@@ -735,6 +738,7 @@ impl Broker {
         self.connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
         info!(
+            target: TARGET_CONNECTION,
             "client {client_id} connected (p{}, c{}, k{}{})",
             p.level,
             u8::from(p.clean_session),
@@ -899,7 +903,7 @@ impl Broker {
         // [MQTT-3.3.1-6], re-sent on a repeated subscription too [MQTT-3.8.4-3].
         self.push_frame(conn, frame, now);
         for (filter, granted) in granted_filters {
-            log::info!(target: "sol::subscribe", "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
+            log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
             let mut retained: Vec<(Message, QoS)> =
                 self.retained.matching(filter).cloned().collect();
             retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
@@ -965,7 +969,7 @@ impl Broker {
                 if let Some(s) = self.session_mut(sid) {
                     s.subscriptions.retain(|(f, _)| &**f != filter);
                 }
-                log::info!(target: "sol::unsubscribe", "{} {filter}", self.client_id_of(conn).unwrap_or_default());
+                log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
             }
         }
         // UNSUBACK even when nothing matched [MQTT-3.10.4-4], [MQTT-3.10.4-5].
