@@ -12,6 +12,7 @@
 //!   runs under the reactor, in unit tests and in benchmarks.
 //! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
 //! - [`log`]: the `syslog` or stderr backend of the `log` facade.
+//! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -23,3 +24,4 @@ pub mod codec;
 pub mod config;
 pub mod log;
 pub mod net;
+pub mod notify;
