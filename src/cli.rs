@@ -8,6 +8,9 @@
 //!                                  the memory ceiling of its caps
 //! ```
 //!
+//! Started by systemd (`NOTIFY_SOCKET` set), the broker reports readiness, reloads, its
+//! stop and watchdog pets through [`crate::notify`].
+//!
 //! Without `-c` or `-p`, Sol runs with the embedded defaults (loopback listeners on port
 //! 1883, anonymous clients allowed). `-p PORT` is the same on another port; it cannot be
 //! combined with `-c` (the file decides the listeners).
@@ -235,7 +238,7 @@ fn fd_limit() -> u64 {
         .map_or(1024, |(soft, _hard)| soft)
 }
 
-/// Runs the broker: configuration, logging, listeners, signals, reactor.
+/// Runs the broker: configuration, logging, listeners, signals, readiness (systemd), reactor.
 fn run(source: Source, verbose: bool) -> i32 {
     let config = match source {
         Source::Defaults => Config::embedded_defaults(),
@@ -257,6 +260,7 @@ fn run(source: Source, verbose: bool) -> i32 {
         Some(path) => ::log::info!("Config loaded from {}.", path.display()),
         None => ::log::info!("Using the embedded defaults: loopback listeners only."),
     }
+    let mut notifier = crate::notify::Notifier::from_env();
     let started = crate::net::Server::new(config).and_then(|mut server| {
         server.enable_signals()?;
         Ok(server)
@@ -265,9 +269,11 @@ fn run(source: Source, verbose: bool) -> i32 {
         Ok(server) => server,
         Err(e) => {
             report_runtime_error(&format!("cannot start: {e}"));
+            notifier.status(&format!("cannot start: {e}"));
             return EXIT_RUNTIME;
         }
     };
+    server.set_notifier(notifier);
     match server.run() {
         Ok(()) => {
             ::log::info!("sol {} terminating", env!("CARGO_PKG_VERSION"));

@@ -25,8 +25,14 @@
 //!   edge may have passed while it was paused.
 //! - **Write**: connections named by [`Broker::poll_writable`] and connections that turn
 //!   writable are flushed with `writev` straight from the broker's frames.
-//! - **Time**: the poll timeout is the broker's next deadline (or a listener retry), so
-//!   an idle broker sleeps. Only the monotonic clock is used.
+//! - **Time**: the poll timeout is the broker's next deadline (or a listener retry, or
+//!   the systemd watchdog when there is one), so an idle broker sleeps. Only the monotonic
+//!   clock is used.
+//! - **systemd**: the reactor owns a [`Notifier`] (disabled unless
+//!   [`Server::set_notifier`] gave it one) and tells it when it is ready (start of
+//!   [`Server::run`]), reloading and ready again (around a reload), and stopping (start of
+//!   the graceful stop); every loop iteration offers it the chance to pet the watchdog,
+//!   so a hung loop stops petting.
 //!
 //! Tokens: slots are `0..MAX_POOL`; the reactor's own sources sit above ([`WAKER`],
 //! [`SIGNALS`], listeners from [`LISTENER_BASE`]).
@@ -43,6 +49,7 @@ pub use listener::LocalAddr;
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
 use crate::codec::{decode, DecodeError};
 use crate::config::Config;
+use crate::notify::Notifier;
 use buffer::BufferPool;
 use listener::{BindError, BindTarget, Listener, Stream};
 use mio::unix::SourceFd;
@@ -124,6 +131,8 @@ pub struct Server {
     fixed: FixedSettings,
     /// Passed to the log backend on reload.
     verbose: bool,
+    /// systemd notifications (readiness, reload, stop, watchdog); disabled by default.
+    notifier: Notifier,
     /// Throttled warnings.
     warn_pool_full: LogThrottle,
     /// Throttled warnings.
@@ -326,6 +335,7 @@ impl Server {
             source: config.source,
             fixed,
             verbose: false,
+            notifier: Notifier::disabled(),
             warn_pool_full: LogThrottle::default(),
             warn_no_fds: LogThrottle::default(),
             warn_accept: LogThrottle::default(),
@@ -354,6 +364,11 @@ impl Server {
         self.verbose = verbose;
     }
 
+    /// Sends systemd notifications through `notifier` (the default sends none).
+    pub fn set_notifier(&mut self, notifier: Notifier) {
+        self.notifier = notifier;
+    }
+
     /// Handles SIGINT and SIGTERM (graceful stop) and SIGHUP (reload) in the event loop.
     ///
     /// The signals are blocked in the calling thread first (threads it starts later inherit
@@ -378,6 +393,7 @@ impl Server {
     /// accepting, writes what the sockets take, closes every connection
     /// ([`CloseReason::Shutdown`]) and removes Unix socket files.
     pub fn run(&mut self) -> io::Result<()> {
+        self.notifier.ready(&self.status());
         while !self.stop {
             let timeout = self.poll_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
@@ -388,6 +404,7 @@ impl Server {
             }
             self.dispatch_events();
             let now = Instant::now();
+            self.notifier.poll_watchdog(now);
             self.read_ready();
             if self.accept_again_at.is_some_and(|at| at <= now) {
                 self.accept_again_at = None;
@@ -418,6 +435,7 @@ impl Server {
             self.broker.next_deadline(),
             self.bind_retry_at,
             self.accept_again_at,
+            self.notifier.watchdog_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -490,11 +508,39 @@ impl Server {
         }
     }
 
-    /// Re-reads the config file and applies what can change at run time (see [`reload`]).
+    /// What systemd shows as the status of a running broker: the listening addresses.
+    fn status(&self) -> String {
+        let addrs: Vec<String> = self.local_addrs().iter().map(|a| a.to_string()).collect();
+        let mut status = format!("listening on {}", addrs.join(", "));
+        if !self.unbound.is_empty() {
+            status.push_str(&format!(
+                "; {} address(es) not available yet",
+                self.unbound.len()
+            ));
+        }
+        status
+    }
+
+    /// A reload, told to systemd: reloading, then ready again with the outcome.
     fn reload(&mut self) {
+        self.notifier.reloading();
+        let status = if self.reload_config() {
+            self.status()
+        } else {
+            format!(
+                "{}; reload failed, running configuration kept",
+                self.status()
+            )
+        };
+        self.notifier.ready(&status);
+    }
+
+    /// Re-reads the config file and applies what can change at run time (see [`reload`]).
+    /// False if the file has errors (nothing was changed).
+    fn reload_config(&mut self) -> bool {
         let Some(path) = self.source.clone() else {
             log::info!("no configuration file to reload (running on built-in defaults)");
-            return;
+            return true;
         };
         let new = match Config::load(&path) {
             Ok(new) => new,
@@ -506,7 +552,7 @@ impl Server {
                     "{}: not reloaded, the running configuration is kept",
                     path.display()
                 );
-                return;
+                return false;
             }
         };
         let fixed = FixedSettings::of(&new);
@@ -525,6 +571,7 @@ impl Server {
         self.drain_effects();
         reload::apply_log(&new.log, self.verbose);
         log::info!("{}: configuration reloaded", path.display());
+        true
     }
 
     /// Accepts from listener `k` until its backlog is empty (or its turn is over).
@@ -921,6 +968,7 @@ impl Server {
     /// Graceful stop: closes the listeners (removing Unix socket files), writes what each
     /// socket takes now, and closes every connection.
     fn shutdown(&mut self) {
+        self.notifier.stopping();
         for slot in &mut self.listeners {
             if let Some(mut bound) = slot.take() {
                 let _ = self.poll.registry().deregister(&mut bound.listener);
