@@ -34,6 +34,7 @@ fail() { failed=$((failed + 1)); printf 'FAIL %s: %s\n' "$current" "$1"; }
 # sets $rc to the converter's exit status.
 convert() {
 	current=$1
+	# shellcheck disable=SC2016 # $1 expands in the inner shell
 	"$SH" -c '. "$1"; sol_uci_convert' sh "$CONVERT_SH" \
 		<"$WORK/$1.uci" >"$WORK/$1.conf" 2>"$WORK/$1.err"
 	rc=$?
