@@ -233,9 +233,11 @@ fn check_report(file: &str, config: &Config) -> String {
 }
 
 /// The soft `RLIMIT_NOFILE`, or 1024 if it cannot be read.
+// `rlim_t` is u32 on 32-bit glibc (armv7-unknown-linux-gnueabihf), u64 elsewhere.
+#[allow(clippy::useless_conversion)]
 fn fd_limit() -> u64 {
     nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_or(1024, |(soft, _hard)| soft)
+        .map_or(1024, |(soft, _hard)| u64::from(soft))
 }
 
 /// Runs the broker: configuration, logging, listeners, signals, readiness (systemd), reactor.
