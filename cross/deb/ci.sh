@@ -173,23 +173,15 @@ inspect_deb() {
 }
 
 step "deb: arm64 from $ARM64_TARGET ($PROFILE)"
-cargo build --locked --profile "$PROFILE" --target "$ARM64_TARGET"
+# One way to build: cross/build.sh makes the same binary the qemu proof and the size
+# budget check use.
+bash cross/build.sh --profile "$PROFILE" "$ARM64_TARGET"
 cargo deb --target "$ARM64_TARGET" --profile "$PROFILE" --no-build --output "$out/sol_${version}-1_arm64.deb"
 inspect_deb "$out/sol_${version}-1_arm64.deb" arm64 'ELF 64-bit LSB .*ARM aarch64' qemu-aarch64-static
 
 if $all; then
     step "deb: armhf from $ARMHF_TARGET ($PROFILE, ARMv6)"
-    # The recipe of shared/cross-compiling.md: no prebuilt std for this target, so nightly
-    # build-std, with zig as linker and musl libc (link-self-contained=no).
-    rustup component add rust-src --toolchain nightly >/dev/null
-    venv=$target_dir/venv-zig
-    if [ ! -x "$venv/bin/cargo-zigbuild" ]; then
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install -q --disable-pip-version-check ziglang cargo-zigbuild
-    fi
-    PATH=$venv/bin:$PATH RUSTFLAGS="-C link-self-contained=no" \
-        cargo +nightly zigbuild --locked -Zbuild-std=std,panic_abort \
-        --profile "$PROFILE" --target "$ARMHF_TARGET"
+    bash cross/build.sh --profile "$PROFILE" "$ARMHF_TARGET"
     cargo deb --target "$ARMHF_TARGET" --profile "$PROFILE" --no-build --output "$out/sol_${version}-1_armhf.deb"
     inspect_deb "$out/sol_${version}-1_armhf.deb" armhf 'ELF 32-bit LSB .*ARM, EABI5' qemu-arm-static -cpu arm1176
     armhf_bin=$(mktemp -d)
