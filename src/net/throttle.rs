@@ -21,9 +21,9 @@ impl LogThrottle {
     /// occurrences it stands for (1 for the first, or all since the previous line).
     pub fn hit(&mut self, now: Instant) -> Option<u32> {
         self.count = self.count.saturating_add(1);
-        let due = self.last.map_or(true, |last| {
-            now.saturating_duration_since(last) >= WARN_INTERVAL
-        });
+        let due = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= WARN_INTERVAL);
         if due {
             self.last = Some(now);
             Some(std::mem::take(&mut self.count))
