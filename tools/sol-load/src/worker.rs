@@ -113,6 +113,8 @@ pub struct Report {
     pub acked: u64,
     /// Unique deliveries per subscriber of this thread.
     pub received: u64,
+    /// Unique deliveries while publishers were publishing (the steady-state rate).
+    pub received_in_window: u64,
     /// Duplicate deliveries.
     pub duplicates: u64,
     /// Time from start to this thread's last delivery.
@@ -486,7 +488,11 @@ impl Worker {
                     mqtt::puback(id, &mut c.out);
                 }
                 if let Some(stamp) = payload::decode(body) {
-                    if c.tracker.record(stamp) && set.record_latency {
+                    let unique = c.tracker.record(stamp);
+                    if unique && self.publishing {
+                        self.report.received_in_window += 1;
+                    }
+                    if unique && set.record_latency {
                         let now_ns = now.duration_since(set.epoch).as_nanos() as u64;
                         self.report
                             .latencies
