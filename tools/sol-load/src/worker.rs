@@ -1,0 +1,700 @@
+//! One generator thread: a `mio` event loop driving many non-blocking client sockets.
+//!
+//! Publishers batch many PUBLISH packets into one buffer and write it with one syscall;
+//! they write until the socket would block, then wait for the writable edge, so a flooding
+//! publisher waits on the broker instead of spinning. QoS 1 publishers keep at most
+//! `window` messages unacknowledged. Subscribers read with one shared scratch buffer (an idle
+//! connection holds no buffer), count deliveries per publisher sequence and acknowledge QoS 1.
+
+use crate::mqtt::{self, Frame};
+use crate::payload::{self, SeqTracker, Stamp};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Bytes of PUBLISH packets built per batch (one write syscall each).
+const BATCH_BYTES: usize = 64 * 1024;
+/// Scratch read buffer shared by a thread's sockets.
+const SCRATCH: usize = 256 * 1024;
+
+/// What a thread's connections do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Publishers and subscribers exchange benchmark messages.
+    PubSub,
+    /// Connections subscribe and then stay idle (pinging at 3/4 of the keep-alive).
+    Idle,
+    /// Each connection loops CONNECT, CONNACK, DISCONNECT, close, reconnect.
+    Storm,
+}
+
+/// Settings shared by all threads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Broker address (loopback).
+    pub addr: SocketAddr,
+    /// What the connections do.
+    pub mode: Mode,
+    /// QoS of publishes and subscriptions.
+    pub qos: u8,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// QoS 1: unacknowledged messages per publisher.
+    pub window: u64,
+    /// Messages per second per publisher; 0 = as fast as the broker takes them.
+    pub rate_per_publisher: f64,
+    /// Publishing (or holding, or storming) time.
+    pub duration: Duration,
+    /// Longest wait for the last deliveries and acknowledgements after publishing stops.
+    pub drain: Duration,
+    /// Keep-alive sent in CONNECT, seconds.
+    pub keepalive: u16,
+    /// Connections in the handshake at once (idle set-up), or looping (storm) per thread.
+    pub concurrency: usize,
+    /// Whether to keep latency samples.
+    pub record_latency: bool,
+    /// Time origin for payload stamps.
+    pub epoch: Instant,
+    /// Prefix for client ids (unique per run).
+    pub id_prefix: String,
+    /// Topic prefix unique per run, so a broker still delivering an earlier run's backlog
+    /// cannot feed this run's subscribers.
+    pub topic_root: String,
+}
+
+/// A connection's role and its global index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Publisher number `n` (global).
+    Publisher(u32),
+    /// Subscriber number `n` (global).
+    Subscriber(u32),
+    /// Idle connection number `n`.
+    Idle(u32),
+    /// Storm slot number `n`.
+    Storm(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    NotStarted,
+    Connecting,
+    AwaitConnack,
+    AwaitSuback,
+    Ready,
+    AwaitClose,
+    Closed,
+}
+
+struct Conn {
+    role: Role,
+    sock: Option<TcpStream>,
+    state: State,
+    writable: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+    pending: Vec<u8>,
+    prefix: Vec<u8>,
+    seq: u64,
+    acked: u64,
+    tracker: SeqTracker,
+    last_tx: Instant,
+}
+
+/// What one thread measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Messages sent by each publisher of this thread: (publisher index, count).
+    pub sent: Vec<(u32, u64)>,
+    /// PUBACKs received by this thread's publishers.
+    pub acked: u64,
+    /// Unique deliveries per subscriber of this thread.
+    pub received: u64,
+    /// Unique deliveries while publishers were publishing (the steady-state rate).
+    pub received_in_window: u64,
+    /// Duplicate deliveries.
+    pub duplicates: u64,
+    /// Time from start to this thread's last delivery.
+    pub last_delivery: Option<Duration>,
+    /// Latency samples, nanoseconds.
+    pub latencies: Vec<u64>,
+    /// Successful CONNACKs (storm: completed connects).
+    pub connects: u64,
+    /// Connections refused, reset or closed unexpectedly, and protocol errors.
+    pub errors: u64,
+    /// Connections that were up and subscribed when the hold began (idle mode).
+    pub established: u64,
+    /// Time to set up all connections (idle mode).
+    pub setup: Duration,
+}
+
+/// One generator thread's state.
+pub struct Worker {
+    set: Arc<Settings>,
+    poll: Poll,
+    conns: Vec<Conn>,
+    scratch: Vec<u8>,
+    report: Report,
+    start: Instant,
+    last_rx: Instant,
+    publishing: bool,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+impl Worker {
+    /// A worker for these connections.
+    pub fn new(set: Arc<Settings>, roles: Vec<Role>) -> io::Result<Worker> {
+        let now = Instant::now();
+        let prefix_for = |r: &Role| match *r {
+            Role::Publisher(n) => mqtt::publish_prefix(
+                &format!("{}/{n}", set.topic_root),
+                set.qos,
+                set.size.max(payload::HEADER_LEN),
+            ),
+            _ => Vec::new(),
+        };
+        let conns = roles
+            .iter()
+            .map(|r| Conn {
+                role: *r,
+                sock: None,
+                state: State::NotStarted,
+                writable: false,
+                out: Vec::new(),
+                out_pos: 0,
+                pending: Vec::new(),
+                prefix: prefix_for(r),
+                seq: 0,
+                acked: 0,
+                tracker: SeqTracker::default(),
+                last_tx: now,
+            })
+            .collect();
+        Ok(Worker {
+            set,
+            poll: Poll::new()?,
+            conns,
+            scratch: vec![0; SCRATCH],
+            report: Report::default(),
+            start: now,
+            last_rx: now,
+            publishing: false,
+        })
+    }
+
+    fn client_id(&self, i: usize) -> String {
+        let p = &self.set.id_prefix;
+        match self.conns[i].role {
+            Role::Publisher(n) => format!("{p}p{n}"),
+            Role::Subscriber(n) => format!("{p}s{n}"),
+            Role::Idle(n) => format!("{p}i{n}"),
+            Role::Storm(n) => format!("{p}c{n}"),
+        }
+    }
+
+    fn open(&mut self, i: usize) {
+        let id = self.client_id(i);
+        let c = &mut self.conns[i];
+        if let Some(mut s) = c.sock.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        c.out.clear();
+        c.out_pos = 0;
+        c.pending = Vec::new();
+        c.writable = false;
+        match TcpStream::connect(self.set.addr) {
+            Ok(mut s) => {
+                if let Err(e) = self.poll.registry().register(
+                    &mut s,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                ) {
+                    eprintln!("sol-load: register: {e}");
+                    self.report.errors += 1;
+                    c.state = State::Closed;
+                    return;
+                }
+                let _ = s.set_nodelay(true);
+                mqtt::connect(&id, self.set.keepalive, &mut c.out);
+                c.sock = Some(s);
+                c.state = State::Connecting;
+            }
+            Err(e) => {
+                if self.report.errors == 0 {
+                    eprintln!("sol-load: connect: {e}");
+                }
+                self.report.errors += 1;
+                c.state = State::Closed;
+            }
+        }
+    }
+
+    fn close(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        if let Some(mut s) = c.sock.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        c.state = State::Closed;
+    }
+
+    /// Writes what is buffered; returns false if the connection failed.
+    fn flush(&mut self, i: usize) -> bool {
+        let c = &mut self.conns[i];
+        if c.state == State::Connecting || !c.writable {
+            return true;
+        }
+        let Some(sock) = c.sock.as_mut() else {
+            return true;
+        };
+        while c.out_pos < c.out.len() {
+            match sock.write(&c.out[c.out_pos..]) {
+                Ok(0) => return false,
+                Ok(n) => c.out_pos += n,
+                Err(e) if would_block(&e) => {
+                    c.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+        }
+        true
+    }
+
+    /// A publisher builds and writes batches while it may; returns true if it stopped with
+    /// budget left and the socket still writable (so the loop must come back without waiting).
+    fn pump(&mut self, i: usize, now: Instant) -> bool {
+        let set = Arc::clone(&self.set);
+        let size = set.size.max(payload::HEADER_LEN);
+        for _round in 0..4 {
+            if !self.flush(i) {
+                self.fail(i);
+                return false;
+            }
+            let c = &mut self.conns[i];
+            let Role::Publisher(pid) = c.role else {
+                return false;
+            };
+            if c.state != State::Ready || !c.writable || !c.out.is_empty() || !self.publishing {
+                return false;
+            }
+            let mut budget = u64::MAX;
+            if set.qos > 0 {
+                budget = budget.min(set.window.saturating_sub(c.seq - c.acked));
+            }
+            if set.rate_per_publisher > 0.0 {
+                let due = (now.duration_since(self.start).as_secs_f64() * set.rate_per_publisher)
+                    as u64
+                    + 1;
+                budget = budget.min(due.saturating_sub(c.seq));
+            }
+            let per = c.prefix.len() + if set.qos > 0 { 2 } else { 0 } + size;
+            let n = budget.min((BATCH_BYTES / per).max(1) as u64);
+            if n == 0 {
+                return false;
+            }
+            let sent_ns = now.duration_since(set.epoch).as_nanos() as u64;
+            for _ in 0..n {
+                c.out.extend_from_slice(&c.prefix);
+                if set.qos > 0 {
+                    c.out
+                        .extend_from_slice(&((c.seq % 65535) as u16 + 1).to_be_bytes());
+                }
+                payload::encode(
+                    Stamp {
+                        publisher: pid,
+                        seq: c.seq,
+                        sent_ns,
+                    },
+                    size,
+                    &mut c.out,
+                );
+                c.seq += 1;
+            }
+        }
+        let c = &self.conns[i];
+        c.writable && c.state == State::Ready
+    }
+
+    fn fail(&mut self, i: usize) {
+        if self.conns[i].state != State::Closed {
+            if self.report.errors == 0 {
+                eprintln!(
+                    "sol-load: connection {:?} lost in state {:?}",
+                    self.conns[i].role, self.conns[i].state
+                );
+            }
+            self.report.errors += 1;
+        }
+        self.close(i);
+    }
+
+    fn on_event(&mut self, i: usize, readable: bool, writable: bool, now: Instant) {
+        if i >= self.conns.len() || self.conns[i].sock.is_none() {
+            return;
+        }
+        if writable {
+            let c = &mut self.conns[i];
+            if c.state == State::Connecting {
+                let sock = c.sock.as_ref().expect("checked");
+                match sock.take_error() {
+                    Ok(None) if sock.peer_addr().is_ok() => {
+                        c.state = State::AwaitConnack;
+                    }
+                    Ok(None) => {} // spurious: still connecting
+                    _ => {
+                        self.fail(i);
+                        return;
+                    }
+                }
+            }
+            self.conns[i].writable = true;
+        }
+        if readable && !self.read(i, now) {
+            return;
+        }
+        if !self.flush(i) {
+            self.fail(i);
+        }
+    }
+
+    /// Reads until the socket would block, handling every complete packet; false if closed.
+    fn read(&mut self, i: usize, now: Instant) -> bool {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut alive = true;
+        loop {
+            let Some(sock) = self.conns[i].sock.as_mut() else {
+                alive = false;
+                break;
+            };
+            match sock.read(&mut scratch) {
+                Ok(0) => {
+                    if self.conns[i].state == State::AwaitClose {
+                        self.storm_cycle_done(i);
+                    } else {
+                        self.fail(i);
+                    }
+                    alive = false;
+                    break;
+                }
+                Ok(n) => {
+                    let mut pending = std::mem::take(&mut self.conns[i].pending);
+                    let ok = if pending.is_empty() {
+                        let used = self.handle_bytes(i, &scratch[..n], now);
+                        if let Some(used) = used {
+                            pending.extend_from_slice(&scratch[used..n]);
+                        }
+                        used.is_some()
+                    } else {
+                        pending.extend_from_slice(&scratch[..n]);
+                        match self.handle_bytes(i, &pending, now) {
+                            Some(used) => {
+                                pending.drain(..used);
+                                true
+                            }
+                            None => false,
+                        }
+                    };
+                    if !ok {
+                        self.fail(i);
+                        alive = false;
+                        break;
+                    }
+                    if pending.is_empty() {
+                        pending = Vec::new(); // an idle connection holds no buffer
+                    }
+                    if self.conns[i].sock.is_some() {
+                        self.conns[i].pending = pending;
+                    }
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    if self.conns[i].state == State::AwaitClose {
+                        self.storm_cycle_done(i);
+                    } else {
+                        self.fail(i);
+                    }
+                    alive = false;
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        alive
+    }
+
+    /// Handles the complete packets in `buf`; returns the bytes used, `None` on a protocol error.
+    fn handle_bytes(&mut self, i: usize, buf: &[u8], now: Instant) -> Option<usize> {
+        let mut at = 0;
+        while let Some((f, used)) = mqtt::frame(&buf[at..]).ok()? {
+            self.handle_packet(i, &f, now)?;
+            at += used;
+        }
+        Some(at)
+    }
+
+    fn handle_packet(&mut self, i: usize, f: &Frame<'_>, now: Instant) -> Option<()> {
+        let set = Arc::clone(&self.set);
+        let c = &mut self.conns[i];
+        match f.header >> 4 {
+            2 => {
+                if f.body.get(1) != Some(&0) {
+                    eprintln!("sol-load: CONNACK refused: {:?}", f.body);
+                    return None;
+                }
+                self.report.connects += 1;
+                match c.role {
+                    Role::Publisher(_) => c.state = State::Ready,
+                    Role::Subscriber(_) => {
+                        mqtt::subscribe(1, &format!("{}/#", set.topic_root), set.qos, &mut c.out);
+                        c.state = State::AwaitSuback;
+                    }
+                    Role::Idle(n) => {
+                        mqtt::subscribe(
+                            1,
+                            &format!("{}/idle/{n}", set.topic_root),
+                            set.qos,
+                            &mut c.out,
+                        );
+                        c.state = State::AwaitSuback;
+                    }
+                    Role::Storm(_) => {
+                        c.out.extend_from_slice(&mqtt::DISCONNECT);
+                        c.state = State::AwaitClose;
+                    }
+                }
+            }
+            9 => {
+                if f.body.get(2).is_none_or(|&rc| rc == 0x80) {
+                    eprintln!("sol-load: SUBACK refused");
+                    return None;
+                }
+                c.state = State::Ready;
+            }
+            3 => {
+                let (qos, id, body) = mqtt::parse_publish(f)?;
+                if qos == 1 {
+                    mqtt::puback(id, &mut c.out);
+                }
+                if let Some(stamp) = payload::decode(body) {
+                    let unique = c.tracker.record(stamp);
+                    if unique && self.publishing {
+                        self.report.received_in_window += 1;
+                    }
+                    if unique && set.record_latency {
+                        let now_ns = now.duration_since(set.epoch).as_nanos() as u64;
+                        self.report
+                            .latencies
+                            .push(now_ns.saturating_sub(stamp.sent_ns));
+                    }
+                    self.last_rx = now;
+                }
+            }
+            4 => c.acked += 1,
+            13 => {}
+            _ => {
+                eprintln!("sol-load: unexpected packet type {:#x}", f.header);
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    fn storm_cycle_done(&mut self, i: usize) {
+        self.close(i);
+        if self.publishing {
+            self.open(i);
+        }
+    }
+
+    /// One round of the event loop with at most `timeout`; returns the time after it.
+    fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
+        match self.poll.poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        for ev in events.iter() {
+            let i = ev.token().0;
+            self.on_event(
+                i,
+                ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                ev.is_writable() || ev.is_error(),
+                now,
+            );
+        }
+        Ok(now)
+    }
+
+    fn count_in(&self, states: &[State]) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| states.contains(&c.state))
+            .count()
+    }
+
+    /// Opens connections (at most `concurrency` in the handshake at once) until all are ready.
+    fn setup(&mut self, events: &mut Events, limit: Duration) -> io::Result<()> {
+        let t0 = Instant::now();
+        let mut next = 0;
+        let hand = [State::Connecting, State::AwaitConnack, State::AwaitSuback];
+        loop {
+            while next < self.conns.len() && self.count_in(&hand) < self.set.concurrency.max(1) {
+                self.open(next);
+                next += 1;
+            }
+            if next == self.conns.len() && self.count_in(&hand) == 0 {
+                break;
+            }
+            if t0.elapsed() > limit {
+                eprintln!(
+                    "sol-load: set-up timed out with {} of {} ready",
+                    self.count_in(&[State::Ready]),
+                    self.conns.len()
+                );
+                break;
+            }
+            self.turn(events, Duration::from_millis(50))?;
+        }
+        self.report.setup = t0.elapsed();
+        self.report.established = self.count_in(&[State::Ready]) as u64;
+        Ok(())
+    }
+
+    /// Runs the thread's part of the scenario; `barrier` lines all threads and the main thread
+    /// up between set-up and the measured phase.
+    pub fn run(mut self, barrier: Arc<Barrier>) -> io::Result<Report> {
+        let mut events = Events::with_capacity(1024);
+        if self.set.mode != Mode::Storm {
+            self.setup(&mut events, Duration::from_secs(60))?;
+        }
+        barrier.wait();
+        self.start = Instant::now();
+        self.last_rx = self.start;
+        let deadline = self.start + self.set.duration;
+        self.publishing = true;
+        match self.set.mode {
+            Mode::PubSub => self.run_pubsub(&mut events, deadline)?,
+            Mode::Idle => self.run_idle(&mut events, deadline)?,
+            Mode::Storm => self.run_storm(&mut events, deadline)?,
+        }
+        for i in 0..self.conns.len() {
+            if self.conns[i].sock.is_some() {
+                self.conns[i].out.extend_from_slice(&mqtt::DISCONNECT);
+                let _ = self.flush(i);
+                self.close(i);
+            }
+        }
+        let mut r = self.report;
+        for c in &self.conns {
+            match c.role {
+                Role::Publisher(n) => {
+                    r.sent.push((n, c.seq));
+                    r.acked += c.acked;
+                }
+                Role::Subscriber(_) => {
+                    r.received += c.tracker.unique;
+                    r.duplicates += c.tracker.duplicates;
+                }
+                _ => {}
+            }
+        }
+        if r.received > 0 {
+            r.last_delivery = Some(self.last_rx.duration_since(self.start));
+        }
+        Ok(r)
+    }
+
+    fn run_pubsub(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
+        let pubs: Vec<usize> = (0..self.conns.len())
+            .filter(|&i| matches!(self.conns[i].role, Role::Publisher(_)))
+            .collect();
+        let mut now = Instant::now();
+        while now < deadline {
+            let mut busy = false;
+            for &i in &pubs {
+                busy |= self.pump(i, now);
+            }
+            let mut timeout = deadline.saturating_duration_since(now);
+            if busy {
+                timeout = Duration::ZERO;
+            } else if self.set.rate_per_publisher > 0.0 {
+                timeout = timeout.min(Duration::from_millis(1));
+            }
+            now = self.turn(events, timeout)?;
+        }
+        // Drain: no more publishing; wait for acknowledgements and the last deliveries.
+        self.publishing = false;
+        let drain_end = now + self.set.drain;
+        let quiet = Duration::from_millis(300);
+        while now < drain_end {
+            for &i in &pubs {
+                let _ = self.flush(i);
+            }
+            let acks_done = pubs.iter().all(|&i| {
+                let c = &self.conns[i];
+                self.set.qos == 0 || c.acked >= c.seq || c.state == State::Closed
+            });
+            if acks_done && now.duration_since(self.last_rx.max(deadline)) > quiet {
+                break;
+            }
+            now = self.turn(events, Duration::from_millis(20))?;
+        }
+        Ok(())
+    }
+
+    fn run_idle(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
+        let ping_every = Duration::from_secs(u64::from(self.set.keepalive.max(1))) * 3 / 4;
+        let mut now = Instant::now();
+        while now < deadline {
+            let mut next_ping = deadline;
+            for i in 0..self.conns.len() {
+                let c = &mut self.conns[i];
+                if c.state != State::Ready || self.set.keepalive == 0 {
+                    continue;
+                }
+                if now.duration_since(c.last_tx) >= ping_every {
+                    c.out.extend_from_slice(&mqtt::PINGREQ);
+                    c.last_tx = now;
+                    if !self.flush(i) {
+                        self.fail(i);
+                        continue;
+                    }
+                }
+                next_ping = next_ping.min(self.conns[i].last_tx + ping_every);
+            }
+            now = self.turn(events, next_ping.saturating_duration_since(now))?;
+        }
+        Ok(())
+    }
+
+    fn run_storm(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
+        for i in 0..self.conns.len() {
+            self.open(i);
+        }
+        let mut now = Instant::now();
+        while now < deadline {
+            now = self.turn(events, deadline.saturating_duration_since(now))?;
+            // A slot whose connect failed outright is retried.
+            for i in 0..self.conns.len() {
+                if self.conns[i].state == State::Closed && now < deadline {
+                    self.open(i);
+                }
+            }
+        }
+        self.publishing = false;
+        Ok(())
+    }
+}
