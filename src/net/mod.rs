@@ -454,6 +454,12 @@ impl Server {
                 Token(id) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         self.read_conn(id);
+                        // Deliver what this connection's packets produced before reading
+                        // the next one: subscribers drain while publishers are read, so a
+                        // burst from many publishers does not overflow their queues.
+                        while let Some(w) = self.broker.poll_writable() {
+                            self.flush(w);
+                        }
                     }
                     if event.is_writable() {
                         self.flush(id);
