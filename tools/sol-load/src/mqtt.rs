@@ -1,59 +1,64 @@
-//! The few MQTT 3.1.1 packets the generator sends, and a framer for what it receives.
+//! The few MQTT 3.1.1 packets the generator sends, and a framer for what it receives, on top
+//! of the broker's own codec (`sol::codec`), so the wire format is written once.
 
-/// Appends MQTT's variable-length "remaining length" encoding of `n`.
-pub fn put_remaining_length(mut n: usize, out: &mut Vec<u8>) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        out.push(b);
-        if n == 0 {
-            break;
-        }
-    }
+use sol::codec::{
+    encode_fixed_header, encode_subscribe, Connect, FixedHeader, Packet, QoS, LEVEL_311,
+};
+
+/// Appends `first_byte` and the remaining length `len`.
+fn put_fixed_header(first_byte: u8, len: usize, out: &mut Vec<u8>) {
+    let mut head = [0u8; 5];
+    let n = encode_fixed_header(first_byte, len, &mut head);
+    out.extend_from_slice(&head[..n]);
 }
 
-fn put_str(s: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+/// Appends an encoded packet (the generator only builds packets that fit).
+fn put_packet(packet: &Packet<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(
+        &packet
+            .to_vec()
+            .expect("generator packets are small and valid"),
+    );
 }
 
 /// CONNECT with a clean session, no will, no credentials.
 pub fn connect(client_id: &str, keepalive: u16, out: &mut Vec<u8>) {
-    out.push(0x10);
-    put_remaining_length(10 + 2 + client_id.len(), out);
-    put_str("MQTT", out);
-    out.push(4); // protocol level 3.1.1
-    out.push(0x02); // clean session
-    out.extend_from_slice(&keepalive.to_be_bytes());
-    put_str(client_id, out);
+    let connect = Connect {
+        level: LEVEL_311,
+        clean_session: true,
+        keep_alive: keepalive,
+        client_id,
+        will: None,
+        username: None,
+        password: None,
+    };
+    put_packet(&Packet::Connect(connect), out);
 }
 
 /// SUBSCRIBE to one filter.
 pub fn subscribe(packet_id: u16, filter: &str, qos: u8, out: &mut Vec<u8>) {
-    out.push(0x82);
-    put_remaining_length(2 + 2 + filter.len() + 1, out);
-    out.extend_from_slice(&packet_id.to_be_bytes());
-    put_str(filter, out);
-    out.push(qos);
+    let qos = QoS::from_bits(qos).expect("the generator subscribes at QoS 0 or 1");
+    encode_subscribe(packet_id, &[(filter, qos)], out).expect("one short filter fits");
 }
 
 /// The fixed header and topic of a PUBLISH whose payload is `payload_len` bytes; the packet id
 /// (QoS > 0) and payload follow.
 pub fn publish_prefix(topic: &str, qos: u8, payload_len: usize) -> Vec<u8> {
-    let mut out = vec![0x30 | (qos << 1)];
+    let mut out = Vec::with_capacity(5 + 2 + topic.len());
     let id_len = if qos > 0 { 2 } else { 0 };
-    put_remaining_length(2 + topic.len() + id_len + payload_len, &mut out);
-    put_str(topic, &mut out);
+    put_fixed_header(
+        0x30 | (qos << 1),
+        2 + topic.len() + id_len + payload_len,
+        &mut out,
+    );
+    out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    out.extend_from_slice(topic.as_bytes());
     out
 }
 
 /// PUBACK for `packet_id`.
 pub fn puback(packet_id: u16, out: &mut Vec<u8>) {
-    out.extend_from_slice(&[0x40, 0x02]);
-    out.extend_from_slice(&packet_id.to_be_bytes());
+    put_packet(&Packet::Puback(packet_id), out);
 }
 
 /// PINGREQ.
@@ -71,41 +76,25 @@ pub struct Frame<'a> {
 }
 
 /// Frames the packet at the start of `buf`: `Ok(Some((frame, consumed)))`, `Ok(None)` if
-/// incomplete, `Err` if the remaining length is malformed.
+/// incomplete, `Err` if the fixed header is malformed.
 pub fn frame(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, ()> {
-    if buf.len() < 2 {
+    let Some(h) = FixedHeader::parse(buf).map_err(|_| ())? else {
         return Ok(None);
-    }
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = 1;
-    loop {
-        if i > 4 {
-            return Err(());
-        }
-        let Some(&b) = buf.get(i) else {
-            return Ok(None);
-        };
-        len |= ((b & 0x7F) as usize) << shift;
-        shift += 7;
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    if buf.len() < i + len {
+    };
+    let Some(body) = buf.get(h.header_len..h.packet_len()) else {
         return Ok(None);
-    }
+    };
     Ok(Some((
         Frame {
-            header: buf[0],
-            body: &buf[i..i + len],
+            header: h.first_byte,
+            body,
         },
-        i + len,
+        h.packet_len(),
     )))
 }
 
-/// A received PUBLISH: QoS, packet id (0 for QoS 0) and payload.
+/// A received PUBLISH: QoS, packet id (0 for QoS 0) and payload. Deliberately not the full
+/// decoder: the subscriber's hot path skips UTF-8 validation of topics it did not ask for.
 pub fn parse_publish<'a>(f: &Frame<'a>) -> Option<(u8, u16, &'a [u8])> {
     let qos = (f.header >> 1) & 3;
     let tlen = u16::from_be_bytes(f.body.get(0..2)?.try_into().ok()?) as usize;
@@ -123,17 +112,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn remaining_length_encodings() {
-        for (n, want) in [
-            (0usize, vec![0u8]),
-            (127, vec![0x7F]),
-            (128, vec![0x80, 0x01]),
-            (16_383, vec![0xFF, 0x7F]),
-            (2_097_152, vec![0x80, 0x80, 0x80, 0x01]),
-        ] {
-            let mut v = Vec::new();
-            put_remaining_length(n, &mut v);
-            assert_eq!(v, want, "{n}");
+    fn publish_prefix_encodes_the_remaining_length() {
+        for (payload, want) in [(0usize, vec![0x30u8, 3]), (200, vec![0x30, 0xCB, 0x01])] {
+            let prefix = publish_prefix("t", 0, payload);
+            assert_eq!(&prefix[..want.len()], &want[..], "{payload}");
         }
     }
 
