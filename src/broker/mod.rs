@@ -448,16 +448,7 @@ impl Broker {
             self.close(conn, CloseReason::ConnectRefused);
             return;
         }
-        self.stats.protocol_errors += 1;
-        let id = self
-            .client_id_of(conn)
-            .unwrap_or("(before CONNECT)")
-            .to_string();
-        self.error_log.warn(
-            now,
-            format_args!("client {id}: malformed packet: {error}; disconnecting"),
-        );
-        self.close(conn, CloseReason::ProtocolError);
+        self.protocol_error(conn, &format!("malformed packet: {error}"), now);
     }
 
     /// The socket of `conn` is gone (or was closed after an [`Effect::Close`]). Publishes
