@@ -326,6 +326,16 @@ impl Worker {
         c.writable && c.state == State::Ready
     }
 
+    /// The broker closed connection `i` (end of stream or error): the expected end of a
+    /// storm cycle after DISCONNECT, a failure otherwise.
+    fn ended(&mut self, i: usize) {
+        if self.conns[i].state == State::AwaitClose {
+            self.storm_cycle_done(i);
+        } else {
+            self.fail(i);
+        }
+    }
+
     fn fail(&mut self, i: usize) {
         if self.conns[i].state != State::Closed {
             if self.report.errors == 0 {
@@ -379,11 +389,7 @@ impl Worker {
             };
             match sock.read(&mut scratch) {
                 Ok(0) => {
-                    if self.conns[i].state == State::AwaitClose {
-                        self.storm_cycle_done(i);
-                    } else {
-                        self.fail(i);
-                    }
+                    self.ended(i);
                     alive = false;
                     break;
                 }
@@ -420,11 +426,7 @@ impl Worker {
                 Err(e) if would_block(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    if self.conns[i].state == State::AwaitClose {
-                        self.storm_cycle_done(i);
-                    } else {
-                        self.fail(i);
-                    }
+                    self.ended(i);
                     alive = false;
                     break;
                 }
