@@ -16,7 +16,9 @@
 //! windows, offline queues, flow control for full queues and `$SYS`. It must not know about
 //! sockets, files or `mio`.
 
+mod compact_str;
 mod frame;
+mod index;
 mod limits;
 mod message;
 mod retained;
@@ -33,10 +35,13 @@ pub use topic::{filter_matches, validate_filter, FilterError};
 
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;
+use index::ArenaIndex;
 use log::{debug, info, warn};
 use retained::RetainedStore;
 use session::{Awaiting, Inflight, Queued, Session, SessionId};
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 use timer::{Owner, Timers};
@@ -246,8 +251,10 @@ pub struct Broker {
     free_sessions: Vec<SessionId>,
     /// Next session generation.
     session_generation: u32,
-    /// Sessions by client id.
-    by_client_id: HashMap<Box<str>, SessionId>,
+    /// Sessions by client id (the key is the session's own `client_id`).
+    by_client_id: ArenaIndex,
+    /// Keys the client-id hash of `by_client_id`.
+    id_hasher: RandomState,
     /// Subscriptions.
     tree: TopicTree,
     /// Retained messages.
@@ -294,7 +301,8 @@ impl Broker {
             sessions: Vec::new(),
             free_sessions: Vec::new(),
             session_generation: 0,
-            by_client_id: HashMap::new(),
+            by_client_id: ArenaIndex::default(),
+            id_hasher: RandomState::new(),
             tree: TopicTree::default(),
             retained: RetainedStore::default(),
             timers: Timers::default(),
@@ -687,7 +695,7 @@ impl Broker {
         });
 
         // Take over a live connection with the same id [MQTT-3.1.4-2].
-        let existing = self.by_client_id.get(&client_id).copied();
+        let existing = self.session_by_id(&client_id);
         if let Some(sid) = existing {
             if let Some(old) = self.session_mut(sid).and_then(|s| s.conn.take()) {
                 info!("client {client_id} already connected: closing the old connection");
@@ -713,7 +721,7 @@ impl Broker {
                 self.offline -= 1;
                 sid
             }
-            None => self.create_session(client_id.clone(), p.clean_session),
+            None => self.create_session(&client_id, p.clean_session),
         };
         if let Some(s) = self.session_mut(sid) {
             s.conn = Some(conn);
@@ -933,18 +941,26 @@ impl Broker {
         })?;
         let total_full = self.tree.len() >= self.limits.max_subscriptions;
         let per_client = self.limits.max_subscriptions_per_client;
+        let stored = self.tree.find(filter);
         let Some(s) = self.session_mut(sid) else {
             return Err("no session");
         };
-        match s.subscriptions.iter().position(|(f, _)| &**f == filter) {
-            Some(i) => s.subscriptions[i].1 = qos,
-            None if s.subscriptions.len() >= per_client => {
-                return Err("max_subscriptions_per_client reached")
+        let existing = stored.filter(|at| s.subscriptions.contains(at));
+        if existing.is_none() {
+            if s.subscriptions.len() >= per_client {
+                return Err("max_subscriptions_per_client reached");
             }
-            None if total_full => return Err("max_subscriptions reached"),
-            None => s.subscriptions.push((filter.into(), qos)),
+            if total_full {
+                return Err("max_subscriptions reached");
+            }
         }
-        self.tree.insert(filter, sid, qos);
+        // A repeated subscription replaces the granted QoS [MQTT-3.8.4-3].
+        let (_, at) = self.tree.subscribe(filter, sid, qos);
+        if existing.is_none() {
+            if let Some(s) = self.session_mut(sid) {
+                s.subscriptions.push(at);
+            }
+        }
         Ok(())
     }
 
@@ -956,9 +972,12 @@ impl Broker {
         now: Instant,
     ) {
         for filter in p.filters() {
-            if self.tree.remove(filter, sid) {
+            let Some(at) = self.tree.find(filter) else {
+                continue;
+            };
+            if self.tree.remove_at(at, sid) {
                 if let Some(s) = self.session_mut(sid) {
-                    s.subscriptions.retain(|(f, _)| &**f != filter);
+                    s.subscriptions.retain(|&f| f != at);
                 }
                 log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
             }
@@ -1373,9 +1392,9 @@ impl Broker {
 
     // ----- sessions --------------------------------------------------------------------
 
-    fn create_session(&mut self, client_id: Box<str>, clean: bool) -> SessionId {
+    fn create_session(&mut self, client_id: &str, clean: bool) -> SessionId {
         self.session_generation = self.session_generation.wrapping_add(1);
-        let session = Session::new(client_id.clone(), clean, self.session_generation);
+        let session = Session::new(client_id, clean, self.session_generation);
         let sid = match self.free_sessions.pop() {
             Some(sid) => {
                 self.sessions[sid as usize] = Some(session);
@@ -1387,8 +1406,18 @@ impl Broker {
                     .expect("sessions are bounded by connections plus max_offline_sessions")
             }
         };
-        self.by_client_id.insert(client_id, sid);
+        let hash = self.id_hasher.hash_one(client_id);
+        self.by_client_id.insert(hash, sid);
         sid
+    }
+
+    /// The session of `client_id`, if there is one.
+    fn session_by_id(&self, client_id: &str) -> Option<SessionId> {
+        let hash = self.id_hasher.hash_one(client_id);
+        self.by_client_id.find(hash, |sid| {
+            self.session(sid)
+                .is_some_and(|s| *s.client_id == *client_id)
+        })
     }
 
     fn remove_session(&mut self, sid: SessionId, now: Instant) {
@@ -1397,17 +1426,18 @@ impl Broker {
             return;
         };
         self.held_bytes -= s.held_bytes();
-        for (filter, _) in &s.subscriptions {
-            self.tree.remove(filter, sid);
+        for &at in &s.subscriptions {
+            self.tree.remove_at(at, sid);
         }
         if s.conn.is_none() && !s.clean {
             self.offline -= 1;
         }
-        self.by_client_id.remove(&s.client_id);
+        let hash = self.id_hasher.hash_one(&*s.client_id);
+        self.by_client_id.remove(hash, |id| id == sid);
         self.free_sessions.push(sid);
         if !s.clean {
             self.durable(|| Durable::SessionRemoved {
-                client_id: s.client_id,
+                client_id: s.client_id.as_str().into(),
             });
         }
     }
@@ -1442,7 +1472,7 @@ impl Broker {
         }
         let Some(s) = self.session(sid) else { return };
         let generation = s.generation;
-        let client_id = s.client_id.clone();
+        let client_id: Box<str> = s.client_id.as_str().into();
         self.offline += 1;
         if let Some(expiry) = self.limits.persistent_client_expiration {
             self.timers
@@ -1457,7 +1487,7 @@ impl Broker {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_usize(self.conns.len());
             let id = format!("{}{:016x}", self.limits.auto_id_prefix, h.finish());
-            if !self.by_client_id.contains_key(id.as_str()) {
+            if self.session_by_id(&id).is_none() {
                 return id.into();
             }
         }
@@ -1548,7 +1578,7 @@ impl Broker {
 
     fn client_id_of(&self, conn: ConnId) -> Option<&str> {
         match self.conn(conn)?.phase {
-            Phase::Connected(sid) => self.session(sid).map(|s| &*s.client_id),
+            Phase::Connected(sid) => self.session(sid).map(|s| s.client_id.as_str()),
             Phase::AwaitingConnect => None,
         }
     }
@@ -1610,7 +1640,7 @@ impl Broker {
 
     fn durable_subscriptions(&mut self, sid: SessionId) {
         if let Some(s) = self.session(sid).filter(|s| !s.clean) {
-            let client_id = s.client_id.clone();
+            let client_id: Box<str> = s.client_id.as_str().into();
             self.durable(|| Durable::SubscriptionsChanged { client_id });
         }
     }
@@ -1620,7 +1650,7 @@ impl Broker {
             return;
         }
         if let Some(s) = self.session(sid).filter(|s| !s.clean) {
-            let client_id = s.client_id.clone();
+            let client_id: Box<str> = s.client_id.as_str().into();
             self.durable(|| Durable::QueueChanged { client_id });
         }
     }

@@ -5,7 +5,9 @@
 //! PUBREL. It does not know about sockets; the connection it is attached to, if any, is a
 //! [`super::ConnId`].
 
+use super::compact_str::CompactStr;
 use super::message::Message;
+use super::topic::FilterRef;
 use super::ConnId;
 use crate::codec::QoS;
 use std::collections::VecDeque;
@@ -54,14 +56,15 @@ pub struct Inflight {
 /// One client's session.
 #[derive(Debug)]
 pub struct Session {
-    /// The client identifier.
-    pub client_id: Box<str>,
+    /// The client identifier (also the key the broker finds the session by).
+    pub client_id: CompactStr,
     /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
     pub clean: bool,
     /// The connection it is attached to; `None` while offline.
     pub conn: Option<ConnId>,
-    /// Filters and granted QoS, mirrored in the topic tree, for cleanup and persistence.
-    pub subscriptions: Vec<(Box<str>, QoS)>,
+    /// The session's filters as stored in the topic tree (which holds the granted QoS),
+    /// for cleanup; a store can rebuild the filter strings from the tree.
+    pub subscriptions: Vec<FilterRef>,
     /// Messages not yet sent, oldest first.
     pub queue: VecDeque<Queued>,
     /// Sum of the sizes of the queued messages, for `max_queued_bytes`.
@@ -85,9 +88,9 @@ pub struct Session {
 
 impl Session {
     /// A fresh session for `client_id`.
-    pub fn new(client_id: Box<str>, clean: bool, generation: u32) -> Session {
+    pub fn new(client_id: &str, clean: bool, generation: u32) -> Session {
         Session {
-            client_id,
+            client_id: client_id.into(),
             clean,
             conn: None,
             subscriptions: Vec::new(),
@@ -185,7 +188,7 @@ mod tests {
 
     #[test]
     fn packet_ids_skip_ids_in_flight_and_zero_mqtt_2_3_1_2() {
-        let mut s = Session::new("c".into(), false, 0);
+        let mut s = Session::new("c", false, 0);
         s.next_packet_id = u16::MAX;
         let a = s.allocate_packet_id();
         assert_eq!(a, u16::MAX);
@@ -205,7 +208,7 @@ mod tests {
 
     #[test]
     fn queue_caps_count_messages_and_bytes() {
-        let mut s = Session::new("c".into(), false, 0);
+        let mut s = Session::new("c", false, 0);
         let m = Message::new("t", &[0; 10]);
         s.push(Queued {
             message: m.clone(),

@@ -5,9 +5,12 @@
 //! the number of subscriptions. The tree owns who is subscribed to what; the caps on how
 //! many subscriptions there may be are enforced by the caller.
 
+use super::compact_str::CompactStr;
+use super::index::ArenaIndex;
 use super::session::SessionId;
 use crate::codec::QoS;
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 
 /// Why a topic filter is refused (answered with SUBACK 0x80).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,43 +81,129 @@ pub struct Subscriber {
     pub qos: QoS,
 }
 
-/// A node of the tree: one level of some filter.
-#[derive(Default)]
-struct Node {
-    /// Children by literal level.
-    children: HashMap<Box<str>, usize>,
-    /// Child for a `+` level.
-    plus: Option<usize>,
-    /// Subscribers of the filter ending at this node with `/#` (or `#` at the root).
-    hash_subs: Vec<Subscriber>,
-    /// Subscribers of the filter ending exactly at this node.
-    subs: Vec<Subscriber>,
-    /// Parent node and the key this node hangs under, for pruning empty branches.
-    parent: Option<(usize, Key)>,
+/// A stored filter: its node, and whether it ends with `#` there. Valid while the filter
+/// has a subscriber (a node is freed only when nothing hangs on it), so a session can keep
+/// its filters as these 4 bytes instead of strings; the string is the path of levels from
+/// the root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterRef(u32);
+
+impl FilterRef {
+    /// Bit marking a filter that ends with `#` at its node.
+    const HASH: u32 = 1 << 31;
+
+    fn new(node: u32, hash: bool) -> FilterRef {
+        FilterRef(node | if hash { Self::HASH } else { 0 })
+    }
+
+    fn node(self) -> usize {
+        (self.0 & !Self::HASH) as usize
+    }
+
+    fn hash(self) -> bool {
+        self.0 & Self::HASH != 0
+    }
 }
 
-/// How a node hangs under its parent.
-#[derive(Clone, Debug)]
-enum Key {
-    Literal(Box<str>),
-    Plus,
+/// Marks "no node" in a `u32` node link.
+const NONE: u32 = u32::MAX;
+/// Most nodes: node numbers leave the top bit to [`FilterRef`] and `u32::MAX` to [`NONE`].
+const MAX_NODES: usize = (FilterRef::HASH - 1) as usize;
+
+/// A node of the tree: one level of some filter.
+#[derive(Debug)]
+struct Node {
+    /// The literal level this node stands for (empty for the root and `+` nodes).
+    level: CompactStr,
+    /// Parent node, [`NONE`] for the root and for free nodes.
+    parent: u32,
+    /// Child for a `+` level, or [`NONE`].
+    plus: u32,
+    /// Number of literal children (they are found through the tree's index).
+    literal_children: u32,
+    /// `subs[..hash_len]` subscribed to the filter ending here with `/#` (or `#` at the
+    /// root); `subs[hash_len..]` to the filter ending exactly here.
+    hash_len: u32,
+    /// The subscribers, `#` ones first.
+    subs: Vec<Subscriber>,
 }
 
 impl Node {
+    fn new(parent: u32, level: &str) -> Node {
+        Node {
+            level: level.into(),
+            parent,
+            plus: NONE,
+            literal_children: 0,
+            hash_len: 0,
+            subs: Vec::new(),
+        }
+    }
+
     fn is_empty(&self) -> bool {
-        self.children.is_empty()
-            && self.plus.is_none()
-            && self.hash_subs.is_empty()
-            && self.subs.is_empty()
+        self.literal_children == 0 && self.plus == NONE && self.subs.is_empty()
+    }
+
+    fn hash_subs(&self) -> &[Subscriber] {
+        &self.subs[..self.hash_len as usize]
+    }
+
+    fn exact_subs(&self) -> &[Subscriber] {
+        &self.subs[self.hash_len as usize..]
+    }
+
+    /// The range of `subs` holding the `#` (`hash`) or exact subscribers.
+    fn range(&self, hash: bool) -> std::ops::Range<usize> {
+        if hash {
+            0..self.hash_len as usize
+        } else {
+            self.hash_len as usize..self.subs.len()
+        }
+    }
+
+    /// Adds a subscriber to the `#` or exact list; the first one allocates room for one
+    /// only (most filters have a single subscriber).
+    fn add(&mut self, sub: Subscriber, hash: bool) {
+        if self.subs.capacity() == 0 {
+            self.subs.reserve_exact(1);
+        }
+        self.subs.push(sub);
+        if hash {
+            let last = self.subs.len() - 1;
+            self.subs.swap(self.hash_len as usize, last);
+            self.hash_len += 1;
+        }
+    }
+
+    /// Removes the subscriber at `i` (order within each list is not kept).
+    fn take(&mut self, i: usize) {
+        if i < self.hash_len as usize {
+            self.hash_len -= 1;
+            self.subs.swap(i, self.hash_len as usize);
+            self.subs.swap_remove(self.hash_len as usize);
+        } else {
+            self.subs.swap_remove(i);
+        }
+        if self.subs.is_empty() {
+            self.subs = Vec::new();
+        }
     }
 }
 
 /// The subscription tree: filters to subscribers.
+///
+/// Nodes live in one arena; literal children are found through one tree-wide index keyed
+/// by (parent, level), so a node costs no hash table of its own and its level string is
+/// stored once, in the node.
 pub struct TopicTree {
     /// Node arena; index 0 is the root.
     nodes: Vec<Node>,
     /// Indices of unused nodes, reused before the arena grows.
-    free: Vec<usize>,
+    free: Vec<u32>,
+    /// Literal children by (parent, level).
+    children: ArenaIndex,
+    /// Keys the hash of (parent, level) for `children`.
+    hasher: RandomState,
     /// Number of (filter, session) subscriptions stored.
     count: usize,
 }
@@ -122,8 +211,10 @@ pub struct TopicTree {
 impl Default for TopicTree {
     fn default() -> Self {
         TopicTree {
-            nodes: vec![Node::default()],
+            nodes: vec![Node::new(NONE, "")],
             free: Vec::new(),
+            children: ArenaIndex::default(),
+            hasher: RandomState::new(),
             count: 0,
         }
     }
@@ -143,39 +234,68 @@ impl TopicTree {
 
     /// Subscribes `session` to a valid `filter` at `qos`; replaces the QoS of an existing
     /// identical subscription [MQTT-3.8.4-3]. Returns true if the subscription is new.
+    // The broker uses the `FilterRef` forms; this one is the tree's plain interface for
+    // tests and the topic-matching micro-benchmarks.
+    #[allow(dead_code)]
     pub fn insert(&mut self, filter: &str, session: SessionId, qos: QoS) -> bool {
-        let (node, hash) = self.walk_create(filter);
-        let list = if hash {
-            &mut self.nodes[node].hash_subs
-        } else {
-            &mut self.nodes[node].subs
-        };
-        if let Some(s) = list.iter_mut().find(|s| s.session == session) {
+        self.subscribe(filter, session, qos).0
+    }
+
+    /// As [`TopicTree::insert`], also returning the stored filter.
+    pub fn subscribe(&mut self, filter: &str, session: SessionId, qos: QoS) -> (bool, FilterRef) {
+        let at = self.walk_create(filter);
+        let node = &mut self.nodes[at.node()];
+        let range = node.range(at.hash());
+        if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
             s.qos = qos;
-            return false;
+            return (false, at);
         }
-        list.push(Subscriber { session, qos });
+        node.add(Subscriber { session, qos }, at.hash());
         self.count += 1;
-        true
+        (true, at)
     }
 
     /// Removes `session`'s subscription to `filter`. Returns true if there was one.
+    #[allow(dead_code)] // as `insert`
     pub fn remove(&mut self, filter: &str, session: SessionId) -> bool {
-        let Some((node, hash)) = self.walk(filter) else {
+        self.find(filter)
+            .is_some_and(|at| self.remove_at(at, session))
+    }
+
+    /// Removes `session`'s subscription to the stored filter `at`. Returns true if there
+    /// was one.
+    pub fn remove_at(&mut self, at: FilterRef, session: SessionId) -> bool {
+        let Some(node) = self.nodes.get_mut(at.node()) else {
             return false;
         };
-        let list = if hash {
-            &mut self.nodes[node].hash_subs
-        } else {
-            &mut self.nodes[node].subs
-        };
-        let Some(pos) = list.iter().position(|s| s.session == session) else {
+        let range = node.range(at.hash());
+        let start = range.start;
+        let Some(pos) = node.subs[range].iter().position(|s| s.session == session) else {
             return false;
         };
-        list.swap_remove(pos);
+        node.take(start + pos);
         self.count -= 1;
-        self.prune(node);
+        self.prune(at.node());
         true
+    }
+
+    /// The stored filter equal to `filter`, if any session subscribes to it.
+    pub fn find(&self, filter: &str) -> Option<FilterRef> {
+        let mut idx = 0;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            idx = match level {
+                // Only a final `#` is a wildcard level: `a/#/b` names no stored filter.
+                "#" if levels.peek().is_none() => {
+                    return Some(FilterRef::new(idx as u32, true))
+                        .filter(|_| self.nodes[idx].hash_len > 0);
+                }
+                "#" => return None,
+                "+" => Some(self.nodes[idx].plus).filter(|&p| p != NONE)? as usize,
+                _ => self.child(idx, level)?,
+            };
+        }
+        Some(FilterRef::new(idx as u32, false)).filter(|_| !self.nodes[idx].exact_subs().is_empty())
     }
 
     /// Appends every subscriber whose filter matches `topic` to `out` (a session may appear
@@ -195,79 +315,85 @@ impl TopicTree {
         // A leading wildcard never matches a `$` topic [MQTT-4.7.2-1].
         if !dollar_root {
             // `x/#` also matches `x` itself [MQTT-4.7.1-2].
-            out.extend_from_slice(&node.hash_subs);
+            out.extend_from_slice(node.hash_subs());
         }
         let Some(rest) = rest else {
-            out.extend_from_slice(&node.subs);
+            out.extend_from_slice(node.exact_subs());
             return;
         };
         let (level, next) = match rest.split_once('/') {
             Some((level, next)) => (level, Some(next)),
             None => (rest, None),
         };
-        if let Some(&child) = node.children.get(level) {
-            self.collect(child, next, false, out);
-        }
-        if !dollar_root {
-            if let Some(plus) = node.plus {
-                self.collect(plus, next, false, out);
+        if node.literal_children > 0 {
+            if let Some(child) = self.child(idx, level) {
+                self.collect(child, next, false, out);
             }
         }
-    }
-
-    /// Finds the node for `filter` without creating it; `true` if it ends with `#`.
-    fn walk(&self, filter: &str) -> Option<(usize, bool)> {
-        let mut idx = 0;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            idx = match level {
-                // Only a final `#` is a wildcard level: `a/#/b` names no stored filter.
-                "#" if levels.peek().is_none() => return Some((idx, true)),
-                "#" => return None,
-                "+" => self.nodes[idx].plus?,
-                _ => *self.nodes[idx].children.get(level)?,
-            };
+        if !dollar_root && node.plus != NONE {
+            self.collect(node.plus as usize, next, false, out);
         }
-        Some((idx, false))
     }
 
-    fn walk_create(&mut self, filter: &str) -> (usize, bool) {
+    /// The hash of a literal child's key.
+    fn key_hash(&self, parent: usize, level: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write_u32(parent as u32);
+        h.write(level.as_bytes());
+        h.finish()
+    }
+
+    /// The literal child `level` of node `parent`.
+    fn child(&self, parent: usize, level: &str) -> Option<usize> {
+        let nodes = &self.nodes;
+        self.children
+            .find(self.key_hash(parent, level), |c| {
+                let n = &nodes[c as usize];
+                n.parent as usize == parent && n.level.as_bytes() == level.as_bytes()
+            })
+            .map(|c| c as usize)
+    }
+
+    fn walk_create(&mut self, filter: &str) -> FilterRef {
         let mut idx = 0;
         for level in filter.split('/') {
             idx = match level {
-                "#" => return (idx, true),
+                "#" => return FilterRef::new(idx as u32, true),
                 "+" => match self.nodes[idx].plus {
-                    Some(child) => child,
-                    None => {
-                        let child = self.alloc(idx, Key::Plus);
-                        self.nodes[idx].plus = Some(child);
+                    NONE => {
+                        let child = self.alloc(idx, "");
+                        self.nodes[idx].plus = child as u32;
                         child
                     }
+                    child => child as usize,
                 },
-                _ => match self.nodes[idx].children.get(level) {
-                    Some(&child) => child,
+                _ => match self.child(idx, level) {
+                    Some(child) => child,
                     None => {
-                        let child = self.alloc(idx, Key::Literal(level.into()));
-                        self.nodes[idx].children.insert(level.into(), child);
+                        let child = self.alloc(idx, level);
+                        let hash = self.key_hash(idx, level);
+                        self.children.insert(hash, child as u32);
+                        self.nodes[idx].literal_children += 1;
                         child
                     }
                 },
             };
         }
-        (idx, false)
+        FilterRef::new(idx as u32, false)
     }
 
-    fn alloc(&mut self, parent: usize, key: Key) -> usize {
-        let node = Node {
-            parent: Some((parent, key)),
-            ..Node::default()
-        };
+    fn alloc(&mut self, parent: usize, level: &str) -> usize {
+        let node = Node::new(parent as u32, level);
         match self.free.pop() {
             Some(idx) => {
-                self.nodes[idx] = node;
-                idx
+                self.nodes[idx as usize] = node;
+                idx as usize
             }
             None => {
+                assert!(
+                    self.nodes.len() < MAX_NODES,
+                    "topic tree nodes are bounded by max_subscriptions x max_topic_levels"
+                );
                 self.nodes.push(node);
                 self.nodes.len() - 1
             }
@@ -277,17 +403,16 @@ impl TopicTree {
     /// Unlinks empty nodes from `idx` up towards the root.
     fn prune(&mut self, mut idx: usize) {
         while idx != 0 && self.nodes[idx].is_empty() {
-            let Some((parent, key)) = self.nodes[idx].parent.take() else {
-                return;
-            };
-            match key {
-                Key::Plus => self.nodes[parent].plus = None,
-                Key::Literal(level) => {
-                    self.nodes[parent].children.remove(&level);
-                }
+            let parent = self.nodes[idx].parent as usize;
+            if self.nodes[parent].plus == idx as u32 {
+                self.nodes[parent].plus = NONE;
+            } else {
+                let hash = self.key_hash(parent, self.nodes[idx].level.as_str());
+                self.children.remove(hash, |c| c as usize == idx);
+                self.nodes[parent].literal_children -= 1;
             }
-            self.nodes[idx] = Node::default();
-            self.free.push(idx);
+            self.nodes[idx] = Node::new(NONE, "");
+            self.free.push(idx as u32);
             idx = parent;
         }
     }
@@ -404,6 +529,69 @@ mod tests {
                 .collect();
             assert_eq!(matched(&tree, t), expect, "topic {t}");
         }
+    }
+
+    #[test]
+    fn matches_stay_right_through_removals_and_node_reuse() {
+        let filters = [
+            "#", "a/#", "a/+", "a/+/c", "+/b/#", "a/b/c", "/+", "+/+", "a//c", "x", "a/b", "+",
+        ];
+        let topics = [
+            "a", "a/b", "a/b/c", "a/x/c", "/finance", "a//c", "x", "b/b", "$SYS/a",
+        ];
+        let mut tree = TopicTree::default();
+        let mut live = vec![false; filters.len()];
+        let mut x = 7u32;
+        for _ in 0..400 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let i = (x >> 16) as usize % filters.len();
+            let session = i as SessionId;
+            if live[i] {
+                assert!(tree.remove(filters[i], session));
+            } else {
+                assert!(tree.insert(filters[i], session, Q0));
+            }
+            live[i] = !live[i];
+            assert_eq!(tree.len(), live.iter().filter(|&&l| l).count());
+            for t in topics {
+                let expect: Vec<_> = (0..filters.len())
+                    .filter(|&f| live[f] && filter_matches(filters[f], t))
+                    .map(|f| (f as SessionId, Q0))
+                    .collect();
+                assert_eq!(matched(&tree, t), expect, "topic {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn filter_refs_find_and_remove_the_stored_filter() {
+        let mut tree = TopicTree::default();
+        let (new, a) = tree.subscribe("a/+/#", 1, Q0);
+        assert!(new);
+        assert_eq!(tree.subscribe("a/+/#", 2, Q1), (true, a));
+        assert_eq!(tree.find("a/+/#"), Some(a));
+        assert_eq!(
+            tree.find("a/+"),
+            None,
+            "an inner node is not a stored filter"
+        );
+        assert_eq!(tree.find("a/#"), None);
+        assert!(tree.remove_at(a, 1));
+        assert!(!tree.remove_at(a, 1));
+        assert_eq!(matched(&tree, "a/b/c"), vec![(2, Q1)]);
+        assert!(tree.remove_at(a, 2));
+        assert!(tree.is_empty() && tree.nodes[0].is_empty());
+    }
+
+    #[test]
+    fn a_node_is_at_most_64_bytes() {
+        // Per distinct filter level: the node, 8-16 bytes of index, and a subscriber list.
+        assert!(
+            std::mem::size_of::<Node>() <= 64,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+        assert_eq!(std::mem::size_of::<Subscriber>(), 8);
     }
 
     #[test]

@@ -1,0 +1,98 @@
+//! An immutable string that stores up to [`INLINE_CAPACITY`] bytes in place.
+//!
+//! Topic levels and client ids are mostly short ("42", "temperature", "sensor-0017"). As a
+//! `Box<str>` each is a 16-byte pointer plus a heap allocation of at least 32 bytes; a
+//! [`CompactStr`] is 24 bytes and allocates only for longer strings.
+
+use std::fmt;
+
+/// Longest string kept inline.
+pub const INLINE_CAPACITY: usize = 22;
+
+/// A string, inline when short. See the module documentation.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CompactStr {
+    /// At most [`INLINE_CAPACITY`] bytes of UTF-8 in place.
+    Inline {
+        /// Bytes used.
+        len: u8,
+        /// The bytes; only `..len` are meaningful.
+        bytes: [u8; INLINE_CAPACITY],
+    },
+    /// A longer string on the heap.
+    Heap(Box<str>),
+}
+
+impl CompactStr {
+    /// The bytes of the string.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            CompactStr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            CompactStr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            CompactStr::Inline { .. } => std::str::from_utf8(self.as_bytes())
+                .expect("inline bytes were copied whole from a &str"),
+            CompactStr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for CompactStr {
+    fn from(s: &str) -> CompactStr {
+        if s.len() <= INLINE_CAPACITY {
+            let mut bytes = [0; INLINE_CAPACITY];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            CompactStr::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            CompactStr::Heap(s.into())
+        }
+    }
+}
+
+impl std::ops::Deref for CompactStr {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for CompactStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for CompactStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_are_inline_long_ones_on_the_heap() {
+        assert_eq!(std::mem::size_of::<CompactStr>(), 24);
+        for s in ["", "a", "sensor-0017", "ü€ multi-byte", &"x".repeat(22)] {
+            let c = CompactStr::from(s);
+            assert!(matches!(c, CompactStr::Inline { .. }), "{s}");
+            assert_eq!((c.as_str(), c.as_bytes()), (s, s.as_bytes()));
+        }
+        let long = "y".repeat(23);
+        let c = CompactStr::from(long.as_str());
+        assert!(matches!(c, CompactStr::Heap(_)));
+        assert_eq!(&*c, long);
+        assert_eq!(c.to_string(), long);
+    }
+}
