@@ -2,10 +2,12 @@
 //!
 //! A frame is either a small control packet stored inline or a PUBLISH made of a
 //! per-subscriber fixed header and packet id plus the shared [`Message`] body, so fan-out
-//! copies no payload: the reactor hands [`Frame::segments`] to `writev`.
+//! copies no payload: the reactor hands [`Frame::segments`] to `writev`. A connection's
+//! frames wait in its [`Outbox`].
 
 use super::message::Message;
 use crate::codec::{encode_fixed_header, PacketType, QoS};
+use std::collections::VecDeque;
 
 /// One packet waiting to be written to a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,5 +127,102 @@ impl Frame {
     /// Always false: every frame has at least a fixed header.
     pub fn is_empty(&self) -> bool {
         false
+    }
+}
+
+/// Frames waiting to be written to one connection, oldest first.
+///
+/// The oldest frame is stored inline and the others in a deque allocated on first use, so
+/// a connection that has one packet at a time (CONNACK, SUBACK, PINGRESP, a trickle of
+/// publishes) never allocates and an idle one holds 40 bytes. The deque is kept across
+/// bursts and freed after one that grew it past [`Outbox::release_after_burst`]'s limit.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// The oldest frame; `None` only when the outbox is empty.
+    front: Option<Frame>,
+    /// The frames after `front`. Boxed so that an idle connection pays 8 bytes for it,
+    /// not the 32 of an empty `VecDeque`.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<VecDeque<Frame>>>,
+}
+
+impl Outbox {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        usize::from(self.front.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.front.is_none()
+    }
+
+    /// The oldest frame.
+    pub fn front(&self) -> Option<&Frame> {
+        self.front.as_ref()
+    }
+
+    /// Appends a frame.
+    pub fn push_back(&mut self, frame: Frame) {
+        if self.front.is_none() {
+            self.front = Some(frame);
+        } else {
+            self.rest.get_or_insert_default().push_back(frame);
+        }
+    }
+
+    /// Removes the oldest frame.
+    pub fn pop_front(&mut self) -> Option<Frame> {
+        let frame = self.front.take()?;
+        self.front = self.rest.as_mut().and_then(|r| r.pop_front());
+        Some(frame)
+    }
+
+    /// The frames, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Frame> {
+        self.front
+            .iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
+    }
+
+    /// Frees the deque if the outbox is empty and the deque holds room for more than
+    /// `max_kept` frames: a burst is over, so an idle connection stays small.
+    pub fn release_after_burst(&mut self, max_kept: usize) {
+        if self.front.is_none() && self.rest.as_ref().is_some_and(|r| r.capacity() > max_kept) {
+            self.rest = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_keeps_order_and_allocates_only_beyond_one_frame() {
+        let mut out = Outbox::default();
+        assert!(out.is_empty() && out.pop_front().is_none());
+        out.push_back(Frame::pingresp());
+        assert!(out.rest.is_none(), "one frame is stored inline");
+        for id in 1..=3 {
+            out.push_back(Frame::ack(PacketType::Puback, id));
+        }
+        assert_eq!(out.len(), 4);
+        assert_eq!(out.iter().count(), 4);
+        assert_eq!(out.pop_front(), Some(Frame::pingresp()));
+        assert_eq!(out.front(), Some(&Frame::ack(PacketType::Puback, 1)));
+        out.release_after_burst(0);
+        assert!(out.rest.is_some(), "not freed while frames wait");
+        while out.pop_front().is_some() {}
+        assert!(out.is_empty());
+        assert_eq!(out.len(), 0);
+        out.release_after_burst(64);
+        assert!(
+            out.rest.is_some(),
+            "a small deque is kept for the next burst"
+        );
+        out.release_after_burst(0);
+        assert!(out.rest.is_none());
+        assert_eq!(std::mem::size_of::<Outbox>(), 40);
     }
 }

@@ -35,6 +35,7 @@ pub use topic::{filter_matches, validate_filter, FilterError};
 
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;
+use frame::Outbox;
 use index::ArenaIndex;
 use log::{debug, info, warn};
 use retained::RetainedStore;
@@ -44,7 +45,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
-use timer::{Owner, Timers};
+use timer::{Clock, Owner, Tick, Timers};
 use topic::{Subscriber, TopicTree};
 
 /// A connection slot, assigned by the reactor's client pool (`0..max_connections`).
@@ -165,44 +166,63 @@ struct Will {
 }
 
 /// Per-connection protocol state. The socket itself belongs to the reactor.
+///
+/// One per connection slot, so it is kept small (104 bytes on 64-bit targets, checked by a
+/// test): times are [`Tick`]s, the will is boxed, the outbox stores one frame inline and a
+/// publisher's stall lives in the broker's `stalled` list.
 #[derive(Debug)]
 struct Conn {
     /// Distinguishes this connection from earlier ones in the same slot, for timers.
     generation: u32,
     /// Listener number it came in on, for its policy.
-    listener: usize,
+    listener: u32,
     /// Lifecycle phase.
     phase: Phase,
+    /// Bytes of `outbox.front()` already written.
+    written: u32,
+    /// The keep-alive in seconds [MQTT-3.1.2-24]; 0 turns the timeout off.
+    keep_alive: u16,
     /// An [`Effect::Close`] was issued: no further packets are processed.
     closing: bool,
-    /// When it was accepted (CONNECT timeout).
-    accepted_at: Instant,
-    /// When the last packet arrived (keep-alive).
-    last_packet: Instant,
-    /// 1.5 times the keep-alive [MQTT-3.1.2-24]; `None` when keep-alive is 0.
-    keep_alive: Option<Duration>,
-    /// Will to publish unless the client disconnects cleanly.
-    will: Option<Will>,
-    /// Frames waiting to be written, oldest first.
-    outbox: VecDeque<Frame>,
-    /// Bytes of `outbox.front()` already written.
-    written: usize,
-    /// When the socket last took bytes, or when output became pending (slow consumer).
-    last_progress: Instant,
-    /// The deadline this connection has in the timer heap, if any.
-    timer_at: Option<Instant>,
     /// Already listed in the broker's writable queue.
     in_writable: bool,
     /// Not read because its own outbox is over [`OUTBOX_HIGH_WATER`].
     paused_self: bool,
-    /// Not read because a message of it waits for this session's full queue, since when.
-    stalled_on: Option<(SessionId, Instant)>,
+    /// Not read because a message of it waits for a full queue (see `Broker::stalled`).
+    stalled: bool,
+    /// When the last packet arrived (keep-alive); before CONNECT, when it was accepted
+    /// (CONNECT timeout): every packet before CONNECT ends that phase or the connection.
+    last_packet: Tick,
+    /// When the socket last took bytes, or when output became pending (slow consumer).
+    last_progress: Tick,
+    /// The deadline this connection has in the timer heap, if any.
+    timer_at: Option<Tick>,
+    /// Will to publish unless the client disconnects cleanly.
+    will: Option<Box<Will>>,
+    /// Frames waiting to be written.
+    outbox: Outbox,
 }
 
 impl Conn {
     fn paused(&self) -> bool {
-        self.paused_self || self.stalled_on.is_some()
+        self.paused_self || self.stalled
     }
+
+    /// When 1.5 times the keep-alive has passed since the last packet [MQTT-3.1.2-24].
+    fn keep_alive_deadline(&self) -> Option<Tick> {
+        (self.keep_alive > 0).then(|| self.last_packet.after_ms(u64::from(self.keep_alive) * 1500))
+    }
+}
+
+/// A publisher not read because one of its QoS 1/2 messages waits beyond a full queue.
+#[derive(Clone, Copy, Debug)]
+struct Stall {
+    /// The publisher.
+    conn: ConnId,
+    /// The session whose queue is full.
+    session: SessionId,
+    /// Since when (for `max_publisher_stall`).
+    since: Instant,
 }
 
 /// A warning that is logged at most once per [`DROP_LOG_INTERVAL`], with a count of the
@@ -241,7 +261,12 @@ pub struct Broker {
     limits: Limits,
     /// Start time, for `$SYS/broker/uptime`.
     started: Instant,
-    /// Connection state by slot; preallocated to `max_connections`.
+    /// Converts times to the compact [`Tick`]s connections and sessions keep.
+    clock: Clock,
+    /// Connection state by slot. Room for `max_connections` is reserved at start, but
+    /// entries are written only up to the highest slot used so far, so memory the
+    /// system has not handed out yet is not touched (and not resident) for slots never
+    /// used; the vector never reallocates.
     conns: Vec<Option<Conn>>,
     /// Next connection generation.
     conn_generation: u32,
@@ -266,7 +291,7 @@ pub struct Broker {
     /// Connections with new output not yet polled.
     writable: VecDeque<ConnId>,
     /// Publishers paused by flow control.
-    stalled: Vec<ConnId>,
+    stalled: Vec<Stall>,
     /// Reused buffer for topic-tree matches (no allocation per message).
     scratch: Vec<Subscriber>,
     /// Counters.
@@ -290,10 +315,10 @@ pub struct Broker {
 impl Broker {
     /// A broker with `limits`, started at `now`. Allocates the connection table.
     pub fn new(limits: Limits, now: Instant) -> Broker {
-        let mut conns = Vec::with_capacity(limits.max_connections);
-        conns.resize_with(limits.max_connections, || None);
+        let conns = Vec::with_capacity(limits.max_connections);
         let sys_next = (!limits.sys_interval.is_zero()).then_some(now);
         Broker {
+            clock: Clock::new(now),
             limits,
             started: now,
             conns,
@@ -360,6 +385,10 @@ impl Broker {
     /// A socket was accepted into slot `conn` on listener number `listener`; it must send
     /// CONNECT within `connect_timeout`.
     pub fn accepted(&mut self, conn: ConnId, listener: usize, now: Instant) {
+        if conn < self.limits.max_connections && conn >= self.conns.len() {
+            // Within the capacity reserved at start: no reallocation.
+            self.conns.resize_with(conn + 1, || None);
+        }
         let Some(slot) = self.conns.get_mut(conn) else {
             warn!(
                 "connection slot {conn} is outside the pool of {}",
@@ -372,33 +401,34 @@ impl Broker {
             return;
         };
         self.conn_generation = self.conn_generation.wrapping_add(1);
+        let stamp = self.clock.stamp(now);
         *slot = Some(Conn {
             generation: self.conn_generation,
-            listener,
+            listener: u32::try_from(listener).unwrap_or(u32::MAX),
             phase: Phase::AwaitingConnect,
-            closing: false,
-            accepted_at: now,
-            last_packet: now,
-            keep_alive: None,
-            will: None,
-            outbox: VecDeque::new(),
             written: 0,
-            last_progress: now,
-            timer_at: None,
+            keep_alive: 0,
+            closing: false,
             in_writable: false,
             paused_self: false,
-            stalled_on: None,
+            stalled: false,
+            last_packet: stamp,
+            last_progress: stamp,
+            timer_at: None,
+            will: None,
+            outbox: Outbox::default(),
         });
         self.arm_conn_timer(conn);
     }
 
     /// One decoded packet from `conn`.
     pub fn handle(&mut self, conn: ConnId, packet: Packet<'_>, now: Instant) {
+        let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
         if c.closing {
             return;
         }
-        c.last_packet = now;
+        c.last_packet = stamp;
         let phase = c.phase;
         self.stats.messages_received += 1;
         match (phase, packet) {
@@ -466,8 +496,8 @@ impl Broker {
         let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else {
             return;
         };
-        if c.stalled_on.is_some() {
-            self.stalled.retain(|&p| p != conn);
+        if c.stalled {
+            self.stalled.retain(|p| p.conn != conn);
         }
         if let Phase::Connected(sid) = c.phase {
             self.connected -= 1;
@@ -504,21 +534,22 @@ impl Broker {
     /// Runs every timer due at `now`: CONNECT and keep-alive timeouts, slow consumers,
     /// publisher stalls, session expiry and `$SYS` updates.
     pub fn tick(&mut self, now: Instant) {
-        while let Some((at, owner)) = self.timers.pop_due(now) {
+        let passed = self.clock.passed(now);
+        while let Some((at, owner)) = self.timers.pop_due(passed) {
             match owner {
-                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, now),
-                Owner::Session(sid, generation) => self.session_timer(sid, generation, now),
+                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, passed),
+                Owner::Session(sid, generation) => self.session_timer(sid, generation, passed, now),
             }
         }
         let mut i = 0;
         while i < self.stalled.len() {
-            let p = self.stalled[i];
-            let expired = self
-                .conn(p)
-                .and_then(|c| c.stalled_on)
-                .filter(|&(_, since)| now.duration_since(since) >= self.limits.max_publisher_stall);
-            match expired {
-                Some((sid, _)) => {
+            let Stall {
+                conn: p,
+                session: sid,
+                since,
+            } = self.stalled[i];
+            match now.duration_since(since) >= self.limits.max_publisher_stall {
+                true => {
                     if let Some(s) = self.session_mut(sid) {
                         s.dropping = true;
                         let id = s.client_id.to_string();
@@ -526,7 +557,7 @@ impl Broker {
                     }
                     self.release(p, now);
                 }
-                None => i += 1,
+                false => i += 1,
             }
         }
         if self.sys_next.is_some_and(|t| t <= now) {
@@ -541,13 +572,10 @@ impl Broker {
         let stall = self
             .stalled
             .iter()
-            .filter_map(|&p| self.conn(p)?.stalled_on)
-            .map(|(_, since)| since + self.limits.max_publisher_stall)
+            .map(|p| p.since + self.limits.max_publisher_stall)
             .min();
-        [self.timers.next(), self.sys_next, stall]
-            .into_iter()
-            .flatten()
-            .min()
+        let timer = self.timers.next().map(|t| self.clock.instant(t));
+        [timer, self.sys_next, stall].into_iter().flatten().min()
     }
 
     /// The next effect to carry out, oldest first.
@@ -572,9 +600,9 @@ impl Broker {
     /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
     pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
         let Some(c) = self.conn(conn) else { return 0 };
-        let mut skip = c.written;
+        let mut skip = c.written as usize;
         let mut n = 0;
-        for frame in &c.outbox {
+        for frame in c.outbox.iter() {
             for seg in frame.segments() {
                 if skip >= seg.len() {
                     skip -= seg.len();
@@ -594,11 +622,12 @@ impl Broker {
     /// The socket of `conn` took `n` bytes of the output lent by [`Broker::fill_iovecs`].
     pub fn written(&mut self, conn: ConnId, n: usize, now: Instant) {
         self.stats.bytes_sent += n as u64;
+        let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
         if n > 0 {
-            c.last_progress = now;
+            c.last_progress = stamp;
         }
-        let mut done = c.written + n;
+        let mut done = c.written as usize + n;
         while let Some(front) = c.outbox.front() {
             let len = front.len();
             if done < len {
@@ -607,11 +636,8 @@ impl Broker {
             done -= len;
             c.outbox.pop_front();
         }
-        c.written = done;
-        if c.outbox.is_empty() && c.outbox.capacity() > 4 * OUTBOX_BATCH {
-            // A burst is over: give the memory back so an idle connection stays small.
-            c.outbox = VecDeque::new();
-        }
+        c.written = u32::try_from(done).expect("less than one frame, and frames are below 4 GiB");
+        c.outbox.release_after_burst(4 * OUTBOX_BATCH);
         if let Phase::Connected(sid) = c.phase {
             self.pump(sid, now);
         }
@@ -631,7 +657,7 @@ impl Broker {
     // ----- packet handlers -------------------------------------------------------------
 
     fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
-        let listener = self.conn(conn).map_or(0, |c| c.listener);
+        let listener = self.conn(conn).map_or(0, |c| c.listener as usize);
         let allow_anonymous = self
             .limits
             .listeners
@@ -688,10 +714,12 @@ impl Broker {
             let why = format!("will refused: {why}");
             return self.refuse(conn, ConnectReturnCode::NotAuthorized, &why, now);
         }
-        let will = p.will.map(|w| Will {
-            message: Message::new(w.topic, w.payload),
-            qos: w.qos,
-            retain: w.retain,
+        let will = p.will.map(|w| {
+            Box::new(Will {
+                message: Message::new(w.topic, w.payload),
+                qos: w.qos,
+                retain: w.retain,
+            })
         });
 
         // Take over a live connection with the same id [MQTT-3.1.4-2].
@@ -701,10 +729,11 @@ impl Broker {
                 info!("client {client_id} already connected: closing the old connection");
                 self.release_stalls_on(sid, now);
                 self.close(old, CloseReason::TakenOver);
+                let stamp = self.clock.stamp(now);
                 if let Some(s) = self.session_mut(sid) {
                     if !s.clean {
                         // Counted offline until attached again below.
-                        s.offline_since = Some(now);
+                        s.offline_since = Some(stamp);
                         self.offline += 1;
                     }
                 }
@@ -730,8 +759,7 @@ impl Broker {
         }
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
-            c.keep_alive =
-                (p.keep_alive > 0).then(|| Duration::from_millis(u64::from(p.keep_alive) * 1500));
+            c.keep_alive = p.keep_alive;
             c.will = will;
         }
         self.connected += 1;
@@ -1145,6 +1173,7 @@ impl Broker {
             self.limits.max_queued_messages,
             self.limits.max_queued_bytes,
         );
+        let stamp = self.clock.stamp(now);
         let Some(Some(s)) = self.sessions.get_mut(sid as usize) else {
             return;
         };
@@ -1177,7 +1206,7 @@ impl Broker {
                 });
             }
             if c.outbox.is_empty() {
-                c.last_progress = now;
+                c.last_progress = stamp;
             }
             c.outbox.push_back(Frame::publish(
                 item.message,
@@ -1230,12 +1259,16 @@ impl Broker {
         let Some(c) = self.conn_mut(publisher) else {
             return;
         };
-        if c.stalled_on.is_some() {
+        if c.stalled {
             return;
         }
         let was_paused = c.paused();
-        c.stalled_on = Some((sid, now));
-        self.stalled.push(publisher);
+        c.stalled = true;
+        self.stalled.push(Stall {
+            conn: publisher,
+            session: sid,
+            since: now,
+        });
         self.stats.publisher_stalls += 1;
         if !was_paused {
             self.effects.push_back(Effect::PauseRead(publisher));
@@ -1243,11 +1276,11 @@ impl Broker {
     }
 
     fn release(&mut self, publisher: ConnId, now: Instant) {
-        self.stalled.retain(|&p| p != publisher);
+        self.stalled.retain(|p| p.conn != publisher);
         let Some(c) = self.conn_mut(publisher) else {
             return;
         };
-        c.stalled_on = None;
+        c.stalled = false;
         self.resume_if_unpaused(publisher, now);
     }
 
@@ -1255,11 +1288,12 @@ impl Broker {
     /// packets it sent while the broker was not reading must not count against it
     /// [MQTT-3.1.2-24].
     fn resume_if_unpaused(&mut self, conn: ConnId, now: Instant) {
+        let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
         if c.paused() {
             return;
         }
-        c.last_packet = c.last_packet.max(now);
+        c.last_packet = c.last_packet.max(stamp);
         self.effects.push_back(Effect::ResumeRead(conn));
         self.arm_conn_timer(conn);
     }
@@ -1271,12 +1305,8 @@ impl Broker {
         let waiting: Vec<ConnId> = self
             .stalled
             .iter()
-            .copied()
-            .filter(|&p| {
-                self.conn(p)
-                    .and_then(|c| c.stalled_on)
-                    .is_some_and(|(s, _)| s == sid)
-            })
+            .filter(|p| p.session == sid)
+            .map(|p| p.conn)
             .collect();
         for p in waiting {
             self.release(p, now);
@@ -1303,19 +1333,18 @@ impl Broker {
     // ----- timers ----------------------------------------------------------------------
 
     /// The earliest deadline of a connection, given its state.
-    fn conn_deadline(&self, c: &Conn) -> Option<Instant> {
+    fn conn_deadline(&self, c: &Conn) -> Option<Tick> {
         if c.closing {
             return None;
         }
         let connect = (c.phase == Phase::AwaitingConnect)
-            .then(|| c.accepted_at + self.limits.connect_timeout);
+            .then(|| c.last_packet.after(self.limits.connect_timeout));
         // No keep-alive while the broker itself is not reading the client.
         let keep_alive = c
-            .keep_alive
-            .filter(|_| c.phase != Phase::AwaitingConnect && !c.paused())
-            .map(|k| c.last_packet + k);
-        let slow =
-            (!c.outbox.is_empty()).then(|| c.last_progress + self.limits.slow_consumer_timeout);
+            .keep_alive_deadline()
+            .filter(|_| c.phase != Phase::AwaitingConnect && !c.paused());
+        let slow = (!c.outbox.is_empty())
+            .then(|| c.last_progress.after(self.limits.slow_consumer_timeout));
         [connect, keep_alive, slow].into_iter().flatten().min()
     }
 
@@ -1334,7 +1363,7 @@ impl Broker {
         self.timers.push(at, Owner::Conn(conn, generation));
     }
 
-    fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Instant, now: Instant) {
+    fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Tick, passed: Tick) {
         let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
             return;
         };
@@ -1347,14 +1376,17 @@ impl Broker {
         }
         let limits = &self.limits;
         let reason = if c.phase == Phase::AwaitingConnect
-            && now >= c.accepted_at + limits.connect_timeout
+            && passed >= c.last_packet.after(limits.connect_timeout)
         {
             Some(CloseReason::ConnectTimeout)
-        } else if c.keep_alive.is_some_and(|k| {
-            c.phase != Phase::AwaitingConnect && !c.paused() && now >= c.last_packet + k
-        }) {
+        } else if c
+            .keep_alive_deadline()
+            .is_some_and(|k| c.phase != Phase::AwaitingConnect && !c.paused() && passed >= k)
+        {
             Some(CloseReason::KeepAliveTimeout)
-        } else if !c.outbox.is_empty() && now >= c.last_progress + limits.slow_consumer_timeout {
+        } else if !c.outbox.is_empty()
+            && passed >= c.last_progress.after(limits.slow_consumer_timeout)
+        {
             Some(CloseReason::SlowConsumer)
         } else {
             None
@@ -1375,7 +1407,7 @@ impl Broker {
         }
     }
 
-    fn session_timer(&mut self, sid: SessionId, generation: u32, now: Instant) {
+    fn session_timer(&mut self, sid: SessionId, generation: u32, passed: Tick, now: Instant) {
         let Some(expiry) = self.limits.persistent_client_expiration else {
             return;
         };
@@ -1383,7 +1415,7 @@ impl Broker {
         if s.generation != generation {
             return;
         }
-        if s.offline_since.is_some_and(|t| now >= t + expiry) {
+        if s.offline_since.is_some_and(|t| passed >= t.after(expiry)) {
             info!("session {} expired", s.client_id);
             self.stats.clients_expired += 1;
             self.remove_session(sid, now);
@@ -1449,6 +1481,7 @@ impl Broker {
         let max_offline = self.limits.max_offline_sessions;
         let queue_qos0 = self.limits.queue_qos0_messages;
         let offline = self.offline;
+        let stamp = self.clock.stamp(now);
         let Some(s) = self.session_mut(sid) else {
             return;
         };
@@ -1462,7 +1495,7 @@ impl Broker {
             s.clean = true;
             return self.remove_session(sid, now);
         }
-        s.offline_since = Some(now);
+        s.offline_since = Some(stamp);
         s.dropping = false;
         if !queue_qos0 {
             let before = s.held_bytes();
@@ -1475,8 +1508,10 @@ impl Broker {
         let client_id: Box<str> = s.client_id.as_str().into();
         self.offline += 1;
         if let Some(expiry) = self.limits.persistent_client_expiration {
-            self.timers
-                .push(now + expiry, Owner::Session(sid, generation));
+            self.timers.push(
+                self.clock.stamp(now).after(expiry),
+                Owner::Session(sid, generation),
+            );
         }
         self.durable(|| Durable::SessionSaved { client_id });
     }
@@ -1584,9 +1619,10 @@ impl Broker {
     }
 
     fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
+        let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
         if c.outbox.is_empty() {
-            c.last_progress = now;
+            c.last_progress = stamp;
         }
         c.outbox.push_back(frame);
         self.stats.messages_sent += 1;

@@ -7,11 +7,11 @@
 
 use super::compact_str::CompactStr;
 use super::message::Message;
+use super::timer::Tick;
 use super::topic::FilterRef;
 use super::ConnId;
 use crate::codec::QoS;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 /// Index of a session in the broker's session slab.
 pub type SessionId = u32;
@@ -78,7 +78,7 @@ pub struct Session {
     /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
     pub incoming_qos2: Vec<u16>,
     /// When it went offline, for `persistent_client_expiration`.
-    pub offline_since: Option<Instant>,
+    pub offline_since: Option<Tick>,
     /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
     /// are dropped until the queue drains below its cap.
     pub dropping: bool,

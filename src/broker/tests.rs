@@ -1139,3 +1139,28 @@ fn publish_with_too_many_topic_levels_is_dropped_counted_and_acknowledged() {
     assert_eq!(h.broker.stats().publish_dropped, 1);
     assert_eq!(h.is_closed(1), None, "the connection stays");
 }
+
+#[test]
+fn per_connection_state_stays_small() {
+    // What every connection slot and session costs; ../config/ceiling.rs counts on it.
+    assert_eq!(std::mem::size_of::<Option<Conn>>(), 104);
+    assert!(std::mem::size_of::<Option<Session>>() <= 184);
+}
+
+#[test]
+fn connection_table_is_written_only_up_to_the_highest_slot_used() {
+    let mut h = Harness::with(Limits {
+        max_connections: 1000,
+        ..Limits::default()
+    });
+    assert_eq!(h.broker.conns.len(), 0);
+    assert!(h.broker.conns.capacity() >= 1000);
+    h.open(2, "c", true);
+    assert_eq!(h.broker.conns.len(), 3);
+    h.broker.accepted(1000, 0, h.now);
+    assert_eq!(
+        h.broker.conns.len(),
+        3,
+        "a slot outside the pool is refused"
+    );
+}

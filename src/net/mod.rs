@@ -662,7 +662,8 @@ impl Server {
         let conn = Connection {
             stream,
             read: ReadState::new(),
-            listener,
+            // Only logged: the broker keeps the listener number that decides policy.
+            listener: u16::try_from(listener).unwrap_or(u16::MAX),
             paused: false,
             queued: false,
             closing: None,
