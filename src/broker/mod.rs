@@ -501,7 +501,7 @@ impl Broker {
         }
         if let Phase::Connected(sid) = c.phase {
             self.connected -= 1;
-            let attached = self.session(sid).is_some_and(|s| s.conn == Some(conn));
+            let attached = self.session(sid).is_some_and(|s| s.conn() == Some(conn));
             if attached {
                 let s = self
                     .session(sid)
@@ -725,7 +725,7 @@ impl Broker {
         // Take over a live connection with the same id [MQTT-3.1.4-2].
         let existing = self.session_by_id(&client_id);
         if let Some(sid) = existing {
-            if let Some(old) = self.session_mut(sid).and_then(|s| s.conn.take()) {
+            if let Some(old) = self.session_mut(sid).and_then(|s| s.take_conn()) {
                 info!("client {client_id} already connected: closing the old connection");
                 self.release_stalls_on(sid, now);
                 self.close(old, CloseReason::TakenOver);
@@ -753,7 +753,7 @@ impl Broker {
             None => self.create_session(&client_id, p.clean_session),
         };
         if let Some(s) = self.session_mut(sid) {
-            s.conn = Some(conn);
+            s.set_conn(Some(conn));
             s.offline_since = None;
             s.clean = p.clean_session;
         }
@@ -811,13 +811,13 @@ impl Broker {
                 let Some(s) = self.session_mut(sid) else {
                     return;
                 };
-                let first = !s.incoming_qos2.contains(&id);
+                let first = !s.awaits_pubrel(id);
                 if first {
-                    if s.incoming_qos2.len() >= max_incoming {
+                    if s.awaiting_pubrel() >= max_incoming {
                         let why = "more QoS 2 messages awaiting PUBREL than max_inflight_incoming";
                         return self.protocol_error(conn, why, now);
                     }
-                    s.incoming_qos2.push(id);
+                    s.await_pubrel(id);
                 }
                 (first, Some(Frame::ack(PacketType::Pubrec, id)))
             }
@@ -887,7 +887,7 @@ impl Broker {
 
     fn on_pubrel(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
         if let Some(s) = self.session_mut(sid) {
-            s.incoming_qos2.retain(|&x| x != id);
+            s.pubrel_received(id);
         }
         // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
         self.push_frame(conn, Frame::ack(PacketType::Pubcomp, id), now);
@@ -1106,7 +1106,7 @@ impl Broker {
         let Some(s) = self.session_mut(sid) else {
             return;
         };
-        let online = s.conn.is_some();
+        let online = s.conn().is_some();
         if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
             return;
         }
@@ -1123,7 +1123,7 @@ impl Broker {
         if s.queue_full(max_messages, max_bytes, item.message.size()) {
             // A draining subscriber's QoS 1/2 messages overflow the cap while their
             // publisher is paused; everything else is dropped and counted.
-            let subscriber_conn = s.conn;
+            let subscriber_conn = s.conn();
             let stallable = online
                 && item.qos != QoS::AtMostOnce
                 && !s.dropping
@@ -1177,7 +1177,7 @@ impl Broker {
         let Some(Some(s)) = self.sessions.get_mut(sid as usize) else {
             return;
         };
-        let Some(conn) = s.conn else { return };
+        let Some(conn) = s.conn() else { return };
         let Some(Some(c)) = self.conns.get_mut(conn) else {
             return;
         };
@@ -1185,8 +1185,8 @@ impl Broker {
         let held_before = s.held_bytes();
         let mut moved = 0usize;
         while c.outbox.len() < OUTBOX_BATCH {
-            let Some(front) = s.queue.front() else { break };
-            if front.qos != QoS::AtMostOnce && s.inflight.len() >= max_inflight {
+            let Some(front) = s.front() else { break };
+            if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {
                 break;
             }
             let Some(item) = s.pop() else { break };
@@ -1238,8 +1238,7 @@ impl Broker {
     /// in their original order, when a persistent session resumes [MQTT-4.4.0-1].
     fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
         let frames: Vec<Frame> = self.session(sid).map_or_else(Vec::new, |s| {
-            s.inflight
-                .iter()
+            s.inflight()
                 .map(|m| match (&m.message, m.state) {
                     (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
                         Frame::publish(msg.clone(), m.qos, true, m.retain, Some(m.packet_id))
@@ -1461,7 +1460,7 @@ impl Broker {
         for &at in &s.subscriptions {
             self.tree.remove_at(at, sid);
         }
-        if s.conn.is_none() && !s.clean {
+        if s.conn().is_none() && !s.clean {
             self.offline -= 1;
         }
         let hash = self.id_hasher.hash_one(&*s.client_id);
@@ -1485,7 +1484,7 @@ impl Broker {
         let Some(s) = self.session_mut(sid) else {
             return;
         };
-        s.conn = None;
+        s.set_conn(None);
         if s.clean {
             return self.remove_session(sid, now);
         }

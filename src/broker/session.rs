@@ -54,36 +54,49 @@ pub struct Inflight {
 }
 
 /// One client's session.
+///
+/// Kept small (80 bytes on 64-bit targets, checked by a test): the message state (queue,
+/// inflight window, inbound QoS 2 ids) is allocated when the session first has a message
+/// to hold, so a subscriber that receives nothing pays 8 bytes for it. Once allocated it is
+/// kept, so a subscriber receiving a trickle of messages allocates nothing per message.
 #[derive(Debug)]
 pub struct Session {
     /// The client identifier (also the key the broker finds the session by).
     pub client_id: CompactStr,
-    /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
-    pub clean: bool,
-    /// The connection it is attached to; `None` while offline.
-    pub conn: Option<ConnId>,
     /// The session's filters as stored in the topic tree (which holds the granted QoS),
     /// for cleanup; a store can rebuild the filter strings from the tree.
     pub subscriptions: Vec<FilterRef>,
-    /// Messages not yet sent, oldest first.
-    pub queue: VecDeque<Queued>,
-    /// Sum of the sizes of the queued messages, for `max_queued_bytes`.
-    pub queued_bytes: usize,
-    /// Outbound QoS 1/2 messages sent and not yet fully acknowledged, in send order.
-    pub inflight: VecDeque<Inflight>,
-    /// Sum of the sizes of the messages still held by `inflight`.
-    pub inflight_bytes: usize,
-    /// Next outbound packet id to try.
-    pub next_packet_id: u16,
-    /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
-    pub incoming_qos2: Vec<u16>,
+    /// The connection it is attached to; `None` while offline. A `u32`, not a
+    /// [`ConnId`], to keep the session at 80 bytes: slots are below `net::MAX_POOL`.
+    conn: Option<u32>,
     /// When it went offline, for `persistent_client_expiration`.
     pub offline_since: Option<Tick>,
+    /// Queued, inflight and inbound QoS 2 state, once there has been any.
+    messages: Option<Box<Messages>>,
+    /// Bumped whenever the slab slot is reused, so stale timers can be told apart.
+    pub generation: u32,
+    /// Next outbound packet id to try.
+    pub next_packet_id: u16,
+    /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
+    pub clean: bool,
     /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
     /// are dropped until the queue drains below its cap.
     pub dropping: bool,
-    /// Bumped whenever the slab slot is reused, so stale timers can be told apart.
-    pub generation: u32,
+}
+
+/// The messages a session holds.
+#[derive(Debug, Default)]
+struct Messages {
+    /// Messages not yet sent, oldest first.
+    queue: VecDeque<Queued>,
+    /// Sum of the sizes of the queued messages, for `max_queued_bytes`.
+    queued_bytes: usize,
+    /// Outbound QoS 1/2 messages sent and not yet fully acknowledged, in send order.
+    inflight: VecDeque<Inflight>,
+    /// Sum of the sizes of the messages still held by `inflight`.
+    inflight_bytes: usize,
+    /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
+    awaiting_pubrel: Vec<u16>,
 }
 
 impl Session {
@@ -91,56 +104,97 @@ impl Session {
     pub fn new(client_id: &str, clean: bool, generation: u32) -> Session {
         Session {
             client_id: client_id.into(),
-            clean,
-            conn: None,
             subscriptions: Vec::new(),
-            queue: VecDeque::new(),
-            queued_bytes: 0,
-            inflight: VecDeque::new(),
-            inflight_bytes: 0,
-            next_packet_id: 1,
-            incoming_qos2: Vec::new(),
+            conn: None,
             offline_since: None,
-            dropping: false,
+            messages: None,
             generation,
+            next_packet_id: 1,
+            clean,
+            dropping: false,
         }
+    }
+
+    /// The connection it is attached to; `None` while offline.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn.map(|c| c as ConnId)
+    }
+
+    /// Attaches the session to `conn`, or detaches it (`None`).
+    pub fn set_conn(&mut self, conn: Option<ConnId>) {
+        self.conn = conn.map(|c| u32::try_from(c).expect("connection slots are below 2^16"));
+    }
+
+    /// Detaches the session, returning the connection it was attached to.
+    pub fn take_conn(&mut self) -> Option<ConnId> {
+        self.conn.take().map(|c| c as ConnId)
+    }
+
+    fn messages_mut(&mut self) -> &mut Messages {
+        self.messages.get_or_insert_default()
     }
 
     /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
     /// byte cap) with `extra` more bytes.
     pub fn queue_full(&self, max_messages: usize, max_bytes: usize, extra: usize) -> bool {
-        self.queue.len() >= max_messages
-            || (max_bytes != 0 && self.queued_bytes + extra > max_bytes)
+        let (len, bytes) = self
+            .messages
+            .as_ref()
+            .map_or((0, 0), |m| (m.queue.len(), m.queued_bytes));
+        len >= max_messages || (max_bytes != 0 && bytes + extra > max_bytes)
     }
 
     /// Appends to the queue.
     pub fn push(&mut self, item: Queued) {
-        self.queued_bytes += item.message.size();
-        self.queue.push_back(item);
+        let m = self.messages_mut();
+        m.queued_bytes += item.message.size();
+        m.queue.push_back(item);
+    }
+
+    /// The oldest queued message.
+    pub fn front(&self) -> Option<&Queued> {
+        self.messages.as_ref()?.queue.front()
     }
 
     /// Takes the oldest queued message.
     pub fn pop(&mut self) -> Option<Queued> {
-        let item = self.queue.pop_front()?;
-        self.queued_bytes -= item.message.size();
+        let m = self.messages.as_mut()?;
+        let item = m.queue.pop_front()?;
+        m.queued_bytes -= item.message.size();
         Some(item)
     }
 
     /// Message bytes this session holds (queue plus inflight), for `max_queued_memory`.
     pub fn held_bytes(&self) -> usize {
-        self.queued_bytes + self.inflight_bytes
+        self.messages
+            .as_ref()
+            .map_or(0, |m| m.queued_bytes + m.inflight_bytes)
+    }
+
+    /// The outbound QoS 1/2 messages in flight, in send order.
+    pub fn inflight(&self) -> impl Iterator<Item = &Inflight> {
+        self.messages.iter().flat_map(|m| m.inflight.iter())
+    }
+
+    /// Number of outbound QoS 1/2 messages in flight.
+    pub fn inflight_len(&self) -> usize {
+        self.messages.as_ref().map_or(0, |m| m.inflight.len())
     }
 
     /// Records a message sent with a packet id.
     pub fn push_inflight(&mut self, entry: Inflight) {
-        self.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
-        self.inflight.push_back(entry);
+        let m = self.messages_mut();
+        m.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
+        m.inflight.push_back(entry);
     }
 
     /// Forgets the message of an inflight QoS 2 entry once PUBREC arrived: only the PUBREL
     /// flow remains. Returns false if no entry with `packet_id` awaits PUBREC.
     pub fn pubrec_received(&mut self, packet_id: u16) -> bool {
-        let Some(m) = self
+        let Some(messages) = self.messages.as_mut() else {
+            return false;
+        };
+        let Some(m) = messages
             .inflight
             .iter_mut()
             .find(|m| m.packet_id == packet_id && m.state == Awaiting::Pubrec)
@@ -148,14 +202,16 @@ impl Session {
             return false;
         };
         m.state = Awaiting::Pubcomp;
-        self.inflight_bytes -= m.message.take().map_or(0, |m| m.size());
+        messages.inflight_bytes -= m.message.take().map_or(0, |m| m.size());
         true
     }
 
     /// Drops queued QoS 0 messages (a session going offline keeps only QoS 1/2).
     pub fn drop_queued_qos0(&mut self) {
-        self.queue.retain(|q| q.qos != QoS::AtMostOnce);
-        self.queued_bytes = self.queue.iter().map(|q| q.message.size()).sum();
+        if let Some(m) = self.messages.as_mut() {
+            m.queue.retain(|q| q.qos != QoS::AtMostOnce);
+            m.queued_bytes = m.queue.iter().map(|q| q.message.size()).sum();
+        }
     }
 
     /// A packet id not used by any inflight message [MQTT-2.3.1-2]. The caller keeps the
@@ -164,7 +220,7 @@ impl Session {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            if !self.inflight.iter().any(|m| m.packet_id == id) {
+            if !self.inflight().any(|m| m.packet_id == id) {
                 return id;
             }
         }
@@ -172,13 +228,40 @@ impl Session {
 
     /// Removes the inflight entry with `packet_id` if it is in `state`.
     pub fn take_inflight(&mut self, packet_id: u16, state: Awaiting) -> Option<Inflight> {
-        let pos = self
+        let m = self.messages.as_mut()?;
+        let pos = m
             .inflight
             .iter()
-            .position(|m| m.packet_id == packet_id && m.state == state)?;
-        let entry = self.inflight.remove(pos)?;
-        self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::size);
+            .position(|e| e.packet_id == packet_id && e.state == state)?;
+        let entry = m.inflight.remove(pos)?;
+        m.inflight_bytes -= entry.message.as_ref().map_or(0, Message::size);
         Some(entry)
+    }
+
+    /// Whether an inbound QoS 2 message with `packet_id` was delivered and awaits PUBREL.
+    pub fn awaits_pubrel(&self, packet_id: u16) -> bool {
+        self.messages
+            .as_ref()
+            .is_some_and(|m| m.awaiting_pubrel.contains(&packet_id))
+    }
+
+    /// Number of inbound QoS 2 messages awaiting PUBREL.
+    pub fn awaiting_pubrel(&self) -> usize {
+        self.messages
+            .as_ref()
+            .map_or(0, |m| m.awaiting_pubrel.len())
+    }
+
+    /// Records an inbound QoS 2 message delivered, awaiting PUBREL.
+    pub fn await_pubrel(&mut self, packet_id: u16) {
+        self.messages_mut().awaiting_pubrel.push(packet_id);
+    }
+
+    /// PUBREL arrived for `packet_id`: the id may be used for a new message.
+    pub fn pubrel_received(&mut self, packet_id: u16) {
+        if let Some(m) = self.messages.as_mut() {
+            m.awaiting_pubrel.retain(|&x| x != packet_id);
+        }
     }
 }
 
@@ -192,7 +275,7 @@ mod tests {
         s.next_packet_id = u16::MAX;
         let a = s.allocate_packet_id();
         assert_eq!(a, u16::MAX);
-        s.inflight.push_back(Inflight {
+        s.push_inflight(Inflight {
             packet_id: 1,
             message: None,
             qos: QoS::AtLeastOnce,
@@ -215,12 +298,20 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
         });
-        assert_eq!(s.queued_bytes, 13);
+        assert_eq!(s.held_bytes(), 13);
         assert!(s.queue_full(1, 0, 13));
         assert!(!s.queue_full(2, 0, 13));
         assert!(s.queue_full(2, 20, 13));
         assert!(!s.queue_full(2, 26, 13));
         s.pop();
-        assert_eq!(s.queued_bytes, 0);
+        assert_eq!(s.held_bytes(), 0);
+    }
+
+    #[test]
+    fn a_session_without_messages_is_small_and_allocates_nothing() {
+        let s = Session::new("c", true, 0);
+        assert!(s.messages.is_none());
+        assert!(!s.queue_full(1, 1, 0) && s.front().is_none() && s.inflight_len() == 0);
+        assert_eq!(std::mem::size_of::<Option<Session>>(), 80);
     }
 }
