@@ -15,19 +15,20 @@ pub struct Message {
 }
 
 impl Message {
-    /// Stores `topic` and `payload` in one allocation.
+    /// Stores `topic` and `payload` in one shared allocation.
     ///
     /// `topic` must be at most 65,535 bytes; the codec guarantees that for decoded topics.
     pub fn new(topic: &str, payload: &[u8]) -> Message {
         let len = u16::try_from(topic.len())
             .expect("topic length fits u16: decoded from a u16-prefixed field");
-        let bytes: Rc<[u8]> = len
-            .to_be_bytes()
-            .iter()
-            .chain(topic.as_bytes())
-            .chain(payload)
-            .copied()
-            .collect();
+        // One allocation, then slice copies: whether the compiler turns a chained byte
+        // iterator into memcpy depends on inlining, and this runs for every PUBLISH.
+        let mut bytes: Rc<[u8]> = std::iter::repeat_n(0, 2 + topic.len() + payload.len()).collect();
+        let buf = Rc::get_mut(&mut bytes).expect("a new Rc has no other owner");
+        let (head, body) = buf.split_at_mut(2 + topic.len());
+        head[..2].copy_from_slice(&len.to_be_bytes());
+        head[2..].copy_from_slice(topic.as_bytes());
+        body.copy_from_slice(payload);
         Message { bytes }
     }
 

@@ -11,6 +11,7 @@
 
 use super::session::SessionId;
 use super::ConnId;
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::num::NonZeroU64;
@@ -44,33 +45,59 @@ impl Tick {
     }
 }
 
-/// Whole milliseconds in `d`, rounded up.
+/// Whole milliseconds in `d`, rounded up (64-bit arithmetic: this is on the per-message
+/// path, where `Duration::as_nanos`' 128-bit division showed up in profiles).
 fn ceil_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    let sub = u64::from(d.subsec_nanos().div_ceil(1_000_000));
+    d.as_secs().saturating_mul(1000).saturating_add(sub)
+}
+
+/// Whole milliseconds in `d`, rounded down.
+fn floor_ms(d: Duration) -> u64 {
+    let sub = u64::from(d.subsec_millis());
+    d.as_secs().saturating_mul(1000).saturating_add(sub)
 }
 
 /// Converts between `Instant`s and [`Tick`]s of one broker.
-#[derive(Clone, Copy, Debug)]
+///
+/// The core is called many times with the same `now` (every packet of a read, every
+/// frame of a write), so the last conversion is remembered.
+#[derive(Clone, Debug)]
 pub struct Clock {
     /// Tick zero.
     epoch: Instant,
+    /// The last `now` converted, its stamp and its passed tick.
+    last: Cell<(Instant, Tick, Tick)>,
 }
 
 impl Clock {
     /// A clock whose tick zero is `epoch`.
     pub fn new(epoch: Instant) -> Clock {
-        Clock { epoch }
+        Clock {
+            epoch,
+            last: Cell::new((epoch, Tick::from_ms(0), Tick::from_ms(0))),
+        }
+    }
+
+    fn convert(&self, now: Instant) -> (Tick, Tick) {
+        let (at, stamp, passed) = self.last.get();
+        if at == now {
+            return (stamp, passed);
+        }
+        let d = now.saturating_duration_since(self.epoch);
+        let (stamp, passed) = (Tick::from_ms(ceil_ms(d)), Tick::from_ms(floor_ms(d)));
+        self.last.set((now, stamp, passed));
+        (stamp, passed)
     }
 
     /// `now` as a time stamp, rounded up: deadlines computed from it are never early.
     pub fn stamp(&self, now: Instant) -> Tick {
-        Tick::from_ms(ceil_ms(now.saturating_duration_since(self.epoch)))
+        self.convert(now).0
     }
 
     /// The latest tick that has passed at `now` (rounded down).
     pub fn passed(&self, now: Instant) -> Tick {
-        let ms = now.saturating_duration_since(self.epoch).as_millis();
-        Tick::from_ms(u64::try_from(ms).unwrap_or(u64::MAX))
+        self.convert(now).1
     }
 
     /// The instant of `t`.
@@ -188,6 +215,7 @@ mod tests {
         assert_eq!(clock.stamp(epoch), Tick::ZERO);
         let before = epoch.checked_sub(Duration::from_millis(5)).unwrap_or(epoch);
         assert_eq!(clock.passed(before), Tick::ZERO);
+        assert_eq!(clock.stamp(now), Tick::ZERO.after_ms(2), "remembered");
         let t = Tick::ZERO.after(Duration::from_micros(2001));
         assert_eq!(clock.instant(t), epoch + Duration::from_millis(3));
         assert_eq!(std::mem::size_of::<Option<Tick>>(), 8);
