@@ -9,6 +9,20 @@ use std::fmt;
 /// Longest string kept inline.
 pub const INLINE_CAPACITY: usize = 22;
 
+/// Upper bound of what the allocator adds to one allocation (glibc: an 8-byte header,
+/// rounded up to 16 bytes), for the memory ceiling.
+pub const ALLOCATION_OVERHEAD: usize = 16;
+
+/// Upper bound of the heap bytes a string of at most `max_len` bytes costs (none when it
+/// fits inline), for the memory ceiling.
+pub const fn heap_bytes(max_len: usize) -> usize {
+    if max_len <= INLINE_CAPACITY {
+        0
+    } else {
+        max_len + ALLOCATION_OVERHEAD
+    }
+}
+
 /// A string, inline when short. See the module documentation.
 #[derive(Clone, PartialEq, Eq)]
 pub enum CompactStr {

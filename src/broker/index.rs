@@ -10,6 +10,11 @@
 //! The index hashes nothing itself: callers hash with a keyed hasher (std's `RandomState`),
 //! so a client cannot choose keys that collide.
 
+/// Upper bound of the index's bytes per indexed slot: 8-byte buckets, at least 3/8 in use
+/// (it grows at 3/4 by doubling and never shrinks below what it indexes), for the memory
+/// ceiling.
+pub const BYTES_PER_ENTRY: usize = 22;
+
 /// Marks an empty bucket.
 const EMPTY: u32 = u32::MAX;
 /// Buckets of the first allocation.

@@ -27,11 +27,19 @@ mod stats;
 mod timer;
 mod topic;
 
+pub use compact_str::heap_bytes as string_heap_bytes;
 pub use frame::Frame;
 pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
+pub use session::SESSION_BYTES;
 pub use stats::Stats;
-pub use topic::{filter_matches, validate_filter, FilterError};
+pub use topic::{filter_matches, validate_filter, FilterError, NODE_BYTES, SUBSCRIPTION_BYTES};
+
+/// Upper bound of the core's bytes per connection slot in use, for the memory ceiling: the
+/// connection state and up to four timer-heap entries (a live deadline and stale ones
+/// waiting to be popped, with room for the heap to grow). The outbox's frames and the
+/// will's message are not counted (see `config::MemoryCeiling`).
+pub const CONNECTION_BYTES: usize = std::mem::size_of::<Option<Conn>>() + 4 * timer::ENTRY_BYTES;
 
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;

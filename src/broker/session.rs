@@ -13,6 +13,16 @@ use super::ConnId;
 use crate::codec::QoS;
 use std::collections::VecDeque;
 
+/// Upper bound of the bytes one session costs besides its client id's string, its
+/// subscriptions and its messages, for the memory ceiling: the slab entry, the message
+/// state once allocated, its share of the client-id index, and its filter list's
+/// allocation.
+pub const SESSION_BYTES: usize = std::mem::size_of::<Option<Session>>()
+    + std::mem::size_of::<Messages>()
+    + super::compact_str::ALLOCATION_OVERHEAD
+    + super::index::BYTES_PER_ENTRY
+    + 2 * super::compact_str::ALLOCATION_OVERHEAD;
+
 /// Index of a session in the broker's session slab.
 pub type SessionId = u32;
 

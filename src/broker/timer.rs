@@ -126,6 +126,9 @@ struct Entry {
     generation: u32,
 }
 
+/// Bytes of one timer-heap entry.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
 /// Marks a session in [`Entry::owner`]. Connection slots are below `net::MAX_POOL` (2^16)
 /// and session ids below 2^31 (each session takes far more than 2^31 bytes' worth of
 /// address space before that).

@@ -107,6 +107,19 @@ impl FilterRef {
     }
 }
 
+/// Upper bound of the bytes one tree node costs (the node and its share of the children
+/// index), for the memory ceiling. A filter creates at most one node per level; a level
+/// longer than [`compact_str::INLINE_CAPACITY`](super::compact_str::INLINE_CAPACITY)
+/// bytes also allocates its string.
+pub const NODE_BYTES: usize = std::mem::size_of::<Node>() + super::index::BYTES_PER_ENTRY;
+
+/// Upper bound of the bytes a subscription costs beyond its nodes, for the memory
+/// ceiling: its entry in the node's subscriber list and in the session's filter list, each
+/// allowed twice for vector growth, plus one allocation's overhead for each list.
+pub const SUBSCRIPTION_BYTES: usize = 2 * std::mem::size_of::<Subscriber>()
+    + 2 * std::mem::size_of::<FilterRef>()
+    + 2 * super::compact_str::ALLOCATION_OVERHEAD;
+
 /// Marks "no node" in a `u32` node link.
 const NONE: u32 = u32::MAX;
 /// Most nodes: node numbers leave the top bit to [`FilterRef`] and `u32::MAX` to [`NONE`].

@@ -1,24 +1,28 @@
 //! The memory ceiling: the worst-case bytes the configured caps allow, itemised.
 //!
-//! It is an upper bound computed from the caps alone, for `sol check` and for sizing a
-//! device, not a measurement. Where the real cost depends on code not written yet (the
-//! size of a connection slot, of a subscription entry) it uses the documented estimates
-//! below. Messages are shared between subscribers at run time, so real use is usually far
-//! below the message line, which counts a message once per queue it is in.
+//! It is an upper bound computed from the caps and the real sizes of the data structures
+//! (`broker::CONNECTION_BYTES`, `net::SLOT_BYTES`, ...; they follow the target, so a 32-bit
+//! build gets its own figures), for `sol check` and for sizing a device, not a
+//! measurement. Messages are shared between subscribers at run time, so real use is
+//! usually far below the message line, which counts a message once per queue it is in.
+//!
+//! Not counted: a will's message and a connection's outbox frames (both bounded only by
+//! `max_packet_size` and the outbox's pause threshold), the per-entry bookkeeping of
+//! queued messages (24-40 bytes each on 64-bit targets, beyond the message bytes
+//! `max_queued_memory` counts), and the program itself (code, static data, stack).
 
 use super::Config;
+use crate::broker::{
+    string_heap_bytes, CONNECTION_BYTES, NODE_BYTES, SESSION_BYTES, SUBSCRIPTION_BYTES,
+};
+use crate::net::SLOT_BYTES;
 use std::fmt;
 
-/// Estimated bytes of one connection slot (read state, small header buffer, deadlines,
-/// session handle). An estimate until `net` settles its slot layout.
-pub const SLOT_STATE_ESTIMATE: u64 = 512;
+/// Bytes of one connection slot in use: the reactor's slot and the core's state.
+pub const SLOT_STATE_BYTES: u64 = (SLOT_BYTES + CONNECTION_BYTES) as u64;
 
-/// Estimated bytes of one session beyond its client id (queues' headers, inflight window
-/// header, counters, timers).
-pub const SESSION_STATE_ESTIMATE: u64 = 256;
-
-/// Estimated bytes of bookkeeping per subscription or retained message beyond its topic
-/// (tree node, options, links).
+/// Bytes of bookkeeping per retained message beyond its topic (an estimate: the retained
+/// store is outside the memory work of issue 4).
 pub const ENTRY_OVERHEAD_ESTIMATE: u64 = 64;
 
 /// One line of the ceiling.
@@ -50,12 +54,19 @@ impl MemoryCeiling {
         let subscriptions =
             n(l.max_subscriptions).min(n(l.max_subscriptions_per_client).saturating_mul(sessions));
         let topic_entry = n(l.max_topic_length) + ENTRY_OVERHEAD_ESTIMATE;
+        let session_bytes = SESSION_BYTES as u64 + string_heap_bytes(l.max_client_id_length) as u64;
+        // A filter makes at most one node per level; levels can be empty ("a//b").
+        let levels = n(l.max_topic_levels).min(n(l.max_topic_length) + 1);
+        let per_subscription = levels
+            .saturating_mul(NODE_BYTES as u64)
+            .saturating_add(string_heap_bytes(l.max_topic_length) as u64)
+            .saturating_add(SUBSCRIPTION_BYTES as u64);
 
         let items = vec![
             CeilingItem {
                 name: "connection slots",
-                formula: format!("max_connections {connections} x {SLOT_STATE_ESTIMATE} B (estimate)"),
-                bytes: connections.saturating_mul(SLOT_STATE_ESTIMATE),
+                formula: format!("max_connections {connections} x {SLOT_STATE_BYTES} B"),
+                bytes: connections.saturating_mul(SLOT_STATE_BYTES),
             },
             CeilingItem {
                 name: "buffer pool",
@@ -65,10 +76,10 @@ impl MemoryCeiling {
             CeilingItem {
                 name: "sessions",
                 formula: format!(
-                    "{sessions} sessions x ({SESSION_STATE_ESTIMATE} B + max_client_id_length {})",
+                    "{sessions} sessions x {session_bytes} B (client ids up to max_client_id_length {})",
                     l.max_client_id_length
                 ),
-                bytes: sessions.saturating_mul(SESSION_STATE_ESTIMATE + n(l.max_client_id_length)),
+                bytes: sessions.saturating_mul(session_bytes),
             },
             CeilingItem {
                 name: "queued and inflight messages",
@@ -86,8 +97,10 @@ impl MemoryCeiling {
             },
             CeilingItem {
                 name: "subscriptions",
-                formula: format!("{subscriptions} x (max_topic_length {} + {ENTRY_OVERHEAD_ESTIMATE})", l.max_topic_length),
-                bytes: subscriptions.saturating_mul(topic_entry),
+                formula: format!(
+                    "{subscriptions} x {per_subscription} B (a distinct filter of {levels} levels, {NODE_BYTES} B each)"
+                ),
+                bytes: subscriptions.saturating_mul(per_subscription),
             },
         ];
         MemoryCeiling { items }
@@ -163,8 +176,8 @@ mod tests {
         let large = Config::parse("max_connections 1000\n", "t").expect("valid");
         assert!(large.memory_ceiling().total() > small.memory_ceiling().total());
         let slots = |c: &Config| c.memory_ceiling().items[0].bytes;
-        assert_eq!(slots(&small), 10 * SLOT_STATE_ESTIMATE);
-        assert_eq!(slots(&large), 1000 * SLOT_STATE_ESTIMATE);
+        assert_eq!(slots(&small), 10 * SLOT_STATE_BYTES);
+        assert_eq!(slots(&large), 1000 * SLOT_STATE_BYTES);
     }
 
     #[test]
@@ -182,25 +195,25 @@ mod tests {
         let ceiling = Config::embedded_defaults().memory_ceiling();
         let l = crate::broker::Limits::default();
         let sessions = (l.max_connections + l.max_offline_sessions) as u64;
-        let expected = 1024 * 512
+        // Client ids up to 256 bytes live on the heap; filters have up to 32 levels.
+        let session = SESSION_BYTES as u64 + 256 + 16;
+        let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
+        let expected = 1024 * SLOT_STATE_BYTES
             + (4 << 20)
-            + sessions * (256 + 256)
+            + sessions * session
             + (8 << 20)
             + (4 << 20)
             + 5000 * (256 + 64)
-            + 10_000 * (256 + 64);
-        assert!(
-            expected < 24 << 20,
-            "defaults fit a 64 MB router with room to spare"
-        );
+            + 10_000 * subscription;
+        assert!(expected < 56 << 20, "defaults fit a 64 MB router");
         assert_eq!(ceiling.total(), expected);
         let table = ceiling.to_string();
-        assert!(
-            table.starts_with(
-                "connection slots               512.0 KiB  max_connections 1024 x 512 B (estimate)\n"
-            ),
-            "{table}"
+        let first = format!(
+            "{:<28}  {:>10}  max_connections 1024 x {SLOT_STATE_BYTES} B\n",
+            "connection slots",
+            size(1024 * SLOT_STATE_BYTES)
         );
+        assert!(table.starts_with(&first), "{table}");
         assert!(
             table.lines().last().is_some_and(|l| l.starts_with("total")),
             "{table}"

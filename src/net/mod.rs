@@ -45,6 +45,7 @@ mod reload;
 mod throttle;
 
 pub use listener::LocalAddr;
+pub use pool::SLOT_BYTES;
 
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
 use crate::codec::{decode, DecodeError};

@@ -31,6 +31,9 @@ pub const MAX_POOL: usize = 65_536;
 /// config file on reload and a margin.
 pub const FD_RESERVE: usize = 16;
 
+/// Bytes of one slot of the pool, for the memory ceiling.
+pub const SLOT_BYTES: usize = std::mem::size_of::<Option<Connection>>();
+
 /// One accepted connection (40 bytes in a 64-bit release build, checked by a test).
 #[derive(Debug)]
 pub struct Connection {
