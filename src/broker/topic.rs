@@ -47,7 +47,7 @@ pub fn validate_filter(filter: &str, max_len: usize, max_levels: usize) -> Resul
 
 /// Checks a topic name's size caps (wildcards were refused by the codec).
 pub fn validate_topic(topic: &str, max_len: usize, max_levels: usize) -> bool {
-    topic.len() <= max_len && topic.split('/').count() <= max_levels
+    topic.len() <= max_len && topic.bytes().filter(|&b| b == b'/').count() < max_levels
 }
 
 /// Whether a valid `filter` matches `topic`, with the `$` rule [MQTT-4.7.2-1]: a filter
