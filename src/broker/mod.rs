@@ -131,14 +131,18 @@ pub enum Durable {
 }
 
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
-/// for one `writev` batch, few enough that queue caps keep their meaning.
-const OUTBOX_BATCH: usize = 64;
+/// for one write of small messages (the reactor packs up to 64 KiB per syscall), few
+/// enough that queue caps keep their meaning.
+const OUTBOX_BATCH: usize = 256;
 /// A connection whose outbox (mostly acknowledgments to its own publishes) grows past
 /// this many frames is not read until it drains to [`OUTBOX_LOW_WATER`]: a client that
 /// does not read cannot make the broker queue acknowledgments without bound.
 const OUTBOX_HIGH_WATER: usize = 1024;
 /// See [`OUTBOX_HIGH_WATER`].
 const OUTBOX_LOW_WATER: usize = OUTBOX_BATCH;
+/// Outbox capacity (frames) a connection keeps once everything is written: enough for
+/// acknowledgements, small enough that ten thousand idle clients cost little.
+const OUTBOX_KEEP: usize = 16;
 /// Minimum time between two warnings about dropped messages.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -600,8 +604,9 @@ impl Broker {
             c.outbox.pop_front();
         }
         c.written = done;
-        if c.outbox.is_empty() && c.outbox.capacity() > 4 * OUTBOX_BATCH {
-            // A burst is over: give the memory back so an idle connection stays small.
+        if c.outbox.is_empty() && c.outbox.capacity() > OUTBOX_KEEP {
+            // Everything written: give the memory back so an idle connection stays small
+            // (`pump` reserves a batch in one allocation when more is queued).
             c.outbox = VecDeque::new();
         }
         if let Phase::Connected(sid) = c.phase {
@@ -1136,6 +1141,11 @@ impl Broker {
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
+        c.outbox.reserve(
+            s.queue
+                .len()
+                .min(OUTBOX_BATCH - c.outbox.len().min(OUTBOX_BATCH)),
+        );
         while c.outbox.len() < OUTBOX_BATCH {
             let Some(front) = s.queue.front() else { break };
             if front.qos != QoS::AtMostOnce && s.inflight.len() >= max_inflight {

@@ -38,6 +38,7 @@
 //! [`SIGNALS`], listeners from [`LISTENER_BASE`]).
 
 mod buffer;
+mod gather;
 mod listener;
 mod pool;
 mod read;
@@ -51,6 +52,7 @@ use crate::codec::{decode, DecodeError};
 use crate::config::Config;
 use crate::notify::Notifier;
 use buffer::BufferPool;
+use gather::Gather;
 use listener::{BindError, BindTarget, Listener, Stream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -83,8 +85,9 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 pub const READS_PER_EVENT: usize = 4;
 /// Connections accepted per listener per round before others get their turn.
 const ACCEPTS_PER_EVENT: usize = 64;
-/// `writev` entries per write: 16 PUBLISH frames of four segments.
-const IOV_LEN: usize = 64;
+/// Output segments taken from the broker per write, before [`gather`] packs them: enough
+/// for a [`gather::BATCH`] of 64-byte messages (three segments each).
+const IOV_LEN: usize = 1024;
 /// Interval between attempts to bind a listener whose address is not available yet.
 const BIND_RETRY: Duration = Duration::from_secs(5);
 /// Pause before accepting again after an unexpected accept error or no spare descriptor.
@@ -106,6 +109,8 @@ pub struct Server {
     buffers: BufferPool,
     /// Where every read lands; packets are framed from here without copying.
     scratch: Box<[u8]>,
+    /// Packs small output segments for one write.
+    gather: Gather,
     /// Bound listeners; `listeners[i]` has token `LISTENER_BASE + i`. `None` once closed.
     listeners: Vec<Option<BoundListener>>,
     /// Targets whose address was not available yet, retried every [`BIND_RETRY`].
@@ -319,6 +324,7 @@ impl Server {
             },
             buffers: BufferPool::new(config.memory.block_size, config.memory.max_buffer_memory),
             scratch: vec![0u8; SCRATCH_SIZE].into_boxed_slice(),
+            gather: Gather::new(),
             listeners: slots,
             bind_retry_at: (!unbound.is_empty()).then(|| now + BIND_RETRY),
             unbound,
@@ -454,12 +460,6 @@ impl Server {
                 Token(id) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         self.read_conn(id);
-                        // Deliver what this connection's packets produced before reading
-                        // the next one: subscribers drain while publishers are read, so a
-                        // burst from many publishers does not overflow their queues.
-                        while let Some(w) = self.broker.poll_writable() {
-                            self.flush(w);
-                        }
                     }
                     if event.is_writable() {
                         self.flush(id);
@@ -729,6 +729,10 @@ impl Server {
                     self.broker.bytes_received(n);
                     self.drain_effects();
                     let outcome = self.frame(id, n, now);
+                    // Deliver what this read produced before reading more: subscribers
+                    // drain while publishers are read, so a flood from many publishers
+                    // does not overflow their queues between two writes.
+                    self.flush_writable();
                     if outcome != Outcome::Open {
                         self.on_outcome(id, outcome);
                         return;
@@ -837,7 +841,8 @@ impl Server {
         }
     }
 
-    /// Writes what the broker has for `id` until done or the socket is full.
+    /// Writes what the broker has for `id` until done or the socket is full: small
+    /// segments packed into one buffer, large ones lent in place ([`gather`]).
     fn flush(&mut self, id: ConnId) {
         let now = Instant::now();
         loop {
@@ -846,12 +851,12 @@ impl Server {
             };
             let mut iov = [IoSlice::new(&[]); IOV_LEN];
             let k = self.broker.fill_iovecs(id, &mut iov);
-            let lent = &iov[..k.min(IOV_LEN)];
-            let total: usize = lent.iter().map(|s| s.len()).sum();
+            let mut out = [IoSlice::new(&[]); gather::MAX_OUT];
+            let (n, total) = self.gather.pack(&iov[..k.min(IOV_LEN)], &mut out);
             if total == 0 {
                 return;
             }
-            match conn.stream.write_vectored(lent) {
+            match conn.stream.write_vectored(&out[..n]) {
                 Ok(0) => {
                     self.fx.request_close(id, CloseReason::SocketError);
                     return;
@@ -874,6 +879,13 @@ impl Server {
         }
     }
 
+    /// Flushes every connection the broker has new output for.
+    fn flush_writable(&mut self) {
+        while let Some(id) = self.broker.poll_writable() {
+            self.flush(id);
+        }
+    }
+
     /// Drains the broker's effects into the reactor.
     fn drain_effects(&mut self) {
         drain_effects(&mut self.broker, &mut self.fx);
@@ -884,9 +896,7 @@ impl Server {
     fn settle(&mut self) {
         loop {
             self.run_closes();
-            while let Some(id) = self.broker.poll_writable() {
-                self.flush(id);
-            }
+            self.flush_writable();
             if self.fx.closing.is_empty() {
                 return;
             }
