@@ -23,8 +23,10 @@
 //!   [`Broker::closed`] called) as soon as no connection is being read; pause and resume
 //!   set a flag, and a resumed connection goes on the ready list because its readiness
 //!   edge may have passed while it was paused.
-//! - **Write**: connections named by [`Broker::poll_writable`] and connections that turn
-//!   writable are flushed with `writev` straight from the broker's frames.
+//! - **Write**: connections named by [`Broker::poll_writable`] are flushed after every
+//!   read (so subscribers drain while publishers are read) and when they turn writable.
+//!   One `writev` carries up to 64 KiB: [`gather`] packs small segments of the broker's
+//!   frames into one buffer and lends large payloads in place.
 //! - **Time**: the poll timeout is the broker's next deadline (or a listener retry, or
 //!   the systemd watchdog when there is one), so an idle broker sleeps. Only the monotonic
 //!   clock is used.
