@@ -7,7 +7,7 @@
 //! answers in two ways:
 //!
 //! - **Output**: frames queued per connection. [`Broker::poll_writable`] names connections
-//!   that have new output, [`Broker::fill_iovecs`] lends their bytes for `writev`, and
+//!   that have new output, [`Broker::output`] lends their bytes for `writev`, and
 //!   [`Broker::written`] reports how many were taken by the socket.
 //! - **Effects** ([`Broker::poll_effect`]): close a connection, pause or resume reading from
 //!   one (flow control), and what a store must make durable.
@@ -564,25 +564,37 @@ impl Broker {
         None
     }
 
+    /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
+    /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
+    /// payload); bytes already written are skipped. Empty when there is nothing to write.
+    pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &[u8]> {
+        let (outbox, mut skip) = match self.conn(conn) {
+            Some(c) => (Some(&c.outbox), c.written),
+            None => (None, 0),
+        };
+        outbox
+            .into_iter()
+            .flatten()
+            .flat_map(Frame::segments)
+            .filter_map(move |seg| {
+                if skip >= seg.len() {
+                    skip -= seg.len();
+                    None
+                } else {
+                    let rest = &seg[skip..];
+                    skip = 0;
+                    Some(rest)
+                }
+            })
+    }
+
     /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
     /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
     pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
-        let Some(c) = self.conn(conn) else { return 0 };
-        let mut skip = c.written;
         let mut n = 0;
-        for frame in &c.outbox {
-            for seg in frame.segments() {
-                if skip >= seg.len() {
-                    skip -= seg.len();
-                    continue;
-                }
-                if n == iov.len() {
-                    return n;
-                }
-                iov[n] = IoSlice::new(&seg[skip..]);
-                skip = 0;
-                n += 1;
-            }
+        for (slot, seg) in iov.iter_mut().zip(self.output(conn)) {
+            *slot = IoSlice::new(seg);
+            n += 1;
         }
         n
     }

@@ -22,11 +22,11 @@ pub const MAX_OUT: usize = 64;
 
 /// One piece of packed output.
 #[derive(Clone, Copy)]
-enum Span {
+enum Span<'a> {
     /// `buf[start..end]`.
     Copied(usize, usize),
-    /// The input segment at this index, referenced.
-    Lent(usize),
+    /// An input segment, referenced.
+    Lent(&'a [u8]),
 }
 
 /// The reactor's packing buffer.
@@ -41,24 +41,25 @@ impl Gather {
         Gather { buf: Vec::new() }
     }
 
-    /// Packs a prefix of `segments` into `out`: consecutive small segments become one
+    /// Packs a prefix of `segments` (the broker's [`output`](crate::broker::Broker::output))
+    /// into `out`: consecutive small segments become one
     /// slice of the internal buffer, large ones are lent as they are. Stops when [`BATCH`]
     /// bytes or [`MAX_OUT`] output slices are reached. Returns the number of slices
     /// written to `out` and the bytes they hold; the caller writes them and reports to the
     /// broker how many bytes the socket took.
     pub fn pack<'a>(
         &'a mut self,
-        segments: &[IoSlice<'a>],
+        segments: impl Iterator<Item = &'a [u8]>,
         out: &mut [IoSlice<'a>; MAX_OUT],
     ) -> (usize, usize) {
         if self.buf.capacity() == 0 {
             self.buf.reserve_exact(BATCH);
         }
         self.buf.clear();
-        let mut spans = [Span::Lent(0); MAX_OUT];
+        let mut spans = [Span::Lent(&[]); MAX_OUT];
         let mut n: usize = 0;
         let mut total = 0;
-        for (i, seg) in segments.iter().enumerate() {
+        for seg in segments {
             let len = seg.len();
             if len == 0 {
                 continue;
@@ -80,7 +81,7 @@ impl Gather {
             } else if n == MAX_OUT {
                 break;
             } else {
-                spans[n] = Span::Lent(i);
+                spans[n] = Span::Lent(seg);
                 n += 1;
             }
             total += len;
@@ -89,7 +90,7 @@ impl Gather {
         for (slot, span) in out.iter_mut().zip(&spans[..n]) {
             *slot = match *span {
                 Span::Copied(start, end) => IoSlice::new(&buf[start..end]),
-                Span::Lent(i) => segments[i],
+                Span::Lent(seg) => IoSlice::new(seg),
             };
         }
         (n, total)
@@ -101,10 +102,9 @@ mod tests {
     use super::*;
 
     fn packed(segments: &[&[u8]]) -> (Vec<Vec<u8>>, usize) {
-        let slices: Vec<IoSlice<'_>> = segments.iter().map(|s| IoSlice::new(s)).collect();
         let mut gather = Gather::new();
         let mut out = [IoSlice::new(&[]); MAX_OUT];
-        let (n, total) = gather.pack(&slices, &mut out);
+        let (n, total) = gather.pack(segments.iter().copied(), &mut out);
         (out[..n].iter().map(|s| s.to_vec()).collect(), total)
     }
 

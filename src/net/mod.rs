@@ -87,9 +87,6 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 pub const READS_PER_EVENT: usize = 4;
 /// Connections accepted per listener per round before others get their turn.
 const ACCEPTS_PER_EVENT: usize = 64;
-/// Output segments taken from the broker per write, before [`gather`] packs them: enough
-/// for a [`gather::BATCH`] of 64-byte messages (three segments each).
-const IOV_LEN: usize = 1024;
 /// Interval between attempts to bind a listener whose address is not available yet.
 const BIND_RETRY: Duration = Duration::from_secs(5);
 /// Pause before accepting again after an unexpected accept error or no spare descriptor.
@@ -461,7 +458,9 @@ impl Server {
                 Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
                 Token(id) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        self.read_conn(id);
+                        // With the peer's FIN or an error pending, read until EOF/error.
+                        let short_read_drains = !event.is_read_closed() && !event.is_error();
+                        self.read_conn(id, short_read_drains);
                     }
                     if event.is_writable() {
                         self.flush(id);
@@ -705,8 +704,11 @@ impl Server {
     }
 
     /// Reads connection `id` until the socket is drained, its read budget is spent, it is
-    /// paused or it closes.
-    fn read_conn(&mut self, id: ConnId) {
+    /// paused or it closes. With `short_read_drains`, a read that does not fill the scratch
+    /// buffer counts as drained (edge-triggered: later bytes raise a new edge), saving the
+    /// `EAGAIN` read; the caller passes false when a FIN may be waiting behind the data,
+    /// since its edge was already consumed.
+    fn read_conn(&mut self, id: ConnId, short_read_drains: bool) {
         let now = Instant::now();
         let mut reads = 0;
         loop {
@@ -737,6 +739,9 @@ impl Server {
                     self.flush_writable();
                     if outcome != Outcome::Open {
                         self.on_outcome(id, outcome);
+                        return;
+                    }
+                    if short_read_drains && n < SCRATCH_SIZE {
                         return;
                     }
                 }
@@ -836,7 +841,7 @@ impl Server {
                 continue;
             }
             match self.resume(id, now) {
-                Outcome::Open => self.read_conn(id),
+                Outcome::Open => self.read_conn(id, false),
                 outcome => self.on_outcome(id, outcome),
             }
             self.run_closes();
@@ -851,10 +856,11 @@ impl Server {
             let Some(conn) = self.fx.conns.get_mut(id) else {
                 return;
             };
-            let mut iov = [IoSlice::new(&[]); IOV_LEN];
-            let k = self.broker.fill_iovecs(id, &mut iov);
+            if !self.broker.has_output(id) {
+                return;
+            }
             let mut out = [IoSlice::new(&[]); gather::MAX_OUT];
-            let (n, total) = self.gather.pack(&iov[..k.min(IOV_LEN)], &mut out);
+            let (n, total) = self.gather.pack(self.broker.output(id), &mut out);
             if total == 0 {
                 return;
             }
@@ -923,9 +929,16 @@ impl Server {
         let Some(mut conn) = self.fx.conns.remove(id) else {
             return;
         };
-        conn.stream.shutdown();
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
-            log::debug!("connection {id}: deregister: {e}");
+        // The peer has finished: close() alone ends the connection. Otherwise shut down
+        // first, so a last answer (a refusing CONNACK) leaves with a FIN before the reset
+        // that unread input causes. Closing the descriptor also removes it from epoll
+        // (no other descriptor shares it), so there is no explicit deregister: each saves
+        // a syscall per connection in a connect storm.
+        if !matches!(
+            reason,
+            CloseReason::ClientDisconnect | CloseReason::PeerClosed
+        ) {
+            conn.stream.shutdown();
         }
         conn.read.clear(&mut self.buffers);
         log::debug!(
