@@ -67,7 +67,7 @@ struct Args {
     /// levels of the measured topics, ROOT/PUBLISHER/l1/l2/... (default: the root's levels + 1)
     #[argh(option)]
     topic_levels: Option<usize>,
-    /// fan-in, fan-out, latency: idle connections held while the measured load runs
+    /// fan-in, fan-out, latency, sessions: idle connections held while the measured load runs
     /// (default 0)
     #[argh(option, default = "0")]
     background_connections: u32,
