@@ -241,11 +241,19 @@ class SolBroker(Broker):
         """The memory ceiling `sol check -c CONF` prints for `conf`, in bytes."""
         out = subprocess.run([self.binary, "check", "-c", conf], capture_output=True, text=True,
                              check=True).stdout
-        m = re.search(r"^\s*total\s+([\d.]+)\s*(B|KiB|MiB|GiB)\b", out, re.M)
-        if not m:
+        ceiling = parse_ceiling(out)
+        if ceiling is None:
             raise SystemExit(f"no memory ceiling in `sol check` output:\n{out}")
-        scale = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
-        return int(float(m.group(1)) * scale)
+        return ceiling
+
+
+def parse_ceiling(check_output):
+    """The `total` line of `sol check`'s memory ceiling, in bytes; None if there is none."""
+    m = re.search(r"^\s*total\s+([\d.]+)\s*(B|KiB|MiB|GiB)\b", check_output, re.M)
+    if not m:
+        return None
+    scale = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
+    return int(float(m.group(1)) * scale)
 
 
 class MosquittoBroker(Broker):
