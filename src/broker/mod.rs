@@ -30,6 +30,11 @@ pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
 pub use stats::Stats;
 pub use topic::{filter_matches, validate_filter, FilterError};
+/// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
+/// remove on their own; [`Broker`] is the only other user. The benchmarks call only
+/// `default`, `insert`, `remove`, `matches` and `len`, so the tree's representation stays
+/// free to change.
+pub use topic::{Subscriber, TopicTree};
 
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;
@@ -40,7 +45,6 @@ use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 use timer::{Owner, Timers};
-use topic::{Subscriber, TopicTree};
 
 /// A connection slot, assigned by the reactor's client pool (`0..max_connections`).
 pub type ConnId = usize;

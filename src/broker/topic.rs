@@ -136,7 +136,6 @@ impl TopicTree {
     }
 
     /// Whether no subscription is stored.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
