@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: Sol against Mosquitto 2.0 on loopback, with tools/sol-load.
+"""Side-by-side benchmark: Sol against Mosquitto 2.0 and rumqttd on loopback, with tools/sol-load.
 
 Builds Sol (speed-tuned `release` profile) and sol-load, installs Debian's mosquitto with
-apt-get if it is missing, then runs every scenario against each broker in turn (the order
-alternates between repetitions), each run on a freshly started broker on an ephemeral
-loopback port. While a run lasts, the broker's CPU time, RSS and context switches are
-sampled from /proc/PID/stat and /proc/PID/status. Prints a table of medians with
-Sol/other ratios; --out FILE keeps every run as one JSON line.
+apt-get and rumqttd with cargo install (into ~/.cache/sol-bench) if they are missing, then
+runs every scenario against each broker in turn (the order alternates between repetitions),
+each run on a freshly started broker on an ephemeral loopback port. While a run lasts, the
+broker's CPU time, RSS and context switches are sampled from /proc. Prints a table of
+medians with Sol/other ratios; --out FILE keeps every run as one JSON line.
 
     benches/compare.py --quick              # smoke test: seconds per run, one repetition
     benches/compare.py                      # 10 s runs, 3 repetitions, 10k idle connections
-    benches/compare.py --scenarios fanin-q0,latency --repeats 5 --out /tmp/r.jsonl
+    benches/compare.py --peers sol,mosquitto --scenarios fanin-q1,latency --out /tmp/r.jsonl
+    benches/compare.py --scaling            # CPU per message vs connections and subscriptions
+    benches/compare.py --soak-minutes 10    # Sol under mixed load: RSS flat and under its ceiling
+    benches/compare.py --smoke              # CI: every scenario ~1 s, a small sweep, 30 s soak
 
 Python 3.9+ standard library only. Linux only (/proc).
 """
@@ -18,32 +21,29 @@ Python 3.9+ standard library only. Linux only (/proc).
 import argparse
 import json
 import os
-import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+import harness
+import scaling
+import soak
+from harness import log
 
-# name -> (sol-load arguments, metrics to tabulate). A metric is (json key, label, better),
-# better being "high" or "low". Broker-side metrics are computed by this script.
+# name -> (sol-load arguments, or None for a broker with nothing connected; metrics to
+# tabulate). A metric is (json key, label, better), better being "high" or "low".
+# Broker-side metrics are computed by this script.
+DELIVERY = [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low"),
+            ("cpu_s_per_m", "broker CPU s/M delivered", "low")]
+QOS1 = [("duplicates", "duplicates", "low")]
 SCENARIOS = {
-    "fanin-q0": (["fan-in", "--qos", "0", "--size", "64"],
-                 [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low")]),
-    "fanout-q0": (["fan-out", "--qos", "0", "--size", "64"],
-                  [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low")]),
-    "fanin-q1": (["fan-in", "--qos", "1", "--size", "64"],
-                 [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low")]),
-    "fanout-q1": (["fan-out", "--qos", "1", "--size", "64"],
-                  [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low")]),
+    "fanin-q0": (["fan-in", "--qos", "0", "--size", "64"], DELIVERY),
+    "fanout-q0": (["fan-out", "--qos", "0", "--size", "64"], DELIVERY),
+    "fanin-q1": (["fan-in", "--qos", "1", "--size", "64"], DELIVERY + QOS1),
+    "fanout-q1": (["fan-out", "--qos", "1", "--size", "64"], DELIVERY + QOS1),
     "latency": (["latency", "--qos", "0", "--size", "64", "--rate", "20000"],
                 [("lat_p50_us", "p50 us", "low"), ("lat_p99_us", "p99 us", "low"),
                  ("lat_max_us", "max us", "low"), ("lost", "lost", "low")]),
@@ -51,196 +51,63 @@ SCENARIOS = {
     "storm": (["storm", "--threads", "2"], [("connects_per_s", "connects/s", "high")]),
     "idle-rss": (["idle"], [("rss_per_conn", "RSS B/idle conn", "low")]),
     "idle-wakeups": (["idle"], [("wakeups_per_s", "ctx switches/s idle", "low")]),
+    "rss-empty": (None, [("rss_empty_kb", "RSS KiB, nothing connected", "low")]),
 }
 COMMON = [("broker_cpu_s", "broker CPU s", "low"), ("broker_peak_rss_kb", "broker peak RSS KiB", "low"),
           ("gen_cpu_pct", "generator CPU %", "low")]
-DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups"]
-
-
-def log(msg):
-    print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- /proc sampling
-
-def proc_sample(pid):
-    """CPU seconds (user+system), RSS and peak RSS in KiB, context switches of `pid`."""
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2:].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
-    status = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            status[k] = v.split()[0] if v.split() else ""
-    return {
-        "cpu": cpu,
-        "rss_kb": int(status.get("VmRSS", 0)),
-        "hwm_kb": int(status.get("VmHWM", 0)),
-        "vol": int(status.get("voluntary_ctxt_switches", 0)),
-        "nonvol": int(status.get("nonvoluntary_ctxt_switches", 0)),
-    }
-
-
-class Sampler(threading.Thread):
-    """Samples a process every `interval` seconds and keeps the peak RSS."""
-
-    def __init__(self, pid, interval=0.1):
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.peak_kb = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                s = proc_sample(self.pid)
-                self.peak_kb = max(self.peak_kb, s["rss_kb"])
-            except (OSError, ValueError):
-                return
-            self.stop.wait(self.interval)
-
-
-# ---------------------------------------------------------------- brokers
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
-
-
-class Broker:
-    """One broker under test: `start()` returns (process, port) on a fresh instance."""
-
-    def __init__(self, name, kind, binary, extra_conf, tmp, max_conn):
-        self.name, self.kind, self.binary = name, kind, binary
-        self.extra_conf, self.tmp, self.max_conn = extra_conf, tmp, max_conn
-        self.proc = None
-
-    def _conf(self, port):
-        lines = ["allow_anonymous true", "max_inflight_messages 20", "log_dest stderr"]
-        lines += self.extra_conf
-        if self.kind == "sol":
-            lines = ["listener 0 127.0.0.1"] + lines + [f"max_connections {self.max_conn}"]
-        else:
-            lines = [f"listener {port} 127.0.0.1"] + lines
-        path = os.path.join(self.tmp, f"{self.name}.conf")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
-
-    def start(self):
-        for _attempt in range(5):
-            port = 0 if self.kind == "sol" else free_port()
-            conf = self._conf(port)
-            logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
-            proc = subprocess.Popen([self.binary, "-c", conf], stdout=logf, stderr=logf,
-                                    stdin=subprocess.DEVNULL)
-            if self.kind == "sol":
-                port = self._sol_port(logf, proc)
-            if port and wait_port(port, proc):
-                self.proc, self.logf = proc, logf
-                return proc, port
-            proc.kill()
-            proc.wait()
-            logf.seek(0)
-            log(f"{self.name} did not start on port {port}, retrying: {logf.read()[-300:]!r}")
-            logf.close()
-        raise SystemExit(f"{self.name}: could not start")
-
-    @staticmethod
-    def _sol_port(logf, proc, timeout=5.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and proc.poll() is None:
-            logf.seek(0)
-            for line in logf.read().splitlines():
-                if "listening on 127.0.0.1:" in line:
-                    return int(line.rsplit(":", 1)[1])
-            time.sleep(0.02)
-        return 0
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        self.logf.close()
+DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups",
+                     "rss-empty"]
+PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
 
 
 # ---------------------------------------------------------------- one run
 
-def run_once(broker, scenario, args, loadgen):
-    gen_args, _metrics = SCENARIOS[scenario]
-    proc, port = broker.start()
+def idle_window(n, hold):
+    """`during` for the idle scenarios: RSS per connection and wake-ups, measured from one
+    second after `ready` to one second before the hold ends."""
+    def during(pid, base):
+        settle = min(1.0, hold / 4)
+        time.sleep(settle)
+        s0 = harness.proc_sample(pid)
+        window = max(0.5, hold - settle - 1.0)
+        time.sleep(window)
+        s1 = harness.proc_sample(pid)
+        return {
+            "rss_idle_kb": s0["rss_kb"],
+            "rss_base_kb": base["rss_kb"],
+            "rss_per_conn": round((s0["rss_kb"] - base["rss_kb"]) * 1024 / n, 1),
+            "wakeups_per_s": round((s1["vol"] + s1["nonvol"] - s0["vol"] - s0["nonvol"]) / window, 2),
+            "voluntary_per_s": round((s1["vol"] - s0["vol"]) / window, 2),
+        }
+    return during
+
+
+def rss_empty(broker, settle):
+    """A broker started with its defaults, listening, nothing connected: its RSS."""
+    proc, _port = broker.start()
     try:
-        time.sleep(0.2)
-        base = proc_sample(proc.pid)
-        cmd = [loadgen] + gen_args + ["-p", str(port), "--label", broker.name]
-        idle = scenario.startswith("idle")
-        if idle:
-            n = args.idle_connections if scenario == "idle-rss" else args.wakeup_connections
-            hold = args.idle_hold
-            cmd += ["--connections", str(n), "--duration", str(hold)]
-        else:
-            cmd += ["--duration", str(args.duration)]
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        extra = {}
-        human = []
-        if idle:
-            for line in gen.stderr:
-                if line.startswith("ready"):
-                    break
-                human.append(line.rstrip())
-            settle = min(1.0, hold / 4)
-            time.sleep(settle)
-            s0 = proc_sample(proc.pid)
-            window = max(0.5, hold - settle - 1.0)
-            time.sleep(window)
-            s1 = proc_sample(proc.pid)
-            extra["rss_idle_kb"] = s0["rss_kb"]
-            extra["rss_base_kb"] = base["rss_kb"]
-            extra["rss_per_conn"] = round((s0["rss_kb"] - base["rss_kb"]) * 1024 / n, 1)
-            extra["wakeups_per_s"] = round((s1["vol"] + s1["nonvol"] - s0["vol"] - s0["nonvol"]) / window, 2)
-            extra["voluntary_per_s"] = round((s1["vol"] - s0["vol"]) / window, 2)
-        out, err = gen.communicate(timeout=args.duration + args.idle_hold + 120)
-        human += [line for line in err.splitlines() if line]
-        end = proc_sample(proc.pid)
-        sampler.stop.set()
-        sampler.join()
-        if gen.returncode != 0:
-            raise RuntimeError(f"sol-load failed on {broker.name}/{scenario}: {err.strip()}")
-        line = next(line for line in out.splitlines() if line.startswith("{"))
-        result = json.loads(line)
-        result.update(extra)
-        result["broker"] = broker.name
-        result["scenario_name"] = scenario
-        result["broker_cpu_s"] = round(end["cpu"] - base["cpu"], 3)
-        result["broker_peak_rss_kb"] = max(end["hwm_kb"], sampler.peak_kb)
-        for h in human:
-            log(f"  {h}")
-        return result
+        time.sleep(settle)
+        s = harness.proc_sample(proc.pid)
+        return {"broker": broker.name, "rss_empty_kb": s["rss_kb"], "broker_peak_rss_kb": s["hwm_kb"]}
     finally:
         broker.stop()
+
+
+def run_once(broker, scenario, args, loadgen):
+    gen_args, _metrics = SCENARIOS[scenario]
+    if gen_args is None:
+        result = rss_empty(broker, settle=1.0)
+    elif scenario.startswith("idle"):
+        n = args.idle_connections if scenario == "idle-rss" else args.wakeup_connections
+        cmd = gen_args + ["--connections", str(n), "--duration", str(args.idle_hold)]
+        result = harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
+                                 limits={"max_connections": n + 256})
+    else:
+        cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)]
+        result = harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
+                                 timeout=args.duration + args.drain + 120)
+    result["scenario_name"] = scenario
+    return result
 
 
 # ---------------------------------------------------------------- table
@@ -257,9 +124,9 @@ def fmt(v):
     return f"{v:.3g}" if v != int(v) else f"{int(v)}"
 
 
-def table(results, brokers, scenarios):
-    names = [b.name for b in brokers]
-    others = names[1:]
+def table(results, names, scenarios):
+    """Medians per broker, and Sol/other ratios when Sol is among `names`."""
+    others = [n for n in names if n != "sol"] if "sol" in names else []
     header = ["scenario", "metric"] + names + [f"sol/{o}" for o in others]
     rows = []
     for sc in scenarios:
@@ -272,7 +139,7 @@ def table(results, brokers, scenarios):
                 continue
             ratios = []
             for o in others:
-                s, m = meds.get(names[0]), meds.get(o)
+                s, m = meds.get("sol"), meds.get(o)
                 ratios.append(f"{s / m:.3g}x" if s is not None and m else "-")
             rows.append([sc, label + (" (+)" if better == "high" else " (-)")]
                         + [fmt(meds[n]) for n in names] + ratios)
@@ -283,46 +150,125 @@ def table(results, brokers, scenarios):
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- set-up
+# ---------------------------------------------------------------- modes
 
-def ensure_mosquitto():
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-    if path:
-        return path
-    log("installing mosquitto with apt-get")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "mosquitto"], check=True, env=env)
-    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+def make_brokers(names, args, sol, tmp):
+    """Broker objects for the peer names, installing Mosquitto or rumqttd only if chosen."""
+    brokers = []
+    mosquitto = harness.ensure_mosquitto() if {"mosquitto", "mosq-nodelay"} & set(names) else None
+    if mosquitto:
+        version = subprocess.run([mosquitto, "-h"], capture_output=True, text=True).stdout.splitlines()[:1]
+        log(f"mosquitto: {version[0] if version else '?'}")
+    rumqttd = harness.ensure_rumqttd(args.rumqttd) if "rumqttd" in names else None
+    if rumqttd:
+        version = subprocess.run([rumqttd, "-V"], capture_output=True, text=True).stdout.strip()
+        log(f"rumqttd: {version or '?'} ({rumqttd})")
+    cm = args.connection_messages
+    for n in names:
+        if n == "sol":
+            brokers.append(harness.SolBroker("sol", sol, tmp, connection_messages=cm))
+        elif n == "mosquitto":
+            brokers.append(harness.MosquittoBroker("mosquitto", mosquitto, tmp, connection_messages=cm))
+        elif n == "mosq-nodelay":
+            brokers.append(harness.MosquittoBroker("mosq-nodelay", mosquitto, tmp, ["set_tcp_nodelay true"],
+                                                   connection_messages=cm))
+        elif n == "rumqttd":
+            brokers.append(harness.RumqttdBroker("rumqttd", rumqttd, tmp))
+        else:
+            raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}")
+    return brokers
 
 
-def build(no_build):
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    if not no_build:
-        log("building sol (release profile) and sol-load")
-        subprocess.run(["cargo", "build", "--release", "-p", "sol", "-p", "sol-load"], cwd=REPO, check=True)
-    sol, loadgen = (os.path.join(target, "release", b) for b in ("sol", "sol-load"))
-    for b in (sol, loadgen):
-        if not os.access(b, os.X_OK):
-            raise SystemExit(f"{b} missing: build first or drop --no-build")
-    return sol, loadgen
+def side_by_side(args, brokers, loadgen, scenarios, out=None):
+    """Every scenario on every broker, alternating the order; returns (results, failures)."""
+    results, failures = [], []
+    for sc in scenarios:
+        for rep in range(args.repeats):
+            order = brokers if rep % 2 == 0 else list(reversed(brokers))
+            for b in order:
+                log(f"{sc} #{rep + 1} on {b.name}")
+                try:
+                    r = run_once(b, sc, args, loadgen)
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    log(f"  failed: {e}")
+                    failures.append(f"{sc} on {b.name}: {e}")
+                    continue
+                if r.get("errors"):
+                    log(f"  warning: {r['errors']} connection errors")
+                r["repeat"] = rep
+                results.append(r)
+                if out:
+                    out.write(json.dumps(r) + "\n")
+                    out.flush()
+    return results, failures
+
+
+def smoke(args, sol, loadgen, tmp):
+    """CI: every scenario for about a second on Sol and Mosquitto, a two-point scaling sweep
+    on Sol, a 30-second soak. Fails if a run fails, reports connection errors, or the
+    soak fails."""
+    args.duration, args.drain, args.repeats = 1.0, 2.0, 1
+    args.idle_connections = args.wakeup_connections = 200
+    args.idle_hold = 2.0
+    names = ["sol", "mosquitto"]
+    brokers = make_brokers(names, args, sol, tmp)
+    results, failures = side_by_side(args, brokers, loadgen, list(SCENARIOS))
+    print(table(results, names, list(SCENARIOS)))
+    for r in results:
+        if r.get("errors"):
+            failures.append(f"{r['scenario_name']} on {r['broker']}: {r['errors']} connection errors")
+    for sc in SCENARIOS:
+        for n in names:
+            if not any(r["scenario_name"] == sc and r["broker"] == n for r in results):
+                failures.append(f"{sc} on {n}: no result")
+    sweep = scaling.Sweep(connections=[10, 100], subscriptions=[10, 1000], loads=list(scaling.LOADS),
+                          rate=2000, duration=1.0, drain=args.drain, repeats=1)
+    failures += scaling.run(sweep, brokers[:1], loadgen, os.path.join(tmp, "scaling.json"),
+                            os.path.join(tmp, "scaling.svg"))
+    if not soak.run(brokers[0], loadgen, minutes=0.5, tolerance_pct=args.soak_tolerance):
+        failures.append("soak failed")
+    for f in failures:
+        log(f"FAILED: {f}")
+    log("smoke: " + ("FAILED" if failures else "all runs completed"))
+    return 1 if failures else 0
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 s runs, 1 repetition, 1000 idle connections")
     ap.add_argument("--duration", type=float, help="seconds of load per run (default 10; --quick 2)")
+    ap.add_argument("--drain", type=float, default=5.0, help="sol-load's longest wait for the last messages (default 5)")
     ap.add_argument("--repeats", type=int, help="runs per broker and scenario (default 3; --quick 1)")
     ap.add_argument("--idle-connections", type=int, help="connections for idle-rss (default 10000; --quick 1000)")
     ap.add_argument("--wakeup-connections", type=int, default=1000, help="connections for idle-wakeups (default 1000)")
     ap.add_argument("--idle-hold", type=float, help="seconds the idle connections are held (default 20; --quick 4)")
     ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
                     help=f"comma-separated, from: {', '.join(SCENARIOS)}")
-    ap.add_argument("--no-nodelay", action="store_true", help="skip Mosquitto with set_tcp_nodelay true")
+    ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)} "
+                    "(default: all; --scaling: sol,mosquitto)")
+    ap.add_argument("--rumqttd", help="rumqttd binary (default $SOL_BENCH_RUMQTTD, else installed "
+                    "into ~/.cache/sol-bench/rumqttd)")
     ap.add_argument("--connection-messages", action="store_true",
-                    help="keep both brokers' per-connection log lines (off by default: they cost CPU in the storm)")
+                    help="keep Sol's and Mosquitto's per-connection log lines (off by default: they cost CPU in the storm)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
+    ap.add_argument("--scaling", action="store_true",
+                    help="instead of the side-by-side table: broker CPU per message against background "
+                    "connections and subscriptions, written to --scaling-json and --scaling-svg")
+    ap.add_argument("--scaling-connections", default="10,100,1000,10000", help="background connections swept")
+    ap.add_argument("--scaling-subscriptions", default="10,100,1000,10000,100000",
+                    help="background subscriptions swept")
+    ap.add_argument("--scaling-rate", type=float, default=20000, help="deliveries per second (default 20000)")
+    ap.add_argument("--scaling-loads", default=",".join(scaling.LOADS), help="comma-separated, from: "
+                    + ", ".join(scaling.LOADS))
+    ap.add_argument("--scaling-json", default=os.path.join(harness.REPO, "docs", "scaling.json"))
+    ap.add_argument("--scaling-svg", default=os.path.join(harness.REPO, "docs", "scaling.svg"))
+    ap.add_argument("--soak-minutes", type=float,
+                    help="instead of the side-by-side table: soak Sol this long with mixed load (10 for the official run)")
+    ap.add_argument("--soak-tolerance", type=float, default=10.0,
+                    help="RSS growth from the first to the last minute of the soak that fails it, %% (default 10)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="CI: every scenario ~1 s on Sol and Mosquitto, a small scaling sweep, a 30 s soak")
     args = ap.parse_args()
     q = args.quick
     args.duration = args.duration or (2.0 if q else 10.0)
@@ -333,48 +279,42 @@ def main():
     for s in scenarios:
         if s not in SCENARIOS:
             raise SystemExit(f"unknown scenario {s}; known: {', '.join(SCENARIOS)}")
+    ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by both brokers
-    need = max(args.idle_connections, args.wakeup_connections) + 256
-    if hard < need:
-        log(f"warning: open-file hard limit {hard} is below {need}; idle runs may fail")
-
-    mosquitto = ensure_mosquitto()
-    sol, loadgen = build(args.no_build)
-    version = subprocess.run([mosquitto, "-h"], capture_output=True, text=True).stdout.splitlines()[:1]
-    log(f"mosquitto: {version[0] if version else '?'}")
-
-    quiet = [] if args.connection_messages else ["connection_messages false"]
+    sol, loadgen = harness.build(args.no_build)
     tmp = tempfile.mkdtemp(prefix="sol-compare-")
     os.chmod(tmp, 0o755)  # mosquitto started as root reads its config before dropping privileges
-    brokers = [Broker("sol", "sol", sol, quiet, tmp, need),
-               Broker("mosquitto", "mosquitto", mosquitto, quiet, tmp, need)]
-    if not args.no_nodelay:
-        brokers.append(Broker("mosq-nodelay", "mosquitto", mosquitto, quiet + ["set_tcp_nodelay true"], tmp, need))
-
-    results = []
-    out = open(args.out, "a") if args.out else None
-    for sc in scenarios:
-        for rep in range(args.repeats):
-            order = brokers if rep % 2 == 0 else list(reversed(brokers))
-            for b in order:
-                log(f"{sc} #{rep + 1} on {b.name}")
-                try:
-                    r = run_once(b, sc, args, loadgen)
-                except (RuntimeError, StopIteration, subprocess.TimeoutExpired) as e:
-                    log(f"  failed: {e}")
-                    continue
-                r["repeat"] = rep
-                results.append(r)
-                if out:
-                    out.write(json.dumps(r) + "\n")
-                    out.flush()
-    print()
-    print(f"medians of {args.repeats} run(s), {args.duration:g} s each; (+) higher is better, (-) lower is better")
-    print(table(results, brokers, scenarios))
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        if args.smoke:
+            harness.raise_nofile(1024)
+            return smoke(args, sol, loadgen, tmp)
+        if args.soak_minutes:
+            harness.raise_nofile(1024)
+            broker = harness.SolBroker("sol", sol, tmp, connection_messages=args.connection_messages)
+            return 0 if soak.run(broker, loadgen, args.soak_minutes, args.soak_tolerance, out=args.out) else 1
+        default_peers = "sol,mosquitto" if args.scaling else ",".join(PEERS)
+        names = [n for n in (args.peers or default_peers).split(",") if n]
+        if args.scaling:
+            sweep = scaling.Sweep(connections=ints(args.scaling_connections),
+                                  subscriptions=ints(args.scaling_subscriptions),
+                                  loads=[x for x in args.scaling_loads.split(",") if x],
+                                  rate=args.scaling_rate, duration=args.duration, drain=args.drain,
+                                  repeats=args.repeats)
+            harness.raise_nofile(max(sweep.connections) + 256)
+            brokers = make_brokers(names, args, sol, tmp)
+            failures = scaling.run(sweep, brokers, loadgen, args.scaling_json, args.scaling_svg)
+            return 1 if failures else 0
+        harness.raise_nofile(max(args.idle_connections, args.wakeup_connections) + 256)
+        brokers = make_brokers(names, args, sol, tmp)
+        out = open(args.out, "a") if args.out else None
+        results, _failures = side_by_side(args, brokers, loadgen, scenarios, out)
+        print()
+        print(f"medians of {args.repeats} run(s), {args.duration:g} s each; (+) higher is better, (-) lower is better")
+        print(table(results, names, scenarios))
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

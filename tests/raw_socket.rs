@@ -214,6 +214,73 @@ fn publish_subscribe_qos_0_1_2() {
 }
 
 #[test]
+fn fin_right_behind_a_packet_is_seen_at_once_and_publishes_the_will() {
+    let server = start(|_| {});
+    let mut sub = handshake(server.tcp(), "sub");
+    send(&mut sub, &subscribe(1, "fin/#", 0));
+    assert_eq!(read_packet(&mut sub), suback(1, 0));
+    // The last packet and the FIN arrive together: the broker must not take the short
+    // read of the packet for "drained" and miss the close (keep-alive is 60 s, far beyond
+    // the test's read timeout).
+    for i in 0..20 {
+        let id = format!("gone{i}");
+        let mut c = tcp(server.tcp());
+        let will = ("fin/will", id.as_bytes(), 0, false);
+        send(&mut c, &connect_full(4, &id, 60, true, Some(will)));
+        assert_eq!(read_packet(&mut c), CONNACK_OK);
+        send(&mut c, &publish("fin/last", id.as_bytes(), 0, None, false));
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        let last = parse_publish(&read_packet(&mut sub));
+        assert_eq!(
+            (last.topic.as_str(), &last.payload[..]),
+            ("fin/last", id.as_bytes())
+        );
+        let will = parse_publish(&read_packet(&mut sub));
+        assert_eq!(
+            (will.topic.as_str(), &will.payload[..]),
+            ("fin/will", id.as_bytes())
+        );
+    }
+}
+
+/// Payload `i` of the mixed-size stream: sizes on both sides of the reactor's copy
+/// threshold for output segments, content derived from `i`.
+fn mixed_payload(i: usize) -> Vec<u8> {
+    let len = [0, 1, 63, 511, 512, 513, 4_000, 20_000][i % 8];
+    (0..len).map(|k| (i * 31 + k) as u8).collect()
+}
+
+#[test]
+fn mixed_small_and_large_messages_arrive_whole_and_in_order() {
+    let server = start(|_| {});
+    let mut sub = handshake(server.tcp(), "sub");
+    send(&mut sub, &subscribe(1, "mix/#", 0));
+    assert_eq!(read_packet(&mut sub), suback(1, 0));
+    let mut publ = handshake(server.tcp(), "pub");
+    const COUNT: usize = 400;
+    // The publisher writes while the subscriber reads, so the broker's writes to the
+    // subscriber meet a full socket and resume mid-frame.
+    let writer = std::thread::spawn(move || {
+        for i in 0..COUNT {
+            let topic = format!("mix/{}", i % 5);
+            send(
+                &mut publ,
+                &publish(&topic, &mixed_payload(i), 0, None, false),
+            );
+        }
+        publ
+    });
+    for i in 0..COUNT {
+        let got = parse_publish(&read_packet(&mut sub));
+        assert_eq!(got.topic, format!("mix/{}", i % 5), "message {i}");
+        assert_eq!(got.payload, mixed_payload(i), "message {i}");
+    }
+    let mut publ = writer.join().expect("publisher thread");
+    send(&mut publ, &PINGREQ);
+    assert_eq!(read_packet(&mut publ), PINGRESP);
+}
+
+#[test]
 fn unix_socket_listener() {
     let path = temp_socket_path("unix-listener");
     let server = start(|c| {

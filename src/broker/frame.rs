@@ -162,12 +162,28 @@ impl Outbox {
         self.front.as_ref()
     }
 
+    /// Frames it holds room for without allocating.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        1 + self.rest.as_ref().map_or(0, |r| r.capacity())
+    }
+
     /// Appends a frame.
     pub fn push_back(&mut self, frame: Frame) {
         if self.front.is_none() {
             self.front = Some(frame);
         } else {
             self.rest.get_or_insert_default().push_back(frame);
+        }
+    }
+
+    /// Makes room for `additional` more frames in one allocation (a batch moved from a
+    /// session's queue). Nothing is allocated while all of them fit inline.
+    pub fn reserve(&mut self, additional: usize) {
+        let beyond_front = (self.len() + additional).saturating_sub(1);
+        if beyond_front > 0 {
+            let rest = self.rest.get_or_insert_default();
+            rest.reserve(beyond_front.saturating_sub(rest.len()));
         }
     }
 
@@ -203,6 +219,7 @@ mod tests {
         let mut out = Outbox::default();
         assert!(out.is_empty() && out.pop_front().is_none());
         out.push_back(Frame::pingresp());
+        out.reserve(0);
         assert!(out.rest.is_none(), "one frame is stored inline");
         for id in 1..=3 {
             out.push_back(Frame::ack(PacketType::Puback, id));
@@ -223,6 +240,8 @@ mod tests {
         );
         out.release_after_burst(0);
         assert!(out.rest.is_none());
+        out.reserve(5);
+        assert!(out.rest.as_ref().is_some_and(|r| r.capacity() >= 4));
         assert_eq!(std::mem::size_of::<Outbox>(), 40);
     }
 }

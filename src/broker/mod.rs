@@ -7,7 +7,7 @@
 //! answers in two ways:
 //!
 //! - **Output**: frames queued per connection. [`Broker::poll_writable`] names connections
-//!   that have new output, [`Broker::fill_iovecs`] lends their bytes for `writev`, and
+//!   that have new output, [`Broker::output`] lends their bytes for `writev`, and
 //!   [`Broker::written`] reports how many were taken by the socket.
 //! - **Effects** ([`Broker::poll_effect`]): close a connection, pause or resume reading from
 //!   one (flow control), and what a store must make durable.
@@ -34,6 +34,11 @@ pub use message::Message;
 pub use session::SESSION_BYTES;
 pub use stats::Stats;
 pub use topic::{filter_matches, validate_filter, FilterError, NODE_BYTES, SUBSCRIPTION_BYTES};
+/// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
+/// remove on their own; [`Broker`] is the only other user. The benchmarks call only
+/// `default`, `insert`, `remove`, `matches` and `len`, so the tree's representation stays
+/// free to change.
+pub use topic::{Subscriber, TopicTree};
 
 /// Upper bound of the core's bytes per connection slot in use, for the memory ceiling: the
 /// connection state and up to four timer-heap entries (a live deadline and stale ones
@@ -54,7 +59,6 @@ use std::hash::BuildHasher;
 use std::io::IoSlice;
 use std::time::{Duration, Instant};
 use timer::{Clock, Owner, Tick, Timers};
-use topic::{Subscriber, TopicTree};
 
 /// A connection slot, assigned by the reactor's client pool (`0..max_connections`).
 pub type ConnId = usize;
@@ -145,14 +149,18 @@ pub enum Durable {
 }
 
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
-/// for one `writev` batch, few enough that queue caps keep their meaning.
-const OUTBOX_BATCH: usize = 64;
+/// for one write of small messages (the reactor packs up to 64 KiB per syscall), few
+/// enough that queue caps keep their meaning.
+const OUTBOX_BATCH: usize = 256;
 /// A connection whose outbox (mostly acknowledgments to its own publishes) grows past
 /// this many frames is not read until it drains to [`OUTBOX_LOW_WATER`]: a client that
 /// does not read cannot make the broker queue acknowledgments without bound.
 const OUTBOX_HIGH_WATER: usize = 1024;
 /// See [`OUTBOX_HIGH_WATER`].
 const OUTBOX_LOW_WATER: usize = OUTBOX_BATCH;
+/// Outbox capacity (frames) a connection keeps once everything is written: enough for
+/// acknowledgements, small enough that ten thousand idle clients cost little.
+const OUTBOX_KEEP: usize = 16;
 /// Minimum time between two warnings about dropped messages.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -604,25 +612,37 @@ impl Broker {
         None
     }
 
+    /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
+    /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
+    /// payload); bytes already written are skipped. Empty when there is nothing to write.
+    pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &[u8]> {
+        let (outbox, mut skip) = match self.conn(conn) {
+            Some(c) => (Some(&c.outbox), c.written as usize),
+            None => (None, 0),
+        };
+        outbox
+            .into_iter()
+            .flat_map(Outbox::iter)
+            .flat_map(Frame::segments)
+            .filter_map(move |seg| {
+                if skip >= seg.len() {
+                    skip -= seg.len();
+                    None
+                } else {
+                    let rest = &seg[skip..];
+                    skip = 0;
+                    Some(rest)
+                }
+            })
+    }
+
     /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
     /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
     pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
-        let Some(c) = self.conn(conn) else { return 0 };
-        let mut skip = c.written as usize;
         let mut n = 0;
-        for frame in c.outbox.iter() {
-            for seg in frame.segments() {
-                if skip >= seg.len() {
-                    skip -= seg.len();
-                    continue;
-                }
-                if n == iov.len() {
-                    return n;
-                }
-                iov[n] = IoSlice::new(&seg[skip..]);
-                skip = 0;
-                n += 1;
-            }
+        for (slot, seg) in iov.iter_mut().zip(self.output(conn)) {
+            *slot = IoSlice::new(seg);
+            n += 1;
         }
         n
     }
@@ -645,7 +665,7 @@ impl Broker {
             c.outbox.pop_front();
         }
         c.written = u32::try_from(done).expect("less than one frame, and frames are below 4 GiB");
-        c.outbox.release_after_burst(4 * OUTBOX_BATCH);
+        c.outbox.release_after_burst(OUTBOX_KEEP);
         if let Phase::Connected(sid) = c.phase {
             self.pump(sid, now);
         }
@@ -1192,6 +1212,10 @@ impl Broker {
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
+        c.outbox.reserve(
+            s.queue_len()
+                .min(OUTBOX_BATCH - c.outbox.len().min(OUTBOX_BATCH)),
+        );
         while c.outbox.len() < OUTBOX_BATCH {
             let Some(front) = s.front() else { break };
             if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {

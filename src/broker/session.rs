@@ -161,6 +161,11 @@ impl Session {
         m.queue.push_back(item);
     }
 
+    /// Number of queued messages.
+    pub fn queue_len(&self) -> usize {
+        self.messages.as_ref().map_or(0, |m| m.queue.len())
+    }
+
     /// The oldest queued message.
     pub fn front(&self) -> Option<&Queued> {
         self.messages.as_ref()?.queue.front()

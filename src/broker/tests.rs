@@ -834,6 +834,30 @@ fn qos0_to_a_full_queue_is_dropped_and_counted() {
 }
 
 #[test]
+fn outbox_memory_is_returned_once_a_burst_is_written() {
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.take(0);
+    for i in 0..(2 * OUTBOX_BATCH) {
+        h.send(1, publish("t", &[i as u8], Q0, false, None));
+    }
+    assert_eq!(
+        h.take(0).len(),
+        2 * OUTBOX_BATCH,
+        "the whole burst is delivered"
+    );
+    let outbox = &h.broker.conn(0).expect("connected").outbox;
+    assert!(outbox.is_empty());
+    assert!(
+        outbox.capacity() <= OUTBOX_KEEP,
+        "an idle subscriber keeps at most {OUTBOX_KEEP} frames of outbox, not {}",
+        outbox.capacity()
+    );
+}
+
+#[test]
 fn stalled_socket_is_disconnected_after_slow_consumer_timeout() {
     let limits = Limits {
         slow_consumer_timeout: Duration::from_secs(30),

@@ -242,16 +242,13 @@ impl TopicTree {
     }
 
     /// Whether no subscription is stored.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// Subscribes `session` to a valid `filter` at `qos`; replaces the QoS of an existing
     /// identical subscription [MQTT-3.8.4-3]. Returns true if the subscription is new.
-    // The broker uses the `FilterRef` forms; this one is the tree's plain interface for
-    // tests and the topic-matching micro-benchmarks.
-    #[allow(dead_code)]
+    /// The broker uses the [`FilterRef`] forms ([`TopicTree::subscribe`]).
     pub fn insert(&mut self, filter: &str, session: SessionId, qos: QoS) -> bool {
         self.subscribe(filter, session, qos).0
     }
@@ -271,7 +268,6 @@ impl TopicTree {
     }
 
     /// Removes `session`'s subscription to `filter`. Returns true if there was one.
-    #[allow(dead_code)] // as `insert`
     pub fn remove(&mut self, filter: &str, session: SessionId) -> bool {
         self.find(filter)
             .is_some_and(|at| self.remove_at(at, session))

@@ -23,8 +23,10 @@
 //!   [`Broker::closed`] called) as soon as no connection is being read; pause and resume
 //!   set a flag, and a resumed connection goes on the ready list because its readiness
 //!   edge may have passed while it was paused.
-//! - **Write**: connections named by [`Broker::poll_writable`] and connections that turn
-//!   writable are flushed with `writev` straight from the broker's frames.
+//! - **Write**: connections named by [`Broker::poll_writable`] are flushed after every
+//!   read (so subscribers drain while publishers are read) and when they turn writable.
+//!   One `writev` carries up to 64 KiB: [`gather`] packs small segments of the broker's
+//!   frames into one buffer and lends large payloads in place.
 //! - **Time**: the poll timeout is the broker's next deadline (or a listener retry, or
 //!   the systemd watchdog when there is one), so an idle broker sleeps. Only the monotonic
 //!   clock is used.
@@ -38,6 +40,7 @@
 //! [`SIGNALS`], listeners from [`LISTENER_BASE`]).
 
 mod buffer;
+mod gather;
 mod listener;
 mod pool;
 mod read;
@@ -52,6 +55,7 @@ use crate::codec::{decode, DecodeError};
 use crate::config::Config;
 use crate::notify::Notifier;
 use buffer::BufferPool;
+use gather::Gather;
 use listener::{BindError, BindTarget, Listener, Stream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -84,8 +88,6 @@ const SCRATCH_SIZE: usize = 64 * 1024;
 pub const READS_PER_EVENT: usize = 4;
 /// Connections accepted per listener per round before others get their turn.
 const ACCEPTS_PER_EVENT: usize = 64;
-/// `writev` entries per write: 16 PUBLISH frames of four segments.
-const IOV_LEN: usize = 64;
 /// Interval between attempts to bind a listener whose address is not available yet.
 const BIND_RETRY: Duration = Duration::from_secs(5);
 /// Pause before accepting again after an unexpected accept error or no spare descriptor.
@@ -107,6 +109,8 @@ pub struct Server {
     buffers: BufferPool,
     /// Where every read lands; packets are framed from here without copying.
     scratch: Box<[u8]>,
+    /// Packs small output segments for one write.
+    gather: Gather,
     /// Bound listeners; `listeners[i]` has token `LISTENER_BASE + i`. `None` once closed.
     listeners: Vec<Option<BoundListener>>,
     /// Targets whose address was not available yet, retried every [`BIND_RETRY`].
@@ -320,6 +324,7 @@ impl Server {
             },
             buffers: BufferPool::new(config.memory.block_size, config.memory.max_buffer_memory),
             scratch: vec![0u8; SCRATCH_SIZE].into_boxed_slice(),
+            gather: Gather::new(),
             listeners: slots,
             bind_retry_at: (!unbound.is_empty()).then(|| now + BIND_RETRY),
             unbound,
@@ -454,13 +459,9 @@ impl Server {
                 Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
                 Token(id) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
-                        self.read_conn(id);
-                        // Deliver what this connection's packets produced before reading
-                        // the next one: subscribers drain while publishers are read, so a
-                        // burst from many publishers does not overflow their queues.
-                        while let Some(w) = self.broker.poll_writable() {
-                            self.flush(w);
-                        }
+                        // With the peer's FIN or an error pending, read until EOF/error.
+                        let short_read_drains = !event.is_read_closed() && !event.is_error();
+                        self.read_conn(id, short_read_drains);
                     }
                     if event.is_writable() {
                         self.flush(id);
@@ -705,8 +706,11 @@ impl Server {
     }
 
     /// Reads connection `id` until the socket is drained, its read budget is spent, it is
-    /// paused or it closes.
-    fn read_conn(&mut self, id: ConnId) {
+    /// paused or it closes. With `short_read_drains`, a read that does not fill the scratch
+    /// buffer counts as drained (edge-triggered: later bytes raise a new edge), saving the
+    /// `EAGAIN` read; the caller passes false when a FIN may be waiting behind the data,
+    /// since its edge was already consumed.
+    fn read_conn(&mut self, id: ConnId, short_read_drains: bool) {
         let now = Instant::now();
         let mut reads = 0;
         loop {
@@ -731,8 +735,15 @@ impl Server {
                     self.broker.bytes_received(n);
                     self.drain_effects();
                     let outcome = self.frame(id, n, now);
+                    // Deliver what this read produced before reading more: subscribers
+                    // drain while publishers are read, so a flood from many publishers
+                    // does not overflow their queues between two writes.
+                    self.flush_writable();
                     if outcome != Outcome::Open {
                         self.on_outcome(id, outcome);
+                        return;
+                    }
+                    if short_read_drains && n < SCRATCH_SIZE {
                         return;
                     }
                 }
@@ -832,28 +843,30 @@ impl Server {
                 continue;
             }
             match self.resume(id, now) {
-                Outcome::Open => self.read_conn(id),
+                Outcome::Open => self.read_conn(id, false),
                 outcome => self.on_outcome(id, outcome),
             }
             self.run_closes();
         }
     }
 
-    /// Writes what the broker has for `id` until done or the socket is full.
+    /// Writes what the broker has for `id` until done or the socket is full: small
+    /// segments packed into one buffer, large ones lent in place ([`gather`]).
     fn flush(&mut self, id: ConnId) {
         let now = Instant::now();
         loop {
             let Some(conn) = self.fx.conns.get_mut(id) else {
                 return;
             };
-            let mut iov = [IoSlice::new(&[]); IOV_LEN];
-            let k = self.broker.fill_iovecs(id, &mut iov);
-            let lent = &iov[..k.min(IOV_LEN)];
-            let total: usize = lent.iter().map(|s| s.len()).sum();
+            if !self.broker.has_output(id) {
+                return;
+            }
+            let mut out = [IoSlice::new(&[]); gather::MAX_OUT];
+            let (n, total) = self.gather.pack(self.broker.output(id), &mut out);
             if total == 0 {
                 return;
             }
-            match conn.stream.write_vectored(lent) {
+            match conn.stream.write_vectored(&out[..n]) {
                 Ok(0) => {
                     self.fx.request_close(id, CloseReason::SocketError);
                     return;
@@ -876,6 +889,13 @@ impl Server {
         }
     }
 
+    /// Flushes every connection the broker has new output for.
+    fn flush_writable(&mut self) {
+        while let Some(id) = self.broker.poll_writable() {
+            self.flush(id);
+        }
+    }
+
     /// Drains the broker's effects into the reactor.
     fn drain_effects(&mut self) {
         drain_effects(&mut self.broker, &mut self.fx);
@@ -886,9 +906,7 @@ impl Server {
     fn settle(&mut self) {
         loop {
             self.run_closes();
-            while let Some(id) = self.broker.poll_writable() {
-                self.flush(id);
-            }
+            self.flush_writable();
             if self.fx.closing.is_empty() {
                 return;
             }
@@ -913,9 +931,16 @@ impl Server {
         let Some(mut conn) = self.fx.conns.remove(id) else {
             return;
         };
-        conn.stream.shutdown();
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
-            log::debug!("connection {id}: deregister: {e}");
+        // The peer has finished: close() alone ends the connection. Otherwise shut down
+        // first, so a last answer (a refusing CONNACK) leaves with a FIN before the reset
+        // that unread input causes. Closing the descriptor also removes it from epoll
+        // (no other descriptor shares it), so there is no explicit deregister: each saves
+        // a syscall per connection in a connect storm.
+        if !matches!(
+            reason,
+            CloseReason::ClientDisconnect | CloseReason::PeerClosed
+        ) {
+            conn.stream.shutdown();
         }
         conn.read.clear(&mut self.buffers);
         log::debug!(

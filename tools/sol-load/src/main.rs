@@ -2,13 +2,17 @@
 //!
 //! Scenarios: `fan-in` (N publishers to 1 subscriber), `fan-out` (1 publisher to N
 //! subscribers), `latency` (fixed total rate; p50/p99/max from timestamps in the payload),
-//! `idle` (hold N subscribed connections) and `storm` (connect/disconnect loop). Every run is
-//! bounded in time. The result is one JSON line on stdout and one human line on stderr; the
-//! generator's own CPU time (getrusage) is part of both so one can see it was not the
-//! bottleneck. In `idle` mode a line `ready N` goes to stderr once the connections are up.
+//! `sessions` (persistent subscribers going offline and coming back), `idle` (hold N
+//! subscribed connections) and `storm` (connect/disconnect loop). The publishing scenarios
+//! can hold background connections and subscriptions that match none of the measured
+//! traffic while they run. Every run is bounded in time. The result is one JSON line on
+//! stdout and one human line on stderr; the generator's own CPU time (getrusage) is part of
+//! both so one can see it was not the bottleneck. A line `ready N` goes to stderr once the
+//! N connections are set up and the measured phase starts.
 
 mod mqtt;
 mod payload;
+mod topics;
 mod worker;
 
 use argh::FromArgs;
@@ -18,10 +22,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use worker::{Mode, Report, Role, Settings, Worker};
 
-/// Loopback MQTT load generator (fan-in, fan-out, latency, idle, storm).
+/// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm).
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// scenario: fan-in, fan-out, latency, idle or storm
+    /// scenario: fan-in, fan-out, latency, sessions, idle or storm
     #[argh(positional)]
     scenario: String,
     /// broker host (loopback only; default 127.0.0.1)
@@ -33,12 +37,13 @@ struct Args {
     /// publishers (default: fan-in 64, otherwise 1)
     #[argh(option)]
     publishers: Option<u32>,
-    /// subscribers (default: fan-out 100, otherwise 1)
+    /// subscribers (default: fan-out 100, sessions 10, otherwise 1)
     #[argh(option)]
     subscribers: Option<u32>,
-    /// quality of service of publishes and subscriptions, 0 or 1 (default 0)
-    #[argh(option, default = "0")]
-    qos: u8,
+    /// quality of service of publishes and subscriptions, 0 or 1 (default: sessions 1,
+    /// otherwise 0)
+    #[argh(option)]
+    qos: Option<u8>,
     /// payload bytes, at least 20 (default 64)
     #[argh(option, default = "64")]
     size: usize,
@@ -48,9 +53,40 @@ struct Args {
     /// unacknowledged QoS 1 messages per publisher (default 20)
     #[argh(option, default = "20")]
     window: u64,
-    /// total messages per second, 0 = flood (default: latency 20000, otherwise 0)
+    /// total messages per second, 0 = flood (default: latency 20000, sessions 100,
+    /// otherwise 0); storm: connects per second (default 0, as fast as possible)
     #[argh(option)]
     rate: Option<f64>,
+    /// publishers set the RETAIN flag on every message
+    #[argh(switch)]
+    retain: bool,
+    /// topic prefix (default bench/NONCE, unique per run); several sol-load processes
+    /// sharing one see each other's messages
+    #[argh(option)]
+    topic_root: Option<String>,
+    /// levels of the measured topics, ROOT/PUBLISHER/l1/l2/... (default: the root's levels + 1)
+    #[argh(option)]
+    topic_levels: Option<usize>,
+    /// fan-in, fan-out, latency, sessions: idle connections held while the measured load runs
+    /// (default 0)
+    #[argh(option, default = "0")]
+    background_connections: u32,
+    /// subscriptions spread over the background connections, matching none of the measured
+    /// traffic (default 0)
+    #[argh(option, default = "0")]
+    background_subscriptions: u64,
+    /// seed of the background filters (default 1)
+    #[argh(option, default = "1")]
+    seed: u64,
+    /// sessions: seconds a subscriber stays online between absences (default 5)
+    #[argh(option, default = "5.0")]
+    online: f64,
+    /// sessions: seconds a subscriber stays offline, its messages queued (default 2)
+    #[argh(option, default = "2.0")]
+    offline: f64,
+    /// storm: subscribe to ROOT/# (receiving what is retained there) before disconnecting
+    #[argh(switch)]
+    subscribe: bool,
     /// idle connections (default 1000)
     #[argh(option, default = "1000")]
     connections: u32,
@@ -155,6 +191,16 @@ impl Json {
     }
 }
 
+/// Checks a topic name given on the command line [MQTT-4.7.1-1, MQTT-4.7.3-1].
+fn check_topic(t: &str) -> Result<(), String> {
+    if t.is_empty() || t.contains(['+', '#', '\0']) {
+        return Err(format!(
+            "--topic-root {t:?}: not a topic name (empty, wildcard or NUL)"
+        ));
+    }
+    Ok(())
+}
+
 fn run(a: Args) -> Result<(), String> {
     let addr = resolve(&a.host, a.port)?;
     let nofile = raise_nofile();
@@ -174,16 +220,36 @@ fn run(a: Args) -> Result<(), String> {
             a.publishers.unwrap_or(1),
             a.subscribers.unwrap_or(1),
         ),
+        "sessions" => (
+            Mode::PubSub,
+            a.publishers.unwrap_or(1),
+            a.subscribers.unwrap_or(10),
+        ),
         "idle" => (Mode::Idle, 0, 0),
         "storm" => (Mode::Storm, 0, 0),
         s => {
             return Err(format!(
-                "unknown scenario {s:?} (fan-in, fan-out, latency, idle, storm)"
+                "unknown scenario {s:?} (fan-in, fan-out, latency, sessions, idle, storm)"
             ))
         }
     };
-    if a.qos > 1 {
+    let sessions = a.scenario == "sessions";
+    let qos = a.qos.unwrap_or(u8::from(sessions));
+    if qos > 1 {
         return Err("--qos must be 0 or 1".into());
+    }
+    let background = u64::from(a.background_connections) + a.background_subscriptions;
+    if background > 0 && mode != Mode::PubSub {
+        return Err(
+            "background connections and subscriptions go with fan-in, fan-out, latency or sessions"
+                .into(),
+        );
+    }
+    if a.background_subscriptions > 0 && a.background_connections == 0 {
+        return Err("--background-subscriptions needs --background-connections".into());
+    }
+    if sessions && !(a.online > 0.0 && a.offline >= 0.0) {
+        return Err("--online must be positive and --offline not negative".into());
     }
     if a.size < payload::HEADER_LEN {
         return Err(format!("--size must be at least {}", payload::HEADER_LEN));
@@ -192,27 +258,13 @@ fn run(a: Args) -> Result<(), String> {
         return Err("--duration must be in (0, 3600] seconds".into());
     }
     let threads = a.threads.max(1);
-    let rate = a.rate.unwrap_or(if a.scenario == "latency" {
-        20_000.0
-    } else {
-        0.0
+    let rate = a.rate.unwrap_or(match a.scenario.as_str() {
+        "latency" => 20_000.0,
+        "sessions" => 100.0,
+        _ => 0.0,
     });
-    let mut roles: Vec<Role> = Vec::new();
-    match mode {
-        Mode::PubSub => {
-            roles.extend((0..subs).map(Role::Subscriber));
-            roles.extend((0..pubs).map(Role::Publisher));
-        }
-        Mode::Idle => {
-            let need = u64::from(a.connections) + 64;
-            if nofile < need {
-                return Err(format!(
-                    "open-file limit {nofile} is below the {need} needed: raise it (ulimit -Hn)"
-                ));
-            }
-            roles.extend((0..a.connections).map(Role::Idle));
-        }
-        Mode::Storm => roles.extend((0..a.concurrency.max(1) as u32).map(Role::Storm)),
+    if rate.is_nan() || rate < 0.0 {
+        return Err("--rate must not be negative".into());
     }
     let epoch = Instant::now();
     let nonce = format!(
@@ -222,10 +274,37 @@ fn run(a: Args) -> Result<(), String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_micros())
     );
+    let mut roles: Vec<Role> = Vec::new();
+    match mode {
+        Mode::PubSub => {
+            // Background connections first: they are set up before the measured ones.
+            roles.extend((0..a.background_connections).map(Role::Background));
+            roles.extend((0..subs).map(Role::Subscriber));
+            roles.extend((0..pubs).map(Role::Publisher));
+        }
+        Mode::Idle => roles.extend((0..a.connections).map(Role::Idle)),
+        Mode::Storm => roles.extend((0..a.concurrency.max(1) as u32).map(Role::Storm)),
+    }
+    let need = roles.len() as u64 + 64;
+    if nofile < need {
+        return Err(format!(
+            "open-file limit {nofile} is below the {need} needed: raise it (ulimit -Hn)"
+        ));
+    }
+    let topic_root = match a.topic_root {
+        Some(root) => root,
+        None => format!("bench/{nonce}"),
+    };
+    check_topic(&topic_root)?;
+    let topic_levels = a
+        .topic_levels
+        .unwrap_or(0)
+        .max(topics::levels(&topic_root) + 1);
+    let connections = roles.len();
     let set = Arc::new(Settings {
         addr,
         mode,
-        qos: a.qos,
+        qos,
         size: a.size,
         window: a.window.max(1),
         rate_per_publisher: if pubs > 0 {
@@ -237,10 +316,26 @@ fn run(a: Args) -> Result<(), String> {
         drain: Duration::from_secs_f64(a.drain.max(0.0)),
         keepalive: a.keepalive,
         concurrency: (a.concurrency / threads).max(1),
-        record_latency: rate > 0.0,
+        record_latency: rate > 0.0 && mode == Mode::PubSub,
         epoch,
         id_prefix: format!("sl{nonce}-"),
-        topic_root: format!("bench/{nonce}"),
+        topic_root,
+        topic_levels,
+        retain: a.retain,
+        publishers: pubs,
+        subscribers: subs,
+        background_connections: a.background_connections,
+        background_subscriptions: a.background_subscriptions,
+        seed: a.seed,
+        persistent: sessions,
+        online: Duration::from_secs_f64(a.online.max(0.001)),
+        offline: Duration::from_secs_f64(a.offline.max(0.0)),
+        storm_subscribe: a.subscribe,
+        connect_rate: if mode == Mode::Storm {
+            rate / threads as f64
+        } else {
+            0.0
+        },
     });
     // Round-robin the connections over the threads.
     let mut per: Vec<Vec<Role>> = vec![Vec::new(); threads];
@@ -257,9 +352,7 @@ fn run(a: Args) -> Result<(), String> {
     }
     barrier.wait();
     let start = Instant::now();
-    if mode == Mode::Idle {
-        eprintln!("ready {}", a.connections);
-    }
+    eprintln!("ready {connections}");
     let mut reports: Vec<Report> = Vec::new();
     for h in handles {
         reports.push(
@@ -303,12 +396,21 @@ fn run(a: Args) -> Result<(), String> {
                 .iter_mut()
                 .flat_map(|r| r.latencies.drain(..))
                 .collect();
-            j.num("qos", a.qos)
+            let other: u64 = reports.iter().map(|r| r.other_received).sum();
+            let connects: u64 = reports.iter().map(|r| r.connects).sum();
+            j.num("qos", qos)
                 .num("size", a.size)
                 .num("publishers", pubs)
                 .num("subscribers", subs)
                 .num("window", a.window)
                 .num("rate", rate)
+                .num("retain", u8::from(a.retain))
+                .num("topic_levels", topic_levels)
+                .num("background_connections", a.background_connections)
+                .num("background_subscriptions", a.background_subscriptions)
+                .num("seed", a.seed)
+                .num("other_received", other)
+                .num("connects", connects)
                 .num("sent", sent)
                 .num("acked", acked)
                 .num("expected", expected)
@@ -320,11 +422,21 @@ fn run(a: Args) -> Result<(), String> {
                 .num("received_in_window", in_window)
                 .num("recv_rate_total", format!("{recv_rate_total:.0}"));
             human = format!(
-                "{human}: {pubs}->{subs} qos{} {}B: sent {sent} ({send_rate:.0}/s) received {received} ({recv_rate:.0}/s while publishing) lost {lost} dup {dups}",
-                a.qos, a.size
+                "{human}: {pubs}->{subs} qos{qos} {}B: sent {sent} ({send_rate:.0}/s) received {received} ({recv_rate:.0}/s while publishing) lost {lost} dup {dups}",
+                a.size
             );
-            if a.qos > 0 {
+            if qos > 0 {
                 human.push_str(&format!(" acked {acked}"));
+            }
+            if sessions {
+                j.num("online_s", a.online).num("offline_s", a.offline);
+                human.push_str(&format!(", {connects} connects"));
+            }
+            if background > 0 {
+                human.push_str(&format!(
+                    ", background {} connections {} subscriptions (received {other})",
+                    a.background_connections, a.background_subscriptions
+                ));
             }
             if !lat.is_empty() {
                 let p = payload::percentiles(&mut lat);
@@ -358,14 +470,21 @@ fn run(a: Args) -> Result<(), String> {
         }
         Mode::Storm => {
             let connects: u64 = reports.iter().map(|r| r.connects).sum();
-            let rate = connects as f64 / a.duration;
+            let achieved = connects as f64 / a.duration;
+            let other: u64 = reports.iter().map(|r| r.other_received).sum();
             j.num("concurrency", a.concurrency)
+                .num("rate", rate)
+                .num("subscribe", u8::from(a.subscribe))
+                .num("other_received", other)
                 .num("connects", connects)
-                .num("connects_per_s", format!("{rate:.0}"));
+                .num("connects_per_s", format!("{achieved:.0}"));
             human = format!(
-                "{human}: {connects} connect/CONNACK/DISCONNECT cycles, {rate:.0}/s with {} looping",
+                "{human}: {connects} connect/CONNACK/DISCONNECT cycles, {achieved:.0}/s with {} looping",
                 a.concurrency
             );
+            if a.subscribe {
+                human.push_str(&format!(", {other} retained messages received"));
+            }
         }
     }
     j.num("errors", errors)

@@ -2,7 +2,8 @@
 //! of the broker's own codec (`sol::codec`), so the wire format is written once.
 
 use sol::codec::{
-    encode_fixed_header, encode_subscribe, Connect, FixedHeader, Packet, QoS, LEVEL_311,
+    encode_fixed_header, encode_subscribe, Connect, ConnectReturnCode, FixedHeader, Packet, QoS,
+    LEVEL_311, SUBACK_FAILURE,
 };
 
 /// Appends `first_byte` and the remaining length `len`.
@@ -21,11 +22,12 @@ fn put_packet(packet: &Packet<'_>, out: &mut Vec<u8>) {
     );
 }
 
-/// CONNECT with a clean session, no will, no credentials.
-pub fn connect(client_id: &str, keepalive: u16, out: &mut Vec<u8>) {
+/// CONNECT with no will and no credentials; `clean_session` false keeps the session (its
+/// subscriptions and queued messages) while the client is away.
+pub fn connect(client_id: &str, keepalive: u16, clean_session: bool, out: &mut Vec<u8>) {
     let connect = Connect {
         level: LEVEL_311,
-        clean_session: true,
+        clean_session,
         keep_alive: keepalive,
         client_id,
         will: None,
@@ -35,19 +37,20 @@ pub fn connect(client_id: &str, keepalive: u16, out: &mut Vec<u8>) {
     put_packet(&Packet::Connect(connect), out);
 }
 
-/// SUBSCRIBE to one filter.
-pub fn subscribe(packet_id: u16, filter: &str, qos: u8, out: &mut Vec<u8>) {
+/// SUBSCRIBE to `filters`, all at `qos`.
+pub fn subscribe<S: AsRef<str>>(packet_id: u16, filters: &[S], qos: u8, out: &mut Vec<u8>) {
     let qos = QoS::from_bits(qos).expect("the generator subscribes at QoS 0 or 1");
-    encode_subscribe(packet_id, &[(filter, qos)], out).expect("one short filter fits");
+    let filters: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_ref(), qos)).collect();
+    encode_subscribe(packet_id, &filters, out).expect("the generator's filters are short");
 }
 
 /// The fixed header and topic of a PUBLISH whose payload is `payload_len` bytes; the packet id
 /// (QoS > 0) and payload follow.
-pub fn publish_prefix(topic: &str, qos: u8, payload_len: usize) -> Vec<u8> {
+pub fn publish_prefix(topic: &str, qos: u8, retain: bool, payload_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + 2 + topic.len());
     let id_len = if qos > 0 { 2 } else { 0 };
     put_fixed_header(
-        0x30 | (qos << 1),
+        0x30 | (qos << 1) | u8::from(retain),
         2 + topic.len() + id_len + payload_len,
         &mut out,
     );
@@ -73,6 +76,41 @@ pub struct Frame<'a> {
     pub header: u8,
     /// The variable header and payload.
     pub body: &'a [u8],
+    /// The whole packet, for [`sol::codec::decode`] (used for the rare control packets).
+    pub packet: &'a [u8],
+}
+
+/// What a CONNACK or SUBACK says, decoded by the broker's codec; `Err` names the refusal or
+/// the malformation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// CONNACK accepted; the session-present flag [MQTT-3.2.2-2].
+    Connected {
+        /// The broker kept this client's session from an earlier connection.
+        session_present: bool,
+    },
+    /// SUBACK granting every filter of the SUBSCRIBE.
+    Subscribed,
+}
+
+/// Decodes a CONNACK or SUBACK frame.
+pub fn ack(f: &Frame<'_>) -> Result<Ack, String> {
+    match sol::codec::decode(f.packet).map_err(|e| format!("{e:?}"))? {
+        Packet::Connack(c) if c.code == ConnectReturnCode::Accepted => Ok(Ack::Connected {
+            session_present: c.session_present,
+        }),
+        Packet::Connack(c) => Err(format!("CONNACK refused: {:?}", c.code)),
+        Packet::Suback(s) if s.return_codes.contains(&SUBACK_FAILURE) => Err(format!(
+            "SUBACK refused {} of {} filters",
+            s.return_codes
+                .iter()
+                .filter(|&&rc| rc == SUBACK_FAILURE)
+                .count(),
+            s.return_codes.len()
+        )),
+        Packet::Suback(_) => Ok(Ack::Subscribed),
+        p => Err(format!("expected CONNACK or SUBACK, got {p:?}")),
+    }
 }
 
 /// Frames the packet at the start of `buf`: `Ok(Some((frame, consumed)))`, `Ok(None)` if
@@ -88,6 +126,7 @@ pub fn frame(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, ()> {
         Frame {
             header: h.first_byte,
             body,
+            packet: &buf[..h.packet_len()],
         },
         h.packet_len(),
     )))
@@ -114,7 +153,7 @@ mod tests {
     #[test]
     fn publish_prefix_encodes_the_remaining_length() {
         for (payload, want) in [(0usize, vec![0x30u8, 3]), (200, vec![0x30, 0xCB, 0x01])] {
-            let prefix = publish_prefix("t", 0, payload);
+            let prefix = publish_prefix("t", 0, false, payload);
             assert_eq!(&prefix[..want.len()], &want[..], "{payload}");
         }
     }
@@ -122,7 +161,7 @@ mod tests {
     #[test]
     fn publish_frames_and_parses_back() {
         let payload = [7u8; 200];
-        let mut pkt = publish_prefix("bench/3", 1, payload.len());
+        let mut pkt = publish_prefix("bench/3", 1, false, payload.len());
         pkt.extend_from_slice(&42u16.to_be_bytes());
         pkt.extend_from_slice(&payload);
         pkt.extend_from_slice(&[0x40, 0x02, 0, 1]); // a second packet behind it
@@ -136,10 +175,65 @@ mod tests {
 
     #[test]
     fn connect_is_well_formed() {
+        for clean in [true, false] {
+            let mut v = Vec::new();
+            connect("abc", 60, clean, &mut v);
+            let (f, used) = frame(&v).unwrap().unwrap();
+            assert_eq!((f.header, used, f.body.len()), (0x10, v.len(), 15));
+            assert_eq!(&f.body[..6], b"\x00\x04MQTT");
+            assert_eq!(f.body[7] & 0x02 != 0, clean, "clean-session flag");
+        }
+    }
+
+    #[test]
+    fn retained_publish_sets_the_retain_bit() {
+        assert_eq!(publish_prefix("t", 1, true, 20)[0], 0x33);
+        assert_eq!(publish_prefix("t", 0, false, 20)[0], 0x30);
+    }
+
+    #[test]
+    fn subscribe_carries_every_filter_and_its_suback_is_checked() {
         let mut v = Vec::new();
-        connect("abc", 60, &mut v);
-        let (f, used) = frame(&v).unwrap().unwrap();
-        assert_eq!((f.header, used, f.body.len()), (0x10, v.len(), 15));
-        assert_eq!(&f.body[..6], b"\x00\x04MQTT");
+        subscribe(7, &["a/b", "c/+/d"], 1, &mut v);
+        match sol::codec::decode(&v).unwrap() {
+            Packet::Subscribe(s) => {
+                assert_eq!(s.packet_id, 7);
+                let got: Vec<(String, QoS)> =
+                    s.filters().map(|(f, q)| (f.to_string(), q)).collect();
+                assert_eq!(
+                    got,
+                    [
+                        ("a/b".into(), QoS::AtLeastOnce),
+                        ("c/+/d".into(), QoS::AtLeastOnce)
+                    ]
+                );
+            }
+            p => panic!("{p:?}"),
+        }
+    }
+
+    fn ack_of(bytes: &[u8]) -> Result<Ack, String> {
+        let (f, _) = frame(bytes).unwrap().unwrap();
+        ack(&f)
+    }
+
+    #[test]
+    fn acks_decode_session_present_and_refusals() {
+        assert_eq!(
+            ack_of(&[0x20, 2, 1, 0]),
+            Ok(Ack::Connected {
+                session_present: true
+            })
+        );
+        assert_eq!(
+            ack_of(&[0x20, 2, 0, 0]),
+            Ok(Ack::Connected {
+                session_present: false
+            })
+        );
+        assert!(ack_of(&[0x20, 2, 0, 5]).is_err());
+        assert_eq!(ack_of(&[0x90, 4, 0, 7, 1, 0]), Ok(Ack::Subscribed));
+        let refused = ack_of(&[0x90, 5, 0, 7, 1, 0x80, 0x80]).unwrap_err();
+        assert!(refused.contains("2 of 3"), "{refused}");
     }
 }

@@ -5,9 +5,13 @@
 //! publisher waits on the broker instead of spinning. QoS 1 publishers keep at most
 //! `window` messages unacknowledged. Subscribers read with one shared scratch buffer (an idle
 //! connection holds no buffer), count deliveries per publisher sequence and acknowledge QoS 1.
+//! Background connections hold subscriptions that match none of the measured traffic;
+//! persistent subscribers (`sessions`) go offline and come back; every connection that has
+//! sent nothing for 3/4 of the keep-alive sends PINGREQ, so runs may last longer than it.
 
-use crate::mqtt::{self, Frame};
+use crate::mqtt::{self, Ack, Frame};
 use crate::payload::{self, SeqTracker, Stamp};
+use crate::topics;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -19,6 +23,8 @@ use std::time::{Duration, Instant};
 const BATCH_BYTES: usize = 64 * 1024;
 /// Scratch read buffer shared by a thread's sockets.
 const SCRATCH: usize = 256 * 1024;
+/// Filters per SUBSCRIBE packet of a background connection.
+const FILTERS_PER_SUBSCRIBE: usize = 64;
 
 /// What a thread's connections do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +66,34 @@ pub struct Settings {
     pub epoch: Instant,
     /// Prefix for client ids (unique per run).
     pub id_prefix: String,
-    /// Topic prefix unique per run, so a broker still delivering an earlier run's backlog
-    /// cannot feed this run's subscribers.
+    /// Topic prefix, by default unique per run, so a broker still delivering an earlier run's
+    /// backlog cannot feed this run's subscribers.
     pub topic_root: String,
+    /// Levels of the measured publishers' topics (see [`topics::measured_topic`]).
+    pub topic_levels: usize,
+    /// Publishers publish with the RETAIN flag.
+    pub retain: bool,
+    /// Measured publishers in the run (all threads); background filters share their levels.
+    pub publishers: u32,
+    /// Measured subscribers in the run (all threads).
+    pub subscribers: u32,
+    /// Background connections in the run (all threads).
+    pub background_connections: u32,
+    /// Background subscriptions, spread over the background connections.
+    pub background_subscriptions: u64,
+    /// Seed of the background filters.
+    pub seed: u64,
+    /// Subscribers keep their session (clean session off) and cycle online and offline.
+    pub persistent: bool,
+    /// Persistent subscribers: time online between two absences.
+    pub online: Duration,
+    /// Persistent subscribers: time offline (their messages queue in the broker meanwhile).
+    pub offline: Duration,
+    /// Storm: each cycle subscribes to `<topic_root>/#` (receiving what is retained there)
+    /// before disconnecting.
+    pub storm_subscribe: bool,
+    /// Storm: connects per second for this thread; 0 = as fast as the broker answers.
+    pub connect_rate: f64,
 }
 
 /// A connection's role and its global index.
@@ -74,6 +105,8 @@ pub enum Role {
     Subscriber(u32),
     /// Idle connection number `n`.
     Idle(u32),
+    /// Background connection number `n`: holds background subscriptions during a measured run.
+    Background(u32),
     /// Storm slot number `n`.
     Storm(u32),
 }
@@ -86,6 +119,8 @@ enum State {
     AwaitSuback,
     Ready,
     AwaitClose,
+    /// A persistent subscriber that disconnected on purpose and will come back.
+    Offline,
     Closed,
 }
 
@@ -101,7 +136,14 @@ struct Conn {
     seq: u64,
     acked: u64,
     tracker: SeqTracker,
+    /// When this connection last queued bytes for the broker (keep-alive).
     last_tx: Instant,
+    /// SUBACKs still expected.
+    pending_subacks: u32,
+    /// CONNACKs received (persistent subscribers reconnect).
+    connacks: u32,
+    /// Persistent subscriber: when to go offline (online) or come back (offline).
+    cycle_at: Option<Instant>,
 }
 
 /// What one thread measured.
@@ -117,6 +159,9 @@ pub struct Report {
     pub received_in_window: u64,
     /// Duplicate deliveries.
     pub duplicates: u64,
+    /// PUBLISH packets received by connections other than the measured subscribers
+    /// (background connections, storm connections with `--subscribe`).
+    pub other_received: u64,
     /// Time from start to this thread's last delivery.
     pub last_delivery: Option<Duration>,
     /// Latency samples, nanoseconds.
@@ -141,6 +186,8 @@ pub struct Worker {
     start: Instant,
     last_rx: Instant,
     publishing: bool,
+    /// No connection needs a PINGREQ before this.
+    next_ping: Instant,
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -153,8 +200,9 @@ impl Worker {
         let now = Instant::now();
         let prefix_for = |r: &Role| match *r {
             Role::Publisher(n) => mqtt::publish_prefix(
-                &format!("{}/{n}", set.topic_root),
+                &topics::measured_topic(&set.topic_root, n, set.topic_levels),
                 set.qos,
+                set.retain,
                 set.size.max(payload::HEADER_LEN),
             ),
             _ => Vec::new(),
@@ -174,6 +222,9 @@ impl Worker {
                 acked: 0,
                 tracker: SeqTracker::default(),
                 last_tx: now,
+                pending_subacks: 0,
+                connacks: 0,
+                cycle_at: None,
             })
             .collect();
         Ok(Worker {
@@ -185,6 +236,7 @@ impl Worker {
             start: now,
             last_rx: now,
             publishing: false,
+            next_ping: now,
         })
     }
 
@@ -194,12 +246,14 @@ impl Worker {
             Role::Publisher(n) => format!("{p}p{n}"),
             Role::Subscriber(n) => format!("{p}s{n}"),
             Role::Idle(n) => format!("{p}i{n}"),
+            Role::Background(n) => format!("{p}b{n}"),
             Role::Storm(n) => format!("{p}c{n}"),
         }
     }
 
     fn open(&mut self, i: usize) {
         let id = self.client_id(i);
+        let clean = !(self.set.persistent && matches!(self.conns[i].role, Role::Subscriber(_)));
         let c = &mut self.conns[i];
         if let Some(mut s) = c.sock.take() {
             let _ = self.poll.registry().deregister(&mut s);
@@ -221,9 +275,10 @@ impl Worker {
                     return;
                 }
                 let _ = s.set_nodelay(true);
-                mqtt::connect(&id, self.set.keepalive, &mut c.out);
+                mqtt::connect(&id, self.set.keepalive, clean, &mut c.out);
                 c.sock = Some(s);
                 c.state = State::Connecting;
+                c.last_tx = Instant::now();
             }
             Err(e) => {
                 if self.report.errors == 0 {
@@ -303,6 +358,7 @@ impl Worker {
             if n == 0 {
                 return false;
             }
+            c.last_tx = now;
             let sent_ns = now.duration_since(set.epoch).as_nanos() as u64;
             for _ in 0..n {
                 c.out.extend_from_slice(&c.prefix);
@@ -330,7 +386,8 @@ impl Worker {
     /// storm cycle after DISCONNECT, a failure otherwise.
     fn ended(&mut self, i: usize) {
         if self.conns[i].state == State::AwaitClose {
-            self.storm_cycle_done(i);
+            // `run_storm` reopens the slot when the connect rate allows.
+            self.close(i);
         } else {
             self.fail(i);
         }
@@ -451,45 +508,69 @@ impl Worker {
         let c = &mut self.conns[i];
         match f.header >> 4 {
             2 => {
-                if f.body.get(1) != Some(&0) {
-                    eprintln!("sol-load: CONNACK refused: {:?}", f.body);
-                    return None;
-                }
-                self.report.connects += 1;
-                match c.role {
-                    Role::Publisher(_) => c.state = State::Ready,
-                    Role::Subscriber(_) => {
-                        mqtt::subscribe(1, &format!("{}/#", set.topic_root), set.qos, &mut c.out);
-                        c.state = State::AwaitSuback;
+                let session_present = match mqtt::ack(f) {
+                    Ok(Ack::Connected { session_present }) => session_present,
+                    Ok(Ack::Subscribed) => return None,
+                    Err(e) => {
+                        eprintln!("sol-load: {e}");
+                        return None;
                     }
-                    Role::Idle(n) => {
-                        mqtt::subscribe(
-                            1,
-                            &format!("{}/idle/{n}", set.topic_root),
-                            set.qos,
-                            &mut c.out,
-                        );
-                        c.state = State::AwaitSuback;
+                };
+                self.report.connects += 1;
+                c.connacks += 1;
+                let filters = match c.role {
+                    Role::Publisher(_) => Vec::new(),
+                    // A kept session still has its subscription; its queued messages follow.
+                    Role::Subscriber(_) if set.persistent && session_present => Vec::new(),
+                    Role::Subscriber(_) => vec![format!("{}/#", set.topic_root)],
+                    Role::Idle(n) => vec![format!("{}/idle/{n}", set.topic_root)],
+                    Role::Background(n) => background_filters(&set, n),
+                    Role::Storm(_) if set.storm_subscribe => {
+                        vec![format!("{}/#", set.topic_root)]
                     }
                     Role::Storm(_) => {
                         c.out.extend_from_slice(&mqtt::DISCONNECT);
                         c.state = State::AwaitClose;
+                        return Some(());
                     }
+                };
+                // Storm connections subscribe at QoS 0: a PUBACK after their DISCONNECT
+                // would break the protocol.
+                let qos = if matches!(c.role, Role::Storm(_)) {
+                    0
+                } else {
+                    set.qos
+                };
+                c.pending_subacks = 0;
+                for (k, chunk) in filters.chunks(FILTERS_PER_SUBSCRIBE).enumerate() {
+                    mqtt::subscribe((k % 65535) as u16 + 1, chunk, qos, &mut c.out);
+                    c.pending_subacks += 1;
+                }
+                if c.pending_subacks > 0 {
+                    c.state = State::AwaitSuback;
+                } else {
+                    self.subscribed(i, now);
                 }
             }
             9 => {
-                if f.body.get(2).is_none_or(|&rc| rc == 0x80) {
-                    eprintln!("sol-load: SUBACK refused");
+                if let Err(e) = mqtt::ack(f) {
+                    eprintln!("sol-load: {e}");
                     return None;
                 }
-                c.state = State::Ready;
+                c.pending_subacks = c.pending_subacks.saturating_sub(1);
+                if c.pending_subacks == 0 {
+                    self.subscribed(i, now);
+                }
             }
             3 => {
                 let (qos, id, body) = mqtt::parse_publish(f)?;
                 if qos == 1 {
                     mqtt::puback(id, &mut c.out);
+                    c.last_tx = now;
                 }
-                if let Some(stamp) = payload::decode(body) {
+                if !matches!(c.role, Role::Subscriber(_)) {
+                    self.report.other_received += 1;
+                } else if let Some(stamp) = payload::decode(body) {
                     let unique = c.tracker.record(stamp);
                     if unique && self.publishing {
                         self.report.received_in_window += 1;
@@ -513,11 +594,98 @@ impl Worker {
         Some(())
     }
 
-    fn storm_cycle_done(&mut self, i: usize) {
-        self.close(i);
-        if self.publishing {
-            self.open(i);
+    /// Connection `i` has all its subscriptions (or needs none).
+    fn subscribed(&mut self, i: usize, now: Instant) {
+        let set = &self.set;
+        let c = &mut self.conns[i];
+        match c.role {
+            Role::Storm(_) => {
+                c.out.extend_from_slice(&mqtt::DISCONNECT);
+                c.state = State::AwaitClose;
+            }
+            Role::Subscriber(n) if set.persistent => {
+                c.state = State::Ready;
+                // The first absences are staggered so the subscribers do not all leave at once.
+                let online = if c.connacks == 1 {
+                    set.online
+                        .mul_f64(f64::from(n + 1) / f64::from(set.subscribers.max(1)))
+                } else {
+                    set.online
+                };
+                c.cycle_at = Some(now + online);
+            }
+            Role::Background(_) => {
+                // The SUBSCRIBE packets are written: give their buffer back.
+                if c.out.is_empty() {
+                    c.out = Vec::new();
+                }
+                c.state = State::Ready;
+            }
+            _ => c.state = State::Ready,
         }
+    }
+
+    /// Sends PINGREQ on every ready connection that has sent nothing for 3/4 of the
+    /// keep-alive, at most when one may be due; returns when to look again.
+    fn keep_alive(&mut self, now: Instant) -> Option<Instant> {
+        if self.set.keepalive == 0 {
+            return None;
+        }
+        if now < self.next_ping {
+            return Some(self.next_ping);
+        }
+        let every = Duration::from_secs(u64::from(self.set.keepalive)) * 3 / 4;
+        let mut next = now + every;
+        for i in 0..self.conns.len() {
+            let c = &mut self.conns[i];
+            if c.state != State::Ready {
+                continue;
+            }
+            if now.duration_since(c.last_tx) >= every {
+                c.out.extend_from_slice(&mqtt::PINGREQ);
+                c.last_tx = now;
+                if !self.flush(i) {
+                    self.fail(i);
+                    continue;
+                }
+            }
+            next = next.min(self.conns[i].last_tx + every);
+        }
+        self.next_ping = next;
+        Some(next)
+    }
+
+    /// Takes persistent subscribers offline and brings them back on their schedule (all back
+    /// at once when publishing has stopped); returns when to look again.
+    fn cycle_sessions(&mut self, subs: &[usize], now: Instant) -> Option<Instant> {
+        if !self.set.persistent || self.set.offline.is_zero() {
+            return None;
+        }
+        let mut next: Option<Instant> = None;
+        for &i in subs {
+            let Some(at) = self.conns[i].cycle_at else {
+                continue;
+            };
+            match self.conns[i].state {
+                State::Ready if self.publishing && now >= at => {
+                    self.conns[i].out.extend_from_slice(&mqtt::DISCONNECT);
+                    let _ = self.flush(i);
+                    self.close(i);
+                    let c = &mut self.conns[i];
+                    c.state = State::Offline;
+                    c.cycle_at = Some(now + self.set.offline);
+                }
+                State::Offline if now >= at || !self.publishing => {
+                    self.conns[i].cycle_at = None; // set again once subscribed
+                    self.open(i);
+                }
+                _ => {}
+            }
+            if let Some(at) = self.conns[i].cycle_at {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next
     }
 
     /// One round of the event loop with at most `timeout`; returns the time after it.
@@ -620,16 +788,31 @@ impl Worker {
     }
 
     fn run_pubsub(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
-        let pubs: Vec<usize> = (0..self.conns.len())
-            .filter(|&i| matches!(self.conns[i].role, Role::Publisher(_)))
-            .collect();
+        let of_role = |w: &Worker, publisher: bool| -> Vec<usize> {
+            (0..w.conns.len())
+                .filter(|&i| match w.conns[i].role {
+                    Role::Publisher(_) => publisher,
+                    Role::Subscriber(_) => !publisher,
+                    _ => false,
+                })
+                .collect()
+        };
+        let pubs = of_role(self, true);
+        let subs = of_role(self, false);
         let mut now = Instant::now();
         while now < deadline {
             let mut busy = false;
             for &i in &pubs {
                 busy |= self.pump(i, now);
             }
-            let mut timeout = deadline.saturating_duration_since(now);
+            let mut wake = deadline;
+            for at in [self.keep_alive(now), self.cycle_sessions(&subs, now)]
+                .into_iter()
+                .flatten()
+            {
+                wake = wake.min(at);
+            }
+            let mut timeout = wake.saturating_duration_since(now);
             if busy {
                 timeout = Duration::ZERO;
             } else if self.set.rate_per_publisher > 0.0 {
@@ -637,7 +820,8 @@ impl Worker {
             }
             now = self.turn(events, timeout)?;
         }
-        // Drain: no more publishing; wait for acknowledgements and the last deliveries.
+        // Drain: no more publishing; offline sessions come back; wait for acknowledgements
+        // and the last deliveries.
         self.publishing = false;
         let drain_end = now + self.set.drain;
         let quiet = Duration::from_millis(300);
@@ -645,11 +829,15 @@ impl Worker {
             for &i in &pubs {
                 let _ = self.flush(i);
             }
+            self.cycle_sessions(&subs, now);
             let acks_done = pubs.iter().all(|&i| {
                 let c = &self.conns[i];
                 self.set.qos == 0 || c.acked >= c.seq || c.state == State::Closed
             });
-            if acks_done && now.duration_since(self.last_rx.max(deadline)) > quiet {
+            let subs_back = subs
+                .iter()
+                .all(|&i| matches!(self.conns[i].state, State::Ready | State::Closed));
+            if acks_done && subs_back && now.duration_since(self.last_rx.max(deadline)) > quiet {
                 break;
             }
             now = self.turn(events, Duration::from_millis(20))?;
@@ -658,45 +846,95 @@ impl Worker {
     }
 
     fn run_idle(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
-        let ping_every = Duration::from_secs(u64::from(self.set.keepalive.max(1))) * 3 / 4;
         let mut now = Instant::now();
         while now < deadline {
-            let mut next_ping = deadline;
-            for i in 0..self.conns.len() {
-                let c = &mut self.conns[i];
-                if c.state != State::Ready || self.set.keepalive == 0 {
-                    continue;
-                }
-                if now.duration_since(c.last_tx) >= ping_every {
-                    c.out.extend_from_slice(&mqtt::PINGREQ);
-                    c.last_tx = now;
-                    if !self.flush(i) {
-                        self.fail(i);
-                        continue;
-                    }
-                }
-                next_ping = next_ping.min(self.conns[i].last_tx + ping_every);
-            }
-            now = self.turn(events, next_ping.saturating_duration_since(now))?;
+            let wake = self.keep_alive(now).unwrap_or(deadline).min(deadline);
+            now = self.turn(events, wake.saturating_duration_since(now))?;
         }
         Ok(())
     }
 
     fn run_storm(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
-        for i in 0..self.conns.len() {
-            self.open(i);
-        }
+        let rate = self.set.connect_rate;
+        let mut opened = 0u64;
         let mut now = Instant::now();
         while now < deadline {
-            now = self.turn(events, deadline.saturating_duration_since(now))?;
-            // A slot whose connect failed outright is retried.
+            // Slots whose cycle ended (or whose connect failed outright) start again, as
+            // many as the connect rate allows so far.
+            let allowed = if rate > 0.0 {
+                (now.duration_since(self.start).as_secs_f64() * rate) as u64 + 1
+            } else {
+                u64::MAX
+            };
             for i in 0..self.conns.len() {
-                if self.conns[i].state == State::Closed && now < deadline {
+                if opened >= allowed {
+                    break;
+                }
+                if matches!(self.conns[i].state, State::NotStarted | State::Closed) {
                     self.open(i);
+                    opened += 1;
                 }
             }
+            let mut timeout = deadline.saturating_duration_since(now);
+            if rate > 0.0 {
+                timeout = timeout.min(Duration::from_millis(1));
+            }
+            now = self.turn(events, timeout)?;
         }
         self.publishing = false;
         Ok(())
+    }
+}
+
+/// The background filters of background connection `n`: filters `n`, `n + N`, `n + 2N`, ...
+/// of the run's set, N being the number of background connections.
+fn background_filters(set: &Settings, n: u32) -> Vec<String> {
+    let step = usize::try_from(set.background_connections.max(1)).unwrap_or(1);
+    (u64::from(n)..set.background_subscriptions)
+        .step_by(step)
+        .map(|k| topics::background_filter(&set.topic_root, set.seed, k, set.publishers))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_filters_are_spread_over_the_connections_without_overlap() {
+        let set = Settings {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            mode: Mode::PubSub,
+            qos: 0,
+            size: 64,
+            window: 20,
+            rate_per_publisher: 0.0,
+            duration: Duration::from_secs(1),
+            drain: Duration::from_secs(1),
+            keepalive: 60,
+            concurrency: 1,
+            record_latency: false,
+            epoch: Instant::now(),
+            id_prefix: "x".into(),
+            topic_root: "bench/r".into(),
+            topic_levels: 5,
+            retain: false,
+            publishers: 3,
+            subscribers: 1,
+            background_connections: 7,
+            background_subscriptions: 100,
+            seed: 9,
+            persistent: false,
+            online: Duration::ZERO,
+            offline: Duration::ZERO,
+            storm_subscribe: false,
+            connect_rate: 0.0,
+        };
+        let mut all: Vec<String> = (0..7).flat_map(|n| background_filters(&set, n)).collect();
+        let sizes: Vec<usize> = (0..7).map(|n| background_filters(&set, n).len()).collect();
+        assert_eq!(sizes, [15, 15, 14, 14, 14, 14, 14]);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 100);
     }
 }

@@ -1,0 +1,494 @@
+"""What compare.py, scaling.py and soak.py share: the brokers under test, /proc sampling, and
+running tools/sol-load.
+
+Brokers: Sol (built here, `release` profile), Debian's Mosquitto 2.0 (installed with apt-get
+when missing), rumqttd 0.20.0 (installed with `cargo install` into a cache directory when
+missing). Each run gets a fresh broker process on an ephemeral loopback port with a
+configuration file written here. Python 3.9+ standard library only. Linux only (/proc).
+"""
+
+import json
+import os
+import platform
+import queue
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The same inflight window for every broker (Mosquitto's default).
+INFLIGHT = 20
+RUMQTTD_VERSION = "0.20.0"
+
+
+def log(msg):
+    print(f"==> {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc sampling
+
+def _tasks(pid):
+    try:
+        return os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return [str(pid)]
+
+
+def _cpu_seconds(pid):
+    """CPU seconds of all of `pid`'s threads: the nanosecond run times in
+    /proc/PID/task/TID/schedstat, or utime + stime from /proc/PID/stat (10 ms ticks) where
+    schedstat is missing. A multi-threaded broker (rumqttd) counts every thread."""
+    total_ns = 0
+    try:
+        for tid in _tasks(pid):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total_ns += int(f.read().split()[0])
+        return total_ns / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def _status(path):
+    status = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            status[k] = v.split()[0] if v.split() else ""
+    return status
+
+
+def proc_sample(pid):
+    """CPU seconds, RSS and peak RSS in KiB, and context switches of process `pid`.
+
+    Context switches are per thread in /proc, so they are summed over the threads."""
+    status = _status(f"/proc/{pid}/status")
+    vol = nonvol = 0
+    for tid in _tasks(pid):
+        try:
+            t = _status(f"/proc/{pid}/task/{tid}/status")
+        except OSError:
+            continue  # the thread ended meanwhile
+        vol += int(t.get("voluntary_ctxt_switches", 0))
+        nonvol += int(t.get("nonvoluntary_ctxt_switches", 0))
+    return {
+        "cpu": _cpu_seconds(pid),
+        "rss_kb": int(status.get("VmRSS", 0)),
+        "hwm_kb": int(status.get("VmHWM", 0)),
+        "vol": vol,
+        "nonvol": nonvol,
+    }
+
+
+class Sampler(threading.Thread):
+    """Samples a process every `interval` seconds: keeps the peak RSS and, with
+    `keep=True`, every (seconds since start, RSS KiB) pair."""
+
+    def __init__(self, pid, interval=0.1, keep=False):
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.keep = pid, interval, keep
+        self.peak_kb = 0
+        self.series = []
+        self.stop = threading.Event()
+
+    def run(self):
+        t0 = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                s = proc_sample(self.pid)
+            except (OSError, ValueError):
+                return
+            self.peak_kb = max(self.peak_kb, s["rss_kb"])
+            if self.keep:
+                self.series.append((round(time.monotonic() - t0, 2), s["rss_kb"]))
+            self.stop.wait(self.interval)
+
+    def finish(self):
+        self.stop.set()
+        self.join()
+
+
+# ---------------------------------------------------------------- brokers
+
+def free_port():
+    """A loopback port that was free a moment ago (brokers that cannot bind port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    """Waits until something accepts connections on `port`; False if `proc` died first."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Broker:
+    """One broker under test. `start(limits)` returns (process, port) of a fresh instance;
+    `limits` may hold max_connections, max_subscriptions (None: the broker's default).
+
+    Subclasses write their configuration file (`_conf`) and may find their port in their
+    log (`_port`)."""
+
+    kind = "?"
+
+    def __init__(self, name, binary, tmp, extra_conf=(), connection_messages=False):
+        self.name, self.binary, self.tmp = name, binary, tmp
+        self.extra_conf = list(extra_conf)
+        self.connection_messages = connection_messages
+        self.proc = self.logf = self.conf = None
+
+    def _conf(self, port, limits):
+        raise NotImplementedError
+
+    def _port(self, port, logf, proc):
+        return port
+
+    def _command(self, conf):
+        return [self.binary, "-c", conf]
+
+    def write_conf(self, port, limits=None):
+        """Writes this broker's configuration file for `port` and returns its path."""
+        text, ext = self._conf(port, limits or {})
+        path = os.path.join(self.tmp, f"{self.name}.{ext}")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start(self, limits=None):
+        for _attempt in range(5):
+            port = free_port()
+            self.conf = self.write_conf(port, limits)
+            logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
+            proc = subprocess.Popen(self._command(self.conf), stdout=logf, stderr=logf,
+                                    stdin=subprocess.DEVNULL)
+            port = self._port(port, logf, proc)
+            if port and wait_port(port, proc):
+                self.proc, self.logf = proc, logf
+                return proc, port
+            proc.kill()
+            proc.wait()
+            logf.seek(0)
+            log(f"{self.name} did not start on port {port}, retrying: {logf.read()[-300:]!r}")
+            logf.close()
+        raise SystemExit(f"{self.name}: could not start")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+
+class SolBroker(Broker):
+    """Sol with `listener 0 127.0.0.1`; the port comes from its `listening on` log line."""
+
+    kind = "sol"
+
+    def _conf(self, port, limits):
+        lines = ["listener 0 127.0.0.1", "allow_anonymous true",
+                 f"max_inflight_messages {INFLIGHT}", "log_dest stderr"]
+        if not self.connection_messages:
+            lines.append("connection_messages false")
+        if limits.get("max_connections"):
+            lines.append(f"max_connections {limits['max_connections']}")
+        if limits.get("max_subscriptions"):
+            lines.append(f"max_subscriptions {limits['max_subscriptions']}")
+            per_client = limits.get("max_subscriptions_per_client", limits["max_subscriptions"])
+            lines.append(f"max_subscriptions_per_client {per_client}")
+        return "\n".join(lines + self.extra_conf) + "\n", "conf"
+
+    def _port(self, port, logf, proc, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and proc.poll() is None:
+            logf.seek(0)
+            for line in logf.read().splitlines():
+                if "listening on 127.0.0.1:" in line:
+                    return int(line.rsplit(":", 1)[1])
+            time.sleep(0.02)
+        return 0
+
+    def ceiling_bytes(self, conf):
+        """The memory ceiling `sol check -c CONF` prints for `conf`, in bytes."""
+        out = subprocess.run([self.binary, "check", "-c", conf], capture_output=True, text=True,
+                             check=True).stdout
+        ceiling = parse_ceiling(out)
+        if ceiling is None:
+            raise SystemExit(f"no memory ceiling in `sol check` output:\n{out}")
+        return ceiling
+
+
+def parse_ceiling(check_output):
+    """The `total` line of `sol check`'s memory ceiling, in bytes; None if there is none."""
+    m = re.search(r"^\s*total\s+([\d.]+)\s*(B|KiB|MiB|GiB)\b", check_output, re.M)
+    if not m:
+        return None
+    scale = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+class MosquittoBroker(Broker):
+    """Mosquitto on a port found by binding port 0 (retried if it is taken meanwhile). It
+    has no connection or subscription caps by default, so `limits` need not be written."""
+
+    kind = "mosquitto"
+
+    def _conf(self, port, limits):
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true",
+                 f"max_inflight_messages {INFLIGHT}", "log_dest stderr"]
+        if not self.connection_messages:
+            lines.append("connection_messages false")
+        return "\n".join(lines + self.extra_conf) + "\n", "conf"
+
+
+class RumqttdBroker(Broker):
+    """rumqttd 0.20.0: its shipped example configuration (rumqttd.toml in the crate) reduced
+    to one MQTT 3.1.1 (`v4`) listener on loopback: no console, Prometheus, websocket or v5
+    listener (all optional sections). max_inflight_count is the others' window,
+    router.max_connections is raised to the run's need when that is above the shipped 10,010;
+    everything else as shipped, including next_connection_delay_ms = 1 (rumqttd waits 1 ms
+    after each accepted connection, which caps its connect rate below 1,000/s)."""
+
+    kind = "rumqttd"
+
+    def _conf(self, port, limits):
+        max_conn = max(10010, limits.get("max_connections") or 0)
+        return f"""# Written by benches/harness.py from rumqttd {RUMQTTD_VERSION}'s rumqttd.toml.
+id = 0
+
+[router]
+id = 0
+max_connections = {max_conn}
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:{port}"
+next_connection_delay_ms = 1
+    [v4.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = 20480
+    max_inflight_count = {INFLIGHT}
+    dynamic_filters = true
+""", "toml"  # rumqttd picks the format from the extension
+
+    def _command(self, conf):
+        return [self.binary, "-q", "-c", conf]
+
+
+# ---------------------------------------------------------------- set-up
+
+def cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "sol-bench")
+
+
+def ensure_mosquitto():
+    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+    if path:
+        return path
+    log("installing mosquitto with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "mosquitto"], check=True, env=env)
+    return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def ensure_rumqttd(path=None):
+    """The rumqttd binary: `path` (--rumqttd or $SOL_BENCH_RUMQTTD) if given, else the copy in
+    the cache, installed there with `cargo install` when missing. Not `--locked`: the locked
+    metrics 0.22.1 fails to compile on current rustc (E0521)."""
+    path = path or os.environ.get("SOL_BENCH_RUMQTTD")
+    if path:
+        if not os.access(path, os.X_OK):
+            raise SystemExit(f"rumqttd binary {path} is not executable")
+        return path
+    root = os.path.join(cache_dir(), "rumqttd")
+    binary = os.path.join(root, "bin", "rumqttd")
+    if not os.access(binary, os.X_OK):
+        log(f"installing rumqttd {RUMQTTD_VERSION} into {root} (cargo install, a few minutes)")
+        subprocess.run(["cargo", "install", "rumqttd", "--version", RUMQTTD_VERSION, "--root", root],
+                       check=True)
+    return binary
+
+
+def build(no_build):
+    """Builds sol (speed-tuned `release` profile) and sol-load; returns their paths."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    if not no_build:
+        log("building sol (release profile) and sol-load")
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "sol", "-p", "sol-load"],
+                       cwd=REPO, check=True)
+    sol, loadgen = (os.path.join(target, "release", b) for b in ("sol", "sol-load"))
+    for b in (sol, loadgen):
+        if not os.access(b, os.X_OK):
+            raise SystemExit(f"{b} missing: build first or drop --no-build")
+    return sol, loadgen
+
+
+def raise_nofile(need):
+    """Raises the open-file soft limit to the hard one (brokers and sol-load inherit it)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < need:
+        log(f"warning: open-file hard limit {hard} is below {need}; large runs may fail")
+
+
+def machine():
+    """What the numbers were measured on."""
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------- sol-load
+
+class LoadGen:
+    """One sol-load process; its output is read by threads so it never blocks on a pipe."""
+
+    def __init__(self, loadgen, args, port, label):
+        self.cmd = [loadgen] + list(args) + ["-p", str(port), "--label", label]
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, stdin=subprocess.DEVNULL)
+        self.stdout, self.stderr = [], []
+        self.lines = queue.Queue()
+        self._threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.stdout, False), daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, True), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, pipe, into, announce):
+        for line in pipe:
+            into.append(line.rstrip("\n"))
+            if announce:
+                self.lines.put(line)
+        if announce:
+            self.lines.put(None)
+
+    def wait_ready(self, timeout):
+        """Waits for the `ready N` line (set-up done, measured phase begun); False if the
+        generator ended or `timeout` passed first."""
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                return False
+            if line is None:
+                return False
+            if line.startswith("ready"):
+                return True
+
+    def finish(self, timeout):
+        """Waits for the end; returns the JSON result. Raises RuntimeError if it failed."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self._threads:
+            t.join()
+        err = "; ".join(line for line in self.stderr if not line.startswith("ready"))
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"sol-load exited with {self.proc.returncode}: {err}")
+        line = next((line for line in self.stdout if line.startswith("{")), None)
+        if line is None:
+            raise RuntimeError(f"sol-load printed no result: {err}")
+        return json.loads(line)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def human(self):
+        return [line for line in self.stderr if line and not line.startswith("ready")]
+
+
+def cpu_window(duration):
+    """The default `during` of `measure`: broker CPU over the `duration` seconds after set-up
+    (the publishing window; sol-load's `received_in_window` counts the same span)."""
+    def during(pid, _base):
+        s0 = proc_sample(pid)
+        time.sleep(duration)
+        s1 = proc_sample(pid)
+        return {"broker_cpu_window_s": round(s1["cpu"] - s0["cpu"], 4)}
+    return during
+
+
+def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0):
+    """Runs sol-load with `gen_args` against a fresh `broker` and samples the broker.
+
+    Once sol-load says `ready` (set-up done, measured phase begun), `during(pid, base)` runs
+    and returns broker-side fields (`base` is the broker's sample before sol-load started).
+    Adds the broker's CPU over the whole run (`broker_cpu_s`) and peak RSS, and, when
+    `during` measured `broker_cpu_window_s` and messages were delivered, `cpu_s_per_m`:
+    broker CPU seconds per million messages delivered in the window, which is the same
+    number as microseconds per delivered message."""
+    proc, port = broker.start(limits)
+    gen = None
+    try:
+        time.sleep(0.2)
+        base = proc_sample(proc.pid)
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        gen = LoadGen(loadgen, gen_args, port, broker.name)
+        ready = gen.wait_ready(timeout=90)
+        extra = during(proc.pid, base) if ready else {}
+        result = gen.finish(timeout=timeout)
+        end = proc_sample(proc.pid)
+        sampler.finish()
+        if not ready:
+            raise RuntimeError(f"sol-load never became ready: {gen.human()}")
+        result.update(extra)
+        result["broker"] = broker.name
+        result["broker_cpu_s"] = round(end["cpu"] - base["cpu"], 4)
+        result["broker_peak_rss_kb"] = max(end["hwm_kb"], sampler.peak_kb)
+        delivered = result.get("received_in_window")
+        if delivered and "broker_cpu_window_s" in result:
+            result["cpu_s_per_m"] = round(result["broker_cpu_window_s"] / delivered * 1e6, 4)
+        for h in gen.human():
+            log(f"  {h}")
+        if not broker.alive():
+            raise RuntimeError(f"{broker.name} died during the run")
+        return result
+    finally:
+        if gen:
+            gen.kill()
+        broker.stop()

@@ -1,0 +1,185 @@
+"""Unit tests of the benchmark scripts' own logic (no broker needed):
+`python3 -m unittest discover -s benches` (CI runs it before `compare.py --smoke`)."""
+
+import os
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import xml.dom.minidom
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import compare  # noqa: E402
+import harness  # noqa: E402
+import scaling  # noqa: E402
+import soak  # noqa: E402
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    tomllib = None
+
+
+class Ceiling(unittest.TestCase):
+    def test_the_total_line_is_read_in_bytes(self):
+        out = ("Memory ceiling (worst case the caps allow; max_connections 1024):\n"
+               "  connection slots                 512.0 KiB  max_connections 1024 x 512 B (estimate)\n"
+               "  total                           22.1 MiB\n")
+        self.assertEqual(harness.parse_ceiling(out), int(22.1 * 2**20))
+        self.assertEqual(harness.parse_ceiling("  total  900 KiB\n"), 900 * 1024)
+        self.assertIsNone(harness.parse_ceiling("sol.conf: OK\n"))
+
+
+class Soak(unittest.TestCase):
+    def test_flat_rss_below_the_ceiling_passes(self):
+        v = soak.analyse([(t, 3000) for t in range(601)], 600, 10 * 2**20, 10)
+        self.assertTrue(v["ok"], v)
+        self.assertEqual((v["rss_start_kb"], v["rss_end_kb"], v["rss_max_kb"]), (3000, 3000, 3000))
+        self.assertEqual((v["warmup_s"], v["window_s"]), (60, 60))
+
+    def test_growth_beyond_the_tolerance_fails(self):
+        growing = [(t, 3000 + t * 2) for t in range(601)]  # +40 % over the soak
+        v = soak.analyse(growing, 600, 10 * 2**20, 10)
+        self.assertFalse(v["ok"])
+        self.assertTrue(any("grew" in w for w in v["why"]), v["why"])
+        self.assertAlmostEqual(v["growth_pct"], (4140 - 3179) / 3179 * 100, places=1)
+
+    def test_rss_above_the_ceiling_fails(self):
+        series = [(t, 3000) for t in range(601)]
+        series[300] = (300, 5000)  # one spike is enough
+        v = soak.analyse(series, 600, 4 * 2**20, 10)
+        self.assertFalse(v["ok"])
+        self.assertTrue(any("ceiling" in w for w in v["why"]), v["why"])
+
+    def test_short_soaks_compare_quarters(self):
+        self.assertEqual(soak.windows(30), (3.0, 6.75))
+        self.assertFalse(soak.analyse([(0, 1)], 30, 2**20, 10)["ok"])
+
+
+class Scaling(unittest.TestCase):
+    sweep = scaling.Sweep(connections=[10, 100, 1000, 10000], subscriptions=[10, 100, 1000, 10000, 100000],
+                          loads=["fan-in", "fan-out"], rate=20000, duration=10, drain=5, repeats=3)
+
+    def test_the_curves_share_one_point(self):
+        self.assertEqual((self.sweep.fixed_connections, self.sweep.fixed_subscriptions), (1000, 10))
+        pts = self.sweep.points()
+        self.assertEqual(len(pts), 8)
+        self.assertIn((10000, 10), pts)
+        self.assertIn((1000, 100000), pts)
+
+    def test_sol_limits_fit_the_point(self):
+        lim = scaling.limits(1000, 100000)
+        self.assertGreaterEqual(lim["max_subscriptions_per_client"] * 1000, 100000)
+        self.assertGreater(lim["max_subscriptions"], 100000)
+        self.assertGreater(lim["max_connections"], 1000 + scaling.MEASURED_CONNECTIONS)
+
+    def test_both_loads_deliver_the_rate(self):
+        fan_out = scaling.LOADS["fan-out"](20000)
+        self.assertEqual(fan_out[fan_out.index("--rate") + 1], "2000")
+        self.assertEqual(fan_out[fan_out.index("--subscribers") + 1], "10")
+        fan_in = scaling.LOADS["fan-in"](20000)
+        self.assertEqual(fan_in[fan_in.index("--rate") + 1], "20000")
+
+    def test_the_svg_has_one_line_per_broker_load_and_axis(self):
+        meds = [{"broker": b, "load": "fan-in", "connections": c, "subscriptions": m, "cpu_us_per_msg": 3.0 + i}
+                for b in ("sol", "mosquitto") for i, (c, m) in enumerate(self.sweep.points())]
+        curves = scaling.curves(meds, self.sweep)
+        self.assertEqual(len(curves), 4)
+        self.assertEqual([x for x, _ in curves[("connections", "sol", "fan-in")]], [10, 100, 1000, 10000])
+        doc = xml.dom.minidom.parseString(scaling.svg(curves, self.sweep))
+        self.assertEqual(len(doc.getElementsByTagName("polyline")), 4)
+        self.assertEqual(len(doc.getElementsByTagName("circle")), 2 * (4 + 5))
+
+    def test_axis_tops_read_well(self):
+        self.assertEqual([scaling.nice_ceiling(v) for v in (8.8, 0.3, 2.1, 10, 0)], [10, 0.5, 2.5, 10, 1.0])
+
+
+class Table(unittest.TestCase):
+    def results(self):
+        return ([{"broker": "sol", "scenario_name": "fanin-q1", "recv_rate": v} for v in (100, 300, 200)]
+                + [{"broker": "mosquitto", "scenario_name": "fanin-q1", "recv_rate": 50}])
+
+    def test_medians_and_ratios(self):
+        text = compare.table(self.results(), ["sol", "mosquitto"], ["fanin-q1"])
+        row = next(line for line in text.splitlines() if "msg/s delivered" in line)
+        self.assertEqual(row.split()[-3:], ["200", "50", "4x"])
+
+    def test_no_ratios_without_sol(self):
+        text = compare.table(self.results(), ["mosquitto"], ["fanin-q1"])
+        self.assertNotIn("sol/", text)
+
+
+class Proc(unittest.TestCase):
+    def test_context_switches_of_every_thread_are_counted(self):
+        napped, stop = threading.Event(), threading.Event()
+
+        def nap():
+            for _ in range(50):
+                time.sleep(0.001)  # each sleep is a voluntary context switch of this thread
+            napped.set()
+            stop.wait()
+
+        t = threading.Thread(target=nap)
+        t.start()
+        napped.wait()
+        whole = harness.proc_sample(os.getpid())
+        main_only = harness._status(f"/proc/{os.getpid()}/status")  # the main thread's own
+        stop.set()
+        t.join()
+        self.assertGreater(whole["rss_kb"], 0)
+        self.assertGreaterEqual(whole["vol"], int(main_only["voluntary_ctxt_switches"]) + 50)
+
+    def test_cpu_of_a_running_thread_is_counted(self):
+        stop = threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                pass
+
+        t = threading.Thread(target=spin)
+        before = harness.proc_sample(os.getpid())["cpu"]
+        t.start()
+        time.sleep(0.3)  # the main thread sleeps; only the spinning thread runs
+        during = harness.proc_sample(os.getpid())["cpu"]
+        stop.set()
+        t.join()
+        self.assertGreater(during - before, 0.1)
+
+
+class BrokerConfigs(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def read(self, path):
+        with open(path) as f:
+            return f.read()
+
+    @unittest.skipIf(tomllib is None, "needs Python 3.11 tomllib")
+    def test_rumqttd_has_only_a_loopback_v4_listener_with_the_common_window(self):
+        b = harness.RumqttdBroker("rumqttd", "/bin/true", self.tmp)
+        conf = tomllib.loads(self.read(b.write_conf(4242)))
+        self.assertEqual(set(conf), {"id", "router", "v4"})
+        (listener,) = conf["v4"].values()
+        self.assertEqual(listener["listen"], "127.0.0.1:4242")
+        self.assertEqual(listener["connections"]["max_inflight_count"], harness.INFLIGHT)
+        self.assertEqual(listener["next_connection_delay_ms"], 1)  # as shipped
+        self.assertEqual(conf["router"]["max_connections"], 10010)
+        raised = tomllib.loads(self.read(b.write_conf(4242, {"max_connections": 20000})))
+        self.assertEqual(raised["router"]["max_connections"], 20000)
+
+    def test_sol_caps_are_written_only_when_asked(self):
+        b = harness.SolBroker("sol", "/bin/true", self.tmp)
+        plain = self.read(b.write_conf(0))
+        self.assertIn("listener 0 127.0.0.1", plain)
+        self.assertIn(f"max_inflight_messages {harness.INFLIGHT}", plain)
+        self.assertNotIn("max_connections", plain)
+        capped = self.read(b.write_conf(0, scaling.limits(100, 1000)))
+        self.assertIn("max_connections 175", capped)
+        self.assertIn("max_subscriptions 1075", capped)
+        self.assertIn("max_subscriptions_per_client 18", capped)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,170 @@
+//! The `sol-load` binary against a Sol broker running in this process: the capabilities the
+//! scaling and soak runs rely on (background subscriptions that match nothing, persistent
+//! sessions coming back, retained messages to churning clients, a rate-limited storm) do what
+//! they claim, judged from the generator's JSON line.
+
+// The broker side of the root crate's test harness (a `sol::net::Server` on a thread).
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+/// Runs `sol-load` with `args` against `port`; returns its JSON line as key -> raw value
+/// and its stderr.
+fn run(port: u16, args: &[&str]) -> (HashMap<String, String>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sol-load"))
+        .args(args)
+        .args(["-p", &port.to_string()])
+        .output()
+        .expect("sol-load runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "sol-load {args:?} failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    // The JSON line holds numbers and plain strings only (see `Json` in main.rs).
+    let json = stdout
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once(':').expect("key:value");
+            (
+                k.trim_matches('"').to_string(),
+                v.trim_matches('"').to_string(),
+            )
+        })
+        .collect();
+    (json, stderr)
+}
+
+/// [`run`] for a run that must go cleanly: `ready` first, no connection errors.
+fn sol_load(port: u16, args: &[&str]) -> HashMap<String, String> {
+    let (json, stderr) = run(port, args);
+    assert!(stderr.starts_with("ready "), "{stderr}");
+    assert_eq!(num(&json, "errors"), 0.0, "{stderr}");
+    json
+}
+
+fn num(j: &HashMap<String, String>, key: &str) -> f64 {
+    j.get(key)
+        .unwrap_or_else(|| panic!("{key} missing from {j:?}"))
+        .parse()
+        .expect("a number")
+}
+
+#[test]
+fn background_subscriptions_change_no_delivery() {
+    let sol = common::start(|_| {});
+    let j = sol_load(
+        sol.tcp().port(),
+        &[
+            "fan-in",
+            "--publishers",
+            "4",
+            "--rate",
+            "2000",
+            "--duration",
+            "1",
+            "--topic-levels",
+            "5",
+            "--background-connections",
+            "20",
+            "--background-subscriptions",
+            "3000",
+        ],
+    );
+    assert!(num(&j, "sent") > 1000.0, "{j:?}");
+    assert_eq!(num(&j, "lost"), 0.0, "{j:?}");
+    assert_eq!(num(&j, "received"), num(&j, "sent"));
+    assert_eq!(num(&j, "other_received"), 0.0, "{j:?}");
+    // 20 background + 1 subscriber + 4 publishers connected.
+    assert_eq!(num(&j, "connects"), 25.0);
+}
+
+#[test]
+fn the_broker_refusing_background_subscriptions_fails_the_run() {
+    let sol = common::start(|c| c.limits.max_subscriptions = 100);
+    let (j, stderr) = run(
+        sol.tcp().port(),
+        &[
+            "fan-out",
+            "--subscribers",
+            "2",
+            "--duration",
+            "0.5",
+            "--background-connections",
+            "2",
+            "--background-subscriptions",
+            "500",
+        ],
+    );
+    assert!(stderr.contains("SUBACK refused"), "{stderr}");
+    assert!(num(&j, "errors") >= 1.0, "{j:?}");
+}
+
+#[test]
+fn persistent_sessions_come_back_to_their_queued_messages() {
+    let sol = common::start(|_| {});
+    let j = sol_load(
+        sol.tcp().port(),
+        &[
+            "sessions",
+            "--subscribers",
+            "4",
+            "--rate",
+            "300",
+            "--online",
+            "0.3",
+            "--offline",
+            "0.2",
+            "--duration",
+            "2",
+        ],
+    );
+    assert_eq!(num(&j, "qos"), 1.0);
+    // Each subscriber left and came back several times, yet lost nothing.
+    assert!(num(&j, "connects") >= 4.0 * 3.0 + 1.0, "{j:?}");
+    assert!(num(&j, "sent") > 300.0, "{j:?}");
+    assert_eq!(num(&j, "lost"), 0.0, "{j:?}");
+}
+
+#[test]
+fn storm_clients_subscribe_to_retained_messages_at_the_asked_rate() {
+    let sol = common::start(|_| {});
+    let port = sol.tcp().port();
+    let root = "retained/test";
+    let publish = sol_load(
+        port,
+        &[
+            "fan-in",
+            "--publishers",
+            "3",
+            "--rate",
+            "100",
+            "--duration",
+            "0.3",
+            "--retain",
+            "--topic-root",
+            root,
+        ],
+    );
+    assert_eq!(num(&publish, "retain"), 1.0);
+    assert!(num(&publish, "sent") >= 3.0);
+    let storm = sol_load(
+        port,
+        &[
+            "storm",
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--subscribe",
+            "--topic-root",
+            root,
+        ],
+    );
+    let connects = num(&storm, "connects");
+    assert!((50.0..=150.0).contains(&connects), "{storm:?}");
+    assert!(num(&storm, "other_received") > 0.0, "{storm:?}");
+}
