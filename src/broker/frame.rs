@@ -100,6 +100,7 @@ impl Frame {
     }
 
     /// The frame as up to four byte slices in wire order (empty slices are allowed).
+    #[inline(always)]
     pub fn segments(&self) -> [&[u8]; 4] {
         match self {
             Frame::Small { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[]],
@@ -194,11 +195,14 @@ impl Outbox {
         Some(frame)
     }
 
-    /// The frames, oldest first.
+    /// The frames, oldest first. Chained slices, not nested flattening: the reactor walks
+    /// this for every write.
     pub fn iter(&self) -> impl Iterator<Item = &Frame> {
-        self.front
-            .iter()
-            .chain(self.rest.iter().flat_map(|r| r.iter()))
+        let (a, b) = self
+            .rest
+            .as_deref()
+            .map_or((&[][..], &[][..]), VecDeque::as_slices);
+        self.front.iter().chain(a).chain(b)
     }
 
     /// Frees the deque if the outbox is empty and the deque holds room for more than

@@ -616,13 +616,13 @@ impl Broker {
     /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
     /// payload); bytes already written are skipped. Empty when there is nothing to write.
     pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &[u8]> {
-        let (outbox, mut skip) = match self.conn(conn) {
-            Some(c) => (Some(&c.outbox), c.written as usize),
+        let (frames, mut skip) = match self.conn(conn) {
+            Some(c) => (Some(c.outbox.iter()), c.written as usize),
             None => (None, 0),
         };
-        outbox
+        frames
             .into_iter()
-            .flat_map(Outbox::iter)
+            .flatten()
             .flat_map(Frame::segments)
             .filter_map(move |seg| {
                 if skip >= seg.len() {
@@ -1212,10 +1212,12 @@ impl Broker {
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
-        c.outbox.reserve(
-            s.queue_len()
-                .min(OUTBOX_BATCH - c.outbox.len().min(OUTBOX_BATCH)),
-        );
+        let queued = s.queue_len();
+        if queued > 1 {
+            // One allocation for the batch (a single frame needs none: see `Outbox`).
+            c.outbox
+                .reserve(queued.min(OUTBOX_BATCH - c.outbox.len().min(OUTBOX_BATCH)));
+        }
         while c.outbox.len() < OUTBOX_BATCH {
             let Some(front) = s.front() else { break };
             if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {
