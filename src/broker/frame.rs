@@ -149,11 +149,13 @@ pub struct Outbox {
 
 impl Outbox {
     /// Number of frames.
+    #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.front.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// Whether there is nothing to write.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.front.is_none()
     }
@@ -170,6 +172,7 @@ impl Outbox {
     }
 
     /// Appends a frame.
+    #[inline]
     pub fn push_back(&mut self, frame: Frame) {
         if self.front.is_none() {
             self.front = Some(frame);
@@ -189,6 +192,7 @@ impl Outbox {
     }
 
     /// Removes the oldest frame.
+    #[inline]
     pub fn pop_front(&mut self) -> Option<Frame> {
         let frame = self.front.take()?;
         self.front = self.rest.as_mut().and_then(|r| r.pop_front());

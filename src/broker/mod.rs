@@ -1209,6 +1209,14 @@ impl Broker {
         let Some(Some(c)) = self.conns.get_mut(conn) else {
             return;
         };
+        if s.queue_len() == 0 {
+            // Nothing to move (every `written` lands here): only the room check below.
+            if !s.queue_full(max_messages, max_bytes, 0) {
+                s.dropping = false;
+                self.release_stalls_on(sid, now);
+            }
+            return;
+        }
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
@@ -1331,10 +1339,15 @@ impl Broker {
         self.arm_conn_timer(conn);
     }
 
+    #[inline]
     fn release_stalls_on(&mut self, sid: SessionId, now: Instant) {
         if self.stalled.is_empty() {
             return;
         }
+        self.release_stalls_on_slow(sid, now);
+    }
+
+    fn release_stalls_on_slow(&mut self, sid: SessionId, now: Instant) {
         let waiting: Vec<ConnId> = self
             .stalled
             .iter()
@@ -1663,6 +1676,7 @@ impl Broker {
         self.arm_conn_timer(conn);
     }
 
+    #[inline]
     fn mark_writable(&mut self, conn: ConnId) {
         if let Some(c) = self.conn_mut(conn) {
             if !c.in_writable {
@@ -1714,6 +1728,7 @@ impl Broker {
         }
     }
 
+    #[inline]
     fn queue_changed(&mut self, sid: SessionId) {
         if !self.limits.track_durable {
             return;

@@ -126,6 +126,7 @@ impl Session {
     }
 
     /// The connection it is attached to; `None` while offline.
+    #[inline]
     pub fn conn(&self) -> Option<ConnId> {
         self.conn.map(|c| c as ConnId)
     }
@@ -146,6 +147,7 @@ impl Session {
 
     /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
     /// byte cap) with `extra` more bytes.
+    #[inline]
     pub fn queue_full(&self, max_messages: usize, max_bytes: usize, extra: usize) -> bool {
         let (len, bytes) = self
             .messages
@@ -155,6 +157,7 @@ impl Session {
     }
 
     /// Appends to the queue.
+    #[inline]
     pub fn push(&mut self, item: Queued) {
         let m = self.messages_mut();
         m.queued_bytes += item.message.size();
@@ -162,16 +165,19 @@ impl Session {
     }
 
     /// Number of queued messages.
+    #[inline]
     pub fn queue_len(&self) -> usize {
         self.messages.as_ref().map_or(0, |m| m.queue.len())
     }
 
     /// The oldest queued message.
+    #[inline]
     pub fn front(&self) -> Option<&Queued> {
         self.messages.as_ref()?.queue.front()
     }
 
     /// Takes the oldest queued message.
+    #[inline]
     pub fn pop(&mut self) -> Option<Queued> {
         let m = self.messages.as_mut()?;
         let item = m.queue.pop_front()?;
@@ -180,6 +186,7 @@ impl Session {
     }
 
     /// Message bytes this session holds (queue plus inflight), for `max_queued_memory`.
+    #[inline]
     pub fn held_bytes(&self) -> usize {
         self.messages
             .as_ref()
