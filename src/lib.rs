@@ -18,6 +18,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod codec;
