@@ -6,6 +6,9 @@
 //! sol --version                    print "sol VERSION"
 //! sol check -c FILE                validate a configuration, print its listeners and
 //!                                  the memory ceiling of its caps
+//! sol passwd [-c|-D|-b] FILE USER [PASSWORD]
+//!                                  set or delete a user in a password file
+//!                                  (see [`crate::passwd`])
 //! ```
 //!
 //! Started by systemd (`NOTIFY_SOCKET` set), the broker reports readiness, reloads, its
@@ -57,6 +60,34 @@ struct Args {
 enum Command {
     /// `sol check`.
     Check(CheckArgs),
+    /// `sol passwd`.
+    Passwd(PasswdArgs),
+}
+
+/// Set or delete a user in a password file (Mosquitto's format; new entries are
+/// PBKDF2-SHA512). Without -b the password is asked for (twice on a terminal, one line
+/// from a pipe).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "passwd")]
+struct PasswdArgs {
+    /// create the file, replacing it if it exists
+    #[argh(switch, short = 'c')]
+    create: bool,
+    /// delete the user
+    #[argh(switch, short = 'D')]
+    delete: bool,
+    /// batch mode: the password is the third argument
+    #[argh(switch, short = 'b')]
+    batch: bool,
+    /// the password file
+    #[argh(positional)]
+    file: PathBuf,
+    /// the username
+    #[argh(positional)]
+    user: String,
+    /// the password (with -b only)
+    #[argh(positional)]
+    password: Option<String>,
 }
 
 /// Validate a configuration file: print its errors (exit 1), or its listeners and the
@@ -76,6 +107,15 @@ enum Invocation {
     Version,
     /// Validate a file.
     Check(PathBuf),
+    /// Edit a password file.
+    Passwd {
+        /// The file.
+        file: PathBuf,
+        /// The user.
+        user: String,
+        /// What to do.
+        edit: crate::passwd::Edit,
+    },
     /// Run the broker.
     Run {
         /// Where the configuration comes from.
@@ -157,13 +197,15 @@ fn parse_args(name: &str, args: &[&str]) -> Result<Invocation, Exit> {
     if args.version {
         return Ok(Invocation::Version);
     }
-    if let Some(Command::Check(check)) = args.command {
-        if args.config.is_some() || args.port.is_some() || args.verbose {
+    match args.command {
+        Some(_) if args.config.is_some() || args.port.is_some() || args.verbose => {
             return Err(usage(
-                "give -c to check, not to sol itself (sol check -c FILE)",
+                "options go after the subcommand (sol check -c FILE, sol passwd ...)",
             ));
         }
-        return Ok(Invocation::Check(check.config));
+        Some(Command::Check(check)) => return Ok(Invocation::Check(check.config)),
+        Some(Command::Passwd(p)) => return passwd_invocation(p).map_err(|m| usage(&m)),
+        None => {}
     }
     let source = match (args.config, args.port) {
         (Some(_), Some(_)) => {
@@ -181,6 +223,33 @@ fn parse_args(name: &str, args: &[&str]) -> Result<Invocation, Exit> {
     })
 }
 
+/// Checks the combination of `sol passwd` options.
+fn passwd_invocation(p: PasswdArgs) -> Result<Invocation, String> {
+    use crate::passwd::Edit;
+    let edit = if p.delete {
+        if p.create || p.batch || p.password.is_some() {
+            return Err("-D takes no password and cannot be combined with -c or -b".into());
+        }
+        Edit::Delete
+    } else {
+        match (p.batch, p.password) {
+            (true, None) => return Err("-b needs the password as third argument".into()),
+            (false, Some(_)) => {
+                return Err("a password argument needs -b (or leave it out to be asked)".into())
+            }
+            (_, password) => Edit::Set {
+                create: p.create,
+                password,
+            },
+        }
+    };
+    Ok(Invocation::Passwd {
+        file: p.file,
+        user: p.user,
+        edit,
+    })
+}
+
 /// Carries out an invocation; returns the exit code.
 fn execute(invocation: Invocation) -> i32 {
     match invocation {
@@ -195,6 +264,13 @@ fn execute(invocation: Invocation) -> i32 {
             }
             Err(errors) => {
                 eprintln!("{errors}");
+                EXIT_CONFIG
+            }
+        },
+        Invocation::Passwd { file, user, edit } => match crate::passwd::run(&file, &user, edit) {
+            Ok(()) => EXIT_OK,
+            Err(message) => {
+                eprintln!("sol passwd: {message}");
                 EXIT_CONFIG
             }
         },

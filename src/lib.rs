@@ -14,6 +14,7 @@
 //! - [`log`]: the `syslog` or stderr backend of the `log` facade.
 //! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
+//! - [`auth`]: Mosquitto's password and ACL files; [`passwd`]: the `sol passwd` command.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -26,3 +27,4 @@ pub mod config;
 pub mod log;
 pub mod net;
 pub mod notify;
+pub mod passwd;
