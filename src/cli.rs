@@ -22,6 +22,7 @@
 //! holds no protocol logic.
 
 use crate::config::{Config, ConfigErrors};
+use crate::privilege::Dropped;
 use argh::FromArgs;
 use std::path::PathBuf;
 
@@ -339,6 +340,7 @@ fn run(source: Source, verbose: bool) -> i32 {
         None => ::log::info!("Using the embedded defaults: loopback listeners only."),
     }
     let mut notifier = crate::notify::Notifier::from_env();
+    let user = config.user.clone();
     let started = crate::net::Server::new(config).and_then(|mut server| {
         server.enable_signals()?;
         Ok(server)
@@ -351,6 +353,16 @@ fn run(source: Source, verbose: bool) -> i32 {
             return EXIT_RUNTIME;
         }
     };
+    match crate::privilege::drop_root(user.as_deref()) {
+        Ok(Dropped::NotRoot) => {}
+        Ok(Dropped::StayedRoot) => ::log::warn!("running as root: `user root` is configured"),
+        Ok(Dropped::To(name)) => ::log::info!("listeners bound; now running as user {name}"),
+        Err(e) => {
+            report_runtime_error(&format!("refusing to run as root: {e}"));
+            notifier.status(&format!("refusing to run as root: {e}"));
+            return EXIT_RUNTIME;
+        }
+    }
     server.set_notifier(notifier);
     match server.run() {
         Ok(()) => {

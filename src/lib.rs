@@ -15,6 +15,7 @@
 //! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
 //! - [`auth`]: Mosquitto's password and ACL files; [`passwd`]: the `sol passwd` command.
+//! - [`privilege`]: switching from root to the configured user after binding.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -28,3 +29,4 @@ pub mod log;
 pub mod net;
 pub mod notify;
 pub mod passwd;
+pub mod privilege;
