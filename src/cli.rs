@@ -21,7 +21,7 @@
 //! Exit codes: [`EXIT_OK`], [`EXIT_CONFIG`], [`EXIT_USAGE`], [`EXIT_RUNTIME`]. This module
 //! holds no protocol logic.
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::Config;
 use crate::privilege::Dropped;
 use argh::FromArgs;
 use std::path::PathBuf;
@@ -279,13 +279,63 @@ fn execute(invocation: Invocation) -> i32 {
     }
 }
 
-/// Validates the file at `path`; on success, the report `sol check` prints.
-fn check(path: &std::path::Path) -> Result<String, ConfigErrors> {
-    let mut config = Config::load(path)?;
+/// Validates the file at `path` and the files it names; on success, the report `sol
+/// check` prints (with warnings about files the broker's user could not read on reload).
+fn check(path: &std::path::Path) -> Result<String, String> {
+    let mut config = Config::load(path).map_err(|e| e.to_string())?;
     if config.max_connections_auto {
         config.resolve_auto_connections(fd_limit());
     }
-    Ok(check_report(&path.display().to_string(), &config))
+    let limits = &config.limits;
+    crate::auth::Auth::load(
+        &config.security,
+        limits.max_topic_length,
+        limits.max_topic_levels,
+    )
+    .map_err(|errors| errors.join("\n"))?;
+    let mut report = check_report(&path.display().to_string(), &config);
+    for warning in unreadable_files(path, &config)? {
+        report.push_str(&format!("\nwarning: {warning}"));
+    }
+    if report.ends_with(|c| c != '\n') {
+        report.push('\n');
+    }
+    Ok(report)
+}
+
+/// Files read on reload that the broker's user cannot read, as warnings. Started as root
+/// the broker runs as `user` (see [`crate::privilege`]); otherwise as whoever starts it,
+/// assumed to be whoever runs `sol check`.
+fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<String>, String> {
+    use nix::unistd::{Uid, User};
+    let user = if Uid::effective().is_root() {
+        match crate::privilege::run_user(config.user.as_deref())? {
+            Some(user) => user,
+            None => return Ok(Vec::new()),
+        }
+    } else {
+        match User::from_uid(Uid::current()) {
+            Ok(Some(user)) => user,
+            _ => return Ok(Vec::new()),
+        }
+    };
+    let files = [
+        Some(path),
+        config.security.password_file.as_deref(),
+        config.security.acl_file.as_deref(),
+    ];
+    let mut warnings = Vec::new();
+    for file in files.into_iter().flatten() {
+        if !crate::privilege::readable_by(file, &user).unwrap_or(false) {
+            warnings.push(format!(
+                "{} is not readable by user {}, which the broker runs as: a reload (SIGHUP) \
+                 would fail to read it",
+                file.display(),
+                user.name
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// The text of a successful `sol check`: the file, its listeners, the memory ceiling.
@@ -473,6 +523,21 @@ mod tests {
     #[test]
     fn check_fails_with_file_line_errors() {
         let errors = check(std::path::Path::new("/nonexistent/sol.conf")).expect_err("missing");
-        assert_eq!(errors.0[0].line, 0);
+        assert!(errors.starts_with("/nonexistent/sol.conf"), "{errors}");
+    }
+
+    #[test]
+    fn check_reads_the_password_and_acl_files() {
+        let dir = std::env::temp_dir().join(format!("sol-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let conf = dir.join("sol.conf");
+        let acl = dir.join("acl");
+        std::fs::write(&conf, format!("acl_file {}\n", acl.display())).expect("conf");
+        std::fs::write(&acl, "topic read #\ntopic sideways x\n").expect("acl");
+        let errors = check(&conf).expect_err("bad ACL line");
+        assert!(errors.contains("acl: line 2: topic: access must be"), "{errors}");
+        std::fs::write(&acl, "topic read #\n").expect("acl");
+        assert!(check(&conf).expect("valid").contains(": OK"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
