@@ -535,7 +535,10 @@ mod tests {
         std::fs::write(&conf, format!("acl_file {}\n", acl.display())).expect("conf");
         std::fs::write(&acl, "topic read #\ntopic sideways x\n").expect("acl");
         let errors = check(&conf).expect_err("bad ACL line");
-        assert!(errors.contains("acl: line 2: topic: access must be"), "{errors}");
+        assert!(
+            errors.contains("acl: line 2: topic: access must be"),
+            "{errors}"
+        );
         std::fs::write(&acl, "topic read #\n").expect("acl");
         assert!(check(&conf).expect("valid").contains(": OK"));
         let _ = std::fs::remove_dir_all(&dir);

@@ -73,11 +73,13 @@ pub struct Inflight {
 pub struct Session {
     /// The client identifier (also the key the broker finds the session by).
     pub client_id: CompactStr,
+    /// The username of the connection that owns it, for ACL checks of its deliveries.
+    pub username: Option<Box<str>>,
     /// The session's filters as stored in the topic tree (which holds the granted QoS),
     /// for cleanup; a store can rebuild the filter strings from the tree.
     pub subscriptions: Vec<FilterRef>,
     /// The connection it is attached to; `None` while offline. A `u32`, not a
-    /// [`ConnId`], to keep the session at 80 bytes: slots are below `net::MAX_POOL`.
+    /// [`ConnId`], to keep the session small: slots are below `net::MAX_POOL`.
     conn: Option<u32>,
     /// When it went offline, for `persistent_client_expiration`.
     pub offline_since: Option<Tick>,
@@ -114,6 +116,7 @@ impl Session {
     pub fn new(client_id: &str, clean: bool, generation: u32) -> Session {
         Session {
             client_id: client_id.into(),
+            username: None,
             subscriptions: Vec::new(),
             conn: None,
             offline_since: None,
@@ -334,6 +337,6 @@ mod tests {
         let s = Session::new("c", true, 0);
         assert!(s.messages.is_none());
         assert!(!s.queue_full(1, 1, 0) && s.front().is_none() && s.inflight_len() == 0);
-        assert_eq!(std::mem::size_of::<Option<Session>>(), 80);
+        assert_eq!(std::mem::size_of::<Option<Session>>(), 96);
     }
 }
