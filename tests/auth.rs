@@ -93,3 +93,64 @@ fn repeated_failures_from_one_address_are_refused_before_any_hashing() {
     }
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn sighup_reloads_the_password_file_and_keeps_it_when_the_new_one_is_bad() {
+    let dir = std::env::temp_dir().join(format!("sol-auth-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (conf, pw) = (dir.join("sol.conf"), dir.join("passwd"));
+    let iterations = NonZeroU32::new(1).expect("non-zero");
+    let users = |entries: &[(&str, &[u8])]| {
+        let mut file = PasswordFile::default();
+        for (user, password) in entries {
+            file.set(user, hash_password(password, iterations).expect("hash"));
+        }
+        std::fs::write(&pw, file.to_string()).expect("write the password file");
+    };
+    users(&[("alice", b"one")]);
+    std::fs::write(
+        &conf,
+        format!(
+            "listener 0 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            pw.display()
+        ),
+    )
+    .expect("write the config");
+    let server = start_with(sol::config::Config::load(&conf).expect("valid config"));
+    let mut alice = tcp(server.tcp());
+    send(&mut alice, &login("a", "alice", "one"));
+    assert_eq!(read_packet(&mut alice), CONNACK_OK);
+    // The reload is carried out when the reactor wakes, before it reads the PINGREQ sent
+    // after it: one round trip orders the two.
+    let reload = |alice: &mut std::net::TcpStream| {
+        server.handle.reload();
+        send(alice, &PINGREQ);
+        assert_eq!(read_packet(alice), PINGRESP);
+    };
+
+    users(&[("bob", b"two")]);
+    reload(&mut alice);
+    let mut bob = tcp(server.tcp());
+    send(&mut bob, &login("b", "bob", "two"));
+    assert_eq!(
+        read_packet(&mut bob),
+        CONNACK_OK,
+        "the new file is in force"
+    );
+    assert_eq!(
+        attempt(server.tcp(), "one"),
+        CONNACK_NOT_AUTHORISED,
+        "alice is gone"
+    );
+
+    std::fs::write(&pw, "bob:not-a-hash\n").expect("write a broken file");
+    reload(&mut alice);
+    let mut again = tcp(server.tcp());
+    send(&mut again, &login("b2", "bob", "two"));
+    assert_eq!(
+        read_packet(&mut again),
+        CONNACK_OK,
+        "a broken file keeps the old one"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -578,13 +578,27 @@ impl Server {
                 return false;
             }
         };
+        // The password and ACL files are part of the configuration: with errors in them
+        // nothing is reloaded, as for errors in the file itself.
+        let auth = match load_auth(&new) {
+            Ok(auth) => auth,
+            Err(errors) => {
+                for line in errors {
+                    log::error!("{line}");
+                }
+                log::error!(
+                    "{}: not reloaded, the running configuration is kept",
+                    path.display()
+                );
+                return false;
+            }
+        };
         let fixed = FixedSettings::of(&new);
         let changed = self.fixed.changed(&fixed);
         for setting in &changed {
             log::warn!("{}: {setting} changes need a restart", path.display());
         }
         self.buffers.set_budget(new.memory.max_buffer_memory);
-        let auth = load_auth(&new);
         let mut limits = new.limits;
         limits.max_connections = self.fx.conns.capacity();
         if changed.contains(&"listener") {
@@ -593,15 +607,7 @@ impl Server {
         }
         self.broker.reconfigure(limits, Instant::now());
         self.drain_effects();
-        match auth {
-            Ok(auth) => self.broker.set_auth(auth),
-            Err(errors) => {
-                for line in errors {
-                    log::error!("{line}");
-                }
-                log::error!("password or ACL file not reloaded: the running ones are kept");
-            }
-        }
+        self.broker.set_auth(auth);
         reload::apply_log(&new.log, self.verbose);
         log::info!("{}: configuration reloaded", path.display());
         true
