@@ -46,6 +46,11 @@ pub use topic::{Subscriber, TopicTree};
 /// will's message are not counted (see `config::MemoryCeiling`).
 pub const CONNECTION_BYTES: usize = std::mem::size_of::<Option<Conn>>() + 4 * timer::ENTRY_BYTES;
 
+/// Most bytes of frames a connection's outbox can hold: reading pauses once it passes
+/// [`OUTBOX_HIGH_WATER`] frames (publishes are moved in only below [`OUTBOX_BATCH`]), and
+/// the packet that crossed the threshold may add one more. For the memory ceiling.
+pub const OUTBOX_BYTES_MAX: usize = (OUTBOX_HIGH_WATER + 1) * std::mem::size_of::<Frame>();
+
 use crate::auth::acl::{Identity, SubscribeVerdict, Want};
 use crate::auth::password::Login;
 use crate::auth::Auth;
@@ -155,15 +160,17 @@ pub enum Durable {
 }
 
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
-/// for one write of small messages (the reactor packs up to 64 KiB per syscall), few
-/// enough that queue caps keep their meaning.
-const OUTBOX_BATCH: usize = 256;
-/// A connection whose outbox (mostly acknowledgments to its own publishes) grows past
-/// this many frames is not read until it drains to [`OUTBOX_LOW_WATER`]: a client that
-/// does not read cannot make the broker queue acknowledgments without bound.
-const OUTBOX_HIGH_WATER: usize = 1024;
+/// for one write of many small messages (the reactor packs them into one syscall), few
+/// enough that queue caps keep their meaning and the outbox's worst case stays small.
+const OUTBOX_BATCH: usize = 128;
+/// A connection whose outbox (a batch of publishes plus acknowledgements to its own
+/// publishes) grows past this many frames is not read until it drains to
+/// [`OUTBOX_LOW_WATER`]: a client that does not read cannot make the broker queue
+/// acknowledgements without bound. It bounds the outbox for the memory ceiling
+/// ([`OUTBOX_BYTES_MAX`]).
+const OUTBOX_HIGH_WATER: usize = OUTBOX_BATCH + 64;
 /// See [`OUTBOX_HIGH_WATER`].
-const OUTBOX_LOW_WATER: usize = OUTBOX_BATCH;
+const OUTBOX_LOW_WATER: usize = 32;
 /// Outbox capacity (frames) a connection keeps once everything is written: enough for
 /// acknowledgements, small enough that ten thousand idle clients cost little.
 const OUTBOX_KEEP: usize = 16;
