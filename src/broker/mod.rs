@@ -1473,7 +1473,11 @@ impl Broker {
 
     fn arm_conn_timer(&mut self, conn: ConnId) {
         let Some(c) = self.conn(conn) else { return };
-        let Some(at) = self.conn_deadline(c) else {
+        // Checked on the next whole second of the broker's clock: an idle broker with many
+        // clients wakes at most once a second for all their deadlines together (a client
+        // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
+        // its slow-consumer timeout).
+        let Some(at) = self.conn_deadline(c).map(Tick::ceil_second) else {
             return;
         };
         if c.timer_at.is_some_and(|t| t <= at) {
