@@ -113,6 +113,10 @@ BROKER = {
     + connect(2, "c0") + write(0) + write(1) + write(2) + advance(3),
     "timeouts-and-raw": b"\x00" + accept(3) + advance(3) + accept(2) + bytes([2, RAW, 3])
     + b"\x10\xff\xff" + accept(1) + connect(1, "", keep_alive_idx=1) + advance(2) + write(1),
+    "flow-control-pause": b"\x01" + accept(0) + connect(0, "c0", keep_alive_idx=2)
+    + subscribe(0, [(["a"], 1)]) + accept(1) + connect(1, "c1", keep_alive_idx=2)
+    + b"".join(publish(1, ["a"], 1, pid) for pid in (1, 2, 3, 65535, 1, 2, 3))
+    + write(0) + ack(0, 6, 1) + ack(0, 6, 2) + write(0) + advance(2) + write(1) + advance(3),
 }
 
 for target, seeds in (("codec", CODEC), ("broker", BROKER)):
