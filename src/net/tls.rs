@@ -13,20 +13,34 @@
 //!
 //! Memory: rustls buffers at most [`TLS_BUFFER_LIMIT`] of outgoing records and one
 //! incoming record (up to 16 KiB + overhead) per connection; `config::ceiling` counts
-//! [`TLS_CONNECTION_BYTES`].
+//! [`TLS_CONNECTION_BYTES`] for every connection slot when a listener has TLS.
 
 use mio::net::TcpStream;
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-/// Outgoing records rustls may hold per connection before writes return `WouldBlock`.
-pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+/// Outgoing records rustls may hold per connection (plus one record's overhead) before
+/// it takes no more plaintext. Records are written as they are made, so this only bounds
+/// what waits for a blocked socket; 16 KiB is one full record.
+pub const TLS_BUFFER_LIMIT: usize = 16 * 1024;
 
-/// Estimated bytes of TLS state per connection at most: the connection state (~1.5 KiB),
-/// one incoming record buffer (16 KiB + 2 KiB overhead, rustls' maximum record), the
-/// outgoing records ([`TLS_BUFFER_LIMIT`]) and the handshake's transient allocations.
-pub const TLS_CONNECTION_BYTES: usize = 1536 + 18 * 1024 + TLS_BUFFER_LIMIT + 4096;
+/// Largest TLS record on the wire: 16 KiB of plaintext plus header, padding and tag
+/// (RFC 8446 5.2 allows up to 2^14 + 256 for TLS 1.3 ciphertext; 2 KiB covers TLS 1.2).
+const RECORD_MAX: usize = 16 * 1024 + 2048;
+
+/// Estimated bytes of TLS state per connection at most, for `sol check`'s ceiling: the
+/// boxed stream with rustls' connection state, one incoming record being reassembled
+/// ([`RECORD_MAX`]), the outgoing records ([`TLS_BUFFER_LIMIT`] plus one record's
+/// overhead), and 4 KiB for the handshake's transient state (transcript, key shares,
+/// certificate chain of a client; freed once the handshake completes). Decrypted
+/// plaintext is not held: the reactor reads it out into its scratch buffer at once.
+pub const TLS_CONNECTION_BYTES: usize =
+    std::mem::size_of::<TlsStream>() + RECORD_MAX + TLS_BUFFER_LIMIT + 2048 + 4096;
+
+// The rustls state is boxed in `Stream::Tls`; checked when compiling: the estimate stays
+// dominated by the buffers (a rustls upgrade that grew the state a lot would show here).
+const _: () = assert!(TLS_CONNECTION_BYTES < 48 * 1024);
 
 /// A TCP stream carrying TLS.
 #[derive(Debug)]
