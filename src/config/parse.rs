@@ -1105,12 +1105,13 @@ fn family_mismatch(host: &str, domain: SocketDomain) -> Option<String> {
     (family != domain).then(|| format!("socket_domain: '{host}' is not an {wanted} address"))
 }
 
-/// Whether two listeners would bind the same socket.
+/// Whether two listeners would bind the same socket. Two TCP listeners on port 0 do not:
+/// each gets a port of its own (a plain and a TLS listener in a test, for instance).
 fn same_socket(a: &PendingListener, b: &PendingListener) -> bool {
     match (&a.bind, &b.bind) {
         (Bind::Unix(x), Bind::Unix(y)) => x == y,
         (Bind::Unix(_), _) | (_, Bind::Unix(_)) => false,
-        (x, y) => a.port == b.port && x == y,
+        (x, y) => a.port == b.port && a.port != 0 && x == y,
     }
 }
 

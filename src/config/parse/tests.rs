@@ -355,6 +355,13 @@ fn listener_errors() {
         errors("listener 0 /run/a\nlistener 1 /run/a\n"),
         "sol.conf:2: listener: the same socket is already defined at line 1"
     );
+    // Port 0 twice: two ports the system picks, two sockets.
+    assert_eq!(
+        ok("listener 0 127.0.0.1\nlistener 0 127.0.0.1\n")
+            .listeners
+            .len(),
+        2
+    );
     // Same port, different addresses: fine.
     assert_eq!(
         ok("listener 1883 127.0.0.1\nlistener 1883 ::1\n")
