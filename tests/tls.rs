@@ -280,3 +280,42 @@ fn mosquitto_clients_with_cafile() {
     assert!(!status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn clock_at_1970_verifies_client_dates_against_the_floor() {
+    use rustls::server::WebPkiClientVerifier;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let dir = certs("clock");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.join("ca.crt")).expect("ca") {
+        roots.add(c.expect("ca pem")).expect("ca cert");
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .expect("verifier");
+    let client = CertificateDer::from_pem_file(dir.join("client.crt")).expect("client");
+    let at_1970 = UNIX_EPOCH + Duration::from_secs(5);
+    // The raw clock: "not valid yet", every client locked out.
+    let (raw, floored) = sol::tls::effective_now(at_1970, 0);
+    assert!(!floored);
+    assert!(verifier.verify_client_cert(&client, &[], raw).is_err());
+    // Floored at a time when the certificate is valid (the broker uses its build time;
+    // here the test's start, since the certificate was made after the build).
+    let floor = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let (now, floored) = sol::tls::effective_now(at_1970, floor);
+    assert!(floored);
+    verifier
+        .verify_client_cert(&client, &[], now)
+        .expect("valid against the floor");
+    // A clock that is set wins over the floor.
+    let (now, floored) = sol::tls::effective_now(SystemTime::now(), 1);
+    assert!(!floored);
+    verifier
+        .verify_client_cert(&client, &[], now)
+        .expect("valid now");
+    let _ = std::fs::remove_dir_all(&dir);
+}
