@@ -319,3 +319,84 @@ fn clock_at_1970_verifies_client_dates_against_the_floor() {
         .expect("valid now");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The Python with paho-mqtt: `SOL_TEST_PYTHON` (CI: its venv) or `python3`. `None`
+/// (the test is skipped) only outside CI; in CI a missing paho fails the test.
+fn paho_python() -> Option<String> {
+    let python = std::env::var("SOL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_paho = Command::new(&python)
+        .args(["-c", "import paho.mqtt.client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_paho {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI: {python} has no paho-mqtt (set SOL_TEST_PYTHON)"
+    );
+    eprintln!("{python} has no paho-mqtt: skipped (CI sets SOL_TEST_PYTHON)");
+    None
+}
+
+#[test]
+fn paho_with_ssl_and_a_client_certificate() {
+    let Some(python) = paho_python() else {
+        return;
+    };
+    let dir = certs("paho");
+    let extra = format!(
+        "cafile {d}/ca.crt\nrequire_certificate true\ncrlfile {d}/ca.crl\n",
+        d = dir.display()
+    );
+    let body = format!(
+        "{}{}",
+        tls_listener(&dir, ""),
+        tls_listener(&dir, &extra).replace("allow_anonymous true\n", "")
+    );
+    let server = start_file(&dir, &body);
+    let ports: Vec<u16> = server
+        .addrs
+        .iter()
+        .filter_map(|a| match a {
+            sol::net::LocalAddr::Tcp(a) => Some(a.port()),
+            sol::net::LocalAddr::Unix(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        ports.len(),
+        2,
+        "a server-only TLS listener and a client-certificate one"
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/paho_tls.py");
+    let run = |port: u16, cert: Option<&str>| {
+        let mut c = Command::new("timeout");
+        c.args(["30", &python])
+            .arg(&script)
+            .args(["127.0.0.1", &port.to_string()])
+            .arg(dir.join("ca.crt"));
+        if let Some(name) = cert {
+            c.arg(dir.join(format!("{name}.crt")))
+                .arg(dir.join(format!("{name}.key")));
+        }
+        c.output().expect("run paho_tls.py")
+    };
+    let out = run(ports[0], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(ports[1], Some("client"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !run(ports[1], None).status.success(),
+        "no client certificate"
+    );
+    assert!(!run(ports[1], Some("revoked")).status.success(), "revoked");
+    let _ = std::fs::remove_dir_all(&dir);
+}
