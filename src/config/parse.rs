@@ -672,7 +672,10 @@ impl<'f> Parser<'f> {
                     tls.crlfile.map(|c| c.1),
                     tls.require_certificate.map(|r| r.1),
                 ];
-                if tls.cafile.is_some() || tls.capath.is_some() || stray.iter().any(Option::is_some)
+                if tls.cafile.is_some()
+                    || tls.capath.is_some()
+                    || tls.min_version.is_some()
+                    || stray.iter().any(Option::is_some)
                 {
                     self.error(
                         l.line,

@@ -574,6 +574,8 @@ fn tls_keys_need_a_listener_and_both_files() {
         errors("listener 8883\ncertfile /x.crt\nkeyfile /x.key\nrequire_certificate true\n"),
         "sol.conf:4: require_certificate: needs 'cafile' or 'capath' to verify client certificates"
     );
+    assert!(errors("listener 8883\ntls_version tlsv1.3\n")
+        .starts_with("sol.conf:1: listener: has TLS keys"));
     assert_eq!(
         errors("listener 8883\ntls_version tlsv1.1\n"),
         "sol.conf:2: tls_version: expected tlsv1.2 or tlsv1.3 (TLS 1.0 and 1.1 are not \
