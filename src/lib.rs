@@ -11,6 +11,8 @@
 //!   wills, QoS flows, flow control and `$SYS`. Driven packet by packet, so the same core
 //!   runs under the reactor, in unit tests and in benchmarks.
 //! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
+//! - `tls` (feature `tls`): a TLS listener's `rustls` configuration built from its PEM
+//!   files, and the clock client certificates are checked against.
 //! - [`log`]: the `syslog` or stderr backend of the `log` facade.
 //! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
@@ -30,3 +32,5 @@ pub mod net;
 pub mod notify;
 pub mod passwd;
 pub mod privilege;
+#[cfg(feature = "tls")]
+pub mod tls;

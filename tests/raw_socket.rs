@@ -289,6 +289,7 @@ fn unix_socket_listener() {
             bind: Bind::Unix(path.clone()),
             socket_domain: None,
             allow_anonymous: true,
+            tls: None,
         }];
     });
     assert_eq!(server.addrs, vec![LocalAddr::Unix(path.clone())]);

@@ -6,6 +6,9 @@
 //! measurement. Messages are shared between subscribers at run time, so real use is
 //! usually far below the message line, which counts a message once per queue it is in.
 //!
+//! With a TLS listener, every slot is counted as possibly TLS, at
+//! `net::TLS_CONNECTION_BYTES` (rustls' buffers; see `net::tls`).
+//!
 //! Not counted: a will's message (bounded by `max_packet_size`), the bytes of a SUBACK
 //! frame waiting in an outbox (a few per filter), the per-entry bookkeeping of
 //! queued messages (24-40 bytes each on 64-bit targets, beyond the message bytes
@@ -111,6 +114,22 @@ impl MemoryCeiling {
                 bytes: subscriptions.saturating_mul(per_subscription),
             },
         ];
+        #[cfg(feature = "tls")]
+        let items = {
+            let mut items = items;
+            if config.listeners.iter().any(|l| l.tls.is_some()) {
+                let per = crate::net::TLS_CONNECTION_BYTES as u64;
+                items.push(CeilingItem {
+                    name: "TLS state",
+                    formula: format!(
+                        "max_connections {connections} x {per} B (rustls: one incoming record, \
+                         16 KiB of outgoing records, handshake; any slot may be TLS)"
+                    ),
+                    bytes: connections.saturating_mul(per),
+                });
+            }
+            items
+        };
         MemoryCeiling { items }
     }
 
@@ -176,6 +195,27 @@ mod tests {
         assert_eq!(size(8 << 20), "8.0 MiB");
         assert_eq!(size(3 << 30), "3.0 GiB");
         assert_eq!(size(u64::MAX), "unbounded");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_tls_listener_adds_tls_state_per_slot() {
+        let mut config = Config::parse("max_connections 10\n", "t").expect("valid");
+        assert!(!config
+            .memory_ceiling()
+            .items
+            .iter()
+            .any(|i| i.name == "TLS state"));
+        let before = config.memory_ceiling().total();
+        config.listeners[0].tls = Some(super::super::TlsSettings::default());
+        let ceiling = config.memory_ceiling();
+        let tls = ceiling
+            .items
+            .iter()
+            .find(|i| i.name == "TLS state")
+            .expect("TLS line");
+        assert_eq!(tls.bytes, 10 * crate::net::TLS_CONNECTION_BYTES as u64);
+        assert_eq!(ceiling.total(), before + tls.bytes);
     }
 
     #[test]

@@ -95,6 +95,41 @@ pub struct ListenerConfig {
     pub socket_domain: Option<SocketDomain>,
     /// Whether clients without a user name may connect through this listener.
     pub allow_anonymous: bool,
+    /// TLS settings: `Some` when the listener has both `certfile` and `keyfile`.
+    pub tls: Option<TlsSettings>,
+}
+
+/// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
+/// `cafile`, `capath`, `crlfile`, `require_certificate`, `tls_version`). The files are
+/// read when the broker starts, by `sol check`, and again on SIGHUP.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    /// The line of the `certfile` key, for errors about the files.
+    pub line: usize,
+    /// The server certificate chain (PEM), leaf first.
+    pub certfile: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub keyfile: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to.
+    pub cafile: Option<PathBuf>,
+    /// A directory of CA certificates (every `*.pem` and `*.crt` file in it).
+    pub capath: Option<PathBuf>,
+    /// A certificate revocation list (PEM) checked against client certificates.
+    pub crlfile: Option<PathBuf>,
+    /// Clients must present a certificate signed by `cafile`/`capath`.
+    pub require_certificate: bool,
+    /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
+    pub min_version: TlsVersion,
+}
+
+/// A minimum TLS version (`tls_version tlsv1.2|tlsv1.3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
 }
 
 /// The address a listener binds.
@@ -371,6 +406,7 @@ fn loopback_listeners(port: u16, allow_anonymous: bool) -> Vec<ListenerConfig> {
             bind: Bind::Host((*host).to_string()),
             socket_domain: None,
             allow_anonymous,
+            tls: None,
         })
         .collect()
 }
@@ -441,6 +477,7 @@ mod tests {
             bind,
             socket_domain,
             allow_anonymous,
+            tls: None,
         };
         assert_eq!(
             l(Bind::Host("::1".into()), None, true).to_string(),

@@ -11,7 +11,8 @@ use super::keys;
 use super::value::{self, ValueError};
 use super::{
     loopback_listeners, policies, Bind, Config, ConfigError, ConfigErrors, ListenerConfig,
-    LogConfig, LogTypes, MemoryConfig, SecurityFiles, SocketDomain, DEFAULT_PORT,
+    LogConfig, LogTypes, MemoryConfig, SecurityFiles, SocketDomain, TlsSettings, TlsVersion,
+    DEFAULT_PORT,
     MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
 };
 use crate::broker::Limits;
@@ -72,6 +73,27 @@ struct PendingListener {
     socket_domain: Option<(SocketDomain, usize)>,
     /// `allow_anonymous` under `per_listener_settings true`.
     allow_anonymous: Option<bool>,
+    /// The TLS keys given for this listener, each with its line.
+    tls: PendingTls,
+}
+
+/// A listener's TLS keys as given, each with its line (0: not given).
+#[derive(Default)]
+struct PendingTls {
+    /// `certfile`.
+    certfile: Option<(PathBuf, usize)>,
+    /// `keyfile`.
+    keyfile: Option<(PathBuf, usize)>,
+    /// `cafile`.
+    cafile: Option<PathBuf>,
+    /// `capath`.
+    capath: Option<PathBuf>,
+    /// `crlfile`.
+    crlfile: Option<(PathBuf, usize)>,
+    /// `require_certificate`, with its line.
+    require_certificate: Option<(bool, usize)>,
+    /// `tls_version`.
+    min_version: Option<TlsVersion>,
 }
 
 /// The deprecated default listener of `port` and `bind_address` and the settings given
@@ -276,6 +298,13 @@ impl<'f> Parser<'f> {
             "socket_domain" => self.socket_domain(line, args),
             "per_listener_settings" => self.per_listener_settings(line, args),
             "allow_anonymous" => self.allow_anonymous(line, args),
+            "certfile"
+            | "keyfile"
+            | "cafile"
+            | "capath"
+            | "crlfile"
+            | "require_certificate"
+            | "tls_version" => self.tls_key(line, key, args),
             "allow_zero_length_clientid" => {
                 self.global_security(line, key);
                 let v = self.bool_arg(line, key, args);
@@ -536,6 +565,7 @@ impl<'f> Parser<'f> {
             bind,
             socket_domain: None,
             allow_anonymous: None,
+            tls: PendingTls::default(),
         });
         self.scope = Scope::Listener(self.listeners.len() - 1);
         true
@@ -561,6 +591,152 @@ impl<'f> Parser<'f> {
         }
         self.default_listener.bind = Some((address.to_string(), line));
         Some("bind_address")
+    }
+
+    /// A listener-scoped TLS key (`certfile`, `keyfile`, `cafile`, `capath`, `crlfile`,
+    /// `require_certificate`, `tls_version`). Without the `tls` feature every one is an
+    /// error: a file written for TLS must not silently serve plain MQTT.
+    fn tls_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
+        if !cfg!(feature = "tls") {
+            self.error(
+                line,
+                format!("{key}: this build of Sol has no TLS (built without the 'tls' feature)"),
+            );
+            return None;
+        }
+        let i = match self.scope {
+            Scope::Listener(i) => i,
+            Scope::Broken => return None,
+            Scope::Default => {
+                self.error(
+                    line,
+                    format!("{key}: applies to a listener; put it after a 'listener' line"),
+                );
+                return None;
+            }
+        };
+        if matches!(self.listeners[i].bind, Bind::Unix(_)) {
+            self.error(
+                line,
+                format!("{key}: TLS does not apply to a Unix socket listener"),
+            );
+            return None;
+        }
+        let name = match key {
+            "require_certificate" => {
+                let v = self.bool_arg(line, key, args)?;
+                self.listeners[i].tls.require_certificate = Some((v, line));
+                "require_certificate"
+            }
+            "tls_version" => {
+                let v = match self.one(line, key, args)? {
+                    "tlsv1.2" => TlsVersion::Tls12,
+                    "tlsv1.3" => TlsVersion::Tls13,
+                    other => {
+                        self.error(
+                            line,
+                            format!(
+                                "tls_version: expected tlsv1.2 or tlsv1.3 (TLS 1.0 and 1.1 \
+                                 are not supported), found '{other}'"
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                self.listeners[i].tls.min_version = Some(v);
+                "tls_version"
+            }
+            _ => {
+                let path = PathBuf::from(self.one(line, key, args)?);
+                let tls = &mut self.listeners[i].tls;
+                match key {
+                    "certfile" => tls.certfile = Some((path, line)),
+                    "keyfile" => tls.keyfile = Some((path, line)),
+                    "cafile" => tls.cafile = Some(path),
+                    "capath" => tls.capath = Some(path),
+                    _ => tls.crlfile = Some((path, line)),
+                }
+                match key {
+                    "certfile" => "certfile",
+                    "keyfile" => "keyfile",
+                    "cafile" => "cafile",
+                    "capath" => "capath",
+                    _ => "crlfile",
+                }
+            }
+        };
+        Some(name)
+    }
+
+    /// The TLS settings of listener `l`, checked: both `certfile` and `keyfile`, or
+    /// neither and no other TLS key; the files themselves are loaded (and their errors
+    /// reported) by [`crate::tls`].
+    fn tls_settings(&mut self, l: &mut PendingListener) -> Option<TlsSettings> {
+        let tls = std::mem::take(&mut l.tls);
+        let (certfile, line) = match (tls.certfile, tls.keyfile) {
+            (Some((cert, line)), Some((key, _))) => ((cert, key), line),
+            (Some((_, line)), None) => {
+                self.error(line, "certfile: a TLS listener also needs 'keyfile'");
+                return None;
+            }
+            (None, Some((_, line))) => {
+                self.error(line, "keyfile: a TLS listener also needs 'certfile'");
+                return None;
+            }
+            (None, None) => {
+                let stray = [
+                    tls.crlfile.map(|c| c.1),
+                    tls.require_certificate.map(|r| r.1),
+                ];
+                if tls.cafile.is_some()
+                    || tls.capath.is_some()
+                    || tls.min_version.is_some()
+                    || stray.iter().any(Option::is_some)
+                {
+                    self.error(
+                        l.line,
+                        "listener: has TLS keys (cafile, capath, crlfile, require_certificate \
+                         or tls_version) but no 'certfile' and 'keyfile'",
+                    );
+                }
+                return None;
+            }
+        };
+        let require_certificate = tls.require_certificate.is_some_and(|r| r.0);
+        if require_certificate && tls.cafile.is_none() && tls.capath.is_none() {
+            let at = tls.require_certificate.map_or(line, |r| r.1);
+            self.error(
+                at,
+                "require_certificate: needs 'cafile' or 'capath' to verify client certificates",
+            );
+            return None;
+        }
+        if let Some((_, at)) = &tls.crlfile {
+            if !require_certificate {
+                self.error(
+                    *at,
+                    "crlfile: only applies with 'require_certificate true' (client certificates \
+                     are not requested otherwise)",
+                );
+                return None;
+            }
+        }
+        let settings = TlsSettings {
+            line,
+            certfile: certfile.0,
+            keyfile: certfile.1,
+            cafile: tls.cafile,
+            capath: tls.capath,
+            crlfile: tls.crlfile.map(|c| c.0),
+            require_certificate,
+            min_version: tls.min_version.unwrap_or_default(),
+        };
+        #[cfg(feature = "tls")]
+        if let Err(e) = crate::tls::server_config(&settings) {
+            self.error(line, e.to_string());
+            return None;
+        }
+        Some(settings)
     }
 
     /// `socket_domain ipv4|ipv6`, listener-scoped.
@@ -883,6 +1059,7 @@ impl<'f> Parser<'f> {
                     .map_or(Bind::Any, |(host, _)| Bind::Host(host)),
                 socket_domain: defaults.socket_domain,
                 allow_anonymous: defaults.allow_anonymous.map(|a| a.0),
+                tls: PendingTls::default(),
             });
         } else {
             if let Some((_, line)) = defaults.socket_domain {
@@ -919,14 +1096,18 @@ impl<'f> Parser<'f> {
                 }
             }
         }
-        all.into_iter()
-            .map(|l| ListenerConfig {
+        let mut out = Vec::with_capacity(all.len());
+        for mut l in all {
+            let tls = self.tls_settings(&mut l);
+            out.push(ListenerConfig {
                 port: l.port,
                 bind: l.bind,
                 socket_domain: l.socket_domain.map(|d| d.0),
                 allow_anonymous: anonymous(l.allow_anonymous),
-            })
-            .collect()
+                tls,
+            });
+        }
+        out
     }
 }
 
@@ -944,12 +1125,13 @@ fn family_mismatch(host: &str, domain: SocketDomain) -> Option<String> {
     (family != domain).then(|| format!("socket_domain: '{host}' is not an {wanted} address"))
 }
 
-/// Whether two listeners would bind the same socket.
+/// Whether two listeners would bind the same socket. Two TCP listeners on port 0 do not:
+/// each gets a port of its own (a plain and a TLS listener in a test, for instance).
 fn same_socket(a: &PendingListener, b: &PendingListener) -> bool {
     match (&a.bind, &b.bind) {
         (Bind::Unix(x), Bind::Unix(y)) => x == y,
         (Bind::Unix(_), _) | (_, Bind::Unix(_)) => false,
-        (x, y) => a.port == b.port && x == y,
+        (x, y) => a.port == b.port && a.port != 0 && x == y,
     }
 }
 

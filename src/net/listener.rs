@@ -386,6 +386,9 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain socket.
     Unix(UnixStream),
+    /// TLS over TCP (boxed: the rustls state is large and most connections are plain).
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {
@@ -393,16 +396,46 @@ impl Stream {
     pub fn peer_ip(&self) -> Option<IpAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.peer_addr().ok().map(|a| a.ip()),
             Stream::Unix(_) => None,
         }
     }
 
-    /// Shuts both directions down (errors ignored: the socket is being dropped).
-    pub fn shutdown(&self) {
+    /// Shuts both directions down (errors ignored: the socket is being dropped); a TLS
+    /// stream sends `close_notify` first.
+    pub fn shutdown(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
+    }
+
+    /// Whether a read shorter than the buffer may leave bytes unread in the socket
+    /// (TLS: a read returns one record's plaintext at a time).
+    #[inline]
+    pub fn short_read_may_leave_bytes(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(_) = self {
+            return true;
+        }
+        false
+    }
+
+    /// Sends output a TLS stream still holds (records left when the socket blocked);
+    /// nothing to do for plain streams.
+    #[inline]
+    pub fn send_pending(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(s) = self {
+            return s.send_pending();
+        }
+        Ok(())
     }
 }
 
@@ -411,6 +444,8 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -420,12 +455,16 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -438,18 +477,24 @@ impl event::Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp().register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp().reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.tcp().deregister(r),
         }
     }
 }

@@ -47,6 +47,11 @@ mod pool;
 mod read;
 mod reload;
 mod throttle;
+#[cfg(feature = "tls")]
+mod tls;
+
+#[cfg(feature = "tls")]
+pub use tls::TLS_CONNECTION_BYTES;
 
 pub use listener::LocalAddr;
 pub use pool::SLOT_BYTES;
@@ -153,6 +158,10 @@ pub struct Server {
     logins: LoginLimiter,
     /// Throttled warnings.
     warn_logins: LogThrottle,
+    /// The TLS configuration of each configured listener (`None`: plain), replaced on
+    /// SIGHUP; connections keep the configuration they were accepted with.
+    #[cfg(feature = "tls")]
+    tls: Vec<Option<Arc<rustls::ServerConfig>>>,
 }
 
 /// The part of the reactor that effects act on, split from the broker so both can be
@@ -245,6 +254,10 @@ impl Server {
     pub fn new(config: Config) -> io::Result<Server> {
         let auth = load_auth(&config)
             .map_err(|errors| io::Error::new(io::ErrorKind::InvalidData, errors.join("; ")))?;
+        // TLS files first: a bad certificate fails the start before any port is bound.
+        #[cfg(feature = "tls")]
+        let tls = reload::tls_configs(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let fd_limit = pool::raise_fd_limit();
         let poll = Poll::new()?;
         let now = Instant::now();
@@ -351,6 +364,8 @@ impl Server {
                 reload: AtomicBool::new(false),
             }),
             stop: false,
+            #[cfg(feature = "tls")]
+            tls,
             source: config.source,
             fixed,
             verbose: false,
@@ -598,6 +613,10 @@ impl Server {
         for setting in &changed {
             log::warn!("{}: {setting} changes need a restart", path.display());
         }
+        #[cfg(feature = "tls")]
+        if !changed.contains(&"listener") {
+            self.reload_tls(&new);
+        }
         self.buffers.set_budget(new.memory.max_buffer_memory);
         let mut limits = new.limits;
         limits.max_connections = self.fx.conns.capacity();
@@ -613,6 +632,45 @@ impl Server {
         true
     }
 
+    /// Re-reads every TLS listener's files; on any error the running TLS configurations
+    /// are all kept. Connected clients keep their sessions (and the configuration they
+    /// were accepted with); new connections get the new certificates.
+    #[cfg(feature = "tls")]
+    fn reload_tls(&mut self, new: &Config) {
+        match reload::tls_configs(new) {
+            Ok(configs) => {
+                for (i, (old, new)) in self.tls.iter().zip(&configs).enumerate() {
+                    if old.is_some() != new.is_some() {
+                        log::warn!("listener {i}: turning TLS on or off needs a restart");
+                    }
+                }
+                for (old, new) in self.tls.iter_mut().zip(configs) {
+                    if old.is_some() && new.is_some() {
+                        *old = new;
+                    }
+                }
+            }
+            Err(e) => log::error!("{e}; the running TLS configuration is kept"),
+        }
+    }
+
+    /// Wraps an accepted socket of configured listener `index` in TLS if it is a TLS
+    /// listener.
+    #[inline]
+    fn wrap(&self, stream: Stream, index: usize) -> io::Result<Stream> {
+        #[cfg(feature = "tls")]
+        if let (Some(Some(config)), Stream::Tcp(_)) = (self.tls.get(index), &stream) {
+            let conn = rustls::ServerConnection::new(config.clone())
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let Stream::Tcp(tcp) = stream else {
+                unreachable!("matched above")
+            };
+            return Ok(Stream::Tls(Box::new(tls::TlsStream::new(tcp, conn))));
+        }
+        let _ = index;
+        Ok(stream)
+    }
+
     /// Accepts from listener `k` until its backlog is empty (or its turn is over).
     fn accept(&mut self, k: usize) {
         for _ in 0..ACCEPTS_PER_EVENT {
@@ -621,7 +679,10 @@ impl Server {
             };
             let index = bound.index;
             match bound.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, index),
+                Ok((stream, peer)) => match self.wrap(stream, index) {
+                    Ok(stream) => self.admit(stream, peer, index),
+                    Err(e) => log::warn!("connection from {peer}: TLS: {e}"),
+                },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_fd_exhaustion(&e) => match self.shed_one(k) {
@@ -765,6 +826,7 @@ impl Server {
             if conn.paused || conn.closing.is_some() {
                 return;
             }
+            let short_read_drains = short_read_drains && !conn.stream.short_read_may_leave_bytes();
             if reads == READS_PER_EVENT {
                 // Fairness: let the others have their turn; come back next round.
                 self.fx.queue_ready(id);
@@ -903,6 +965,16 @@ impl Server {
             let Some(conn) = self.fx.conns.get_mut(id) else {
                 return;
             };
+            // TLS records left when the socket last blocked go first.
+            match conn.stream.send_pending() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("connection {id}: write: {e}");
+                    self.fx.request_close(id, CloseReason::SocketError);
+                    return;
+                }
+            }
             if !self.broker.has_output(id) {
                 return;
             }

@@ -5,6 +5,8 @@
 //! does the read-buffer budget. Listeners, the pool size and the buffer block size are
 //! fixed at start: a change to them is logged as needing a restart and otherwise ignored.
 //! A file with errors changes nothing; every error is logged as `file:line: message`.
+//! TLS listeners re-read their certificate, key, CA and CRL files; if any cannot be
+//! loaded the running TLS configurations are kept, and connected clients stay connected.
 
 use super::listener::BindTarget;
 use crate::config::{Config, LogConfig};
@@ -49,6 +51,24 @@ impl FixedSettings {
         }
         changed
     }
+}
+
+/// The TLS server configuration of each listener of `config` (`None`: plain), reading
+/// the certificate, key, CA and CRL files; the first error names the listener.
+#[cfg(feature = "tls")]
+pub fn tls_configs(
+    config: &Config,
+) -> Result<Vec<Option<std::sync::Arc<rustls::ServerConfig>>>, String> {
+    config
+        .listeners
+        .iter()
+        .map(|l| match &l.tls {
+            None => Ok(None),
+            Some(settings) => crate::tls::server_config(settings)
+                .map(Some)
+                .map_err(|e| format!("listener {l}: {e}")),
+        })
+        .collect()
 }
 
 /// Applies reloaded log settings.

@@ -206,7 +206,7 @@ fn unsupported_mosquitto_keys_are_named() {
     );
     for key in [
         "persistence true",
-        "certfile x",
+        "ciphers x",
         "connection bridge1",
         "address h:1883",
         "topic # both",
@@ -370,6 +370,13 @@ fn listener_errors() {
     assert_eq!(
         errors("listener 0 /run/a\nlistener 1 /run/a\n"),
         "sol.conf:2: listener: the same socket is already defined at line 1"
+    );
+    // Port 0 twice: two ports the system picks, two sockets.
+    assert_eq!(
+        ok("listener 0 127.0.0.1\nlistener 0 127.0.0.1\n")
+            .listeners
+            .len(),
+        2
     );
     // Same port, different addresses: fine.
     assert_eq!(
@@ -557,4 +564,52 @@ fn persistent_client_expiration_units() {
         );
     }
     assert_eq!(ok("").limits.persistent_client_expiration, None);
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_keys_need_a_listener_and_both_files() {
+    assert_eq!(
+        errors("certfile /x.crt\n"),
+        "sol.conf:1: certfile: applies to a listener; put it after a 'listener' line"
+    );
+    assert_eq!(
+        errors("listener 8883\nallow_anonymous true\ncertfile /x.crt\n"),
+        "sol.conf:3: certfile: a TLS listener also needs 'keyfile'"
+    );
+    assert_eq!(
+        errors("listener 8883\nkeyfile /x.key\n"),
+        "sol.conf:2: keyfile: a TLS listener also needs 'certfile'"
+    );
+    assert_eq!(
+        errors("listener 8883\ncafile /ca.crt\n"),
+        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate or \
+         tls_version) but no 'certfile' and 'keyfile'"
+    );
+    assert_eq!(
+        errors("listener 8883\ncertfile /x.crt\nkeyfile /x.key\nrequire_certificate true\n"),
+        "sol.conf:4: require_certificate: needs 'cafile' or 'capath' to verify client certificates"
+    );
+    assert!(errors("listener 8883\ntls_version tlsv1.3\n")
+        .starts_with("sol.conf:1: listener: has TLS keys"));
+    assert_eq!(
+        errors("listener 8883\ntls_version tlsv1.1\n"),
+        "sol.conf:2: tls_version: expected tlsv1.2 or tlsv1.3 (TLS 1.0 and 1.1 are not \
+         supported), found 'tlsv1.1'"
+    );
+    // Missing files are errors at the certfile line, naming the file.
+    let e = errors("listener 8883\ncertfile /nonexistent/x.crt\nkeyfile /nonexistent/x.key\n");
+    assert!(
+        e.starts_with("sol.conf:2: certfile: /nonexistent/x.crt: "),
+        "{e}"
+    );
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_keys_are_an_error_without_the_feature() {
+    assert_eq!(
+        errors("listener 8883\ncertfile /x.crt\n"),
+        "sol.conf:2: certfile: this build of Sol has no TLS (built without the 'tls' feature)"
+    );
 }

@@ -1,0 +1,174 @@
+//! A TLS connection's socket: the `mio` TCP stream and its `rustls` server state.
+//!
+//! It looks like a plain stream to the reactor. [`TlsStream::read`] returns plaintext
+//! that rustls already holds before reading more records from the socket, and reads the
+//! socket until it would block, so an edge-triggered reader that reads until `WouldBlock`
+//! misses nothing (a short read does not mean the socket is drained: the caller must
+//! not take it as such). [`TlsStream::write_vectored`] hands plaintext (packed by
+//! `gather`) to rustls and writes records until the socket blocks; records left over are
+//! sent by [`TlsStream::send_pending`] when the socket turns writable. A short write
+//! count means the socket blocked, as for a plain socket. Handshake records
+//! are written as they are produced. A handshake that never completes is closed by the
+//! broker's connect timeout: no CONNECT arrives.
+//!
+//! Memory: rustls buffers at most [`TLS_BUFFER_LIMIT`] of outgoing records and one
+//! incoming record (up to 16 KiB + overhead) per connection; `config::ceiling` counts
+//! [`TLS_CONNECTION_BYTES`] for every connection slot when a listener has TLS.
+
+use mio::net::TcpStream;
+use rustls::ServerConnection;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+/// Outgoing records rustls may hold per connection (plus one record's overhead) before
+/// it takes no more plaintext. Records are written as they are made, so this only bounds
+/// what waits for a blocked socket; 16 KiB is one full record.
+pub const TLS_BUFFER_LIMIT: usize = 16 * 1024;
+
+/// Largest TLS record on the wire: 16 KiB of plaintext plus header, padding and tag
+/// (RFC 8446 5.2 allows up to 2^14 + 256 for TLS 1.3 ciphertext; 2 KiB covers TLS 1.2).
+const RECORD_MAX: usize = 16 * 1024 + 2048;
+
+/// Estimated bytes of TLS state per connection at most, for `sol check`'s ceiling: the
+/// boxed stream with rustls' connection state, one incoming record being reassembled
+/// ([`RECORD_MAX`]), the outgoing records ([`TLS_BUFFER_LIMIT`] plus one record's
+/// overhead), and 4 KiB for the handshake's transient state (transcript, key shares,
+/// certificate chain of a client; freed once the handshake completes). Decrypted
+/// plaintext is not held: the reactor reads it out into its scratch buffer at once.
+pub const TLS_CONNECTION_BYTES: usize =
+    std::mem::size_of::<TlsStream>() + RECORD_MAX + TLS_BUFFER_LIMIT + 2048 + 4096;
+
+// The rustls state is boxed in `Stream::Tls`; checked when compiling: the estimate stays
+// dominated by the buffers (a rustls upgrade that grew the state a lot would show here).
+const _: () = assert!(TLS_CONNECTION_BYTES < 48 * 1024);
+
+/// A TCP stream carrying TLS.
+#[derive(Debug)]
+pub struct TlsStream {
+    /// The socket.
+    tcp: TcpStream,
+    /// The TLS state: handshake, record layer, buffered plaintext and records.
+    conn: ServerConnection,
+}
+
+impl TlsStream {
+    /// Wraps an accepted socket.
+    pub fn new(tcp: TcpStream, mut conn: ServerConnection) -> TlsStream {
+        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        TlsStream { tcp, conn }
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.tcp.peer_addr()
+    }
+
+    /// The socket, for registration with `mio`.
+    pub fn tcp(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// Writes the records rustls holds until none are left (`Ok`) or the socket blocks
+    /// (`WouldBlock`).
+    pub fn send_pending(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `close_notify` (best effort) and shuts the socket down.
+    pub fn shutdown(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.send_pending();
+        let _ = self.tcp.shutdown(Shutdown::Both);
+    }
+
+    /// `send_pending`, with a blocked socket not an error (the writable edge resumes it).
+    fn send_some(&mut self) -> io::Result<()> {
+        match self.send_pending() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            other => other,
+        }
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                // Plaintext, or 0 after the peer's close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            // Nothing decrypted is waiting: read records (WouldBlock ends the read).
+            match self.conn.read_tls(&mut self.tcp) {
+                Ok(0) => return Ok(0),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = self.conn.process_new_packets() {
+                // Tell the peer why (an alert), then fail the connection.
+                let _ = self.send_pending();
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            // Handshake answers (and key updates) leave now.
+            self.send_some()?;
+        }
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// Takes plaintext until the socket blocks (or all is taken). rustls holds at most
+    /// [`TLS_BUFFER_LIMIT`] of records, so records are written as they are made: a
+    /// short count therefore means the socket blocked (a writable edge will follow), as
+    /// for a plain socket, which is what the reactor relies on.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // Older records first; a blocked socket blocks the caller too.
+        self.send_pending()?;
+        let mut taken = 0;
+        for buf in bufs {
+            let mut at = 0;
+            while at < buf.len() {
+                let n = self.conn.writer().write(&buf[at..])?;
+                at += n;
+                taken += n;
+                match self.send_pending() {
+                    // rustls takes nothing more (before the handshake completes).
+                    Ok(()) if n == 0 => return blocked_unless(taken),
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return blocked_unless(taken)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `Ok(taken)`, or `WouldBlock` when nothing was taken (`Ok(0)` would read as a closed
+/// socket).
+fn blocked_unless(taken: usize) -> io::Result<usize> {
+    if taken == 0 {
+        Err(io::ErrorKind::WouldBlock.into())
+    } else {
+        Ok(taken)
+    }
+}

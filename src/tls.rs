@@ -1,0 +1,236 @@
+//! TLS server configurations: a listener's [`TlsSettings`] turned into a `rustls`
+//! [`ServerConfig`] with the `ring` provider, and the clock client certificates are
+//! checked against.
+//!
+//! This module reads the PEM files (certificate chain, key, CAs, CRL) and says precisely
+//! what is wrong with them; it is used by configuration checks (`sol check`, start-up,
+//! SIGHUP) and by the reactor, which wraps accepted sockets. It must not touch sockets.
+//!
+//! # The clock of a gateway at 1970
+//!
+//! A gateway often boots with its clock at the epoch until NTP has synchronised, and a
+//! client certificate's validity dates would then lock every client out. When the system
+//! clock reads earlier than the time this binary was built, Sol checks client certificate
+//! dates against the build time instead (a lower bound of the real time), and logs that
+//! once. See [`effective_now`].
+
+use crate::config::{TlsSettings, TlsVersion};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::time_provider::TimeProvider;
+use rustls::{RootCertStore, ServerConfig};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Seconds since the epoch when this binary was built (`build.rs`; `SOURCE_DATE_EPOCH`
+/// when set). Client certificate dates are never checked against an earlier time.
+pub const BUILD_TIME: u64 = match u64::from_str_radix(env!("SOL_BUILD_TIME"), 10) {
+    Ok(t) => t,
+    Err(_) => 0,
+};
+
+/// Why a listener's TLS configuration could not be built: the file and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsError(String);
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+/// The `ring` provider, chosen explicitly (no process-wide default is installed).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds the server configuration of one TLS listener, reading every file it names.
+pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let certs = read_certs("certfile", &settings.certfile)?;
+    let key = PrivateKeyDer::from_pem_file(&settings.keyfile).map_err(|e| {
+        TlsError(format!(
+            "keyfile: {}: no usable private key ({})",
+            settings.keyfile.display(),
+            pem_error(&e)
+        ))
+    })?;
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match settings.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let builder = ServerConfig::builder_with_details(provider.clone(), Arc::new(BuildTimeFloor))
+        .with_protocol_versions(versions)
+        .map_err(|e| TlsError(format!("tls_version: {e}")))?;
+    let builder = if settings.require_certificate {
+        let mut roots = RootCertStore::empty();
+        if let Some(cafile) = &settings.cafile {
+            add_roots(&mut roots, "cafile", cafile)?;
+        }
+        if let Some(capath) = &settings.capath {
+            let dir = std::fs::read_dir(capath)
+                .map_err(|e| TlsError(format!("capath: {}: {e}", capath.display())))?;
+            for entry in dir.flatten() {
+                let path = entry.path();
+                let ext = path.extension().and_then(|e| e.to_str());
+                if matches!(ext, Some("pem" | "crt")) {
+                    add_roots(&mut roots, "capath", &path)?;
+                }
+            }
+        }
+        if roots.is_empty() {
+            return Err(TlsError(
+                "require_certificate: cafile/capath hold no CA certificate".into(),
+            ));
+        }
+        let mut crls = Vec::new();
+        if let Some(crlfile) = &settings.crlfile {
+            for crl in CertificateRevocationListDer::pem_file_iter(crlfile).map_err(|e| {
+                TlsError(format!("crlfile: {}: {}", crlfile.display(), pem_error(&e)))
+            })? {
+                crls.push(crl.map_err(|e| {
+                    TlsError(format!("crlfile: {}: {}", crlfile.display(), pem_error(&e)))
+                })?);
+            }
+            if crls.is_empty() {
+                return Err(TlsError(format!(
+                    "crlfile: {}: no X509 CRL in the file",
+                    crlfile.display()
+                )));
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .with_crls(crls)
+            // As Mosquitto (OpenSSL's X509_V_FLAG_CRL_CHECK): the client's own certificate.
+            .only_check_end_entity_revocation()
+            .build()
+            .map_err(|e| TlsError(format!("cafile/crlfile: {e}")))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder.with_single_cert(certs, key).map_err(|e| {
+        TlsError(format!(
+            "certfile/keyfile: {} and {}: {e}",
+            settings.certfile.display(),
+            settings.keyfile.display()
+        ))
+    })?;
+    Ok(Arc::new(config))
+}
+
+/// Every certificate in a PEM file; an error if there is none.
+fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let fail = |e: rustls::pki_types::pem::Error| {
+        TlsError(format!("{key}: {}: {}", path.display(), pem_error(&e)))
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(fail)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    if certs.is_empty() {
+        return Err(TlsError(format!(
+            "{key}: {}: no PEM certificate in the file",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Adds the certificates of a PEM file to `roots`.
+fn add_roots(roots: &mut RootCertStore, key: &str, path: &Path) -> Result<(), TlsError> {
+    for cert in read_certs(key, path)? {
+        roots
+            .add(cert)
+            .map_err(|e| TlsError(format!("{key}: {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// A PEM error in words (the I/O error for a missing or unreadable file).
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The time client certificate dates are checked against: the system clock, or
+/// `floor` (seconds since the epoch) when the clock reads earlier. The flag says the
+/// floor was used.
+pub fn effective_now(system: SystemTime, floor: u64) -> (UnixTime, bool) {
+    let floor = Duration::from_secs(floor);
+    let now = system
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    if now < floor {
+        (UnixTime::since_unix_epoch(floor), true)
+    } else {
+        (UnixTime::since_unix_epoch(now), false)
+    }
+}
+
+/// Logged once: the clock is behind the build time.
+static CLOCK_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// rustls' clock for certificate checks: the system clock, never earlier than
+/// [`BUILD_TIME`] (a gateway before NTP; see the module documentation).
+#[derive(Debug)]
+struct BuildTimeFloor;
+
+impl TimeProvider for BuildTimeFloor {
+    fn current_time(&self) -> Option<UnixTime> {
+        let (now, floored) = effective_now(SystemTime::now(), BUILD_TIME);
+        if floored && !CLOCK_WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "the system clock is earlier than this build ({BUILD_TIME} s after the \
+                 epoch; no NTP yet?): client certificate dates are checked against the \
+                 build time"
+            );
+        }
+        Some(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_before_the_build_uses_the_build_time() {
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
+        let (now, floored) = effective_now(epoch, 1_700_000_000);
+        assert!(floored);
+        assert_eq!(now.as_secs(), 1_700_000_000);
+        let later = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (now, floored) = effective_now(later, 1_700_000_000);
+        assert!(!floored);
+        assert_eq!(now.as_secs(), 1_800_000_000);
+    }
+
+    #[test]
+    fn build_time_is_set() {
+        const { assert!(BUILD_TIME > 1_600_000_000, "build.rs sets SOL_BUILD_TIME") };
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let settings = TlsSettings {
+            certfile: "/nonexistent/server.crt".into(),
+            keyfile: "/nonexistent/server.key".into(),
+            ..TlsSettings::default()
+        };
+        let e = server_config(&settings)
+            .expect_err("no such file")
+            .to_string();
+        assert!(e.starts_with("certfile: /nonexistent/server.crt: "), "{e}");
+    }
+}

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Makes throw-away test certificates in DIR (EC P-256, valid for 2 days) with the openssl
+# CLI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate (CN
+# alice), a revoked client certificate (CN mallory) and the CA's CRL listing it, and a
+# second, unrelated CA with its own client (CN eve). Nothing here is ever committed.
+#   usage: tests/tls/make-certs.sh DIR
+set -eu
+dir=$1
+mkdir -p "$dir"
+cd "$dir"
+
+key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; }
+
+cat > ext.cnf <<'CNF'
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+
+# ca NAME: a self-signed CA.
+ca() {
+    key "$1.key"
+    openssl req -x509 -new -key "$1.key" -subj "/CN=Sol test $1" -days 2 \
+        -extensions ca -config ext.cnf -out "$1.crt" 2>/dev/null
+}
+
+# leaf NAME CN ISSUER EXT: a certificate signed by ISSUER.
+leaf() {
+    key "$1.key"
+    openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr" 2>/dev/null
+    openssl x509 -req -in "$1.csr" -CA "$3.crt" -CAkey "$3.key" -CAcreateserial -days 2 \
+        -extfile ext.cnf -extensions "$4" -out "$1.crt" 2>/dev/null
+}
+
+# `openssl req` wants a config with these sections even with -subj.
+cat >> ext.cnf <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+CNF
+
+ca ca
+ca other-ca
+leaf server localhost ca server
+leaf client alice ca client
+leaf revoked mallory ca client
+leaf other-client eve other-ca client
+
+# The CA's CRL, revoking mallory (openssl ca keeps its state in files).
+: > index.txt
+echo 01 > crlnumber
+cat > ca.cnf <<'CNF'
+[ca]
+default_ca = test
+[test]
+database = index.txt
+crlnumber = crlnumber
+certificate = ca.crt
+private_key = ca.key
+default_md = sha256
+default_crl_days = 2
+CNF
+openssl ca -config ca.cnf -revoke revoked.crt 2>/dev/null
+openssl ca -config ca.cnf -gencrl -out ca.crl 2>/dev/null
