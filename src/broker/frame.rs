@@ -100,7 +100,6 @@ impl Frame {
     }
 
     /// The frame as up to four byte slices in wire order (empty slices are allowed).
-    #[inline(always)]
     pub fn segments(&self) -> [&[u8]; 4] {
         match self {
             Frame::Small { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[]],
