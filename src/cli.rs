@@ -6,6 +6,9 @@
 //! sol --version                    print "sol VERSION"
 //! sol check -c FILE                validate a configuration, print its listeners and
 //!                                  the memory ceiling of its caps
+//! sol passwd [-c|-D|-b] FILE USER [PASSWORD]
+//!                                  set or delete a user in a password file
+//!                                  (see [`crate::passwd`])
 //! ```
 //!
 //! Started by systemd (`NOTIFY_SOCKET` set), the broker reports readiness, reloads, its
@@ -18,7 +21,8 @@
 //! Exit codes: [`EXIT_OK`], [`EXIT_CONFIG`], [`EXIT_USAGE`], [`EXIT_RUNTIME`]. This module
 //! holds no protocol logic.
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::Config;
+use crate::privilege::Dropped;
 use argh::FromArgs;
 use std::path::PathBuf;
 
@@ -57,6 +61,34 @@ struct Args {
 enum Command {
     /// `sol check`.
     Check(CheckArgs),
+    /// `sol passwd`.
+    Passwd(PasswdArgs),
+}
+
+/// Set or delete a user in a password file (Mosquitto's format; new entries are
+/// PBKDF2-SHA512). Without -b the password is asked for (twice on a terminal, one line
+/// from a pipe).
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "passwd")]
+struct PasswdArgs {
+    /// create the file, replacing it if it exists
+    #[argh(switch, short = 'c')]
+    create: bool,
+    /// delete the user
+    #[argh(switch, short = 'D')]
+    delete: bool,
+    /// batch mode: the password is the third argument
+    #[argh(switch, short = 'b')]
+    batch: bool,
+    /// the password file
+    #[argh(positional)]
+    file: PathBuf,
+    /// the username
+    #[argh(positional)]
+    user: String,
+    /// the password (with -b only)
+    #[argh(positional)]
+    password: Option<String>,
 }
 
 /// Validate a configuration file: print its errors (exit 1), or its listeners and the
@@ -76,6 +108,15 @@ enum Invocation {
     Version,
     /// Validate a file.
     Check(PathBuf),
+    /// Edit a password file.
+    Passwd {
+        /// The file.
+        file: PathBuf,
+        /// The user.
+        user: String,
+        /// What to do.
+        edit: crate::passwd::Edit,
+    },
     /// Run the broker.
     Run {
         /// Where the configuration comes from.
@@ -157,13 +198,15 @@ fn parse_args(name: &str, args: &[&str]) -> Result<Invocation, Exit> {
     if args.version {
         return Ok(Invocation::Version);
     }
-    if let Some(Command::Check(check)) = args.command {
-        if args.config.is_some() || args.port.is_some() || args.verbose {
+    match args.command {
+        Some(_) if args.config.is_some() || args.port.is_some() || args.verbose => {
             return Err(usage(
-                "give -c to check, not to sol itself (sol check -c FILE)",
+                "options go after the subcommand (sol check -c FILE, sol passwd ...)",
             ));
         }
-        return Ok(Invocation::Check(check.config));
+        Some(Command::Check(check)) => return Ok(Invocation::Check(check.config)),
+        Some(Command::Passwd(p)) => return passwd_invocation(p).map_err(|m| usage(&m)),
+        None => {}
     }
     let source = match (args.config, args.port) {
         (Some(_), Some(_)) => {
@@ -178,6 +221,33 @@ fn parse_args(name: &str, args: &[&str]) -> Result<Invocation, Exit> {
     Ok(Invocation::Run {
         source,
         verbose: args.verbose,
+    })
+}
+
+/// Checks the combination of `sol passwd` options.
+fn passwd_invocation(p: PasswdArgs) -> Result<Invocation, String> {
+    use crate::passwd::Edit;
+    let edit = if p.delete {
+        if p.create || p.batch || p.password.is_some() {
+            return Err("-D takes no password and cannot be combined with -c or -b".into());
+        }
+        Edit::Delete
+    } else {
+        match (p.batch, p.password) {
+            (true, None) => return Err("-b needs the password as third argument".into()),
+            (false, Some(_)) => {
+                return Err("a password argument needs -b (or leave it out to be asked)".into())
+            }
+            (_, password) => Edit::Set {
+                create: p.create,
+                password,
+            },
+        }
+    };
+    Ok(Invocation::Passwd {
+        file: p.file,
+        user: p.user,
+        edit,
     })
 }
 
@@ -198,17 +268,74 @@ fn execute(invocation: Invocation) -> i32 {
                 EXIT_CONFIG
             }
         },
+        Invocation::Passwd { file, user, edit } => match crate::passwd::run(&file, &user, edit) {
+            Ok(()) => EXIT_OK,
+            Err(message) => {
+                eprintln!("sol passwd: {message}");
+                EXIT_CONFIG
+            }
+        },
         Invocation::Run { source, verbose } => run(source, verbose),
     }
 }
 
-/// Validates the file at `path`; on success, the report `sol check` prints.
-fn check(path: &std::path::Path) -> Result<String, ConfigErrors> {
-    let mut config = Config::load(path)?;
+/// Validates the file at `path` and the files it names; on success, the report `sol
+/// check` prints (with warnings about files the broker's user could not read on reload).
+fn check(path: &std::path::Path) -> Result<String, String> {
+    let mut config = Config::load(path).map_err(|e| e.to_string())?;
     if config.max_connections_auto {
         config.resolve_auto_connections(fd_limit());
     }
-    Ok(check_report(&path.display().to_string(), &config))
+    let limits = &config.limits;
+    crate::auth::Auth::load(
+        &config.security,
+        limits.max_topic_length,
+        limits.max_topic_levels,
+    )
+    .map_err(|errors| errors.join("\n"))?;
+    let mut report = check_report(&path.display().to_string(), &config);
+    for warning in unreadable_files(path, &config)? {
+        report.push_str(&format!("\nwarning: {warning}"));
+    }
+    if report.ends_with(|c| c != '\n') {
+        report.push('\n');
+    }
+    Ok(report)
+}
+
+/// Files read on reload that the broker's user cannot read, as warnings. Started as root
+/// the broker runs as `user` (see [`crate::privilege`]); otherwise as whoever starts it,
+/// assumed to be whoever runs `sol check`.
+fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<String>, String> {
+    use nix::unistd::{Uid, User};
+    let user = if Uid::effective().is_root() {
+        match crate::privilege::run_user(config.user.as_deref())? {
+            Some(user) => user,
+            None => return Ok(Vec::new()),
+        }
+    } else {
+        match User::from_uid(Uid::current()) {
+            Ok(Some(user)) => user,
+            _ => return Ok(Vec::new()),
+        }
+    };
+    let files = [
+        Some(path),
+        config.security.password_file.as_deref(),
+        config.security.acl_file.as_deref(),
+    ];
+    let mut warnings = Vec::new();
+    for file in files.into_iter().flatten() {
+        if !crate::privilege::readable_by(file, &user).unwrap_or(false) {
+            warnings.push(format!(
+                "{} is not readable by user {}, which the broker runs as: a reload (SIGHUP) \
+                 would fail to read it",
+                file.display(),
+                user.name
+            ));
+        }
+    }
+    Ok(warnings)
 }
 
 /// The text of a successful `sol check`: the file, its listeners, the memory ceiling.
@@ -263,6 +390,7 @@ fn run(source: Source, verbose: bool) -> i32 {
         None => ::log::info!("Using the embedded defaults: loopback listeners only."),
     }
     let mut notifier = crate::notify::Notifier::from_env();
+    let user = config.user.clone();
     let started = crate::net::Server::new(config).and_then(|mut server| {
         server.enable_signals()?;
         Ok(server)
@@ -275,6 +403,16 @@ fn run(source: Source, verbose: bool) -> i32 {
             return EXIT_RUNTIME;
         }
     };
+    match crate::privilege::drop_root(user.as_deref()) {
+        Ok(Dropped::NotRoot) => {}
+        Ok(Dropped::StayedRoot) => ::log::warn!("running as root: `user root` is configured"),
+        Ok(Dropped::To(name)) => ::log::info!("listeners bound; now running as user {name}"),
+        Err(e) => {
+            report_runtime_error(&format!("refusing to run as root: {e}"));
+            notifier.status(&format!("refusing to run as root: {e}"));
+            return EXIT_RUNTIME;
+        }
+    }
     server.set_notifier(notifier);
     match server.run() {
         Ok(()) => {
@@ -385,6 +523,24 @@ mod tests {
     #[test]
     fn check_fails_with_file_line_errors() {
         let errors = check(std::path::Path::new("/nonexistent/sol.conf")).expect_err("missing");
-        assert_eq!(errors.0[0].line, 0);
+        assert!(errors.starts_with("/nonexistent/sol.conf"), "{errors}");
+    }
+
+    #[test]
+    fn check_reads_the_password_and_acl_files() {
+        let dir = std::env::temp_dir().join(format!("sol-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let conf = dir.join("sol.conf");
+        let acl = dir.join("acl");
+        std::fs::write(&conf, format!("acl_file {}\n", acl.display())).expect("conf");
+        std::fs::write(&acl, "topic read #\ntopic sideways x\n").expect("acl");
+        let errors = check(&conf).expect_err("bad ACL line");
+        assert!(
+            errors.contains("acl: line 2: topic: access must be"),
+            "{errors}"
+        );
+        std::fs::write(&acl, "topic read #\n").expect("acl");
+        assert!(check(&conf).expect("valid").contains(": OK"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,10 +14,13 @@
 //! - [`log`]: the `syslog` or stderr backend of the `log` facade.
 //! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
+//! - [`auth`]: Mosquitto's password and ACL files; [`passwd`]: the `sol passwd` command.
+//! - [`privilege`]: switching from root to the configured user after binding.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod broker;
 pub mod cli;
 pub mod codec;
@@ -25,3 +28,5 @@ pub mod config;
 pub mod log;
 pub mod net;
 pub mod notify;
+pub mod passwd;
+pub mod privilege;

@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -177,6 +178,10 @@ fn ready_watchdog_reload_and_stop_reach_the_notify_socket() {
     let dir = TempDir::new("path");
     let socket_path = dir.path().join("notify");
     let mut manager = Manager::new(UnixDatagram::bind(&socket_path).expect("bind"));
+    // Writable by all, like systemd's /run/systemd/notify: started as root, the broker
+    // switches to an unprivileged user before it reports readiness.
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o777))
+        .expect("chmod the socket");
     let mut broker = Broker::start(dir.path(), socket_path.as_os_str(), Some("200000"));
 
     let ready = manager.recv();

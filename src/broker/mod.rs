@@ -46,6 +46,14 @@ pub use topic::{Subscriber, TopicTree};
 /// will's message are not counted (see `config::MemoryCeiling`).
 pub const CONNECTION_BYTES: usize = std::mem::size_of::<Option<Conn>>() + 4 * timer::ENTRY_BYTES;
 
+/// Most bytes of frames a connection's outbox can hold: reading pauses once it passes
+/// [`OUTBOX_HIGH_WATER`] frames (publishes are moved in only below [`OUTBOX_BATCH`]), and
+/// the packet that crossed the threshold may add one more. For the memory ceiling.
+pub const OUTBOX_BYTES_MAX: usize = (OUTBOX_HIGH_WATER + 1) * std::mem::size_of::<Frame>();
+
+use crate::auth::acl::{Identity, SubscribeVerdict, Want};
+use crate::auth::password::Login;
+use crate::auth::Auth;
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;
 use frame::Outbox;
@@ -82,6 +90,9 @@ pub enum CloseReason {
     ConnectTimeout,
     /// The CONNECT was refused with a non-zero CONNACK.
     ConnectRefused,
+    /// The CONNECT's username and password were refused (CONNACK "not authorised"); the
+    /// reactor counts these per source address to rate-limit password guessing.
+    AuthFailed,
     /// Another connection with the same client id took the session over [MQTT-3.1.4-2].
     TakenOver,
     /// The socket took no bytes for `slow_consumer_timeout` while output was pending.
@@ -149,15 +160,17 @@ pub enum Durable {
 }
 
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
-/// for one write of small messages (the reactor packs up to 64 KiB per syscall), few
-/// enough that queue caps keep their meaning.
-const OUTBOX_BATCH: usize = 256;
-/// A connection whose outbox (mostly acknowledgments to its own publishes) grows past
-/// this many frames is not read until it drains to [`OUTBOX_LOW_WATER`]: a client that
-/// does not read cannot make the broker queue acknowledgments without bound.
-const OUTBOX_HIGH_WATER: usize = 1024;
+/// for one write of many small messages (the reactor packs them into one syscall), few
+/// enough that queue caps keep their meaning and the outbox's worst case stays small.
+const OUTBOX_BATCH: usize = 128;
+/// A connection whose outbox (a batch of publishes plus acknowledgements to its own
+/// publishes) grows past this many frames is not read until it drains to
+/// [`OUTBOX_LOW_WATER`]: a client that does not read cannot make the broker queue
+/// acknowledgements without bound. It bounds the outbox for the memory ceiling
+/// ([`OUTBOX_BYTES_MAX`]).
+const OUTBOX_HIGH_WATER: usize = OUTBOX_BATCH + 64;
 /// See [`OUTBOX_HIGH_WATER`].
-const OUTBOX_LOW_WATER: usize = OUTBOX_BATCH;
+const OUTBOX_LOW_WATER: usize = 32;
 /// Outbox capacity (frames) a connection keeps once everything is written: enough for
 /// acknowledgements, small enough that ten thousand idle clients cost little.
 const OUTBOX_KEEP: usize = 16;
@@ -322,6 +335,8 @@ pub struct Broker {
     sys_next: Option<Instant>,
     /// Last value published per `$SYS` topic, to publish only changes.
     sys_last: HashMap<&'static str, String>,
+    /// Password file and ACL in force (none: everyone may do everything).
+    auth: Auth,
     /// Warnings about dropped messages.
     drop_log: RateLimitedLog,
     /// Warnings about protocol errors.
@@ -357,6 +372,7 @@ impl Broker {
             held_bytes: 0,
             sys_next,
             sys_last: HashMap::new(),
+            auth: Auth::default(),
             drop_log: RateLimitedLog::default(),
             error_log: RateLimitedLog::default(),
         }
@@ -385,6 +401,13 @@ impl Broker {
     /// Number of retained messages (`$SYS` included).
     pub fn retained_count(&self) -> usize {
         self.retained.len()
+    }
+
+    /// Puts a password file and ACL in force (at start and on reload). Connected clients
+    /// keep their session; the new rules apply to their next PUBLISH, SUBSCRIBE and
+    /// delivery.
+    pub fn set_auth(&mut self, auth: Auth) {
+        self.auth = auth;
     }
 
     /// Replaces the caps that can change at run time (on SIGHUP). The number of connection
@@ -716,14 +739,30 @@ impl Broker {
         } else {
             p.client_id.into()
         };
-        if !allow_anonymous {
-            // No password file support yet: a listener without anonymous access admits nobody.
-            return self.refuse(
-                conn,
-                ConnectReturnCode::NotAuthorized,
-                "anonymous access is not allowed on this listener",
-                now,
-            );
+        match (p.username, &self.auth.passwords) {
+            (None, _) if !allow_anonymous => {
+                return self.refuse(
+                    conn,
+                    ConnectReturnCode::NotAuthorized,
+                    "anonymous access is not allowed on this listener",
+                    now,
+                );
+            }
+            (Some(user), Some(passwords)) => {
+                // Mosquitto answers a wrong password with "not authorised" too.
+                let login = passwords.check(user, p.password.unwrap_or_default());
+                if login != Login::Accepted {
+                    self.stats.auth_failures += 1;
+                    info!("connection {conn} refused: user {user:?}: {login:?} (CONNACK 5)");
+                    self.push_frame(
+                        conn,
+                        Frame::connack(false, ConnectReturnCode::NotAuthorized),
+                        now,
+                    );
+                    return self.close(conn, CloseReason::AuthFailed);
+                }
+            }
+            _ => {}
         }
         if p.keep_alive > self.limits.max_keepalive
             || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX)
@@ -735,9 +774,20 @@ impl Broker {
                 now,
             );
         }
-        let will_refusal = p
-            .will
-            .and_then(|w| self.publish_refusal(w.topic, w.payload.len()));
+        let who = Identity {
+            client_id: &client_id,
+            username: p.username,
+        };
+        let will_refusal = p.will.and_then(|w| {
+            self.publish_refusal(w.topic, w.payload.len()).or_else(|| {
+                let denied = self
+                    .auth
+                    .acl
+                    .as_ref()
+                    .is_some_and(|acl| !acl.allows(who, w.topic, Want::Write));
+                denied.then_some("the ACL does not allow publishing to its topic")
+            })
+        });
         if let Some(why) = will_refusal {
             let why = format!("will refused: {why}");
             return self.refuse(conn, ConnectReturnCode::NotAuthorized, &why, now);
@@ -784,6 +834,7 @@ impl Broker {
             s.set_conn(Some(conn));
             s.offline_since = None;
             s.clean = p.clean_session;
+            s.username = p.username.map(Box::from);
         }
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
@@ -864,9 +915,18 @@ impl Broker {
 
     /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
     fn accept_publish(&mut self, conn: ConnId, p: &codec::Publish<'_>, now: Instant) -> bool {
-        let Some(reason) = self.publish_refusal(p.topic, p.payload.len()) else {
+        let reason = self.publish_refusal(p.topic, p.payload.len()).or_else(|| {
+            // Denied silently to the client, as MQTT 3.1.1 has no way to say so (it is
+            // still acknowledged, so it is not re-sent); counted and logged here.
+            let sid = self.session_of(conn)?;
+            (!self.acl_allows(sid, p.topic, Want::Write)).then_some("the ACL does not allow it")
+        });
+        let Some(reason) = reason else {
             return true;
         };
+        if reason == "the ACL does not allow it" {
+            self.stats.acl_denied += 1;
+        }
         self.stats.publish_dropped += 1;
         let id = self.client_id_of(conn).unwrap_or_default().to_string();
         self.drop_log.warn(
@@ -959,8 +1019,12 @@ impl Broker {
         self.push_frame(conn, frame, now);
         for (filter, granted) in granted_filters {
             log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
-            let mut retained: Vec<(Message, QoS)> =
-                self.retained.matching(filter).cloned().collect();
+            let mut retained: Vec<(Message, QoS)> = self
+                .retained
+                .matching(filter)
+                .filter(|(m, _)| self.acl_allows(sid, m.topic(), Want::Read))
+                .cloned()
+                .collect();
             retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
             for (message, qos) in retained {
                 let item = Queued {
@@ -980,6 +1044,12 @@ impl Broker {
         filter: &str,
         qos: QoS,
     ) -> Result<(), &'static str> {
+        if let (Some(acl), Some(who)) = (&self.auth.acl, self.identity(sid)) {
+            if acl.subscribe(who, filter) == SubscribeVerdict::Refuse {
+                self.stats.acl_denied += 1;
+                return Err("the ACL allows reading nothing it matches");
+            }
+        }
         validate_filter(
             filter,
             self.limits.max_topic_length,
@@ -1072,6 +1142,13 @@ impl Broker {
                 }
                 same
             });
+        }
+        if self.auth.acl.is_some() {
+            // Every delivery is checked: a wildcard subscription never delivers a topic
+            // the subscriber may not read.
+            let before = matches.len();
+            matches.retain(|sub| self.acl_allows(sub.session, message.topic(), Want::Read));
+            self.stats.acl_denied += (before - matches.len()) as u64;
         }
         for sub in &matches {
             // Delivery QoS is the lower of publish and granted QoS [MQTT-3.8.4-6]; RETAIN
@@ -1398,7 +1475,11 @@ impl Broker {
 
     fn arm_conn_timer(&mut self, conn: ConnId) {
         let Some(c) = self.conn(conn) else { return };
-        let Some(at) = self.conn_deadline(c) else {
+        // Checked on the next whole second of the broker's clock: an idle broker with many
+        // clients wakes at most once a second for all their deadlines together (a client
+        // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
+        // its slow-consumer timeout).
+        let Some(at) = self.conn_deadline(c).map(Tick::ceil_second) else {
             return;
         };
         if c.timer_at.is_some_and(|t| t <= at) {
@@ -1582,7 +1663,7 @@ impl Broker {
         let s = &self.stats;
         let uptime = now.duration_since(self.started).as_secs();
         let total = self.connected + self.offline;
-        let values: [(&'static str, String); 18] = [
+        let values: [(&'static str, String); 20] = [
             (
                 "$SYS/broker/version",
                 format!("sol version {}", env!("CARGO_PKG_VERSION")),
@@ -1625,6 +1706,11 @@ impl Broker {
                 s.publisher_stalls.to_string(),
             ),
             ("$SYS/broker/sol/clients/slow", s.slow_consumers.to_string()),
+            (
+                "$SYS/broker/sol/clients/auth_failures",
+                s.auth_failures.to_string(),
+            ),
+            ("$SYS/broker/sol/acl/denied", s.acl_denied.to_string()),
         ];
         for (topic, value) in values {
             if self.sys_last.get(topic) == Some(&value) {
@@ -1697,6 +1783,31 @@ impl Broker {
         self.effects.push_back(Effect::Close { conn, reason });
     }
 
+    /// The ACL identity of a session's owner.
+    fn identity(&self, sid: SessionId) -> Option<Identity<'_>> {
+        self.session(sid).map(|s| Identity {
+            client_id: &s.client_id,
+            username: s.username.as_deref(),
+        })
+    }
+
+    /// Whether the ACL (if any) lets session `sid` do `want` with `topic`.
+    fn acl_allows(&self, sid: SessionId, topic: &str, want: Want) -> bool {
+        match (&self.auth.acl, self.identity(sid)) {
+            (Some(acl), Some(who)) => acl.allows(who, topic, want),
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// The session `conn` is attached to, once connected.
+    fn session_of(&self, conn: ConnId) -> Option<SessionId> {
+        match self.conn(conn)?.phase {
+            Phase::Connected(sid) => Some(sid),
+            Phase::AwaitingConnect => None,
+        }
+    }
+
     fn refuse(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {
         info!("connection {conn} refused: {why} (CONNACK {})", code as u8);
         // A non-zero CONNACK has session present 0 and is followed by a close [MQTT-3.2.2-4], [MQTT-3.2.2-5].
@@ -1742,6 +1853,8 @@ impl Broker {
     }
 }
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]

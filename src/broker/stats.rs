@@ -30,4 +30,8 @@ pub struct Stats {
     pub slow_consumers: u64,
     /// Connections closed for a protocol violation (`$SYS/broker/sol/clients/protocol_errors`).
     pub protocol_errors: u64,
+    /// CONNECTs refused for a wrong username or password (`$SYS/broker/sol/clients/auth_failures`).
+    pub auth_failures: u64,
+    /// PUBLISHes, subscriptions and deliveries the ACL refused (`$SYS/broker/sol/acl/denied`).
+    pub acl_denied: u64,
 }

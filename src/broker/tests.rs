@@ -481,6 +481,40 @@ fn will_is_published_on_keep_alive_timeout_mqtt_3_1_2_8_mqtt_3_1_2_24() {
 }
 
 #[test]
+fn connection_deadlines_within_a_second_share_one_wake_up() {
+    let mut h = Harness::new();
+    let start = h.now;
+    // Ten clients connecting 90 ms apart, keep-alive 10 s: their connect-timeout checks
+    // (10 s after accept) and keep-alive deadlines (15 s after CONNECT) each fall within
+    // one second of the broker's clock.
+    h.advance(Duration::from_millis(50));
+    for conn in 1..=10 {
+        h.broker.accepted(conn, 0, h.now);
+        h.send(conn, connect(&format!("c{conn}"), true, 10, None));
+        h.take(conn);
+        h.advance(Duration::from_millis(90));
+    }
+    let mut wakes = Vec::new();
+    while let Some(at) = h.broker.next_deadline() {
+        wakes.push(at - start);
+        h.advance(at - h.now);
+    }
+    // Two wake-ups for ten clients: the stale connect-timeout entries together at 11 s,
+    // the keep-alive expiry of all ten at 16 s.
+    assert_eq!(
+        wakes,
+        vec![Duration::from_secs(11), Duration::from_secs(16)]
+    );
+    for conn in 1..=10 {
+        assert_eq!(
+            h.is_closed(conn),
+            Some(CloseReason::KeepAliveTimeout),
+            "c{conn}"
+        );
+    }
+}
+
+#[test]
 fn any_packet_resets_keep_alive() {
     let mut h = Harness::new();
     h.broker.accepted(1, 0, h.now);
@@ -1168,7 +1202,7 @@ fn publish_with_too_many_topic_levels_is_dropped_counted_and_acknowledged() {
 fn per_connection_state_stays_small() {
     // What every connection slot and session costs; ../config/ceiling.rs counts on it.
     assert_eq!(std::mem::size_of::<Option<Conn>>(), 104);
-    assert_eq!(std::mem::size_of::<Option<Session>>(), 176);
+    assert_eq!(std::mem::size_of::<Option<Session>>(), 192);
 }
 
 #[test]

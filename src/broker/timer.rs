@@ -43,6 +43,13 @@ impl Tick {
     pub fn after_ms(self, ms: u64) -> Tick {
         Tick::from_ms(self.ms().saturating_add(ms))
     }
+
+    /// The first whole second of the broker's clock at or after this tick. Deadlines that
+    /// may be up to a second late are rounded so, so that many connections share one
+    /// wake-up instead of each waking the broker at its own millisecond.
+    pub fn ceil_second(self) -> Tick {
+        Tick::from_ms(self.ms().div_ceil(1000).saturating_mul(1000))
+    }
 }
 
 /// Whole milliseconds in `d`, rounded up (64-bit arithmetic: this is on the per-message
@@ -192,6 +199,23 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ceil_second_rounds_up_to_whole_seconds_only() {
+        assert_eq!(Tick::ZERO.ceil_second(), Tick::ZERO);
+        assert_eq!(
+            Tick::ZERO.after_ms(1).ceil_second(),
+            Tick::ZERO.after_ms(1000)
+        );
+        assert_eq!(
+            Tick::ZERO.after_ms(1000).ceil_second(),
+            Tick::ZERO.after_ms(1000)
+        );
+        assert_eq!(
+            Tick::ZERO.after_ms(1999).ceil_second(),
+            Tick::ZERO.after_ms(2000)
+        );
+    }
 
     #[test]
     fn pops_in_deadline_order_only_when_due() {

@@ -6,14 +6,15 @@
 //! measurement. Messages are shared between subscribers at run time, so real use is
 //! usually far below the message line, which counts a message once per queue it is in.
 //!
-//! Not counted: a will's message and a connection's outbox frames (both bounded only by
-//! `max_packet_size` and the outbox's pause threshold), the per-entry bookkeeping of
+//! Not counted: a will's message (bounded by `max_packet_size`), the bytes of a SUBACK
+//! frame waiting in an outbox (a few per filter), the per-entry bookkeeping of
 //! queued messages (24-40 bytes each on 64-bit targets, beyond the message bytes
 //! `max_queued_memory` counts), and the program itself (code, static data, stack).
 
 use super::Config;
 use crate::broker::{
-    string_heap_bytes, CONNECTION_BYTES, NODE_BYTES, SESSION_BYTES, SUBSCRIPTION_BYTES,
+    string_heap_bytes, CONNECTION_BYTES, NODE_BYTES, OUTBOX_BYTES_MAX, SESSION_BYTES,
+    SUBSCRIPTION_BYTES,
 };
 use crate::net::SLOT_BYTES;
 use std::fmt;
@@ -67,6 +68,13 @@ impl MemoryCeiling {
                 name: "connection slots",
                 formula: format!("max_connections {connections} x {SLOT_STATE_BYTES} B"),
                 bytes: connections.saturating_mul(SLOT_STATE_BYTES),
+            },
+            CeilingItem {
+                name: "connection outboxes",
+                formula: format!(
+                    "max_connections {connections} x {OUTBOX_BYTES_MAX} B (frames before reading pauses)"
+                ),
+                bytes: connections.saturating_mul(OUTBOX_BYTES_MAX as u64),
             },
             CeilingItem {
                 name: "buffer pool",
@@ -183,7 +191,7 @@ mod tests {
     #[test]
     fn messages_are_bounded_by_max_queued_memory() {
         let config = Config::parse("max_queued_memory 1M\n", "t").expect("valid");
-        let item = &config.memory_ceiling().items[3];
+        let item = &config.memory_ceiling().items[4];
         assert_eq!(
             (item.name, item.bytes),
             ("queued and inflight messages", 1 << 20)
@@ -199,6 +207,7 @@ mod tests {
         let session = SESSION_BYTES as u64 + 256 + 16;
         let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
         let expected = 1024 * SLOT_STATE_BYTES
+            + 1024 * OUTBOX_BYTES_MAX as u64
             + (4 << 20)
             + sessions * session
             + (8 << 20)
@@ -218,6 +227,6 @@ mod tests {
             table.lines().last().is_some_and(|l| l.starts_with("total")),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 7);
+        assert_eq!(table.lines().count(), 8);
     }
 }

@@ -8,14 +8,12 @@
 /// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet.
 pub const UNSUPPORTED: &[&str] = &[
     // Security, authentication, plugins.
-    "acl_file",
     "auth_plugin",
     "auth_plugin_deny_special_chars",
     "check_retain_source",
     "clientid_prefixes",
     "enable_control_api",
     "global_plugin",
-    "password_file",
     "plugin",
     "psk_file",
     "psk_hint",
@@ -145,7 +143,7 @@ mod tests {
     fn prefixes_match_plugin_options() {
         assert!(is_unsupported("plugin_opt_db_path"));
         assert!(is_unsupported("auth_opt_backends"));
-        assert!(is_unsupported("password_file"));
+        assert!(is_unsupported("psk_file"));
         assert!(!is_unsupported("max_keepalive"));
     }
 }

@@ -67,9 +67,21 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// The buffer pool that holds partial packets in and unsent frames out.
     pub memory: MemoryConfig,
-    /// The user to switch to after binding (`user`); privilege dropping is not
-    /// implemented yet, the value is only kept.
+    /// The user to switch to after binding, when started as root (`user`; see
+    /// [`crate::privilege`]).
     pub user: Option<String>,
+    /// The password and ACL files (`password_file`, `acl_file`).
+    pub security: SecurityFiles,
+}
+
+/// Files with users and access rules, read at start and on every reload (see
+/// [`crate::auth`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityFiles {
+    /// `password_file`: Mosquitto's `username:hash` file.
+    pub password_file: Option<PathBuf>,
+    /// `acl_file`: Mosquitto's ACL file.
+    pub acl_file: Option<PathBuf>,
 }
 
 /// One listening socket.
@@ -345,6 +357,7 @@ impl Config {
             source: None,
             memory: MemoryConfig::default(),
             user: None,
+            security: SecurityFiles::default(),
         }
     }
 }

@@ -11,8 +11,8 @@ use super::keys;
 use super::value::{self, ValueError};
 use super::{
     loopback_listeners, policies, Bind, Config, ConfigError, ConfigErrors, ListenerConfig,
-    LogConfig, LogTypes, MemoryConfig, SocketDomain, DEFAULT_PORT, MAX_UNIX_SOCKET_PATH,
-    PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
+    LogConfig, LogTypes, MemoryConfig, SecurityFiles, SocketDomain, DEFAULT_PORT,
+    MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
 };
 use crate::broker::Limits;
 use std::collections::HashMap;
@@ -112,6 +112,8 @@ struct Parser<'f> {
     max_connections_auto: bool,
     /// `user`.
     user: Option<String>,
+    /// `password_file` and `acl_file`.
+    security: SecurityFiles,
     /// `per_listener_settings`.
     per_listener_settings: bool,
     /// `allow_anonymous` when settings are global.
@@ -142,6 +144,7 @@ impl<'f> Parser<'f> {
             queued_messages_unlimited: false,
             max_connections_auto: false,
             user: None,
+            security: SecurityFiles::default(),
             per_listener_settings: false,
             allow_anonymous: None,
             first_security_line: None,
@@ -358,6 +361,18 @@ impl<'f> Parser<'f> {
             "user" => {
                 let v = self.one(line, key, args);
                 v.map(|v| self.user = Some(v.to_string())).map(|_| "user")
+            }
+            "password_file" => {
+                self.global_security(line, key);
+                let v = self.one(line, key, args);
+                v.map(|v| self.security.password_file = Some(v.into()))
+                    .map(|_| "password_file")
+            }
+            "acl_file" => {
+                self.global_security(line, key);
+                let v = self.one(line, key, args);
+                v.map(|v| self.security.acl_file = Some(v.into()))
+                    .map(|_| "acl_file")
             }
             // Accepted and ignored: Sol always sets TCP_NODELAY; Mosquitto 2.0 itself
             // ignores the other two.
@@ -779,6 +794,7 @@ impl<'f> Parser<'f> {
             source: None,
             memory: self.memory,
             user: self.user,
+            security: self.security,
         })
     }
 

@@ -389,6 +389,14 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// The peer's IP address (`None` for a Unix socket or when it cannot be read).
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// Shuts both directions down (errors ignored: the socket is being dropped).
     pub fn shutdown(&self) {
         let _ = match self {

@@ -42,6 +42,7 @@
 mod buffer;
 mod gather;
 mod listener;
+mod login_limit;
 mod pool;
 mod read;
 mod reload;
@@ -50,6 +51,7 @@ mod throttle;
 pub use listener::LocalAddr;
 pub use pool::SLOT_BYTES;
 
+use crate::auth::Auth;
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
 use crate::codec::{decode, DecodeError};
 use crate::config::Config;
@@ -57,6 +59,7 @@ use crate::notify::Notifier;
 use buffer::BufferPool;
 use gather::Gather;
 use listener::{BindError, BindTarget, Listener, Stream};
+use login_limit::LoginLimiter;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::errno::Errno;
@@ -146,6 +149,10 @@ pub struct Server {
     warn_accept: LogThrottle,
     /// Throttled warnings.
     warn_oom: LogThrottle,
+    /// Source addresses with recent failed logins.
+    logins: LoginLimiter,
+    /// Throttled warnings.
+    warn_logins: LogThrottle,
 }
 
 /// The part of the reactor that effects act on, split from the broker so both can be
@@ -171,6 +178,8 @@ struct Counters {
     refused_no_fds: u32,
     /// Connections closed because the buffer budget could not be met.
     out_of_memory: u32,
+    /// Connections refused because their address failed to log in too often.
+    refused_login_limit: u32,
     /// Durable effects seen (no store yet).
     durable_ignored: u32,
 }
@@ -234,6 +243,8 @@ impl Server {
     /// Fails if a listener cannot be bound for a reason other than its address not being
     /// available yet (`EADDRINUSE`, `EACCES`, ...), or if no listener is bound or waiting.
     pub fn new(config: Config) -> io::Result<Server> {
+        let auth = load_auth(&config)
+            .map_err(|errors| io::Error::new(io::ErrorKind::InvalidData, errors.join("; ")))?;
         let fd_limit = pool::raise_fd_limit();
         let poll = Poll::new()?;
         let now = Instant::now();
@@ -312,10 +323,12 @@ impl Server {
         let waker = Waker::new(poll.registry(), WAKER)?;
         log::info!("{size} connection slots");
 
+        let mut broker = Broker::new(limits, now);
+        broker.set_auth(auth);
         Ok(Server {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
-            broker: Broker::new(limits, now),
+            broker,
             fx: Reactor {
                 conns: ClientPool::new(size),
                 ready: VecDeque::new(),
@@ -346,6 +359,8 @@ impl Server {
             warn_no_fds: LogThrottle::default(),
             warn_accept: LogThrottle::default(),
             warn_oom: LogThrottle::default(),
+            logins: LoginLimiter::default(),
+            warn_logins: LogThrottle::default(),
         })
     }
 
@@ -563,6 +578,21 @@ impl Server {
                 return false;
             }
         };
+        // The password and ACL files are part of the configuration: with errors in them
+        // nothing is reloaded, as for errors in the file itself.
+        let auth = match load_auth(&new) {
+            Ok(auth) => auth,
+            Err(errors) => {
+                for line in errors {
+                    log::error!("{line}");
+                }
+                log::error!(
+                    "{}: not reloaded, the running configuration is kept",
+                    path.display()
+                );
+                return false;
+            }
+        };
         let fixed = FixedSettings::of(&new);
         let changed = self.fixed.changed(&fixed);
         for setting in &changed {
@@ -577,6 +607,7 @@ impl Server {
         }
         self.broker.reconfigure(limits, Instant::now());
         self.drain_effects();
+        self.broker.set_auth(auth);
         reload::apply_log(&new.log, self.verbose);
         log::info!("{}: configuration reloaded", path.display());
         true
@@ -661,6 +692,20 @@ impl Server {
     /// Gives an accepted socket a slot and tells the broker; refuses it if the pool is full.
     fn admit(&mut self, stream: Stream, peer: String, listener: usize) {
         let now = Instant::now();
+        if !self.logins.is_empty() {
+            if let Some(ip) = stream.peer_ip().filter(|&ip| self.logins.refuses(ip, now)) {
+                drop(stream);
+                let counters = &mut self.fx.counters;
+                counters.refused_login_limit = counters.refused_login_limit.wrapping_add(1);
+                if let Some(n) = self.warn_logins.hit(now) {
+                    log::warn!(
+                        "refused {n} connection(s) in the last 10 s from addresses with too \
+                         many failed logins (latest {ip})"
+                    );
+                }
+                return;
+            }
+        }
         let conn = Connection {
             stream,
             read: ReadState::new(),
@@ -931,6 +976,11 @@ impl Server {
         let Some(mut conn) = self.fx.conns.remove(id) else {
             return;
         };
+        if reason == CloseReason::AuthFailed {
+            if let Some(ip) = conn.stream.peer_ip() {
+                self.logins.failure(ip, Instant::now());
+            }
+        }
         // The peer has finished: close() alone ends the connection. Otherwise shut down
         // first, so a last answer (a refusing CONNACK) leaves with a FIN before the reset
         // that unread input causes. Closing the descriptor also removes it from epoll
@@ -1138,6 +1188,12 @@ enum Shed {
     Empty,
     /// No descriptor could be freed or the accept failed: back off.
     Failed,
+}
+
+/// The password file and ACL a configuration names.
+fn load_auth(config: &Config) -> Result<Auth, Vec<String>> {
+    let l = &config.limits;
+    Auth::load(&config.security, l.max_topic_length, l.max_topic_levels)
 }
 
 /// Opens the spare descriptor kept for `EMFILE`.

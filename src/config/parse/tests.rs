@@ -182,13 +182,29 @@ fn unknown_key_is_reported_with_its_line() {
 }
 
 #[test]
+fn password_and_acl_files_are_kept_and_global() {
+    let config = ok("password_file /etc/sol/passwd\nacl_file /etc/sol/acl\nlistener 1883\n");
+    assert_eq!(
+        config.security,
+        SecurityFiles {
+            password_file: Some("/etc/sol/passwd".into()),
+            acl_file: Some("/etc/sol/acl".into()),
+        }
+    );
+    assert_eq!(
+        errors("per_listener_settings true\nlistener 1883\npassword_file /etc/pw\n"),
+        "sol.conf:3: password_file: Sol does not support it per listener yet; set it before \
+         the first 'listener' line"
+    );
+}
+
+#[test]
 fn unsupported_mosquitto_keys_are_named() {
     assert_eq!(
-        errors("listener 1883\nallow_anonymous false\n\n\n\n\npassword_file /etc/pw\n"),
-        "sol.conf:7: 'password_file' is a Mosquitto option that Sol does not support yet"
+        errors("listener 1883\nallow_anonymous false\n\n\n\n\npsk_file /etc/psk\n"),
+        "sol.conf:7: 'psk_file' is a Mosquitto option that Sol does not support yet"
     );
     for key in [
-        "acl_file x",
         "persistence true",
         "certfile x",
         "connection bridge1",
@@ -255,7 +271,7 @@ fn all_errors_are_collected_in_line_order() {
 listener 1883
 max_keepalive x
 bogus 1
-password_file /etc/pw
+psk_file /etc/psk
 listener
 max_connections 10
 max_connections 20
@@ -264,7 +280,7 @@ max_connections 20
         errors(text),
         "sol.conf:2: max_keepalive: expected an integer, found 'x'\n\
          sol.conf:3: unknown option 'bogus'\n\
-         sol.conf:4: 'password_file' is a Mosquitto option that Sol does not support yet\n\
+         sol.conf:4: 'psk_file' is a Mosquitto option that Sol does not support yet\n\
          sol.conf:5: listener: missing port\n\
          sol.conf:7: max_connections: already set at line 6; Sol has one connection pool for all listeners, so the cap is global and set once"
     );
