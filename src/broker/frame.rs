@@ -100,7 +100,6 @@ impl Frame {
     }
 
     /// The frame as up to four byte slices in wire order (empty slices are allowed).
-    #[inline(always)]
     pub fn segments(&self) -> [&[u8]; 4] {
         match self {
             Frame::Small { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[]],
@@ -120,9 +119,20 @@ impl Frame {
         }
     }
 
-    /// Total bytes on the wire.
+    /// Total bytes on the wire (the sum of [`Frame::segments`], without building them:
+    /// this runs for every frame written).
+    #[inline]
     pub fn len(&self) -> usize {
-        self.segments().iter().map(|s| s.len()).sum()
+        match self {
+            Frame::Small { len, .. } => usize::from(*len),
+            Frame::Suback(bytes) => bytes.len(),
+            Frame::Publish {
+                head_len,
+                has_packet_id,
+                message,
+                ..
+            } => usize::from(*head_len) + message.size() + if *has_packet_id { 2 } else { 0 },
+        }
     }
 
     /// Always false: every frame has at least a fixed header.
@@ -221,6 +231,21 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn len_is_the_sum_of_the_segments() {
+        let m = Message::new("a/b", b"payload");
+        for f in [
+            Frame::pingresp(),
+            Frame::ack(PacketType::Puback, 7),
+            Frame::suback(3, &[0, 1, 0x80]),
+            Frame::publish(m.clone(), QoS::AtMostOnce, false, false, None),
+            Frame::publish(m, QoS::AtLeastOnce, true, true, Some(9)),
+        ] {
+            let sum: usize = f.segments().iter().map(|s| s.len()).sum();
+            assert_eq!(f.len(), sum, "{f:?}");
+        }
+    }
 
     #[test]
     fn outbox_keeps_order_and_allocates_only_beyond_one_frame() {

@@ -1297,13 +1297,15 @@ impl Broker {
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
-        let queued = s.queue_len();
-        if queued > 1 {
+        // At most what the outbox has room for; none when it is full (a flood).
+        let batch = s
+            .queue_len()
+            .min(OUTBOX_BATCH.saturating_sub(c.outbox.len()));
+        if batch > 1 {
             // One allocation for the batch (a single frame needs none: see `Outbox`).
-            c.outbox
-                .reserve(queued.min(OUTBOX_BATCH - c.outbox.len().min(OUTBOX_BATCH)));
+            c.outbox.reserve(batch);
         }
-        while c.outbox.len() < OUTBOX_BATCH {
+        for _ in 0..batch {
             let Some(front) = s.front() else { break };
             if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {
                 break;
