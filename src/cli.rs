@@ -307,16 +307,17 @@ fn check(path: &std::path::Path) -> Result<String, String> {
 /// the broker runs as `user` (see [`crate::privilege`]); otherwise as whoever starts it,
 /// assumed to be whoever runs `sol check`.
 fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<String>, String> {
-    use nix::unistd::{Uid, User};
+    use crate::privilege::Account;
+    use nix::unistd::Uid;
     let user = if Uid::effective().is_root() {
         match crate::privilege::run_user(config.user.as_deref())? {
-            Some(user) => user,
+            Some(account) => account,
             None => return Ok(Vec::new()),
         }
     } else {
-        match User::from_uid(Uid::current()) {
-            Ok(Some(user)) => user,
-            _ => return Ok(Vec::new()),
+        match Account::current() {
+            Some(account) => account,
+            None => return Ok(Vec::new()),
         }
     };
     let files = [

@@ -32,6 +32,33 @@ pub enum Dropped {
     To(String),
 }
 
+/// An account to run as: ids and every group it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// The user name.
+    pub name: String,
+    /// Its user id.
+    pub uid: Uid,
+    /// Its primary group.
+    pub gid: Gid,
+    /// Its primary and supplementary groups.
+    pub groups: Vec<Gid>,
+}
+
+impl Account {
+    /// The account running this process (for `sol check` as a normal user).
+    pub fn current() -> Option<Account> {
+        let uid = Uid::current();
+        let name = User::from_uid(uid).ok().flatten().map(|u| u.name)?;
+        Some(Account {
+            name,
+            uid,
+            gid: Gid::current(),
+            groups: unistd::getgroups().unwrap_or_default(),
+        })
+    }
+}
+
 /// Switches from root to the configured user (see the module comment).
 pub fn drop_root(configured: Option<&str>) -> Result<Dropped, String> {
     if !unistd::geteuid().is_root() {
@@ -39,21 +66,21 @@ pub fn drop_root(configured: Option<&str>) -> Result<Dropped, String> {
     }
     match run_user(configured)? {
         None => Ok(Dropped::StayedRoot),
-        Some(user) => {
-            switch_to(&user)?;
-            Ok(Dropped::To(user.name))
+        Some(account) => {
+            switch_to(&account)?;
+            Ok(Dropped::To(account.name))
         }
     }
 }
 
 /// The account a broker started as root runs as: `None` for `user root`.
-pub fn run_user(configured: Option<&str>) -> Result<Option<User>, String> {
+pub fn run_user(configured: Option<&str>) -> Result<Option<Account>, String> {
     let name = configured.unwrap_or(DEFAULT_USER);
     if name == "root" {
         return Ok(None);
     }
     match lookup(name)? {
-        Some(user) => Ok(Some(user)),
+        Some(account) => Ok(Some(account)),
         None if configured.is_none() => lookup(FALLBACK_USER)?.map(Some).ok_or_else(|| {
             format!(
                 "neither the user {DEFAULT_USER} nor {FALLBACK_USER} exists to run as; \
@@ -66,24 +93,68 @@ pub fn run_user(configured: Option<&str>) -> Result<Option<User>, String> {
     }
 }
 
-/// Whether `user` can read the file at `path`: read permission on it and search
+/// The account called `name`: from `/etc/passwd` and `/etc/group` when it is there, else
+/// from the system's name service (NSS). Reading the files directly matters on a small
+/// device: a lookup through NSS makes glibc load its modules (`libnss_systemd` and what
+/// it needs), about 1 MB of resident pages for the rest of the process's life.
+fn lookup(name: &str) -> Result<Option<Account>, String> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    if let Some(account) = from_files(name, &read("/etc/passwd"), &read("/etc/group")) {
+        return Ok(Some(account));
+    }
+    let user = User::from_name(name).map_err(|e| format!("looking up user {name}: {e}"))?;
+    let Some(user) = user else { return Ok(None) };
+    let cname = CString::new(name).map_err(|_| "user name contains NUL".to_string())?;
+    let groups = unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
+    Ok(Some(Account {
+        name: user.name,
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+    }))
+}
+
+/// The account `name` as `passwd` and `group` (the files' text) describe it.
+fn from_files(name: &str, passwd: &str, group: &str) -> Option<Account> {
+    let (uid, gid) = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
+    })?;
+    let gid = Gid::from_raw(gid);
+    let mut groups = vec![gid];
+    for line in group.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        let member = f.len() >= 4 && f[3].split(',').any(|m| m.trim() == name);
+        if let Some(g) = f.get(2).and_then(|g| g.parse().ok()).filter(|_| member) {
+            let g = Gid::from_raw(g);
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+    }
+    Some(Account {
+        name: name.to_string(),
+        uid: Uid::from_raw(uid),
+        gid,
+        groups,
+    })
+}
+
+/// Whether `account` can read the file at `path`: read permission on it and search
 /// permission on every directory above it, by owner, group (primary or supplementary)
 /// or other bits. ACLs and capabilities are not considered.
-pub fn readable_by(path: &Path, user: &User) -> Result<bool, String> {
-    if user.uid.is_root() {
+pub fn readable_by(path: &Path, account: &Account) -> Result<bool, String> {
+    if account.uid.is_root() {
         return Ok(true);
     }
     let shown = path.display();
     let full = path.canonicalize().map_err(|e| format!("{shown}: {e}"))?;
-    let cname =
-        CString::new(user.name.as_str()).map_err(|_| "user name contains NUL".to_string())?;
-    let groups = unistd::getgrouplist(&cname, user.gid).unwrap_or_else(|_| vec![user.gid]);
     let allowed = |p: &Path, bits: u32| -> Result<bool, String> {
         let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         let mode = meta.mode();
-        let granted = if meta.uid() == user.uid.as_raw() {
+        let granted = if meta.uid() == account.uid.as_raw() {
             mode >> 6
-        } else if groups.contains(&Gid::from_raw(meta.gid())) {
+        } else if account.groups.contains(&Gid::from_raw(meta.gid())) {
             mode >> 3
         } else {
             mode
@@ -98,24 +169,18 @@ pub fn readable_by(path: &Path, user: &User) -> Result<bool, String> {
     allowed(&full, 0o4)
 }
 
-/// The account called `name`, if there is one.
-fn lookup(name: &str) -> Result<Option<User>, String> {
-    User::from_name(name).map_err(|e| format!("looking up user {name}: {e}"))
-}
-
 /// Groups, then group id, then user id: in this order, since each step needs the
 /// privilege the next one gives up.
-fn switch_to(user: &User) -> Result<(), String> {
-    let fail = |what: &str, e: nix::Error| format!("switching to user {}: {what}: {e}", user.name);
-    let cname =
-        CString::new(user.name.as_str()).map_err(|_| "user name contains NUL".to_string())?;
-    unistd::initgroups(&cname, user.gid).map_err(|e| fail("initgroups", e))?;
-    unistd::setgid(user.gid).map_err(|e| fail("setgid", e))?;
-    unistd::setuid(user.uid).map_err(|e| fail("setuid", e))?;
-    if user.uid != Uid::from_raw(0) && unistd::setuid(Uid::from_raw(0)).is_ok() {
+fn switch_to(account: &Account) -> Result<(), String> {
+    let fail =
+        |what: &str, e: nix::Error| format!("switching to user {}: {what}: {e}", account.name);
+    unistd::setgroups(&account.groups).map_err(|e| fail("setgroups", e))?;
+    unistd::setgid(account.gid).map_err(|e| fail("setgid", e))?;
+    unistd::setuid(account.uid).map_err(|e| fail("setuid", e))?;
+    if !account.uid.is_root() && unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err(format!(
             "switching to user {}: root could be regained",
-            user.name
+            account.name
         ));
     }
     Ok(())
@@ -144,6 +209,19 @@ mod tests {
         assert!(!readable_by(&file, &nobody).unwrap());
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn accounts_come_from_the_files_with_every_group() {
+        let passwd =
+            "root:x:0:0::/root:/bin/sh\nsol:x:990:985:Sol:/var/lib/sol:/usr/sbin/nologin\n";
+        let group =
+            "root:x:0:\nsol:x:985:\ndialout:x:20:pi,sol\nssl-cert:x:110:sol\nother:x:7:pi\n";
+        let sol = from_files("sol", passwd, group).expect("in the files");
+        assert_eq!((sol.uid.as_raw(), sol.gid.as_raw()), (990, 985));
+        let groups: Vec<u32> = sol.groups.iter().map(|g| g.as_raw()).collect();
+        assert_eq!(groups, vec![985, 20, 110]);
+        assert_eq!(from_files("pi", passwd, group), None, "not in passwd");
     }
 
     #[test]

@@ -12,8 +12,7 @@ use super::value::{self, ValueError};
 use super::{
     loopback_listeners, policies, Bind, Config, ConfigError, ConfigErrors, ListenerConfig,
     LogConfig, LogTypes, MemoryConfig, SecurityFiles, SocketDomain, TlsSettings, TlsVersion,
-    DEFAULT_PORT,
-    MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
+    DEFAULT_PORT, MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
 };
 use crate::broker::Limits;
 use std::collections::HashMap;
