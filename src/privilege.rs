@@ -79,9 +79,15 @@ pub fn run_user(configured: Option<&str>) -> Result<Option<Account>, String> {
     if name == "root" {
         return Ok(None);
     }
-    match lookup(name)? {
+    // The default users are local accounts when they exist: asked of the files only, so
+    // a machine without them does not load the NSS modules just to learn that.
+    let find = |name: &str| match configured {
+        Some(_) => lookup(name),
+        None => Ok(lookup_files(name)),
+    };
+    match find(name)? {
         Some(account) => Ok(Some(account)),
-        None if configured.is_none() => lookup(FALLBACK_USER)?.map(Some).ok_or_else(|| {
+        None if configured.is_none() => find(FALLBACK_USER)?.map(Some).ok_or_else(|| {
             format!(
                 "neither the user {DEFAULT_USER} nor {FALLBACK_USER} exists to run as; \
                  create {DEFAULT_USER} or set `user`"
@@ -98,8 +104,7 @@ pub fn run_user(configured: Option<&str>) -> Result<Option<Account>, String> {
 /// device: a lookup through NSS makes glibc load its modules (`libnss_systemd` and what
 /// it needs), about 1 MB of resident pages for the rest of the process's life.
 fn lookup(name: &str) -> Result<Option<Account>, String> {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    if let Some(account) = from_files(name, &read("/etc/passwd"), &read("/etc/group")) {
+    if let Some(account) = lookup_files(name) {
         return Ok(Some(account));
     }
     let user = User::from_name(name).map_err(|e| format!("looking up user {name}: {e}"))?;
@@ -112,6 +117,12 @@ fn lookup(name: &str) -> Result<Option<Account>, String> {
         gid: user.gid,
         groups,
     }))
+}
+
+/// The account called `name` in `/etc/passwd` and `/etc/group`, if it is there.
+fn lookup_files(name: &str) -> Option<Account> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    from_files(name, &read("/etc/passwd"), &read("/etc/group"))
 }
 
 /// The account `name` as `passwd` and `group` (the files' text) describe it.
