@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn short_strings_are_inline_long_ones_on_the_heap() {
-        assert_eq!(std::mem::size_of::<CompactStr>(), 24);
+        crate::broker::assert_size_of::<CompactStr>(24);
         for s in ["", "a", "sensor-0017", "ü€ multi-byte", &"x".repeat(22)] {
             let c = CompactStr::from(s);
             assert!(matches!(c, CompactStr::Inline { .. }), "{s}");

@@ -275,6 +275,6 @@ mod tests {
         assert!(out.rest.is_none());
         out.reserve(5);
         assert!(out.rest.as_ref().is_some_and(|r| r.capacity() >= 4));
-        assert_eq!(std::mem::size_of::<Outbox>(), 40);
+        crate::broker::assert_size_of::<Outbox>(40);
     }
 }

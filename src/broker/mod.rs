@@ -1853,6 +1853,19 @@ impl Broker {
     }
 }
 
+/// Checks a type's size: exactly `on_64_bit` bytes on 64-bit targets (a regression test
+/// of the memory work), at most that on 32-bit ones, whose pointers are smaller.
+#[cfg(test)]
+pub(crate) fn assert_size_of<T>(on_64_bit: usize) {
+    let size = std::mem::size_of::<T>();
+    let name = std::any::type_name::<T>();
+    if cfg!(target_pointer_width = "64") {
+        assert_eq!(size, on_64_bit, "size of {name}");
+    } else {
+        assert!(size <= on_64_bit, "size of {name}: {size} > {on_64_bit}");
+    }
+}
+
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]

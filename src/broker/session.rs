@@ -308,6 +308,6 @@ mod tests {
         let s = Session::new("c", true, 0);
         assert_eq!((s.queue.capacity(), s.inflight.capacity()), (0, 0));
         assert!(!s.queue_full(1, 1, 0) && s.front().is_none() && s.inflight_len() == 0);
-        assert_eq!(std::mem::size_of::<Option<Session>>(), 192);
+        crate::broker::assert_size_of::<Option<Session>>(192);
     }
 }

@@ -1201,8 +1201,8 @@ fn publish_with_too_many_topic_levels_is_dropped_counted_and_acknowledged() {
 #[test]
 fn per_connection_state_stays_small() {
     // What every connection slot and session costs; ../config/ceiling.rs counts on it.
-    assert_eq!(std::mem::size_of::<Option<Conn>>(), 104);
-    assert_eq!(std::mem::size_of::<Option<Session>>(), 192);
+    assert_size_of::<Option<Conn>>(104);
+    assert_size_of::<Option<Session>>(192);
 }
 
 #[test]

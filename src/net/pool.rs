@@ -217,7 +217,7 @@ mod tests {
     fn slots_are_small_and_written_only_when_first_used() {
         // mio adds a selector id to every socket in debug builds.
         let expected = if cfg!(debug_assertions) { 56 } else { 40 };
-        assert_eq!(std::mem::size_of::<Option<Connection>>(), expected);
+        crate::broker::assert_size_of::<Option<Connection>>(expected);
         let pool = ClientPool::new(1000);
         assert_eq!((pool.capacity(), pool.slots.len()), (1000, 0));
         assert!(pool.occupied().is_empty());
