@@ -174,6 +174,8 @@ const OUTBOX_LOW_WATER: usize = 32;
 /// Outbox capacity (frames) a connection keeps once everything is written: enough for
 /// acknowledgements, small enough that ten thousand idle clients cost little.
 const OUTBOX_KEEP: usize = 16;
+/// Why a PUBLISH or will is refused when the ACL does not let its client write the topic.
+const ACL_WRITE_DENIED: &str = "the ACL does not allow publishing to its topic";
 /// Minimum time between two warnings about dropped messages.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -785,7 +787,7 @@ impl Broker {
                     .acl
                     .as_ref()
                     .is_some_and(|acl| !acl.allows(who, w.topic, Want::Write));
-                denied.then_some("the ACL does not allow publishing to its topic")
+                denied.then_some(ACL_WRITE_DENIED)
             })
         });
         if let Some(why) = will_refusal {
@@ -915,18 +917,19 @@ impl Broker {
 
     /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
     fn accept_publish(&mut self, conn: ConnId, p: &codec::Publish<'_>, now: Instant) -> bool {
-        let reason = self.publish_refusal(p.topic, p.payload.len()).or_else(|| {
+        let reason = match self.publish_refusal(p.topic, p.payload.len()) {
+            Some(reason) => reason,
             // Denied silently to the client, as MQTT 3.1.1 has no way to say so (it is
             // still acknowledged, so it is not re-sent); counted and logged here.
-            let sid = self.session_of(conn)?;
-            (!self.acl_allows(sid, p.topic, Want::Write)).then_some("the ACL does not allow it")
-        });
-        let Some(reason) = reason else {
-            return true;
+            None if self
+                .session_of(conn)
+                .is_some_and(|sid| !self.acl_allows(sid, p.topic, Want::Write)) =>
+            {
+                self.stats.acl_denied += 1;
+                ACL_WRITE_DENIED
+            }
+            None => return true,
         };
-        if reason == "the ACL does not allow it" {
-            self.stats.acl_denied += 1;
-        }
         self.stats.publish_dropped += 1;
         let id = self.client_id_of(conn).unwrap_or_default().to_string();
         self.drop_log.warn(
