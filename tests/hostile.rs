@@ -58,6 +58,7 @@ fn a_storm_past_max_connections_is_refused_and_the_pool_recovers() {
     let mut storm: Vec<TcpStream> = (0..40).map(|_| tcp(server.tcp())).collect();
     others.still_talk();
     let mut refused = 0;
+    let mut admitted = Vec::new();
     for (i, s) in storm.iter_mut().enumerate() {
         if s.write_all(&connect(&format!("storm{i}"), 60, true))
             .is_err()
@@ -67,7 +68,10 @@ fn a_storm_past_max_connections_is_refused_and_the_pool_recovers() {
         }
         let mut first = [0u8; 4];
         match std::io::Read::read(s, &mut first) {
-            Ok(4) => assert_eq!(first, CONNACK_OK),
+            Ok(4) => {
+                assert_eq!(first, CONNACK_OK);
+                admitted.push(i);
+            }
             Ok(0) | Err(_) => refused += 1,
             Ok(n) => panic!("unexpected {n}-byte answer"),
         }
@@ -77,6 +81,12 @@ fn a_storm_past_max_connections_is_refused_and_the_pool_recovers() {
         "at most 4 of the storm got a slot, {refused} refused"
     );
     others.still_talk();
+    // The admitted ones leave; the server closing each socket means its slot is free
+    // (waiting for that, not for time, keeps the next connect from racing the release).
+    for i in admitted {
+        send(&mut storm[i], &DISCONNECT);
+        expect_closed(&mut storm[i]);
+    }
     drop(storm);
     // Once the storm is gone its slots are free again.
     let mut later = handshake(server.tcp(), "later");
