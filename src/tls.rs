@@ -13,14 +13,24 @@
 //! clock reads earlier than the time this binary was built, Sol checks client certificate
 //! dates against the build time instead (a lower bound of the real time), and logs that
 //! once. See [`effective_now`].
+//!
+//! `disable_client_cert_date_checks true` on a listener goes further: client certificates
+//! are accepted outside their validity dates (expired, or not valid yet), as Mosquitto's
+//! option of that name does; signatures, the CA and the CRL are still checked. See
+//! [`IgnoreDates`] for the one chain it still refuses.
 
 use crate::config::{TlsSettings, TlsVersion};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::time_provider::TimeProvider;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +122,11 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
             .only_check_end_entity_revocation()
             .build()
             .map_err(|e| TlsError(format!("cafile/crlfile: {e}")))?;
-        builder.with_client_cert_verifier(verifier)
+        if settings.disable_client_cert_date_checks {
+            builder.with_client_cert_verifier(Arc::new(IgnoreDates(verifier)))
+        } else {
+            builder.with_client_cert_verifier(verifier)
+        }
     } else {
         builder.with_no_client_auth()
     };
@@ -175,6 +189,81 @@ pub fn effective_now(system: SystemTime, floor: u64) -> (UnixTime, bool) {
         (UnixTime::since_unix_epoch(floor), true)
     } else {
         (UnixTime::since_unix_epoch(now), false)
+    }
+}
+
+/// How many times [`IgnoreDates`] moves the verification time before it gives up: one
+/// move per certificate of a chain whose dates all overlap is enough in practice.
+const DATE_MOVES: usize = 4;
+
+/// A client certificate verifier that accepts certificates outside their validity dates
+/// (`disable_client_cert_date_checks`).
+///
+/// webpki checks a chain at one time and has no switch to skip dates, so when the inner
+/// verifier reports a certificate expired (not valid yet), the chain is verified again at
+/// that certificate's `notAfter` (`notBefore`), at most [`DATE_MOVES`] times. Everything
+/// else (signatures, the CA, the CRL, key usage) is checked as usual. The one chain still
+/// refused is one with no single moment at which all its certificates were valid (a
+/// client certificate that expired before its CA certificate was issued); OpenSSL, which
+/// skips the dates altogether, would accept it.
+#[derive(Debug)]
+struct IgnoreDates(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for IgnoreDates {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        mut now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        for _ in 0..DATE_MOVES {
+            match self.0.verify_client_cert(end_entity, intermediates, now) {
+                Err(Error::InvalidCertificate(CertificateError::ExpiredContext {
+                    not_after,
+                    ..
+                })) => now = not_after,
+                Err(Error::InvalidCertificate(CertificateError::NotValidYetContext {
+                    not_before,
+                    ..
+                })) => now = not_before,
+                verdict => return verdict,
+            }
+        }
+        self.0.verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

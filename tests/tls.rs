@@ -157,6 +157,35 @@ fn client_certificates_wrong_ca_and_revoked_are_checked() {
 }
 
 #[test]
+fn client_certificate_dates_are_checked_unless_disabled() {
+    let dir = certs("dates");
+    let listener = |extra: &str| {
+        let lines = format!(
+            "cafile {d}/dates-ca.crt\nrequire_certificate true\n{extra}",
+            d = dir.display()
+        );
+        tls_listener(&dir, &lines)
+    };
+    let connects = |server: &Running, cert: &str| {
+        let mut s = tls_client(server.tcp(), &dir, "ca", Some(cert));
+        try_connect(&mut s, cert).is_ok_and(|connack| connack == CONNACK_OK)
+    };
+    // By default an expired or not yet valid client certificate is refused.
+    let strict = start_file(&dir, &listener(""));
+    assert!(connects(&strict, "timeless"));
+    assert!(!connects(&strict, "expired"), "expired in 2002");
+    assert!(!connects(&strict, "future"), "valid from 2090");
+    drop(strict);
+    // disable_client_cert_date_checks: the dates are ignored, nothing else is.
+    let lenient = start_file(&dir, &listener("disable_client_cert_date_checks true\n"));
+    assert!(connects(&lenient, "timeless"));
+    assert!(connects(&lenient, "expired"), "dates ignored");
+    assert!(connects(&lenient, "future"), "dates ignored");
+    assert!(!connects(&lenient, "client"), "the CA is still checked");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn stalled_handshake_is_closed_by_the_connect_timeout() {
     let dir = certs("stall");
     let body = format!("{}connect_timeout 0.3\n", tls_listener(&dir, ""));

@@ -55,7 +55,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "ciphers",
     "ciphers_tls1.3",
     "dhparamfile",
-    "disable_client_cert_date_checks",
     "tls_engine",
     "tls_engine_kpass_sha1",
     "tls_keyform",

@@ -100,7 +100,8 @@ pub struct ListenerConfig {
 }
 
 /// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
-/// `cafile`, `capath`, `crlfile`, `require_certificate`, `tls_version`). The files are
+/// `cafile`, `capath`, `crlfile`, `require_certificate`, `disable_client_cert_date_checks`,
+/// `tls_version`). The files are
 /// read when the broker starts, by `sol check`, and again on SIGHUP.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TlsSettings {
@@ -118,6 +119,9 @@ pub struct TlsSettings {
     pub crlfile: Option<PathBuf>,
     /// Clients must present a certificate signed by `cafile`/`capath`.
     pub require_certificate: bool,
+    /// Client certificates are accepted outside their validity dates
+    /// (`disable_client_cert_date_checks`); the chain and the CRL are still checked.
+    pub disable_client_cert_date_checks: bool,
     /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
     pub min_version: TlsVersion,
 }

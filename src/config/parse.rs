@@ -91,6 +91,8 @@ struct PendingTls {
     crlfile: Option<(PathBuf, usize)>,
     /// `require_certificate`, with its line.
     require_certificate: Option<(bool, usize)>,
+    /// `disable_client_cert_date_checks`, with its line.
+    no_date_checks: Option<(bool, usize)>,
     /// `tls_version`.
     min_version: Option<TlsVersion>,
 }
@@ -303,6 +305,7 @@ impl<'f> Parser<'f> {
             | "capath"
             | "crlfile"
             | "require_certificate"
+            | "disable_client_cert_date_checks"
             | "tls_version" => self.tls_key(line, key, args),
             "allow_zero_length_clientid" => {
                 self.global_security(line, key);
@@ -593,7 +596,7 @@ impl<'f> Parser<'f> {
     }
 
     /// A listener-scoped TLS key (`certfile`, `keyfile`, `cafile`, `capath`, `crlfile`,
-    /// `require_certificate`, `tls_version`). Without the `tls` feature every one is an
+    /// `require_certificate`, `disable_client_cert_date_checks`, `tls_version`). Without the `tls` feature every one is an
     /// error: a file written for TLS must not silently serve plain MQTT.
     fn tls_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
         if !cfg!(feature = "tls") {
@@ -626,6 +629,11 @@ impl<'f> Parser<'f> {
                 let v = self.bool_arg(line, key, args)?;
                 self.listeners[i].tls.require_certificate = Some((v, line));
                 "require_certificate"
+            }
+            "disable_client_cert_date_checks" => {
+                let v = self.bool_arg(line, key, args)?;
+                self.listeners[i].tls.no_date_checks = Some((v, line));
+                "disable_client_cert_date_checks"
             }
             "tls_version" => {
                 let v = match self.one(line, key, args)? {
@@ -686,6 +694,7 @@ impl<'f> Parser<'f> {
                 let stray = [
                     tls.crlfile.map(|c| c.1),
                     tls.require_certificate.map(|r| r.1),
+                    tls.no_date_checks.map(|d| d.1),
                 ];
                 if tls.cafile.is_some()
                     || tls.capath.is_some()
@@ -694,8 +703,9 @@ impl<'f> Parser<'f> {
                 {
                     self.error(
                         l.line,
-                        "listener: has TLS keys (cafile, capath, crlfile, require_certificate \
-                         or tls_version) but no 'certfile' and 'keyfile'",
+                        "listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+                         disable_client_cert_date_checks or tls_version) but no 'certfile' and \
+                         'keyfile'",
                     );
                 }
                 return None;
@@ -710,12 +720,21 @@ impl<'f> Parser<'f> {
             );
             return None;
         }
-        if let Some((_, at)) = &tls.crlfile {
-            if !require_certificate {
+        let client_only = [
+            ("crlfile", tls.crlfile.as_ref().map(|c| c.1)),
+            (
+                "disable_client_cert_date_checks",
+                tls.no_date_checks.filter(|d| d.0).map(|d| d.1),
+            ),
+        ];
+        for (key, at) in client_only {
+            if let Some(at) = at.filter(|_| !require_certificate) {
                 self.error(
-                    *at,
-                    "crlfile: only applies with 'require_certificate true' (client certificates \
-                     are not requested otherwise)",
+                    at,
+                    format!(
+                        "{key}: only applies with 'require_certificate true' (client \
+                         certificates are not requested otherwise)"
+                    ),
                 );
                 return None;
             }
@@ -728,6 +747,7 @@ impl<'f> Parser<'f> {
             capath: tls.capath,
             crlfile: tls.crlfile.map(|c| c.0),
             require_certificate,
+            disable_client_cert_date_checks: tls.no_date_checks.is_some_and(|d| d.0),
             min_version: tls.min_version.unwrap_or_default(),
         };
         #[cfg(feature = "tls")]

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Makes throw-away test certificates in DIR (EC P-256, valid for 2 days) with the openssl
 # CLI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate (CN
-# alice), a revoked client certificate (CN mallory) and the CA's CRL listing it, and a
-# second, unrelated CA with its own client (CN eve). Nothing here is ever committed.
+# alice), a revoked client certificate (CN mallory) and the CA's CRL listing it, a
+# second, unrelated CA with its own client (CN eve), and a CA valid 2000-2100 with a
+# client certificate that expired in 2002 (CN old), one valid from 2090 (CN young) and
+# one valid throughout (CN timeless).
+# Nothing here is ever committed.
 #   usage: tests/tls/make-certs.sh DIR
 set -eu
 dir=$1
@@ -72,3 +75,39 @@ default_crl_days = 2
 CNF
 openssl ca -config ca.cnf -revoke revoked.crt 2>/dev/null
 openssl ca -config ca.cnf -gencrl -out ca.crl 2>/dev/null
+
+# A CA valid from 2000 to 2100 and two clients outside their dates (openssl ca is the
+# CLI's only way to set a start date).
+cat > dates.cnf <<'CNF'
+[ca]
+default_ca = dates
+[dates]
+database = dates-index.txt
+new_certs_dir = .
+serial = dates.srl
+default_md = sha256
+policy = any
+[any]
+commonName = supplied
+CNF
+: > dates-index.txt
+echo 1000 > dates.srl
+key dates-ca.key
+openssl req -new -key dates-ca.key -subj "/CN=Sol test dates-ca" -config ext.cnf \
+    -out dates-ca.csr 2>/dev/null
+openssl ca -batch -config dates.cnf -selfsign -keyfile dates-ca.key -in dates-ca.csr \
+    -startdate 20000101000000Z -enddate 21000101000000Z -extfile ext.cnf -extensions ca \
+    -out dates-ca.crt 2>/dev/null
+
+# dated NAME CN START END: a client certificate of dates-ca valid from START to END.
+dated() {
+    key "$1.key"
+    openssl req -new -key "$1.key" -subj "/CN=$2" -config ext.cnf -out "$1.csr" 2>/dev/null
+    openssl ca -batch -config dates.cnf -cert dates-ca.crt -keyfile dates-ca.key \
+        -in "$1.csr" -startdate "$3" -enddate "$4" -extfile ext.cnf -extensions client \
+        -out "$1.crt" 2>/dev/null
+}
+
+dated expired old 20010101000000Z 20020101000000Z
+dated timeless timeless 20000101000000Z 21000101000000Z
+dated future young 20900101000000Z 20910101000000Z

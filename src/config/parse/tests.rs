@@ -583,9 +583,21 @@ fn tls_keys_need_a_listener_and_both_files() {
     );
     assert_eq!(
         errors("listener 8883\ncafile /ca.crt\n"),
-        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate or \
-         tls_version) but no 'certfile' and 'keyfile'"
+        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+         disable_client_cert_date_checks or tls_version) but no 'certfile' and 'keyfile'"
     );
+    for key in ["crlfile /ca.crl", "disable_client_cert_date_checks true"] {
+        let name = key.split(' ').next().expect("key");
+        assert_eq!(
+            errors(&format!(
+                "listener 8883\ncertfile /x.crt\nkeyfile /x.key\n{key}\n"
+            )),
+            format!(
+                "sol.conf:4: {name}: only applies with 'require_certificate true' (client \
+                 certificates are not requested otherwise)"
+            )
+        );
+    }
     assert_eq!(
         errors("listener 8883\ncertfile /x.crt\nkeyfile /x.key\nrequire_certificate true\n"),
         "sol.conf:4: require_certificate: needs 'cafile' or 'capath' to verify client certificates"
