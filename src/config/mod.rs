@@ -312,7 +312,8 @@ impl std::error::Error for ConfigErrors {}
 
 impl fmt::Display for ListenerConfig {
     /// `127.0.0.1:1883`, `[::1]:1883`, `*:1883 (ipv4)` or `unix:/run/sol.sock`, then
-    /// whether anonymous clients are allowed.
+    /// TLS and its client certificate checks if configured, then whether anonymous
+    /// clients are allowed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.bind {
             Bind::Any => write!(f, "*:{}", self.port)?,
@@ -324,6 +325,19 @@ impl fmt::Display for ListenerConfig {
             Some(SocketDomain::Ipv4) => write!(f, " (ipv4)")?,
             Some(SocketDomain::Ipv6) => write!(f, " (ipv6)")?,
             None => {}
+        }
+        if let Some(tls) = &self.tls {
+            let version = match tls.min_version {
+                TlsVersion::Tls12 => "1.2",
+                TlsVersion::Tls13 => "1.3",
+            };
+            write!(f, ", TLS {version}+")?;
+            if tls.require_certificate {
+                write!(f, ", client certificates required")?;
+            }
+            if tls.disable_client_cert_date_checks {
+                write!(f, " (dates not checked)")?;
+            }
         }
         if self.allow_anonymous {
             write!(f, ", anonymous allowed")
@@ -486,6 +500,16 @@ mod tests {
         assert_eq!(
             l(Bind::Host("::1".into()), None, true).to_string(),
             "[::1]:1883, anonymous allowed"
+        );
+        let mut tls = l(Bind::Any, None, false);
+        tls.tls = Some(TlsSettings {
+            require_certificate: true,
+            disable_client_cert_date_checks: true,
+            ..TlsSettings::default()
+        });
+        assert_eq!(
+            tls.to_string(),
+            "*:1883, TLS 1.2+, client certificates required (dates not checked), anonymous refused"
         );
         assert_eq!(
             l(Bind::Any, Some(SocketDomain::Ipv4), false).to_string(),
