@@ -8,18 +8,6 @@ use sol::auth::password::{hash_password, PasswordFile};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 
-/// CONNECT (MQTT 3.1.1, clean session, keep-alive 60) with a username and password.
-fn login(client_id: &str, user: &str, password: &str) -> Vec<u8> {
-    let mut body = string(b"MQTT");
-    body.push(4);
-    body.push(0xc2); // username, password, clean session
-    body.extend_from_slice(&60u16.to_be_bytes());
-    body.extend(string(client_id.as_bytes()));
-    body.extend(string(user.as_bytes()));
-    body.extend(string(password.as_bytes()));
-    packet(0x10, &body)
-}
-
 /// CONNACK "not authorised".
 const CONNACK_NOT_AUTHORISED: [u8; 4] = [0x20, 0x02, 0x00, 0x05];
 

@@ -178,6 +178,18 @@ pub fn connect_full(
     packet(0x10, &body)
 }
 
+/// CONNECT (MQTT 3.1.1, clean session, keep-alive 60) with a username and password.
+pub fn login(client_id: &str, user: &str, password: &str) -> Vec<u8> {
+    let mut body = string(b"MQTT");
+    body.push(4);
+    body.push(0xc2); // username, password, clean session
+    body.extend_from_slice(&60u16.to_be_bytes());
+    body.extend(string(client_id.as_bytes()));
+    body.extend(string(user.as_bytes()));
+    body.extend(string(password.as_bytes()));
+    packet(0x10, &body)
+}
+
 /// SUBSCRIBE to one filter.
 pub fn subscribe(packet_id: u16, filter: &str, qos: u8) -> Vec<u8> {
     let mut body = packet_id.to_be_bytes().to_vec();
