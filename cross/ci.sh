@@ -147,6 +147,34 @@ done <"$WORK/build.out"
 
 # ------------------------------------------------------------------ smoke
 
+# round_trip TRIPLE DIR NAME PORT SECONDS [CLIENT OPTION...]: a QoS 1 message from
+# mosquitto_pub reaches a mosquitto_sub that subscribed first (ready at its SUBACK), both
+# with the client options given (e.g. --cafile), each bounded by SECONDS.
+round_trip() {
+    local triple=$1 dir=$2 name=$3 port=$4 wait=$5 rc
+    shift 5
+    local topic="sol-cross/$triple/$$/$name" out="$dir/$name.out"
+    stdbuf -oL mosquitto_sub -h "$HOST" -p "$port" "$@" -d -v -q 1 -t "$topic" -C 1 \
+        -W "$wait" >"$out" 2>&1 &
+    SUB_PID=$!
+    if ! wait_grep "$out" 'received SUBACK' "$wait" "$SUB_PID"; then
+        log "$name: subscriber got no SUBACK:"
+        sed 's/^/    | /' "$out"
+        return 1
+    fi
+    timeout "$wait" mosquitto_pub -h "$HOST" -p "$port" "$@" -q 1 -t "$topic" \
+        -m "$name via $triple" || { log "$name: mosquitto_pub failed"; return 1; }
+    wait "$SUB_PID"
+    rc=$?
+    SUB_PID=""
+    if [ "$rc" -ne 0 ] || ! grep -qxF "$topic $name via $triple" "$out" ||
+        ! grep -qE 'received PUBLISH \(d0, q1, r0, ' "$out"; then
+        log "$name: QoS 1 round trip failed (mosquitto_sub exit $rc):"
+        sed 's/^/    | /' "$out"
+        return 1
+    fi
+}
+
 # smoke TRIPLE: run the binary under qemu-user and drive it with mosquitto clients.
 smoke() {
     local triple=$1 bin=${BIN[$1]:-} qemu port="" tls_port="" i rc
@@ -200,48 +228,11 @@ smoke() {
     tls_port=$(sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$blog" | sed -n 2p)
     log "$triple: $qemu $(basename "$bin") listening on $HOST:$port (pid $BROKER_PID)"
 
-    local topic="sol-cross/$triple/$$" out="$dir/sub.out"
-    # QoS 1 publish/subscribe: subscriber first (ready at SUBACK), then publish.
-    stdbuf -oL mosquitto_sub -h "$HOST" -p "$port" -d -v -q 1 -t "$topic/q1" -C 1 -W 20 >"$out" 2>&1 &
-    SUB_PID=$!
-    if ! wait_grep "$out" 'received SUBACK' 20 "$SUB_PID"; then
-        log "subscriber got no SUBACK:"
-        sed 's/^/    | /' "$out"
-        return 1
-    fi
-    timeout 20 mosquitto_pub -h "$HOST" -p "$port" -q 1 -t "$topic/q1" -m "qos1 via $triple" ||
-        { log "mosquitto_pub -q 1 failed"; return 1; }
-    wait "$SUB_PID"
-    rc=$?
-    SUB_PID=""
-    if [ "$rc" -ne 0 ] || ! grep -qxF "$topic/q1 qos1 via $triple" "$out" ||
-        ! grep -qE 'received PUBLISH \(d0, q1, r0, ' "$out"; then
-        log "QoS 1 round trip failed (mosquitto_sub exit $rc):"
-        sed 's/^/    | /' "$out"
-        return 1
-    fi
+    local topic="sol-cross/$triple/$$" out
+    round_trip "$triple" "$dir" q1 "$port" 20 || return 1
     log "$triple: QoS 1 publish/subscribe ok"
-
     # The same over TLS (rustls + ring under qemu): subscriber and publisher with --cafile.
-    out="$dir/tls.out"
-    stdbuf -oL mosquitto_sub -h "$HOST" -p "$tls_port" --cafile "$dir/certs/ca.crt" -d -v -q 1 \
-        -t "$topic/tls" -C 1 -W 30 >"$out" 2>&1 &
-    SUB_PID=$!
-    if ! wait_grep "$out" 'received SUBACK' 30 "$SUB_PID"; then
-        log "TLS subscriber got no SUBACK:"
-        sed 's/^/    | /' "$out"
-        return 1
-    fi
-    timeout 30 mosquitto_pub -h "$HOST" -p "$tls_port" --cafile "$dir/certs/ca.crt" -q 1 \
-        -t "$topic/tls" -m "tls via $triple" || { log "mosquitto_pub over TLS failed"; return 1; }
-    wait "$SUB_PID"
-    rc=$?
-    SUB_PID=""
-    if [ "$rc" -ne 0 ] || ! grep -qxF "$topic/tls tls via $triple" "$out"; then
-        log "QoS 1 round trip over TLS failed (mosquitto_sub exit $rc):"
-        sed 's/^/    | /' "$out"
-        return 1
-    fi
+    round_trip "$triple" "$dir" tls "$tls_port" 30 --cafile "$dir/certs/ca.crt" || return 1
     log "$triple: QoS 1 publish/subscribe over TLS (mosquitto --cafile) ok"
 
     # Retained: published first, received by a subscriber that connects later, flag set.
