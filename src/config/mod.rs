@@ -100,8 +100,9 @@ pub struct ListenerConfig {
 }
 
 /// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
-/// `cafile`, `capath`, `crlfile`, `require_certificate`, `tls_version`). The files are
-/// read when the broker starts, by `sol check`, and again on SIGHUP.
+/// `cafile`, `capath`, `crlfile`, `require_certificate`, `use_identity_as_username`,
+/// `tls_version`). The files are read when the broker starts, by `sol check`, and again
+/// on SIGHUP.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TlsSettings {
     /// The line of the `certfile` key, for errors about the files.
@@ -118,6 +119,10 @@ pub struct TlsSettings {
     pub crlfile: Option<PathBuf>,
     /// Clients must present a certificate signed by `cafile`/`capath`.
     pub require_certificate: bool,
+    /// The common name of the client's certificate is its user name
+    /// (`use_identity_as_username`; only with `require_certificate`, which the parser
+    /// checks). The broker core applies it through `ListenerPolicy`.
+    pub use_identity_as_username: bool,
     /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
     pub min_version: TlsVersion,
 }
@@ -417,6 +422,7 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
         .iter()
         .map(|l| ListenerPolicy {
             allow_anonymous: l.allow_anonymous,
+            use_identity_as_username: l.tls.as_ref().is_some_and(|t| t.use_identity_as_username),
         })
         .collect()
 }
@@ -424,6 +430,25 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_as_user_name_reaches_the_listener_policy() {
+        let tls = |use_identity_as_username| TlsSettings {
+            require_certificate: true,
+            use_identity_as_username,
+            ..TlsSettings::default()
+        };
+        let mut listeners = loopback_listeners(0, false);
+        listeners[0].tls = Some(tls(true));
+        listeners[1].tls = Some(tls(false));
+        let mut plain = loopback_listeners(0, false);
+        listeners.append(&mut plain);
+        let got: Vec<bool> = policies(&listeners)
+            .iter()
+            .map(|p| p.use_identity_as_username)
+            .collect();
+        assert_eq!(got, [true, false, false, false]);
+    }
 
     #[test]
     fn embedded_defaults_are_loopback_and_anonymous() {

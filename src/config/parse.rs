@@ -91,6 +91,8 @@ struct PendingTls {
     crlfile: Option<(PathBuf, usize)>,
     /// `require_certificate`, with its line.
     require_certificate: Option<(bool, usize)>,
+    /// `use_identity_as_username`, with its line.
+    use_identity_as_username: Option<(bool, usize)>,
     /// `tls_version`.
     min_version: Option<TlsVersion>,
 }
@@ -303,6 +305,7 @@ impl<'f> Parser<'f> {
             | "capath"
             | "crlfile"
             | "require_certificate"
+            | "use_identity_as_username"
             | "tls_version" => self.tls_key(line, key, args),
             "allow_zero_length_clientid" => {
                 self.global_security(line, key);
@@ -593,7 +596,7 @@ impl<'f> Parser<'f> {
     }
 
     /// A listener-scoped TLS key (`certfile`, `keyfile`, `cafile`, `capath`, `crlfile`,
-    /// `require_certificate`, `tls_version`). Without the `tls` feature every one is an
+    /// `require_certificate`, `use_identity_as_username`, `tls_version`). Without the `tls` feature every one is an
     /// error: a file written for TLS must not silently serve plain MQTT.
     fn tls_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
         if !cfg!(feature = "tls") {
@@ -626,6 +629,11 @@ impl<'f> Parser<'f> {
                 let v = self.bool_arg(line, key, args)?;
                 self.listeners[i].tls.require_certificate = Some((v, line));
                 "require_certificate"
+            }
+            "use_identity_as_username" => {
+                let v = self.bool_arg(line, key, args)?;
+                self.listeners[i].tls.use_identity_as_username = Some((v, line));
+                "use_identity_as_username"
             }
             "tls_version" => {
                 let v = match self.one(line, key, args)? {
@@ -686,6 +694,7 @@ impl<'f> Parser<'f> {
                 let stray = [
                     tls.crlfile.map(|c| c.1),
                     tls.require_certificate.map(|r| r.1),
+                    tls.use_identity_as_username.map(|u| u.1),
                 ];
                 if tls.cafile.is_some()
                     || tls.capath.is_some()
@@ -694,8 +703,9 @@ impl<'f> Parser<'f> {
                 {
                     self.error(
                         l.line,
-                        "listener: has TLS keys (cafile, capath, crlfile, require_certificate \
-                         or tls_version) but no 'certfile' and 'keyfile'",
+                        "listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+                         use_identity_as_username or tls_version) but no 'certfile' and \
+                         'keyfile'",
                     );
                 }
                 return None;
@@ -720,6 +730,18 @@ impl<'f> Parser<'f> {
                 return None;
             }
         }
+        let use_identity_as_username = tls.use_identity_as_username.is_some_and(|u| u.0);
+        if let Some((true, at)) = tls.use_identity_as_username {
+            if !require_certificate {
+                self.error(
+                    at,
+                    "use_identity_as_username: needs 'require_certificate true' (the user \
+                     name is read from the client's certificate, which is not requested \
+                     otherwise)",
+                );
+                return None;
+            }
+        }
         let settings = TlsSettings {
             line,
             certfile: certfile.0,
@@ -728,6 +750,7 @@ impl<'f> Parser<'f> {
             capath: tls.capath,
             crlfile: tls.crlfile.map(|c| c.0),
             require_certificate,
+            use_identity_as_username,
             min_version: tls.min_version.unwrap_or_default(),
         };
         #[cfg(feature = "tls")]

@@ -583,8 +583,8 @@ fn tls_keys_need_a_listener_and_both_files() {
     );
     assert_eq!(
         errors("listener 8883\ncafile /ca.crt\n"),
-        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate or \
-         tls_version) but no 'certfile' and 'keyfile'"
+        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+         use_identity_as_username or tls_version) but no 'certfile' and 'keyfile'"
     );
     assert_eq!(
         errors("listener 8883\ncertfile /x.crt\nkeyfile /x.key\nrequire_certificate true\n"),
@@ -602,6 +602,39 @@ fn tls_keys_need_a_listener_and_both_files() {
     assert!(
         e.starts_with("sol.conf:2: certfile: /nonexistent/x.crt: "),
         "{e}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn use_identity_as_username_needs_require_certificate() {
+    let listener = "listener 8883\ncertfile /x.crt\nkeyfile /x.key\n";
+    let needs = "use_identity_as_username: needs 'require_certificate true' (the user name \
+                 is read from the client's certificate, which is not requested otherwise)";
+    assert_eq!(
+        errors(&format!("{listener}use_identity_as_username true\n")),
+        format!("sol.conf:4: {needs}")
+    );
+    assert_eq!(
+        errors(&format!(
+            "{listener}require_certificate false\ncafile /ca.crt\nuse_identity_as_username true\n"
+        )),
+        format!("sol.conf:6: {needs}")
+    );
+    assert_eq!(
+        errors("listener 8883\nuse_identity_as_username true\n"),
+        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+         use_identity_as_username or tls_version) but no 'certfile' and 'keyfile'"
+    );
+    assert!(
+        errors(&format!("{listener}use_identity_as_username maybe\n")).ends_with(
+            "sol.conf:4: use_identity_as_username: expected true or false, found 'maybe'"
+        )
+    );
+    // false needs nothing (the files are what fails here, at the certfile line).
+    assert!(
+        errors(&format!("{listener}use_identity_as_username false\n"))
+            .starts_with("sol.conf:2: certfile: /x.crt: ")
     );
 }
 
