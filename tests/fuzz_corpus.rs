@@ -7,6 +7,8 @@
 mod broker;
 #[path = "../fuzz/src/codec.rs"]
 mod codec;
+#[path = "../fuzz/src/x509.rs"]
+mod x509;
 
 use std::path::Path;
 
@@ -44,4 +46,9 @@ fn codec_corpus() {
 #[test]
 fn broker_corpus() {
     replay_all("broker", broker::run);
+}
+
+#[test]
+fn x509_cn_corpus() {
+    replay_all("x509_cn", x509::run);
 }

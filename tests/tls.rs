@@ -429,3 +429,124 @@ fn paho_with_ssl_and_a_client_certificate() {
     assert!(!run(ports[1], Some("revoked")).status.success(), "revoked");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CONNECT (MQTT 3.1.1, clean session, keep-alive 60) with a user name and password.
+fn connect_as(client_id: &str, user: &str, password: &str) -> Vec<u8> {
+    let mut body = string(b"MQTT");
+    body.push(4);
+    body.push(0xc2); // user name, password, clean session
+    body.extend_from_slice(&60u16.to_be_bytes());
+    body.extend(string(client_id.as_bytes()));
+    body.extend(string(user.as_bytes()));
+    body.extend(string(password.as_bytes()));
+    packet(0x10, &body)
+}
+
+#[test]
+fn certificate_common_name_is_the_user_name() {
+    use sol::auth::password::{hash_password, PasswordFile};
+    let dir = certs("identity");
+    // alice has a password; sensor-7 has none and needs none.
+    let mut passwords = PasswordFile::default();
+    let iterations = std::num::NonZeroU32::new(101).expect("non-zero");
+    passwords.set(
+        "alice",
+        hash_password(b"wonderland", iterations).expect("hash"),
+    );
+    std::fs::write(dir.join("passwd"), passwords.to_string()).expect("password file");
+    std::fs::write(
+        dir.join("acl"),
+        "user alice\ntopic readwrite #\nuser sensor-7\ntopic readwrite sensors/7/#\n",
+    )
+    .expect("acl file");
+    let extra = format!(
+        "cafile {d}/ca.crt\nrequire_certificate true\nuse_identity_as_username true\n\
+         password_file {d}/passwd\nacl_file {d}/acl\n",
+        d = dir.display()
+    );
+    let body = tls_listener(&dir, &extra).replace("allow_anonymous true", "allow_anonymous false");
+    let server = start_file(&dir, &body);
+
+    // An observer whose certificate says alice (CN alice), with no user name in CONNECT:
+    // the identity is not anonymous.
+    let mut alice = tls_client(server.tcp(), &dir, "ca", Some("client"));
+    assert_eq!(
+        try_connect(&mut alice, "watcher").expect("connack"),
+        CONNACK_OK
+    );
+    tsend(&mut alice, &subscribe(1, "#", 0));
+    assert_eq!(read_packet(&mut alice), suback(1, 0));
+
+    // sensor-7 claims to be alice with a wrong password: the certificate decides.
+    let mut sensor = tls_client(server.tcp(), &dir, "ca", Some("sensor"));
+    tsend(&mut sensor, &connect_as("s7", "alice", "wrong"));
+    assert_eq!(read_packet(&mut sensor), CONNACK_OK);
+    tsend(&mut sensor, &subscribe(2, "sensors/7/#", 1));
+    assert_eq!(read_packet(&mut sensor), suback(2, 1));
+    tsend(&mut sensor, &subscribe(3, "other/#", 1));
+    assert_eq!(
+        read_packet(&mut sensor),
+        suback(3, 0x80),
+        "alice's rights not granted"
+    );
+    // Acknowledged and dropped: sensor-7 may not write there.
+    tsend(&mut sensor, &publish("other/x", b"no", 1, Some(1), false));
+    assert_eq!(read_packet(&mut sensor), ack(0x40, 1));
+    tsend(
+        &mut sensor,
+        &publish("sensors/7/temp", b"21", 1, Some(2), false),
+    );
+    // Its own subscription delivers it too; PUBACK and PUBLISH in either order.
+    let mut got: Vec<Vec<u8>> = (0..2).map(|_| read_packet(&mut sensor)).collect();
+    got.sort(); // PUBLISH (0x3_) before PUBACK (0x40)
+    assert_eq!(parse_publish(&got[0]).topic, "sensors/7/temp");
+    assert_eq!(got[1], ack(0x40, 2));
+    // The same publisher's messages arrive in order: other/x was never delivered.
+    let seen = parse_publish(&read_packet(&mut alice));
+    assert_eq!(
+        (seen.topic.as_str(), &seen.payload[..]),
+        ("sensors/7/temp", &b"21"[..])
+    );
+
+    // A certificate from the right CA without a CN: CONNACK 4 "bad user name or
+    // password" (Mosquitto's answer), even with alice's right password.
+    let mut nameless = tls_client(server.tcp(), &dir, "ca", Some("no-cn"));
+    tsend(&mut nameless, &connect_as("n", "alice", "wonderland"));
+    assert_eq!(read_packet(&mut nameless), [0x20, 0x02, 0x00, 0x04]);
+    expect_closed(&mut nameless);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reload_turns_use_identity_as_username_on() {
+    let dir = certs("identity-reload");
+    let extra = format!(
+        "cafile {d}/ca.crt\nrequire_certificate true\n",
+        d = dir.display()
+    );
+    let body = tls_listener(&dir, &extra).replace("allow_anonymous true", "allow_anonymous false");
+    let server = start_file(&dir, &body);
+    // Without the option a certificate is not a user name: anonymous, refused.
+    let mut s = tls_client(server.tcp(), &dir, "ca", Some("sensor"));
+    assert_eq!(
+        try_connect(&mut s, "s7").expect("connack"),
+        [0x20, 0x02, 0x00, 0x05]
+    );
+    std::fs::write(
+        dir.join("sol.conf"),
+        format!("{body}use_identity_as_username true\n"),
+    )
+    .expect("rewrite config");
+    server.handle.reload();
+    // The reload is asynchronous: each attempt is a round trip through the reactor, so a
+    // bounded number suffices.
+    let accepted = (0..50).any(|i| {
+        let mut s = tls_client(server.tcp(), &dir, "ca", Some("sensor"));
+        try_connect(&mut s, &format!("s7-{i}")).ok() == Some(CONNACK_OK.to_vec())
+    });
+    assert!(
+        accepted,
+        "after the reload the certificate names the client"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,3 +6,4 @@
 
 pub mod broker;
 pub mod codec;
+pub mod x509;

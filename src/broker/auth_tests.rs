@@ -1,10 +1,12 @@
 //! The password file and ACL as the core enforces them: CONNECT, PUBLISH, SUBSCRIBE,
-//! deliveries (live and retained) and wills. Packet by packet through the test harness.
+//! deliveries (live and retained) and wills, and a client certificate's common name as
+//! the user name (`use_identity_as_username`). Packet by packet through the test harness.
 
 use super::harness::*;
 use super::*;
 use crate::auth::acl::Acl;
 use crate::auth::password::{hash_password, PasswordFile};
+use crate::x509::CommonNameError;
 use std::num::NonZeroU32;
 
 const Q0: QoS = QoS::AtMostOnce;
@@ -178,4 +180,159 @@ fn will_to_a_topic_the_client_may_not_write_is_refused() {
     c.username = Some("bob");
     c.password = Some(b"builder");
     assert_eq!(h.open_with(0, Packet::Connect(c)), connack(false, 5));
+}
+
+// ----- use_identity_as_username ------------------------------------------------------
+
+/// Listener 0 checks passwords; listener 1 takes the client certificate's common name as
+/// the user name. Both refuse anonymous clients. alice may do anything, sensor-7 only
+/// `sensors/7/#`.
+fn with_identity_listener() -> Harness {
+    let limits = Limits {
+        listeners: vec![
+            ListenerPolicy {
+                allow_anonymous: false,
+                use_identity_as_username: false,
+            },
+            ListenerPolicy {
+                allow_anonymous: false,
+                use_identity_as_username: true,
+            },
+        ],
+        ..Limits::default()
+    };
+    let mut h = Harness::with(limits);
+    h.broker.set_auth(Auth {
+        passwords: Some(passwords()),
+        acl: Some(
+            Acl::parse(
+                "user alice\ntopic readwrite #\nuser sensor-7\ntopic readwrite sensors/7/#\n",
+                256,
+                32,
+            )
+            .expect("valid ACL"),
+        ),
+    });
+    h
+}
+
+/// Accepts `conn` on `listener`, reports its certificate's common name (unless `None`:
+/// no report) as the reactor does after the handshake, and sends `packet`.
+fn open_with_certificate(
+    h: &mut Harness,
+    conn: ConnId,
+    listener: usize,
+    common_name: Option<Result<&str, CommonNameError>>,
+    packet: Packet<'_>,
+) -> Seen {
+    h.broker.accepted(conn, listener, h.now);
+    if let Some(cn) = common_name {
+        h.broker.client_certificate(conn, cn);
+    }
+    h.send(conn, packet);
+    let out = h.take(conn);
+    assert_eq!(out.len(), 1, "only a CONNACK: {out:?}");
+    out[0].clone()
+}
+
+#[test]
+fn identity_is_the_acl_user_name_and_connect_credentials_are_ignored() {
+    let mut h = with_identity_listener();
+    h.open_with(0, login("watcher", "alice", b"wonderland"));
+    h.send(0, subscribe(1, &[("#", Q0)]));
+    h.take(0);
+    // alice's name with a wrong password: the password file is not consulted, and the
+    // client is sensor-7, not alice.
+    let seen = open_with_certificate(
+        &mut h,
+        1,
+        1,
+        Some(Ok("sensor-7")),
+        login("s7", "alice", b"wrong"),
+    );
+    assert_eq!(seen, connack(false, 0));
+    assert_eq!(h.broker.stats().auth_failures, 0);
+    h.send(1, subscribe(1, &[("sensors/7/#", Q0), ("other/#", Q0)]));
+    assert_eq!(h.take(1), vec![Seen::Suback(1, vec![0, 0x80])]);
+    h.send(1, publish("other/x", b"no", Q1, false, Some(3)));
+    assert_eq!(h.take(1), vec![Seen::Puback(3)]);
+    h.send(1, publish("sensors/7/temp", b"21", Q0, false, None));
+    assert_eq!(
+        h.take(0),
+        vec![pub_seen("sensors/7/temp", b"21", Q0, false, None)],
+        "only the topic sensor-7 may write reaches alice"
+    );
+    assert_eq!(
+        h.take(1),
+        vec![pub_seen("sensors/7/temp", b"21", Q0, false, None)]
+    );
+    assert_eq!(
+        h.broker.stats().acl_denied,
+        2,
+        "the SUBSCRIBE to other/# and the PUBLISH"
+    );
+    assert!(h.broker.identities.is_empty(), "taken at CONNECT");
+}
+
+#[test]
+fn identity_is_not_anonymous_and_needs_no_password_entry() {
+    let mut h = with_identity_listener();
+    // No user name in CONNECT, on a listener that refuses anonymous clients; sensor-7 has
+    // no entry in the password file.
+    let seen = open_with_certificate(
+        &mut h,
+        0,
+        1,
+        Some(Ok("sensor-7")),
+        connect("s7", true, 60, None),
+    );
+    assert_eq!(seen, connack(false, 0));
+    h.send(0, publish("sensors/7/a", b"1", Q1, false, Some(1)));
+    assert_eq!(h.take(0), vec![Seen::Puback(1)]);
+    assert_eq!(h.broker.stats().acl_denied, 0, "written as sensor-7");
+}
+
+#[test]
+fn certificate_without_a_usable_common_name_is_refused_and_counted() {
+    let mut h = with_identity_listener();
+    let too_long = "x".repeat(crate::x509::MAX_COMMON_NAME + 1);
+    let refused: [Option<Result<&str, CommonNameError>>; 4] = [
+        Some(Err(CommonNameError::Missing)),
+        Some(Err(CommonNameError::NulCharacter)),
+        Some(Ok(&too_long)),
+        // Nothing reported (no certificate): fail closed.
+        None,
+    ];
+    for (conn, cn) in refused.into_iter().enumerate() {
+        let seen = open_with_certificate(&mut h, conn, 1, cn, login("c", "alice", b"wonderland"));
+        // 4 "bad user name or password", as Mosquitto answers.
+        assert_eq!(seen, connack(false, 4), "connection {conn}");
+        assert_eq!(h.is_closed(conn), Some(CloseReason::AuthFailed));
+    }
+    assert_eq!(h.broker.stats().auth_failures, 4);
+    assert!(h.broker.identities.is_empty());
+}
+
+#[test]
+fn identity_counts_only_on_its_listener_and_not_after_close() {
+    let mut h = with_identity_listener();
+    // Listener 0 checks passwords whatever the certificate says.
+    let seen = open_with_certificate(
+        &mut h,
+        0,
+        0,
+        Some(Ok("sensor-7")),
+        login("a", "alice", b"wrong"),
+    );
+    assert_eq!(seen, connack(false, 5));
+    assert!(h.broker.identities.is_empty(), "not kept for listener 0");
+    // A name reported for a connection that closes before CONNECT is dropped with it,
+    // and the next connection in the slot does not inherit it.
+    h.broker.accepted(1, 1, h.now);
+    h.broker.client_certificate(1, Ok("sensor-7"));
+    h.broker.closed(1, CloseReason::PeerClosed, h.now);
+    h.effects();
+    assert!(h.broker.identities.is_empty());
+    let seen = open_with_certificate(&mut h, 1, 1, None, connect("s", true, 60, None));
+    assert_eq!(seen, connack(false, 4));
 }

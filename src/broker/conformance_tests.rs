@@ -422,6 +422,7 @@ fn refused_connect_stops_all_processing_mqtt_3_1_4_5() {
     let mut h = Harness::with(Limits {
         listeners: vec![ListenerPolicy {
             allow_anonymous: false,
+            use_identity_as_username: false,
         }],
         ..Limits::default()
     });

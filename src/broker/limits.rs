@@ -11,6 +11,10 @@ use std::time::Duration;
 pub struct ListenerPolicy {
     /// Whether clients without a user name may connect through this listener.
     pub allow_anonymous: bool,
+    /// The common name of the client's certificate is its user name; the CONNECT's user
+    /// name and password are ignored and the password file is not consulted
+    /// (`use_identity_as_username`, TLS listeners with `require_certificate true`).
+    pub use_identity_as_username: bool,
 }
 
 /// Caps and timeouts of the broker core. Zero means "no limit" only where a field says so.
@@ -115,6 +119,7 @@ impl Default for Limits {
             track_durable: false,
             listeners: vec![ListenerPolicy {
                 allow_anonymous: true,
+                use_identity_as_username: false,
             }],
         }
     }

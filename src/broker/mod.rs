@@ -56,6 +56,7 @@ use crate::auth::password::Login;
 use crate::auth::Auth;
 use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
 use crate::log::TARGET_CONNECTION;
+use crate::x509::CommonNameError;
 use frame::Outbox;
 use index::ArenaIndex;
 use log::{debug, info, warn};
@@ -339,6 +340,13 @@ pub struct Broker {
     sys_last: HashMap<&'static str, String>,
     /// Password file and ACL in force (none: everyone may do everything).
     auth: Auth,
+    /// Client certificate common names reported by [`Broker::client_certificate`] for
+    /// connections awaiting CONNECT on a `use_identity_as_username` listener (`None`: the
+    /// certificate has no usable one). Taken at CONNECT, dropped at close: it holds at
+    /// most one name of at most `x509::MAX_COMMON_NAME` bytes per connection in the
+    /// CONNECT phase, and nothing for other listeners (kept out of [`Conn`], which every
+    /// slot pays for).
+    identities: HashMap<ConnId, Option<Box<str>>>,
     /// Warnings about dropped messages.
     drop_log: RateLimitedLog,
     /// Warnings about protocol errors.
@@ -375,6 +383,7 @@ impl Broker {
             sys_next,
             sys_last: HashMap::new(),
             auth: Auth::default(),
+            identities: HashMap::new(),
             drop_log: RateLimitedLog::default(),
             error_log: RateLimitedLog::default(),
         }
@@ -441,6 +450,10 @@ impl Broker {
             });
             return;
         };
+        if !self.identities.is_empty() {
+            // A new connection in the slot never inherits an earlier one's certificate.
+            self.identities.remove(&conn);
+        }
         self.conn_generation = self.conn_generation.wrapping_add(1);
         let stamp = self.clock.stamp(now);
         *slot = Some(Conn {
@@ -460,6 +473,38 @@ impl Broker {
             outbox: Outbox::default(),
         });
         self.arm_conn_timer(conn);
+    }
+
+    /// The TLS handshake of `conn` completed with a verified client certificate whose
+    /// subject common name is `common_name` (or the reason it has no usable one). The
+    /// reactor calls this before handing over any packet of `conn`. On a listener with
+    /// `use_identity_as_username` the name becomes the client's user name at CONNECT;
+    /// elsewhere it is not kept.
+    pub fn client_certificate(&mut self, conn: ConnId, common_name: Result<&str, CommonNameError>) {
+        let Some(c) = self.conn(conn) else { return };
+        let uses_identity = self
+            .limits
+            .listeners
+            .get(c.listener as usize)
+            .is_some_and(|l| l.use_identity_as_username);
+        if !uses_identity || c.phase != Phase::AwaitingConnect {
+            return;
+        }
+        let name = match common_name {
+            Ok(name) if name.len() <= crate::x509::MAX_COMMON_NAME => Some(name.into()),
+            Ok(_) => {
+                debug!(
+                    "connection {conn}: client certificate: {}",
+                    CommonNameError::TooLong
+                );
+                None
+            }
+            Err(e) => {
+                debug!("connection {conn}: client certificate: {e}");
+                None
+            }
+        };
+        self.identities.insert(conn, name);
     }
 
     /// One decoded packet from `conn`.
@@ -537,6 +582,9 @@ impl Broker {
         let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else {
             return;
         };
+        if !self.identities.is_empty() {
+            self.identities.remove(&conn);
+        }
         if c.stalled {
             self.stalled.retain(|p| p.conn != conn);
         }
@@ -711,11 +759,15 @@ impl Broker {
 
     fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
         let listener = self.conn(conn).map_or(0, |c| c.listener as usize);
-        let allow_anonymous = self
-            .limits
-            .listeners
-            .get(listener)
-            .is_some_and(|l| l.allow_anonymous);
+        let policy = self.limits.listeners.get(listener);
+        let allow_anonymous = policy.is_some_and(|l| l.allow_anonymous);
+        let uses_identity = policy.is_some_and(|l| l.use_identity_as_username);
+        // The certificate's name, taken now whatever the outcome (a refusal closes).
+        let identity = if uses_identity {
+            self.identities.remove(&conn).flatten()
+        } else {
+            None
+        };
         let client_id: Box<str> = if p.client_id.is_empty() {
             // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
             // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
@@ -741,31 +793,43 @@ impl Broker {
         } else {
             p.client_id.into()
         };
-        match (p.username, &self.auth.passwords) {
-            (None, _) if !allow_anonymous => {
-                return self.refuse(
-                    conn,
-                    ConnectReturnCode::NotAuthorized,
-                    "anonymous access is not allowed on this listener",
-                    now,
-                );
-            }
-            (Some(user), Some(passwords)) => {
-                // Mosquitto answers a wrong password with "not authorised" too.
-                let login = passwords.check(user, p.password.unwrap_or_default());
-                if login != Login::Accepted {
-                    self.stats.auth_failures += 1;
-                    info!("connection {conn} refused: user {user:?}: {login:?} (CONNACK 5)");
-                    self.push_frame(
-                        conn,
-                        Frame::connack(false, ConnectReturnCode::NotAuthorized),
-                        now,
-                    );
-                    return self.close(conn, CloseReason::AuthFailed);
+        let username = if uses_identity {
+            // The certificate authenticated the client: the CONNECT's user name and
+            // password are ignored and the password file is not consulted (Mosquitto).
+            // With a name, the client is not anonymous.
+            match identity.as_deref() {
+                Some(name) => Some(name),
+                None => {
+                    // Mosquitto (1.5 to 2.1) answers "bad user name or password" here.
+                    let why = "the client certificate has no usable common name \
+                               (use_identity_as_username)";
+                    let code = ConnectReturnCode::BadUserNameOrPassword;
+                    return self.refuse_login(conn, code, why, now);
                 }
             }
-            _ => {}
-        }
+        } else {
+            match (p.username, &self.auth.passwords) {
+                (None, _) if !allow_anonymous => {
+                    return self.refuse(
+                        conn,
+                        ConnectReturnCode::NotAuthorized,
+                        "anonymous access is not allowed on this listener",
+                        now,
+                    );
+                }
+                (Some(user), Some(passwords)) => {
+                    // Mosquitto answers a wrong password with "not authorised" too.
+                    let login = passwords.check(user, p.password.unwrap_or_default());
+                    if login != Login::Accepted {
+                        let why = format!("user {user:?}: {login:?}");
+                        let code = ConnectReturnCode::NotAuthorized;
+                        return self.refuse_login(conn, code, &why, now);
+                    }
+                }
+                _ => {}
+            }
+            p.username
+        };
         if p.keep_alive > self.limits.max_keepalive
             || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX)
         {
@@ -778,7 +842,7 @@ impl Broker {
         }
         let who = Identity {
             client_id: &client_id,
-            username: p.username,
+            username,
         };
         let will_refusal = p.will.and_then(|w| {
             self.publish_refusal(w.topic, w.payload.len()).or_else(|| {
@@ -836,7 +900,7 @@ impl Broker {
             s.set_conn(Some(conn));
             s.offline_since = None;
             s.clean = p.clean_session;
-            s.username = p.username.map(Box::from);
+            s.username = username.map(Box::from);
         }
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
@@ -847,10 +911,14 @@ impl Broker {
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
         info!(
             target: TARGET_CONNECTION,
-            "client {client_id} connected (p{}, c{}, k{}{})",
+            "client {client_id} connected (p{}, c{}, k{}{}{})",
             p.level,
             u8::from(p.clean_session),
             p.keep_alive,
+            match (uses_identity, username) {
+                (true, Some(user)) => format!(", u'{user}' from its certificate"),
+                _ => String::new(),
+            },
             if resumed.is_some() {
                 ", session resumed"
             } else {
@@ -1809,6 +1877,16 @@ impl Broker {
             Phase::Connected(sid) => Some(sid),
             Phase::AwaitingConnect => None,
         }
+    }
+
+    /// Refuses a CONNECT whose credentials are not accepted with CONNACK `code`, counted
+    /// as an authentication failure and closed as [`CloseReason::AuthFailed`], so the
+    /// reactor rate-limits the source address.
+    fn refuse_login(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {
+        self.stats.auth_failures += 1;
+        info!("connection {conn} refused: {why} (CONNACK {})", code as u8);
+        self.push_frame(conn, Frame::connack(false, code), now);
+        self.close(conn, CloseReason::AuthFailed);
     }
 
     fn refuse(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {

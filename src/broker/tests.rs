@@ -133,6 +133,7 @@ fn anonymous_client_refused_when_listener_forbids_it() {
     let limits = Limits {
         listeners: vec![ListenerPolicy {
             allow_anonymous: false,
+            use_identity_as_username: false,
         }],
         ..Limits::default()
     };

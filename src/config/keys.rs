@@ -58,7 +58,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "tls_engine",
     "tls_engine_kpass_sha1",
     "tls_keyform",
-    "use_identity_as_username",
     "use_subject_as_username",
     // Bridges.
     "address",

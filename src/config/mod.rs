@@ -101,8 +101,8 @@ pub struct ListenerConfig {
 
 /// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
 /// `cafile`, `capath`, `crlfile`, `require_certificate`, `disable_client_cert_date_checks`,
-/// `tls_version`). The files are
-/// read when the broker starts, by `sol check`, and again on SIGHUP.
+/// `use_identity_as_username`, `tls_version`). The files are read when the broker starts,
+/// by `sol check`, and again on SIGHUP.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TlsSettings {
     /// The line of the `certfile` key, for errors about the files.
@@ -122,6 +122,10 @@ pub struct TlsSettings {
     /// Client certificates are accepted outside their validity dates
     /// (`disable_client_cert_date_checks`); the chain and the CRL are still checked.
     pub disable_client_cert_date_checks: bool,
+    /// The common name of the client's certificate is its user name
+    /// (`use_identity_as_username`; only with `require_certificate`, which the parser
+    /// checks). The broker core applies it through `ListenerPolicy`.
+    pub use_identity_as_username: bool,
     /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
     pub min_version: TlsVersion,
 }
@@ -338,6 +342,9 @@ impl fmt::Display for ListenerConfig {
             if tls.disable_client_cert_date_checks {
                 write!(f, " (dates not checked)")?;
             }
+            if tls.use_identity_as_username {
+                write!(f, ", user name from the certificate's CN")?;
+            }
         }
         if self.allow_anonymous {
             write!(f, ", anonymous allowed")
@@ -435,6 +442,7 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
         .iter()
         .map(|l| ListenerPolicy {
             allow_anonymous: l.allow_anonymous,
+            use_identity_as_username: l.tls.as_ref().is_some_and(|t| t.use_identity_as_username),
         })
         .collect()
 }
@@ -442,6 +450,25 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_as_user_name_reaches_the_listener_policy() {
+        let tls = |use_identity_as_username| TlsSettings {
+            require_certificate: true,
+            use_identity_as_username,
+            ..TlsSettings::default()
+        };
+        let mut listeners = loopback_listeners(0, false);
+        listeners[0].tls = Some(tls(true));
+        listeners[1].tls = Some(tls(false));
+        let mut plain = loopback_listeners(0, false);
+        listeners.append(&mut plain);
+        let got: Vec<bool> = policies(&listeners)
+            .iter()
+            .map(|p| p.use_identity_as_username)
+            .collect();
+        assert_eq!(got, [true, false, false, false]);
+    }
 
     #[test]
     fn embedded_defaults_are_loopback_and_anonymous() {
@@ -505,11 +532,13 @@ mod tests {
         tls.tls = Some(TlsSettings {
             require_certificate: true,
             disable_client_cert_date_checks: true,
+            use_identity_as_username: true,
             ..TlsSettings::default()
         });
         assert_eq!(
             tls.to_string(),
-            "*:1883, TLS 1.2+, client certificates required (dates not checked), anonymous refused"
+            "*:1883, TLS 1.2+, client certificates required (dates not checked), user name \
+             from the certificate's CN, anonymous refused"
         );
         assert_eq!(
             l(Bind::Any, Some(SocketDomain::Ipv4), false).to_string(),

@@ -93,6 +93,8 @@ struct PendingTls {
     require_certificate: Option<(bool, usize)>,
     /// `disable_client_cert_date_checks`, with its line.
     no_date_checks: Option<(bool, usize)>,
+    /// `use_identity_as_username`, with its line.
+    use_identity_as_username: Option<(bool, usize)>,
     /// `tls_version`.
     min_version: Option<TlsVersion>,
 }
@@ -306,6 +308,7 @@ impl<'f> Parser<'f> {
             | "crlfile"
             | "require_certificate"
             | "disable_client_cert_date_checks"
+            | "use_identity_as_username"
             | "tls_version" => self.tls_key(line, key, args),
             "allow_zero_length_clientid" => {
                 self.global_security(line, key);
@@ -596,7 +599,8 @@ impl<'f> Parser<'f> {
     }
 
     /// A listener-scoped TLS key (`certfile`, `keyfile`, `cafile`, `capath`, `crlfile`,
-    /// `require_certificate`, `disable_client_cert_date_checks`, `tls_version`). Without the `tls` feature every one is an
+    /// `require_certificate`, `disable_client_cert_date_checks`, `use_identity_as_username`,
+    /// `tls_version`). Without the `tls` feature every one is an
     /// error: a file written for TLS must not silently serve plain MQTT.
     fn tls_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
         if !cfg!(feature = "tls") {
@@ -634,6 +638,11 @@ impl<'f> Parser<'f> {
                 let v = self.bool_arg(line, key, args)?;
                 self.listeners[i].tls.no_date_checks = Some((v, line));
                 "disable_client_cert_date_checks"
+            }
+            "use_identity_as_username" => {
+                let v = self.bool_arg(line, key, args)?;
+                self.listeners[i].tls.use_identity_as_username = Some((v, line));
+                "use_identity_as_username"
             }
             "tls_version" => {
                 let v = match self.one(line, key, args)? {
@@ -695,6 +704,7 @@ impl<'f> Parser<'f> {
                     tls.crlfile.map(|c| c.1),
                     tls.require_certificate.map(|r| r.1),
                     tls.no_date_checks.map(|d| d.1),
+                    tls.use_identity_as_username.map(|u| u.1),
                 ];
                 if tls.cafile.is_some()
                     || tls.capath.is_some()
@@ -704,7 +714,8 @@ impl<'f> Parser<'f> {
                     self.error(
                         l.line,
                         "listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
-                         disable_client_cert_date_checks or tls_version) but no 'certfile' and \
+                         disable_client_cert_date_checks, use_identity_as_username or \
+                         tls_version) but no 'certfile' and \
                          'keyfile'",
                     );
                 }
@@ -725,6 +736,10 @@ impl<'f> Parser<'f> {
             (
                 "disable_client_cert_date_checks",
                 tls.no_date_checks.filter(|d| d.0).map(|d| d.1),
+            ),
+            (
+                "use_identity_as_username",
+                tls.use_identity_as_username.filter(|u| u.0).map(|u| u.1),
             ),
         ];
         for (key, at) in client_only {
@@ -748,6 +763,7 @@ impl<'f> Parser<'f> {
             crlfile: tls.crlfile.map(|c| c.0),
             require_certificate,
             disable_client_cert_date_checks: tls.no_date_checks.is_some_and(|d| d.0),
+            use_identity_as_username: tls.use_identity_as_username.is_some_and(|u| u.0),
             min_version: tls.min_version.unwrap_or_default(),
         };
         #[cfg(feature = "tls")]

@@ -427,6 +427,18 @@ impl Stream {
         false
     }
 
+    /// The client certificate's common name, once, after a TLS handshake has completed
+    /// (see [`super::tls::TlsStream::take_client_identity`]); always `None` for plain
+    /// streams.
+    #[inline]
+    pub fn take_client_identity(&mut self) -> Option<Result<&str, crate::x509::CommonNameError>> {
+        #[cfg(feature = "tls")]
+        if let Stream::Tls(s) = self {
+            return s.take_client_identity();
+        }
+        None
+    }
+
     /// Sends output a TLS stream still holds (records left when the socket blocked);
     /// nothing to do for plain streams.
     #[inline]

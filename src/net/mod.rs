@@ -839,6 +839,11 @@ impl Server {
                 }
                 Ok(n) => {
                     reads += 1;
+                    // The first plaintext follows the completed handshake: the broker
+                    // learns the client certificate's identity before any packet.
+                    if let Some(common_name) = conn.stream.take_client_identity() {
+                        self.broker.client_certificate(id, common_name);
+                    }
                     self.broker.bytes_received(n);
                     self.drain_effects();
                     let outcome = self.frame(id, n, now);

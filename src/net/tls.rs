@@ -11,10 +11,16 @@
 //! are written as they are produced. A handshake that never completes is closed by the
 //! broker's connect timeout: no CONNECT arrives.
 //!
+//! Once the handshake has completed, [`TlsStream::take_client_identity`] gives the client
+//! certificate's subject common name once, for the broker (`use_identity_as_username`);
+//! rustls yields no plaintext before that, so the reactor can ask after every read and
+//! tell the broker before framing the first packet.
+//!
 //! Memory: rustls buffers at most [`TLS_BUFFER_LIMIT`] of outgoing records and one
 //! incoming record (up to 16 KiB + overhead) per connection; `config::ceiling` counts
 //! [`TLS_CONNECTION_BYTES`] for every connection slot when a listener has TLS.
 
+use crate::x509::{self, CommonNameError};
 use mio::net::TcpStream;
 use rustls::ServerConnection;
 use std::io::{self, Read, Write};
@@ -49,13 +55,34 @@ pub struct TlsStream {
     tcp: TcpStream,
     /// The TLS state: handshake, record layer, buffered plaintext and records.
     conn: ServerConnection,
+    /// The client certificate's identity was handed out (or there was none to hand).
+    identity_taken: bool,
 }
 
 impl TlsStream {
     /// Wraps an accepted socket.
     pub fn new(tcp: TcpStream, mut conn: ServerConnection) -> TlsStream {
         conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
-        TlsStream { tcp, conn }
+        TlsStream {
+            tcp,
+            conn,
+            identity_taken: false,
+        }
+    }
+
+    /// The subject common name of the client's certificate (verified by rustls), or why
+    /// it has none: once, after the handshake has completed. `None` before that, after
+    /// the first call, and when the client presented no certificate (a listener without
+    /// `require_certificate`).
+    #[inline]
+    pub fn take_client_identity(&mut self) -> Option<Result<&str, CommonNameError>> {
+        if self.identity_taken || self.conn.is_handshaking() {
+            return None;
+        }
+        self.identity_taken = true;
+        // The end-entity certificate comes first [RFC 8446 4.4.2].
+        let leaf = self.conn.peer_certificates()?.first()?;
+        Some(x509::subject_common_name(leaf))
     }
 
     /// The peer's address.

@@ -2,10 +2,11 @@
 # Makes throw-away test certificates in DIR (EC P-256, valid for 2 days) with the openssl
 # CLI: a CA, a server certificate for 127.0.0.1/localhost, a client certificate (CN
 # alice), a revoked client certificate (CN mallory) and the CA's CRL listing it, a
-# second, unrelated CA with its own client (CN eve), and a CA valid 2000-2100 with a
-# client certificate that expired in 2002 (CN old), one valid from 2090 (CN young) and
-# one valid throughout (CN timeless).
-# Nothing here is ever committed.
+# second, unrelated CA with its own client (CN eve), for use_identity_as_username a
+# client with CN sensor-7 (sensor) and one whose subject has no CN (no-cn), and a CA
+# valid 2000-2100 with a client certificate that expired in 2002 (CN old), one valid
+# from 2090 (CN young) and one valid throughout (CN timeless). Nothing here is ever
+# committed.
 #   usage: tests/tls/make-certs.sh DIR
 set -eu
 dir=$1
@@ -37,13 +38,16 @@ ca() {
         -extensions ca -config ext.cnf -out "$1.crt" 2>/dev/null
 }
 
-# leaf NAME CN ISSUER EXT: a certificate signed by ISSUER.
-leaf() {
+# leaf_subject NAME SUBJECT ISSUER EXT: a certificate signed by ISSUER.
+leaf_subject() {
     key "$1.key"
-    openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr" 2>/dev/null
+    openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
     openssl x509 -req -in "$1.csr" -CA "$3.crt" -CAkey "$3.key" -CAcreateserial -days 2 \
         -extfile ext.cnf -extensions "$4" -out "$1.crt" 2>/dev/null
 }
+
+# leaf NAME CN ISSUER EXT: a certificate for /CN=CN signed by ISSUER.
+leaf() { leaf_subject "$1" "/CN=$2" "$3" "$4"; }
 
 # `openssl req` wants a config with these sections even with -subj.
 cat >> ext.cnf <<'CNF'
@@ -58,6 +62,8 @@ leaf server localhost ca server
 leaf client alice ca client
 leaf revoked mallory ca client
 leaf other-client eve other-ca client
+leaf sensor sensor-7 ca client
+leaf_subject no-cn "/O=Sol test/OU=no common name" ca client
 
 # The CA's CRL, revoking mallory (openssl ca keeps its state in files).
 : > index.txt

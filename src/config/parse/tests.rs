@@ -584,7 +584,8 @@ fn tls_keys_need_a_listener_and_both_files() {
     assert_eq!(
         errors("listener 8883\ncafile /ca.crt\n"),
         "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
-         disable_client_cert_date_checks or tls_version) but no 'certfile' and 'keyfile'"
+         disable_client_cert_date_checks, use_identity_as_username or tls_version) but no \
+         'certfile' and 'keyfile'"
     );
     for key in ["crlfile /ca.crl", "disable_client_cert_date_checks true"] {
         let name = key.split(' ').next().expect("key");
@@ -614,6 +615,40 @@ fn tls_keys_need_a_listener_and_both_files() {
     assert!(
         e.starts_with("sol.conf:2: certfile: /nonexistent/x.crt: "),
         "{e}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn use_identity_as_username_needs_require_certificate() {
+    let listener = "listener 8883\ncertfile /x.crt\nkeyfile /x.key\n";
+    let needs = "use_identity_as_username: only applies with 'require_certificate true' \
+                 (client certificates are not requested otherwise)";
+    assert_eq!(
+        errors(&format!("{listener}use_identity_as_username true\n")),
+        format!("sol.conf:4: {needs}")
+    );
+    assert_eq!(
+        errors(&format!(
+            "{listener}require_certificate false\ncafile /ca.crt\nuse_identity_as_username true\n"
+        )),
+        format!("sol.conf:6: {needs}")
+    );
+    assert_eq!(
+        errors("listener 8883\nuse_identity_as_username true\n"),
+        "sol.conf:1: listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
+         disable_client_cert_date_checks, use_identity_as_username or tls_version) but no \
+         'certfile' and 'keyfile'"
+    );
+    assert!(
+        errors(&format!("{listener}use_identity_as_username maybe\n")).ends_with(
+            "sol.conf:4: use_identity_as_username: expected true or false, found 'maybe'"
+        )
+    );
+    // false needs nothing (the files are what fails here, at the certfile line).
+    assert!(
+        errors(&format!("{listener}use_identity_as_username false\n"))
+            .starts_with("sol.conf:2: certfile: /x.crt: ")
     );
 }
 
