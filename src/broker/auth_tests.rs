@@ -70,6 +70,23 @@ fn right_password_connects_wrong_or_unknown_is_refused_and_counted() {
 }
 
 #[test]
+fn user_names_are_capped_by_max_username_length() {
+    // The session keeps the user name for the ACL: its length is a memory cap.
+    let mut h = Harness::with(Limits {
+        max_username_length: 5,
+        ..Limits::default()
+    });
+    assert_eq!(h.open_with(0, login("a", "alice", b"x")), connack(false, 0));
+    // 4: "the data in the user name or password is malformed" [MQTT-3.2.2-6].
+    assert_eq!(
+        h.open_with(1, login("b", "alice2", b"x")),
+        connack(false, 4)
+    );
+    assert!(h.is_closed(1).is_some());
+    assert_eq!(h.broker.stats().auth_failures, 0, "not a failed login");
+}
+
+#[test]
 fn without_a_password_file_any_username_is_accepted() {
     let mut h = Harness::new();
     assert_eq!(
@@ -295,7 +312,7 @@ fn identity_is_not_anonymous_and_needs_no_password_entry() {
 #[test]
 fn certificate_without_a_usable_common_name_is_refused_and_counted() {
     let mut h = with_identity_listener();
-    let too_long = "x".repeat(crate::x509::MAX_COMMON_NAME + 1);
+    let too_long = "x".repeat(h.broker.limits().max_username_length + 1);
     let refused: [Option<Result<&str, CommonNameError>>; 4] = [
         Some(Err(CommonNameError::Missing)),
         Some(Err(CommonNameError::NulCharacter)),

@@ -68,6 +68,10 @@ pub struct Limits {
     pub max_topic_levels: usize,
     /// Longest client identifier in bytes (`max_client_id_length`).
     pub max_client_id_length: usize,
+    /// Longest user name in bytes, from CONNECT or a client certificate
+    /// (`max_username_length`): the session keeps it for the ACL, so it is capped and
+    /// counted in the memory ceiling.
+    pub max_username_length: usize,
     /// Retained messages kept; new topics beyond it are not retained (`max_retained_messages`).
     pub max_retained_messages: usize,
     /// Retained payload bytes kept (`max_retained_bytes`).
@@ -110,6 +114,7 @@ impl Default for Limits {
             max_topic_length: 256,
             max_topic_levels: 32,
             max_client_id_length: 256,
+            max_username_length: 256,
             max_retained_messages: 5000,
             max_retained_bytes: 4 << 20,
             max_offline_sessions: 1000,

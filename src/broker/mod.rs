@@ -343,7 +343,7 @@ pub struct Broker {
     /// Client certificate common names reported by [`Broker::client_certificate`] for
     /// connections awaiting CONNECT on a `use_identity_as_username` listener (`None`: the
     /// certificate has no usable one). Taken at CONNECT, dropped at close: it holds at
-    /// most one name of at most `x509::MAX_COMMON_NAME` bytes per connection in the
+    /// most one name of at most `max_username_length` bytes per connection in the
     /// CONNECT phase, and nothing for other listeners (kept out of [`Conn`], which every
     /// slot pays for).
     identities: HashMap<ConnId, Option<Box<str>>>,
@@ -491,11 +491,12 @@ impl Broker {
             return;
         }
         let name = match common_name {
-            Ok(name) if name.len() <= crate::x509::MAX_COMMON_NAME => Some(name.into()),
+            Ok(name) if name.len() <= self.limits.max_username_length => Some(name.into()),
             Ok(_) => {
                 debug!(
-                    "connection {conn}: client certificate: {}",
-                    CommonNameError::TooLong
+                    "connection {conn}: client certificate: the common name is longer than \
+                     max_username_length {}",
+                    self.limits.max_username_length
                 );
                 None
             }
@@ -808,6 +809,16 @@ impl Broker {
                 }
             }
         } else {
+            if p.username
+                .is_some_and(|u| u.len() > self.limits.max_username_length)
+            {
+                return self.refuse(
+                    conn,
+                    ConnectReturnCode::BadUserNameOrPassword,
+                    "user name longer than max_username_length",
+                    now,
+                );
+            }
             match (p.username, &self.auth.passwords) {
                 (None, _) if !allow_anonymous => {
                     return self.refuse(

@@ -29,6 +29,11 @@ pub const SLOT_STATE_BYTES: u64 = (SLOT_BYTES + CONNECTION_BYTES) as u64;
 /// store is outside the memory work of issue 4).
 pub const ENTRY_OVERHEAD_ESTIMATE: u64 = 64;
 
+/// Bytes of one entry of the core's table of certificate names awaiting CONNECT, beyond
+/// the name: key, boxed string and hash table slot with its control byte, rounded up.
+#[cfg(feature = "tls")]
+const IDENTITY_ENTRY_BYTES: u64 = 48;
+
 /// One line of the ceiling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CeilingItem {
@@ -58,7 +63,10 @@ impl MemoryCeiling {
         let subscriptions =
             n(l.max_subscriptions).min(n(l.max_subscriptions_per_client).saturating_mul(sessions));
         let topic_entry = n(l.max_topic_length) + ENTRY_OVERHEAD_ESTIMATE;
-        let session_bytes = SESSION_BYTES as u64 + string_heap_bytes(l.max_client_id_length) as u64;
+        let username_bytes = string_heap_bytes(l.max_username_length) as u64;
+        let session_bytes = SESSION_BYTES as u64
+            + string_heap_bytes(l.max_client_id_length) as u64
+            + username_bytes;
         // A filter makes at most one node per level; levels can be empty ("a//b").
         let levels = n(l.max_topic_levels).min(n(l.max_topic_length) + 1);
         let per_subscription = levels
@@ -87,8 +95,9 @@ impl MemoryCeiling {
             CeilingItem {
                 name: "sessions",
                 formula: format!(
-                    "{sessions} sessions x {session_bytes} B (client ids up to max_client_id_length {})",
-                    l.max_client_id_length
+                    "{sessions} sessions x {session_bytes} B (client ids up to max_client_id_length \
+                     {}, user names up to max_username_length {})",
+                    l.max_client_id_length, l.max_username_length
                 ),
                 bytes: sessions.saturating_mul(session_bytes),
             },
@@ -124,6 +133,23 @@ impl MemoryCeiling {
                     formula: format!(
                         "max_connections {connections} x {per} B (rustls: one incoming record, \
                          16 KiB of outgoing records, handshake; any slot may be TLS)"
+                    ),
+                    bytes: connections.saturating_mul(per),
+                });
+            }
+            if config
+                .listeners
+                .iter()
+                .any(|l| l.tls.as_ref().is_some_and(|t| t.use_identity_as_username))
+            {
+                // Held from the handshake to CONNECT: a name and its map entry per slot.
+                let per = username_bytes + IDENTITY_ENTRY_BYTES;
+                items.push(CeilingItem {
+                    name: "certificate user names",
+                    formula: format!(
+                        "max_connections {connections} x {per} B (use_identity_as_username: \
+                         a name up to max_username_length {} until CONNECT)",
+                        l.max_username_length
                     ),
                     bytes: connections.saturating_mul(per),
                 });
@@ -243,8 +269,9 @@ mod tests {
         let ceiling = Config::embedded_defaults().memory_ceiling();
         let l = crate::broker::Limits::default();
         let sessions = (l.max_connections + l.max_offline_sessions) as u64;
-        // Client ids up to 256 bytes live on the heap; filters have up to 32 levels.
-        let session = SESSION_BYTES as u64 + 256 + 16;
+        // Client ids and user names up to 256 bytes live on the heap; filters have up to
+        // 32 levels.
+        let session = SESSION_BYTES as u64 + 2 * (256 + 16);
         let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
         let expected = 1024 * SLOT_STATE_BYTES
             + 1024 * OUTBOX_BYTES_MAX as u64

@@ -463,6 +463,11 @@ impl<'f> Parser<'f> {
                 v.map(|v| self.limits.max_client_id_length = v)
                     .map(|_| "max_client_id_length")
             }
+            "max_username_length" => {
+                let v = self.count_arg(line, key, args, 1, 65535);
+                v.map(|v| self.limits.max_username_length = v)
+                    .map(|_| "max_username_length")
+            }
             "max_retained_messages" => {
                 let v = self.count_arg(line, key, args, 1, usize::MAX);
                 v.map(|v| self.limits.max_retained_messages = v)
