@@ -190,6 +190,12 @@ fn stalled_handshake_is_closed_by_the_connect_timeout() {
     let dir = certs("stall");
     let body = format!("{}connect_timeout 0.3\n", tls_listener(&dir, ""));
     let server = start_file(&dir, &body);
+    // A client connected before keeps working throughout.
+    let mut steady = tls_client(server.tcp(), &dir, "ca", None);
+    assert_eq!(
+        try_connect(&mut steady, "steady").expect("connack"),
+        CONNACK_OK
+    );
     // Half a ClientHello record header, then nothing.
     let mut s = tcp(server.tcp());
     s.write_all(&[0x16, 0x03, 0x01]).expect("write");
@@ -200,6 +206,8 @@ fn stalled_handshake_is_closed_by_the_connect_timeout() {
     let mut t = tls_client(server.tcp(), &dir, "ca", None);
     let mut b = [0u8; 1];
     assert!(matches!(t.read(&mut b), Ok(0) | Err(_)), "closed, no data");
+    tsend(&mut steady, &PINGREQ);
+    assert_eq!(read_packet(&mut steady), PINGRESP);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
