@@ -5,8 +5,17 @@
 //! channel, so waits are `recv_timeout`s. Steps whose order matters across connections
 //! use a raw socket where the server's own answer proves the order (a SUBACK, a closed
 //! socket after DISCONNECT).
+//!
+//! The same client over TLS, with client certificates, a wrong CA and a revoked
+//! certificate: `tests/rumqttc/tls.rs`.
 
 mod common;
+#[cfg(feature = "tls")]
+#[path = "rumqttc/tls.rs"]
+mod tls;
+#[cfg(feature = "tls")]
+#[path = "tls/fixtures.rs"]
+mod tls_fixtures;
 
 use common::*;
 use rumqttc::{Client, Event, LastWill, MqttOptions, Packet, QoS};

@@ -1,80 +1,33 @@
-//! TLS listeners with real TLS clients: rustls (from Rust) and `mosquitto_pub`/`_sub`
-//! with `--cafile`. Certificates are made at test time by `tests/tls/make-certs.sh`
-//! (openssl CLI) in a temporary directory: a CA, a server certificate, a client
-//! certificate, a revoked one with the CA's CRL, and an unrelated CA.
+//! TLS listeners with real TLS clients: rustls (from Rust), `mosquitto_pub`/`_sub` with
+//! `--cafile` and Python paho-mqtt with `ssl` (`rumqttc` over TLS: `tests/rumqttc/tls.rs`).
+//! Certificates are made at test time by `tests/tls/make-certs.sh` (openssl CLI) in a
+//! temporary directory: a CA, a server certificate, a client certificate, a revoked one
+//! with the CA's CRL, and an unrelated CA. A missing client tool fails its test with
+//! what to install (README, Quick start); nothing is skipped.
 
 #![cfg(feature = "tls")]
 
 mod common;
+#[path = "tls/fixtures.rs"]
+mod tls_fixtures;
 
 use common::*;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use sol::config::Config;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConnection, RootCertStore, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A fresh directory of test certificates.
-fn certs(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sol-tls-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/make-certs.sh");
-    let status = Command::new("sh")
-        .arg(script)
-        .arg(&dir)
-        .status()
-        .expect("run tests/tls/make-certs.sh (needs the openssl CLI)");
-    assert!(status.success(), "make-certs.sh failed");
-    dir
-}
-
-/// Starts a server from a config file written into `dir` (so SIGHUP can re-read it).
-fn start_file(dir: &Path, body: &str) -> Running {
-    let path = dir.join("sol.conf");
-    std::fs::write(&path, body).expect("write config");
-    start_with(Config::load(&path).expect("valid config"))
-}
-
-/// A TLS listener's config lines for `dir`'s server certificate.
-fn tls_listener(dir: &Path, extra: &str) -> String {
-    format!(
-        "listener 0 127.0.0.1\nallow_anonymous true\ncertfile {d}/server.crt\n\
-         keyfile {d}/server.key\n{extra}",
-        d = dir.display()
-    )
-}
+use tls_fixtures::*;
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A rustls client trusting `ca`, with a client certificate `cert` (`NAME.crt`/`.key`).
 fn tls_client(addr: SocketAddr, dir: &Path, ca: &str, cert: Option<&str>) -> Tls {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(dir.join(format!("{ca}.crt"))).expect("ca") {
-        roots.add(c.expect("ca pem")).expect("ca cert");
-    }
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots);
-    let config = match cert {
-        None => builder.with_no_client_auth(),
-        Some(name) => {
-            let chain = CertificateDer::pem_file_iter(dir.join(format!("{name}.crt")))
-                .expect("cert")
-                .collect::<Result<Vec<_>, _>>()
-                .expect("cert pem");
-            let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).expect("key");
-            builder
-                .with_client_auth_cert(chain, key)
-                .expect("client auth")
-        }
-    };
+    let config = client_config(dir, ca, cert);
     let name = ServerName::try_from("localhost").expect("name");
     let conn = ClientConnection::new(Arc::new(config), name).expect("client");
     StreamOwned::new(conn, tcp(addr))
@@ -129,10 +82,7 @@ fn publish_and_subscribe_over_tls_with_rustls() {
 #[test]
 fn client_certificates_wrong_ca_and_revoked_are_checked() {
     let dir = certs("clientcert");
-    let extra = format!(
-        "cafile {d}/ca.crt\nrequire_certificate true\ncrlfile {d}/ca.crl\n",
-        d = dir.display()
-    );
+    let extra = client_cert_required(&dir);
     let server = start_file(&dir, &tls_listener(&dir, &extra));
     let mut alice = tls_client(server.tcp(), &dir, "ca", Some("client"));
     assert_eq!(
@@ -278,14 +228,10 @@ fn mosquitto(tool: &str, port: u16, cafile: &Path) -> Command {
 
 #[test]
 fn mosquitto_clients_with_cafile() {
-    if Command::new("mosquitto_pub")
-        .arg("--help")
-        .output()
-        .is_err()
-    {
-        eprintln!("mosquitto_pub not installed: skipped (CI installs mosquitto-clients)");
-        return;
-    }
+    assert!(
+        Command::new("mosquitto_pub").arg("--help").output().is_ok(),
+        "mosquitto_pub not found: install mosquitto-clients (README, Quick start)"
+    );
     let dir = certs("mosquitto");
     let server = start_file(&dir, &tls_listener(&dir, ""));
     let port = server.tcp().port();
@@ -357,35 +303,38 @@ fn clock_at_1970_verifies_client_dates_against_the_floor() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The Python with paho-mqtt: `SOL_TEST_PYTHON` (CI: its venv) or `python3`. `None`
-/// (the test is skipped) only outside CI; in CI a missing paho fails the test.
-fn paho_python() -> Option<String> {
-    let python = std::env::var("SOL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+/// The Python with paho-mqtt 2 (`tests/tls/paho_tls.py` uses its VERSION2 callbacks):
+/// `SOL_TEST_PYTHON` (CI: its venv), else the README's venv `.venv/bin/python`, else
+/// `python3`. Panics, saying what to install, when that Python has no paho-mqtt 2.
+fn paho_python() -> String {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let python = std::env::var("SOL_TEST_PYTHON").unwrap_or_else(|_| {
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    });
     let has_paho = Command::new(&python)
-        .args(["-c", "import paho.mqtt.client"])
+        .args([
+            "-c",
+            "import paho.mqtt.client as m; m.CallbackAPIVersion.VERSION2",
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
-    if has_paho {
-        return Some(python);
-    }
     assert!(
-        std::env::var("CI").is_err(),
-        "CI: {python} has no paho-mqtt (set SOL_TEST_PYTHON)"
+        has_paho,
+        "{python} has no paho-mqtt 2: `python3 -m venv .venv && .venv/bin/pip install \
+         paho-mqtt` in the repository (README, Quick start), or set SOL_TEST_PYTHON"
     );
-    eprintln!("{python} has no paho-mqtt: skipped (CI sets SOL_TEST_PYTHON)");
-    None
+    python
 }
 
 #[test]
 fn paho_with_ssl_and_a_client_certificate() {
-    let Some(python) = paho_python() else {
-        return;
-    };
+    let python = paho_python();
     let dir = certs("paho");
-    let extra = format!(
-        "cafile {d}/ca.crt\nrequire_certificate true\ncrlfile {d}/ca.crl\n",
-        d = dir.display()
-    );
+    let extra = client_cert_required(&dir);
     let body = format!(
         "{}{}",
         tls_listener(&dir, ""),
