@@ -12,9 +12,19 @@ use std::num::NonZeroU32;
 const Q0: QoS = QoS::AtMostOnce;
 const Q1: QoS = QoS::AtLeastOnce;
 
-/// CONNECT as `user` with `password`.
+/// CONNECT (clean session) as `user` with `password`.
 fn login(id: &str, user: &'static str, password: &'static [u8]) -> Packet<'static> {
-    let Packet::Connect(mut c) = connect(id, true, 60, None) else {
+    login_session(id, true, user, password)
+}
+
+/// CONNECT as `user` with `password`, with or without a clean session.
+fn login_session(
+    id: &str,
+    clean: bool,
+    user: &'static str,
+    password: &'static [u8],
+) -> Packet<'static> {
+    let Packet::Connect(mut c) = connect(id, clean, 60, None) else {
         unreachable!("connect builds a CONNECT")
     };
     c.username = Some(user);
@@ -186,6 +196,44 @@ fn wildcard_subscription_never_delivers_a_denied_topic_live_or_retained() {
             pub_seen("home/hall", b"warm", Q0, true, None)
         ]
     );
+}
+
+#[test]
+fn whole_filter_grants_are_decided_again_on_reload_and_on_a_new_user_name() {
+    let acl = "user alice\ntopic readwrite home/#\nuser bob\ntopic write home/#\n";
+    let mut h = secured(Some(acl));
+    // Two persistent sessions of alice's: home/# is granted whole (no check per delivery).
+    for conn in [0, 1] {
+        h.open_with(
+            conn,
+            login_session(&format!("s{conn}"), false, "alice", b"wonderland"),
+        );
+        h.send(conn, subscribe(1, &[("home/#", Q0)]));
+        h.take(conn);
+    }
+    h.open_with(9, login("b", "bob", b"builder"));
+    h.send(9, publish("home/a", b"1", Q0, false, None));
+    assert_eq!(h.take(0), vec![pub_seen("home/a", b"1", Q0, false, None)]);
+    assert_eq!(h.take(1), vec![pub_seen("home/a", b"1", Q0, false, None)]);
+    // Session s1 resumed by bob, who may read nothing: its subscription is kept but
+    // delivers nothing to him.
+    h.broker.closed(1, CloseReason::PeerClosed, h.now);
+    assert_eq!(
+        h.open_with(2, login_session("s1", false, "bob", b"builder")),
+        connack(true, 0)
+    );
+    h.send(9, publish("home/b", b"2", Q0, false, None));
+    assert!(h.take(2).is_empty(), "bob may not read home/b");
+    assert_eq!(h.take(0), vec![pub_seen("home/b", b"2", Q0, false, None)]);
+    // Reload: alice may no longer read home/secret/#; her grant is no longer whole.
+    let stricter = format!("{acl}user alice\ntopic deny home/secret/#\n");
+    h.broker.set_auth(Auth {
+        passwords: Some(passwords()),
+        acl: Some(Acl::parse(&stricter, 256, 32).expect("valid")),
+    });
+    h.send(9, publish("home/secret/x", b"3", Q0, false, None));
+    h.send(9, publish("home/c", b"4", Q0, false, None));
+    assert_eq!(h.take(0), vec![pub_seen("home/c", b"4", Q0, false, None)]);
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
 pub use session::SESSION_BYTES;
 pub use stats::Stats;
+use topic::FilterRef;
 pub use topic::{filter_matches, validate_filter, FilterError, NODE_BYTES, SUBSCRIPTION_BYTES};
 /// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
 /// remove on their own; [`Broker`] is the only other user. The benchmarks call only
@@ -419,6 +420,32 @@ impl Broker {
     /// delivery.
     pub fn set_auth(&mut self, auth: Auth) {
         self.auth = auth;
+        for sid in 0..self.sessions.len() as SessionId {
+            self.mark_acl_checks(sid);
+        }
+    }
+
+    /// Decides again, for each of session `sid`'s subscriptions, whether its deliveries
+    /// need an ACL check: after the ACL or the session's user name changed.
+    fn mark_acl_checks(&mut self, sid: SessionId) {
+        let Some(s) = self.session(sid) else { return };
+        let who = Identity {
+            client_id: &s.client_id,
+            username: s.username.as_deref(),
+        };
+        let marks: Vec<(FilterRef, bool)> = s
+            .subscriptions
+            .iter()
+            .map(|&at| {
+                let checked = self.auth.acl.as_ref().is_some_and(|acl| {
+                    acl.subscribe(who, &self.tree.filter_of(at)) != SubscribeVerdict::GrantAll
+                });
+                (at, checked)
+            })
+            .collect();
+        for (at, checked) in marks {
+            self.tree.set_acl_checked(at, sid, checked);
+        }
     }
 
     /// Replaces the caps that can change at run time (on SIGHUP). The number of connection
@@ -913,6 +940,10 @@ impl Broker {
             s.clean = p.clean_session;
             s.username = username.map(Box::from);
         }
+        if resumed.is_some() && self.auth.acl.is_some() {
+            // The user name may differ from the one the subscriptions were granted to.
+            self.mark_acl_checks(sid);
+        }
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
             c.keep_alive = p.keep_alive;
@@ -1072,11 +1103,11 @@ impl Broker {
     ) {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
-        let mut granted_filters: Vec<(&str, QoS)> = Vec::new();
+        let mut granted_filters: Vec<(&str, QoS, bool)> = Vec::new();
         for (filter, qos) in p.filters() {
             let code = match self.subscribe_one(sid, filter, qos) {
-                Ok(()) => {
-                    granted_filters.push((filter, qos));
+                Ok(acl_checked) => {
+                    granted_filters.push((filter, qos, acl_checked));
                     qos as u8
                 }
                 Err(why) => {
@@ -1099,12 +1130,12 @@ impl Broker {
         // SUBACK first, then the retained messages of each granted filter, RETAIN set
         // [MQTT-3.3.1-6], re-sent on a repeated subscription too [MQTT-3.8.4-3].
         self.push_frame(conn, frame, now);
-        for (filter, granted) in granted_filters {
+        for (filter, granted, acl_checked) in granted_filters {
             log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
             let mut retained: Vec<(Message, QoS)> = self
                 .retained
                 .matching(filter)
-                .filter(|(m, _)| self.acl_allows(sid, m.topic(), Want::Read))
+                .filter(|(m, _)| !acl_checked || self.acl_allows(sid, m.topic(), Want::Read))
                 .cloned()
                 .collect();
             retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
@@ -1120,17 +1151,22 @@ impl Broker {
         self.durable_subscriptions(sid);
     }
 
+    /// Subscribes `sid` to `filter` at `qos`; `Ok(true)` when the ACL did not grant the
+    /// whole filter, so its deliveries need a check each.
     fn subscribe_one(
         &mut self,
         sid: SessionId,
         filter: &str,
         qos: QoS,
-    ) -> Result<(), &'static str> {
-        if let (Some(acl), Some(who)) = (&self.auth.acl, self.identity(sid)) {
-            if acl.subscribe(who, filter) == SubscribeVerdict::Refuse {
-                self.stats.acl_denied += 1;
-                return Err("the ACL allows reading nothing it matches");
-            }
+    ) -> Result<bool, &'static str> {
+        let verdict = match (&self.auth.acl, self.identity(sid)) {
+            (Some(acl), Some(who)) => acl.subscribe(who, filter),
+            (Some(_), None) => SubscribeVerdict::Refuse,
+            (None, _) => SubscribeVerdict::GrantAll,
+        };
+        if verdict == SubscribeVerdict::Refuse {
+            self.stats.acl_denied += 1;
+            return Err("the ACL allows reading nothing it matches");
         }
         validate_filter(
             filter,
@@ -1164,12 +1200,15 @@ impl Broker {
         }
         // A repeated subscription replaces the granted QoS [MQTT-3.8.4-3].
         let (_, at) = self.tree.subscribe(filter, sid, qos);
+        // A grant of the whole filter spares every delivery through it the ACL check.
+        let acl_checked = verdict == SubscribeVerdict::GrantChecked;
+        self.tree.set_acl_checked(at, sid, acl_checked);
         if existing.is_none() {
             if let Some(s) = self.session_mut(sid) {
                 s.subscriptions.push(at);
             }
         }
-        Ok(())
+        Ok(acl_checked)
     }
 
     fn on_unsubscribe(
@@ -1221,15 +1260,19 @@ impl Broker {
                 let same = later.session == kept.session;
                 if same {
                     kept.qos = kept.qos.max(later.qos);
+                    // One filter the ACL grants whole covers this topic.
+                    kept.acl_checked &= later.acl_checked;
                 }
                 same
             });
         }
         if self.auth.acl.is_some() {
-            // Every delivery is checked: a wildcard subscription never delivers a topic
-            // the subscriber may not read.
+            // Every delivery is checked, unless its filter was granted whole: a wildcard
+            // subscription never delivers a topic the subscriber may not read.
             let before = matches.len();
-            matches.retain(|sub| self.acl_allows(sub.session, message.topic(), Want::Read));
+            matches.retain(|sub| {
+                !sub.acl_checked || self.acl_allows(sub.session, message.topic(), Want::Read)
+            });
             self.stats.acl_denied += (before - matches.len()) as u64;
         }
         for sub in &matches {

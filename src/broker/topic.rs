@@ -81,6 +81,10 @@ pub struct Subscriber {
     pub session: SessionId,
     /// The QoS granted for this filter.
     pub qos: QoS,
+    /// Deliveries through this subscription need an ACL check: an ACL is in force and did
+    /// not grant reading every topic of the filter. Set by the broker
+    /// ([`TopicTree::set_acl_checked`]); new subscriptions start unchecked.
+    pub acl_checked: bool,
 }
 
 /// A stored filter: its node, and whether it ends with `#` there. Valid while the filter
@@ -262,7 +266,12 @@ impl TopicTree {
             s.qos = qos;
             return (false, at);
         }
-        node.add(Subscriber { session, qos }, at.hash());
+        let sub = Subscriber {
+            session,
+            qos,
+            acl_checked: false,
+        };
+        node.add(sub, at.hash());
         self.count += 1;
         (true, at)
     }
@@ -288,6 +297,39 @@ impl TopicTree {
         self.count -= 1;
         self.prune(at.node());
         true
+    }
+
+    /// Marks whether deliveries through `session`'s subscription to the stored filter `at`
+    /// need an ACL check.
+    pub fn set_acl_checked(&mut self, at: FilterRef, session: SessionId, checked: bool) {
+        if let Some(node) = self.nodes.get_mut(at.node()) {
+            let range = node.range(at.hash());
+            if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
+                s.acl_checked = checked;
+            }
+        }
+    }
+
+    /// The filter string of the stored filter `at` (valid while it has a subscriber),
+    /// rebuilt from its levels.
+    pub fn filter_of(&self, at: FilterRef) -> String {
+        let mut levels = Vec::new();
+        let mut idx = at.node();
+        while idx != 0 {
+            let node = &self.nodes[idx];
+            let parent = node.parent as usize;
+            levels.push(if self.nodes[parent].plus == idx as u32 {
+                "+"
+            } else {
+                node.level.as_str()
+            });
+            idx = parent;
+        }
+        if at.hash() {
+            levels.insert(0, "#");
+        }
+        levels.reverse();
+        levels.join("/")
     }
 
     /// The stored filter equal to `filter`, if any session subscribes to it.
@@ -444,20 +486,42 @@ mod tests {
         v
     }
 
+    /// Valid filters with every wildcard placement and empty levels.
+    const VALID_FILTERS: [&str; 10] = [
+        "#",
+        "a/#",
+        "+",
+        "+/+",
+        "a/+/b",
+        "/",
+        "a//b",
+        "sport/tennis/+",
+        "+/tennis/#",
+        "$SYS/#",
+    ];
+
+    #[test]
+    fn stored_filters_rebuild_their_strings_and_keep_acl_marks() {
+        let mut tree = TopicTree::default();
+        for (i, f) in VALID_FILTERS.iter().enumerate() {
+            let (_, at) = tree.subscribe(f, i as SessionId, Q0);
+            assert_eq!(tree.filter_of(at), *f);
+        }
+        let (_, at) = tree.subscribe("a/+/b", 1, Q1);
+        tree.set_acl_checked(at, 1, true);
+        let mut out = Vec::new();
+        tree.matches("a/x/b", &mut out);
+        let marks: Vec<(SessionId, bool)> =
+            out.iter().map(|s| (s.session, s.acl_checked)).collect();
+        assert!(
+            marks.contains(&(1, true)) && marks.contains(&(0, false)),
+            "{marks:?}"
+        );
+    }
+
     #[test]
     fn filter_validation_mqtt_4_7_1_2_and_4_7_1_3() {
-        for ok in [
-            "#",
-            "a/#",
-            "+",
-            "+/+",
-            "a/+/b",
-            "/",
-            "a//b",
-            "sport/tennis/+",
-            "+/tennis/#",
-            "$SYS/#",
-        ] {
+        for ok in VALID_FILTERS {
             assert_eq!(validate_filter(ok, 1024, 32), Ok(()), "{ok}");
         }
         for bad in ["a#", "a/#/b", "#/a", "a/b#"] {
