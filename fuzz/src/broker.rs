@@ -19,13 +19,17 @@
 //! Invariants checked: nothing panics; every byte a connection receives frames into
 //! packets that decode, that a server may send, and the first of which is CONNACK; a
 //! connection whose output was flushed at close ends on a packet boundary; a closed
-//! connection has no output; `bytes_sent` and `bytes_received` count what went through.
-//! With security on: a CONNECT with a wrong login, without a username on a listener that
-//! refuses anonymous clients, or with a will the ACL does not let it write is not
+//! connection has no output; `bytes_sent` and `bytes_received` count what went through;
+//! every PUBLISH a client receives is a `$SYS` message, or was published or left as a will
+//! by a client the ACL (if any) let write it: a PUBLISH when it is handled, a will when it
+//! is published at close (a reload may have taken the right away since CONNECT).
+//!
+//! With security on, also: a CONNECT with a wrong login, without a username on a listener
+//! that refuses anonymous clients, or with a will the ACL does not let it write is not
 //! accepted; a PUBLISH the ACL does not let its client write is dropped (counted, nothing
 //! retained); a client never receives a PUBLISH its ACL denies it reading. The broker
-//! checks reading when it routes a message, so the last check accepts any ACL and username
-//! its session has had since it was created: a message queued before a reload, or for the
+//! checks reading when it routes a message, so that check accepts any ACL and username
+//! the session has had since it was created: a message queued before a reload, or for the
 //! previous user of a resumed session (as in Mosquitto, a session belongs to the client
 //! id, not to the user), may be delivered under rules that have changed since.
 
@@ -37,7 +41,7 @@ use sol::codec::{
     decode, encode_subscribe, encode_unsubscribe, Connack, Connect, ConnectReturnCode, FixedHeader,
     Packet, Publish, QoS, Suback, Will, LEVEL_31, LEVEL_311,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Connection slots the driver uses (and the broker's `max_connections`).
@@ -190,7 +194,12 @@ struct Client {
     username: Option<String>,
     /// The rules its session's messages may have been routed under.
     routed: Vec<Routed>,
+    /// The will of its accepted CONNECT (topic, payload), until DISCONNECT discards it.
+    will: Option<Message>,
 }
+
+/// A message as a client sees it: topic and payload.
+type Message = (String, Vec<u8>);
 
 /// An ACL (an index into [`ACLS`]; none: everything allowed) and the username it was
 /// applied to.
@@ -221,6 +230,9 @@ struct Driver {
     acls: Vec<Acl>,
     /// Sessions by client id (generated ids are left out: they are never resumed).
     sessions: HashMap<String, SessionModel>,
+    /// Messages a client published, or left as its will, while the ACL let it write them:
+    /// every PUBLISH a client receives is one of these, or a `$SYS` message.
+    sources: HashSet<Message>,
     /// What the run went through.
     reached: Reached,
 }
@@ -271,6 +283,7 @@ pub fn run(data: &[u8]) -> Reached {
         acl,
         acls,
         sessions: HashMap::new(),
+        sources: HashSet::new(),
         reached: Reached::default(),
     };
     while !input.is_empty() {
@@ -514,25 +527,36 @@ impl Driver {
             Packet::Connect(p) if !c.sent_connect => Some(self.connect_check(c.listener, p)),
             _ => None,
         };
-        let denied_publish = match (&packet, &self.auth.acl, &c.client_id) {
-            (Packet::Publish(p), Some(acl), Some(id)) => {
-                let who = Identity {
-                    client_id: id,
-                    username: c.username.as_deref(),
-                };
-                // A retained PUBLISH without retain_available is a protocol error first.
-                let retain_refused = p.retain && !self.broker.limits().retain_available;
-                (!retain_refused && !acl.allows(who, p.topic, Want::Write))
-                    .then(|| p.topic.to_string())
+        let mut source = None;
+        let mut denied_publish = None;
+        if let (Packet::Publish(p), Some(id)) = (&packet, &c.client_id) {
+            let who = Identity {
+                client_id: id,
+                username: c.username.as_deref(),
+            };
+            let acl = self.auth.acl.as_ref();
+            // A retained PUBLISH without retain_available is a protocol error first.
+            let retain_refused = p.retain && !self.broker.limits().retain_available;
+            if acl.is_none_or(|acl| acl.allows(who, p.topic, Want::Write)) {
+                source = Some((p.topic.to_string(), p.payload.to_vec()));
+            } else if !retain_refused {
+                denied_publish = Some(p.topic.to_string());
             }
-            _ => None,
-        };
+        }
+        let disconnect = matches!(packet, Packet::Disconnect);
         let before = self.broker.stats().clone();
         let retained = self.broker.retained_count();
         self.clients[conn].sent_connect |= connect.is_some();
         self.broker.handle(conn, packet, self.now);
         let handled = self.broker.stats().messages_received > before.messages_received;
-        if let Some((id, session, refusal)) = connect.filter(|_| handled) {
+        if let Some(message) = source.filter(|_| handled) {
+            self.sources.insert(message);
+        }
+        if disconnect && handled {
+            // The will is discarded [MQTT-3.14.4-3].
+            self.clients[conn].will = None;
+        }
+        if let Some((id, session, will, refusal)) = connect.filter(|_| handled) {
             // Nothing is written before CONNACK, so the output starts with it.
             let head: Vec<u8> = self
                 .broker
@@ -550,6 +574,7 @@ impl Driver {
                 self.reached.logins +=
                     usize::from(self.auth.passwords.is_some() && session.username.is_some());
                 self.connected(conn, id, session);
+                self.clients[conn].will = will;
             }
         }
         if let Some(topic) = denied_publish.filter(|_| handled) {
@@ -568,12 +593,13 @@ impl Driver {
         }
     }
 
-    /// The session a CONNECT asks for, and why the broker must refuse it, if it must.
+    /// The client id, session and will a CONNECT asks for, and why the broker must refuse
+    /// it, if it must.
     fn connect_check(
         &self,
         listener: usize,
         p: &Connect<'_>,
-    ) -> (String, SessionModel, Option<&'static str>) {
+    ) -> (String, SessionModel, Option<Message>, Option<&'static str>) {
         let id = if p.client_id.is_empty() {
             AUTO_ID
         } else {
@@ -604,7 +630,8 @@ impl Driver {
             routed: vec![(self.acl, username.clone())],
             username,
         };
-        (id.to_string(), session, refusal)
+        let will = p.will.map(|w| (w.topic.to_string(), w.payload.to_vec()));
+        (id.to_string(), session, will, refusal)
     }
 
     /// `conn`'s CONNECT for client id `id` was accepted: its identity, and the rules its
@@ -722,6 +749,23 @@ impl Driver {
         self.write(conn, usize::MAX);
         let c = &mut self.clients[conn];
         assert!(c.received.is_empty(), "connection {conn} closed mid-packet");
+        let will = c.will.take();
+        if let (Some(will), Some(id)) = (will, &c.client_id) {
+            // Published unless the client sent DISCONNECT, if it may still write the topic:
+            // the ACL may have changed since CONNECT.
+            let who = Identity {
+                client_id: id,
+                username: c.username.as_deref(),
+            };
+            let published = !matches!(
+                reason,
+                CloseReason::ClientDisconnect | CloseReason::Shutdown
+            );
+            let acl = self.auth.acl.as_ref();
+            if published && acl.is_none_or(|acl| acl.allows(who, &will.0, Want::Write)) {
+                self.sources.insert(will);
+            }
+        }
         c.open = false;
         c.client_id = None;
         c.inbound.clear();
@@ -766,6 +810,7 @@ impl Driver {
     /// `conn`'s client receives `bytes`: frame and decode what is whole.
     fn receive(&mut self, conn: ConnId, bytes: &[u8]) {
         let acls = &self.acls;
+        let sources = &self.sources;
         let checked = &mut self.reached.checked_deliveries;
         let c = &mut self.clients[conn];
         c.received.extend_from_slice(bytes);
@@ -795,6 +840,14 @@ impl Driver {
                 matches!(packet, Packet::Connack(_)),
                 "CONNACK comes first, and once: {packet:?}"
             );
+            if let Packet::Publish(p) = &packet {
+                let message = (p.topic.to_string(), p.payload.to_vec());
+                assert!(
+                    p.topic.starts_with("$SYS") || sources.contains(&message),
+                    "{:?} received {message:?}, which no client that may write it sent",
+                    c.client_id
+                );
+            }
             if let (Packet::Publish(p), Some(id)) = (&packet, &c.client_id) {
                 *checked += usize::from(c.routed.iter().any(|(acl, _)| acl.is_some()));
                 let readable = c.routed.iter().any(|(acl, user)| {
