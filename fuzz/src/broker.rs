@@ -42,6 +42,7 @@ use sol::codec::{
     Packet, Publish, QoS, Suback, Will, LEVEL_31, LEVEL_311,
 };
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Connection slots the driver uses (and the broker's `max_connections`).
@@ -238,7 +239,7 @@ struct Driver {
     /// Which of [`ACLS`] `auth` has.
     acl: Option<usize>,
     /// [`ACLS`], parsed.
-    acls: Vec<Acl>,
+    acls: &'static [Acl],
     /// Sessions by client id (generated ids are left out: they are never resumed).
     sessions: HashMap<String, SessionModel>,
     /// Messages a client published, or left as its will, while the ACL let it write them:
@@ -277,12 +278,9 @@ pub fn run(data: &[u8]) -> Reached {
         security = input.u8();
         limits.listeners = listeners(security >> 4);
     }
-    let acls: Vec<Acl> = ACLS
-        .iter()
-        .map(|text| Acl::parse(text, 256, 32).expect("the driver's ACLs parse"))
-        .collect();
     let (passwords, acl) = variants(security);
-    let auth = auth(passwords, acl, &acls);
+    let auth = auth(passwords, acl);
+    let acls = &parsed().1;
     let mut broker = Broker::new(limits, now);
     broker.set_auth(auth.clone());
     let mut d = Driver {
@@ -346,14 +344,30 @@ fn variants(choice: u8) -> (Option<usize>, Option<usize>) {
     (variant(choice), variant(choice >> 2))
 }
 
-/// The broker's `Auth` for those variants (`acls` are [`ACLS`] parsed).
-fn auth(passwords: Option<usize>, acl: Option<usize>, acls: &[Acl]) -> Auth {
+/// The broker's `Auth` for those variants.
+fn auth(passwords: Option<usize>, acl: Option<usize>) -> Auth {
+    let (files, acls) = parsed();
     Auth {
-        passwords: passwords.map(|i| {
-            PasswordFile::parse(PASSWORD_FILES[i]).expect("the driver's password files parse")
-        }),
+        passwords: passwords.map(|i| files[i].clone()),
         acl: acl.map(|i| acls[i].clone()),
     }
+}
+
+/// [`PASSWORD_FILES`] and [`ACLS`], parsed once per process: parsing them in every run
+/// would only slow the fuzzer down (the parsers have their own tests).
+fn parsed() -> &'static (Vec<PasswordFile>, Vec<Acl>) {
+    static PARSED: OnceLock<(Vec<PasswordFile>, Vec<Acl>)> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let files = PASSWORD_FILES
+            .iter()
+            .map(|text| PasswordFile::parse(text).expect("the driver's password files parse"))
+            .collect();
+        let acls = ACLS
+            .iter()
+            .map(|text| Acl::parse(text, 256, 32).expect("the driver's ACLs parse"))
+            .collect();
+        (files, acls)
+    })
 }
 
 /// Two listeners; bits 0 and 1 of `choice` say whether each refuses anonymous clients.
@@ -525,7 +539,7 @@ impl Driver {
     /// does. Sessions keep what was routed under the previous ACL.
     fn set_auth(&mut self, choice: u8) {
         (self.passwords, self.acl) = variants(choice);
-        self.auth = auth(self.passwords, self.acl, &self.acls);
+        self.auth = auth(self.passwords, self.acl);
         self.broker.set_auth(self.auth.clone());
         self.reached.reloads += 1;
         let acl = self.acl;
@@ -825,7 +839,7 @@ impl Driver {
 
     /// `conn`'s client receives `bytes`: frame and decode what is whole.
     fn receive(&mut self, conn: ConnId, bytes: &[u8]) {
-        let acls = &self.acls;
+        let acls = self.acls;
         let sources = &self.sources;
         let checked = &mut self.reached.checked_deliveries;
         let c = &mut self.clients[conn];
