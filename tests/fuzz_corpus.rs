@@ -13,7 +13,7 @@ mod x509;
 use std::path::Path;
 
 /// Runs `driver` on every file in `fuzz/<kind>/<target>/`; returns how many there were.
-fn replay(kind: &str, target: &str, driver: fn(&[u8])) -> usize {
+fn replay(kind: &str, target: &str, driver: &mut dyn FnMut(&[u8])) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz")
         .join(kind)
@@ -32,7 +32,7 @@ fn replay(kind: &str, target: &str, driver: fn(&[u8])) -> usize {
 }
 
 /// Replays `target`'s seed corpus, which must not be empty, and its regressions.
-fn replay_all(target: &str, driver: fn(&[u8])) {
+fn replay_all(target: &str, driver: &mut dyn FnMut(&[u8])) {
     let seeds = replay("corpus", target, driver);
     assert!(seeds > 0, "the {target} seed corpus is committed");
     replay("regressions", target, driver);
@@ -40,15 +40,39 @@ fn replay_all(target: &str, driver: fn(&[u8])) {
 
 #[test]
 fn codec_corpus() {
-    replay_all("codec", codec::run);
+    replay_all("codec", &mut codec::run);
 }
 
+/// The broker seeds also reach every security path the driver checks: refused and
+/// accepted logins, denied publishes, deliveries checked against an ACL, reloads.
 #[test]
 fn broker_corpus() {
-    replay_all("broker", broker::run);
+    let mut total = broker::Reached::default();
+    replay_all("broker", &mut |data| {
+        let r = broker::run(data);
+        eprintln!("  {r:?}");
+        total.refused_connects += r.refused_connects;
+        total.logins += r.logins;
+        total.denied_publishes += r.denied_publishes;
+        total.checked_deliveries += r.checked_deliveries;
+        total.reloads += r.reloads;
+        total.acl_denied += r.acl_denied;
+    });
+    eprintln!("{total:?}");
+    let broker::Reached {
+        refused_connects,
+        logins,
+        denied_publishes,
+        checked_deliveries,
+        reloads,
+        acl_denied,
+    } = total;
+    assert!(refused_connects > 0 && logins > 0, "{total:?}");
+    assert!(denied_publishes > 0 && checked_deliveries > 0, "{total:?}");
+    assert!(reloads > 0 && acl_denied > 0, "{total:?}");
 }
 
 #[test]
 fn x509_cn_corpus() {
-    replay_all("x509_cn", x509::run);
+    replay_all("x509_cn", &mut x509::run);
 }

@@ -401,3 +401,30 @@ fn identity_counts_only_on_its_listener_and_not_after_close() {
     let seen = open_with_certificate(&mut h, 1, 1, None, connect("s", true, 60, None));
     assert_eq!(seen, connack(false, 4));
 }
+
+#[test]
+fn will_is_checked_again_when_published_after_a_reload() {
+    let mut h = secured(Some(ACL));
+    h.open_with(0, login("watch", "alice", b"wonderland"));
+    h.send(0, subscribe(1, &[("home/#", Q0)]));
+    h.take(0);
+    let reader = Acl::parse("user alice\ntopic read home/#\n", 256, 32).expect("valid");
+    for (reloaded, delivered) in [(false, 1), (true, 0)] {
+        let Packet::Connect(mut c) = connect("a", true, 60, will("home/status", Q0, false)) else {
+            unreachable!("connect builds a CONNECT")
+        };
+        c.username = Some("alice");
+        c.password = Some(b"wonderland");
+        assert_eq!(h.open_with(1, Packet::Connect(c)), connack(false, 0));
+        if reloaded {
+            // The reload leaves alice reading home/# but no longer writing it.
+            h.broker.set_auth(Auth {
+                passwords: Some(passwords()),
+                acl: Some(reader.clone()),
+            });
+        }
+        h.broker.closed(1, CloseReason::PeerClosed, h.now);
+        assert_eq!(h.take(0).len(), delivered, "reloaded: {reloaded}");
+    }
+    assert_eq!(h.broker.stats().acl_denied, 1);
+}

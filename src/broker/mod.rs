@@ -196,6 +196,11 @@ struct Will {
     message: Message,
     qos: QoS,
     retain: bool,
+    /// Who left it: a reload may take away its right to write the topic before the will
+    /// is published, and by then a takeover may have given the session another username.
+    client_id: Box<str>,
+    /// The username its connection logged in with.
+    username: Option<Box<str>>,
 }
 
 /// Per-connection protocol state. The socket itself belongs to the reactor.
@@ -417,7 +422,7 @@ impl Broker {
 
     /// Puts a password file and ACL in force (at start and on reload). Connected clients
     /// keep their session; the new rules apply to their next PUBLISH, SUBSCRIBE and
-    /// delivery.
+    /// delivery, and to their will.
     pub fn set_auth(&mut self, auth: Auth) {
         self.auth = auth;
         for sid in 0..self.sessions.len() as SessionId {
@@ -637,10 +642,38 @@ impl Broker {
             if !matches!(
                 reason,
                 CloseReason::ClientDisconnect | CloseReason::Shutdown
-            ) {
+            ) && self.will_still_allowed(&will, now)
+            {
                 self.publish(None, will.message, will.qos, will.retain, now);
             }
         }
+    }
+
+    /// Whether the ACL in force lets a will's client write its topic. Checked at CONNECT
+    /// and again when the will is published, as Mosquitto does: a reload in between may
+    /// have taken the right away. A will refused here is counted and logged.
+    fn will_still_allowed(&mut self, will: &Will, now: Instant) -> bool {
+        let who = Identity {
+            client_id: &will.client_id,
+            username: will.username.as_deref(),
+        };
+        let topic = will.message.topic();
+        if self
+            .auth
+            .acl
+            .as_ref()
+            .is_none_or(|acl| acl.allows(who, topic, Want::Write))
+        {
+            return true;
+        }
+        self.stats.acl_denied += 1;
+        self.stats.publish_dropped += 1;
+        let id = &will.client_id;
+        self.drop_log.warn(
+            now,
+            format_args!("dropped the will of {id} to {topic}: {ACL_WRITE_DENIED}"),
+        );
+        false
     }
 
     /// Counts `n` bytes read from clients, for `$SYS/broker/bytes/received`.
@@ -901,6 +934,8 @@ impl Broker {
                 message: Message::new(w.topic, w.payload),
                 qos: w.qos,
                 retain: w.retain,
+                client_id: client_id.clone(),
+                username: p.username.map(Box::from),
             })
         });
 
