@@ -428,3 +428,38 @@ fn will_is_checked_again_when_published_after_a_reload() {
     }
     assert_eq!(h.broker.stats().acl_denied, 1);
 }
+
+#[test]
+fn a_will_is_checked_again_as_the_certificate_name_not_the_connect_user_name() {
+    let mut h = with_identity_listener();
+    h.open_with(0, login("watcher", "alice", b"wonderland"));
+    h.send(0, subscribe(1, &[("#", Q0)]));
+    h.take(0);
+    // sensor-7 may write its will topic at CONNECT; the CONNECT claims to be alice.
+    let Packet::Connect(mut c) = connect("s7", true, 60, will("sensors/7/status", Q0, false))
+    else {
+        unreachable!("connect builds a CONNECT")
+    };
+    c.username = Some("alice");
+    c.password = Some(b"wonderland");
+    let seen = open_with_certificate(&mut h, 1, 1, Some(Ok("sensor-7")), Packet::Connect(c));
+    assert_eq!(seen, connack(false, 0));
+    // A reload takes sensor-7's write right away (alice keeps hers): the will, judged as
+    // sensor-7, is dropped.
+    h.broker.set_auth(Auth {
+        passwords: Some(passwords()),
+        acl: Some(
+            Acl::parse(
+                "user alice\ntopic readwrite #\nuser sensor-7\ntopic read sensors/7/#\n",
+                256,
+                32,
+            )
+            .expect("valid ACL"),
+        ),
+    });
+    h.broker.closed(1, CloseReason::PeerClosed, h.now);
+    assert!(
+        h.take(0).is_empty(),
+        "the will of sensor-7 was not published"
+    );
+}

@@ -935,7 +935,7 @@ impl Broker {
                 qos: w.qos,
                 retain: w.retain,
                 client_id: client_id.clone(),
-                username: p.username.map(Box::from),
+                username: username.map(Box::from),
             })
         });
 
