@@ -53,11 +53,20 @@ SCENARIOS = {
     "idle-wakeups": (["idle"], [("wakeups_per_s", "ctx switches/s idle", "low")]),
     "rss-empty": (None, [("rss_empty_kb", "RSS KiB, nothing connected", "low")]),
 }
+# The same loads over TLS (Sol and Mosquitto only): the broker's listener uses the
+# certificates of tests/tls/make-certs.sh and sol-load trusts their CA. Not in the default
+# set; in --smoke.
+TLS_SUFFIX = "-tls"
+SCENARIOS.update({name + TLS_SUFFIX: SCENARIOS[name] for name in ("fanin-q0", "fanout-q0", "latency")})
 COMMON = [("broker_cpu_s", "broker CPU s", "low"), ("broker_peak_rss_kb", "broker peak RSS KiB", "low"),
           ("gen_cpu_pct", "generator CPU %", "low")]
 DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups",
                      "rss-empty"]
 PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
+
+
+def is_tls(scenario):
+    return scenario.endswith(TLS_SUFFIX)
 
 
 # ---------------------------------------------------------------- one run
@@ -94,6 +103,7 @@ def rss_empty(broker, settle):
 
 
 def run_once(broker, scenario, args, loadgen):
+    """One run of `scenario` on a fresh `broker`; `args.certs` serves the TLS scenarios."""
     gen_args, _metrics = SCENARIOS[scenario]
     if gen_args is None:
         result = rss_empty(broker, settle=1.0)
@@ -105,7 +115,8 @@ def run_once(broker, scenario, args, loadgen):
     else:
         cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)]
         result = harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
-                                 timeout=args.duration + args.drain + 120)
+                                 timeout=args.duration + args.drain + 120,
+                                 tls=args.certs if is_tls(scenario) else None)
     result["scenario_name"] = scenario
     return result
 
@@ -186,6 +197,10 @@ def side_by_side(args, brokers, loadgen, scenarios, out=None):
         for rep in range(args.repeats):
             order = brokers if rep % 2 == 0 else list(reversed(brokers))
             for b in order:
+                if is_tls(sc) and not b.tls:
+                    if rep == 0:
+                        log(f"{sc}: skipped on {b.name} (no TLS listener in the harness)")
+                    continue
                 log(f"{sc} #{rep + 1} on {b.name}")
                 try:
                     r = run_once(b, sc, args, loadgen)
@@ -284,6 +299,7 @@ def main():
     sol, loadgen = harness.build(args.no_build)
     tmp = tempfile.mkdtemp(prefix="sol-compare-")
     os.chmod(tmp, 0o755)  # mosquitto started as root reads its config before dropping privileges
+    args.certs = harness.Certs(tmp) if args.smoke or any(is_tls(s) for s in scenarios) else None
     try:
         if args.smoke:
             harness.raise_nofile(1024)

@@ -4,7 +4,8 @@ running tools/sol-load.
 Brokers: Sol (built here, `release` profile), Debian's Mosquitto 2.0 (installed with apt-get
 when missing), rumqttd 0.20.0 (installed with `cargo install` into a cache directory when
 missing). Each run gets a fresh broker process on an ephemeral loopback port with a
-configuration file written here. Python 3.9+ standard library only. Linux only (/proc).
+configuration file written here; Sol and Mosquitto can make that listener TLS with the
+throw-away certificates of `make_certs`. Python 3.9+ standard library only. Linux only (/proc).
 """
 
 import json
@@ -142,14 +143,36 @@ def wait_port(port, proc, timeout=10.0):
     return False
 
 
+class Certs:
+    """Throw-away certificates made by tests/tls/make-certs.sh (openssl CLI, EC P-256) in
+    DIR: `ca` is the CA file clients trust, `listener_lines` make a Sol or Mosquitto
+    listener TLS with the server certificate (127.0.0.1 and localhost)."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "certs")
+        subprocess.run(["sh", os.path.join(REPO, "tests/tls/make-certs.sh"), self.dir], check=True,
+                       stdout=subprocess.DEVNULL)
+        # Mosquitto reads its files after switching to its own user: throw-away keys, readable.
+        for d in (tmp, self.dir):
+            os.chmod(d, 0o755)
+        for name in os.listdir(self.dir):
+            os.chmod(os.path.join(self.dir, name), 0o644)
+        self.ca = os.path.join(self.dir, "ca.crt")
+        self.listener_lines = [f"certfile {self.dir}/server.crt", f"keyfile {self.dir}/server.key"]
+
+
 class Broker:
     """One broker under test. `start(limits)` returns (process, port) of a fresh instance;
     `limits` may hold max_connections, max_subscriptions (None: the broker's default).
+    `start(limits, tls=certs)` makes its listener TLS with a `Certs`' server certificate,
+    for brokers with `tls = True`.
 
     Subclasses write their configuration file (`_conf`) and may find their port in their
     log (`_port`)."""
 
     kind = "?"
+    # Whether the harness knows how to give this broker a TLS listener.
+    tls = False
 
     def __init__(self, name, binary, tmp, extra_conf=(), connection_messages=False):
         self.name, self.binary, self.tmp = name, binary, tmp
@@ -166,18 +189,24 @@ class Broker:
     def _command(self, conf):
         return [self.binary, "-c", conf]
 
-    def write_conf(self, port, limits=None):
-        """Writes this broker's configuration file for `port` and returns its path."""
+    def write_conf(self, port, limits=None, tls=None):
+        """Writes this broker's configuration file for `port` (its listener TLS with the
+        `Certs` `tls`, if given) and returns its path."""
+        if tls and not self.tls:
+            raise ValueError(f"{self.name}: no TLS listener in this harness")
         text, ext = self._conf(port, limits or {})
+        if tls:
+            # Sol and Mosquitto take the certificate lines after the one `listener` line.
+            text += "\n".join(tls.listener_lines) + "\n"
         path = os.path.join(self.tmp, f"{self.name}.{ext}")
         with open(path, "w") as f:
             f.write(text)
         return path
 
-    def start(self, limits=None):
+    def start(self, limits=None, tls=None):
         for _attempt in range(5):
             port = free_port()
-            self.conf = self.write_conf(port, limits)
+            self.conf = self.write_conf(port, limits, tls)
             logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
             proc = subprocess.Popen(self._command(self.conf), stdout=logf, stderr=logf,
                                     stdin=subprocess.DEVNULL)
@@ -213,6 +242,7 @@ class SolBroker(Broker):
     """Sol with `listener 0 127.0.0.1`; the port comes from its `listening on` log line."""
 
     kind = "sol"
+    tls = True
 
     def _conf(self, port, limits):
         lines = ["listener 0 127.0.0.1", "allow_anonymous true",
@@ -261,6 +291,7 @@ class MosquittoBroker(Broker):
     has no connection or subscription caps by default, so `limits` need not be written."""
 
     kind = "mosquitto"
+    tls = True
 
     def _conf(self, port, limits):
         lines = [f"listener {port} 127.0.0.1", "allow_anonymous true",
@@ -452,8 +483,9 @@ def cpu_window(duration):
     return during
 
 
-def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0):
-    """Runs sol-load with `gen_args` against a fresh `broker` and samples the broker.
+def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None):
+    """Runs sol-load with `gen_args` against a fresh `broker` and samples the broker; with
+    `tls` (a `Certs`), over TLS: the broker's listener and every sol-load connection.
 
     Once sol-load says `ready` (set-up done, measured phase begun), `during(pid, base)` runs
     and returns broker-side fields (`base` is the broker's sample before sol-load started).
@@ -461,7 +493,9 @@ def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0):
     `during` measured `broker_cpu_window_s` and messages were delivered, `cpu_s_per_m`:
     broker CPU seconds per million messages delivered in the window, which is the same
     number as microseconds per delivered message."""
-    proc, port = broker.start(limits)
+    proc, port = broker.start(limits, tls)
+    if tls:
+        gen_args = list(gen_args) + ["--tls-ca", tls.ca]
     gen = None
     try:
         time.sleep(0.2)

@@ -6,6 +6,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 import unittest
 import xml.dom.minidom
 
@@ -179,6 +180,28 @@ class BrokerConfigs(unittest.TestCase):
         self.assertIn("max_connections 175", capped)
         self.assertIn("max_subscriptions 1075", capped)
         self.assertIn("max_subscriptions_per_client 18", capped)
+
+
+    def test_a_tls_listener_gets_the_certificate_lines_where_the_harness_knows_how(self):
+        certs = types.SimpleNamespace(ca="/c/ca.crt", listener_lines=["certfile /c/server.crt",
+                                                                       "keyfile /c/server.key"])
+        for b in (harness.SolBroker("sol", "/bin/true", self.tmp),
+                  harness.MosquittoBroker("mosquitto", "/bin/true", self.tmp)):
+            lines = self.read(b.write_conf(1883, tls=certs)).splitlines()
+            self.assertEqual(sum(line.startswith("listener") for line in lines), 1)
+            self.assertEqual(lines[-2:], certs.listener_lines)
+            self.assertNotIn("certfile", self.read(b.write_conf(1883)))
+        with self.assertRaises(ValueError):
+            harness.RumqttdBroker("rumqttd", "/bin/true", self.tmp).write_conf(1883, tls=certs)
+
+
+class TlsScenarios(unittest.TestCase):
+    def test_each_is_its_plain_load_and_none_is_in_the_default_run(self):
+        tls = [s for s in compare.SCENARIOS if compare.is_tls(s)]
+        self.assertEqual(tls, ["fanin-q0-tls", "fanout-q0-tls", "latency-tls"])
+        for s in tls:
+            self.assertEqual(compare.SCENARIOS[s], compare.SCENARIOS[s[:-len(compare.TLS_SUFFIX)]])
+            self.assertNotIn(s, compare.DEFAULT_SCENARIOS)
 
 
 if __name__ == "__main__":

@@ -102,21 +102,15 @@ def main():
     sol, _loadgen = harness.build(args.no_build)
     mosquitto = harness.ensure_mosquitto()
     tmp = tempfile.mkdtemp(prefix="sol-tls-idle-")
-    certs = os.path.join(tmp, "certs")
-    subprocess.run(["sh", os.path.join(harness.REPO, "tests/tls/make-certs.sh"), certs], check=True)
-    # Mosquitto reads its files after switching to its own user: throw-away keys, readable.
-    for d in (tmp, certs):
-        os.chmod(d, 0o755)
-    for name in os.listdir(certs):
-        os.chmod(os.path.join(certs, name), 0o644)
-    tls_lines = [f"certfile {certs}/server.crt", f"keyfile {certs}/server.key"]
+    certs = harness.Certs(tmp)
+    tls_lines = certs.listener_lines
     brokers = {
         ("sol", "tls"): harness.SolBroker("sol-tls", sol, tmp, tls_lines),
         ("sol", "tcp"): harness.SolBroker("sol-tcp", sol, tmp),
         ("mosquitto", "tls"): harness.MosquittoBroker("mosq-tls", mosquitto, tmp, tls_lines),
         ("mosquitto", "tcp"): harness.MosquittoBroker("mosq-tcp", mosquitto, tmp),
     }
-    context = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+    context = ssl.create_default_context(cafile=certs.ca)
     results = {key: [] for key in brokers}
     for rep in range(args.repeats):
         order = list(brokers) if rep % 2 == 0 else list(reversed(list(brokers)))

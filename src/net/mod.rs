@@ -51,7 +51,7 @@ mod throttle;
 mod tls;
 
 #[cfg(feature = "tls")]
-pub use tls::TLS_CONNECTION_BYTES;
+pub use tls::{receive_tls_records, send_tls_records, TLS_CONNECTION_BYTES};
 
 pub use listener::LocalAddr;
 pub use pool::SLOT_BYTES;

@@ -16,15 +16,20 @@
 //! rustls yields no plaintext before that, so the reactor can ask after every read and
 //! tell the broker before framing the first packet.
 //!
+//! [`send_tls_records`] and [`receive_tls_records`] move records between a rustls
+//! connection, server or client, and a non-blocking socket; `tools/sol-load`'s TLS client
+//! uses them too.
+//!
 //! Memory: rustls buffers at most [`TLS_BUFFER_LIMIT`] of outgoing records and one
 //! incoming record (up to 16 KiB + overhead) per connection; `config::ceiling` counts
 //! [`TLS_CONNECTION_BYTES`] for every connection slot when a listener has TLS.
 
 use crate::x509::{self, CommonNameError};
 use mio::net::TcpStream;
-use rustls::ServerConnection;
+use rustls::{ConnectionCommon, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::ops::DerefMut;
 
 /// Outgoing records rustls may hold per connection (plus one record's overhead) before
 /// it takes no more plaintext. Records are written as they are made, so this only bounds
@@ -98,15 +103,7 @@ impl TlsStream {
     /// Writes the records rustls holds until none are left (`Ok`) or the socket blocks
     /// (`WouldBlock`).
     pub fn send_pending(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.tcp) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        send_tls_records(&mut self.conn, &mut self.tcp)
     }
 
     /// Sends `close_notify` (best effort) and shuts the socket down.
@@ -115,13 +112,52 @@ impl TlsStream {
         let _ = self.send_pending();
         let _ = self.tcp.shutdown(Shutdown::Both);
     }
+}
 
-    /// `send_pending`, with a blocked socket not an error (the writable edge resumes it).
-    fn send_some(&mut self) -> io::Result<()> {
-        match self.send_pending() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            other => other,
+/// Writes the records `conn` holds to `sock` until none are left (`Ok`) or the socket
+/// blocks (`WouldBlock`).
+#[inline]
+pub fn send_tls_records<C, D>(conn: &mut C, sock: &mut impl Write) -> io::Result<()>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
+    while conn.wants_write() {
+        match conn.write_tls(sock) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+/// Reads records from `sock` into `conn` (one read), decrypts them and sends what they
+/// call for (handshake messages, alerts; a blocked socket leaves the rest to
+/// [`send_tls_records`] on the writable edge). Returns the bytes read: 0 at the end of
+/// the stream, `WouldBlock` when there was nothing to read, `InvalidData` when the peer
+/// broke the protocol (after telling it why with an alert).
+#[inline]
+pub fn receive_tls_records<C, D>(conn: &mut C, sock: &mut (impl Read + Write)) -> io::Result<usize>
+where
+    C: DerefMut<Target = ConnectionCommon<D>>,
+{
+    let n = loop {
+        match conn.read_tls(sock) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => break other?,
+        }
+    };
+    if n == 0 {
+        return Ok(0);
+    }
+    if let Err(e) = conn.process_new_packets() {
+        let _ = send_tls_records(conn, sock);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+    }
+    match send_tls_records(conn, sock) {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(n),
     }
 }
 
@@ -134,20 +170,11 @@ impl Read for TlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            // Nothing decrypted is waiting: read records (WouldBlock ends the read).
-            match self.conn.read_tls(&mut self.tcp) {
-                Ok(0) => return Ok(0),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+            // Nothing decrypted is waiting: read records (WouldBlock ends the read);
+            // handshake answers (and key updates) leave now.
+            if receive_tls_records(&mut self.conn, &mut self.tcp)? == 0 {
+                return Ok(0);
             }
-            if let Err(e) = self.conn.process_new_packets() {
-                // Tell the peer why (an alert), then fail the connection.
-                let _ = self.send_pending();
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-            }
-            // Handshake answers (and key updates) leave now.
-            self.send_some()?;
         }
     }
 }

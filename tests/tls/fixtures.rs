@@ -1,5 +1,6 @@
-//! TLS test fixtures shared by `tests/tls.rs` and `tests/rumqttc/tls.rs` (each includes
-//! this file as `mod tls_fixtures`, after `mod common`): throw-away certificates, a TLS
+//! TLS test fixtures shared by `tests/tls.rs`, `tests/rumqttc/tls.rs` and
+//! `tools/sol-load/tests` (each includes this file as `mod tls_fixtures`, after
+//! `mod common`): throw-away certificates, a TLS
 //! listener's config lines, and the rustls client configuration every Rust client uses
 //! (ring provider, explicit roots, optional client certificate). Not in `tests/common/`:
 //! that module is also built by crates without the `tls` feature (`tools/sol-load`).
@@ -13,15 +14,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+/// `tests/tls/make-certs.sh`, embedded: the crates including this file have different
+/// manifest directories, and `include_str!` finds the script next to this file in each.
+const MAKE_CERTS: &str = include_str!("make-certs.sh");
+
 /// A fresh directory of test certificates made by `tests/tls/make-certs.sh` (openssl
 /// CLI): `ca`, `server` (127.0.0.1/localhost), `client` (alice), `revoked` (mallory,
 /// listed in `ca.crl`), and the unrelated `other-ca` with its `other-client` (eve).
 pub fn certs(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sol-tls-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls/make-certs.sh");
+    // `sh -c SCRIPT NAME DIR`: the script sees DIR as $1, as when run from its file.
     let status = Command::new("sh")
-        .arg(script)
+        .args(["-c", MAKE_CERTS, "make-certs.sh"])
         .arg(&dir)
         .status()
         .expect("run tests/tls/make-certs.sh (needs the openssl CLI)");

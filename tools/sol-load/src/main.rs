@@ -9,9 +9,13 @@
 //! stdout and one human line on stderr; the generator's own CPU time (getrusage) is part of
 //! both so one can see it was not the bottleneck. A line `ready N` goes to stderr once the
 //! N connections are set up and the measured phase starts.
+//!
+//! With `--tls-ca FILE` every connection is TLS (rustls with the ring provider, TLS 1.3 or
+//! 1.2 as the broker chooses), trusting that CA only; see [`tls`].
 
 mod mqtt;
 mod payload;
+mod tls;
 mod topics;
 mod worker;
 
@@ -34,6 +38,12 @@ struct Args {
     /// broker port
     #[argh(option, short = 'p')]
     port: u16,
+    /// connect with TLS, trusting the CA certificate(s) in this PEM file only
+    #[argh(option)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// with --tls-ca: the name the broker's certificate must carry (default: --host)
+    #[argh(option)]
+    tls_server_name: Option<String>,
     /// publishers (default: fan-in 64, otherwise 1)
     #[argh(option)]
     publishers: Option<u32>,
@@ -203,6 +213,16 @@ fn check_topic(t: &str) -> Result<(), String> {
 
 fn run(a: Args) -> Result<(), String> {
     let addr = resolve(&a.host, a.port)?;
+    let tls = match &a.tls_ca {
+        Some(ca) => Some(tls::Connector::new(
+            ca,
+            a.tls_server_name.as_deref().unwrap_or(&a.host),
+        )?),
+        None if a.tls_server_name.is_some() => {
+            return Err("--tls-server-name goes with --tls-ca".into())
+        }
+        None => None,
+    };
     let nofile = raise_nofile();
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
@@ -303,6 +323,7 @@ fn run(a: Args) -> Result<(), String> {
     let connections = roles.len();
     let set = Arc::new(Settings {
         addr,
+        tls,
         mode,
         qos,
         size: a.size,
@@ -370,8 +391,16 @@ fn run(a: Args) -> Result<(), String> {
     j.str("tool", "sol-load")
         .str("scenario", &a.scenario)
         .str("label", &a.label);
+    if a.tls_ca.is_some() {
+        // The session of the first connection accepted; "none" if no handshake completed.
+        let session = reports.iter().find_map(|r| r.tls.clone());
+        j.str("tls", session.as_deref().unwrap_or("none"));
+    }
     let errors: u64 = reports.iter().map(|r| r.errors).sum();
     let mut human = format!("{} {}", a.scenario, a.label);
+    if let Some(session) = reports.iter().find_map(|r| r.tls.as_deref()) {
+        human.push_str(&format!(" ({session})"));
+    }
     match mode {
         Mode::PubSub => {
             let sent: u64 = reports.iter().flat_map(|r| &r.sent).map(|s| s.1).sum();

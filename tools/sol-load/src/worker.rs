@@ -8,9 +8,12 @@
 //! Background connections hold subscriptions that match none of the measured traffic;
 //! persistent subscribers (`sessions`) go offline and come back; every connection that has
 //! sent nothing for 3/4 of the keep-alive sends PINGREQ, so runs may last longer than it.
+//! Connections are [`Stream`]s: with `--tls-ca` each is a TLS client session, which the
+//! worker sees only through `Read`/`Write` (and `flush` for records a blocked socket left).
 
 use crate::mqtt::{self, Ack, Frame};
 use crate::payload::{self, SeqTracker, Stamp};
+use crate::tls::{Connector, Stream};
 use crate::topics;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -42,6 +45,8 @@ pub enum Mode {
 pub struct Settings {
     /// Broker address (loopback).
     pub addr: SocketAddr,
+    /// Wraps every connection in TLS when set (`--tls-ca`).
+    pub tls: Option<Connector>,
     /// What the connections do.
     pub mode: Mode,
     /// QoS of publishes and subscriptions.
@@ -126,7 +131,7 @@ enum State {
 
 struct Conn {
     role: Role,
-    sock: Option<TcpStream>,
+    sock: Option<Stream>,
     state: State,
     writable: bool,
     out: Vec<u8>,
@@ -174,6 +179,8 @@ pub struct Report {
     pub established: u64,
     /// Time to set up all connections (idle mode).
     pub setup: Duration,
+    /// The TLS version and cipher suite of the first connection accepted (`None`: plain).
+    pub tls: Option<String>,
 }
 
 /// One generator thread's state.
@@ -256,16 +263,18 @@ impl Worker {
         let clean = !(self.set.persistent && matches!(self.conns[i].role, Role::Subscriber(_)));
         let c = &mut self.conns[i];
         if let Some(mut s) = c.sock.take() {
-            let _ = self.poll.registry().deregister(&mut s);
+            let _ = self.poll.registry().deregister(s.tcp());
         }
         c.out.clear();
         c.out_pos = 0;
         c.pending = Vec::new();
         c.writable = false;
-        match TcpStream::connect(self.set.addr) {
+        match TcpStream::connect(self.set.addr)
+            .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref()))
+        {
             Ok(mut s) => {
                 if let Err(e) = self.poll.registry().register(
-                    &mut s,
+                    s.tcp(),
                     Token(i),
                     Interest::READABLE | Interest::WRITABLE,
                 ) {
@@ -274,7 +283,7 @@ impl Worker {
                     c.state = State::Closed;
                     return;
                 }
-                let _ = s.set_nodelay(true);
+                let _ = s.tcp().set_nodelay(true);
                 mqtt::connect(&id, self.set.keepalive, clean, &mut c.out);
                 c.sock = Some(s);
                 c.state = State::Connecting;
@@ -293,7 +302,7 @@ impl Worker {
     fn close(&mut self, i: usize) {
         let c = &mut self.conns[i];
         if let Some(mut s) = c.sock.take() {
-            let _ = self.poll.registry().deregister(&mut s);
+            let _ = self.poll.registry().deregister(s.tcp());
         }
         c.state = State::Closed;
     }
@@ -322,6 +331,14 @@ impl Worker {
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
+            // What the stream still holds (TLS records) goes out too.
+            if c.writable {
+                match sock.flush() {
+                    Ok(()) => {}
+                    Err(e) if would_block(&e) => c.writable = false,
+                    Err(_) => return false,
+                }
+            }
         }
         true
     }
@@ -413,7 +430,7 @@ impl Worker {
         if writable {
             let c = &mut self.conns[i];
             if c.state == State::Connecting {
-                let sock = c.sock.as_ref().expect("checked");
+                let sock = c.sock.as_mut().expect("checked").tcp();
                 match sock.take_error() {
                     Ok(None) if sock.peer_addr().is_ok() => {
                         c.state = State::AwaitConnack;
@@ -517,6 +534,9 @@ impl Worker {
                     }
                 };
                 self.report.connects += 1;
+                if self.report.tls.is_none() {
+                    self.report.tls = c.sock.as_ref().and_then(Stream::describe);
+                }
                 c.connacks += 1;
                 let filters = match c.role {
                     Role::Publisher(_) => Vec::new(),
@@ -904,6 +924,7 @@ mod tests {
     fn background_filters_are_spread_over_the_connections_without_overlap() {
         let set = Settings {
             addr: "127.0.0.1:1".parse().unwrap(),
+            tls: None,
             mode: Mode::PubSub,
             qos: 0,
             size: 64,

@@ -1,11 +1,15 @@
 //! The `sol-load` binary against a Sol broker running in this process: the capabilities the
 //! scaling and soak runs rely on (background subscriptions that match nothing, persistent
-//! sessions coming back, retained messages to churning clients, a rate-limited storm) do what
-//! they claim, judged from the generator's JSON line.
+//! sessions coming back, retained messages to churning clients, a rate-limited storm, TLS
+//! connections) do what they claim, judged from the generator's JSON line.
 
 // The broker side of the root crate's test harness (a `sol::net::Server` on a thread).
 #[path = "../../../tests/common/mod.rs"]
 mod common;
+// Throw-away certificates and a TLS listener's config lines (tests/tls/make-certs.sh).
+#[path = "../../../tests/tls/fixtures.rs"]
+#[allow(dead_code)] // the rustls client configuration is for the broker's own tests
+mod tls_fixtures;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -167,4 +171,54 @@ fn storm_clients_subscribe_to_retained_messages_at_the_asked_rate() {
     let connects = num(&storm, "connects");
     assert!((50.0..=150.0).contains(&connects), "{storm:?}");
     assert!(num(&storm, "other_received") > 0.0, "{storm:?}");
+}
+
+#[test]
+fn tls_fan_in_delivers_every_message() {
+    let dir = tls_fixtures::certs("sol-load");
+    let sol = tls_fixtures::start_file(&dir, &tls_fixtures::tls_listener(&dir, ""));
+    let port = sol.tcp().port();
+    let ca = dir.join("ca.crt");
+    let ca = ca.to_str().expect("a UTF-8 temporary path");
+    // Paced QoS 0, then a QoS 1 flood (publishers blocked on the window and the socket).
+    for (qos, rate) in [("0", "4000"), ("1", "0")] {
+        let j = sol_load(
+            port,
+            &[
+                "fan-in",
+                "--publishers",
+                "4",
+                "--qos",
+                qos,
+                "--rate",
+                rate,
+                "--duration",
+                "1",
+                "--tls-ca",
+                ca,
+            ],
+        );
+        assert!(j["tls"].starts_with("TLSv1_3"), "{j:?}");
+        assert!(num(&j, "sent") >= 2000.0, "{j:?}");
+        assert_eq!(num(&j, "lost"), 0.0, "{j:?}");
+        assert_eq!(num(&j, "received"), num(&j, "sent"), "{j:?}");
+        assert_eq!(num(&j, "connects"), 5.0, "{j:?}");
+    }
+    // A broker whose certificate the CA does not vouch for: every connection fails, and
+    // the run still ends on time.
+    let other = dir.join("other-ca.crt");
+    let (j, stderr) = run(
+        port,
+        &[
+            "fan-in",
+            "--publishers",
+            "2",
+            "--duration",
+            "0.2",
+            "--tls-ca",
+            other.to_str().expect("a UTF-8 temporary path"),
+        ],
+    );
+    assert_eq!(num(&j, "errors"), 3.0, "{stderr}");
+    assert_eq!(j["tls"], "none");
 }
