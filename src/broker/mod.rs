@@ -47,6 +47,12 @@ pub use topic::{Subscriber, TopicTree};
 /// will's message are not counted (see `config::MemoryCeiling`).
 pub const CONNECTION_BYTES: usize = std::mem::size_of::<Option<Conn>>() + 4 * timer::ENTRY_BYTES;
 
+/// Upper bound of the bytes one entry of the table of certificate names awaiting CONNECT
+/// (`use_identity_as_username`) costs beyond the name's own allocation: the entry and its
+/// control byte, at the hash table's 7/8 load, rounded up.
+pub const IDENTITY_ENTRY_BYTES: usize =
+    (std::mem::size_of::<(ConnId, Option<Box<str>>)>() + 1) * 8 / 7 + 1;
+
 /// Most bytes of frames a connection's outbox can hold: reading pauses once it passes
 /// [`OUTBOX_HIGH_WATER`] frames (publishes are moved in only below [`OUTBOX_BATCH`]), and
 /// the packet that crossed the threshold may add one more. For the memory ceiling.
@@ -969,14 +975,18 @@ impl Broker {
             }
             None => self.create_session(&client_id, p.clean_session),
         };
+        let mut user_changed = false;
         if let Some(s) = self.session_mut(sid) {
             s.set_conn(Some(conn));
             s.offline_since = None;
             s.clean = p.clean_session;
-            s.username = username.map(Box::from);
+            user_changed = s.username.as_deref() != username;
+            if user_changed {
+                s.username = username.map(Box::from);
+            }
         }
-        if resumed.is_some() && self.auth.acl.is_some() {
-            // The user name may differ from the one the subscriptions were granted to.
+        if resumed.is_some() && user_changed && self.auth.acl.is_some() {
+            // Its subscriptions were granted to another user name: decide them again.
             self.mark_acl_checks(sid);
         }
         if let Some(c) = self.conn_mut(conn) {

@@ -29,11 +29,6 @@ pub const SLOT_STATE_BYTES: u64 = (SLOT_BYTES + CONNECTION_BYTES) as u64;
 /// store is outside the memory work of issue 4).
 pub const ENTRY_OVERHEAD_ESTIMATE: u64 = 64;
 
-/// Bytes of one entry of the core's table of certificate names awaiting CONNECT, beyond
-/// the name: key, boxed string and hash table slot with its control byte, rounded up.
-#[cfg(feature = "tls")]
-const IDENTITY_ENTRY_BYTES: u64 = 48;
-
 /// One line of the ceiling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CeilingItem {
@@ -143,7 +138,7 @@ impl MemoryCeiling {
                 .any(|l| l.tls.as_ref().is_some_and(|t| t.use_identity_as_username))
             {
                 // Held from the handshake to CONNECT: a name and its map entry per slot.
-                let per = username_bytes + IDENTITY_ENTRY_BYTES;
+                let per = username_bytes + crate::broker::IDENTITY_ENTRY_BYTES as u64;
                 items.push(CeilingItem {
                     name: "certificate user names",
                     formula: format!(
