@@ -387,18 +387,6 @@ fn paho_with_ssl_and_a_client_certificate() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// CONNECT (MQTT 3.1.1, clean session, keep-alive 60) with a user name and password.
-fn connect_as(client_id: &str, user: &str, password: &str) -> Vec<u8> {
-    let mut body = string(b"MQTT");
-    body.push(4);
-    body.push(0xc2); // user name, password, clean session
-    body.extend_from_slice(&60u16.to_be_bytes());
-    body.extend(string(client_id.as_bytes()));
-    body.extend(string(user.as_bytes()));
-    body.extend(string(password.as_bytes()));
-    packet(0x10, &body)
-}
-
 #[test]
 fn certificate_common_name_is_the_user_name() {
     use sol::auth::password::{hash_password, PasswordFile};
@@ -436,7 +424,7 @@ fn certificate_common_name_is_the_user_name() {
 
     // sensor-7 claims to be alice with a wrong password: the certificate decides.
     let mut sensor = tls_client(server.tcp(), &dir, "ca", Some("sensor"));
-    tsend(&mut sensor, &connect_as("s7", "alice", "wrong"));
+    tsend(&mut sensor, &login("s7", "alice", "wrong"));
     assert_eq!(read_packet(&mut sensor), CONNACK_OK);
     tsend(&mut sensor, &subscribe(2, "sensors/7/#", 1));
     assert_eq!(read_packet(&mut sensor), suback(2, 1));
@@ -468,7 +456,7 @@ fn certificate_common_name_is_the_user_name() {
     // A certificate from the right CA without a CN: CONNACK 4 "bad user name or
     // password" (Mosquitto's answer), even with alice's right password.
     let mut nameless = tls_client(server.tcp(), &dir, "ca", Some("no-cn"));
-    tsend(&mut nameless, &connect_as("n", "alice", "wonderland"));
+    tsend(&mut nameless, &login("n", "alice", "wonderland"));
     assert_eq!(read_packet(&mut nameless), [0x20, 0x02, 0x00, 0x04]);
     expect_closed(&mut nameless);
     let _ = std::fs::remove_dir_all(&dir);
