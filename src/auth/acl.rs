@@ -25,8 +25,8 @@
 //! deliveries need no check.
 
 use super::super::broker::validate_filter;
+use super::LineError;
 use std::collections::HashMap;
-use std::fmt;
 
 /// What a rule grants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,21 +105,6 @@ pub enum SubscribeVerdict {
     GrantChecked,
 }
 
-/// A problem in an ACL file, with its 1-based line number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AclFileError {
-    /// Line number.
-    pub line: usize,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for AclFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
-
 /// A parsed ACL file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Acl {
@@ -134,7 +119,7 @@ pub struct Acl {
 impl Acl {
     /// Parses a file's text. Every bad line is reported, not only the first. Filters are
     /// checked with the broker's topic filter rules (`max_len` bytes, `max_levels`).
-    pub fn parse(text: &str, max_len: usize, max_levels: usize) -> Result<Acl, Vec<AclFileError>> {
+    pub fn parse(text: &str, max_len: usize, max_levels: usize) -> Result<Acl, Vec<LineError>> {
         let mut acl = Acl::default();
         let mut errors = Vec::new();
         let mut user: Option<Box<str>> = None;
@@ -143,7 +128,7 @@ impl Acl {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let error = |reason: String| AclFileError {
+            let error = |reason: String| LineError {
                 line: i + 1,
                 reason,
             };

@@ -11,7 +11,23 @@ pub mod password;
 use crate::config::SecurityFiles;
 use acl::Acl;
 use password::PasswordFile;
+use std::fmt;
 use std::path::Path;
+
+/// A problem in a password or ACL file, with its 1-based line number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// Line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
 
 /// The password file and ACL in force; `None` where the configuration names no file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 //! Checking compares in constant time, and an unknown user costs the same hashing work as
 //! a known one, so timing tells neither the password nor whether the user exists.
 
+use super::LineError;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ring::rand::SecureRandom as _;
@@ -181,21 +182,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// A problem in a password file, with its 1-based line number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PasswordFileError {
-    /// Line number.
-    pub line: usize,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl fmt::Display for PasswordFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
-
 /// The result of checking a login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Login {
@@ -216,7 +202,7 @@ pub struct PasswordFile {
 
 impl PasswordFile {
     /// Parses a file's text. Every bad line is reported, not only the first.
-    pub fn parse(text: &str) -> Result<PasswordFile, Vec<PasswordFileError>> {
+    pub fn parse(text: &str) -> Result<PasswordFile, Vec<LineError>> {
         let mut file = PasswordFile::default();
         let mut errors = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -224,7 +210,7 @@ impl PasswordFile {
             if line.trim_start().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let error = |reason: String| PasswordFileError {
+            let error = |reason: String| LineError {
                 line: i + 1,
                 reason,
             };
