@@ -203,9 +203,11 @@ const DATE_MOVES: usize = 4;
 /// verifier reports a certificate expired (not valid yet), the chain is verified again at
 /// that certificate's `notAfter` (`notBefore`), at most [`DATE_MOVES`] times. Everything
 /// else (signatures, the CA, the CRL, key usage) is checked as usual. The one chain still
-/// refused is one with no single moment at which all its certificates were valid (a
-/// client certificate that expired before its CA certificate was issued); OpenSSL, which
-/// skips the dates altogether, would accept it.
+/// refused is one with no single moment at which the client certificate and its
+/// intermediate CAs were all valid (a client certificate that expired before the
+/// intermediate that signed it was issued); OpenSSL, which skips the dates altogether,
+/// would accept it. The root's own dates are never checked: webpki keeps only its name
+/// and key.
 #[derive(Debug)]
 struct IgnoreDates(Arc<dyn ClientCertVerifier>);
 

@@ -5,8 +5,10 @@
 # second, unrelated CA with its own client (CN eve), for use_identity_as_username a
 # client with CN sensor-7 (sensor) and one whose subject has no CN (no-cn), and a CA
 # valid 2000-2100 with a client certificate that expired in 2002 (CN old), one valid
-# from 2090 (CN young) and one valid throughout (CN timeless). Nothing here is ever
-# committed.
+# from 2090 (CN young) and one valid throughout (CN timeless), and an intermediate of it
+# valid from 2050 with a client that expired in 2002 (CN orphan: never valid together
+# with its intermediate).
+# Nothing here is ever committed.
 #   usage: tests/tls/make-certs.sh DIR
 set -eu
 dir=$1
@@ -98,22 +100,32 @@ commonName = supplied
 CNF
 : > dates-index.txt
 echo 1000 > dates.srl
-key dates-ca.key
-openssl req -new -key dates-ca.key -subj "/CN=Sol test dates-ca" -config ext.cnf \
-    -out dates-ca.csr 2>/dev/null
-openssl ca -batch -config dates.cnf -selfsign -keyfile dates-ca.key -in dates-ca.csr \
-    -startdate 20000101000000Z -enddate 21000101000000Z -extfile ext.cnf -extensions ca \
-    -out dates-ca.crt 2>/dev/null
+# dated_ca NAME START END: a self-signed CA valid from START to END.
+dated_ca() {
+    key "$1.key"
+    openssl req -new -key "$1.key" -subj "/CN=Sol test $1" -config ext.cnf \
+        -out "$1.csr" 2>/dev/null
+    openssl ca -batch -config dates.cnf -selfsign -keyfile "$1.key" -in "$1.csr" \
+        -startdate "$2" -enddate "$3" -extfile ext.cnf -extensions ca -out "$1.crt" 2>/dev/null
+}
 
-# dated NAME CN START END: a client certificate of dates-ca valid from START to END.
+# dated NAME CN START END [CA [EXT]]: a certificate signed by CA (default dates-ca) valid
+# from START to END, with the extensions EXT (default client; ca for an intermediate).
 dated() {
+    ca=${5:-dates-ca}
     key "$1.key"
     openssl req -new -key "$1.key" -subj "/CN=$2" -config ext.cnf -out "$1.csr" 2>/dev/null
-    openssl ca -batch -config dates.cnf -cert dates-ca.crt -keyfile dates-ca.key \
-        -in "$1.csr" -startdate "$3" -enddate "$4" -extfile ext.cnf -extensions client \
+    openssl ca -batch -config dates.cnf -cert "$ca.crt" -keyfile "$ca.key" \
+        -in "$1.csr" -startdate "$3" -enddate "$4" -extfile ext.cnf -extensions "${6:-client}" \
         -out "$1.crt" 2>/dev/null
 }
 
+dated_ca dates-ca 20000101000000Z 21000101000000Z
 dated expired old 20010101000000Z 20020101000000Z
 dated timeless timeless 20000101000000Z 21000101000000Z
 dated future young 20900101000000Z 20910101000000Z
+# An intermediate CA of dates-ca issued in 2050 and a client of it that expired in 2002:
+# never valid together. orphan.crt holds the chain (client, then intermediate).
+dated late-int "Sol test late-int" 20500101000000Z 21000101000000Z dates-ca ca
+dated orphan orphan 20010101000000Z 20020101000000Z late-int
+cat late-int.crt >> orphan.crt
