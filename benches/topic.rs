@@ -26,8 +26,9 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sol::broker::{filter_matches, TopicTree};
+use sol::broker::TopicTree;
 use sol::codec::QoS;
+use sol::topic::filter_matches;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

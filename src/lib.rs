@@ -13,6 +13,8 @@
 //! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
 //! - `tls` (feature `tls`): a TLS listener's `rustls` configuration built from its PEM
 //!   files, and the clock client certificates are checked against.
+//! - [`topic`]: topic-name and filter syntax and the one reference matcher, used by the
+//!   broker, the ACL and the load generator.
 //! - [`x509`]: the subject common name of a client certificate, read from its DER for
 //!   `use_identity_as_username` (a small reader, no X.509 crate).
 //! - [`log`]: the `syslog` or stderr backend of the `log` facade.
@@ -36,4 +38,5 @@ pub mod passwd;
 pub mod privilege;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod topic;
 pub mod x509;

@@ -24,8 +24,8 @@
 //! read. [`Acl::subscribe`] tells when a grant covers the whole filter, so those
 //! deliveries need no check.
 
-use super::super::broker::validate_filter;
 use super::LineError;
+use crate::topic::{dollar_apart, relates, validate_filter, Relation};
 use std::collections::HashMap;
 
 /// What a rule grants.
@@ -155,9 +155,7 @@ impl Acl {
                         None => (Access::ReadWrite, rest),
                     };
                     if let Err(e) = validate_filter(filter, max_len, max_levels) {
-                        errors.push(error(format!(
-                            "{keyword}: invalid filter {filter:?}: {e:?}"
-                        )));
+                        errors.push(error(format!("{keyword}: invalid filter {filter:?}: {e}")));
                         continue;
                     }
                     let rule = Rule {
@@ -270,38 +268,11 @@ fn levels<'a>(filter: &'a str, who: Identity<'a>, pattern: bool) -> impl Iterato
     })
 }
 
-/// The `$` rule [MQTT-4.7.2-1]: a topic (or filter) starting with `$` only meets rules
-/// that start with `$`, and the reverse.
-fn dollar_apart(rule: &str, other: &str) -> bool {
-    rule.starts_with('$') != other.starts_with('$')
-}
-
-/// How a rule's filter must relate to another filter.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Relation {
-    /// Some topic is matched by both. For a topic name (no wildcards): the rule matches it.
-    Overlaps,
-    /// Every topic the other filter matches is matched by the rule.
-    Covers,
-}
-
-/// Whether the rule's filter (substituted if a pattern) stands in `relation` to `other`.
+/// Whether the rule's filter (substituted if a pattern) stands in `relation` to `other`,
+/// with the `$` rule [MQTT-4.7.2-1]: a rule starting with `$` only meets a topic or filter
+/// starting with `$`, and the reverse.
 fn related(rule: &str, other: &str, who: Identity<'_>, pattern: bool, relation: Relation) -> bool {
-    if dollar_apart(rule, other) {
-        return false;
-    }
-    let mut r = levels(rule, who, pattern);
-    let mut o = other.split('/');
-    loop {
-        match (r.next(), o.next()) {
-            (None, None) | (Some("#"), _) => return true,
-            (_, Some("#")) => return relation == Relation::Overlaps,
-            (Some("+"), Some(_)) => {}
-            (Some(_), Some("+")) if relation == Relation::Overlaps => {}
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-    }
+    !dollar_apart(rule, other) && relates(levels(rule, who, pattern), other, relation)
 }
 
 /// Whether the rule's filter matches the topic name.

@@ -27,6 +27,7 @@ mod stats;
 mod timer;
 mod topic;
 
+use crate::topic::{validate_filter, validate_topic, FilterError};
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use frame::Frame;
 pub use limits::{Limits, ListenerPolicy};
@@ -34,12 +35,12 @@ pub use message::Message;
 pub use session::SESSION_BYTES;
 pub use stats::Stats;
 use topic::FilterRef;
-pub use topic::{filter_matches, validate_filter, FilterError, NODE_BYTES, SUBSCRIPTION_BYTES};
 /// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
 /// remove on their own; [`Broker`] is the only other user. The benchmarks call only
 /// `default`, `insert`, `remove`, `matches` and `len`, so the tree's representation stays
 /// free to change.
 pub use topic::{Subscriber, TopicTree};
+pub use topic::{NODE_BYTES, SUBSCRIPTION_BYTES};
 
 /// Upper bound of the core's bytes per connection slot in use, for the memory ceiling: the
 /// connection state and up to four timer-heap entries (a live deadline and stale ones
@@ -1099,7 +1100,7 @@ impl Broker {
         let l = &self.limits;
         if l.message_size_limit != 0 && payload_len > l.message_size_limit {
             Some("payload larger than message_size_limit")
-        } else if !topic::validate_topic(topic, l.max_topic_length, l.max_topic_levels) {
+        } else if !validate_topic(topic, l.max_topic_length, l.max_topic_levels) {
             Some("topic exceeds max_topic_length or max_topic_levels")
         } else if topic.starts_with("$SYS") {
             Some("clients may not publish to $SYS")
@@ -1218,16 +1219,7 @@ impl Broker {
             self.limits.max_topic_length,
             self.limits.max_topic_levels,
         )
-        .map_err(|e| match e {
-            FilterError::MisplacedMultiLevelWildcard => {
-                "'#' must be the last level, alone [MQTT-4.7.1-2]"
-            }
-            FilterError::MisplacedSingleLevelWildcard => {
-                "'+' must fill a whole level [MQTT-4.7.1-3]"
-            }
-            FilterError::TooLong => "longer than max_topic_length",
-            FilterError::TooManyLevels => "more levels than max_topic_levels",
-        })?;
+        .map_err(FilterError::as_str)?;
         let total_full = self.tree.len() >= self.limits.max_subscriptions;
         let per_client = self.limits.max_subscriptions_per_client;
         let stored = self.tree.find(filter);

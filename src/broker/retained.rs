@@ -76,7 +76,7 @@ impl RetainedStore {
         let scan = (!literal).then(|| {
             self.map
                 .iter()
-                .filter(move |(t, _)| super::topic::filter_matches(filter, t))
+                .filter(move |(t, _)| crate::topic::filter_matches(filter, t))
                 .map(|(_, v)| v)
         });
         exact.into_iter().chain(scan.into_iter().flatten())

@@ -1,4 +1,6 @@
-//! Topic filters and the subscription tree [MQTT-4.7].
+//! The subscription tree: who is subscribed to which topic filter [MQTT-4.7].
+//!
+//! Filter syntax and the reference matcher are the leaf module [`crate::topic`].
 //!
 //! The tree stores filters level by level, so matching a topic walks at most the topic's
 //! depth times the wildcard branches present: the cost grows with topic depth, not with
@@ -9,70 +11,10 @@ use super::compact_str::CompactStr;
 use super::index::ArenaIndex;
 use super::session::SessionId;
 use crate::codec::QoS;
+#[cfg(test)]
+use crate::topic::{filter_matches, tests::VALID_FILTERS};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-
-/// Why a topic filter is refused (answered with SUBACK 0x80).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterError {
-    /// `#` is not alone in the last level [MQTT-4.7.1-2].
-    MisplacedMultiLevelWildcard,
-    /// `+` does not occupy a whole level [MQTT-4.7.1-3].
-    MisplacedSingleLevelWildcard,
-    /// Longer than `max_topic_length`.
-    TooLong,
-    /// More levels than `max_topic_levels`.
-    TooManyLevels,
-}
-
-/// Checks a topic filter's wildcard placement and size caps. Emptiness, UTF-8 and U+0000
-/// were checked by the codec.
-pub fn validate_filter(filter: &str, max_len: usize, max_levels: usize) -> Result<(), FilterError> {
-    if filter.len() > max_len {
-        return Err(FilterError::TooLong);
-    }
-    let mut levels = filter.split('/').peekable();
-    let mut count = 0;
-    while let Some(level) = levels.next() {
-        count += 1;
-        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
-            return Err(FilterError::MisplacedMultiLevelWildcard);
-        }
-        if level.contains('+') && level != "+" {
-            return Err(FilterError::MisplacedSingleLevelWildcard);
-        }
-    }
-    if count > max_levels {
-        return Err(FilterError::TooManyLevels);
-    }
-    Ok(())
-}
-
-/// Checks a topic name's size caps (wildcards were refused by the codec).
-pub fn validate_topic(topic: &str, max_len: usize, max_levels: usize) -> bool {
-    // Levels are separators plus one; a byte count is cheaper than splitting, and this
-    // runs for every PUBLISH.
-    topic.len() <= max_len && topic.bytes().filter(|&b| b == b'/').count() < max_levels
-}
-
-/// Whether a valid `filter` matches `topic`, with the `$` rule [MQTT-4.7.2-1]: a filter
-/// starting with a wildcard does not match a topic starting with `$`.
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
 
 /// One subscription as the tree stores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -486,20 +428,6 @@ mod tests {
         v
     }
 
-    /// Valid filters with every wildcard placement and empty levels.
-    const VALID_FILTERS: [&str; 10] = [
-        "#",
-        "a/#",
-        "+",
-        "+/+",
-        "a/+/b",
-        "/",
-        "a//b",
-        "sport/tennis/+",
-        "+/tennis/#",
-        "$SYS/#",
-    ];
-
     #[test]
     fn stored_filters_rebuild_their_strings_and_keep_acl_marks() {
         let mut tree = TopicTree::default();
@@ -520,61 +448,7 @@ mod tests {
     }
 
     #[test]
-    fn filter_validation_mqtt_4_7_1_2_and_4_7_1_3() {
-        for ok in VALID_FILTERS {
-            assert_eq!(validate_filter(ok, 1024, 32), Ok(()), "{ok}");
-        }
-        for bad in ["a#", "a/#/b", "#/a", "a/b#"] {
-            assert_eq!(
-                validate_filter(bad, 1024, 32),
-                Err(FilterError::MisplacedMultiLevelWildcard),
-                "{bad}"
-            );
-        }
-        for bad in ["a+", "a/+b", "+a/b"] {
-            assert_eq!(
-                validate_filter(bad, 1024, 32),
-                Err(FilterError::MisplacedSingleLevelWildcard),
-                "{bad}"
-            );
-        }
-        assert_eq!(validate_filter("a/b/c", 4, 32), Err(FilterError::TooLong));
-        assert_eq!(
-            validate_filter("a/b/c", 1024, 2),
-            Err(FilterError::TooManyLevels)
-        );
-    }
-
-    #[test]
-    fn filter_matches_spec_examples_4_7_1() {
-        assert!(filter_matches(
-            "sport/tennis/player1/#",
-            "sport/tennis/player1"
-        ));
-        assert!(filter_matches(
-            "sport/tennis/player1/#",
-            "sport/tennis/player1/ranking"
-        ));
-        assert!(filter_matches("sport/#", "sport"));
-        assert!(filter_matches("sport/tennis/+", "sport/tennis/player1"));
-        assert!(!filter_matches(
-            "sport/tennis/+",
-            "sport/tennis/player1/ranking"
-        ));
-        assert!(!filter_matches("sport/+", "sport"));
-        assert!(filter_matches("sport/+", "sport/"));
-        assert!(filter_matches("+/+", "/finance"));
-        assert!(filter_matches("/+", "/finance"));
-        assert!(!filter_matches("+", "/finance"));
-        assert!(filter_matches("#", "a/b"));
-        assert!(!filter_matches("a/b", "a/b/c"));
-    }
-
-    #[test]
     fn leading_wildcards_skip_dollar_topics_mqtt_4_7_2_1() {
-        assert!(!filter_matches("#", "$SYS/broker/uptime"));
-        assert!(!filter_matches("+/broker/uptime", "$SYS/broker/uptime"));
-        assert!(filter_matches("$SYS/#", "$SYS/broker/uptime"));
         let mut tree = TopicTree::default();
         tree.insert("#", 1, Q0);
         tree.insert("+/monitor/Clients", 2, Q0);

@@ -93,7 +93,7 @@ pub fn background_filter(root: &str, seed: u64, k: u64, publishers: u32) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sol::broker::{filter_matches, validate_filter};
+    use sol::topic::{filter_matches, validate_filter};
     use std::collections::HashSet;
 
     const ROOT: &str = "bench/1234x5";
