@@ -38,9 +38,13 @@ use sol::auth::password::PasswordFile;
 use sol::auth::Auth;
 use sol::broker::{Broker, CloseReason, ConnId, Effect, Limits, ListenerPolicy};
 use sol::codec::{
-    decode, encode_subscribe, encode_unsubscribe, Connack, Connect, ConnectReturnCode, FixedHeader,
-    Packet, Publish, QoS, Suback, Will, LEVEL_31, LEVEL_311,
+    decode, encode_subscribe, encode_unsubscribe, Connack, Connect, FixedHeader, Packet,
+    Properties, ProtocolVersion, Publish, QoS, ReasonCode, Suback, Will,
 };
+
+/// The version packets are decoded and encoded in after CONNECT: the driver's clients
+/// speak MQTT 3.1 or 3.1.1, whose packets after CONNECT are the same on the wire.
+const V311: ProtocolVersion = ProtocolVersion::V311;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -426,15 +430,16 @@ fn packet(input: &mut Input<'_>) -> Vec<u8> {
     let will_topic;
     let p = match kind {
         0 | 1 => {
-            let level = if input.u8().is_multiple_of(8) {
-                LEVEL_31
+            let version = if input.u8().is_multiple_of(8) {
+                ProtocolVersion::V31
             } else {
-                LEVEL_311
+                V311
             };
             let will = if input.bool() {
                 will_topic = input.topic();
                 Some(Will {
                     topic: &will_topic,
+                    properties: Properties::NONE,
                     payload: input.bytes(8),
                     qos: input.qos(),
                     retain: input.bool(),
@@ -456,9 +461,10 @@ fn packet(input: &mut Input<'_>) -> Vec<u8> {
                 None => None,
             };
             Packet::Connect(Connect {
-                level,
+                version,
                 clean_session,
                 keep_alive,
+                properties: Properties::NONE,
                 client_id,
                 will,
                 username,
@@ -474,39 +480,38 @@ fn packet(input: &mut Input<'_>) -> Vec<u8> {
                 retain: input.bool(),
                 topic: &topic,
                 packet_id: (qos != QoS::AtMostOnce).then_some(id),
+                properties: Properties::NONE,
                 payload: input.bytes(24),
             })
         }
-        6 => Packet::Puback(id),
-        7 => Packet::Pubrec(id),
-        8 => Packet::Pubrel(id),
-        9 => Packet::Pubcomp(id),
+        6 => Packet::puback(id),
+        7 => Packet::pubrec(id),
+        8 => Packet::pubrel(id),
+        9 => Packet::pubcomp(id),
         10 => {
             let filters: Vec<(String, QoS)> = (0..1 + input.u8() % 3)
                 .map(|_| (input.filter(), input.qos()))
                 .collect();
             let filters: Vec<(&str, QoS)> = filters.iter().map(|(f, q)| (f.as_str(), *q)).collect();
-            encode_subscribe(id, &filters, &mut out).expect("small filters encode");
+            encode_subscribe(V311, id, &filters, &mut out).expect("small filters encode");
             return out;
         }
         11 => {
             let filters: Vec<String> = (0..1 + input.u8() % 2).map(|_| input.filter()).collect();
             let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-            encode_unsubscribe(id, &filters, &mut out).expect("small filters encode");
+            encode_unsubscribe(V311, id, &filters, &mut out).expect("small filters encode");
             return out;
         }
         12 => Packet::Pingreq,
-        13 => Packet::Disconnect,
-        14 => Packet::Connack(Connack {
-            session_present: false,
-            code: ConnectReturnCode::Accepted,
-        }),
+        13 => Packet::disconnect(),
+        14 => Packet::Connack(Connack::new(false, ReasonCode::SUCCESS)),
         _ => Packet::Suback(Suback {
             packet_id: id,
-            return_codes: &[0],
+            properties: Properties::NONE,
+            reason_codes: &[0],
         }),
     };
-    p.to_vec().expect("small packets encode")
+    p.to_vec(V311).expect("small packets encode")
 }
 
 impl Driver {
@@ -576,7 +581,7 @@ impl Driver {
                 denied_publish = Some(p.topic.to_string());
             }
         }
-        let disconnect = matches!(packet, Packet::Disconnect);
+        let disconnect = matches!(packet, Packet::Disconnect(_));
         let before = self.broker.stats().clone();
         let retained = self.broker.retained_count();
         self.clients[conn].sent_connect |= connect.is_some();
@@ -737,7 +742,7 @@ impl Driver {
                 return;
             }
             let frame: Vec<u8> = self.clients[conn].inbound.drain(..len).collect();
-            match decode(&frame) {
+            match decode(&frame, V311) {
                 Ok(packet) => self.handle(conn, packet),
                 Err(error) => self.broker.malformed(conn, error, self.now),
             }
@@ -855,7 +860,7 @@ impl Driver {
                 break;
             }
             let frame = &rest[..header.packet_len()];
-            let packet = decode(frame).expect("the broker writes packets that decode");
+            let packet = decode(frame, V311).expect("the broker writes packets that decode");
             assert!(
                 !matches!(
                     packet,
@@ -863,7 +868,7 @@ impl Driver {
                         | Packet::Subscribe(_)
                         | Packet::Unsubscribe(_)
                         | Packet::Pingreq
-                        | Packet::Disconnect
+                        | Packet::Disconnect(_)
                 ),
                 "a server never sends {packet:?}"
             );

@@ -7,7 +7,10 @@
 //! else, except the CONNECT reserved flag that MQTT 3.1 tolerates (and the encoder does
 //! not write).
 
-use sol::codec::{decode, remaining_length_len, FixedHeader, Packet, LEVEL_31};
+use sol::codec::{decode, remaining_length_len, FixedHeader, Packet, ProtocolVersion};
+
+/// The version frames after a CONNECT are decoded in (3.1 and 3.1.1 share them).
+const V311: ProtocolVersion = ProtocolVersion::V311;
 
 /// Offset of the connect-flags byte in an MQTT 3.1 CONNECT body: the protocol name
 /// (`MQIsdp`, length-prefixed) and the level byte come first.
@@ -26,23 +29,23 @@ pub fn run(data: &[u8]) {
         assert!(header.packet_len() >= header.header_len);
         if rest.len() < header.packet_len() {
             // The body has not arrived; decoding the prefix must fail cleanly.
-            assert!(decode(rest).is_err(), "a truncated frame decoded");
+            assert!(decode(rest, V311).is_err(), "a truncated frame decoded");
             return;
         }
         let (frame, tail) = rest.split_at(header.packet_len());
         rest = tail;
-        let Ok(packet) = decode(frame) else {
+        let Ok(packet) = decode(frame, V311) else {
             continue;
         };
         let encoded = packet
-            .to_vec()
+            .to_vec(V311)
             .expect("a decoded packet fits the limits it was decoded within");
-        assert_eq!(encoded.len(), packet.encoded_len().expect("encodes"));
-        let again = decode(&encoded).expect("a re-encoded packet decodes");
+        assert_eq!(encoded.len(), packet.encoded_len(V311).expect("encodes"));
+        let again = decode(&encoded, V311).expect("a re-encoded packet decodes");
         assert_eq!(again, packet, "the round trip changed the packet");
         if header.header_len == 1 + remaining_length_len(header.remaining_len) {
             let mut expected = frame.to_vec();
-            if matches!(packet, Packet::Connect(c) if c.level == LEVEL_31) {
+            if matches!(packet, Packet::Connect(c) if c.version == ProtocolVersion::V31) {
                 expected[header.header_len + CONNECT_31_FLAGS] &= !1;
             }
             assert_eq!(encoded, expected, "re-encoding changed the bytes");

@@ -173,7 +173,7 @@ fn retained_messages_outlive_the_session_mqtt_3_1_2_7() {
     let mut h = Harness::new();
     h.open(1, "pub", true);
     h.send(1, publish("r", b"kept", Q1, true, Some(1)));
-    h.send(1, Packet::Disconnect);
+    h.send(1, Packet::disconnect());
     assert_eq!(h.is_closed(1), Some(CloseReason::ClientDisconnect));
     h.open(0, "late", true);
     h.send(0, subscribe(1, &[("r", Q1)]));
@@ -305,27 +305,31 @@ fn user_name_and_password_flags_match_the_payload_mqtt_3_1_2_18_to_21() {
     let with = |extra: &[u8]| [&id[..], extra].concat();
     // 18: no user-name flag, a user name present.
     assert_eq!(
-        decode(&connect_bytes(b"MQTT", 4, 0x02, &with(&[0, 1, b'u']))),
+        decode(
+            &connect_bytes(b"MQTT", 4, 0x02, &with(&[0, 1, b'u'])),
+            ProtocolVersion::V311
+        ),
         Err(TrailingBytes)
     );
     // 19: user-name flag, no user name.
     assert_eq!(
-        decode(&connect_bytes(b"MQTT", 4, 0x82, &id)),
+        decode(&connect_bytes(b"MQTT", 4, 0x82, &id), ProtocolVersion::V311),
         Err(Truncated)
     );
     // 20: user-name flag only, a password present too.
     assert_eq!(
-        decode(&connect_bytes(
-            b"MQTT",
-            4,
-            0x82,
-            &with(&[0, 1, b'u', 0, 1, b'p'])
-        )),
+        decode(
+            &connect_bytes(b"MQTT", 4, 0x82, &with(&[0, 1, b'u', 0, 1, b'p'])),
+            ProtocolVersion::V311
+        ),
         Err(TrailingBytes)
     );
     // 21: password flag, no password.
     assert_eq!(
-        decode(&connect_bytes(b"MQTT", 4, 0xc2, &with(&[0, 1, b'u']))),
+        decode(
+            &connect_bytes(b"MQTT", 4, 0xc2, &with(&[0, 1, b'u'])),
+            ProtocolVersion::V311
+        ),
         Err(Truncated)
     );
     // And each of them closes the connection without a CONNACK.
@@ -351,6 +355,7 @@ fn client_id_is_read_first_from_the_payload_mqtt_3_1_3_1_mqtt_3_1_3_3() {
     let frame = Packet::Connect(Connect {
         will: Some(WireWill {
             topic: "wt",
+            properties: crate::codec::Properties::NONE,
             payload: b"wm",
             qos: Q1,
             retain: false,
@@ -362,9 +367,9 @@ fn client_id_is_read_first_from_the_payload_mqtt_3_1_3_1_mqtt_3_1_3_3() {
             _ => unreachable!(),
         }
     })
-    .to_vec()
+    .to_vec(ProtocolVersion::V311)
     .unwrap();
-    let Ok(Packet::Connect(c)) = decode(&frame) else {
+    let Ok(Packet::Connect(c)) = decode(&frame, ProtocolVersion::V311) else {
         panic!("decodes")
     };
     assert_eq!(
@@ -466,6 +471,27 @@ fn clean_session_1_gets_session_present_0_mqtt_3_2_2_1() {
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     assert_eq!(h.open(0, "p", true), connack(false, 0));
+}
+
+#[test]
+fn an_mqtt_3_1_session_resumed_gets_a_connack_without_session_present() {
+    // MQTT 3.1's CONNACK has no session-present flag: the byte is reserved and 0.
+    let mut h = Harness::new();
+    let connect_31 = connect_bytes(b"MQIsdp", 3, 0x00, &[0, 2, b'o', b'l']);
+    h.broker.accepted(0, 0, h.now);
+    h.feed(0, &connect_31);
+    assert_eq!(h.take_bytes(0), [0x20, 2, 0, 0]);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.broker.accepted(0, 0, h.now);
+    h.feed(0, &connect_31);
+    assert_eq!(h.take_bytes(0), [0x20, 2, 0, 0], "resumed, flag still 0");
+    // The same resume over MQTT 3.1.1 says the session is present.
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.broker.accepted(0, 0, h.now);
+    h.feed(0, &connect_bytes(b"MQTT", 4, 0x00, &[0, 2, b'o', b'l']));
+    assert_eq!(h.take_bytes(0), [0x20, 2, 1, 0]);
 }
 
 #[test]
@@ -635,7 +661,7 @@ fn refused_qos2_publish_is_acknowledged_normally_mqtt_3_3_5_2() {
     h.open(1, "pub", true);
     h.send(1, publish("$SYS/fake", b"x", Q2, false, Some(4)));
     assert_eq!(h.take(1), vec![Seen::Pubrec(4)]);
-    h.send(1, Packet::Pubrel(4));
+    h.send(1, Packet::pubrel(4));
     assert_eq!(h.take(1), vec![Seen::Pubcomp(4)]);
     assert_eq!(h.is_closed(1), None);
     assert_eq!(h.take(0), vec![]);
@@ -669,7 +695,7 @@ fn resubscribe_replaces_resends_retained_and_keeps_the_flow_mqtt_3_8_4_3() {
         ]
     );
     assert_eq!(h.broker.subscription_count(), 1, "replaced, not added");
-    h.send(0, Packet::Pubrec(inflight));
+    h.send(0, Packet::pubrec(inflight));
     assert_eq!(
         h.take(0),
         vec![Seen::Pubrel(inflight)],
@@ -776,10 +802,10 @@ fn unsubscribe_completes_deliveries_already_started_mqtt_3_10_4_3() {
     assert_eq!(h.take(0), vec![Seen::Unsuback(5)]);
     h.send(1, publish("t", b"3", Q1, false, Some(3)));
     assert_eq!(h.take(0), vec![], "no new messages [MQTT-3.10.4-2]");
-    h.send(0, Packet::Pubrec(2));
+    h.send(0, Packet::pubrec(2));
     assert_eq!(h.take(0), vec![Seen::Pubrel(2)]);
-    h.send(0, Packet::Pubcomp(2));
-    h.send(0, Packet::Puback(1));
+    h.send(0, Packet::pubcomp(2));
+    h.send(0, Packet::puback(1));
     assert_eq!(h.is_closed(0), None);
 }
 
@@ -799,7 +825,7 @@ fn packets_after_disconnect_are_not_processed_mqtt_3_14_4_2() {
     let mut h = Harness::new();
     h.subscriber(0, "sub", &[("t", Q0)]);
     h.open(1, "c", true);
-    h.broker.handle(1, Packet::Disconnect, h.now);
+    h.broker.handle(1, Packet::disconnect(), h.now);
     h.broker
         .handle(1, publish("t", b"late", Q0, false, None), h.now);
     h.broker.handle(1, Packet::Pingreq, h.now);
@@ -823,8 +849,8 @@ fn qos1_outbound_stays_unacknowledged_until_its_puback_mqtt_4_3_2_1() {
         panic!("delivered")
     };
     // Acknowledgments of other ids, or of the wrong kind, settle nothing.
-    h.send(0, Packet::Puback(id.wrapping_add(1).max(1)));
-    h.send(0, Packet::Pubcomp(id));
+    h.send(0, Packet::puback(id.wrapping_add(1).max(1)));
+    h.send(0, Packet::pubcomp(id));
     h.take(0);
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     h.broker.accepted(0, 0, h.now);
@@ -841,7 +867,7 @@ fn qos1_outbound_stays_unacknowledged_until_its_puback_mqtt_4_3_2_1() {
             id: Some(id)
         }]
     );
-    h.send(0, Packet::Puback(id));
+    h.send(0, Packet::puback(id));
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     h.broker.accepted(0, 0, h.now);
     h.send(0, connect("p", false, 60, None));
@@ -875,7 +901,7 @@ fn qos2_resent_after_reconnect_is_not_delivered_twice_mqtt_4_3_3_2_mqtt_4_4_0_1(
     assert_eq!(h.take(1), vec![connack(true, 0)]);
     h.send(1, publish_dup("t", b"once", Q2, false, Some(7), true));
     assert_eq!(h.take(1), vec![Seen::Pubrec(7)]);
-    h.send(1, Packet::Pubrel(7));
+    h.send(1, Packet::pubrel(7));
     assert_eq!(h.take(1), vec![Seen::Pubcomp(7)]);
     assert_eq!(h.take(0), vec![], "not delivered twice");
 }
@@ -885,7 +911,7 @@ fn qos2_pubrel_gets_pubcomp_with_the_same_id_mqtt_4_3_3_2_mqtt_2_3_1_6() {
     let mut h = Harness::new();
     h.open(1, "pub", true);
     h.send(1, publish("t", b"x", Q2, false, Some(0xbeef)));
-    h.send(1, Packet::Pubrel(0xbeef));
+    h.send(1, Packet::pubrel(0xbeef));
     assert_eq!(h.take(1), vec![Seen::Pubrec(0xbeef), Seen::Pubcomp(0xbeef)]);
 }
 
@@ -930,7 +956,7 @@ fn pubrels_follow_the_order_of_the_pubrecs_mqtt_4_6_0_4() {
         .collect();
     assert_eq!(ids.len(), 3);
     for &i in [ids[2], ids[0], ids[1]].iter() {
-        h.send(0, Packet::Pubrec(i));
+        h.send(0, Packet::pubrec(i));
     }
     assert_eq!(
         h.take(0),
@@ -1016,11 +1042,8 @@ fn matching_does_no_normalisation_mqtt_4_7_3_4() {
 fn server_only_packets_from_a_client_close_the_connection_mqtt_4_8_0_1() {
     for packet in [
         Packet::Pingresp,
-        Packet::Unsuback(1),
-        Packet::Connack(crate::codec::Connack {
-            session_present: false,
-            code: crate::codec::ConnectReturnCode::Accepted,
-        }),
+        Packet::unsuback(1),
+        Packet::Connack(crate::codec::Connack::new(false, ReasonCode::SUCCESS)),
     ] {
         let mut h = Harness::new();
         h.open(0, "c", true);

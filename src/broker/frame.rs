@@ -1,119 +1,90 @@
 //! Outbound frames: what the core queues for a connection and the reactor writes.
 //!
-//! A frame is either a small control packet stored inline or a PUBLISH made of a
-//! per-subscriber fixed header and packet id plus the shared [`Message`] body, so fan-out
-//! copies no payload: the reactor hands [`Frame::segments`] to `writev`. A connection's
-//! frames wait in its [`Outbox`].
+//! A frame is either a control packet the codec encoded (inline when small) or a PUBLISH
+//! made of a per-subscriber [`PublishHeader`] (also the codec's) plus the shared
+//! [`Message`] body, so fan-out copies no payload: the reactor hands [`Frame::segments`]
+//! to `writev`. A connection's frames wait in its [`Outbox`]. No packet byte is written
+//! here.
 
 use super::message::Message;
-use crate::codec::{encode_fixed_header, PacketType, QoS};
+use crate::codec::{EncodeError, Packet, ProtocolVersion, PublishHeader, QoS};
 use std::collections::VecDeque;
 
-/// One packet waiting to be written to a connection.
+/// Bytes of a control packet stored inside the frame: every MQTT 3.1.1 acknowledgment,
+/// CONNACK and PINGRESP, and a SUBACK for up to 26 filters.
+const CONTROL_INLINE: usize = 30;
+
+/// One packet waiting to be written to a connection. Every byte in it was written by the
+/// codec; the frame only stores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
-    /// A packet of at most 8 bytes (CONNACK, PUBACK..PUBCOMP, UNSUBACK, PINGRESP).
-    Small {
+    /// A control packet of at most [`CONTROL_INLINE`] bytes.
+    Control {
         /// The encoded packet.
-        bytes: [u8; 8],
+        bytes: [u8; CONTROL_INLINE],
         /// How many of `bytes` are used.
         len: u8,
     },
-    /// A SUBACK, whose size depends on the number of filters.
-    Suback(Box<[u8]>),
-    /// A PUBLISH to one subscriber.
+    /// A larger control packet (a SUBACK for many filters).
+    Boxed(Box<[u8]>),
+    /// A PUBLISH to one subscriber: its own header, and the shared message body.
     Publish {
-        /// Fixed header (type, DUP/QoS/RETAIN flags, remaining length).
-        head: [u8; 5],
-        /// Used bytes of `head`.
-        head_len: u8,
-        /// Packet id in network order; empty for QoS 0.
-        packet_id: [u8; 2],
-        /// Whether `packet_id` is present (QoS > 0).
-        has_packet_id: bool,
-        /// Shared topic and payload.
+        /// Fixed header, packet id and (MQTT 5.0) per-subscriber properties.
+        header: PublishHeader,
+        /// Shared topic, properties and payload.
         message: Message,
     },
 }
 
 impl Frame {
-    /// A 2-byte-body acknowledgment (`PUBACK`, `PUBREC`, `PUBREL`, `PUBCOMP`, `UNSUBACK`).
-    pub fn ack(kind: PacketType, packet_id: u16) -> Frame {
-        let flags = if kind == PacketType::Pubrel { 0x02 } else { 0 };
-        let id = packet_id.to_be_bytes();
-        Frame::Small {
-            bytes: [(kind as u8) << 4 | flags, 2, id[0], id[1], 0, 0, 0, 0],
-            len: 4,
+    /// A control packet, encoded for a connection speaking `version`.
+    pub fn packet(packet: &Packet<'_>, version: ProtocolVersion) -> Result<Frame, EncodeError> {
+        let len = packet.encoded_len(version)?;
+        if len <= CONTROL_INLINE {
+            let mut bytes = [0u8; CONTROL_INLINE];
+            packet.encode(version, &mut bytes)?;
+            Ok(Frame::Control {
+                bytes,
+                len: len as u8,
+            })
+        } else {
+            packet
+                .to_vec(version)
+                .map(|v| Frame::Boxed(v.into_boxed_slice()))
         }
     }
 
-    /// A CONNACK.
-    pub fn connack(session_present: bool, code: crate::codec::ConnectReturnCode) -> Frame {
-        Frame::Small {
-            bytes: [0x20, 2, u8::from(session_present), code as u8, 0, 0, 0, 0],
-            len: 4,
-        }
-    }
-
-    /// A PINGRESP.
-    pub fn pingresp() -> Frame {
-        Frame::Small {
-            bytes: [0xd0, 0, 0, 0, 0, 0, 0, 0],
-            len: 2,
-        }
-    }
-
-    /// A SUBACK with one return code per requested filter.
-    pub fn suback(packet_id: u16, codes: &[u8]) -> Frame {
-        let mut head = [0u8; 5];
-        let head_len =
-            encode_fixed_header((PacketType::Suback as u8) << 4, 2 + codes.len(), &mut head);
-        let mut v = Vec::with_capacity(head_len + 2 + codes.len());
-        v.extend_from_slice(&head[..head_len]);
-        v.extend_from_slice(&packet_id.to_be_bytes());
-        v.extend_from_slice(codes);
-        Frame::Suback(v.into_boxed_slice())
-    }
-
-    /// A PUBLISH of `message` with per-subscriber flags and packet id (`Some` iff QoS > 0).
+    /// A PUBLISH of `message` with per-subscriber flags and packet id (`Some` iff QoS >
+    /// 0), for a connection speaking `version`.
+    #[inline]
     pub fn publish(
         message: Message,
+        version: ProtocolVersion,
         qos: QoS,
         dup: bool,
         retain: bool,
         packet_id: Option<u16>,
-    ) -> Frame {
-        let remaining = message.size() + if packet_id.is_some() { 2 } else { 0 };
-        let first = (PacketType::Publish as u8) << 4
-            | u8::from(dup) << 3
-            | (qos as u8) << 1
-            | u8::from(retain);
-        let mut head = [0u8; 5];
-        let head_len = encode_fixed_header(first, remaining, &mut head);
-        Frame::Publish {
-            head,
-            head_len: head_len as u8,
-            packet_id: packet_id.unwrap_or(0).to_be_bytes(),
-            has_packet_id: packet_id.is_some(),
-            message,
-        }
+    ) -> Result<Frame, EncodeError> {
+        let header =
+            PublishHeader::new(version, dup, qos, retain, packet_id, message.shared_parts())?;
+        Ok(Frame::Publish { header, message })
     }
 
-    /// The frame as up to four byte slices in wire order (empty slices are allowed).
-    pub fn segments(&self) -> [&[u8]; 4] {
+    /// The frame as up to five byte slices in wire order (empty slices are allowed).
+    #[inline]
+    pub fn segments(&self) -> [&[u8]; 5] {
         match self {
-            Frame::Small { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[]],
-            Frame::Suback(bytes) => [bytes, &[], &[], &[]],
-            Frame::Publish {
-                head,
-                head_len,
-                packet_id,
-                has_packet_id,
-                message,
-            } => [
-                &head[..usize::from(*head_len)],
+            Frame::Control { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[], &[]],
+            Frame::Boxed(bytes) => [bytes, &[], &[], &[], &[]],
+            Frame::Publish { header, message } => [
+                header.fixed_header(),
                 message.topic_field(),
-                if *has_packet_id { &packet_id[..] } else { &[] },
+                header.after_topic(),
+                if header.carries_properties() {
+                    message.properties()
+                } else {
+                    &[]
+                },
                 message.payload(),
             ],
         }
@@ -124,14 +95,16 @@ impl Frame {
     #[inline]
     pub fn len(&self) -> usize {
         match self {
-            Frame::Small { len, .. } => usize::from(*len),
-            Frame::Suback(bytes) => bytes.len(),
-            Frame::Publish {
-                head_len,
-                has_packet_id,
-                message,
-                ..
-            } => usize::from(*head_len) + message.size() + if *has_packet_id { 2 } else { 0 },
+            Frame::Control { len, .. } => usize::from(*len),
+            Frame::Boxed(bytes) => bytes.len(),
+            Frame::Publish { header, message } => {
+                let skipped = if header.carries_properties() {
+                    0
+                } else {
+                    message.shared_parts().properties
+                };
+                header.len() + message.size() - skipped
+            }
         }
     }
 
@@ -231,36 +204,58 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{Properties, ProtocolVersion::V311, Suback};
 
     #[test]
     fn len_is_the_sum_of_the_segments() {
         let m = Message::new("a/b", b"payload");
+        let with_properties = Message::with_properties("a/b", &[1, 1], b"payload");
+        let suback = |codes: &'static [u8]| {
+            Packet::Suback(Suback {
+                packet_id: 3,
+                properties: Properties::NONE,
+                reason_codes: codes,
+            })
+        };
         for f in [
-            Frame::pingresp(),
-            Frame::ack(PacketType::Puback, 7),
-            Frame::suback(3, &[0, 1, 0x80]),
-            Frame::publish(m.clone(), QoS::AtMostOnce, false, false, None),
-            Frame::publish(m, QoS::AtLeastOnce, true, true, Some(9)),
+            Frame::packet(&Packet::Pingresp, V311),
+            Frame::packet(&Packet::puback(7), V311),
+            Frame::packet(&suback(&[0, 1, 0x80]), V311),
+            Frame::packet(&suback(&[1; 40]), V311),
+            Frame::publish(m.clone(), V311, QoS::AtMostOnce, false, false, None),
+            Frame::publish(m, V311, QoS::AtLeastOnce, true, true, Some(9)),
+            Frame::publish(with_properties, V311, QoS::AtMostOnce, false, false, None),
         ] {
+            let f = f.unwrap();
             let sum: usize = f.segments().iter().map(|s| s.len()).sum();
             assert_eq!(f.len(), sum, "{f:?}");
         }
     }
 
     #[test]
+    fn a_v311_subscriber_gets_no_properties_of_a_message() {
+        let m = Message::with_properties("t", &[1, 1], b"x");
+        let f = Frame::publish(m, V311, QoS::AtMostOnce, false, false, None).unwrap();
+        let wire: Vec<u8> = f.segments().concat();
+        assert_eq!(wire, [0x30, 4, 0, 1, b't', b'x']);
+        crate::broker::assert_size_of::<Frame>(32);
+    }
+
+    #[test]
     fn outbox_keeps_order_and_allocates_only_beyond_one_frame() {
         let mut out = Outbox::default();
         assert!(out.is_empty() && out.pop_front().is_none());
-        out.push_back(Frame::pingresp());
+        let frame = |p: Packet<'_>| Frame::packet(&p, V311).unwrap();
+        out.push_back(frame(Packet::Pingresp));
         out.reserve(0);
         assert!(out.rest.is_none(), "one frame is stored inline");
         for id in 1..=3 {
-            out.push_back(Frame::ack(PacketType::Puback, id));
+            out.push_back(frame(Packet::puback(id)));
         }
         assert_eq!(out.len(), 4);
         assert_eq!(out.iter().count(), 4);
-        assert_eq!(out.pop_front(), Some(Frame::pingresp()));
-        assert_eq!(out.front(), Some(&Frame::ack(PacketType::Puback, 1)));
+        assert_eq!(out.pop_front(), Some(frame(Packet::Pingresp)));
+        assert_eq!(out.front(), Some(&frame(Packet::puback(1))));
         out.release_after_burst(0);
         assert!(out.rest.is_some(), "not freed while frames wait");
         while out.pop_front().is_some() {}

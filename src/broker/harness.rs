@@ -17,7 +17,7 @@
 
 use super::*;
 use crate::codec::{
-    decode, Connect, FixedHeader, Publish, Subscribe, Unsubscribe, Will as WireWill, LEVEL_311,
+    decode, Connect, FixedHeader, Properties, Publish, Subscribe, Unsubscribe, Will as WireWill,
 };
 
 pub(super) const Q0: QoS = QoS::AtMostOnce;
@@ -57,10 +57,11 @@ pub(super) fn parse(mut bytes: &[u8]) -> Vec<Seen> {
             .expect("the broker writes whole packets");
         let (frame, rest) = bytes.split_at(header.packet_len());
         bytes = rest;
-        let seen = match decode(frame).expect("the broker writes well-formed packets") {
+        let packet = decode(frame, ProtocolVersion::V311);
+        let seen = match packet.expect("the broker writes well-formed packets") {
             Packet::Connack(c) => Seen::Connack {
                 present: c.session_present,
-                code: c.code as u8,
+                code: c.reason.to_v311_connack(),
             },
             Packet::Publish(p) => Seen::Publish {
                 topic: p.topic.to_string(),
@@ -70,12 +71,12 @@ pub(super) fn parse(mut bytes: &[u8]) -> Vec<Seen> {
                 retain: p.retain,
                 id: p.packet_id,
             },
-            Packet::Puback(id) => Seen::Puback(id),
-            Packet::Pubrec(id) => Seen::Pubrec(id),
-            Packet::Pubrel(id) => Seen::Pubrel(id),
-            Packet::Pubcomp(id) => Seen::Pubcomp(id),
-            Packet::Suback(s) => Seen::Suback(s.packet_id, s.return_codes.to_vec()),
-            Packet::Unsuback(id) => Seen::Unsuback(id),
+            Packet::Puback(a) => Seen::Puback(a.packet_id),
+            Packet::Pubrec(a) => Seen::Pubrec(a.packet_id),
+            Packet::Pubrel(a) => Seen::Pubrel(a.packet_id),
+            Packet::Pubcomp(a) => Seen::Pubcomp(a.packet_id),
+            Packet::Suback(s) => Seen::Suback(s.packet_id, s.reason_codes.to_vec()),
+            Packet::Unsuback(u) => Seen::Unsuback(u.packet_id),
             Packet::Pingresp => Seen::Pingresp,
             other => panic!("a server never sends {other:?}"),
         };
@@ -116,6 +117,7 @@ pub(super) fn publish_dup(
         retain,
         topic: leak_str(topic),
         packet_id: id,
+        properties: Properties::NONE,
         payload: leak_bytes(payload),
     })
 }
@@ -129,6 +131,7 @@ pub(super) fn subscribe(id: u16, filters: &[(&str, QoS)]) -> Packet<'static> {
     }
     Packet::Subscribe(Subscribe {
         packet_id: id,
+        properties: Properties::NONE,
         payload: leak_bytes(&payload),
     })
 }
@@ -141,6 +144,7 @@ pub(super) fn unsubscribe(id: u16, filters: &[&str]) -> Packet<'static> {
     }
     Packet::Unsubscribe(Unsubscribe {
         packet_id: id,
+        properties: Properties::NONE,
         payload: leak_bytes(&payload),
     })
 }
@@ -152,9 +156,10 @@ pub(super) fn connect(
     will: Option<WireWill<'static>>,
 ) -> Packet<'static> {
     Packet::Connect(Connect {
-        level: LEVEL_311,
+        version: ProtocolVersion::V311,
         clean_session: clean,
         keep_alive,
+        properties: Properties::NONE,
         client_id: leak_str(id),
         will,
         username: None,
@@ -165,6 +170,7 @@ pub(super) fn connect(
 pub(super) fn will(topic: &'static str, qos: QoS, retain: bool) -> Option<WireWill<'static>> {
     Some(WireWill {
         topic,
+        properties: Properties::NONE,
         payload: b"gone",
         qos,
         retain,
@@ -287,7 +293,8 @@ impl Harness {
         self.effects();
     }
 
-    /// Feeds raw bytes from a client through the codec, as the reactor does.
+    /// Feeds raw bytes from a client through framing and [`Broker::receive`], as the
+    /// reactor does.
     pub(super) fn feed(&mut self, conn: ConnId, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             match FixedHeader::parse(bytes) {
@@ -299,10 +306,8 @@ impl Harness {
                 Ok(Some(h)) => {
                     let (frame, rest) = bytes.split_at(h.packet_len());
                     bytes = rest;
-                    match decode(frame) {
-                        Ok(p) => self.broker.handle(conn, p, self.now),
-                        Err(e) => self.broker.malformed(conn, e, self.now),
-                    }
+                    let body = &frame[h.header_len..];
+                    self.broker.receive(conn, &h, body, self.now);
                 }
             }
             self.effects();

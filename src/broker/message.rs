@@ -1,46 +1,73 @@
-//! The shared body of a published message: topic and payload stored once, referenced by
-//! every subscriber's queue, the retained store and the inflight windows.
+//! The shared body of a published message: topic, properties and payload stored once,
+//! referenced by every subscriber's queue, the retained store and the inflight windows.
 //!
 //! `Rc`, not `Arc`: the reactor is single-threaded, and 32-bit MIPS has no 64-bit atomics.
 
+use crate::codec::SharedParts;
 use std::rc::Rc;
 
-/// Topic and payload of one published message, encoded once in wire layout: the
-/// length-prefixed topic name followed by the payload. Cloning is a reference-count bump.
+/// Topic, properties and payload of one published message, encoded once in wire layout.
+/// Cloning is a reference-count bump.
+///
+/// The properties are MQTT 5.0's message properties (content type, user properties, ...)
+/// as the publisher sent them, empty for MQTT 3.1/3.1.1 publishers; a 3.1.1 subscriber's
+/// frame skips them, a 5.0 subscriber's lends them beside its own per-subscriber ones.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
-    /// `[topic length: u16 BE][topic bytes][payload bytes]`, exactly as a PUBLISH carries
-    /// them after the fixed header (minus the packet id, which is per subscriber).
+    /// `[properties length: u32 BE][topic length: u16 BE][topic][properties][payload]`:
+    /// after the first four bytes, the parts exactly as a PUBLISH carries them (minus
+    /// the per-subscriber packet id and property length).
     bytes: Rc<[u8]>,
 }
 
+/// Bytes before the topic field: the properties' length.
+const PREFIX: usize = 4;
+
 impl Message {
-    /// Stores `topic` and `payload` in one allocation.
+    /// Stores `topic` and `payload` in one allocation, without properties.
     ///
     /// `topic` must be at most 65,535 bytes; the codec guarantees that for decoded topics.
     pub fn new(topic: &str, payload: &[u8]) -> Message {
-        let len = u16::try_from(topic.len())
+        Message::with_properties(topic, &[], payload)
+    }
+
+    /// Stores `topic`, encoded `properties` (without their length prefix) and `payload` in
+    /// one allocation.
+    ///
+    /// `topic` must be at most 65,535 bytes and `properties` below 4 GiB; the codec
+    /// guarantees both for decoded packets.
+    pub fn with_properties(topic: &str, properties: &[u8], payload: &[u8]) -> Message {
+        let topic_len = u16::try_from(topic.len())
             .expect("topic length fits u16: decoded from a u16-prefixed field");
-        // One allocation of the exact size (the iterator is `TrustedLen`), then two
-        // block copies: copying byte by byte through a chained iterator cost a quarter of
-        // the broker's CPU in a QoS 0 flood.
-        let mut bytes: Rc<[u8]> = std::iter::repeat_n(0, 2 + topic.len() + payload.len()).collect();
+        let props_len = u32::try_from(properties.len())
+            .expect("properties fit u32: decoded from a packet below 256 MiB");
+        let body_at = PREFIX + 2 + topic.len() + properties.len();
+        // One allocation of the exact size (the iterator is `TrustedLen`), then block
+        // copies: copying byte by byte through a chained iterator cost a quarter of the
+        // broker's CPU in a QoS 0 flood.
+        let mut bytes: Rc<[u8]> = std::iter::repeat_n(0, body_at + payload.len()).collect();
         let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
-        let (head, body) = buf.split_at_mut(2 + topic.len());
-        head[..2].copy_from_slice(&len.to_be_bytes());
-        head[2..].copy_from_slice(topic.as_bytes());
+        let (head, body) = buf.split_at_mut(body_at);
+        head[..PREFIX].copy_from_slice(&props_len.to_be_bytes());
+        head[PREFIX..PREFIX + 2].copy_from_slice(&topic_len.to_be_bytes());
+        let (topic_bytes, props) = head[PREFIX + 2..].split_at_mut(topic.len());
+        topic_bytes.copy_from_slice(topic.as_bytes());
+        props.copy_from_slice(properties);
         body.copy_from_slice(payload);
         Message { bytes }
     }
 
     /// The length-prefixed topic field as it goes on the wire.
+    #[inline]
     pub fn topic_field(&self) -> &[u8] {
-        &self.bytes[..2 + self.topic_len()]
+        &self.bytes[PREFIX..PREFIX + 2 + self.topic_len()]
     }
 
     /// The topic name.
+    #[inline]
     pub fn topic(&self) -> &str {
-        let bytes = &self.bytes[2..2 + self.topic_len()];
+        let start = PREFIX + 2;
+        let bytes = &self.bytes[start..start + self.topic_len()];
         debug_assert!(std::str::from_utf8(bytes).is_ok());
         // SAFETY: `new` copied these bytes from a `&str`, whole (the length prefix is that
         // str's length), and an `Rc<[u8]>` is never mutated after `new` returns. This is on
@@ -48,18 +75,51 @@ impl Message {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
+    /// The encoded message properties, without their length (empty for a message from
+    /// an MQTT 3.1/3.1.1 client).
+    #[inline]
+    pub fn properties(&self) -> &[u8] {
+        let start = PREFIX + 2 + self.topic_len();
+        &self.bytes[start..start + self.properties_len()]
+    }
+
     /// The application payload.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[2 + self.topic_len()..]
+        &self.bytes[PREFIX + 2 + self.topic_len() + self.properties_len()..]
     }
 
-    /// Bytes this message occupies (topic field plus payload), for caps and accounting.
+    /// Bytes of the message on the wire (topic field, properties and payload), for caps
+    /// and accounting.
+    #[inline]
     pub fn size(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() - PREFIX
     }
 
+    /// The sizes of the parts every subscriber's PUBLISH shares, for its header.
+    #[inline]
+    pub fn shared_parts(&self) -> SharedParts {
+        let topic_field = 2 + self.topic_len();
+        let properties = self.properties_len();
+        SharedParts {
+            topic_field,
+            properties,
+            payload: self.size() - topic_field - properties,
+        }
+    }
+
+    #[inline]
     fn topic_len(&self) -> usize {
-        usize::from(u16::from_be_bytes([self.bytes[0], self.bytes[1]]))
+        usize::from(u16::from_be_bytes([
+            self.bytes[PREFIX],
+            self.bytes[PREFIX + 1],
+        ]))
+    }
+
+    #[inline]
+    fn properties_len(&self) -> usize {
+        let b = &self.bytes;
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
     }
 }
 
@@ -82,7 +142,22 @@ mod tests {
         assert_eq!(m.topic(), "a/b");
         assert_eq!(m.payload(), b"xyz");
         assert_eq!(m.topic_field(), b"\x00\x03a/b");
+        assert_eq!(m.properties(), b"");
         assert_eq!(m.size(), 8);
+    }
+
+    #[test]
+    fn properties_sit_between_topic_and_payload() {
+        let m = Message::with_properties("t", &[0x01, 0x01], b"xyz");
+        assert_eq!(m.topic(), "t");
+        assert_eq!(m.properties(), [0x01, 0x01]);
+        assert_eq!(m.payload(), b"xyz");
+        assert_eq!(m.size(), 3 + 2 + 3);
+        let parts = m.shared_parts();
+        assert_eq!(
+            (parts.topic_field, parts.properties, parts.payload),
+            (3, 2, 3)
+        );
     }
 
     #[test]

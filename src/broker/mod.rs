@@ -62,7 +62,10 @@ pub const OUTBOX_BYTES_MAX: usize = (OUTBOX_HIGH_WATER + 1) * std::mem::size_of:
 use crate::auth::acl::{Identity, SubscribeVerdict, Want};
 use crate::auth::password::Login;
 use crate::auth::Auth;
-use crate::codec::{self, ConnectReturnCode, DecodeError, Packet, PacketType, QoS};
+use crate::codec::{
+    self, Connack, DecodeError, EncodeError, FixedHeader, Packet, ProtocolVersion, QoS, ReasonCode,
+    Suback,
+};
 use crate::log::TARGET_CONNECTION;
 use crate::x509::CommonNameError;
 use frame::Outbox;
@@ -223,6 +226,9 @@ struct Conn {
     listener: u32,
     /// Lifecycle phase.
     phase: Phase,
+    /// The protocol version its CONNECT named ([`ProtocolVersion::V311`] before):
+    /// every packet from and to it is decoded and encoded in it.
+    version: ProtocolVersion,
     /// Bytes of `outbox.front()` already written.
     written: u32,
     /// The keep-alive in seconds [MQTT-3.1.2-24]; 0 turns the timeout off.
@@ -499,6 +505,7 @@ impl Broker {
             generation: self.conn_generation,
             listener: u32::try_from(listener).unwrap_or(u32::MAX),
             phase: Phase::AwaitingConnect,
+            version: ProtocolVersion::default(),
             written: 0,
             keep_alive: 0,
             closing: false,
@@ -566,20 +573,24 @@ impl Broker {
                 self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now)
             }
             (Phase::Connected(sid), Packet::Publish(p)) => self.on_publish(conn, sid, p, now),
-            (Phase::Connected(sid), Packet::Puback(id)) => {
-                self.on_ack(sid, id, Awaiting::Puback, now)
+            (Phase::Connected(sid), Packet::Puback(ack)) => {
+                self.on_ack(sid, ack.packet_id, Awaiting::Puback, now)
             }
-            (Phase::Connected(sid), Packet::Pubrec(id)) => self.on_pubrec(conn, sid, id, now),
-            (Phase::Connected(sid), Packet::Pubrel(id)) => self.on_pubrel(conn, sid, id, now),
-            (Phase::Connected(sid), Packet::Pubcomp(id)) => {
-                self.on_ack(sid, id, Awaiting::Pubcomp, now)
+            (Phase::Connected(sid), Packet::Pubrec(ack)) => {
+                self.on_pubrec(conn, sid, ack.packet_id, now)
+            }
+            (Phase::Connected(sid), Packet::Pubrel(ack)) => {
+                self.on_pubrel(conn, sid, ack.packet_id, now)
+            }
+            (Phase::Connected(sid), Packet::Pubcomp(ack)) => {
+                self.on_ack(sid, ack.packet_id, Awaiting::Pubcomp, now)
             }
             (Phase::Connected(sid), Packet::Subscribe(p)) => self.on_subscribe(conn, sid, p, now),
             (Phase::Connected(sid), Packet::Unsubscribe(p)) => {
                 self.on_unsubscribe(conn, sid, p, now)
             }
-            (Phase::Connected(_), Packet::Pingreq) => self.push_frame(conn, Frame::pingresp(), now),
-            (Phase::Connected(_), Packet::Disconnect) => {
+            (Phase::Connected(_), Packet::Pingreq) => self.send(conn, &Packet::Pingresp, now),
+            (Phase::Connected(_), Packet::Disconnect(_)) => {
                 // The will is discarded without being published [MQTT-3.14.4-3].
                 if let Some(c) = self.conn_mut(conn) {
                     c.will = None;
@@ -594,6 +605,22 @@ impl Broker {
         self.check_outbox_pressure(conn, now);
     }
 
+    /// One whole packet from `conn`: its fixed header, parsed by framing, and the `body`
+    /// after it. Decoded in the version the connection speaks, then handled like
+    /// [`Broker::handle`] (or [`Broker::malformed`] if it does not decode).
+    pub fn receive(&mut self, conn: ConnId, header: &FixedHeader, body: &[u8], now: Instant) {
+        let version = self
+            .conn(conn)
+            .map_or_else(ProtocolVersion::default, |c| c.version);
+        match codec::decode_packet(header, body, version) {
+            Ok(packet) => self.handle(conn, packet, now),
+            Err(error) => {
+                debug!("connection {conn}: malformed packet: {error}");
+                self.malformed(conn, error, now);
+            }
+        }
+    }
+
     /// A packet from `conn` failed to decode. Answers CONNACK 0x01 for an unsupported
     /// protocol level on a first packet [MQTT-3.1.2-2]; always ends with [`Effect::Close`].
     pub fn malformed(&mut self, conn: ConnId, error: DecodeError, now: Instant) {
@@ -604,11 +631,8 @@ impl Broker {
         if let (Phase::AwaitingConnect, DecodeError::UnsupportedProtocolLevel(_)) = (c.phase, error)
         {
             debug!("connection {conn}: {error}");
-            self.push_frame(
-                conn,
-                Frame::connack(false, ConnectReturnCode::UnacceptableProtocolVersion),
-                now,
-            );
+            let refusal = Connack::new(false, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+            self.send(conn, &Packet::Connack(refusal), now);
             self.close(conn, CloseReason::ConnectRefused);
             return;
         }
@@ -826,6 +850,10 @@ impl Broker {
     // ----- packet handlers -------------------------------------------------------------
 
     fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
+        // The connection speaks the CONNECT's version from here on, a refusal included.
+        if let Some(c) = self.conn_mut(conn) {
+            c.version = p.version;
+        }
         let listener = self.conn(conn).map_or(0, |c| c.listener as usize);
         let policy = self.limits.listeners.get(listener);
         let allow_anonymous = policy.is_some_and(|l| l.allow_anonymous);
@@ -840,12 +868,12 @@ impl Broker {
             // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
             // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
             if !p.clean_session
-                || p.level == codec::LEVEL_31
+                || p.version == ProtocolVersion::V31
                 || !self.limits.allow_zero_length_clientid
             {
                 return self.refuse(
                     conn,
-                    ConnectReturnCode::IdentifierRejected,
+                    ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                     "empty client id",
                     now,
                 );
@@ -854,7 +882,7 @@ impl Broker {
         } else if p.client_id.len() > self.limits.max_client_id_length {
             return self.refuse(
                 conn,
-                ConnectReturnCode::IdentifierRejected,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                 "client id longer than max_client_id_length",
                 now,
             );
@@ -871,7 +899,7 @@ impl Broker {
                     // Mosquitto (1.5 to 2.1) answers "bad user name or password" here.
                     let why = "the client certificate has no usable common name \
                                (use_identity_as_username)";
-                    let code = ConnectReturnCode::BadUserNameOrPassword;
+                    let code = ReasonCode::BAD_USER_NAME_OR_PASSWORD;
                     return self.refuse_login(conn, code, why, now);
                 }
             }
@@ -881,7 +909,7 @@ impl Broker {
             {
                 return self.refuse(
                     conn,
-                    ConnectReturnCode::BadUserNameOrPassword,
+                    ReasonCode::BAD_USER_NAME_OR_PASSWORD,
                     "user name longer than max_username_length",
                     now,
                 );
@@ -890,7 +918,7 @@ impl Broker {
                 (None, _) if !allow_anonymous => {
                     return self.refuse(
                         conn,
-                        ConnectReturnCode::NotAuthorized,
+                        ReasonCode::NOT_AUTHORIZED,
                         "anonymous access is not allowed on this listener",
                         now,
                     );
@@ -900,7 +928,7 @@ impl Broker {
                     let login = passwords.check(user, p.password.unwrap_or_default());
                     if login != Login::Accepted {
                         let why = format!("user {user:?}: {login:?}");
-                        let code = ConnectReturnCode::NotAuthorized;
+                        let code = ReasonCode::NOT_AUTHORIZED;
                         return self.refuse_login(conn, code, &why, now);
                     }
                 }
@@ -913,7 +941,7 @@ impl Broker {
         {
             return self.refuse(
                 conn,
-                ConnectReturnCode::IdentifierRejected,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                 "keep-alive above max_keepalive",
                 now,
             );
@@ -934,7 +962,7 @@ impl Broker {
         });
         if let Some(why) = will_refusal {
             let why = format!("will refused: {why}");
-            return self.refuse(conn, ConnectReturnCode::NotAuthorized, &why, now);
+            return self.refuse(conn, ReasonCode::NOT_AUTHORIZED, &why, now);
         }
         let will = p.will.map(|w| {
             Box::new(Will {
@@ -1000,7 +1028,7 @@ impl Broker {
         info!(
             target: TARGET_CONNECTION,
             "client {client_id} connected (p{}, c{}, k{}{}{})",
-            p.level,
+            p.version.level(),
             u8::from(p.clean_session),
             p.keep_alive,
             match (uses_identity, username) {
@@ -1014,11 +1042,8 @@ impl Broker {
             }
         );
         // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
-        self.push_frame(
-            conn,
-            Frame::connack(resumed.is_some(), ConnectReturnCode::Accepted),
-            now,
-        );
+        let connack = Connack::new(resumed.is_some(), ReasonCode::SUCCESS);
+        self.send(conn, &Packet::Connack(connack), now);
         if resumed.is_some() {
             self.retransmit(conn, sid, now);
         }
@@ -1056,9 +1081,9 @@ impl Broker {
                     }
                     s.await_pubrel(id);
                 }
-                (first, Some(Frame::ack(PacketType::Pubrec, id)))
+                (first, Some(Packet::pubrec(id)))
             }
-            (QoS::AtLeastOnce, Some(id)) => (true, Some(Frame::ack(PacketType::Puback, id))),
+            (QoS::AtLeastOnce, Some(id)) => (true, Some(Packet::puback(id))),
             _ => (true, None),
         };
         if deliver && first_delivery {
@@ -1067,7 +1092,7 @@ impl Broker {
         }
         // Acknowledged after routing, in the order received [MQTT-4.6.0-2], [MQTT-4.6.0-3].
         if let Some(ack) = ack {
-            self.push_frame(conn, ack, now);
+            self.send(conn, &ack, now);
         }
     }
 
@@ -1128,7 +1153,7 @@ impl Broker {
             }
         }
         // PUBREL answers every PUBREC [MQTT-4.3.3-1].
-        self.push_frame(conn, Frame::ack(PacketType::Pubrel, id), now);
+        self.send(conn, &Packet::pubrel(id), now);
         self.queue_changed(sid);
     }
 
@@ -1137,7 +1162,7 @@ impl Broker {
             s.pubrel_received(id);
         }
         // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
-        self.push_frame(conn, Frame::ack(PacketType::Pubcomp, id), now);
+        self.send(conn, &Packet::pubcomp(id), now);
     }
 
     fn on_subscribe(
@@ -1150,32 +1175,39 @@ impl Broker {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
         let mut granted_filters: Vec<(&str, QoS, bool)> = Vec::new();
-        for (filter, qos) in p.filters() {
+        for (filter, options) in p.filters() {
+            let qos = options.qos;
             let code = match self.subscribe_one(sid, filter, qos) {
                 Ok(acl_checked) => {
                     granted_filters.push((filter, qos, acl_checked));
-                    qos as u8
+                    ReasonCode::granted(qos).0
                 }
-                Err(why) => {
+                Err((code, why)) => {
                     let id = self.client_id_of(conn).unwrap_or_default().to_string();
                     info!("client {id}: subscription to {filter:?} refused: {why}");
-                    codec::SUBACK_FAILURE
+                    code.0
                 }
             };
             if codes.push(code).is_err() {
                 more_codes.push(code);
             }
         }
-        let frame = if more_codes.is_empty() {
-            Frame::suback(p.packet_id, &codes)
+        let mut all = Vec::new();
+        let reason_codes = if more_codes.is_empty() {
+            &codes[..]
         } else {
-            let mut all = codes.to_vec();
+            all.extend_from_slice(&codes);
             all.extend_from_slice(&more_codes);
-            Frame::suback(p.packet_id, &all)
+            &all[..]
+        };
+        let suback = Suback {
+            packet_id: p.packet_id,
+            properties: codec::Properties::NONE,
+            reason_codes,
         };
         // SUBACK first, then the retained messages of each granted filter, RETAIN set
         // [MQTT-3.3.1-6], re-sent on a repeated subscription too [MQTT-3.8.4-3].
-        self.push_frame(conn, frame, now);
+        self.send(conn, &Packet::Suback(suback), now);
         for (filter, granted, acl_checked) in granted_filters {
             log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
             let mut retained: Vec<(Message, QoS)> = self
@@ -1204,7 +1236,7 @@ impl Broker {
         sid: SessionId,
         filter: &str,
         qos: QoS,
-    ) -> Result<bool, &'static str> {
+    ) -> Result<bool, (ReasonCode, &'static str)> {
         let verdict = match (&self.auth.acl, self.identity(sid)) {
             (Some(acl), Some(who)) => acl.subscribe(who, filter),
             (Some(_), None) => SubscribeVerdict::Refuse,
@@ -1212,27 +1244,29 @@ impl Broker {
         };
         if verdict == SubscribeVerdict::Refuse {
             self.stats.acl_denied += 1;
-            return Err("the ACL allows reading nothing it matches");
+            let why = "the ACL allows reading nothing it matches";
+            return Err((ReasonCode::NOT_AUTHORIZED, why));
         }
         validate_filter(
             filter,
             self.limits.max_topic_length,
             self.limits.max_topic_levels,
         )
-        .map_err(FilterError::as_str)?;
+        .map_err(|e| (ReasonCode::TOPIC_FILTER_INVALID, FilterError::as_str(e)))?;
         let total_full = self.tree.len() >= self.limits.max_subscriptions;
         let per_client = self.limits.max_subscriptions_per_client;
         let stored = self.tree.find(filter);
         let Some(s) = self.session_mut(sid) else {
-            return Err("no session");
+            return Err((ReasonCode::UNSPECIFIED_ERROR, "no session"));
         };
         let existing = stored.filter(|at| s.subscriptions.contains(at));
         if existing.is_none() {
             if s.subscriptions.len() >= per_client {
-                return Err("max_subscriptions_per_client reached");
+                let why = "max_subscriptions_per_client reached";
+                return Err((ReasonCode::QUOTA_EXCEEDED, why));
             }
             if total_full {
-                return Err("max_subscriptions reached");
+                return Err((ReasonCode::QUOTA_EXCEEDED, "max_subscriptions reached"));
             }
         }
         // A repeated subscription replaces the granted QoS [MQTT-3.8.4-3].
@@ -1267,7 +1301,7 @@ impl Broker {
             }
         }
         // UNSUBACK even when nothing matched [MQTT-3.10.4-4], [MQTT-3.10.4-5].
-        self.push_frame(conn, Frame::ack(PacketType::Unsuback, p.packet_id), now);
+        self.send(conn, &Packet::unsuback(p.packet_id), now);
         self.durable_subscriptions(sid);
     }
 
@@ -1459,6 +1493,7 @@ impl Broker {
         // QoS 0 frames leave the session's accounting here; QoS 1/2 move to inflight.
         let held_before = s.held_bytes();
         let mut moved = 0usize;
+        let mut unencodable = 0u64;
         // At most what the outbox has room for; none when it is full (a flood).
         let batch = s
             .queue_len()
@@ -1474,6 +1509,23 @@ impl Broker {
             }
             let Some(item) = s.pop() else { break };
             let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
+            let frame = match Frame::publish(
+                item.message.clone(),
+                c.version,
+                item.qos,
+                false,
+                item.retain,
+                packet_id,
+            ) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    // Only a message at the protocol's size limit with a packet id added
+                    // can get here; it is dropped for this subscriber, and counted.
+                    unencodable += 1;
+                    warn!("dropped a message on {}: {e}", item.message.topic());
+                    continue;
+                }
+            };
             if let Some(packet_id) = packet_id {
                 let state = if item.qos == QoS::AtLeastOnce {
                     Awaiting::Puback
@@ -1491,13 +1543,7 @@ impl Broker {
             if c.outbox.is_empty() {
                 c.last_progress = stamp;
             }
-            c.outbox.push_back(Frame::publish(
-                item.message,
-                item.qos,
-                false,
-                item.retain,
-                packet_id,
-            ));
+            c.outbox.push_back(frame);
             moved += 1;
         }
         self.held_bytes = self.held_bytes + s.held_bytes() - held_before;
@@ -1505,6 +1551,7 @@ impl Broker {
         if has_room {
             s.dropping = false;
         }
+        self.stats.publish_dropped += unencodable;
         if moved > 0 {
             self.stats.publish_sent += moved as u64;
             self.stats.messages_sent += moved as u64;
@@ -1520,18 +1567,22 @@ impl Broker {
     /// Re-sends unacknowledged messages with DUP set, and PUBREL for those past PUBREC,
     /// in their original order, when a persistent session resumes [MQTT-4.4.0-1].
     fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
-        let frames: Vec<Frame> = self.session(sid).map_or_else(Vec::new, |s| {
+        let Some(version) = self.conn(conn).map(|c| c.version) else {
+            return;
+        };
+        let frames: Vec<_> = self.session(sid).map_or_else(Vec::new, |s| {
             s.inflight()
                 .map(|m| match (&m.message, m.state) {
                     (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
-                        Frame::publish(msg.clone(), m.qos, true, m.retain, Some(m.packet_id))
+                        let id = Some(m.packet_id);
+                        Frame::publish(msg.clone(), version, m.qos, true, m.retain, id)
                     }
-                    _ => Frame::ack(PacketType::Pubrel, m.packet_id),
+                    _ => Frame::packet(&Packet::pubrel(m.packet_id), version),
                 })
                 .collect()
         });
         for frame in frames {
-            self.push_frame(conn, frame, now);
+            self.push_encoded(conn, frame, now);
         }
     }
 
@@ -1914,6 +1965,26 @@ impl Broker {
         }
     }
 
+    /// Queues `packet` for `conn`, encoded in the version it speaks.
+    fn send(&mut self, conn: ConnId, packet: &Packet<'_>, now: Instant) {
+        let Some(version) = self.conn(conn).map(|c| c.version) else {
+            return;
+        };
+        self.push_encoded(conn, Frame::packet(packet, version), now);
+    }
+
+    /// Queues a frame the codec encoded, or closes the connection the codec could not
+    /// encode it for (a packet the broker builds always fits: this is a bug, not input).
+    fn push_encoded(&mut self, conn: ConnId, frame: Result<Frame, EncodeError>, now: Instant) {
+        match frame {
+            Ok(frame) => self.push_frame(conn, frame, now),
+            Err(e) => {
+                log::error!("connection {conn}: cannot encode a packet for it: {e}");
+                self.close(conn, CloseReason::ProtocolError);
+            }
+        }
+    }
+
     fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
         let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
@@ -1973,17 +2044,17 @@ impl Broker {
     /// Refuses a CONNECT whose credentials are not accepted with CONNACK `code`, counted
     /// as an authentication failure and closed as [`CloseReason::AuthFailed`], so the
     /// reactor rate-limits the source address.
-    fn refuse_login(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {
+    fn refuse_login(&mut self, conn: ConnId, code: ReasonCode, why: &str, now: Instant) {
         self.stats.auth_failures += 1;
-        info!("connection {conn} refused: {why} (CONNACK {})", code as u8);
-        self.push_frame(conn, Frame::connack(false, code), now);
+        info!("connection {conn} refused: {why} (CONNACK {code})");
+        self.send(conn, &Packet::Connack(Connack::new(false, code)), now);
         self.close(conn, CloseReason::AuthFailed);
     }
 
-    fn refuse(&mut self, conn: ConnId, code: ConnectReturnCode, why: &str, now: Instant) {
-        info!("connection {conn} refused: {why} (CONNACK {})", code as u8);
+    fn refuse(&mut self, conn: ConnId, code: ReasonCode, why: &str, now: Instant) {
+        info!("connection {conn} refused: {why} (CONNACK {code})");
         // A non-zero CONNACK has session present 0 and is followed by a close [MQTT-3.2.2-4], [MQTT-3.2.2-5].
-        self.push_frame(conn, Frame::connack(false, code), now);
+        self.send(conn, &Packet::Connack(Connack::new(false, code)), now);
         self.close(conn, CloseReason::ConnectRefused);
     }
 

@@ -214,7 +214,7 @@ fn qos2_inbound_is_exactly_once_mqtt_4_3_3_2() {
     // The publisher re-sends before PUBREL: acknowledged again, not delivered again.
     h.send(1, publish("t", b"x", Q2, false, Some(5)));
     assert_eq!(h.take(1), vec![Seen::Pubrec(5)]);
-    h.send(1, Packet::Pubrel(5));
+    h.send(1, Packet::pubrel(5));
     assert_eq!(h.take(1), vec![Seen::Pubcomp(5)]);
     let got = h.take(0);
     assert_eq!(got.len(), 1, "delivered once: {got:?}");
@@ -241,9 +241,9 @@ fn qos2_outbound_flow_pubrec_pubrel_pubcomp_mqtt_4_3_3_1() {
     else {
         panic!("{got:?}")
     };
-    h.send(0, Packet::Pubrec(id));
+    h.send(0, Packet::pubrec(id));
     assert_eq!(h.take(0), vec![Seen::Pubrel(id)]);
-    h.send(0, Packet::Pubcomp(id));
+    h.send(0, Packet::pubcomp(id));
     assert!(h.broker.session(0).is_some_and(|s| s.inflight_len() == 0));
 }
 
@@ -251,7 +251,7 @@ fn qos2_outbound_flow_pubrec_pubrel_pubcomp_mqtt_4_3_3_1() {
 fn unknown_pubrel_still_gets_pubcomp_mqtt_4_3_3_2() {
     let mut h = Harness::new();
     h.open(0, "a", true);
-    h.send(0, Packet::Pubrel(44));
+    h.send(0, Packet::pubrel(44));
     assert_eq!(h.take(0), vec![Seen::Pubcomp(44)]);
 }
 
@@ -401,7 +401,7 @@ fn retained_message_is_sent_on_subscribe_with_retain_set_mqtt_3_3_1_6() {
         ]
     );
     // Re-subscribing re-sends the retained messages [MQTT-3.8.4-3].
-    h.send(0, Packet::Puback(1));
+    h.send(0, Packet::puback(1));
     h.send(0, subscribe(2, &[("r/1", Q0)]));
     assert_eq!(
         h.take(0),
@@ -537,7 +537,7 @@ fn will_is_not_published_after_disconnect_mqtt_3_14_4_3() {
     h.take(0);
     h.broker.accepted(1, 0, h.now);
     h.send(1, connect("c", true, 60, will("w", Q0, false)));
-    h.send(1, Packet::Disconnect);
+    h.send(1, Packet::disconnect());
     assert_eq!(h.is_closed(1), Some(CloseReason::ClientDisconnect));
     assert_eq!(h.take(0), vec![]);
 }
@@ -665,7 +665,7 @@ fn unacknowledged_messages_are_resent_with_dup_on_resume_mqtt_4_4_0_1() {
     h.send(1, publish("b", b"2", Q2, false, Some(2)));
     h.send(1, publish("b", b"3", Q2, false, Some(3)));
     assert_eq!(h.take(0).len(), 3);
-    h.send(0, Packet::Pubrec(3));
+    h.send(0, Packet::pubrec(3));
     h.take(0);
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     h.broker.accepted(0, 0, h.now);
@@ -707,7 +707,7 @@ fn inflight_window_limits_unacknowledged_messages() {
     }
     let got = h.take(0);
     assert_eq!(got.len(), 2, "{got:?}");
-    h.send(0, Packet::Puback(1));
+    h.send(0, Packet::puback(1));
     assert_eq!(h.take(0), vec![pub_seen("t", &[3], Q1, false, Some(3))]);
 }
 
@@ -743,7 +743,7 @@ fn messages_keep_their_order_mqtt_4_6_0_5() {
             if let Seen::Publish { payload, id, .. } = s {
                 payloads.push(u16::from_be_bytes([payload[0], payload[1]]));
                 if let Some(id) = id {
-                    h.send(0, Packet::Puback(id));
+                    h.send(0, Packet::puback(id));
                 }
             }
         }
@@ -808,7 +808,7 @@ fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
             } = s
             {
                 got.push(payload[0]);
-                h.send(0, Packet::Puback(id));
+                h.send(0, Packet::puback(id));
             }
         }
     }
@@ -1056,7 +1056,7 @@ fn max_queued_memory_caps_all_queues_together() {
     for conn in [0, 1] {
         for s in h.take(conn) {
             if let Seen::Publish { id: Some(id), .. } = s {
-                h.send(conn, Packet::Puback(id));
+                h.send(conn, Packet::puback(id));
             }
         }
     }

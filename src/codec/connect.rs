@@ -1,9 +1,14 @@
 //! CONNECT [MQTT-3.1] and CONNACK [MQTT-3.2].
 //!
-//! CONNECT is decoded for MQTT 3.1.1 (`MQTT`, level 4) and MQTT 3.1 (`MQIsdp`, level 3).
-//! A known protocol name with another level is [`DecodeError::UnsupportedProtocolLevel`]
-//! rather than a plain malformation, because the broker must first answer it with
-//! CONNACK 0x01 [MQTT-3.1.2-2]; that includes `MQTT` level 5 until MQTT 5 is supported.
+//! CONNECT is decoded for MQTT 3.1.1 (`MQTT`, level 4) and MQTT 3.1 (`MQIsdp`, level 3),
+//! and names the [`ProtocolVersion`] the connection speaks from then on. A known protocol
+//! name with another level is [`DecodeError::UnsupportedProtocolLevel`] rather than a
+//! plain malformation, because the broker must first answer it with CONNACK 0x01
+//! [MQTT-3.1.2-2]; that includes `MQTT` level 5 until MQTT 5 is supported.
+//!
+//! CONNACK is written by version: MQTT 3.1 has no session-present flag (the byte is
+//! reserved and 0), 3.1/3.1.1 carry the outcome as a return code
+//! ([`ReasonCode::to_v311_connack`]).
 //!
 //! The decoder checks the wire rules only. Whether a client id is acceptable (empty, too
 //! long, clean session 0 with an empty id [MQTT-3.1.3-7]) and whether credentials are
@@ -11,13 +16,8 @@
 
 use super::wire::{field_len, Reader, Writer};
 use super::{
-    Connack, Connect, ConnectReturnCode, DecodeError, EncodeError, QoS, Will, LEVEL_31, LEVEL_311,
+    Connack, Connect, DecodeError, EncodeError, Properties, ProtocolVersion, QoS, ReasonCode, Will,
 };
-
-/// Protocol name of MQTT 3.1.1 [MQTT-3.1.2-1].
-const NAME_311: &[u8] = b"MQTT";
-/// Protocol name of MQTT 3.1.
-const NAME_31: &[u8] = b"MQIsdp";
 
 /// Connect flags [MQTT-3.1.2.3], bit by bit.
 const RESERVED: u8 = 0x01;
@@ -29,17 +29,24 @@ const WILL_RETAIN: u8 = 0x20;
 const PASSWORD: u8 = 0x40;
 const USERNAME: u8 = 0x80;
 
-/// Reads the protocol name and level; fails unless Sol speaks them.
-fn decode_protocol(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
+/// Reads the protocol name [MQTT-3.1.2-1] and level; fails unless Sol speaks them.
+fn decode_protocol(r: &mut Reader<'_>) -> Result<ProtocolVersion, DecodeError> {
+    let (v31, v311) = (ProtocolVersion::V31, ProtocolVersion::V311);
     // Compared as bytes: a name that is not even UTF-8 is just an unknown name.
     let name = r.binary()?;
-    if name != NAME_311 && name != NAME_31 {
+    if name != v311.protocol_name() && name != v31.protocol_name() {
         return Err(DecodeError::InvalidProtocolName);
     }
     let level = r.u8()?;
-    match (name == NAME_311, level) {
-        (true, LEVEL_311) | (false, LEVEL_31) => Ok(level),
-        _ => Err(DecodeError::UnsupportedProtocolLevel(level)),
+    let version = if name == v311.protocol_name() {
+        v311
+    } else {
+        v31
+    };
+    if level == version.level() {
+        Ok(version)
+    } else {
+        Err(DecodeError::UnsupportedProtocolLevel(level))
     }
 }
 
@@ -60,10 +67,10 @@ fn decode_will_topic<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
 
 /// Decodes the body of a CONNECT.
 pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
-    let level = decode_protocol(r)?;
+    let version = decode_protocol(r)?;
     let flags = r.u8()?;
     // MQTT 3.1 left bit 0 undefined, and Mosquitto accepts it set there; 3.1.1 requires 0.
-    if flags & RESERVED != 0 && level == LEVEL_311 {
+    if flags & RESERVED != 0 && version == ProtocolVersion::V311 {
         return Err(DecodeError::ConnectReservedFlag); // [MQTT-3.1.2-3]
     }
     let will_flag = flags & WILL != 0;
@@ -90,6 +97,7 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
         let payload = r.binary()?;
         Some(Will {
             topic,
+            properties: Properties::NONE,
             payload,
             qos: will_qos,
             retain: will_retain,
@@ -105,9 +113,10 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
     };
     r.finish()?;
     Ok(Connect {
-        level,
+        version,
         clean_session: flags & CLEAN_SESSION != 0,
         keep_alive,
+        properties: Properties::NONE,
         client_id,
         will,
         username,
@@ -115,19 +124,10 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
     })
 }
 
-/// The protocol name written for `level`: `MQIsdp` for MQTT 3.1, `MQTT` otherwise.
-fn protocol_name(level: u8) -> &'static [u8] {
-    if level == LEVEL_31 {
-        NAME_31
-    } else {
-        NAME_311
-    }
-}
-
 /// Length of a CONNECT body.
 pub(super) fn connect_body_len(c: &Connect<'_>) -> Result<usize, EncodeError> {
     // Name, level, flags, keep-alive.
-    let mut len = 2 + protocol_name(c.level).len() + 1 + 1 + 2;
+    let mut len = 2 + c.version.protocol_name().len() + 1 + 1 + 2;
     len += field_len(c.client_id.len())?;
     if let Some(will) = &c.will {
         len += field_len(will.topic.len())? + field_len(will.payload.len())?;
@@ -160,8 +160,8 @@ pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), E
     if c.password.is_some() {
         flags |= PASSWORD;
     }
-    w.binary(protocol_name(c.level))?;
-    w.u8(c.level)?;
+    w.binary(c.version.protocol_name())?;
+    w.u8(c.version.level())?;
     w.u8(flags)?;
     w.u16(c.keep_alive)?;
     w.str(c.client_id)?;
@@ -178,8 +178,8 @@ pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), E
     Ok(())
 }
 
-/// Decodes the body of a CONNACK.
-pub(super) fn decode_connack(r: &mut Reader<'_>) -> Result<Connack, DecodeError> {
+/// Decodes the body of an MQTT 3.1/3.1.1 CONNACK.
+pub(super) fn decode_connack<'a>(r: &mut Reader<'a>) -> Result<Connack<'a>, DecodeError> {
     let ack_flags = r.u8()?;
     let code = r.u8()?;
     r.finish()?;
@@ -187,22 +187,25 @@ pub(super) fn decode_connack(r: &mut Reader<'_>) -> Result<Connack, DecodeError>
     if ack_flags & !1 != 0 {
         return Err(DecodeError::InvalidConnackFlags);
     }
-    let code = ConnectReturnCode::from_u8(code).ok_or(DecodeError::InvalidReturnCode(code))?;
-    Ok(Connack {
-        session_present: ack_flags == 1,
-        code,
-    })
+    let reason = ReasonCode::from_v311_connack(code).ok_or(DecodeError::InvalidReturnCode(code))?;
+    Ok(Connack::new(ack_flags == 1, reason))
 }
 
-/// Writes a CONNACK body.
-pub(super) fn write_connack(c: &Connack, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-    w.u8(u8::from(c.session_present))?;
-    w.u8(c.code as u8)
+/// Writes a CONNACK body for a connection speaking `version`.
+pub(super) fn write_connack(
+    c: &Connack<'_>,
+    version: ProtocolVersion,
+    w: &mut Writer<'_>,
+) -> Result<(), EncodeError> {
+    // MQTT 3.1 has no session-present flag: the whole first byte is reserved.
+    let session_present = c.session_present && version != ProtocolVersion::V31;
+    w.u8(u8::from(session_present))?;
+    w.u8(c.reason.to_v311_connack())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decode, Packet};
+    use super::super::{decode, Packet, ProtocolVersion::V311};
     use super::*;
 
     /// A CONNECT frame from a protocol name, level, flags and payload bytes (keep-alive 60).
@@ -220,9 +223,10 @@ mod tests {
 
     fn minimal() -> Connect<'static> {
         Connect {
-            level: LEVEL_311,
+            version: ProtocolVersion::V311,
             clean_session: true,
             keep_alive: 60,
+            properties: Properties::NONE,
             client_id: "c",
             will: None,
             username: None,
@@ -233,19 +237,21 @@ mod tests {
     #[test]
     fn minimal_connect_decodes() {
         let frame = connect_frame(b"MQTT", 4, CLEAN_SESSION, &[0, 1, b'c']);
-        assert_eq!(decode(&frame), Ok(Packet::Connect(minimal())));
-        assert_eq!(Packet::Connect(minimal()).to_vec(), Ok(frame));
+        assert_eq!(decode(&frame, V311), Ok(Packet::Connect(minimal())));
+        assert_eq!(Packet::Connect(minimal()).to_vec(V311), Ok(frame));
     }
 
     #[test]
     fn full_connect_round_trips() {
         let connect = Connect {
-            level: LEVEL_311,
+            version: ProtocolVersion::V311,
             clean_session: false,
             keep_alive: 0xbeef,
+            properties: Properties::NONE,
             client_id: "client-ü",
             will: Some(Will {
                 topic: "last/will",
+                properties: Properties::NONE,
                 payload: &[0, 1, 2],
                 qos: QoS::ExactlyOnce,
                 retain: true,
@@ -253,9 +259,9 @@ mod tests {
             username: Some("user"),
             password: Some(&[0xff, 0x00]),
         };
-        let bytes = Packet::Connect(connect).to_vec().unwrap();
+        let bytes = Packet::Connect(connect).to_vec(V311).unwrap();
         assert_eq!(bytes[9], USERNAME | PASSWORD | WILL_RETAIN | 2 << 3 | WILL);
-        assert_eq!(decode(&bytes), Ok(Packet::Connect(connect)));
+        assert_eq!(decode(&bytes, V311), Ok(Packet::Connect(connect)));
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
             let c = Connect {
                 will: Some(Will {
@@ -266,15 +272,15 @@ mod tests {
                 password: None,
                 ..connect
             };
-            let bytes = Packet::Connect(c).to_vec().unwrap();
-            assert_eq!(decode(&bytes), Ok(Packet::Connect(c)));
+            let bytes = Packet::Connect(c).to_vec(V311).unwrap();
+            assert_eq!(decode(&bytes, V311), Ok(Packet::Connect(c)));
         }
     }
 
     #[test]
     fn empty_client_id_is_left_to_the_broker_mqtt_3_1_3_6() {
         let frame = connect_frame(b"MQTT", 4, 0, &[0, 0]);
-        let Ok(Packet::Connect(c)) = decode(&frame) else {
+        let Ok(Packet::Connect(c)) = decode(&frame, V311) else {
             panic!("decodes");
         };
         assert_eq!(c.client_id, "");
@@ -285,24 +291,24 @@ mod tests {
     fn mqtt_3_1_mqisdp_level_3_is_accepted() {
         let frame = connect_frame(b"MQIsdp", 3, CLEAN_SESSION, &[0, 1, b'c']);
         let expected = Connect {
-            level: LEVEL_31,
+            version: ProtocolVersion::V31,
             ..minimal()
         };
-        assert_eq!(decode(&frame), Ok(Packet::Connect(expected)));
-        assert_eq!(Packet::Connect(expected).to_vec(), Ok(frame));
+        assert_eq!(decode(&frame, V311), Ok(Packet::Connect(expected)));
+        assert_eq!(Packet::Connect(expected).to_vec(V311), Ok(frame));
     }
 
     #[test]
     fn mqtt_3_1_tolerates_the_reserved_flag() {
         let frame = connect_frame(b"MQIsdp", 3, RESERVED, &[0, 1, b'c']);
-        assert!(decode(&frame).is_ok());
+        assert!(decode(&frame, V311).is_ok());
     }
 
     #[test]
     fn unknown_protocol_name_is_malformed_mqtt_3_1_2_1() {
         for name in [&b"MQTX"[..], b"mqtt", b"", b"MQIsdpX", &[0xff, 0xfe]] {
             let frame = connect_frame(name, 4, 0, &[0, 1, b'c']);
-            assert_eq!(decode(&frame), Err(DecodeError::InvalidProtocolName));
+            assert_eq!(decode(&frame, V311), Err(DecodeError::InvalidProtocolName));
         }
     }
 
@@ -316,7 +322,7 @@ mod tests {
         ] {
             let frame = connect_frame(name, level, 0, &[0, 1, b'c']);
             assert_eq!(
-                decode(&frame),
+                decode(&frame, V311),
                 Err(DecodeError::UnsupportedProtocolLevel(level))
             );
         }
@@ -325,40 +331,43 @@ mod tests {
     #[test]
     fn connect_reserved_flag_is_malformed_mqtt_3_1_2_3() {
         let frame = connect_frame(b"MQTT", 4, RESERVED | CLEAN_SESSION, &[0, 1, b'c']);
-        assert_eq!(decode(&frame), Err(DecodeError::ConnectReservedFlag));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::ConnectReservedFlag));
     }
 
     #[test]
     fn will_qos_without_will_flag_is_malformed_mqtt_3_1_2_13() {
         for qos in 1..=3 {
             let frame = connect_frame(b"MQTT", 4, qos << WILL_QOS_SHIFT, &[0, 1, b'c']);
-            assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+            assert_eq!(decode(&frame, V311), Err(DecodeError::InvalidWillFlags));
         }
     }
 
     #[test]
     fn will_retain_without_will_flag_is_malformed_mqtt_3_1_2_15() {
         let frame = connect_frame(b"MQTT", 4, WILL_RETAIN, &[0, 1, b'c']);
-        assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::InvalidWillFlags));
     }
 
     #[test]
     fn will_qos_3_is_malformed_mqtt_3_1_2_14() {
         let payload = [0, 1, b'c', 0, 1, b't', 0, 0];
         let frame = connect_frame(b"MQTT", 4, WILL | WILL_QOS_MASK, &payload);
-        assert_eq!(decode(&frame), Err(DecodeError::InvalidWillFlags));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::InvalidWillFlags));
     }
 
     #[test]
     fn password_without_username_is_malformed_mqtt_3_1_2_22() {
         let frame = connect_frame(b"MQTT", 4, PASSWORD, &[0, 1, b'c', 0, 1, b'p']);
-        assert_eq!(decode(&frame), Err(DecodeError::PasswordWithoutUsername));
+        assert_eq!(
+            decode(&frame, V311),
+            Err(DecodeError::PasswordWithoutUsername)
+        );
     }
 
     #[test]
     fn empty_will_topic_is_malformed_mqtt_4_7_3_1() {
         let frame = connect_frame(b"MQTT", 4, WILL, &[0, 1, b'c', 0, 0, 0, 0]);
-        assert_eq!(decode(&frame), Err(DecodeError::EmptyTopic));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::EmptyTopic));
     }
 
     #[test]
@@ -368,35 +377,35 @@ mod tests {
             payload.extend_from_slice(topic);
             payload.extend_from_slice(&[0, 0]);
             let frame = connect_frame(b"MQTT", 4, WILL, &payload);
-            assert_eq!(decode(&frame), Err(DecodeError::WildcardInTopicName));
+            assert_eq!(decode(&frame, V311), Err(DecodeError::WildcardInTopicName));
         }
     }
 
     #[test]
     fn client_id_utf8_rules_apply_mqtt_1_5_3_1_and_2() {
         let frame = connect_frame(b"MQTT", 4, 0, &[0, 2, b'c', 0]);
-        assert_eq!(decode(&frame), Err(DecodeError::NullCharacter));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::NullCharacter));
         let frame = connect_frame(b"MQTT", 4, 0, &[0, 2, b'c', 0xc3]);
-        assert_eq!(decode(&frame), Err(DecodeError::InvalidUtf8));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::InvalidUtf8));
     }
 
     #[test]
     fn username_utf8_rules_apply_mqtt_3_1_3_11() {
         let frame = connect_frame(b"MQTT", 4, USERNAME, &[0, 1, b'c', 0, 1, 0]);
-        assert_eq!(decode(&frame), Err(DecodeError::NullCharacter));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::NullCharacter));
     }
 
     #[test]
     fn missing_payload_fields_are_truncated() {
         // User-name flag set, no user name.
         let frame = connect_frame(b"MQTT", 4, USERNAME, &[0, 1, b'c']);
-        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::Truncated));
         // Will flag set, will message missing.
         let frame = connect_frame(b"MQTT", 4, WILL, &[0, 1, b'c', 0, 1, b't']);
-        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::Truncated));
         // No client id at all.
         let frame = connect_frame(b"MQTT", 4, 0, &[]);
-        assert_eq!(decode(&frame), Err(DecodeError::Truncated));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::Truncated));
     }
 
     #[test]
@@ -404,6 +413,7 @@ mod tests {
         let full = Packet::Connect(Connect {
             will: Some(Will {
                 topic: "w",
+                properties: Properties::NONE,
                 payload: b"bye",
                 qos: QoS::AtLeastOnce,
                 retain: false,
@@ -412,14 +422,14 @@ mod tests {
             password: Some(b"p"),
             ..minimal()
         })
-        .to_vec()
+        .to_vec(V311)
         .unwrap();
         // Shorten the body and fix the remaining length, so only the fields run short.
         for body_len in 0..full.len() - 2 {
             let mut frame = vec![0x10, body_len as u8];
             frame.extend_from_slice(&full[2..2 + body_len]);
             assert_eq!(
-                decode(&frame),
+                decode(&frame, V311),
                 Err(DecodeError::Truncated),
                 "body {body_len}"
             );
@@ -429,33 +439,46 @@ mod tests {
     #[test]
     fn extra_bytes_after_connect_payload_are_malformed() {
         let frame = connect_frame(b"MQTT", 4, 0, &[0, 1, b'c', 0xff]);
-        assert_eq!(decode(&frame), Err(DecodeError::TrailingBytes));
+        assert_eq!(decode(&frame, V311), Err(DecodeError::TrailingBytes));
     }
 
     #[test]
     fn connack_round_trips() {
         for code in 0..=5 {
-            let code = ConnectReturnCode::from_u8(code).unwrap();
+            let reason = ReasonCode::from_v311_connack(code).unwrap();
             for session_present in [false, true] {
-                let packet = Packet::Connack(Connack {
-                    session_present,
-                    code,
-                });
-                let bytes = packet.to_vec().unwrap();
-                assert_eq!(bytes, [0x20, 2, u8::from(session_present), code as u8]);
-                assert_eq!(decode(&bytes), Ok(packet));
+                let packet = Packet::Connack(Connack::new(session_present, reason));
+                let bytes = packet.to_vec(V311).unwrap();
+                assert_eq!(bytes, [0x20, 2, u8::from(session_present), code]);
+                assert_eq!(decode(&bytes, V311), Ok(packet));
             }
         }
     }
 
     #[test]
+    fn mqtt_3_1_connack_never_sets_the_reserved_session_present_bit() {
+        let packet = Packet::Connack(Connack::new(true, ReasonCode::SUCCESS));
+        assert_eq!(
+            packet.to_vec(ProtocolVersion::V31).unwrap(),
+            [0x20, 2, 0, 0]
+        );
+        assert_eq!(packet.to_vec(V311).unwrap(), [0x20, 2, 1, 0]);
+    }
+
+    #[test]
+    fn connack_refusals_map_to_mqtt_3_1_1_return_codes() {
+        let packet = Packet::Connack(Connack::new(false, ReasonCode::NOT_AUTHORIZED));
+        assert_eq!(packet.to_vec(V311).unwrap(), [0x20, 2, 0, 5]);
+    }
+
+    #[test]
     fn connack_reserved_flags_are_malformed_mqtt_3_2_2_1() {
         assert_eq!(
-            decode(&[0x20, 2, 0x02, 0]),
+            decode(&[0x20, 2, 0x02, 0], V311),
             Err(DecodeError::InvalidConnackFlags)
         );
         assert_eq!(
-            decode(&[0x20, 2, 0x81, 0]),
+            decode(&[0x20, 2, 0x81, 0], V311),
             Err(DecodeError::InvalidConnackFlags)
         );
     }
@@ -463,18 +486,21 @@ mod tests {
     #[test]
     fn connack_reserved_return_code_is_malformed_mqtt_3_2_2_3() {
         assert_eq!(
-            decode(&[0x20, 2, 0, 6]),
+            decode(&[0x20, 2, 0, 6], V311),
             Err(DecodeError::InvalidReturnCode(6))
         );
         assert_eq!(
-            decode(&[0x20, 2, 0, 0xff]),
+            decode(&[0x20, 2, 0, 0xff], V311),
             Err(DecodeError::InvalidReturnCode(0xff))
         );
     }
 
     #[test]
     fn connack_of_wrong_length_is_malformed() {
-        assert_eq!(decode(&[0x20, 1, 0]), Err(DecodeError::Truncated));
-        assert_eq!(decode(&[0x20, 3, 0, 0, 0]), Err(DecodeError::TrailingBytes));
+        assert_eq!(decode(&[0x20, 1, 0], V311), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode(&[0x20, 3, 0, 0, 0], V311),
+            Err(DecodeError::TrailingBytes)
+        );
     }
 }

@@ -15,7 +15,7 @@
 use super::wire::{Reader, Writer};
 use super::{
     ack, connect, publish, subscribe, DecodeError, EncodeError, Packet, PacketType,
-    MAX_REMAINING_LENGTH,
+    ProtocolVersion, MAX_REMAINING_LENGTH,
 };
 
 /// A parsed fixed header.
@@ -82,14 +82,15 @@ impl FixedHeader {
 /// Writes `first_byte` and the remaining length into `out`; returns bytes used (2..=5).
 ///
 /// `out` needs `1 + remaining_length_len(remaining_len)` bytes; 5 always suffice. This is
-/// on the broker's fan-out path (once per subscriber per message), so it does no checks
-/// beyond the two below and never allocates.
+/// on the broker's fan-out path (once per subscriber per message, through
+/// [`super::PublishHeader`]), so it does no checks beyond the two below and never
+/// allocates.
 ///
 /// # Panics
 ///
 /// If `remaining_len > MAX_REMAINING_LENGTH` or `out` is too short: callers size both
 /// (the broker refuses larger packets on input, and uses a 5-byte header buffer).
-pub fn encode_fixed_header(first_byte: u8, remaining_len: usize, out: &mut [u8]) -> usize {
+pub(super) fn encode_fixed_header(first_byte: u8, remaining_len: usize, out: &mut [u8]) -> usize {
     out[0] = first_byte;
     1 + encode_remaining_length(remaining_len, &mut out[1..])
 }
@@ -143,11 +144,13 @@ fn expect_flags(header: &FixedHeader, expected: u8) -> Result<(), DecodeError> {
     }
 }
 
-/// Decodes the body (everything after the fixed header) of the packet `header` describes.
-/// `body` must be exactly `header.remaining_len` bytes; [`super::decode`] guarantees it.
+/// Decodes the body (everything after the fixed header) of the packet `header` describes,
+/// for a connection speaking `version`. `body` must be exactly `header.remaining_len`
+/// bytes; [`super::decode_packet`] guarantees it.
 pub(super) fn decode_body<'a>(
     header: &FixedHeader,
     body: &'a [u8],
+    version: ProtocolVersion,
 ) -> Result<Packet<'a>, DecodeError> {
     let packet_type = header
         .packet_type()
@@ -162,57 +165,58 @@ pub(super) fn decode_body<'a>(
         _ => expect_flags(header, 0)?,
     }
     let mut r = Reader::new(body);
+    if packet_type == PacketType::Connect {
+        // A CONNECT names its own version.
+        return connect::decode_connect(&mut r).map(Packet::Connect);
+    }
+    if !version.is_supported() {
+        return Err(DecodeError::UnsupportedProtocolLevel(version.level()));
+    }
     match packet_type {
-        PacketType::Connect => connect::decode_connect(&mut r).map(Packet::Connect),
+        PacketType::Connect => unreachable!("decoded above"),
         PacketType::Connack => connect::decode_connack(&mut r).map(Packet::Connack),
         PacketType::Publish => publish::decode_publish(header.flags(), &mut r).map(Packet::Publish),
-        PacketType::Puback => ack::decode_packet_id(&mut r).map(Packet::Puback),
-        PacketType::Pubrec => ack::decode_packet_id(&mut r).map(Packet::Pubrec),
-        PacketType::Pubrel => ack::decode_packet_id(&mut r).map(Packet::Pubrel),
-        PacketType::Pubcomp => ack::decode_packet_id(&mut r).map(Packet::Pubcomp),
+        PacketType::Puback => ack::decode_ack(&mut r).map(Packet::Puback),
+        PacketType::Pubrec => ack::decode_ack(&mut r).map(Packet::Pubrec),
+        PacketType::Pubrel => ack::decode_ack(&mut r).map(Packet::Pubrel),
+        PacketType::Pubcomp => ack::decode_ack(&mut r).map(Packet::Pubcomp),
         PacketType::Subscribe => subscribe::decode_subscribe(&mut r).map(Packet::Subscribe),
         PacketType::Suback => subscribe::decode_suback(&mut r).map(Packet::Suback),
         PacketType::Unsubscribe => subscribe::decode_unsubscribe(&mut r).map(Packet::Unsubscribe),
-        PacketType::Unsuback => ack::decode_packet_id(&mut r).map(Packet::Unsuback),
+        PacketType::Unsuback => ack::decode_unsuback(&mut r).map(Packet::Unsuback),
         PacketType::Pingreq => ack::decode_empty(&r).map(|()| Packet::Pingreq),
         PacketType::Pingresp => ack::decode_empty(&r).map(|()| Packet::Pingresp),
-        PacketType::Disconnect => ack::decode_empty(&r).map(|()| Packet::Disconnect),
+        PacketType::Disconnect => ack::decode_empty(&r).map(|()| Packet::disconnect()),
     }
 }
 
 impl Packet<'_> {
-    /// The packet's type.
-    pub fn packet_type(&self) -> PacketType {
-        match self {
-            Packet::Connect(_) => PacketType::Connect,
-            Packet::Connack(_) => PacketType::Connack,
-            Packet::Publish(_) => PacketType::Publish,
-            Packet::Puback(_) => PacketType::Puback,
-            Packet::Pubrec(_) => PacketType::Pubrec,
-            Packet::Pubrel(_) => PacketType::Pubrel,
-            Packet::Pubcomp(_) => PacketType::Pubcomp,
-            Packet::Subscribe(_) => PacketType::Subscribe,
-            Packet::Suback(_) => PacketType::Suback,
-            Packet::Unsubscribe(_) => PacketType::Unsubscribe,
-            Packet::Unsuback(_) => PacketType::Unsuback,
-            Packet::Pingreq => PacketType::Pingreq,
-            Packet::Pingresp => PacketType::Pingresp,
-            Packet::Disconnect => PacketType::Disconnect,
-        }
-    }
-
     /// First byte of the fixed header: type and flags.
     fn first_byte(&self) -> u8 {
         let flags = match self {
-            Packet::Publish(p) => publish::header_flags(p),
+            Packet::Publish(p) => publish::header_flags(p.dup, p.qos, p.retain),
             Packet::Pubrel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 0b0010,
             _ => 0,
         };
         (self.packet_type() as u8) << 4 | flags
     }
 
+    /// The version the packet is written in: a CONNECT's own, else the connection's.
+    fn version_for(&self, version: ProtocolVersion) -> Result<ProtocolVersion, EncodeError> {
+        let version = match self {
+            Packet::Connect(c) => c.version,
+            _ => version,
+        };
+        if version.is_supported() {
+            Ok(version)
+        } else {
+            Err(EncodeError::UnsupportedVersion(version))
+        }
+    }
+
     /// Length of the body after the fixed header, or [`EncodeError::TooLarge`].
-    fn remaining_len(&self) -> Result<usize, EncodeError> {
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.version_for(version)?;
         let len = match self {
             Packet::Connect(c) => connect::connect_body_len(c)?,
             Packet::Connack(_) => 2,
@@ -223,9 +227,9 @@ impl Packet<'_> {
             | Packet::Pubcomp(_)
             | Packet::Unsuback(_) => 2,
             Packet::Subscribe(s) => 2 + s.payload.len(),
-            Packet::Suback(s) => 2 + s.return_codes.len(),
+            Packet::Suback(s) => 2 + s.reason_codes.len(),
             Packet::Unsubscribe(u) => 2 + u.payload.len(),
-            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect => 0,
+            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect(_) => 0,
         };
         if len > MAX_REMAINING_LENGTH {
             return Err(EncodeError::TooLarge);
@@ -233,23 +237,29 @@ impl Packet<'_> {
         Ok(len)
     }
 
-    /// Bytes [`Packet::encode`] writes: fixed header plus body.
+    /// Bytes [`Packet::encode`] writes for a connection speaking `version`: fixed header
+    /// plus body.
     ///
     /// Fails with [`EncodeError::TooLarge`] if a string or binary field exceeds 65,535
-    /// bytes or the body exceeds [`MAX_REMAINING_LENGTH`].
-    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        let remaining = self.remaining_len()?;
+    /// bytes or the body exceeds [`MAX_REMAINING_LENGTH`], and with
+    /// [`EncodeError::UnsupportedVersion`] for MQTT 5.0.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_len(version)?;
         Ok(1 + remaining_length_len(remaining) + remaining)
     }
 
-    /// Writes the packet into `out`; returns the bytes written ([`Packet::encoded_len`]).
+    /// Writes the packet as a connection speaking `version` receives it into `out`;
+    /// returns the bytes written ([`Packet::encoded_len`]). What the version cannot carry
+    /// is mapped or left out (see [`super::ReasonCode`]); a CONNECT is written in the
+    /// version it names.
     ///
     /// Nothing is written if `out` is too small ([`EncodeError::BufferTooSmall`]). The
     /// encoder checks sizes, not protocol rules: it writes the fields it is given (for
     /// example, an empty PUBLISH topic), so a packet built by hand should follow the rules
     /// documented on its fields. A decoded packet always re-encodes to a valid one.
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let remaining = self.remaining_len()?;
+    pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let version = self.version_for(version)?;
+        let remaining = self.remaining_len(version)?;
         let total = 1 + remaining_length_len(remaining) + remaining;
         if out.len() < total {
             return Err(EncodeError::BufferTooSmall);
@@ -260,35 +270,37 @@ impl Packet<'_> {
         w.bytes(&head[..head_len])?;
         match self {
             Packet::Connect(c) => connect::write_connect(c, &mut w)?,
-            Packet::Connack(c) => connect::write_connack(c, &mut w)?,
+            Packet::Connack(c) => connect::write_connack(c, version, &mut w)?,
             Packet::Publish(p) => publish::write_publish(p, &mut w)?,
-            Packet::Puback(id)
-            | Packet::Pubrec(id)
-            | Packet::Pubrel(id)
-            | Packet::Pubcomp(id)
-            | Packet::Unsuback(id) => w.u16(*id)?,
+            Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) => {
+                w.u16(a.packet_id)?
+            }
+            Packet::Unsuback(u) => w.u16(u.packet_id)?,
             Packet::Subscribe(s) => {
                 w.u16(s.packet_id)?;
                 w.bytes(s.payload)?;
             }
             Packet::Suback(s) => {
                 w.u16(s.packet_id)?;
-                w.bytes(s.return_codes)?;
+                for &code in s.reason_codes {
+                    w.u8(super::ReasonCode(code).to_v311_suback())?;
+                }
             }
             Packet::Unsubscribe(u) => {
                 w.u16(u.packet_id)?;
                 w.bytes(u.payload)?;
             }
-            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect => {}
+            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect(_) => {}
         }
         debug_assert_eq!(w.position(), total, "encoded_len and encode disagree");
         Ok(w.position())
     }
 
-    /// Encodes the packet into a new vector of exactly [`Packet::encoded_len`] bytes.
-    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = vec![0u8; self.encoded_len()?];
-        let n = self.encode(&mut out)?;
+    /// Encodes the packet for a connection speaking `version` into a new vector of exactly
+    /// [`Packet::encoded_len`] bytes.
+    pub fn to_vec(&self, version: ProtocolVersion) -> Result<Vec<u8>, EncodeError> {
+        let mut out = vec![0u8; self.encoded_len(version)?];
+        let n = self.encode(version, &mut out)?;
         out.truncate(n);
         Ok(out)
     }
@@ -296,7 +308,7 @@ impl Packet<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decode, Packet, QoS};
+    use super::super::{decode, Packet, ProtocolVersion::V311, QoS};
     use super::*;
 
     /// Every remaining-length boundary of [MQTT-2.2.3] with its expected encoding.
@@ -344,7 +356,7 @@ mod tests {
             Err(DecodeError::MalformedRemainingLength)
         );
         assert_eq!(
-            decode(&[0x30, 0x80, 0x80, 0x80, 0x80, 0x01]),
+            decode(&[0x30, 0x80, 0x80, 0x80, 0x80, 0x01], V311),
             Err(DecodeError::MalformedRemainingLength)
         );
     }
@@ -359,7 +371,7 @@ mod tests {
                 header_len: 3
             }))
         );
-        assert_eq!(decode(&[0xc0, 0x80, 0x00]), Ok(Packet::Pingreq));
+        assert_eq!(decode(&[0xc0, 0x80, 0x00], V311), Ok(Packet::Pingreq));
     }
 
     #[test]
@@ -395,7 +407,7 @@ mod tests {
         let two = [0xc0, 0x00, 0xd0, 0x00];
         let header = FixedHeader::parse(&two).unwrap().unwrap();
         assert_eq!(header.packet_len(), 2);
-        assert_eq!(decode(&two[..2]), Ok(Packet::Pingreq));
+        assert_eq!(decode(&two[..2], V311), Ok(Packet::Pingreq));
     }
 
     #[test]
@@ -410,11 +422,11 @@ mod tests {
             Err(DecodeError::ReservedPacketType(15))
         );
         assert_eq!(
-            decode(&[0x00, 0x00]),
+            decode(&[0x00, 0x00], V311),
             Err(DecodeError::ReservedPacketType(0))
         );
         assert_eq!(
-            decode(&[0xf0, 0x00]),
+            decode(&[0xf0, 0x00], V311),
             Err(DecodeError::ReservedPacketType(15))
         );
     }
@@ -424,7 +436,7 @@ mod tests {
         // Framing still works: the header parses, decode names the malformation.
         assert!(FixedHeader::parse(&[0xc1, 0x00]).unwrap().is_some());
         assert_eq!(
-            decode(&[0xc1, 0x00]),
+            decode(&[0xc1, 0x00], V311),
             Err(DecodeError::InvalidHeaderFlags {
                 packet_type: 12,
                 flags: 1
@@ -440,7 +452,7 @@ mod tests {
             for flags in (0u8..16).filter(|&f| f != expected) {
                 let frame = [packet_type << 4 | flags, 0];
                 assert_eq!(
-                    decode(&frame),
+                    decode(&frame, V311),
                     Err(DecodeError::InvalidHeaderFlags { packet_type, flags }),
                     "type {packet_type} flags {flags}"
                 );
@@ -450,20 +462,29 @@ mod tests {
 
     #[test]
     fn decode_rejects_a_frame_of_the_wrong_length() {
-        assert_eq!(decode(&[]), Err(DecodeError::Truncated));
-        assert_eq!(decode(&[0x40, 0x02, 0x00]), Err(DecodeError::Truncated));
-        assert_eq!(decode(&[0xc0, 0x00, 0x00]), Err(DecodeError::TrailingBytes));
+        assert_eq!(decode(&[], V311), Err(DecodeError::Truncated));
+        assert_eq!(
+            decode(&[0x40, 0x02, 0x00], V311),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode(&[0xc0, 0x00, 0x00], V311),
+            Err(DecodeError::TrailingBytes)
+        );
     }
 
     #[test]
     fn encode_into_a_short_buffer_writes_nothing() {
-        let packet = Packet::Puback(7);
-        assert_eq!(packet.encoded_len(), Ok(4));
+        let packet = Packet::puback(7);
+        assert_eq!(packet.encoded_len(V311), Ok(4));
         let mut out = [0xaau8; 3];
-        assert_eq!(packet.encode(&mut out), Err(EncodeError::BufferTooSmall));
+        assert_eq!(
+            packet.encode(V311, &mut out),
+            Err(EncodeError::BufferTooSmall)
+        );
         assert_eq!(out, [0xaa; 3]);
         let mut out = [0u8; 6];
-        assert_eq!(packet.encode(&mut out), Ok(4));
+        assert_eq!(packet.encode(V311, &mut out), Ok(4));
         assert_eq!(&out[..4], &[0x40, 0x02, 0x00, 0x07]);
     }
 
@@ -476,10 +497,11 @@ mod tests {
             retain: false,
             topic: "t",
             packet_id: None,
+            properties: super::super::Properties::NONE,
             payload: &payload,
         });
-        assert_eq!(packet.encoded_len(), Err(EncodeError::TooLarge));
-        assert_eq!(packet.to_vec(), Err(EncodeError::TooLarge));
+        assert_eq!(packet.encoded_len(V311), Err(EncodeError::TooLarge));
+        assert_eq!(packet.to_vec(V311), Err(EncodeError::TooLarge));
     }
 
     /// A xorshift64 generator: enough randomness for a no-panic property, no extra crate.
@@ -536,10 +558,10 @@ mod tests {
                 }
                 for frame in [&buf[..end], &fitted[..end]] {
                     let _ = FixedHeader::parse(frame);
-                    if let Ok(packet) = decode(frame) {
+                    if let Ok(packet) = decode(frame, V311) {
                         decoded += 1;
-                        let bytes = packet.to_vec().expect("a decoded packet re-encodes");
-                        assert_eq!(decode(&bytes), Ok(packet), "frame {frame:02x?}");
+                        let bytes = packet.to_vec(V311).expect("a decoded packet re-encodes");
+                        assert_eq!(decode(&bytes, V311), Ok(packet), "frame {frame:02x?}");
                     }
                 }
             }

@@ -58,7 +58,7 @@ pub use pool::SLOT_BYTES;
 
 use crate::auth::Auth;
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
-use crate::codec::{decode, DecodeError};
+use crate::codec::{DecodeError, FixedHeader};
 use crate::config::Config;
 use crate::notify::Notifier;
 use buffer::BufferPool;
@@ -1238,14 +1238,9 @@ impl BrokerSink<'_> {
 }
 
 impl PacketSink for BrokerSink<'_> {
-    fn packet(&mut self, frame: &[u8]) -> Flow {
-        match decode(frame) {
-            Ok(packet) => self.broker.handle(self.conn, packet, self.now),
-            Err(error) => {
-                log::debug!("connection {}: malformed packet: {error}", self.conn);
-                self.broker.malformed(self.conn, error, self.now);
-            }
-        }
+    fn packet(&mut self, header: &FixedHeader, frame: &[u8]) -> Flow {
+        let body = &frame[header.header_len..];
+        self.broker.receive(self.conn, header, body, self.now);
         drain_effects(self.broker, self.fx);
         self.flow()
     }

@@ -35,14 +35,15 @@ pub enum Flow {
 
 /// Where framed packets go.
 pub trait PacketSink {
-    /// Total length of the packet starting at `buf`, `Ok(None)` if its fixed header is not
-    /// complete yet. The reactor uses the codec; tests may supply their own framing.
-    fn packet_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-        Ok(FixedHeader::parse(buf)?.map(|h| h.packet_len()))
+    /// The fixed header of the packet starting at `buf`, `Ok(None)` if it is not complete
+    /// yet. The reactor uses the codec; tests may supply their own framing.
+    fn header(&self, buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
+        FixedHeader::parse(buf)
     }
 
-    /// One whole packet, from its first header byte to its last byte.
-    fn packet(&mut self, frame: &[u8]) -> Flow;
+    /// One whole packet, from its first header byte to its last byte, with the fixed
+    /// header framing parsed (so the consumer need not parse it again).
+    fn packet(&mut self, header: &FixedHeader, frame: &[u8]) -> Flow;
 
     /// The fixed header itself is malformed; the connection ends after this.
     fn malformed(&mut self, error: DecodeError);
@@ -145,21 +146,22 @@ impl ReadState {
             if rest.is_empty() {
                 break Outcome::Open;
             }
-            let len = match sink.packet_len(rest) {
+            let header = match sink.header(rest) {
                 Err(error) => {
                     sink.malformed(error);
                     break Outcome::Stopped;
                 }
                 Ok(None) => break Outcome::Open,
-                Ok(Some(len)) => len,
+                Ok(Some(header)) => header,
             };
+            let len = header.packet_len();
             if len > max_packet {
                 break Outcome::Close(CloseReason::PacketTooLarge);
             }
             if rest.len() < len {
                 break Outcome::Open;
             }
-            let flow = sink.packet(&rest[..len]);
+            let flow = sink.packet(&header, &rest[..len]);
             offset += len;
             match flow {
                 Flow::Continue => {}
@@ -186,13 +188,13 @@ impl ReadState {
         let Some(buffer) = self.pending.as_mut() else {
             return Completion::Delivered;
         };
-        let len = loop {
-            match sink.packet_len(buffer.bytes()) {
+        let header = loop {
+            match sink.header(buffer.bytes()) {
                 Err(error) => {
                     sink.malformed(error);
                     return Completion::Done(Outcome::Stopped);
                 }
-                Ok(Some(len)) => break len,
+                Ok(Some(header)) => break header,
                 Ok(None) => {
                     // The header is incomplete: one byte at a time, so no body byte is
                     // buffered before the length is checked. A block holds a header.
@@ -207,6 +209,7 @@ impl ReadState {
                 }
             }
         };
+        let len = header.packet_len();
         if len > max_packet {
             return Completion::Done(Outcome::Close(CloseReason::PacketTooLarge));
         }
@@ -220,7 +223,7 @@ impl ReadState {
         if buffer.len() < len {
             return Completion::Absorbed;
         }
-        let flow = sink.packet(buffer.bytes());
+        let flow = sink.packet(&header, buffer.bytes());
         self.clear(pool);
         match flow {
             Flow::Continue => Completion::Delivered,
@@ -240,14 +243,15 @@ impl ReadState {
         let mut offset = 0;
         while offset < data.len() {
             let rest = &data[offset..];
-            let len = match sink.packet_len(rest) {
+            let header = match sink.header(rest) {
                 Err(error) => {
                     sink.malformed(error);
                     return Outcome::Stopped;
                 }
                 Ok(None) => return self.stash(rest, 0, pool, Outcome::Open),
-                Ok(Some(len)) => len,
+                Ok(Some(header)) => header,
             };
+            let len = header.packet_len();
             if len > max_packet {
                 return Outcome::Close(CloseReason::PacketTooLarge);
             }
@@ -256,7 +260,7 @@ impl ReadState {
                 // before the body arrives.
                 return self.stash(rest, len, pool, Outcome::Open);
             }
-            let flow = sink.packet(&rest[..len]);
+            let flow = sink.packet(&header, &rest[..len]);
             offset += len;
             match flow {
                 Flow::Continue => {}
@@ -304,8 +308,9 @@ impl ReadState {
 mod tests {
     use super::*;
 
-    /// Remaining-length framing [MQTT-2.2.3], so these tests do not depend on the codec.
-    fn test_packet_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+    /// Remaining-length framing [MQTT-2.2.3], so these tests do not depend on the codec's
+    /// parser (only on its header type).
+    fn test_header(buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
         let mut value = 0usize;
         for i in 0..4 {
             let Some(&byte) = buf.get(1 + i) else {
@@ -313,7 +318,11 @@ mod tests {
             };
             value |= usize::from(byte & 0x7f) << (7 * i);
             if byte & 0x80 == 0 {
-                return Ok(Some(2 + i + value));
+                return Ok(Some(FixedHeader {
+                    first_byte: buf[0],
+                    remaining_len: value,
+                    header_len: 2 + i,
+                }));
             }
         }
         Err(DecodeError::MalformedRemainingLength)
@@ -329,10 +338,15 @@ mod tests {
     }
 
     impl PacketSink for Recorder {
-        fn packet_len(&self, buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-            test_packet_len(buf)
+        fn header(&self, buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
+            test_header(buf)
         }
-        fn packet(&mut self, frame: &[u8]) -> Flow {
+        fn packet(&mut self, header: &FixedHeader, frame: &[u8]) -> Flow {
+            assert_eq!(
+                header.packet_len(),
+                frame.len(),
+                "the header frames the packet"
+            );
             self.packets.push(frame.to_vec());
             let n = self.packets.len();
             if self.stop_after == Some(n) {

@@ -2,22 +2,18 @@
 //! of the broker's own codec (`sol::codec`), so the wire format is written once.
 
 use sol::codec::{
-    encode_fixed_header, encode_subscribe, Connect, ConnectReturnCode, FixedHeader, Packet, QoS,
-    LEVEL_311, SUBACK_FAILURE,
+    encode_subscribe, Connect, FixedHeader, Packet, Properties, ProtocolVersion, PublishHeader,
+    QoS, ReasonCode, SharedParts,
 };
 
-/// Appends `first_byte` and the remaining length `len`.
-fn put_fixed_header(first_byte: u8, len: usize, out: &mut Vec<u8>) {
-    let mut head = [0u8; 5];
-    let n = encode_fixed_header(first_byte, len, &mut head);
-    out.extend_from_slice(&head[..n]);
-}
+/// The version the generator speaks.
+const VERSION: ProtocolVersion = ProtocolVersion::V311;
 
 /// Appends an encoded packet (the generator only builds packets that fit).
 fn put_packet(packet: &Packet<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(
         &packet
-            .to_vec()
+            .to_vec(VERSION)
             .expect("generator packets are small and valid"),
     );
 }
@@ -26,9 +22,10 @@ fn put_packet(packet: &Packet<'_>, out: &mut Vec<u8>) {
 /// subscriptions and queued messages) while the client is away.
 pub fn connect(client_id: &str, keepalive: u16, clean_session: bool, out: &mut Vec<u8>) {
     let connect = Connect {
-        level: LEVEL_311,
+        version: VERSION,
         clean_session,
         keep_alive: keepalive,
+        properties: Properties::NONE,
         client_id,
         will: None,
         username: None,
@@ -41,19 +38,24 @@ pub fn connect(client_id: &str, keepalive: u16, clean_session: bool, out: &mut V
 pub fn subscribe<S: AsRef<str>>(packet_id: u16, filters: &[S], qos: u8, out: &mut Vec<u8>) {
     let qos = QoS::from_bits(qos).expect("the generator subscribes at QoS 0 or 1");
     let filters: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_ref(), qos)).collect();
-    encode_subscribe(packet_id, &filters, out).expect("the generator's filters are short");
+    encode_subscribe(VERSION, packet_id, &filters, out).expect("the generator's filters are short");
 }
 
 /// The fixed header and topic of a PUBLISH whose payload is `payload_len` bytes; the packet id
 /// (QoS > 0) and payload follow.
 pub fn publish_prefix(topic: &str, qos: u8, retain: bool, payload_len: usize) -> Vec<u8> {
+    let qos = QoS::from_bits(qos).expect("the generator publishes at QoS 0, 1 or 2");
+    // The packet id is written by the caller; only its presence shapes the fixed header.
+    let id = (qos != QoS::AtMostOnce).then_some(1);
+    let shared = SharedParts {
+        topic_field: 2 + topic.len(),
+        properties: 0,
+        payload: payload_len,
+    };
+    let header = PublishHeader::new(VERSION, false, qos, retain, id, shared)
+        .expect("the generator's messages are small");
     let mut out = Vec::with_capacity(5 + 2 + topic.len());
-    let id_len = if qos > 0 { 2 } else { 0 };
-    put_fixed_header(
-        0x30 | (qos << 1) | u8::from(retain),
-        2 + topic.len() + id_len + payload_len,
-        &mut out,
-    );
+    out.extend_from_slice(header.fixed_header());
     out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
     out.extend_from_slice(topic.as_bytes());
     out
@@ -61,13 +63,18 @@ pub fn publish_prefix(topic: &str, qos: u8, retain: bool, payload_len: usize) ->
 
 /// PUBACK for `packet_id`.
 pub fn puback(packet_id: u16, out: &mut Vec<u8>) {
-    put_packet(&Packet::Puback(packet_id), out);
+    put_packet(&Packet::puback(packet_id), out);
 }
 
 /// PINGREQ.
-pub const PINGREQ: [u8; 2] = [0xC0, 0x00];
+pub fn pingreq(out: &mut Vec<u8>) {
+    put_packet(&Packet::Pingreq, out);
+}
+
 /// DISCONNECT.
-pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
+pub fn disconnect(out: &mut Vec<u8>) {
+    put_packet(&Packet::disconnect(), out);
+}
 
 /// One packet framed from received bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -95,18 +102,16 @@ pub enum Ack {
 
 /// Decodes a CONNACK or SUBACK frame.
 pub fn ack(f: &Frame<'_>) -> Result<Ack, String> {
-    match sol::codec::decode(f.packet).map_err(|e| format!("{e:?}"))? {
-        Packet::Connack(c) if c.code == ConnectReturnCode::Accepted => Ok(Ack::Connected {
+    let refused = |rc: &u8| ReasonCode(*rc).is_error();
+    match sol::codec::decode(f.packet, VERSION).map_err(|e| format!("{e:?}"))? {
+        Packet::Connack(c) if c.reason == ReasonCode::SUCCESS => Ok(Ack::Connected {
             session_present: c.session_present,
         }),
-        Packet::Connack(c) => Err(format!("CONNACK refused: {:?}", c.code)),
-        Packet::Suback(s) if s.return_codes.contains(&SUBACK_FAILURE) => Err(format!(
+        Packet::Connack(c) => Err(format!("CONNACK refused: {}", c.reason)),
+        Packet::Suback(s) if s.reason_codes.iter().any(refused) => Err(format!(
             "SUBACK refused {} of {} filters",
-            s.return_codes
-                .iter()
-                .filter(|&&rc| rc == SUBACK_FAILURE)
-                .count(),
-            s.return_codes.len()
+            s.reason_codes.iter().filter(|rc| refused(rc)).count(),
+            s.reason_codes.len()
         )),
         Packet::Suback(_) => Ok(Ack::Subscribed),
         p => Err(format!("expected CONNACK or SUBACK, got {p:?}")),
@@ -195,11 +200,11 @@ mod tests {
     fn subscribe_carries_every_filter_and_its_suback_is_checked() {
         let mut v = Vec::new();
         subscribe(7, &["a/b", "c/+/d"], 1, &mut v);
-        match sol::codec::decode(&v).unwrap() {
+        match sol::codec::decode(&v, VERSION).unwrap() {
             Packet::Subscribe(s) => {
                 assert_eq!(s.packet_id, 7);
                 let got: Vec<(String, QoS)> =
-                    s.filters().map(|(f, q)| (f.to_string(), q)).collect();
+                    s.filters().map(|(f, o)| (f.to_string(), o.qos)).collect();
                 assert_eq!(
                     got,
                     [

@@ -549,7 +549,7 @@ impl Worker {
                         vec![format!("{}/#", set.topic_root)]
                     }
                     Role::Storm(_) => {
-                        c.out.extend_from_slice(&mqtt::DISCONNECT);
+                        mqtt::disconnect(&mut c.out);
                         c.state = State::AwaitClose;
                         return Some(());
                     }
@@ -620,7 +620,7 @@ impl Worker {
         let c = &mut self.conns[i];
         match c.role {
             Role::Storm(_) => {
-                c.out.extend_from_slice(&mqtt::DISCONNECT);
+                mqtt::disconnect(&mut c.out);
                 c.state = State::AwaitClose;
             }
             Role::Subscriber(n) if set.persistent => {
@@ -662,7 +662,7 @@ impl Worker {
                 continue;
             }
             if now.duration_since(c.last_tx) >= every {
-                c.out.extend_from_slice(&mqtt::PINGREQ);
+                mqtt::pingreq(&mut c.out);
                 c.last_tx = now;
                 if !self.flush(i) {
                     self.fail(i);
@@ -688,7 +688,7 @@ impl Worker {
             };
             match self.conns[i].state {
                 State::Ready if self.publishing && now >= at => {
-                    self.conns[i].out.extend_from_slice(&mqtt::DISCONNECT);
+                    mqtt::disconnect(&mut self.conns[i].out);
                     let _ = self.flush(i);
                     self.close(i);
                     let c = &mut self.conns[i];
@@ -782,7 +782,7 @@ impl Worker {
         }
         for i in 0..self.conns.len() {
             if self.conns[i].sock.is_some() {
-                self.conns[i].out.extend_from_slice(&mqtt::DISCONNECT);
+                mqtt::disconnect(&mut self.conns[i].out);
                 let _ = self.flush(i);
                 self.close(i);
             }
