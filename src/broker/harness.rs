@@ -279,11 +279,11 @@ impl Harness {
             .broker
             .sessions
             .iter()
-            .flatten()
-            .map(Session::held_bytes)
+            .map(sessions::Session::held_bytes)
             .sum();
         assert_eq!(
-            self.broker.held_bytes, held,
+            self.broker.sessions.held_bytes(),
+            held,
             "max_queued_memory accounting drifted"
         );
     }

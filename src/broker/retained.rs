@@ -2,7 +2,12 @@
 //!
 //! A zero-length retained PUBLISH clears the topic [MQTT-3.3.1-10]. `$SYS` topics are
 //! exempt from the caps: the broker publishes a fixed, small set of them.
+//!
+//! The store is the one door through which retained messages change: it records every
+//! change of a non-`$SYS` topic in its [`Journal`] for a store to make durable (`$SYS`
+//! values are the running broker's and are not kept).
 
+use super::effect::{Durable, Journal};
 use super::message::Message;
 use crate::codec::QoS;
 use std::collections::HashMap;
@@ -19,6 +24,8 @@ pub enum RetainRefused {
 /// The retained messages by topic.
 #[derive(Default)]
 pub struct RetainedStore {
+    /// Changes of non-`$SYS` topics, for a store.
+    journal: Journal,
     /// Topic to retained message and its QoS.
     map: HashMap<Box<str>, (Message, QoS)>,
     /// Sum of the sizes of non-`$SYS` retained messages.
@@ -28,6 +35,24 @@ pub struct RetainedStore {
 }
 
 impl RetainedStore {
+    /// An empty store; it records durable changes only if `track_durable`.
+    pub fn new(track_durable: bool) -> RetainedStore {
+        RetainedStore {
+            journal: Journal::new(track_durable),
+            ..RetainedStore::default()
+        }
+    }
+
+    /// Turns durable records on or off (on reload).
+    pub fn track_durable(&mut self, on: bool) {
+        self.journal.set_enabled(on);
+    }
+
+    /// The next durable record not handed out yet.
+    pub fn pop_durable(&mut self) -> Option<Durable> {
+        self.journal.pop()
+    }
+
     /// Stores `message` as the topic's retained message, replacing any previous one.
     pub fn set(
         &mut self,
@@ -47,6 +72,9 @@ impl RetainedStore {
             }
             self.bytes = self.bytes - old.unwrap_or(0) + message.size();
             self.count += usize::from(old.is_none());
+            let message = message.clone();
+            self.journal
+                .record(|| Durable::RetainedSet { message, qos });
         }
         self.map.insert(message.topic().into(), (message, qos));
         Ok(())
@@ -59,6 +87,8 @@ impl RetainedStore {
                 if !topic.starts_with('$') {
                     self.bytes -= m.size();
                     self.count -= 1;
+                    let topic = topic.into();
+                    self.journal.record(|| Durable::RetainedCleared { topic });
                 }
                 true
             }

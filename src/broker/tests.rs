@@ -100,13 +100,7 @@ fn empty_client_id_with_clean_session_gets_a_generated_id_mqtt_3_1_3_6() {
     let mut h = Harness::new();
     assert_eq!(h.open(0, "", true), ACCEPTED);
     assert_eq!(h.open(1, "", true), ACCEPTED);
-    let ids: Vec<&str> = h
-        .broker
-        .sessions
-        .iter()
-        .flatten()
-        .map(|s| s.client_id.as_str())
-        .collect();
+    let ids: Vec<&str> = h.broker.sessions.iter().map(|s| s.client_id()).collect();
     assert_eq!(ids.len(), 2, "two distinct generated ids: {ids:?}");
     assert!(ids.iter().all(|id| id.starts_with("auto-")));
 }
@@ -244,7 +238,11 @@ fn qos2_outbound_flow_pubrec_pubrel_pubcomp_mqtt_4_3_3_1() {
     h.send(0, Packet::pubrec(id));
     assert_eq!(h.take(0), vec![Seen::Pubrel(id)]);
     h.send(0, Packet::pubcomp(id));
-    assert!(h.broker.session(0).is_some_and(|s| s.inflight_len() == 0));
+    assert!(h
+        .broker
+        .sessions
+        .get(0)
+        .is_some_and(|s| s.inflight_len() == 0));
 }
 
 #[test]
@@ -649,7 +647,7 @@ fn clean_session_discards_the_stored_session_mqtt_3_1_2_6() {
     assert_eq!(h.broker.subscription_count(), 0);
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     assert!(
-        h.broker.by_client_id.len() == 0 && h.broker.sessions.iter().all(Option::is_none),
+        h.broker.sessions.is_empty(),
         "a clean session ends with its connection"
     );
 }
@@ -886,8 +884,9 @@ fn outbox_memory_is_returned_once_a_burst_is_written() {
     let outbox = &h.broker.conn(0).expect("connected").outbox;
     assert!(outbox.is_empty());
     assert!(
-        outbox.capacity() <= OUTBOX_KEEP,
-        "an idle subscriber keeps at most {OUTBOX_KEEP} frames of outbox, not {}",
+        outbox.capacity() <= output::OUTBOX_KEEP,
+        "an idle subscriber keeps at most {} frames of outbox, not {}",
+        output::OUTBOX_KEEP,
         outbox.capacity()
     );
 }
@@ -1002,16 +1001,63 @@ fn durable_effects_name_what_a_store_must_record() {
     h.open(0, "p", false);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.send(0, publish("r", b"v", Q0, true, None));
-    assert!(h.durable.contains(&Durable::SessionSaved {
-        client_id: "p".into()
+    assert!(h.durable.contains(&Durable::SessionCreated {
+        client_id: "p".into(),
+        username: None,
     }));
-    assert!(h.durable.contains(&Durable::SubscriptionsChanged {
-        client_id: "p".into()
+    assert!(h.durable.contains(&Durable::Subscribed {
+        client_id: "p".into(),
+        filter: "t".into(),
+        qos: Q1,
     }));
     assert!(h
         .durable
         .iter()
         .any(|d| matches!(d, Durable::RetainedSet { .. })));
+    // A message for the session is queued and sent; its PUBACK ends it; going offline
+    // and the session's end are recorded too. `$SYS` retained values never are.
+    h.take(0);
+    h.open(1, "q", true);
+    h.send(1, publish("t", b"m", Q1, false, Some(1)));
+    let id = match h.take(0).as_slice() {
+        [Seen::Publish { id: Some(id), .. }] => *id,
+        other => panic!("one QoS 1 delivery: {other:?}"),
+    };
+    h.send(0, Packet::puback(id));
+    h.broker.closed(0, CloseReason::PeerClosed, h.now);
+    h.effects();
+    h.open(0, "p", true);
+    let p = |d: &Durable| match d {
+        Durable::MessageQueued { client_id, .. }
+        | Durable::MessageSent { client_id, .. }
+        | Durable::MessageAcknowledged { client_id, .. }
+        | Durable::SessionDetached { client_id }
+        | Durable::SessionRemoved { client_id } => &**client_id == "p",
+        _ => false,
+    };
+    let of_p: Vec<&Durable> = h.durable.iter().filter(|d| p(d)).collect();
+    assert!(
+        matches!(
+            of_p.as_slice(),
+            [
+                Durable::MessageQueued { .. },
+                Durable::MessageSent {
+                    packet_id: Some(_),
+                    ..
+                },
+                Durable::MessageAcknowledged { .. },
+                Durable::SessionDetached { .. },
+                Durable::SessionRemoved { .. },
+            ]
+        ),
+        "{of_p:#?}"
+    );
+    assert!(
+        !h.durable
+            .iter()
+            .any(|d| matches!(d, Durable::SessionCreated { client_id, .. } if &**client_id == "q")),
+        "a clean session is not recorded"
+    );
 }
 
 #[test]
@@ -1046,7 +1092,7 @@ fn max_queued_memory_caps_all_queues_together() {
     for i in 1..=3u16 {
         h.send(2, publish("t", &[0; 27], Q1, false, Some(i)));
     }
-    assert_eq!(h.broker.held_bytes, 90);
+    assert_eq!(h.broker.sessions.held_bytes(), 90);
     assert_eq!(
         h.broker.stats().publish_dropped,
         3,
@@ -1060,7 +1106,7 @@ fn max_queued_memory_caps_all_queues_together() {
             }
         }
     }
-    assert!(h.broker.held_bytes < 90);
+    assert!(h.broker.sessions.held_bytes() < 90);
     h.broker.closed(0, CloseReason::PeerClosed, h.now);
     h.broker.closed(1, CloseReason::PeerClosed, h.now);
     h.effects();
@@ -1203,7 +1249,7 @@ fn publish_with_too_many_topic_levels_is_dropped_counted_and_acknowledged() {
 fn per_connection_state_stays_small() {
     // What every connection slot and session costs; ../config/ceiling.rs counts on it.
     assert_size_of::<Option<Conn>>(104);
-    assert_size_of::<Option<Session>>(192);
+    assert_size_of::<Option<sessions::Session>>(192);
 }
 
 #[test]

@@ -1,27 +1,31 @@
-//! Session state [MQTT-4.1]: what survives a connection when clean session is 0.
+//! One session's state [MQTT-4.1]: what survives a connection when clean session is 0.
 //!
 //! A session owns its subscriptions list, the queue of messages not yet sent, the outbound
 //! inflight window (sent, not yet acknowledged) and the inbound QoS 2 packet ids awaiting
 //! PUBREL. It does not know about sockets; the connection it is attached to, if any, is a
-//! [`super::ConnId`].
+//! [`ConnId`].
+//!
+//! Everything here can be read by the whole core, but changed only by the session table
+//! (`super`): its mutators are `pub(super)`, so every change goes through the table's
+//! door, where the byte and offline counts are kept and durable records are made.
 
-use super::compact_str::CompactStr;
-use super::message::Message;
-use super::timer::Tick;
-use super::topic::FilterRef;
-use super::ConnId;
-use crate::codec::QoS;
+use crate::broker::clock::Tick;
+use crate::broker::compact_str::CompactStr;
+use crate::broker::id::ConnId;
+use crate::broker::message::Message;
+use crate::broker::topic_tree::FilterRef;
+use crate::codec::{ProtocolVersion, QoS};
 use std::collections::VecDeque;
 
 /// Upper bound of the bytes one session costs besides its client id's string, its
 /// subscriptions and its messages, for the memory ceiling: the slab entry, its share of the
 /// client-id index, and its filter list's allocation.
 pub const SESSION_BYTES: usize = std::mem::size_of::<Option<Session>>()
-    + super::index::BYTES_PER_ENTRY
-    + 2 * super::compact_str::ALLOCATION_OVERHEAD;
+    + crate::broker::index::BYTES_PER_ENTRY
+    + 2 * crate::broker::compact_str::ALLOCATION_OVERHEAD;
 
-/// Index of a session in the broker's session slab.
-pub type SessionId = u32;
+/// [`Session::conn`] of a session without a connection.
+const NO_CONN: u32 = u32::MAX;
 
 /// A message waiting in a session's queue.
 #[derive(Clone, Debug)]
@@ -69,46 +73,48 @@ pub struct Inflight {
 #[derive(Debug)]
 pub struct Session {
     /// The client identifier (also the key the broker finds the session by).
-    pub client_id: CompactStr,
+    pub(super) client_id: CompactStr,
     /// The username of the connection that owns it, for ACL checks of its deliveries.
-    pub username: Option<Box<str>>,
+    pub(super) username: Option<Box<str>>,
     /// The session's filters as stored in the topic tree (which holds the granted QoS),
     /// for cleanup; a store can rebuild the filter strings from the tree.
-    pub subscriptions: Vec<FilterRef>,
-    /// The connection it is attached to; `None` while offline. A `u32`, not a
-    /// [`ConnId`], to save 8 bytes: slots are below `net::MAX_POOL`.
-    conn: Option<u32>,
+    pub(super) subscriptions: Vec<FilterRef>,
+    /// The connection it is attached to; [`NO_CONN`] while offline. A bare `u32`, not an
+    /// `Option<ConnId>`, to save 12 bytes: slots are below `net::MAX_POOL`.
+    pub(super) conn: u32,
     /// When it went offline, for `persistent_client_expiration`.
-    pub offline_since: Option<Tick>,
+    pub(super) offline_since: Option<Tick>,
     /// Messages not yet sent, oldest first.
-    queue: VecDeque<Queued>,
+    pub(super) queue: VecDeque<Queued>,
     /// Sum of the sizes of the queued messages, for `max_queued_bytes`.
-    queued_bytes: usize,
+    pub(super) queued_bytes: usize,
     /// Outbound QoS 1/2 messages sent and not yet fully acknowledged, in send order.
-    inflight: VecDeque<Inflight>,
+    pub(super) inflight: VecDeque<Inflight>,
     /// Sum of the sizes of the messages still held by `inflight`.
-    inflight_bytes: usize,
+    pub(super) inflight_bytes: usize,
     /// Inbound QoS 2 packet ids delivered and awaiting PUBREL [MQTT-4.3.3-2].
-    awaiting_pubrel: Vec<u16>,
+    pub(super) awaiting_pubrel: Vec<u16>,
     /// Bumped whenever the slab slot is reused, so stale timers can be told apart.
-    pub generation: u32,
+    pub(super) generation: u32,
     /// Next outbound packet id to try.
-    pub next_packet_id: u16,
+    pub(super) next_packet_id: u16,
+    /// The protocol version of the connection that owns it (or owned it last).
+    pub(super) version: ProtocolVersion,
     /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
-    pub clean: bool,
+    pub(super) clean: bool,
     /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
     /// are dropped until the queue drains below its cap.
-    pub dropping: bool,
+    pub(super) dropping: bool,
 }
 
 impl Session {
     /// A fresh session for `client_id`.
-    pub fn new(client_id: &str, clean: bool, generation: u32) -> Session {
+    pub(super) fn new(client_id: &str, clean: bool, generation: u32) -> Session {
         Session {
             client_id: client_id.into(),
             username: None,
             subscriptions: Vec::new(),
-            conn: None,
+            conn: NO_CONN,
             offline_since: None,
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -117,25 +123,77 @@ impl Session {
             awaiting_pubrel: Vec::new(),
             generation,
             next_packet_id: 1,
+            version: ProtocolVersion::default(),
             clean,
             dropping: false,
         }
     }
 
+    /// The client identifier.
+    #[inline]
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_str()
+    }
+
+    /// The user name of the connection that owns it (or owned it last).
+    #[inline]
+    pub fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+
+    /// The session's filters as stored in the topic tree.
+    #[inline]
+    pub fn subscriptions(&self) -> &[FilterRef] {
+        &self.subscriptions
+    }
+
+    /// When it went offline (`None` while it has a connection, or for a clean session).
+    #[inline]
+    pub fn offline_since(&self) -> Option<Tick> {
+        self.offline_since
+    }
+
+    /// Generation of its table slot, for telling stale timers apart.
+    #[inline]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The protocol version of the connection that owns it (or owned it last): what a
+    /// store keeps with the session (MQTT 5.0 sessions differ in expiry and properties).
+    #[inline]
+    #[allow(dead_code, reason = "read by the durable store (issue 10)")]
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Whether it ends with its connection (clean session 1).
+    #[inline]
+    pub fn is_clean(&self) -> bool {
+        self.clean
+    }
+
+    /// Whether its overflowing QoS 1/2 messages are being dropped (a publisher stall on
+    /// its queue ran out).
+    #[inline]
+    pub fn is_dropping(&self) -> bool {
+        self.dropping
+    }
+
     /// The connection it is attached to; `None` while offline.
     #[inline]
     pub fn conn(&self) -> Option<ConnId> {
-        self.conn.map(|c| c as ConnId)
+        (self.conn != NO_CONN).then_some(self.conn as ConnId)
     }
 
     /// Attaches the session to `conn`, or detaches it (`None`).
-    pub fn set_conn(&mut self, conn: Option<ConnId>) {
-        self.conn = conn.map(|c| u32::try_from(c).expect("connection slots are below 2^16"));
-    }
-
-    /// Detaches the session, returning the connection it was attached to.
-    pub fn take_conn(&mut self) -> Option<ConnId> {
-        self.conn.take().map(|c| c as ConnId)
+    pub(super) fn set_conn(&mut self, conn: Option<ConnId>) {
+        self.conn = conn.map_or(NO_CONN, |c| {
+            u32::try_from(c)
+                .ok()
+                .filter(|&c| c != NO_CONN)
+                .expect("connection slots are below 2^16")
+        });
     }
 
     /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
@@ -148,7 +206,7 @@ impl Session {
 
     /// Appends to the queue.
     #[inline]
-    pub fn push(&mut self, item: Queued) {
+    pub(super) fn push(&mut self, item: Queued) {
         self.queued_bytes += item.message.size();
         self.queue.push_back(item);
     }
@@ -167,7 +225,7 @@ impl Session {
 
     /// Takes the oldest queued message.
     #[inline]
-    pub fn pop(&mut self) -> Option<Queued> {
+    pub(super) fn pop(&mut self) -> Option<Queued> {
         let item = self.queue.pop_front()?;
         self.queued_bytes -= item.message.size();
         Some(item)
@@ -191,14 +249,14 @@ impl Session {
     }
 
     /// Records a message sent with a packet id.
-    pub fn push_inflight(&mut self, entry: Inflight) {
+    pub(super) fn push_inflight(&mut self, entry: Inflight) {
         self.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
         self.inflight.push_back(entry);
     }
 
     /// Forgets the message of an inflight QoS 2 entry once PUBREC arrived: only the PUBREL
     /// flow remains. Returns false if no entry with `packet_id` awaits PUBREC.
-    pub fn pubrec_received(&mut self, packet_id: u16) -> bool {
+    pub(super) fn pubrec_received(&mut self, packet_id: u16) -> bool {
         let Some(m) = self
             .inflight
             .iter_mut()
@@ -212,14 +270,14 @@ impl Session {
     }
 
     /// Drops queued QoS 0 messages (a session going offline keeps only QoS 1/2).
-    pub fn drop_queued_qos0(&mut self) {
+    pub(super) fn drop_queued_qos0(&mut self) {
         self.queue.retain(|q| q.qos != QoS::AtMostOnce);
         self.queued_bytes = self.queue.iter().map(|q| q.message.size()).sum();
     }
 
     /// A packet id not used by any inflight message [MQTT-2.3.1-2]. The caller keeps the
     /// window below 65,535 entries, so one is always free.
-    pub fn allocate_packet_id(&mut self) -> u16 {
+    pub(super) fn allocate_packet_id(&mut self) -> u16 {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
@@ -230,7 +288,7 @@ impl Session {
     }
 
     /// Removes the inflight entry with `packet_id` if it is in `state`.
-    pub fn take_inflight(&mut self, packet_id: u16, state: Awaiting) -> Option<Inflight> {
+    pub(super) fn take_inflight(&mut self, packet_id: u16, state: Awaiting) -> Option<Inflight> {
         let pos = self
             .inflight
             .iter()
@@ -251,13 +309,15 @@ impl Session {
     }
 
     /// Records an inbound QoS 2 message delivered, awaiting PUBREL.
-    pub fn await_pubrel(&mut self, packet_id: u16) {
+    pub(super) fn await_pubrel(&mut self, packet_id: u16) {
         self.awaiting_pubrel.push(packet_id);
     }
 
     /// PUBREL arrived for `packet_id`: the id may be used for a new message.
-    pub fn pubrel_received(&mut self, packet_id: u16) {
+    pub(super) fn pubrel_received(&mut self, packet_id: u16) -> bool {
+        let before = self.awaiting_pubrel.len();
         self.awaiting_pubrel.retain(|&x| x != packet_id);
+        self.awaiting_pubrel.len() != before
     }
 }
 

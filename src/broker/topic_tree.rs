@@ -8,8 +8,8 @@
 //! many subscriptions there may be are enforced by the caller.
 
 use super::compact_str::CompactStr;
+use super::id::SessionId;
 use super::index::ArenaIndex;
-use super::session::SessionId;
 use crate::codec::QoS;
 #[cfg(test)]
 use crate::topic::{filter_matches, tests::VALID_FILTERS};

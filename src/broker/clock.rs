@@ -1,0 +1,146 @@
+//! The broker's clock: [`Tick`]s, compact monotonic time stamps, and the [`Clock`] that
+//! converts `Instant`s to them.
+//!
+//! Per-connection and per-session times are [`Tick`]s, whole milliseconds since the
+//! broker's start (8 bytes, where an `Instant` takes 16). A [`Clock`] converts: time
+//! stamps round up and "has it passed" rounds down, so a deadline is never early. Only
+//! the monotonic clock is used: a gateway may boot without a real-time clock. A leaf of
+//! the core: it depends on nothing else in it.
+
+use std::cell::Cell;
+use std::num::NonZeroU64;
+use std::time::{Duration, Instant};
+
+/// A point on the broker's clock: milliseconds since its epoch. `Option<Tick>` is 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tick(NonZeroU64);
+
+impl Tick {
+    /// The epoch itself.
+    #[cfg(test)]
+    pub const ZERO: Tick = Tick(NonZeroU64::MIN);
+
+    fn from_ms(ms: u64) -> Tick {
+        Tick(NonZeroU64::MIN.saturating_add(ms.min(u64::MAX - 1)))
+    }
+
+    fn ms(self) -> u64 {
+        self.0.get() - 1
+    }
+
+    /// `d` later (rounded up to a whole millisecond, saturating).
+    pub fn after(self, d: Duration) -> Tick {
+        Tick::from_ms(self.ms().saturating_add(ceil_ms(d)))
+    }
+
+    /// `ms` milliseconds later (saturating).
+    pub fn after_ms(self, ms: u64) -> Tick {
+        Tick::from_ms(self.ms().saturating_add(ms))
+    }
+
+    /// The first whole second of the broker's clock at or after this tick. Deadlines that
+    /// may be up to a second late are rounded so, so that many connections share one
+    /// wake-up instead of each waking the broker at its own millisecond.
+    pub fn ceil_second(self) -> Tick {
+        Tick::from_ms(self.ms().div_ceil(1000).saturating_mul(1000))
+    }
+}
+
+/// Whole milliseconds in `d`, rounded up (64-bit arithmetic: this is on the per-message
+/// path, where `Duration::as_nanos`' 128-bit division showed up in profiles).
+fn ceil_ms(d: Duration) -> u64 {
+    let sub = u64::from(d.subsec_nanos().div_ceil(1_000_000));
+    d.as_secs().saturating_mul(1000).saturating_add(sub)
+}
+
+/// Whole milliseconds in `d`, rounded down.
+fn floor_ms(d: Duration) -> u64 {
+    let sub = u64::from(d.subsec_millis());
+    d.as_secs().saturating_mul(1000).saturating_add(sub)
+}
+
+/// Converts between `Instant`s and [`Tick`]s of one broker.
+///
+/// The core is called many times with the same `now` (every packet of a read, every
+/// frame of a write), so the last conversion is remembered.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    /// Tick zero.
+    epoch: Instant,
+    /// The last `now` converted, its stamp and its passed tick.
+    last: Cell<(Instant, Tick, Tick)>,
+}
+
+impl Clock {
+    /// A clock whose tick zero is `epoch`.
+    pub fn new(epoch: Instant) -> Clock {
+        Clock {
+            epoch,
+            last: Cell::new((epoch, Tick::from_ms(0), Tick::from_ms(0))),
+        }
+    }
+
+    fn convert(&self, now: Instant) -> (Tick, Tick) {
+        let (at, stamp, passed) = self.last.get();
+        if at == now {
+            return (stamp, passed);
+        }
+        let d = now.saturating_duration_since(self.epoch);
+        let (stamp, passed) = (Tick::from_ms(ceil_ms(d)), Tick::from_ms(floor_ms(d)));
+        self.last.set((now, stamp, passed));
+        (stamp, passed)
+    }
+
+    /// `now` as a time stamp, rounded up: deadlines computed from it are never early.
+    pub fn stamp(&self, now: Instant) -> Tick {
+        self.convert(now).0
+    }
+
+    /// The latest tick that has passed at `now` (rounded down).
+    pub fn passed(&self, now: Instant) -> Tick {
+        self.convert(now).1
+    }
+
+    /// The instant of `t`.
+    pub fn instant(&self, t: Tick) -> Instant {
+        self.epoch + Duration::from_millis(t.ms())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_second_rounds_up_to_whole_seconds_only() {
+        assert_eq!(Tick::ZERO.ceil_second(), Tick::ZERO);
+        assert_eq!(
+            Tick::ZERO.after_ms(1).ceil_second(),
+            Tick::ZERO.after_ms(1000)
+        );
+        assert_eq!(
+            Tick::ZERO.after_ms(1000).ceil_second(),
+            Tick::ZERO.after_ms(1000)
+        );
+        assert_eq!(
+            Tick::ZERO.after_ms(1999).ceil_second(),
+            Tick::ZERO.after_ms(2000)
+        );
+    }
+
+    #[test]
+    fn stamps_round_up_and_passed_rounds_down() {
+        let epoch = Instant::now();
+        let clock = Clock::new(epoch);
+        let now = epoch + Duration::from_micros(1500);
+        assert_eq!(clock.stamp(now), Tick::ZERO.after_ms(2));
+        assert_eq!(clock.passed(now), Tick::ZERO.after_ms(1));
+        assert_eq!(clock.stamp(epoch), Tick::ZERO);
+        let before = epoch.checked_sub(Duration::from_millis(5)).unwrap_or(epoch);
+        assert_eq!(clock.passed(before), Tick::ZERO);
+        assert_eq!(clock.stamp(now), Tick::ZERO.after_ms(2), "remembered");
+        let t = Tick::ZERO.after(Duration::from_micros(2001));
+        assert_eq!(clock.instant(t), epoch + Duration::from_millis(3));
+        assert_eq!(std::mem::size_of::<Option<Tick>>(), 8);
+    }
+}

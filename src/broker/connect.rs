@@ -1,0 +1,270 @@
+//! CONNECT [MQTT-3.1]: who the client is (client id, user name and password or
+//! certificate, will), whether it may connect, and which session it gets (new, resumed,
+//! or taken over from another connection [MQTT-3.1.4-2]). Answered with CONNACK.
+
+use super::*;
+
+/// Why a CONNECT is refused: the CONNACK code, the reason for the log, and whether it
+/// counts as a failed login (which the reactor rate-limits per source address).
+pub(super) struct Refusal {
+    /// The CONNACK reason code (mapped to a 3.1.1 return code by the codec).
+    code: ReasonCode,
+    /// What is wrong, for the log.
+    why: String,
+    /// The credentials were refused ([`CloseReason::AuthFailed`]).
+    login: bool,
+}
+
+impl Refusal {
+    /// A refusal for `why`, answered with `code`.
+    fn new(code: ReasonCode, why: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            why: why.into(),
+            login: false,
+        }
+    }
+
+    /// A refusal of the client's credentials.
+    fn login(code: ReasonCode, why: impl Into<String>) -> Refusal {
+        Refusal {
+            login: true,
+            ..Refusal::new(code, why)
+        }
+    }
+}
+
+impl Broker {
+    /// CONNECT: admitted (a session attached, CONNACK 0) or refused (CONNACK with a
+    /// failure code, then closed [MQTT-3.2.2-4], [MQTT-3.2.2-5]).
+    pub(super) fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
+        // The connection speaks the CONNECT's version from here on, a refusal included.
+        if let Some(c) = self.conn_mut(conn) {
+            c.version = p.version;
+        }
+        let admitted = self
+            .check_connect(conn, &p)
+            .and_then(|(client_id, username)| {
+                let will = self
+                    .will_of(p.will, &client_id, username.as_deref())
+                    .map_err(|why| {
+                        Refusal::new(ReasonCode::NOT_AUTHORIZED, format!("will refused: {why}"))
+                    })?;
+                Ok((client_id, username, will))
+            });
+        let (client_id, username, will) = match admitted {
+            Ok(admitted) => admitted,
+            Err(refusal) => return self.refuse(conn, refusal, now),
+        };
+        let (sid, resumed) = self.attach_session(conn, &client_id, &p, username.as_deref(), now);
+        if let Some(c) = self.conn_mut(conn) {
+            c.phase = Phase::Connected(sid);
+            c.keep_alive = p.keep_alive;
+            c.will = will;
+        }
+        self.connected += 1;
+        self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
+        let uses_identity = self.uses_identity(conn);
+        info!(
+            target: TARGET_CONNECTION,
+            "client {client_id} connected (p{}, c{}, k{}{}{})",
+            p.version.level(),
+            u8::from(p.clean_session),
+            p.keep_alive,
+            match (uses_identity, &username) {
+                (true, Some(user)) => format!(", u'{user}' from its certificate"),
+                _ => String::new(),
+            },
+            if resumed { ", session resumed" } else { "" }
+        );
+        // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
+        let connack = Connack::new(resumed, ReasonCode::SUCCESS);
+        self.send(conn, &Packet::Connack(connack), now);
+        if resumed {
+            self.retransmit(conn, sid, now);
+        }
+        self.pump(sid, now);
+        self.arm_conn_timer(conn);
+    }
+
+    /// Whether `conn` came in on a `use_identity_as_username` listener.
+    fn uses_identity(&self, conn: ConnId) -> bool {
+        let listener = self.conn(conn).map_or(0, |c| c.listener as usize);
+        self.limits
+            .listeners
+            .get(listener)
+            .is_some_and(|l| l.use_identity_as_username)
+    }
+
+    /// The checks of a CONNECT that may refuse it, in Mosquitto's order: client id, user
+    /// name and password (or certificate), keep-alive. The client id (generated for an
+    /// empty one) and the user name the client is known by.
+    fn check_connect(
+        &mut self,
+        conn: ConnId,
+        p: &codec::Connect<'_>,
+    ) -> Result<(Box<str>, Option<Box<str>>), Refusal> {
+        let client_id = self.client_id(p)?;
+        let username = self.authenticate(conn, p)?;
+        if p.keep_alive > self.limits.max_keepalive
+            || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX)
+        {
+            let why = "keep-alive above max_keepalive";
+            return Err(Refusal::new(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, why));
+        }
+        Ok((client_id, username))
+    }
+
+    /// The client id of a CONNECT, or one generated for an empty id.
+    fn client_id(&self, p: &codec::Connect<'_>) -> Result<Box<str>, Refusal> {
+        let invalid = ReasonCode::CLIENT_IDENTIFIER_NOT_VALID;
+        if p.client_id.is_empty() {
+            // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
+            // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
+            if !p.clean_session
+                || p.version == ProtocolVersion::V31
+                || !self.limits.allow_zero_length_clientid
+            {
+                return Err(Refusal::new(invalid, "empty client id"));
+            }
+            Ok(self.generate_client_id())
+        } else if p.client_id.len() > self.limits.max_client_id_length {
+            Err(Refusal::new(
+                invalid,
+                "client id longer than max_client_id_length",
+            ))
+        } else {
+            Ok(p.client_id.into())
+        }
+    }
+
+    /// Who the client is: the user name its certificate names on a
+    /// `use_identity_as_username` listener, else the CONNECT's, checked against the
+    /// password file and the listener's anonymous policy.
+    fn authenticate(
+        &mut self,
+        conn: ConnId,
+        p: &codec::Connect<'_>,
+    ) -> Result<Option<Box<str>>, Refusal> {
+        if self.uses_identity(conn) {
+            // The certificate's name, taken now whatever the outcome (a refusal closes).
+            // The certificate authenticated the client: the CONNECT's user name and
+            // password are ignored and the password file is not consulted (Mosquitto).
+            // With a name, the client is not anonymous.
+            return match self.identities.remove(&conn).flatten() {
+                Some(name) => Ok(Some(name)),
+                // Mosquitto (1.5 to 2.1) answers "bad user name or password" here.
+                None => Err(Refusal::login(
+                    ReasonCode::BAD_USER_NAME_OR_PASSWORD,
+                    "the client certificate has no usable common name (use_identity_as_username)",
+                )),
+            };
+        }
+        if p.username
+            .is_some_and(|u| u.len() > self.limits.max_username_length)
+        {
+            let why = "user name longer than max_username_length";
+            return Err(Refusal::new(ReasonCode::BAD_USER_NAME_OR_PASSWORD, why));
+        }
+        let listener = self.conn(conn).map_or(0, |c| c.listener as usize);
+        let allow_anonymous = self
+            .limits
+            .listeners
+            .get(listener)
+            .is_some_and(|l| l.allow_anonymous);
+        match (p.username, &self.auth.passwords) {
+            (None, _) if !allow_anonymous => {
+                let why = "anonymous access is not allowed on this listener";
+                return Err(Refusal::new(ReasonCode::NOT_AUTHORIZED, why));
+            }
+            (Some(user), Some(passwords)) => {
+                // Mosquitto answers a wrong password with "not authorised" too.
+                let login = passwords.check(user, p.password.unwrap_or_default());
+                if login != Login::Accepted {
+                    let why = format!("user {user:?}: {login:?}");
+                    return Err(Refusal::login(ReasonCode::NOT_AUTHORIZED, why));
+                }
+            }
+            _ => {}
+        }
+        Ok(p.username.map(Box::from))
+    }
+
+    /// Gives connection `conn` its session: a live connection with the same id is taken
+    /// over [MQTT-3.1.4-2], a stored session is resumed unless clean session asks for a
+    /// new one [MQTT-3.1.2-6]. Returns the session and whether it was resumed.
+    fn attach_session(
+        &mut self,
+        conn: ConnId,
+        client_id: &str,
+        p: &codec::Connect<'_>,
+        username: Option<&str>,
+        now: Instant,
+    ) -> (SessionId, bool) {
+        let existing = self.sessions.find(client_id);
+        if let Some(sid) = existing {
+            let stamp = self.clock.stamp(now);
+            if let Some(old) = self.sessions.take_conn(sid, stamp) {
+                info!("client {client_id} already connected: closing the old connection");
+                self.release_stalls_on(sid, now);
+                self.close(old, CloseReason::TakenOver);
+            }
+        }
+        let resumed = existing.filter(|&sid| {
+            !p.clean_session && self.sessions.get(sid).is_some_and(|s| !s.is_clean())
+        });
+        if let Some(sid) = existing.filter(|&sid| Some(sid) != resumed) {
+            // Clean session discards the previous session [MQTT-3.1.2-6].
+            self.remove_session(sid, now);
+        }
+        let sid = match resumed {
+            Some(sid) => sid,
+            None => self.sessions.create(client_id, p.clean_session),
+        };
+        let user_changed = self
+            .sessions
+            .attach(sid, conn, p.version, p.clean_session, username);
+        if resumed.is_some() && user_changed && self.auth.acl.is_some() {
+            // Its subscriptions were granted to another user name: decide them again.
+            self.mark_acl_checks(sid);
+        }
+        (sid, resumed.is_some())
+    }
+
+    /// Refuses a CONNECT whose credentials are not accepted with CONNACK `code`, counted
+    /// as an authentication failure and closed as [`CloseReason::AuthFailed`], so the
+    /// reactor rate-limits the source address.
+    /// Refuses a CONNECT with CONNACK and closes the connection. A refusal of the
+    /// credentials is counted as an authentication failure and closed as
+    /// [`CloseReason::AuthFailed`], so the reactor rate-limits the source address.
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal, now: Instant) {
+        let Refusal { code, why, login } = refusal;
+        if login {
+            self.stats.auth_failures += 1;
+        }
+        info!("connection {conn} refused: {why} (CONNACK {code})");
+        // A non-zero CONNACK has session present 0 and is followed by a close
+        // [MQTT-3.2.2-4], [MQTT-3.2.2-5].
+        self.send(conn, &Packet::Connack(Connack::new(false, code)), now);
+        let reason = if login {
+            CloseReason::AuthFailed
+        } else {
+            CloseReason::ConnectRefused
+        };
+        self.close(conn, reason);
+    }
+
+    /// A client id for a client that sent none: `auto_id_prefix` and 16 random hex
+    /// digits, unused by any session.
+    fn generate_client_id(&self) -> Box<str> {
+        use std::hash::{BuildHasher, Hasher};
+        loop {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(self.conns.len());
+            let id = format!("{}{:016x}", self.limits.auto_id_prefix, h.finish());
+            if self.sessions.find(&id).is_none() {
+                return id.into();
+            }
+        }
+    }
+}

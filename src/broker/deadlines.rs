@@ -1,0 +1,140 @@
+//! Deadlines: CONNECT timeout, keep-alive [MQTT-3.1.2-24], slow consumers, publisher
+//! stalls, session expiry and `$SYS` updates, on one lazy timer heap. The reactor asks
+//! [`Broker::next_deadline`] and calls [`Broker::tick`].
+
+use super::*;
+
+impl Broker {
+    /// Runs every timer due at `now`: CONNECT and keep-alive timeouts, slow consumers,
+    /// publisher stalls, session expiry and `$SYS` updates.
+    pub fn tick(&mut self, now: Instant) {
+        let passed = self.clock.passed(now);
+        while let Some((at, owner)) = self.timers.pop_due(passed) {
+            match owner {
+                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, passed),
+                Owner::Session(sid, generation) => self.session_timer(sid, generation, passed, now),
+            }
+        }
+        self.expire_stalls(now);
+        if self.sys_next.is_some_and(|t| t <= now) {
+            self.publish_sys(now);
+            self.sys_next = Some(now + self.limits.sys_interval);
+        }
+    }
+
+    /// The earliest instant at which [`Broker::tick`] has work, if any. May be early (a
+    /// deadline that has since moved); never late.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let stall = self
+            .stalled
+            .iter()
+            .map(|p| p.since + self.limits.max_publisher_stall)
+            .min();
+        let timer = self.timers.next().map(|t| self.clock.instant(t));
+        [timer, self.sys_next, stall].into_iter().flatten().min()
+    }
+
+    /// The earliest deadline of a connection, given its state.
+    pub(super) fn conn_deadline(&self, c: &Conn) -> Option<Tick> {
+        if c.closing {
+            return None;
+        }
+        let connect = (c.phase == Phase::AwaitingConnect)
+            .then(|| c.last_packet.after(self.limits.connect_timeout));
+        // No keep-alive while the broker itself is not reading the client.
+        let keep_alive = c
+            .keep_alive_deadline()
+            .filter(|_| c.phase != Phase::AwaitingConnect && !c.paused());
+        let slow = (!c.outbox.is_empty())
+            .then(|| c.last_progress.after(self.limits.slow_consumer_timeout));
+        [connect, keep_alive, slow].into_iter().flatten().min()
+    }
+
+    pub(super) fn arm_conn_timer(&mut self, conn: ConnId) {
+        let Some(c) = self.conn(conn) else { return };
+        // Checked on the next whole second of the broker's clock: an idle broker with many
+        // clients wakes at most once a second for all their deadlines together (a client
+        // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
+        // its slow-consumer timeout).
+        let Some(at) = self.conn_deadline(c).map(Tick::ceil_second) else {
+            return;
+        };
+        if c.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        let generation = c.generation;
+        if let Some(c) = self.conn_mut(conn) {
+            c.timer_at = Some(at);
+        }
+        self.timers.push(at, Owner::Conn(conn, generation));
+    }
+
+    pub(super) fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Tick, passed: Tick) {
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
+            return;
+        };
+        if c.generation != generation || c.timer_at != Some(at) {
+            return;
+        }
+        c.timer_at = None;
+        if c.closing {
+            return;
+        }
+        let limits = &self.limits;
+        let reason = if c.phase == Phase::AwaitingConnect
+            && passed >= c.last_packet.after(limits.connect_timeout)
+        {
+            Some(CloseReason::ConnectTimeout)
+        } else if c
+            .keep_alive_deadline()
+            .is_some_and(|k| c.phase != Phase::AwaitingConnect && !c.paused() && passed >= k)
+        {
+            Some(CloseReason::KeepAliveTimeout)
+        } else if !c.outbox.is_empty()
+            && passed >= c.last_progress.after(limits.slow_consumer_timeout)
+        {
+            Some(CloseReason::SlowConsumer)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                if reason == CloseReason::SlowConsumer {
+                    self.stats.slow_consumers += 1;
+                }
+                let id = self
+                    .client_id_of(conn)
+                    .unwrap_or("(before CONNECT)")
+                    .to_string();
+                info!("client {id}: {reason:?}, disconnecting");
+                self.close(conn, reason);
+            }
+            None => self.arm_conn_timer(conn),
+        }
+    }
+
+    /// An offline session's expiry timer came due: it is removed if it has been offline
+    /// for `persistent_client_expiration` (a resume in between made the entry stale).
+    pub(super) fn session_timer(
+        &mut self,
+        sid: SessionId,
+        generation: u32,
+        passed: Tick,
+        now: Instant,
+    ) {
+        let Some(expiry) = self.limits.persistent_client_expiration else {
+            return;
+        };
+        let Some(s) = self.sessions.get(sid) else {
+            return;
+        };
+        if s.generation() != generation {
+            return;
+        }
+        if s.offline_since().is_some_and(|t| passed >= t.after(expiry)) {
+            info!("session {} expired", s.client_id());
+            self.stats.clients_expired += 1;
+            self.remove_session(sid, now);
+        }
+    }
+}

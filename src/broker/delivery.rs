@@ -1,0 +1,188 @@
+//! Delivery and acknowledgments: a message joins a session's queue (or is dropped under
+//! its caps, or stalls its publisher), queued messages move into the connection's outbox
+//! within the inflight window, are re-sent when a session resumes, and leave the inflight
+//! window with PUBACK, PUBREC/PUBREL/PUBCOMP [MQTT-4.3], [MQTT-4.4].
+
+use super::*;
+
+/// Frames moved from a session's queue into its connection's outbox at a time: enough
+/// for one write of many small messages (the reactor packs them into one syscall), few
+/// enough that queue caps keep their meaning and the outbox's worst case stays small.
+pub(super) const OUTBOX_BATCH: usize = 128;
+
+impl Broker {
+    /// Queues a message for a session, applying the slow-consumer policy of
+    /// ARCHITECTURE.md when the queue is full.
+    pub(super) fn enqueue(
+        &mut self,
+        sid: SessionId,
+        item: Queued,
+        from: Option<ConnId>,
+        now: Instant,
+    ) {
+        let l = &self.limits;
+        let (max_messages, max_bytes) = (l.max_queued_messages, l.max_queued_bytes);
+        let size = item.message.size();
+        let memory_full = self.sessions.held_bytes() + size > l.max_queued_memory;
+        let queue_qos0 = l.queue_qos0_messages;
+        let Some(s) = self.sessions.get(sid) else {
+            return;
+        };
+        let online = s.conn().is_some();
+        if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
+            return;
+        }
+        let refused = if memory_full {
+            Some("max_queued_memory reached")
+        } else if s.queue_full(max_messages, max_bytes, size) {
+            // A draining subscriber's QoS 1/2 messages overflow the cap while their
+            // publisher is paused; everything else is dropped and counted.
+            let stallable = online
+                && item.qos != QoS::AtMostOnce
+                && !s.is_dropping()
+                && from.is_some()
+                && from != s.conn();
+            match (stallable, online) {
+                (true, _) => None,
+                (false, true) => Some("queue full"),
+                (false, false) => Some("offline queue full"),
+            }
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            let id = s.client_id().to_string();
+            self.stats.publish_dropped += 1;
+            let topic = item.message.topic();
+            self.drop_log.warn(
+                now,
+                format_args!("dropped message on {topic} for {id}: {why}"),
+            );
+            return;
+        }
+        let overflow = s.queue_full(max_messages, max_bytes, size);
+        self.sessions.enqueue(sid, item);
+        if let (true, Some(publisher)) = (overflow, from) {
+            self.stall(publisher, sid, now);
+        }
+        if online {
+            self.pump(sid, now);
+        }
+    }
+
+    /// Moves queued messages into the connection's outbox while the inflight window and
+    /// the batch size allow, then releases publishers if the queue has room again.
+    pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
+        let max_inflight = match self.limits.max_inflight_messages {
+            0 => usize::from(u16::MAX) - 1,
+            n => n.min(usize::from(u16::MAX) - 1),
+        };
+        let (max_messages, max_bytes) = (
+            self.limits.max_queued_messages,
+            self.limits.max_queued_bytes,
+        );
+        let stamp = self.clock.stamp(now);
+        let Some(mut sender) = self.sessions.sender(sid) else {
+            return;
+        };
+        let Some(conn) = sender.session().conn() else {
+            return;
+        };
+        let Some(Some(c)) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let queued = sender.session().queue_len();
+        let mut moved = 0usize;
+        let mut unencodable = 0u64;
+        if queued > 0 {
+            // At most what the outbox has room for; none when it is full (a flood).
+            let batch = queued.min(OUTBOX_BATCH.saturating_sub(c.outbox.len()));
+            if batch > 1 {
+                // One allocation for the batch (a single frame needs none: see `Outbox`).
+                c.outbox.reserve(batch);
+            }
+            let version = c.version;
+            for _ in 0..batch {
+                let sent = sender.next(max_inflight, |item, packet_id| {
+                    let message = item.message.clone();
+                    Frame::publish(message, version, item.qos, false, item.retain, packet_id)
+                });
+                match sent {
+                    None => break,
+                    Some(Ok(frame)) => {
+                        if c.outbox.is_empty() {
+                            c.last_progress = stamp;
+                        }
+                        c.outbox.push_back(frame);
+                        moved += 1;
+                    }
+                    Some(Err(e)) => {
+                        // Only a message at the protocol's size limit with a packet id
+                        // added can get here; it is dropped for this subscriber, counted.
+                        unencodable += 1;
+                        warn!("dropped a message for connection {conn}: {e}");
+                    }
+                }
+            }
+        }
+        // Every `written` lands here, mostly with nothing queued: only the room check.
+        let has_room = !sender.session().queue_full(max_messages, max_bytes, 0);
+        if has_room {
+            self.sessions.set_dropping(sid, false);
+        }
+        self.stats.publish_dropped += unencodable;
+        if moved > 0 {
+            self.stats.publish_sent += moved as u64;
+            self.stats.messages_sent += moved as u64;
+            self.mark_writable(conn);
+            self.arm_conn_timer(conn);
+        }
+        if has_room {
+            self.release_stalls_on(sid, now);
+        }
+    }
+
+    /// Re-sends unacknowledged messages with DUP set, and PUBREL for those past PUBREC,
+    /// in their original order, when a persistent session resumes [MQTT-4.4.0-1].
+    pub(super) fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
+        let Some(version) = self.conn(conn).map(|c| c.version) else {
+            return;
+        };
+        let frames: Vec<_> = self.sessions.get(sid).map_or_else(Vec::new, |s| {
+            s.inflight()
+                .map(|m| match (&m.message, m.state) {
+                    (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
+                        let id = Some(m.packet_id);
+                        Frame::publish(msg.clone(), version, m.qos, true, m.retain, id)
+                    }
+                    _ => Frame::packet(&Packet::pubrel(m.packet_id), version),
+                })
+                .collect()
+        });
+        for frame in frames {
+            self.push_encoded(conn, frame, now);
+        }
+    }
+
+    /// PUBACK (`state` [`Awaiting::Puback`]) or PUBCOMP ([`Awaiting::Pubcomp`]) for an
+    /// outbound message: it leaves the inflight window, which may let the next one out.
+    pub(super) fn on_ack(&mut self, sid: SessionId, id: u16, state: Awaiting, now: Instant) {
+        if self.sessions.acknowledge(sid, id, state) {
+            self.pump(sid, now);
+        }
+    }
+
+    /// PUBREC for an outbound QoS 2 message: answered with PUBREL [MQTT-4.3.3-1].
+    pub(super) fn on_pubrec(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
+        self.sessions.pubrec_received(sid, id);
+        // PUBREL answers every PUBREC [MQTT-4.3.3-1].
+        self.send(conn, &Packet::pubrel(id), now);
+    }
+
+    /// PUBREL for an inbound QoS 2 message: its id is released, PUBCOMP answers.
+    pub(super) fn on_pubrel(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
+        self.sessions.pubrel_received(sid, id);
+        // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
+        self.send(conn, &Packet::pubcomp(id), now);
+    }
+}

@@ -1,0 +1,43 @@
+//! A session's end: when its connection goes it is detached (kept offline if persistent)
+//! or removed, and a removed session's subscriptions leave the topic tree. The session
+//! table does the bookkeeping; this file ties it to the tree, the timers and flow control.
+
+use super::*;
+
+impl Broker {
+    /// Removes session `sid` (a clean reconnect replaced it, or it expired) with its
+    /// subscriptions, releasing the publishers stalled on its queue.
+    pub(super) fn remove_session(&mut self, sid: SessionId, now: Instant) {
+        self.release_stalls_on(sid, now);
+        if let Some(s) = self.sessions.remove(sid) {
+            self.unsubscribe_all(sid, &s);
+        }
+    }
+
+    /// Takes every subscription of the removed session `s` out of the topic tree.
+    fn unsubscribe_all(&mut self, sid: SessionId, s: &sessions::Session) {
+        for &at in s.subscriptions() {
+            self.tree.remove_at(at, sid);
+        }
+    }
+
+    /// The session's connection is gone: a clean session ends [MQTT-3.1.2-6], a persistent
+    /// one keeps its subscriptions and queues QoS 1/2 messages [MQTT-3.1.2-4] until
+    /// `persistent_client_expiration`.
+    pub(super) fn detach_session(&mut self, sid: SessionId, now: Instant) {
+        self.release_stalls_on(sid, now);
+        let stamp = self.clock.stamp(now);
+        let l = &self.limits;
+        let (max_offline, queue_qos0) = (l.max_offline_sessions, l.queue_qos0_messages);
+        match self.sessions.detach(sid, stamp, max_offline, queue_qos0) {
+            None => {}
+            Some(Detached::Ended(s)) => self.unsubscribe_all(sid, &s),
+            Some(Detached::Offline { generation }) => {
+                if let Some(expiry) = self.limits.persistent_client_expiration {
+                    self.timers
+                        .push(stamp.after(expiry), Owner::Session(sid, generation));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The write path of the core: packets are encoded by the codec into [`Frame`]s in a
+//! connection's outbox; the reactor asks which connections have output
+//! ([`Broker::poll_writable`]), borrows their bytes ([`Broker::fill_iovecs`]) and reports
+//! what the socket took ([`Broker::written`]), which frees frames and lets the session
+//! send more.
+
+use super::*;
+
+/// Outbox capacity (frames) a connection keeps once everything is written: enough for
+/// acknowledgements, small enough that ten thousand idle clients cost little.
+pub(super) const OUTBOX_KEEP: usize = 16;
+
+impl Broker {
+    /// A connection that has output queued since it was last returned here.
+    pub fn poll_writable(&mut self) -> Option<ConnId> {
+        while let Some(conn) = self.writable.pop_front() {
+            if let Some(c) = self.conn_mut(conn) {
+                c.in_writable = false;
+                if !c.outbox.is_empty() {
+                    return Some(conn);
+                }
+            }
+        }
+        None
+    }
+
+    /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
+    /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
+    /// payload); bytes already written are skipped. Empty when there is nothing to write.
+    pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &[u8]> {
+        let (frames, mut skip) = match self.conn(conn) {
+            Some(c) => (Some(c.outbox.iter()), c.written as usize),
+            None => (None, 0),
+        };
+        frames
+            .into_iter()
+            .flatten()
+            .flat_map(Frame::segments)
+            .filter_map(move |seg| {
+                if skip >= seg.len() {
+                    skip -= seg.len();
+                    None
+                } else {
+                    let rest = &seg[skip..];
+                    skip = 0;
+                    Some(rest)
+                }
+            })
+    }
+
+    /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
+    /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
+    pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, seg) in iov.iter_mut().zip(self.output(conn)) {
+            *slot = IoSlice::new(seg);
+            n += 1;
+        }
+        n
+    }
+
+    /// The socket of `conn` took `n` bytes of the output lent by [`Broker::fill_iovecs`].
+    pub fn written(&mut self, conn: ConnId, n: usize, now: Instant) {
+        self.stats.bytes_sent += n as u64;
+        let stamp = self.clock.stamp(now);
+        let Some(c) = self.conn_mut(conn) else { return };
+        if n > 0 {
+            c.last_progress = stamp;
+        }
+        let mut done = c.written as usize + n;
+        while let Some(front) = c.outbox.front() {
+            let len = front.len();
+            if done < len {
+                break;
+            }
+            done -= len;
+            c.outbox.pop_front();
+        }
+        c.written = u32::try_from(done).expect("less than one frame, and frames are below 4 GiB");
+        c.outbox.release_after_burst(OUTBOX_KEEP);
+        if let Phase::Connected(sid) = c.phase {
+            self.pump(sid, now);
+        }
+        self.check_outbox_pressure(conn, now);
+    }
+
+    /// Whether `conn` has output not yet written.
+    pub fn has_output(&self, conn: ConnId) -> bool {
+        self.conn(conn).is_some_and(|c| !c.outbox.is_empty())
+    }
+
+    /// Whether reading from `conn` is paused by flow control.
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.conn(conn).is_some_and(Conn::paused)
+    }
+
+    /// Queues `packet` for `conn`, encoded in the version it speaks.
+    pub(super) fn send(&mut self, conn: ConnId, packet: &Packet<'_>, now: Instant) {
+        let Some(version) = self.conn(conn).map(|c| c.version) else {
+            return;
+        };
+        self.push_encoded(conn, Frame::packet(packet, version), now);
+    }
+
+    /// Queues a frame the codec encoded, or closes the connection the codec could not
+    /// encode it for (a packet the broker builds always fits: this is a bug, not input).
+    pub(super) fn push_encoded(
+        &mut self,
+        conn: ConnId,
+        frame: Result<Frame, EncodeError>,
+        now: Instant,
+    ) {
+        match frame {
+            Ok(frame) => self.push_frame(conn, frame, now),
+            Err(e) => {
+                log::error!("connection {conn}: cannot encode a packet for it: {e}");
+                self.close(conn, CloseReason::ProtocolError);
+            }
+        }
+    }
+
+    pub(super) fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
+        let stamp = self.clock.stamp(now);
+        let Some(c) = self.conn_mut(conn) else { return };
+        if c.outbox.is_empty() {
+            c.last_progress = stamp;
+        }
+        c.outbox.push_back(frame);
+        self.stats.messages_sent += 1;
+        self.mark_writable(conn);
+        self.arm_conn_timer(conn);
+    }
+
+    #[inline]
+    pub(super) fn mark_writable(&mut self, conn: ConnId) {
+        if let Some(c) = self.conn_mut(conn) {
+            if !c.in_writable {
+                c.in_writable = true;
+                self.writable.push_back(conn);
+            }
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The session table: the one door through which every session changes.
+//!
+//! The table owns the sessions, the index that finds them by client id, the count of
+//! persistent sessions without a connection and the message bytes all sessions hold (the
+//! `max_queued_memory` accounting). Every change of a session goes through one of its
+//! methods, the way smoltcp routes every TCP state change through `set_state`:
+//!
+//! | change | method |
+//! |---|---|
+//! | created, resumed, taken over, detached, removed | [`SessionTable::create`], [`SessionTable::attach`], [`SessionTable::take_conn`], [`SessionTable::detach`], [`SessionTable::remove`] |
+//! | subscription added or removed | [`SessionTable::subscribed`], [`SessionTable::unsubscribed`] |
+//! | message queued, sent, acknowledged | [`SessionTable::enqueue`], [`SessionTable::sender`], [`SessionTable::acknowledge`], [`SessionTable::pubrec_received`] |
+//! | inbound QoS 2 ids | [`SessionTable::await_pubrel`], [`SessionTable::pubrel_received`] |
+//!
+//! Each of these keeps the counts right and, for a persistent session, records the change
+//! in the table's [`Journal`] as a [`Durable`] record: a store observes exactly these
+//! changes. A [`Session`]'s own mutators are visible only here.
+//!
+//! The table does not know about connections beyond their slot numbers, nor about the
+//! topic tree: removing a session hands it back so the caller can unsubscribe it there.
+
+mod session;
+
+pub use session::{Awaiting, Inflight, Queued, Session, SESSION_BYTES};
+
+use super::clock::Tick;
+use super::effect::{Durable, Journal};
+use super::id::{ConnId, SessionId};
+use super::index::ArenaIndex;
+use super::topic_tree::FilterRef;
+use crate::codec::{ProtocolVersion, QoS};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+/// What became of a session whose connection is gone.
+#[derive(Debug)]
+pub enum Detached {
+    /// It ended (clean session, or no room for another offline session): it was removed
+    /// from the table and is handed back, so its subscriptions can be removed too.
+    Ended(Session),
+    /// It is kept offline; its expiry timer needs its generation.
+    Offline {
+        /// The session's generation, for its expiry timer.
+        generation: u32,
+    },
+}
+
+/// The sessions, by slot and by client id. See the module documentation.
+pub struct SessionTable {
+    /// Session slots; `None` is free.
+    slab: Vec<Option<Session>>,
+    /// Free slots.
+    free: Vec<SessionId>,
+    /// Next session generation.
+    generation: u32,
+    /// Sessions by client id (the key is the session's own `client_id`).
+    by_client_id: ArenaIndex,
+    /// Keys the client-id hash of `by_client_id`.
+    id_hasher: RandomState,
+    /// Persistent sessions without a connection.
+    offline: usize,
+    /// Message bytes held by all sessions' queues and inflight windows.
+    held_bytes: usize,
+    /// Changes of persistent sessions, for a store.
+    journal: Journal,
+}
+
+impl SessionTable {
+    /// An empty table; it records durable changes only if `track_durable`.
+    pub fn new(track_durable: bool) -> SessionTable {
+        SessionTable {
+            slab: Vec::new(),
+            free: Vec::new(),
+            generation: 0,
+            by_client_id: ArenaIndex::default(),
+            id_hasher: RandomState::new(),
+            offline: 0,
+            held_bytes: 0,
+            journal: Journal::new(track_durable),
+        }
+    }
+
+    // ----- reading -------------------------------------------------------------------
+
+    /// The session in slot `sid`.
+    #[inline]
+    pub fn get(&self, sid: SessionId) -> Option<&Session> {
+        self.slab.get(sid as usize)?.as_ref()
+    }
+
+    /// Every slot number that may hold a session.
+    pub fn ids(&self) -> impl Iterator<Item = SessionId> {
+        0..self.slab.len() as SessionId
+    }
+
+    /// The session of `client_id`, if there is one.
+    pub fn find(&self, client_id: &str) -> Option<SessionId> {
+        let hash = self.id_hasher.hash_one(client_id);
+        self.by_client_id.find(hash, |sid| {
+            self.get(sid).is_some_and(|s| s.client_id() == client_id)
+        })
+    }
+
+    /// Every session, for tests that check the table's counts against its sessions.
+    #[cfg(test)]
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.slab.iter().flatten()
+    }
+
+    /// Whether no session is stored, nor indexed by client id.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.by_client_id.len() == 0 && self.slab.iter().all(Option::is_none)
+    }
+
+    /// Persistent sessions without a connection.
+    pub fn offline(&self) -> usize {
+        self.offline
+    }
+
+    /// Message bytes held by all queues and inflight windows (`max_queued_memory`).
+    #[inline]
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// The next durable record not handed out yet.
+    pub fn pop_durable(&mut self) -> Option<Durable> {
+        self.journal.pop()
+    }
+
+    /// Turns durable records on or off (on reload).
+    pub fn track_durable(&mut self, on: bool) {
+        self.journal.set_enabled(on);
+    }
+
+    /// Records `change(client_id)` for session `sid` if it is persistent.
+    #[inline]
+    fn record(&mut self, sid: SessionId, change: impl FnOnce(Box<str>) -> Durable) {
+        if !self.journal.enabled() {
+            return;
+        }
+        let Some(s) = self.slab.get(sid as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if !s.is_clean() {
+            let client_id: Box<str> = s.client_id().into();
+            self.journal.record(|| change(client_id));
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, sid: SessionId) -> Option<&mut Session> {
+        self.slab.get_mut(sid as usize)?.as_mut()
+    }
+
+    // ----- lifecycle -----------------------------------------------------------------
+
+    /// A new session for `client_id`, attached to nothing yet ([`SessionTable::attach`]
+    /// follows).
+    pub fn create(&mut self, client_id: &str, clean: bool) -> SessionId {
+        self.generation = self.generation.wrapping_add(1);
+        let session = Session::new(client_id, clean, self.generation);
+        let sid = match self.free.pop() {
+            Some(sid) => {
+                self.slab[sid as usize] = Some(session);
+                sid
+            }
+            None => {
+                self.slab.push(Some(session));
+                SessionId::try_from(self.slab.len() - 1)
+                    .expect("sessions are bounded by connections plus max_offline_sessions")
+            }
+        };
+        let hash = self.id_hasher.hash_one(client_id);
+        self.by_client_id.insert(hash, sid);
+        self.record(sid, |client_id| Durable::SessionCreated {
+            client_id,
+            username: None,
+        });
+        sid
+    }
+
+    /// Attaches session `sid` to `conn` speaking `version`, with its connection's clean
+    /// flag and user name. A session that was offline is counted online again. Returns
+    /// whether the user name changed (its subscriptions' ACL marks need deciding again).
+    pub fn attach(
+        &mut self,
+        sid: SessionId,
+        conn: ConnId,
+        version: ProtocolVersion,
+        clean: bool,
+        username: Option<&str>,
+    ) -> bool {
+        let Some(s) = self.get_mut(sid) else {
+            return false;
+        };
+        if s.conn().is_none() && !s.is_clean() && s.offline_since().is_some() {
+            self.offline -= 1;
+        }
+        let Some(s) = self.get_mut(sid) else {
+            return false;
+        };
+        s.set_conn(Some(conn));
+        s.offline_since = None;
+        s.clean = clean;
+        s.version = version;
+        let user_changed = s.username() != username;
+        if user_changed {
+            s.username = username.map(Box::from);
+        }
+        let username = username.map(Box::from);
+        self.record(sid, |client_id| Durable::SessionAttached {
+            client_id,
+            username,
+        });
+        user_changed
+    }
+
+    /// Takes session `sid`'s connection away (another connection takes the session over
+    /// [MQTT-3.1.4-2]): the session is offline from `stamp` until attached again.
+    /// Returns the connection it had.
+    pub fn take_conn(&mut self, sid: SessionId, stamp: Tick) -> Option<ConnId> {
+        let s = self.get_mut(sid)?;
+        let old = s.conn()?;
+        s.set_conn(None);
+        if !s.is_clean() {
+            s.offline_since = Some(stamp);
+            self.offline += 1;
+        }
+        Some(old)
+    }
+
+    /// Session `sid`'s connection is gone at `stamp`: a clean session ends
+    /// [MQTT-3.1.2-6], a persistent one stays offline with its subscriptions and QoS 1/2
+    /// messages [MQTT-3.1.2-4], unless `max_offline` sessions are offline already. Its
+    /// queued QoS 0 messages go unless `queue_qos0`.
+    pub fn detach(
+        &mut self,
+        sid: SessionId,
+        stamp: Tick,
+        max_offline: usize,
+        queue_qos0: bool,
+    ) -> Option<Detached> {
+        let offline = self.offline;
+        let s = self.get_mut(sid)?;
+        s.set_conn(None);
+        if s.is_clean() {
+            return self.remove(sid).map(Detached::Ended);
+        }
+        if offline >= max_offline {
+            log::warn!(
+                "session {} not kept: max_offline_sessions ({max_offline}) reached",
+                s.client_id()
+            );
+            return self.remove(sid).map(Detached::Ended);
+        }
+        s.offline_since = Some(stamp);
+        s.dropping = false;
+        let generation = s.generation();
+        let mut freed = 0;
+        if !queue_qos0 {
+            let before = s.held_bytes();
+            s.drop_queued_qos0();
+            freed = before - s.held_bytes();
+        }
+        self.held_bytes -= freed;
+        self.offline += 1;
+        if freed > 0 {
+            self.record(sid, |client_id| Durable::QueuedQos0Dropped { client_id });
+        }
+        self.record(sid, |client_id| Durable::SessionDetached { client_id });
+        Some(Detached::Offline { generation })
+    }
+
+    /// Removes session `sid` (a clean reconnect replaced it, it expired, or it ended) and
+    /// hands it back: its subscriptions are still in the topic tree.
+    pub fn remove(&mut self, sid: SessionId) -> Option<Session> {
+        self.record(sid, |client_id| Durable::SessionRemoved { client_id });
+        let s = self.slab.get_mut(sid as usize).and_then(Option::take)?;
+        self.held_bytes -= s.held_bytes();
+        if s.conn().is_none() && !s.is_clean() && s.offline_since().is_some() {
+            self.offline -= 1;
+        }
+        let hash = self.id_hasher.hash_one(s.client_id());
+        self.by_client_id.remove(hash, |id| id == sid);
+        self.free.push(sid);
+        Some(s)
+    }
+
+    /// Whether session `sid`'s overflowing QoS 1/2 messages are dropped (a publisher
+    /// stall on its full queue ran out) or not (its queue has room again, or it went
+    /// offline).
+    #[inline]
+    pub fn set_dropping(&mut self, sid: SessionId, dropping: bool) {
+        if let Some(s) = self.get_mut(sid) {
+            s.dropping = dropping;
+        }
+    }
+
+    // ----- subscriptions -------------------------------------------------------------
+
+    /// Session `sid` subscribed to `filter` (stored in the tree at `at`) with `qos`
+    /// granted; `new` is false when an existing subscription's QoS was replaced.
+    pub fn subscribed(&mut self, sid: SessionId, at: FilterRef, new: bool, filter: &str, qos: QoS) {
+        if new {
+            if let Some(s) = self.get_mut(sid) {
+                s.subscriptions.push(at);
+            }
+        }
+        self.record(sid, |client_id| Durable::Subscribed {
+            client_id,
+            filter: filter.into(),
+            qos,
+        });
+    }
+
+    /// Session `sid` unsubscribed from `filter` (stored in the tree at `at`).
+    pub fn unsubscribed(&mut self, sid: SessionId, at: FilterRef, filter: &str) {
+        if let Some(s) = self.get_mut(sid) {
+            s.subscriptions.retain(|&f| f != at);
+        }
+        self.record(sid, |client_id| Durable::Unsubscribed {
+            client_id,
+            filter: filter.into(),
+        });
+    }
+
+    // ----- messages ------------------------------------------------------------------
+
+    /// Appends `item` to session `sid`'s queue (the caller decided the caps allow it).
+    #[inline]
+    pub fn enqueue(&mut self, sid: SessionId, item: Queued) {
+        let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        self.held_bytes += item.message.size();
+        if self.journal.enabled() && !s.is_clean() {
+            let (message, qos, retain) = (item.message.clone(), item.qos, item.retain);
+            s.push(item);
+            self.record(sid, |client_id| Durable::MessageQueued {
+                client_id,
+                message,
+                qos,
+                retain,
+            });
+        } else {
+            s.push(item);
+        }
+    }
+
+    /// A handle that sends session `sid`'s queued messages one by one, for the delivery
+    /// loop (one lookup for a whole batch).
+    #[inline]
+    pub fn sender(&mut self, sid: SessionId) -> Option<Sender<'_>> {
+        let session = self.slab.get_mut(sid as usize)?.as_mut()?;
+        Some(Sender {
+            session,
+            held_bytes: &mut self.held_bytes,
+            journal: &mut self.journal,
+        })
+    }
+
+    /// The in-flight message `packet_id` of session `sid` was acknowledged (PUBACK when
+    /// `state` is [`Awaiting::Puback`], PUBCOMP when [`Awaiting::Pubcomp`]). False if
+    /// nothing in that state had that id.
+    pub fn acknowledge(&mut self, sid: SessionId, packet_id: u16, state: Awaiting) -> bool {
+        let Some(s) = self.get_mut(sid) else {
+            return false;
+        };
+        let Some(entry) = s.take_inflight(packet_id, state) else {
+            return false;
+        };
+        self.held_bytes -= entry.message.map_or(0, |m| m.size());
+        self.record(sid, |client_id| Durable::MessageAcknowledged {
+            client_id,
+            packet_id,
+        });
+        true
+    }
+
+    /// PUBREC arrived for session `sid`'s outbound QoS 2 message `packet_id`: its body is
+    /// released, only PUBREL remains. False if no message awaited that PUBREC.
+    pub fn pubrec_received(&mut self, sid: SessionId, packet_id: u16) -> bool {
+        let Some(s) = self.get_mut(sid) else {
+            return false;
+        };
+        let before = s.held_bytes();
+        if !s.pubrec_received(packet_id) {
+            return false;
+        }
+        self.held_bytes -= before - s.held_bytes();
+        self.record(sid, |client_id| Durable::PubrecReceived {
+            client_id,
+            packet_id,
+        });
+        true
+    }
+
+    /// An inbound QoS 2 message `packet_id` from session `sid`'s client: `Ok(true)` if it
+    /// is new (deliver it; its id now awaits PUBREL), `Ok(false)` if it was delivered
+    /// already [MQTT-4.3.3-2], `Err(())` if `max_incoming` ids await PUBREL already.
+    pub fn await_pubrel(
+        &mut self,
+        sid: SessionId,
+        packet_id: u16,
+        max_incoming: usize,
+    ) -> Result<bool, ()> {
+        let Some(s) = self.get_mut(sid) else {
+            return Ok(false);
+        };
+        if s.awaits_pubrel(packet_id) {
+            return Ok(false);
+        }
+        if s.awaiting_pubrel() >= max_incoming {
+            return Err(());
+        }
+        s.await_pubrel(packet_id);
+        self.record(sid, |client_id| Durable::PubrelAwaited {
+            client_id,
+            packet_id,
+        });
+        Ok(true)
+    }
+
+    /// PUBREL arrived for inbound QoS 2 message `packet_id` of session `sid`: the id may
+    /// be used again.
+    pub fn pubrel_received(&mut self, sid: SessionId, packet_id: u16) {
+        let released = self
+            .get_mut(sid)
+            .is_some_and(|s| s.pubrel_received(packet_id));
+        if released {
+            self.record(sid, |client_id| Durable::PubrelReceived {
+                client_id,
+                packet_id,
+            });
+        }
+    }
+}
+
+/// Sends one session's queued messages: see [`SessionTable::sender`].
+pub struct Sender<'a> {
+    /// The session.
+    session: &'a mut Session,
+    /// The table's byte count.
+    held_bytes: &'a mut usize,
+    /// The table's journal.
+    journal: &'a mut Journal,
+}
+
+impl Sender<'_> {
+    /// The session being sent from.
+    #[inline]
+    pub fn session(&self) -> &Session {
+        self.session
+    }
+
+    /// Sends the oldest queued message unless it is QoS 1/2 and `max_inflight` messages
+    /// are in flight already: `frame` makes what goes on the wire from it and its packet
+    /// id. A QoS 1/2 message gets a packet id and enters the inflight window, kept for
+    /// re-delivery until acknowledged; a QoS 0 one is gone. If `frame` fails, the message
+    /// is dropped (the caller counts it). `None` when nothing may be sent.
+    #[inline]
+    pub fn next<T, E>(
+        &mut self,
+        max_inflight: usize,
+        frame: impl FnOnce(&Queued, Option<u16>) -> Result<T, E>,
+    ) -> Option<Result<T, E>> {
+        let s = &mut *self.session;
+        let front = s.front()?;
+        if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {
+            return None;
+        }
+        let held_before = s.held_bytes();
+        let item = s.pop()?;
+        let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
+        let made = frame(&item, packet_id);
+        if let (Ok(_), Some(packet_id)) = (&made, packet_id) {
+            let state = if item.qos == QoS::AtLeastOnce {
+                Awaiting::Puback
+            } else {
+                Awaiting::Pubrec
+            };
+            s.push_inflight(Inflight {
+                packet_id,
+                message: Some(item.message),
+                qos: item.qos,
+                retain: item.retain,
+                state,
+            });
+        }
+        *self.held_bytes = *self.held_bytes + s.held_bytes() - held_before;
+        if self.journal.enabled() && !s.is_clean() {
+            let client_id: Box<str> = s.client_id().into();
+            let packet_id = packet_id.filter(|_| made.is_ok());
+            self.journal.record(|| Durable::MessageSent {
+                client_id,
+                packet_id,
+            });
+        }
+        Some(made)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::message::Message;
+    use crate::codec::ProtocolVersion::V311;
+
+    fn item(qos: QoS) -> Queued {
+        Queued {
+            message: Message::new("t", &[0; 10]),
+            qos,
+            retain: false,
+        }
+    }
+
+    #[test]
+    fn counts_follow_every_change() {
+        let mut t = SessionTable::new(false);
+        let stamp = Tick::ZERO;
+        let sid = t.create("p", false);
+        assert_eq!(t.find("p"), Some(sid));
+        t.attach(sid, 0, V311, false, None);
+        t.enqueue(sid, item(QoS::AtLeastOnce));
+        t.enqueue(sid, item(QoS::AtMostOnce));
+        assert_eq!(t.held_bytes(), 26);
+        let sent = t.sender(sid).unwrap().next(10, |_, id| Ok::<_, ()>(id));
+        let id = sent.unwrap().unwrap();
+        assert_eq!(t.held_bytes(), 26, "in flight, still held");
+        assert!(t.acknowledge(sid, id.unwrap(), Awaiting::Puback));
+        assert_eq!(t.held_bytes(), 13);
+        assert!(matches!(
+            t.detach(sid, stamp, 10, false),
+            Some(Detached::Offline { .. })
+        ));
+        assert_eq!(
+            (t.offline(), t.held_bytes()),
+            (1, 0),
+            "QoS 0 dropped offline"
+        );
+        assert_eq!(t.take_conn(sid, stamp), None, "no connection to take");
+        t.attach(sid, 1, V311, false, None);
+        assert_eq!(t.offline(), 0);
+        assert_eq!(t.take_conn(sid, stamp), Some(1));
+        assert_eq!(t.offline(), 1, "taken over: offline until attached again");
+        let s = t.remove(sid).unwrap();
+        assert_eq!((s.client_id(), t.offline(), t.find("p")), ("p", 0, None));
+    }
+
+    #[test]
+    fn persistent_sessions_journal_their_changes_clean_ones_do_not() {
+        let mut t = SessionTable::new(true);
+        let clean = t.create("c", true);
+        t.attach(clean, 0, V311, true, None);
+        t.enqueue(clean, item(QoS::AtLeastOnce));
+        assert_eq!(t.pop_durable(), None);
+        let p = t.create("p", false);
+        t.attach(p, 1, V311, false, Some("u"));
+        t.enqueue(p, item(QoS::AtLeastOnce));
+        t.sender(p).unwrap().next(10, |_, _| Ok::<_, ()>(()));
+        let records: Vec<Durable> = std::iter::from_fn(|| t.pop_durable()).collect();
+        let names: Vec<&str> = records
+            .iter()
+            .map(|d| match d {
+                Durable::SessionCreated { .. } => "created",
+                Durable::SessionAttached { .. } => "attached",
+                Durable::MessageQueued { .. } => "queued",
+                Durable::MessageSent { .. } => "sent",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(names, ["created", "attached", "queued", "sent"]);
+        assert_eq!(t.await_pubrel(p, 9, 1), Ok(true));
+        assert_eq!(t.await_pubrel(p, 9, 1), Ok(false), "a re-sent one");
+        assert_eq!(
+            t.await_pubrel(p, 10, 1),
+            Err(()),
+            "over max_inflight_incoming"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! `$SYS` topics: the broker's counters published as retained messages every
+//! `sys_interval`, only those whose value changed, in Mosquitto's names.
+
+use super::*;
+
+impl Broker {
+    pub(super) fn publish_sys(&mut self, now: Instant) {
+        let s = &self.stats;
+        let uptime = now.duration_since(self.started).as_secs();
+        let total = self.connected + self.sessions.offline();
+        let values: [(&'static str, String); 20] = [
+            (
+                "$SYS/broker/version",
+                format!("sol version {}", env!("CARGO_PKG_VERSION")),
+            ),
+            ("$SYS/broker/uptime", format!("{uptime} seconds")),
+            ("$SYS/broker/clients/connected", self.connected.to_string()),
+            (
+                "$SYS/broker/clients/disconnected",
+                self.sessions.offline().to_string(),
+            ),
+            ("$SYS/broker/clients/total", total.to_string()),
+            ("$SYS/broker/clients/maximum", s.clients_maximum.to_string()),
+            ("$SYS/broker/clients/expired", s.clients_expired.to_string()),
+            (
+                "$SYS/broker/messages/received",
+                s.messages_received.to_string(),
+            ),
+            ("$SYS/broker/messages/sent", s.messages_sent.to_string()),
+            (
+                "$SYS/broker/publish/messages/received",
+                s.publish_received.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/sent",
+                s.publish_sent.to_string(),
+            ),
+            (
+                "$SYS/broker/publish/messages/dropped",
+                s.publish_dropped.to_string(),
+            ),
+            ("$SYS/broker/bytes/received", s.bytes_received.to_string()),
+            ("$SYS/broker/bytes/sent", s.bytes_sent.to_string()),
+            (
+                "$SYS/broker/subscriptions/count",
+                self.tree.len().to_string(),
+            ),
+            (
+                "$SYS/broker/retained messages/count",
+                self.retained.len().to_string(),
+            ),
+            (
+                "$SYS/broker/sol/publishers/stalled",
+                s.publisher_stalls.to_string(),
+            ),
+            ("$SYS/broker/sol/clients/slow", s.slow_consumers.to_string()),
+            (
+                "$SYS/broker/sol/clients/auth_failures",
+                s.auth_failures.to_string(),
+            ),
+            ("$SYS/broker/sol/acl/denied", s.acl_denied.to_string()),
+        ];
+        for (topic, value) in values {
+            if self.sys_last.get(topic) == Some(&value) {
+                continue;
+            }
+            self.publish(
+                None,
+                Message::new(topic, value.as_bytes()),
+                QoS::AtMostOnce,
+                true,
+                now,
+            );
+            self.sys_last.insert(topic, value);
+        }
+    }
+}
