@@ -1,5 +1,7 @@
 //! Further packet-by-packet tests, one or more per normative statement of MQTT 3.1.1
-//! chapters 3 and 4 that `tests.rs` does not already cover; see docs/conformance.md.
+//! chapters 3 and 4 that `tests/` does not already cover; see docs/conformance.md. One
+//! cohesive file in the specification's order (its sections are the spec's), so it is
+//! longer than the others: a reader checks a statement by searching its number here.
 //!
 //! They use the shared harness of `harness.rs`, which only uses the core's public API, the
 //! way the reactor does: packets go in through [`Broker::handle`] (or, for malformed input,

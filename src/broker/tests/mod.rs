@@ -1,0 +1,16 @@
+//! The broker core driven packet by packet, without sockets. Test names cite the
+//! normative statement of MQTT 3.1.1 they check.
+
+use super::harness::*;
+use super::*;
+
+mod caps;
+mod connect;
+mod flow;
+mod routing;
+mod sessions;
+
+const ACCEPTED: Seen = Seen::Connack {
+    present: false,
+    code: 0,
+};
