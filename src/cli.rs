@@ -286,13 +286,7 @@ fn check(path: &std::path::Path) -> Result<String, String> {
     if config.max_connections_auto {
         config.resolve_auto_connections(fd_limit());
     }
-    let limits = &config.limits;
-    crate::auth::Auth::load(
-        &config.security,
-        limits.max_topic_length,
-        limits.max_topic_levels,
-    )
-    .map_err(|errors| errors.join("\n"))?;
+    config.load_auth().map_err(|errors| errors.to_string())?;
     let mut report = check_report(&path.display().to_string(), &config);
     for warning in unreadable_files(path, &config)? {
         report.push_str(&format!("\nwarning: {warning}"));

@@ -21,15 +21,113 @@
 //! timestamp (syslog adds its own); stderr/stdout lines start with wall-clock seconds
 //! since the epoch when `log_timestamp` is true, as Mosquitto's do.
 //!
+//! [`LogConfig`] (destinations, [`LogTypes`], timestamps, connection messages) is this
+//! module's own description of what to log; `config` builds it from the `log_*` keys, so
+//! this module depends on nothing above it.
+//!
 //! This module must not be called on the per-message hot path at info level.
 
-use crate::config::{LogConfig, LogTypes};
 use ::log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{SystemTime, UNIX_EPOCH};
 use syslog::{Facility, Formatter3164, LoggerBackend};
+
+/// Where log messages go and which ones are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// The destinations (`log_dest`); all false means `log_dest none`.
+    pub dest: LogDestinations,
+    /// The enabled message types (`log_type`).
+    pub types: LogTypes,
+    /// Prefix stderr/stdout lines with wall-clock seconds since the epoch
+    /// (`log_timestamp`).
+    pub timestamp: bool,
+    /// Log client connections and disconnections (`connection_messages`); these are
+    /// info messages with target `sol::connection`.
+    pub connection_messages: bool,
+}
+
+/// The set of log destinations (`log_dest` is repeatable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogDestinations {
+    /// The local syslog daemon (`/dev/log`), facility daemon.
+    pub syslog: bool,
+    /// Standard error.
+    pub stderr: bool,
+    /// Standard output.
+    pub stdout: bool,
+}
+
+/// The set of enabled log types (`log_type` is repeatable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogTypes {
+    /// Errors (`error`): log level Error.
+    pub error: bool,
+    /// Warnings (`warning`): log level Warn.
+    pub warning: bool,
+    /// Notices (`notice`): log level Info.
+    pub notice: bool,
+    /// Information (`information`): log level Info.
+    pub information: bool,
+    /// Debug messages (`debug`): log level Debug.
+    pub debug: bool,
+    /// Subscriptions (`subscribe`): info messages with target `sol::subscribe`.
+    pub subscribe: bool,
+    /// Unsubscriptions (`unsubscribe`): info messages with target `sol::unsubscribe`.
+    pub unsubscribe: bool,
+}
+
+impl LogTypes {
+    /// No type enabled (`log_type none`).
+    pub const NONE: LogTypes = LogTypes {
+        error: false,
+        warning: false,
+        notice: false,
+        information: false,
+        debug: false,
+        subscribe: false,
+        unsubscribe: false,
+    };
+    /// Every type enabled (`log_type all`, or `-v`).
+    pub const ALL: LogTypes = LogTypes {
+        error: true,
+        warning: true,
+        notice: true,
+        information: true,
+        debug: true,
+        subscribe: true,
+        unsubscribe: true,
+    };
+    /// Mosquitto's default: error, warning, notice and information.
+    pub const DEFAULT: LogTypes = LogTypes {
+        error: true,
+        warning: true,
+        notice: true,
+        information: true,
+        debug: false,
+        subscribe: false,
+        unsubscribe: false,
+    };
+}
+
+impl Default for LogConfig {
+    /// Mosquitto's defaults: stderr, types error to information, timestamps, connection
+    /// messages.
+    fn default() -> Self {
+        LogConfig {
+            dest: LogDestinations {
+                syslog: false,
+                stderr: true,
+                stdout: false,
+            },
+            types: LogTypes::DEFAULT,
+            timestamp: true,
+            connection_messages: true,
+        }
+    }
+}
 
 /// Target of subscription messages (`log_type subscribe`).
 pub const TARGET_SUBSCRIBE: &str = "sol::subscribe";

@@ -2,17 +2,20 @@
 //!
 //! Pure data and checks, no I/O beyond reading the files: the broker asks these modules at
 //! CONNECT (passwords) and at PUBLISH, SUBSCRIBE and delivery (ACLs). [`Auth::load`] reads
-//! the files a configuration names, at start, for `sol check`, and on every reload (where
-//! a file with errors is reported and the previous contents kept).
+//! the two files, at start, for `sol check`, and on every reload (where a file with errors
+//! is reported and the previous contents kept).
+//!
+//! This module must not depend on `config` (it sits below it): it takes the paths, and
+//! says which file each problem is in ([`AuthFile`]) so that the configuration can report
+//! it at the line that named the file.
 
 pub mod acl;
 pub mod password;
 
-use crate::config::SecurityFiles;
 use acl::Acl;
 use password::PasswordFile;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A problem in a password or ACL file, with its 1-based line number.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,25 +41,58 @@ pub struct Auth {
     pub acl: Option<Acl>,
 }
 
+/// Which of the two files a problem is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFile {
+    /// The password file (`password_file`).
+    Passwords,
+    /// The ACL file (`acl_file`).
+    Acl,
+}
+
+impl AuthFile {
+    /// The configuration key that names this file.
+    pub fn key(self) -> &'static str {
+        match self {
+            AuthFile::Passwords => "password_file",
+            AuthFile::Acl => "acl_file",
+        }
+    }
+}
+
+/// A problem with a password or ACL file: it cannot be read, or a line is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    /// Which file.
+    pub file: AuthFile,
+    /// Its path.
+    pub path: PathBuf,
+    /// What is wrong: `line N: reason`, or why the file cannot be read.
+    pub problem: String,
+}
+
+impl fmt::Display for FileError {
+    /// `PATH: problem`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.problem)
+    }
+}
+
 impl Auth {
-    /// Reads and parses the files of `files`. ACL filters are checked against the topic
-    /// caps. Every problem is returned as a printable line (`PATH: line N: reason`).
+    /// Reads and parses the password file and the ACL file, where given. ACL filters are
+    /// checked against the topic caps. Every problem of both files is returned.
     pub fn load(
-        files: &SecurityFiles,
+        password_file: Option<&Path>,
+        acl_file: Option<&Path>,
         max_topic_length: usize,
         max_topic_levels: usize,
-    ) -> Result<Auth, Vec<String>> {
+    ) -> Result<Auth, Vec<FileError>> {
         let mut errors = Vec::new();
-        let passwords = files.password_file.as_deref().and_then(|path| {
-            read(path, &mut errors, |text| {
-                PasswordFile::parse(text)
-                    .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())
-            })
-        });
-        let acl = files.acl_file.as_deref().and_then(|path| {
-            read(path, &mut errors, |text| {
+        let passwords = password_file
+            .and_then(|path| read(AuthFile::Passwords, path, &mut errors, PasswordFile::parse));
+        let acl = acl_file.and_then(|path| {
+            read(AuthFile::Acl, path, &mut errors, |text| {
                 Acl::parse(text, max_topic_length, max_topic_levels)
-                    .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())
             })
         });
         if errors.is_empty() {
@@ -67,23 +103,28 @@ impl Auth {
     }
 }
 
-/// Reads the file at `path` and parses it, adding its problems to `errors`.
+/// Reads `file` at `path` and parses it, adding its problems to `errors`.
 fn read<T>(
+    file: AuthFile,
     path: &Path,
-    errors: &mut Vec<String>,
-    parse: impl FnOnce(&str) -> Result<T, Vec<String>>,
+    errors: &mut Vec<FileError>,
+    parse: impl FnOnce(&str) -> Result<T, Vec<LineError>>,
 ) -> Option<T> {
-    let shown = path.display();
+    let error = |problem: String| FileError {
+        file,
+        path: path.to_path_buf(),
+        problem,
+    };
     match std::fs::read_to_string(path) {
         Ok(text) => match parse(&text) {
             Ok(value) => Some(value),
             Err(problems) => {
-                errors.extend(problems.iter().map(|p| format!("{shown}: {p}")));
+                errors.extend(problems.iter().map(|p| error(p.to_string())));
                 None
             }
         },
         Err(e) => {
-            errors.push(format!("{shown}: {e}"));
+            errors.push(error(e.to_string()));
             None
         }
     }
@@ -103,34 +144,32 @@ mod tests {
     fn loads_both_files_and_reports_every_problem_with_its_path() {
         let pw = temp("pw", "alice:$6$AAAA$AAAA\n");
         let acl = temp("acl", "topic read a/#\nbogus\n");
-        let files = SecurityFiles {
-            password_file: Some(pw.clone()),
-            acl_file: Some(acl.clone()),
-        };
-        let errors = Auth::load(&files, 256, 32).expect_err("both files are bad");
+        let errors = Auth::load(Some(&pw), Some(&acl), 256, 32).expect_err("both files are bad");
         assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].file, AuthFile::Passwords);
         assert!(
-            errors[0].starts_with(&format!("{}: line 1:", pw.display())),
+            errors[0]
+                .to_string()
+                .starts_with(&format!("{}: line 1:", pw.display())),
             "{errors:?}"
         );
+        assert_eq!(errors[1].file, AuthFile::Acl);
         assert!(
-            errors[1].starts_with(&format!("{}: line 2:", acl.display())),
+            errors[1]
+                .to_string()
+                .starts_with(&format!("{}: line 2:", acl.display())),
             "{errors:?}"
         );
         std::fs::write(&acl, "topic read a/#\n").unwrap();
-        let files = SecurityFiles {
-            password_file: None,
-            acl_file: Some(acl.clone()),
-        };
-        let auth = Auth::load(&files, 256, 32).expect("valid");
+        let auth = Auth::load(None, Some(&acl), 256, 32).expect("valid");
         assert!(auth.passwords.is_none() && auth.acl.is_some());
-        let missing = SecurityFiles {
-            password_file: Some("/nonexistent/sol-passwd".into()),
-            acl_file: None,
-        };
-        let errors = Auth::load(&missing, 256, 32).expect_err("missing");
+        let missing = Path::new("/nonexistent/sol-passwd");
+        let errors = Auth::load(Some(missing), None, 256, 32).expect_err("missing");
+        assert_eq!(errors[0].file.key(), "password_file");
         assert!(
-            errors[0].starts_with("/nonexistent/sol-passwd: "),
+            errors[0]
+                .to_string()
+                .starts_with("/nonexistent/sol-passwd: "),
             "{errors:?}"
         );
         for p in [pw, acl] {

@@ -21,7 +21,9 @@ mod value;
 
 pub use ceiling::{CeilingItem, MemoryCeiling};
 
+use crate::auth::{Auth, AuthFile, FileError};
 use crate::broker::{Limits, ListenerPolicy};
+use crate::log::LogConfig;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -74,14 +76,28 @@ pub struct Config {
     pub security: SecurityFiles,
 }
 
-/// Files with users and access rules, read at start and on every reload (see
-/// [`crate::auth`]).
+/// Files with users and access rules, read at start, by `sol check` and on every reload
+/// ([`Config::load_auth`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecurityFiles {
     /// `password_file`: Mosquitto's `username:hash` file.
     pub password_file: Option<PathBuf>,
     /// `acl_file`: Mosquitto's ACL file.
     pub acl_file: Option<PathBuf>,
+    /// Where the file set `password_file`, to report a problem with it at that line;
+    /// `None` when a program set the path.
+    pub password_file_at: Option<Origin>,
+    /// Where the file set `acl_file`, as `password_file_at`.
+    pub acl_file_at: Option<Origin>,
+}
+
+/// A place in a configuration file: where a key was set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The configuration file, named as in [`ConfigError::file`].
+    pub file: String,
+    /// The 1-based line.
+    pub line: usize,
 }
 
 /// One listening socket.
@@ -158,101 +174,6 @@ pub enum SocketDomain {
     Ipv4,
     /// IPv6 only.
     Ipv6,
-}
-
-/// Where log messages go and which ones are written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogConfig {
-    /// The destinations (`log_dest`); all false means `log_dest none`.
-    pub dest: LogDestinations,
-    /// The enabled message types (`log_type`).
-    pub types: LogTypes,
-    /// Prefix stderr/stdout lines with wall-clock seconds since the epoch
-    /// (`log_timestamp`).
-    pub timestamp: bool,
-    /// Log client connections and disconnections (`connection_messages`); these are
-    /// info messages with target `sol::connection`.
-    pub connection_messages: bool,
-}
-
-/// The set of log destinations (`log_dest` is repeatable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogDestinations {
-    /// The local syslog daemon (`/dev/log`), facility daemon.
-    pub syslog: bool,
-    /// Standard error.
-    pub stderr: bool,
-    /// Standard output.
-    pub stdout: bool,
-}
-
-/// The set of enabled log types (`log_type` is repeatable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogTypes {
-    /// Errors (`error`): log level Error.
-    pub error: bool,
-    /// Warnings (`warning`): log level Warn.
-    pub warning: bool,
-    /// Notices (`notice`): log level Info.
-    pub notice: bool,
-    /// Information (`information`): log level Info.
-    pub information: bool,
-    /// Debug messages (`debug`): log level Debug.
-    pub debug: bool,
-    /// Subscriptions (`subscribe`): info messages with target `sol::subscribe`.
-    pub subscribe: bool,
-    /// Unsubscriptions (`unsubscribe`): info messages with target `sol::unsubscribe`.
-    pub unsubscribe: bool,
-}
-
-impl LogTypes {
-    /// No type enabled (`log_type none`).
-    pub const NONE: LogTypes = LogTypes {
-        error: false,
-        warning: false,
-        notice: false,
-        information: false,
-        debug: false,
-        subscribe: false,
-        unsubscribe: false,
-    };
-    /// Every type enabled (`log_type all`, or `-v`).
-    pub const ALL: LogTypes = LogTypes {
-        error: true,
-        warning: true,
-        notice: true,
-        information: true,
-        debug: true,
-        subscribe: true,
-        unsubscribe: true,
-    };
-    /// Mosquitto's default: error, warning, notice and information.
-    pub const DEFAULT: LogTypes = LogTypes {
-        error: true,
-        warning: true,
-        notice: true,
-        information: true,
-        debug: false,
-        subscribe: false,
-        unsubscribe: false,
-    };
-}
-
-impl Default for LogConfig {
-    /// Mosquitto's defaults: stderr, types error to information, timestamps, connection
-    /// messages.
-    fn default() -> Self {
-        LogConfig {
-            dest: LogDestinations {
-                syslog: false,
-                stderr: true,
-                stdout: false,
-            },
-            types: LogTypes::DEFAULT,
-            timestamp: true,
-            connection_messages: true,
-        }
-    }
 }
 
 /// The buffer pool: fixed-size blocks lent to connections while they have bytes pending.
@@ -390,6 +311,42 @@ impl Config {
     /// The worst-case memory the caps allow, itemised; `Display` prints a table.
     pub fn memory_ceiling(&self) -> MemoryCeiling {
         MemoryCeiling::of(self)
+    }
+
+    /// Reads the password and ACL files this configuration names (ACL filters checked
+    /// against the topic caps). A problem is reported at the line that named the file
+    /// (`file:line: acl_file: PATH: line N: reason`), or as `PATH: problem` when a program
+    /// set the path.
+    pub fn load_auth(&self) -> Result<Auth, ConfigErrors> {
+        let files = &self.security;
+        let l = &self.limits;
+        Auth::load(
+            files.password_file.as_deref(),
+            files.acl_file.as_deref(),
+            l.max_topic_length,
+            l.max_topic_levels,
+        )
+        .map_err(|errors| {
+            let error = |e: FileError| {
+                let at = match e.file {
+                    AuthFile::Passwords => &files.password_file_at,
+                    AuthFile::Acl => &files.acl_file_at,
+                };
+                match at {
+                    Some(at) => ConfigError {
+                        file: at.file.clone(),
+                        line: at.line,
+                        message: format!("{}: {e}", e.file.key()),
+                    },
+                    None => ConfigError {
+                        file: e.path.display().to_string(),
+                        line: 0,
+                        message: e.problem,
+                    },
+                }
+            };
+            ConfigErrors(errors.into_iter().map(error).collect())
+        })
     }
 
     /// Sizes the pool for `max_connections -1` from the soft `RLIMIT_NOFILE` value
@@ -573,6 +530,44 @@ mod tests {
         assert!(errors
             .to_string()
             .starts_with("/nonexistent/sol.conf: cannot read the configuration file: "));
+    }
+
+    #[test]
+    fn auth_file_problems_name_the_line_that_named_the_file() {
+        let dir = std::env::temp_dir().join(format!("sol-config-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let acl = dir.join("acl");
+        std::fs::write(&acl, "topic read #\ntopic sideways x\n").expect("write");
+        let text = format!(
+            "listener 1883\npassword_file /nonexistent/passwd\nacl_file {}\n",
+            acl.display()
+        );
+        let config = Config::parse(&text, "sol.conf").expect("valid");
+        let errors = config.load_auth().expect_err("missing and bad files");
+        let text = errors.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("sol.conf:2: password_file: /nonexistent/passwd: "),
+            "{text}"
+        );
+        assert!(
+            lines[1].starts_with(&format!(
+                "sol.conf:3: acl_file: {}: line 2: topic: access must be",
+                acl.display()
+            )),
+            "{text}"
+        );
+
+        // A path set by a program (tests, embedders) has no line to name.
+        let mut config = Config::embedded_defaults();
+        config.security.password_file = Some("/nonexistent/passwd".into());
+        let errors = config.load_auth().expect_err("missing");
+        assert!(
+            errors.to_string().starts_with("/nonexistent/passwd: "),
+            "{errors}"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -11,10 +11,11 @@ use super::keys;
 use super::value::{self, ValueError};
 use super::{
     loopback_listeners, policies, Bind, Config, ConfigError, ConfigErrors, ListenerConfig,
-    LogConfig, LogTypes, MemoryConfig, SecurityFiles, SocketDomain, TlsSettings, TlsVersion,
-    DEFAULT_PORT, MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
+    MemoryConfig, Origin, SecurityFiles, SocketDomain, TlsSettings, TlsVersion, DEFAULT_PORT,
+    MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
 };
 use crate::broker::Limits;
+use crate::log::{LogConfig, LogDestinations, LogTypes};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -187,6 +188,14 @@ impl<'f> Parser<'f> {
             line,
             message: message.into(),
         });
+    }
+
+    /// The place of `line` in this file.
+    fn origin(&self, line: usize) -> Origin {
+        Origin {
+            file: self.file.to_string(),
+            line,
+        }
     }
 
     /// Records a rejected value of `key`.
@@ -399,14 +408,20 @@ impl<'f> Parser<'f> {
             "password_file" => {
                 self.global_security(line, key);
                 let v = self.one(line, key, args);
-                v.map(|v| self.security.password_file = Some(v.into()))
-                    .map(|_| "password_file")
+                v.map(|v| {
+                    self.security.password_file = Some(v.into());
+                    self.security.password_file_at = Some(self.origin(line));
+                })
+                .map(|_| "password_file")
             }
             "acl_file" => {
                 self.global_security(line, key);
                 let v = self.one(line, key, args);
-                v.map(|v| self.security.acl_file = Some(v.into()))
-                    .map(|_| "acl_file")
+                v.map(|v| {
+                    self.security.acl_file = Some(v.into());
+                    self.security.acl_file_at = Some(self.origin(line));
+                })
+                .map(|_| "acl_file")
             }
             // Accepted and ignored: Sol always sets TCP_NODELAY; Mosquitto 2.0 itself
             // ignores the other two.
@@ -922,7 +937,7 @@ impl<'f> Parser<'f> {
         let dest = self.one(line, "log_dest", args)?;
         if !self.log_dest_seen {
             self.log_dest_seen = true;
-            self.log.dest = super::LogDestinations {
+            self.log.dest = LogDestinations {
                 syslog: false,
                 stderr: false,
                 stdout: false,

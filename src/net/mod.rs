@@ -1264,8 +1264,9 @@ enum Shed {
 
 /// The password file and ACL a configuration names.
 fn load_auth(config: &Config) -> Result<Auth, Vec<String>> {
-    let l = &config.limits;
-    Auth::load(&config.security, l.max_topic_length, l.max_topic_levels)
+    config
+        .load_auth()
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
 }
 
 /// Opens the spare descriptor kept for `EMFILE`.

@@ -9,7 +9,8 @@
 //! loaded the running TLS configurations are kept, and connected clients stay connected.
 
 use super::listener::BindTarget;
-use crate::config::{Config, LogConfig};
+use crate::config::Config;
+use crate::log::LogConfig;
 
 /// The settings fixed at start, kept to tell which reloaded ones need a restart.
 #[derive(Clone, Debug, PartialEq, Eq)]

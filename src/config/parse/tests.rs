@@ -2,6 +2,7 @@
 //! and the anonymous-access defaults.
 
 use super::super::*;
+use crate::log::{LogConfig, LogDestinations, LogTypes};
 use std::time::Duration;
 
 fn ok(text: &str) -> Config {
@@ -189,6 +190,14 @@ fn password_and_acl_files_are_kept_and_global() {
         SecurityFiles {
             password_file: Some("/etc/sol/passwd".into()),
             acl_file: Some("/etc/sol/acl".into()),
+            password_file_at: Some(Origin {
+                file: "sol.conf".into(),
+                line: 1
+            }),
+            acl_file_at: Some(Origin {
+                file: "sol.conf".into(),
+                line: 2
+            }),
         }
     );
     assert_eq!(
