@@ -348,7 +348,11 @@ fn check_report(file: &str, config: &Config) -> String {
         "\nMemory ceiling (worst case the caps allow; max_connections {}{auto}):\n",
         config.limits.max_connections
     ));
-    for line in config.memory_ceiling().to_string().lines() {
+    for line in config
+        .memory_ceiling(crate::net::SLOT_SIZES)
+        .to_string()
+        .lines()
+    {
         out.push_str(&format!("  {line}\n"));
     }
     out
@@ -513,6 +517,45 @@ mod tests {
             "sol.conf: OK\n\nListeners:\n  *:1883, anonymous refused\n  unix:/run/sol.sock, anonymous refused\n\nMemory ceiling"
         ), "{report}");
         assert!(report.contains("  total "), "{report}");
+    }
+
+    #[test]
+    fn default_ceiling_fits_a_64_mb_router_and_matches_the_documentation() {
+        let slots = crate::net::SLOT_SIZES;
+        let ceiling = Config::embedded_defaults().memory_ceiling(slots);
+        assert!(ceiling.total() < 56 << 20, "defaults fit a 64 MB router");
+        // docs/configuration.md gives the figures of a 64-bit build with TLS.
+        if cfg!(not(all(target_pointer_width = "64", feature = "tls"))) {
+            return;
+        }
+        let doc = include_str!("../docs/configuration.md");
+        let table = ceiling.to_string();
+        let figure = |name: &str| {
+            let line = table.lines().find(|l| l.starts_with(name)).expect(name);
+            let rest = line[name.len()..].trim_start();
+            // "54.7 MiB  formula": the number and its unit.
+            rest.split(' ').take(2).collect::<Vec<_>>().join(" ")
+        };
+        let documented = [
+            format!("prints a ceiling of {} on a 64-bit build", figure("total")),
+            format!("({} of it for 10,000 distinct", figure("subscriptions")),
+            format!("`max_connections x {}`", slots.slot_state()),
+            format!(
+                "`sessions x ({} + max_client_id_length",
+                crate::broker::SESSION_BYTES
+            ),
+            format!(
+                "(levels x {} + max_topic_length + 16 + {})",
+                crate::broker::NODE_BYTES,
+                crate::broker::SUBSCRIPTION_BYTES
+            ),
+        ];
+        for text in documented {
+            assert!(
+                doc.contains(&text),
+                "docs/configuration.md should say: {text}"
+            );
+        }
     }
 
     #[test]

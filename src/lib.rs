@@ -11,8 +11,8 @@
 //!   wills, QoS flows, flow control and `$SYS`. Driven packet by packet, so the same core
 //!   runs under the reactor, in unit tests and in benchmarks.
 //! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
-//! - `tls` (feature `tls`): a TLS listener's `rustls` configuration built from its PEM
-//!   files, and the clock client certificates are checked against.
+//! - [`tls`]: a TLS listener's settings and (feature `tls`) the `rustls` configuration
+//!   built once from its PEM files, and the clock client certificates are checked against.
 //! - [`topic`]: topic-name and filter syntax and the one reference matcher, used by the
 //!   broker, the ACL and the load generator.
 //! - [`x509`]: the subject common name of a client certificate, read from its DER for
@@ -36,7 +36,6 @@ pub mod net;
 pub mod notify;
 pub mod passwd;
 pub mod privilege;
-#[cfg(feature = "tls")]
 pub mod tls;
 pub mod topic;
 pub mod x509;

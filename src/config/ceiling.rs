@@ -1,13 +1,15 @@
 //! The memory ceiling: the worst-case bytes the configured caps allow, itemised.
 //!
 //! It is an upper bound computed from the caps and the real sizes of the data structures
-//! (`broker::CONNECTION_BYTES`, `net::SLOT_BYTES`, ...; they follow the target, so a 32-bit
-//! build gets its own figures), for `sol check` and for sizing a device, not a
+//! (`broker::CONNECTION_BYTES`, `broker::SESSION_BYTES`, ...; they follow the target, so a
+//! 32-bit build gets its own figures), for `sol check` and for sizing a device, not a
 //! measurement. Messages are shared between subscribers at run time, so real use is
 //! usually far below the message line, which counts a message once per queue it is in.
 //!
-//! With a TLS listener, every slot is counted as possibly TLS, at
-//! `net::TLS_CONNECTION_BYTES` (rustls' buffers; see `net::tls`).
+//! The reactor's own per-connection sizes (its slot, and a TLS connection's rustls state)
+//! are known only to `net`, which sits above `config`: the caller passes them in as
+//! [`SlotSizes`] (`net::SLOT_SIZES`), so this module never imports `net`. With a TLS
+//! listener, every slot is counted as possibly TLS.
 //!
 //! Not counted: a will's message (bounded by `max_packet_size`), the bytes of a SUBACK
 //! frame waiting in an outbox (a few per filter), the per-entry bookkeeping of
@@ -16,14 +18,27 @@
 
 use super::Config;
 use crate::broker::{
-    string_heap_bytes, CONNECTION_BYTES, NODE_BYTES, OUTBOX_BYTES_MAX, SESSION_BYTES,
-    SUBSCRIPTION_BYTES,
+    string_heap_bytes, CONNECTION_BYTES, IDENTITY_ENTRY_BYTES, NODE_BYTES, OUTBOX_BYTES_MAX,
+    SESSION_BYTES, SUBSCRIPTION_BYTES,
 };
-use crate::net::SLOT_BYTES;
 use std::fmt;
 
-/// Bytes of one connection slot in use: the reactor's slot and the core's state.
-pub const SLOT_STATE_BYTES: u64 = (SLOT_BYTES + CONNECTION_BYTES) as u64;
+/// The per-connection sizes only the reactor knows, supplied by `net` (`net::SLOT_SIZES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotSizes {
+    /// Bytes of one reactor slot (`net::SLOT_BYTES`).
+    pub reactor_slot: usize,
+    /// Bytes of one TLS connection's state (`net::TLS_CONNECTION_BYTES`: the boxed rustls
+    /// connection and its buffers); 0 in a build without TLS.
+    pub tls_connection: usize,
+}
+
+impl SlotSizes {
+    /// Bytes of one connection slot in use: the reactor's slot and the core's state.
+    pub fn slot_state(self) -> u64 {
+        (self.reactor_slot + CONNECTION_BYTES) as u64
+    }
+}
 
 /// Bytes of bookkeeping per retained message beyond its topic (an estimate: the retained
 /// store is outside the memory work of issue 4).
@@ -48,8 +63,9 @@ pub struct MemoryCeiling {
 }
 
 impl MemoryCeiling {
-    /// The ceiling of `config`.
-    pub fn of(config: &Config) -> MemoryCeiling {
+    /// The ceiling of `config`, with the reactor's per-connection sizes `slots`.
+    pub fn of(config: &Config, slots: SlotSizes) -> MemoryCeiling {
+        let slot_state = slots.slot_state();
         let l = &config.limits;
         let n = |v: usize| v as u64;
         let connections = n(l.max_connections);
@@ -69,11 +85,11 @@ impl MemoryCeiling {
             .saturating_add(string_heap_bytes(l.max_topic_length) as u64)
             .saturating_add(SUBSCRIPTION_BYTES as u64);
 
-        let items = vec![
+        let mut items = vec![
             CeilingItem {
                 name: "connection slots",
-                formula: format!("max_connections {connections} x {SLOT_STATE_BYTES} B"),
-                bytes: connections.saturating_mul(SLOT_STATE_BYTES),
+                formula: format!("max_connections {connections} x {slot_state} B"),
+                bytes: connections.saturating_mul(slot_state),
             },
             CeilingItem {
                 name: "connection outboxes",
@@ -118,39 +134,34 @@ impl MemoryCeiling {
                 bytes: subscriptions.saturating_mul(per_subscription),
             },
         ];
-        #[cfg(feature = "tls")]
-        let items = {
-            let mut items = items;
-            if config.listeners.iter().any(|l| l.tls.is_some()) {
-                let per = crate::net::TLS_CONNECTION_BYTES as u64;
-                items.push(CeilingItem {
-                    name: "TLS state",
-                    formula: format!(
-                        "max_connections {connections} x {per} B (rustls: one incoming record, \
-                         16 KiB of outgoing records, handshake; any slot may be TLS)"
-                    ),
-                    bytes: connections.saturating_mul(per),
-                });
-            }
-            if config
-                .listeners
-                .iter()
-                .any(|l| l.tls.as_ref().is_some_and(|t| t.use_identity_as_username))
-            {
-                // Held from the handshake to CONNECT: a name and its map entry per slot.
-                let per = username_bytes + crate::broker::IDENTITY_ENTRY_BYTES as u64;
-                items.push(CeilingItem {
-                    name: "certificate user names",
-                    formula: format!(
-                        "max_connections {connections} x {per} B (use_identity_as_username: \
-                         a name up to max_username_length {} until CONNECT)",
-                        l.max_username_length
-                    ),
-                    bytes: connections.saturating_mul(per),
-                });
-            }
-            items
-        };
+        if config.listeners.iter().any(|l| l.tls.is_some()) {
+            let per = slots.tls_connection as u64;
+            items.push(CeilingItem {
+                name: "TLS state",
+                formula: format!(
+                    "max_connections {connections} x {per} B (rustls: one incoming record, \
+                     16 KiB of outgoing records, handshake; any slot may be TLS)"
+                ),
+                bytes: connections.saturating_mul(per),
+            });
+        }
+        if config.listeners.iter().any(|l| {
+            l.tls
+                .as_ref()
+                .is_some_and(|t| t.settings.use_identity_as_username)
+        }) {
+            // Held from the handshake to CONNECT: a name and its map entry per slot.
+            let per = username_bytes + IDENTITY_ENTRY_BYTES as u64;
+            items.push(CeilingItem {
+                name: "certificate user names",
+                formula: format!(
+                    "max_connections {connections} x {per} B (use_identity_as_username: \
+                     a name up to max_username_length {} until CONNECT)",
+                    l.max_username_length
+                ),
+                bytes: connections.saturating_mul(per),
+            });
+        }
         MemoryCeiling { items }
     }
 
@@ -206,6 +217,14 @@ pub fn size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::{ListenerTls, TlsSettings};
+
+    /// Reactor figures for these tests; `cli`, which sits above `net`, checks the ceiling
+    /// with the real ones (`net::SLOT_SIZES`) against the documentation.
+    const SLOTS: SlotSizes = SlotSizes {
+        reactor_slot: 48,
+        tls_connection: 40_000,
+    };
 
     #[test]
     fn sizes_are_human_readable() {
@@ -218,24 +237,23 @@ mod tests {
         assert_eq!(size(u64::MAX), "unbounded");
     }
 
-    #[cfg(feature = "tls")]
     #[test]
     fn a_tls_listener_adds_tls_state_per_slot() {
         let mut config = Config::parse("max_connections 10\n", "t").expect("valid");
         assert!(!config
-            .memory_ceiling()
+            .memory_ceiling(SLOTS)
             .items
             .iter()
             .any(|i| i.name == "TLS state"));
-        let before = config.memory_ceiling().total();
-        config.listeners[0].tls = Some(super::super::TlsSettings::default());
-        let ceiling = config.memory_ceiling();
+        let before = config.memory_ceiling(SLOTS).total();
+        config.listeners[0].tls = Some(ListenerTls::without_files(TlsSettings::default()));
+        let ceiling = config.memory_ceiling(SLOTS);
         let tls = ceiling
             .items
             .iter()
             .find(|i| i.name == "TLS state")
             .expect("TLS line");
-        assert_eq!(tls.bytes, 10 * crate::net::TLS_CONNECTION_BYTES as u64);
+        assert_eq!(tls.bytes, 10 * SLOTS.tls_connection as u64);
         assert_eq!(ceiling.total(), before + tls.bytes);
     }
 
@@ -243,16 +261,17 @@ mod tests {
     fn ceiling_grows_with_max_connections() {
         let small = Config::parse("max_connections 10\n", "t").expect("valid");
         let large = Config::parse("max_connections 1000\n", "t").expect("valid");
-        assert!(large.memory_ceiling().total() > small.memory_ceiling().total());
-        let slots = |c: &Config| c.memory_ceiling().items[0].bytes;
-        assert_eq!(slots(&small), 10 * SLOT_STATE_BYTES);
-        assert_eq!(slots(&large), 1000 * SLOT_STATE_BYTES);
+        assert!(large.memory_ceiling(SLOTS).total() > small.memory_ceiling(SLOTS).total());
+        let slots = |c: &Config| c.memory_ceiling(SLOTS).items[0].bytes;
+        assert_eq!(slots(&small), 10 * SLOTS.slot_state());
+        assert_eq!(slots(&large), 1000 * SLOTS.slot_state());
+        assert_eq!(SLOTS.slot_state(), (48 + CONNECTION_BYTES) as u64);
     }
 
     #[test]
     fn messages_are_bounded_by_max_queued_memory() {
         let config = Config::parse("max_queued_memory 1M\n", "t").expect("valid");
-        let item = &config.memory_ceiling().items[4];
+        let item = &config.memory_ceiling(SLOTS).items[4];
         assert_eq!(
             (item.name, item.bytes),
             ("queued and inflight messages", 1 << 20)
@@ -261,14 +280,16 @@ mod tests {
 
     #[test]
     fn defaults_give_the_documented_table() {
-        let ceiling = Config::embedded_defaults().memory_ceiling();
+        let slots = SLOTS;
+        let ceiling = Config::embedded_defaults().memory_ceiling(slots);
         let l = crate::broker::Limits::default();
         let sessions = (l.max_connections + l.max_offline_sessions) as u64;
         // Client ids and user names up to 256 bytes live on the heap; filters have up to
         // 32 levels.
         let session = SESSION_BYTES as u64 + 2 * (256 + 16);
         let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
-        let expected = 1024 * SLOT_STATE_BYTES
+        let slot_state = slots.slot_state();
+        let expected = 1024 * slot_state
             + 1024 * OUTBOX_BYTES_MAX as u64
             + (4 << 20)
             + sessions * session
@@ -280,9 +301,9 @@ mod tests {
         assert_eq!(ceiling.total(), expected);
         let table = ceiling.to_string();
         let first = format!(
-            "{:<28}  {:>10}  max_connections 1024 x {SLOT_STATE_BYTES} B\n",
+            "{:<28}  {:>10}  max_connections 1024 x {slot_state} B\n",
             "connection slots",
-            size(1024 * SLOT_STATE_BYTES)
+            size(1024 * slot_state)
         );
         assert!(table.starts_with(&first), "{table}");
         assert!(

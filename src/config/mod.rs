@@ -19,11 +19,12 @@ mod keys;
 mod parse;
 mod value;
 
-pub use ceiling::{CeilingItem, MemoryCeiling};
+pub use ceiling::{CeilingItem, MemoryCeiling, SlotSizes};
 
 use crate::auth::{Auth, AuthFile, FileError};
 use crate::broker::{Limits, ListenerPolicy};
 use crate::log::LogConfig;
+use crate::tls::{ListenerTls, TlsVersion};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -111,49 +112,9 @@ pub struct ListenerConfig {
     pub socket_domain: Option<SocketDomain>,
     /// Whether clients without a user name may connect through this listener.
     pub allow_anonymous: bool,
-    /// TLS settings: `Some` when the listener has both `certfile` and `keyfile`.
-    pub tls: Option<TlsSettings>,
-}
-
-/// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
-/// `cafile`, `capath`, `crlfile`, `require_certificate`, `disable_client_cert_date_checks`,
-/// `use_identity_as_username`, `tls_version`). The files are read when the broker starts,
-/// by `sol check`, and again on SIGHUP.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct TlsSettings {
-    /// The line of the `certfile` key, for errors about the files.
-    pub line: usize,
-    /// The server certificate chain (PEM), leaf first.
-    pub certfile: PathBuf,
-    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub keyfile: PathBuf,
-    /// CA certificates (PEM) that client certificates must chain to.
-    pub cafile: Option<PathBuf>,
-    /// A directory of CA certificates (every `*.pem` and `*.crt` file in it).
-    pub capath: Option<PathBuf>,
-    /// A certificate revocation list (PEM) checked against client certificates.
-    pub crlfile: Option<PathBuf>,
-    /// Clients must present a certificate signed by `cafile`/`capath`.
-    pub require_certificate: bool,
-    /// Client certificates are accepted outside their validity dates
-    /// (`disable_client_cert_date_checks`); the chain and the CRL are still checked.
-    pub disable_client_cert_date_checks: bool,
-    /// The common name of the client's certificate is its user name
-    /// (`use_identity_as_username`; only with `require_certificate`, which the parser
-    /// checks). The broker core applies it through `ListenerPolicy`.
-    pub use_identity_as_username: bool,
-    /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
-    pub min_version: TlsVersion,
-}
-
-/// A minimum TLS version (`tls_version tlsv1.2|tlsv1.3`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum TlsVersion {
-    /// TLS 1.2 and 1.3.
-    #[default]
-    Tls12,
-    /// TLS 1.3 only.
-    Tls13,
+    /// TLS: `Some` when the listener has both `certfile` and `keyfile`; the server
+    /// configuration is built (its files read) when the configuration is parsed.
+    pub tls: Option<ListenerTls>,
 }
 
 /// The address a listener binds.
@@ -251,7 +212,7 @@ impl fmt::Display for ListenerConfig {
             Some(SocketDomain::Ipv6) => write!(f, " (ipv6)")?,
             None => {}
         }
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = self.tls.as_ref().map(|t| &t.settings) {
             let version = match tls.min_version {
                 TlsVersion::Tls12 => "1.2",
                 TlsVersion::Tls13 => "1.3",
@@ -308,9 +269,10 @@ impl Config {
         parse::parse(text.as_bytes(), file_name)
     }
 
-    /// The worst-case memory the caps allow, itemised; `Display` prints a table.
-    pub fn memory_ceiling(&self) -> MemoryCeiling {
-        MemoryCeiling::of(self)
+    /// The worst-case memory the caps allow, itemised, with the reactor's per-connection
+    /// sizes `slots` (`net::SLOT_SIZES`); `Display` prints a table.
+    pub fn memory_ceiling(&self, slots: SlotSizes) -> MemoryCeiling {
+        MemoryCeiling::of(self, slots)
     }
 
     /// Reads the password and ACL files this configuration names (ACL filters checked
@@ -399,7 +361,10 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
         .iter()
         .map(|l| ListenerPolicy {
             allow_anonymous: l.allow_anonymous,
-            use_identity_as_username: l.tls.as_ref().is_some_and(|t| t.use_identity_as_username),
+            use_identity_as_username: l
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.settings.use_identity_as_username),
         })
         .collect()
 }
@@ -407,13 +372,16 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::TlsSettings;
 
     #[test]
     fn identity_as_user_name_reaches_the_listener_policy() {
-        let tls = |use_identity_as_username| TlsSettings {
-            require_certificate: true,
-            use_identity_as_username,
-            ..TlsSettings::default()
+        let tls = |use_identity_as_username| {
+            ListenerTls::without_files(TlsSettings {
+                require_certificate: true,
+                use_identity_as_username,
+                ..TlsSettings::default()
+            })
         };
         let mut listeners = loopback_listeners(0, false);
         listeners[0].tls = Some(tls(true));
@@ -486,12 +454,12 @@ mod tests {
             "[::1]:1883, anonymous allowed"
         );
         let mut tls = l(Bind::Any, None, false);
-        tls.tls = Some(TlsSettings {
+        tls.tls = Some(ListenerTls::without_files(TlsSettings {
             require_certificate: true,
             disable_client_cert_date_checks: true,
             use_identity_as_username: true,
             ..TlsSettings::default()
-        });
+        }));
         assert_eq!(
             tls.to_string(),
             "*:1883, TLS 1.2+, client certificates required (dates not checked), user name \

@@ -11,11 +11,12 @@ use super::keys;
 use super::value::{self, ValueError};
 use super::{
     loopback_listeners, policies, Bind, Config, ConfigError, ConfigErrors, ListenerConfig,
-    MemoryConfig, Origin, SecurityFiles, SocketDomain, TlsSettings, TlsVersion, DEFAULT_PORT,
-    MAX_UNIX_SOCKET_PATH, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
+    MemoryConfig, Origin, SecurityFiles, SocketDomain, DEFAULT_PORT, MAX_UNIX_SOCKET_PATH,
+    PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD,
 };
 use crate::broker::Limits;
 use crate::log::{LogConfig, LogDestinations, LogTypes};
+use crate::tls::{ListenerTls, TlsSettings, TlsVersion};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -704,10 +705,10 @@ impl<'f> Parser<'f> {
         Some(name)
     }
 
-    /// The TLS settings of listener `l`, checked: both `certfile` and `keyfile`, or
-    /// neither and no other TLS key; the files themselves are loaded (and their errors
-    /// reported) by [`crate::tls`].
-    fn tls_settings(&mut self, l: &mut PendingListener) -> Option<TlsSettings> {
+    /// The TLS of listener `l`, checked: both `certfile` and `keyfile`, or neither and no
+    /// other TLS key. The server configuration is built here, once (its files read by
+    /// [`crate::tls`]; a problem is reported at the `certfile` line).
+    fn listener_tls(&mut self, l: &mut PendingListener) -> Option<ListenerTls> {
         let tls = std::mem::take(&mut l.tls);
         let (certfile, line) = match (tls.certfile, tls.keyfile) {
             (Some((cert, line)), Some((key, _))) => ((cert, key), line),
@@ -775,7 +776,6 @@ impl<'f> Parser<'f> {
             }
         }
         let settings = TlsSettings {
-            line,
             certfile: certfile.0,
             keyfile: certfile.1,
             cafile: tls.cafile,
@@ -787,11 +787,15 @@ impl<'f> Parser<'f> {
             min_version: tls.min_version.unwrap_or_default(),
         };
         #[cfg(feature = "tls")]
-        if let Err(e) = crate::tls::server_config(&settings) {
-            self.error(line, e.to_string());
-            return None;
+        return ListenerTls::load(settings)
+            .map_err(|e| self.error(line, e.to_string()))
+            .ok();
+        // Without the feature every TLS key was refused, so no listener gets this far.
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (settings, line);
+            None
         }
-        Some(settings)
     }
 
     /// `socket_domain ipv4|ipv6`, listener-scoped.
@@ -1153,7 +1157,7 @@ impl<'f> Parser<'f> {
         }
         let mut out = Vec::with_capacity(all.len());
         for mut l in all {
-            let tls = self.tls_settings(&mut l);
+            let tls = self.listener_tls(&mut l);
             out.push(ListenerConfig {
                 port: l.port,
                 bind: l.bind,

@@ -59,7 +59,7 @@ pub use pool::SLOT_BYTES;
 use crate::auth::Auth;
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
 use crate::codec::{DecodeError, FixedHeader};
-use crate::config::Config;
+use crate::config::{Config, SlotSizes};
 use crate::notify::Notifier;
 use buffer::BufferPool;
 use gather::Gather;
@@ -81,6 +81,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use throttle::LogThrottle;
+
+/// The reactor's per-connection sizes, for the memory ceiling `config` computes (`sol
+/// check`): `config` sits below `net` and cannot read them itself.
+pub const SLOT_SIZES: SlotSizes = SlotSizes {
+    reactor_slot: SLOT_BYTES,
+    #[cfg(feature = "tls")]
+    tls_connection: TLS_CONNECTION_BYTES,
+    #[cfg(not(feature = "tls"))]
+    tls_connection: 0,
+};
 
 /// Token of the [`ServerHandle`]'s waker.
 const WAKER: Token = Token(MAX_POOL);
@@ -254,10 +264,9 @@ impl Server {
     pub fn new(config: Config) -> io::Result<Server> {
         let auth = load_auth(&config)
             .map_err(|errors| io::Error::new(io::ErrorKind::InvalidData, errors.join("; ")))?;
-        // TLS files first: a bad certificate fails the start before any port is bound.
+        // Built when the configuration was parsed: a bad certificate failed that.
         #[cfg(feature = "tls")]
-        let tls = reload::tls_configs(&config)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let tls = reload::tls_configs(&config);
         let fd_limit = pool::raise_fd_limit();
         let poll = Poll::new()?;
         let now = Instant::now();
@@ -632,25 +641,22 @@ impl Server {
         true
     }
 
-    /// Re-reads every TLS listener's files; on any error the running TLS configurations
-    /// are all kept. Connected clients keep their sessions (and the configuration they
-    /// were accepted with); new connections get the new certificates.
+    /// Takes every TLS listener's configuration built when the new file was parsed (a
+    /// file that could not be loaded failed the parse, so nothing got here). Connected
+    /// clients keep their sessions (and the configuration they were accepted with); new
+    /// connections get the new certificates.
     #[cfg(feature = "tls")]
     fn reload_tls(&mut self, new: &Config) {
-        match reload::tls_configs(new) {
-            Ok(configs) => {
-                for (i, (old, new)) in self.tls.iter().zip(&configs).enumerate() {
-                    if old.is_some() != new.is_some() {
-                        log::warn!("listener {i}: turning TLS on or off needs a restart");
-                    }
-                }
-                for (old, new) in self.tls.iter_mut().zip(configs) {
-                    if old.is_some() && new.is_some() {
-                        *old = new;
-                    }
-                }
+        let configs = reload::tls_configs(new);
+        for (i, (old, new)) in self.tls.iter().zip(&configs).enumerate() {
+            if old.is_some() != new.is_some() {
+                log::warn!("listener {i}: turning TLS on or off needs a restart");
             }
-            Err(e) => log::error!("{e}; the running TLS configuration is kept"),
+        }
+        for (old, new) in self.tls.iter_mut().zip(configs) {
+            if old.is_some() && new.is_some() {
+                *old = new;
+            }
         }
     }
 

@@ -5,8 +5,9 @@
 //! does the read-buffer budget. Listeners, the pool size and the buffer block size are
 //! fixed at start: a change to them is logged as needing a restart and otherwise ignored.
 //! A file with errors changes nothing; every error is logged as `file:line: message`.
-//! TLS listeners re-read their certificate, key, CA and CRL files; if any cannot be
-//! loaded the running TLS configurations are kept, and connected clients stay connected.
+//! TLS listeners take the server configurations built when the new file was parsed (their
+//! certificate, key, CA and CRL files read then, once); a file that cannot be loaded is an
+//! error of the configuration, so nothing is reloaded. Connected clients stay connected.
 
 use super::listener::BindTarget;
 use crate::config::Config;
@@ -54,21 +55,14 @@ impl FixedSettings {
     }
 }
 
-/// The TLS server configuration of each listener of `config` (`None`: plain), reading
-/// the certificate, key, CA and CRL files; the first error names the listener.
+/// The TLS server configuration of each listener of `config` (`None`: plain), built when
+/// `config` was parsed.
 #[cfg(feature = "tls")]
-pub fn tls_configs(
-    config: &Config,
-) -> Result<Vec<Option<std::sync::Arc<rustls::ServerConfig>>>, String> {
+pub fn tls_configs(config: &Config) -> Vec<Option<std::sync::Arc<rustls::ServerConfig>>> {
     config
         .listeners
         .iter()
-        .map(|l| match &l.tls {
-            None => Ok(None),
-            Some(settings) => crate::tls::server_config(settings)
-                .map(Some)
-                .map_err(|e| format!("listener {l}: {e}")),
-        })
+        .map(|l| l.tls.as_ref().map(|t| std::sync::Arc::clone(&t.server)))
         .collect()
 }
 

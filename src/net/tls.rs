@@ -21,8 +21,9 @@
 //! uses them too.
 //!
 //! Memory: rustls buffers at most [`TLS_BUFFER_LIMIT`] of outgoing records and one
-//! incoming record (up to 16 KiB + overhead) per connection; `config::ceiling` counts
-//! [`TLS_CONNECTION_BYTES`] for every connection slot when a listener has TLS.
+//! incoming record (up to 16 KiB + overhead) per connection; the memory ceiling counts
+//! [`TLS_CONNECTION_BYTES`] (passed to `config` in `net::SLOT_SIZES`) for every connection
+//! slot when a listener has TLS.
 
 use crate::x509::{self, CommonNameError};
 use mio::net::TcpStream;

@@ -1,10 +1,10 @@
-//! TLS server configurations: a listener's [`TlsSettings`] turned into a `rustls`
-//! [`ServerConfig`] with the `ring` provider, and the clock client certificates are
-//! checked against.
+//! A TLS listener's `rustls` [`ServerConfig`] built from its [`TlsSettings`] with the
+//! `ring` provider, and the clock client certificates are checked against (feature `tls`).
 //!
 //! This module reads the PEM files (certificate chain, key, CAs, CRL) and says precisely
-//! what is wrong with them; it is used by configuration checks (`sol check`, start-up,
-//! SIGHUP) and by the reactor, which wraps accepted sockets. It must not touch sockets.
+//! what is wrong with them. It runs once per configuration parse (start-up, `sol check`,
+//! SIGHUP): the reactor wraps accepted sockets with the configuration built then. It must
+//! not touch sockets.
 //!
 //! # The clock of a gateway at 1970
 //!
@@ -19,7 +19,7 @@
 //! option of that name does; signatures, the CA and the CRL are still checked. See
 //! [`IgnoreDates`] for the one chain it still refuses.
 
-use crate::config::{TlsSettings, TlsVersion};
+use super::{TlsSettings, TlsVersion};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -57,7 +57,7 @@ impl fmt::Display for TlsError {
 impl std::error::Error for TlsError {}
 
 /// The `ring` provider, chosen explicitly (no process-wide default is installed).
-fn provider() -> Arc<CryptoProvider> {
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
