@@ -1,9 +1,259 @@
-//! Which Mosquitto keys Sol knows but does not implement yet, and which it accepts and
-//! ignores.
+//! The declarative part of the key set: Sol's numeric caps as one table ([`CAPS`]: key,
+//! unit and bounds, and the field it sets), and the Mosquitto keys Sol does not implement
+//! yet ([`UNSUPPORTED`]).
 //!
-//! A key in neither list nor handled by the parser is unknown (most likely a typo), and
-//! reported as such. Keeping the Mosquitto names here lets a user who brings a
+//! A key in none of these lists nor handled by the parser is unknown (most likely a
+//! typo), and reported as such. Keeping the Mosquitto names here lets a user who brings a
 //! `mosquitto.conf` learn exactly which of its lines Sol cannot honour yet.
+//!
+//! This module holds data only: it must not parse values or report errors (the parser
+//! does, in `parse::caps`).
+
+use super::{Config, PROTOCOL_MAX_PACKET_SIZE, PROTOCOL_MAX_PAYLOAD};
+use std::time::Duration;
+
+/// Largest `max_connections`: far beyond any device Sol targets, small enough that a typo
+/// cannot ask for a pool of billions of slots.
+pub const MAX_CONNECTIONS: i64 = 1_000_000;
+
+/// Smallest `max_packet_size`, as in Mosquitto: below it not even a CONNECT fits.
+pub const MIN_PACKET_SIZE: u64 = 20;
+
+/// Largest value of the Sol timeouts, in seconds (one day).
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// No upper bound but the field's type (`usize::MAX`, 4 GiB - 1 on 32-bit targets).
+const NO_MAX: u64 = u64::MAX;
+
+/// One numeric cap: its key, how its value is written and bounded, and the field it sets.
+#[derive(Clone, Copy, Debug)]
+pub struct Cap {
+    /// The configuration key.
+    pub key: &'static str,
+    /// The unit, bounds and destination of the value.
+    pub kind: CapKind,
+}
+
+/// How a cap's value is written, its bounds, and the field of [`Config`] it sets.
+#[derive(Clone, Copy, Debug)]
+pub enum CapKind {
+    /// A decimal integer in `min..=max` (bounded by the field's type).
+    Count {
+        /// Smallest value.
+        min: u64,
+        /// Largest value.
+        max: u64,
+        /// What `0` stands for.
+        zero: Zero,
+        /// The field set.
+        field: CountField,
+    },
+    /// A size in bytes in `min..=max` (bounded by `usize::MAX`): an integer, optionally
+    /// followed by `k` or `M`.
+    Bytes {
+        /// Smallest value.
+        min: u64,
+        /// Largest value.
+        max: u64,
+        /// What `0` stands for.
+        zero: Zero,
+        /// The field set.
+        field: fn(&mut Config) -> &mut usize,
+    },
+    /// Seconds, fractions allowed, at most [`MAX_TIMEOUT_SECS`].
+    Seconds {
+        /// Zero is refused.
+        positive: bool,
+        /// The field set.
+        field: fn(&mut Config) -> &mut Duration,
+    },
+    /// Whole seconds in `0..=max`.
+    WholeSeconds {
+        /// Largest value.
+        max: u64,
+        /// The field set.
+        field: fn(&mut Config) -> &mut Duration,
+    },
+    /// A Mosquitto duration with its unit (`2h`, `1d`, `1w`, `1m`, `1y`).
+    Expiry {
+        /// The field set.
+        field: fn(&mut Config) -> &mut Option<Duration>,
+    },
+}
+
+/// What a value of `0` means for a count or size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Zero {
+    /// Zero itself, checked against the bounds like any value.
+    Plain,
+    /// Mosquitto's "no maximum": the field's largest value (`max_packet_size` resolves it
+    /// against `max_buffer_memory` once the file is read).
+    NoCap,
+    /// Mosquitto's "no maximum" where the protocol caps the value anyway.
+    Means(u64),
+}
+
+/// The integer field a [`CapKind::Count`] sets.
+#[derive(Clone, Copy, Debug)]
+pub enum CountField {
+    /// A `usize` field.
+    Usize(fn(&mut Config) -> &mut usize),
+    /// A `u16` field (bounded by 65535).
+    U16(fn(&mut Config) -> &mut u16),
+}
+
+/// A count cap of a `usize` field.
+const fn count(key: &'static str, min: u64, max: u64, field: fn(&mut Config) -> &mut usize) -> Cap {
+    Cap {
+        key,
+        kind: CapKind::Count {
+            min,
+            max,
+            zero: Zero::Plain,
+            field: CountField::Usize(field),
+        },
+    }
+}
+
+/// A byte-size cap.
+const fn bytes(key: &'static str, min: u64, max: u64, field: fn(&mut Config) -> &mut usize) -> Cap {
+    Cap {
+        key,
+        kind: CapKind::Bytes {
+            min,
+            max,
+            zero: Zero::Plain,
+            field,
+        },
+    }
+}
+
+/// A timeout in seconds.
+const fn seconds(
+    key: &'static str,
+    positive: bool,
+    field: fn(&mut Config) -> &mut Duration,
+) -> Cap {
+    Cap {
+        key,
+        kind: CapKind::Seconds { positive, field },
+    }
+}
+
+/// Every numeric cap, Mosquitto's first, then Sol's own. `docs/configuration.md` gives
+/// each one's meaning and what happens when it is reached.
+pub const CAPS: &[Cap] = &[
+    // Mosquitto's.
+    Cap {
+        key: "max_inflight_messages",
+        kind: CapKind::Count {
+            min: 0,
+            max: 65535,
+            // Mosquitto: 0 (and 65535) mean no maximum; packet ids cap it at 65535.
+            zero: Zero::Means(65535),
+            field: CountField::Usize(|c| &mut c.limits.max_inflight_messages),
+        },
+    },
+    Cap {
+        key: "max_queued_messages",
+        kind: CapKind::Count {
+            min: 0,
+            max: NO_MAX,
+            zero: Zero::NoCap,
+            field: CountField::Usize(|c| &mut c.limits.max_queued_messages),
+        },
+    },
+    bytes("max_queued_bytes", 0, NO_MAX, |c| {
+        &mut c.limits.max_queued_bytes
+    }),
+    bytes("message_size_limit", 0, PROTOCOL_MAX_PAYLOAD as u64, |c| {
+        &mut c.limits.message_size_limit
+    }),
+    Cap {
+        key: "max_packet_size",
+        kind: CapKind::Bytes {
+            min: MIN_PACKET_SIZE,
+            max: PROTOCOL_MAX_PACKET_SIZE as u64,
+            zero: Zero::NoCap,
+            field: |c| &mut c.limits.max_packet_size,
+        },
+    },
+    Cap {
+        key: "max_keepalive",
+        kind: CapKind::Count {
+            min: 0,
+            max: 65535,
+            zero: Zero::Plain,
+            field: CountField::U16(|c| &mut c.limits.max_keepalive),
+        },
+    },
+    Cap {
+        key: "sys_interval",
+        kind: CapKind::WholeSeconds {
+            max: 65535,
+            field: |c| &mut c.limits.sys_interval,
+        },
+    },
+    Cap {
+        key: "persistent_client_expiration",
+        kind: CapKind::Expiry {
+            field: |c| &mut c.limits.persistent_client_expiration,
+        },
+    },
+    // Sol's own.
+    seconds("connect_timeout", true, |c| &mut c.limits.connect_timeout),
+    seconds("slow_consumer_timeout", true, |c| {
+        &mut c.limits.slow_consumer_timeout
+    }),
+    seconds("max_publisher_stall", false, |c| {
+        &mut c.limits.max_publisher_stall
+    }),
+    count("max_inflight_incoming", 1, 65535, |c| {
+        &mut c.limits.max_inflight_incoming
+    }),
+    count("max_subscriptions_per_client", 1, NO_MAX, |c| {
+        &mut c.limits.max_subscriptions_per_client
+    }),
+    count("max_subscriptions", 1, NO_MAX, |c| {
+        &mut c.limits.max_subscriptions
+    }),
+    count("max_topic_length", 1, 65535, |c| {
+        &mut c.limits.max_topic_length
+    }),
+    count("max_topic_levels", 1, 65535, |c| {
+        &mut c.limits.max_topic_levels
+    }),
+    // A server must accept ids of 1 to 23 bytes [MQTT-3.1.3-5].
+    count("max_client_id_length", 23, 65535, |c| {
+        &mut c.limits.max_client_id_length
+    }),
+    count("max_username_length", 1, 65535, |c| {
+        &mut c.limits.max_username_length
+    }),
+    count("max_retained_messages", 1, NO_MAX, |c| {
+        &mut c.limits.max_retained_messages
+    }),
+    bytes("max_retained_bytes", 1, NO_MAX, |c| {
+        &mut c.limits.max_retained_bytes
+    }),
+    bytes("max_queued_memory", 1, NO_MAX, |c| {
+        &mut c.limits.max_queued_memory
+    }),
+    count("max_offline_sessions", 0, NO_MAX, |c| {
+        &mut c.limits.max_offline_sessions
+    }),
+    bytes("buffer_block_size", 256, 1 << 20, |c| {
+        &mut c.memory.block_size
+    }),
+    bytes("max_buffer_memory", 1, NO_MAX, |c| {
+        &mut c.memory.max_buffer_memory
+    }),
+];
+
+/// The cap named `key`, if it is one.
+pub fn cap(key: &str) -> Option<&'static Cap> {
+    CAPS.iter().find(|c| c.key == key)
+}
 
 /// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet.
 pub const UNSUPPORTED: &[&str] = &[
@@ -123,10 +373,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn list_has_no_duplicates() {
+    fn lists_have_no_duplicates() {
         let mut seen = std::collections::HashSet::new();
-        for key in UNSUPPORTED {
+        let keys = UNSUPPORTED
+            .iter()
+            .copied()
+            .chain(CAPS.iter().map(|c| c.key));
+        for key in keys {
             assert!(seen.insert(key), "{key} listed twice");
+        }
+    }
+
+    #[test]
+    fn bounds_fit_their_fields() {
+        for cap in CAPS {
+            match cap.kind {
+                CapKind::Count {
+                    min, max, field, ..
+                } => {
+                    assert!(min <= max, "{}", cap.key);
+                    if let CountField::U16(_) = field {
+                        assert!(max <= u64::from(u16::MAX), "{}", cap.key);
+                    }
+                }
+                CapKind::Bytes { min, max, .. } => assert!(min <= max, "{}", cap.key),
+                CapKind::WholeSeconds { .. } | CapKind::Seconds { .. } | CapKind::Expiry { .. } => {
+                }
+            }
         }
     }
 

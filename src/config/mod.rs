@@ -10,9 +10,15 @@
 //! This module must not touch sockets: addresses are kept as written and resolved by
 //! `net` when it binds. `docs/configuration.md` documents every key.
 //!
-//! Submodules: `parse` (the line grammar and the per-key rules), `value` (booleans,
-//! integers, sizes, durations), `keys` (Mosquitto keys Sol does not support yet) and
-//! `ceiling` (the memory ceiling).
+//! Layout: `parse` (the line grammar and key dispatch, with one file per family of keys:
+//! `caps`, `listeners`, `tls`, `log`, `security`), `keys` (the data: the table of
+//! numeric caps and the Mosquitto keys Sol does not support yet), `value` (booleans,
+//! integers, sizes, durations) and `ceiling` (the memory ceiling).
+//!
+//! `config` sits above `codec`, `log`, `auth`, `tls` and `broker`, whose settings it
+//! builds (`Limits`, `LogConfig`, `TlsSettings` and the listener's rustls configuration),
+//! and below `net` and `cli`: it must not import them. What it needs from `net` (the
+//! reactor's slot sizes for the ceiling) is passed in.
 
 mod ceiling;
 mod keys;

@@ -34,6 +34,8 @@ pub enum ValueError {
     NotSeconds(String),
     /// Not a Mosquitto duration (integer followed by `h`, `d`, `w`, `m` or `y`).
     NotADuration(String),
+    /// Zero where only a positive value makes sense (a timeout).
+    NotPositive,
 }
 
 impl fmt::Display for ValueError {
@@ -55,6 +57,7 @@ impl fmt::Display for ValueError {
             ValueError::NotSeconds(v) => {
                 write!(f, "expected a number of seconds such as 10 or 0.5, found '{v}'")
             }
+            ValueError::NotPositive => write!(f, "must be greater than 0"),
             ValueError::NotADuration(v) => write!(
                 f,
                 "expected a duration such as 2h, 1d, 1w, 1m or 1y (a positive integer and a unit), found '{v}'"
@@ -102,11 +105,7 @@ pub fn parse_size(token: &str, min: u64, max: u64) -> Result<u64, ValueError> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ValueError::NotASize(token.to_string()));
     }
-    let out_of_range = || ValueError::OutOfRange {
-        value: token.to_string(),
-        min: i64::try_from(min).unwrap_or(i64::MAX),
-        max: i64::try_from(max).unwrap_or(i64::MAX),
-    };
+    let out_of_range = || out_of_range(token, min, max);
     let value = digits
         .parse::<u64>()
         .ok()
@@ -116,6 +115,15 @@ pub fn parse_size(token: &str, min: u64, max: u64) -> Result<u64, ValueError> {
         return Err(out_of_range());
     }
     Ok(value)
+}
+
+/// The error of `token` outside `min..=max` (bounds beyond `i64` shown as its maximum).
+fn out_of_range(token: &str, min: u64, max: u64) -> ValueError {
+    ValueError::OutOfRange {
+        value: token.to_string(),
+        min: i64::try_from(min).unwrap_or(i64::MAX),
+        max: i64::try_from(max).unwrap_or(i64::MAX),
+    }
 }
 
 /// Seconds as an integer or a decimal fraction (`10`, `0.5`, at most nanosecond

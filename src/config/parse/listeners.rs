@@ -1,0 +1,287 @@
+//! Listener keys: `listener`, the deprecated default listener (`port`, `bind_address`),
+//! `socket_domain`, and the final listener list with its checks across listeners (the
+//! same socket twice, an address of the other family).
+//!
+//! Addresses are kept as written; this file must not resolve names or touch sockets
+//! (`net` binds). It does refuse the shorthand IPv4 forms the system's resolver would
+//! read as another address.
+
+use super::super::value;
+use super::super::{
+    loopback_listeners, Bind, ListenerConfig, SocketDomain, DEFAULT_PORT, MAX_UNIX_SOCKET_PATH,
+};
+use super::tls::PendingTls;
+use super::{Parser, Scope};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A `listener` line and the listener-scoped settings that followed it.
+pub(super) struct PendingListener {
+    /// The `listener` line.
+    pub(super) line: usize,
+    /// The port given.
+    pub(super) port: u16,
+    /// The address given.
+    pub(super) bind: Bind,
+    /// `socket_domain`, with its line.
+    pub(super) socket_domain: Option<(SocketDomain, usize)>,
+    /// `allow_anonymous` under `per_listener_settings true`.
+    pub(super) allow_anonymous: Option<bool>,
+    /// The TLS keys given for this listener, each with its line.
+    pub(super) tls: PendingTls,
+}
+
+/// The deprecated default listener of `port` and `bind_address` and the settings given
+/// before the first `listener` line.
+#[derive(Default)]
+pub(super) struct DefaultListener {
+    /// `port`, with its line.
+    pub(super) port: Option<(u16, usize)>,
+    /// `bind_address`, with its line.
+    pub(super) bind: Option<(String, usize)>,
+    /// `socket_domain` before any `listener`, with its line.
+    pub(super) socket_domain: Option<(SocketDomain, usize)>,
+    /// `allow_anonymous` before any `listener` under `per_listener_settings true`.
+    pub(super) allow_anonymous: Option<(bool, usize)>,
+}
+
+impl Parser<'_> {
+    /// `listener PORT [ADDRESS|PATH]`. Returns whether a listener was opened.
+    pub(super) fn listener(&mut self, line: usize, args: &[&str]) -> bool {
+        self.scope = Scope::Broken;
+        let (port, address) = match args {
+            [] => {
+                self.error(line, "listener: missing port");
+                return false;
+            }
+            [port] => (*port, None),
+            [port, address] => (*port, Some(*address)),
+            [_, _, extra, ..] => {
+                self.error(
+                    line,
+                    format!("listener: unexpected extra argument '{extra}'"),
+                );
+                return false;
+            }
+        };
+        let port = match value::parse_int(port, 0, 65535) {
+            Ok(p) => p as u16,
+            Err(e) => {
+                self.value_error(line, "listener", e);
+                return false;
+            }
+        };
+        let bind = match address {
+            None if port == 0 => {
+                self.error(
+                    line,
+                    "listener: port 0 needs a Unix socket path (listener 0 /path/to/socket)",
+                );
+                return false;
+            }
+            None => Bind::Any,
+            // Port 0 with an IP address is an ephemeral TCP port (tests, CI); otherwise port 0
+            // means a Unix socket path, as in Mosquitto.
+            Some(ip) if port == 0 && ip.parse::<std::net::IpAddr>().is_ok() => {
+                Bind::Host(ip.to_string())
+            }
+            Some(path) if port == 0 || path.starts_with('/') => {
+                if path.len() > MAX_UNIX_SOCKET_PATH {
+                    self.error(
+                        line,
+                        format!(
+                            "listener: the Unix socket path is {} bytes long, the limit is {MAX_UNIX_SOCKET_PATH}",
+                            path.len()
+                        ),
+                    );
+                    return false;
+                }
+                Bind::Unix(PathBuf::from(path))
+            }
+            Some(host) => Bind::Host(host.to_string()),
+        };
+        self.listeners.push(PendingListener {
+            line,
+            port,
+            bind,
+            socket_domain: None,
+            allow_anonymous: None,
+            tls: PendingTls::default(),
+        });
+        self.scope = Scope::Listener(self.listeners.len() - 1);
+        true
+    }
+
+    /// `port N`: the deprecated default listener's port.
+    pub(super) fn port(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
+        let port = self.int_arg(line, "port", args, 1, 65535)?;
+        self.default_listener.port = Some((u16::try_from(port).ok()?, line));
+        Some("port")
+    }
+
+    /// `bind_address ADDRESS`: the deprecated default listener's address.
+    pub(super) fn bind_address(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
+        let address = self.one(line, "bind_address", args)?;
+        if self.scope != Scope::Default {
+            self.error(
+                line,
+                "bind_address: it sets the address of the default listener ('port'); \
+                 give the address on the 'listener' line instead (listener PORT ADDRESS)",
+            );
+            return None;
+        }
+        self.default_listener.bind = Some((address.to_string(), line));
+        Some("bind_address")
+    }
+
+    /// `socket_domain ipv4|ipv6`, listener-scoped.
+    pub(super) fn socket_domain(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
+        let domain = match self.one(line, "socket_domain", args)? {
+            "ipv4" => SocketDomain::Ipv4,
+            "ipv6" => SocketDomain::Ipv6,
+            other => {
+                self.error(
+                    line,
+                    format!("socket_domain: expected ipv4 or ipv6, found '{other}'"),
+                );
+                return None;
+            }
+        };
+        match self.scope {
+            Scope::Default => self.default_listener.socket_domain = Some((domain, line)),
+            Scope::Listener(i) => {
+                if matches!(self.listeners[i].bind, Bind::Unix(_)) {
+                    self.error(
+                        line,
+                        "socket_domain: does not apply to a Unix socket listener",
+                    );
+                    return None;
+                }
+                self.listeners[i].socket_domain = Some((domain, line));
+            }
+            Scope::Broken => {}
+        }
+        Some("socket_domain")
+    }
+
+    /// The final listener list: the default listener, the `listener` lines, or the
+    /// embedded loopback listeners when the file declares none.
+    pub(super) fn assemble_listeners(&mut self) -> Vec<ListenerConfig> {
+        let defaults = std::mem::take(&mut self.default_listener);
+        let has_default = defaults.port.is_some() || defaults.bind.is_some();
+        let explicit = has_default || !self.listeners.is_empty();
+        // Mosquitto 2.0: with listeners in the file, anonymous access must be granted.
+        let global_anonymous = self.allow_anonymous.unwrap_or(!explicit);
+        let per_listener = self.per_listener_settings;
+        let anonymous = |own: Option<bool>| {
+            if per_listener {
+                own.unwrap_or(!explicit)
+            } else {
+                global_anonymous
+            }
+        };
+
+        if !explicit {
+            if let Some((_, line)) = defaults.socket_domain {
+                self.error(
+                    line,
+                    "socket_domain: applies to a listener; put it after a 'listener' line",
+                );
+            }
+            let own = defaults.allow_anonymous.map(|(v, _)| v);
+            return loopback_listeners(DEFAULT_PORT, anonymous(own));
+        }
+
+        let mut all: Vec<PendingListener> = Vec::new();
+        if has_default {
+            let line = [
+                defaults.port.map(|p| p.1),
+                defaults.bind.as_ref().map(|b| b.1),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(0);
+            all.push(PendingListener {
+                line,
+                port: defaults.port.map_or(DEFAULT_PORT, |p| p.0),
+                bind: defaults
+                    .bind
+                    .map_or(Bind::Any, |(host, _)| Bind::Host(host)),
+                socket_domain: defaults.socket_domain,
+                allow_anonymous: defaults.allow_anonymous.map(|a| a.0),
+                tls: PendingTls::default(),
+            });
+        } else {
+            if let Some((_, line)) = defaults.socket_domain {
+                self.error(
+                    line,
+                    "socket_domain: appears before any 'listener' line and there is no \
+                     default listener ('port'); move it after a 'listener' line",
+                );
+            }
+            if let Some((_, line)) = defaults.allow_anonymous {
+                self.error(
+                    line,
+                    "allow_anonymous: with per_listener_settings true, this line applies to \
+                     the default listener ('port'), which this file does not define; move it \
+                     after a 'listener' line",
+                );
+            }
+        }
+        all.append(&mut self.listeners);
+
+        for (i, listener) in all.iter().enumerate() {
+            if let Some(first) = all[..i].iter().find(|l| same_socket(l, listener)) {
+                let message = format!(
+                    "listener: the same socket is already defined at line {}",
+                    first.line
+                );
+                self.error(listener.line, message);
+            }
+            if let (Bind::Host(host), Some((domain, line))) =
+                (&listener.bind, listener.socket_domain)
+            {
+                if let Some(message) = family_mismatch(host, domain) {
+                    self.error(line, message);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(all.len());
+        for mut l in all {
+            let tls = self.listener_tls(&mut l);
+            out.push(ListenerConfig {
+                port: l.port,
+                bind: l.bind,
+                socket_domain: l.socket_domain.map(|d| d.0),
+                allow_anonymous: anonymous(l.allow_anonymous),
+                tls,
+            });
+        }
+        out
+    }
+}
+
+/// The error of `socket_domain DOMAIN` for a listener on `host`, if `host` is an IP
+/// address of the other family. Host names are resolved later, by `net`.
+fn family_mismatch(host: &str, domain: SocketDomain) -> Option<String> {
+    let family = match host.parse::<IpAddr>().ok()? {
+        IpAddr::V4(_) => SocketDomain::Ipv4,
+        IpAddr::V6(_) => SocketDomain::Ipv6,
+    };
+    let wanted = match domain {
+        SocketDomain::Ipv4 => "IPv4",
+        SocketDomain::Ipv6 => "IPv6",
+    };
+    (family != domain).then(|| format!("socket_domain: '{host}' is not an {wanted} address"))
+}
+
+/// Whether two listeners would bind the same socket. Two TCP listeners on port 0 do not:
+/// each gets a port of its own (a plain and a TLS listener in a test, for instance).
+fn same_socket(a: &PendingListener, b: &PendingListener) -> bool {
+    match (&a.bind, &b.bind) {
+        (Bind::Unix(x), Bind::Unix(y)) => x == y,
+        (Bind::Unix(_), _) | (_, Bind::Unix(_)) => false,
+        (x, y) => a.port == b.port && a.port != 0 && x == y,
+    }
+}
