@@ -1,6 +1,7 @@
 //! The declarative part of the key set: Sol's numeric caps as one table ([`CAPS`]: key,
-//! unit and bounds, and the field it sets), and the Mosquitto keys Sol does not implement
-//! yet ([`UNSUPPORTED`]).
+//! unit and bounds, and the field it sets), the Mosquitto keys Sol accepts only with the
+//! value that describes what it does anyway ([`AS_SOL_DOES`]), and those it does not
+//! implement yet ([`UNSUPPORTED`]).
 //!
 //! A key in none of these lists nor handled by the parser is unknown (most likely a
 //! typo), and reported as such. Keeping the Mosquitto names here lets a user who brings a
@@ -255,6 +256,22 @@ pub fn cap(key: &str) -> Option<&'static Cap> {
     CAPS.iter().find(|c| c.key == key)
 }
 
+/// Mosquitto keys Sol accepts only with a value that describes what it does anyway
+/// (Debian's and Home Assistant's configurations contain them); any other value is
+/// refused as not supported yet.
+pub const AS_SOL_DOES: &[(&str, &[&str])] = &[
+    // Sol keeps no state across restarts yet.
+    ("persistence", &["false", "0"]),
+    // MQTT over TCP or a Unix socket; WebSockets are not supported yet.
+    ("protocol", &["mqtt"]),
+];
+
+/// The values of `key` Sol accepts because they describe what it does, if `key` is one
+/// of [`AS_SOL_DOES`].
+pub fn as_sol_does(key: &str) -> Option<(&'static str, &'static [&'static str])> {
+    AS_SOL_DOES.iter().find(|(k, _)| *k == key).copied()
+}
+
 /// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet.
 pub const UNSUPPORTED: &[&str] = &[
     // Security, authentication, plugins.
@@ -270,7 +287,6 @@ pub const UNSUPPORTED: &[&str] = &[
     // Persistence.
     "autosave_interval",
     "autosave_on_changes",
-    "persistence",
     "persistence_file",
     "persistence_location",
     "retained_persistence",
@@ -297,7 +313,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "max_topic_alias",
     "max_topic_alias_broker",
     "mount_point",
-    "protocol",
     "use_username_as_clientid",
     "websockets_headers_size",
     "websockets_origin",
@@ -378,7 +393,8 @@ mod tests {
         let keys = UNSUPPORTED
             .iter()
             .copied()
-            .chain(CAPS.iter().map(|c| c.key));
+            .chain(CAPS.iter().map(|c| c.key))
+            .chain(AS_SOL_DOES.iter().map(|(k, _)| *k));
         for key in keys {
             assert!(seen.insert(key), "{key} listed twice");
         }

@@ -226,12 +226,18 @@ impl<'f> Parser<'f> {
         }
     }
 
-    /// A key of the tables in `keys` (a cap, one not supported yet), or an unknown one.
+    /// A key of the tables in `keys` (a cap, one accepted only as Sol behaves, one not
+    /// supported yet), or an unknown one.
     fn listed_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
         if let Some(cap) = keys::cap(key) {
             return self.cap(line, cap, args);
         }
-        if !keys::is_unsupported(key) {
+        if let Some((name, accepted)) = keys::as_sol_does(key) {
+            let value = self.one(line, key, args)?;
+            if accepted.contains(&value) {
+                return Some(name);
+            }
+        } else if !keys::is_unsupported(key) {
             self.error(line, format!("unknown option '{key}'"));
             return None;
         }

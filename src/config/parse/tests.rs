@@ -240,6 +240,28 @@ fn unsupported_mosquitto_keys_are_named() {
 }
 
 #[test]
+fn mosquitto_keys_that_describe_sol_are_accepted() {
+    // Debian's and Home Assistant's mosquitto.conf contain these.
+    let config = ok("persistence false\nlistener 1883\nprotocol mqtt\npersistence 0\n");
+    assert_eq!(config, ok("listener 1883\n"));
+    // Anything else stays refused as before: Sol has no persistence or WebSockets yet.
+    for (text, key) in [
+        ("persistence true", "persistence"),
+        ("persistence 1", "persistence"),
+        ("protocol websockets", "protocol"),
+    ] {
+        assert_eq!(
+            errors(text),
+            format!("sol.conf:1: '{key}' is a Mosquitto option that Sol does not support yet"),
+        );
+    }
+    assert_eq!(
+        errors("persistence\n"),
+        "sol.conf:1: persistence: missing value"
+    );
+}
+
+#[test]
 fn malformed_values_have_exact_messages() {
     let cases = [
         ("max_keepalive", "sol.conf:1: max_keepalive: missing value"),
