@@ -12,7 +12,7 @@ use super::super::{
 };
 use super::tls::PendingTls;
 use super::{Parser, Scope};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 /// A `listener` line and the listener-scoped settings that followed it.
@@ -98,7 +98,13 @@ impl Parser<'_> {
                 }
                 Bind::Unix(PathBuf::from(path))
             }
-            Some(host) => Bind::Host(host.to_string()),
+            Some(host) => {
+                if let Some(message) = not_an_address("listener", host) {
+                    self.error(line, message);
+                    return false;
+                }
+                Bind::Host(host.to_string())
+            }
         };
         self.listeners.push(PendingListener {
             line,
@@ -128,6 +134,10 @@ impl Parser<'_> {
                 "bind_address: it sets the address of the default listener ('port'); \
                  give the address on the 'listener' line instead (listener PORT ADDRESS)",
             );
+            return None;
+        }
+        if let Some(message) = not_an_address("bind_address", address) {
+            self.error(line, message);
             return None;
         }
         self.default_listener.bind = Some((address.to_string(), line));
@@ -260,6 +270,76 @@ impl Parser<'_> {
         }
         out
     }
+}
+
+/// The error of `key` naming `host`, if `host` ends in a number (so the system's resolver
+/// takes it for an IPv4 address, not a name) but is not one in dotted-quad form: `1.2.3`
+/// binds 1.2.0.3, `127.1` 127.0.0.1, `0x7f.1` 127.0.0.1 and `010.0.0.1` 8.0.0.1, and
+/// `256.1.1.1` nothing at all; such a listener would wait for its address forever.
+fn not_an_address(key: &str, host: &str) -> Option<String> {
+    if host.contains(':') || host.parse::<Ipv4Addr>().is_ok() {
+        return None;
+    }
+    // A final dot ends a fully qualified name: `1.2.3.4.` ends in a number too.
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let ends_in_number = match last.strip_prefix("0x").or_else(|| last.strip_prefix("0X")) {
+        Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if let Some(read) = inet_aton(host) {
+        Some(format!(
+            "{key}: '{host}' is not a dotted-quad IPv4 address: the system would read it as \
+             {read} (write the four numbers in decimal, without leading zeros)"
+        ))
+    } else if ends_in_number {
+        Some(format!(
+            "{key}: '{host}' is neither an IPv4 address (four numbers 0-255 in decimal, \
+             without leading zeros) nor a host name"
+        ))
+    } else {
+        None
+    }
+}
+
+/// How the C library's `inet_aton`, which `getaddrinfo` tries first and so `net` uses when
+/// it binds, reads `text`: one to four numbers separated by dots, each decimal, octal
+/// (leading `0`) or hexadecimal (`0x`), the last one filling the bytes left.
+fn inet_aton(text: &str) -> Option<Ipv4Addr> {
+    let parts = text
+        .split('.')
+        .map(c_number)
+        .collect::<Option<Vec<u32>>>()?;
+    let (&last, leading) = parts.split_last()?;
+    if leading.len() > 3 || leading.iter().any(|&p| p > 0xff) {
+        return None;
+    }
+    let last_bits = 32 - 8 * leading.len() as u32;
+    if last_bits < 32 && last >> last_bits != 0 {
+        return None;
+    }
+    let high = leading
+        .iter()
+        .enumerate()
+        .fold(0u32, |addr, (i, &p)| addr | p << (24 - 8 * i as u32));
+    Some(Ipv4Addr::from(high | last))
+}
+
+/// A number as C's `strtoul` with base 0 reads it: `0x` hexadecimal, a leading `0`
+/// octal, else decimal; the whole text must be digits.
+fn c_number(text: &str) -> Option<u32> {
+    let (digits, radix) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
 }
 
 /// The error of `socket_domain DOMAIN` for a listener on `host`, if `host` is an IP

@@ -419,6 +419,55 @@ fn listener_errors() {
 }
 
 #[test]
+fn shorthand_ipv4_addresses_are_refused() {
+    // The system's resolver reads these as other addresses; the listener would wait for
+    // an address it never gets.
+    for (host, read) in [
+        ("1.2.3", "1.2.0.3"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("010.0.0.1", "8.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+    ] {
+        assert_eq!(
+            errors(&format!("listener 18832 {host}\n")),
+            format!(
+                "sol.conf:1: listener: '{host}' is not a dotted-quad IPv4 address: the system \
+                 would read it as {read} (write the four numbers in decimal, without leading \
+                 zeros)"
+            )
+        );
+    }
+    for host in ["256.1.1.1", "1.2.3.4.5", "1.2.3.4.", "1.2.3.09", "0x"] {
+        assert_eq!(
+            errors(&format!("listener 1883 {host}\n")),
+            format!(
+                "sol.conf:1: listener: '{host}' is neither an IPv4 address (four numbers \
+                 0-255 in decimal, without leading zeros) nor a host name"
+            )
+        );
+    }
+    assert_eq!(
+        errors("bind_address 127.1\n"),
+        "sol.conf:1: bind_address: '127.1' is not a dotted-quad IPv4 address: the system \
+         would read it as 127.0.0.1 (write the four numbers in decimal, without leading zeros)"
+    );
+    // Dotted quads, IPv6 and names are addresses as written.
+    for host in [
+        "1.2.3.4",
+        "0.0.0.0",
+        "::1",
+        "::ffff:1.2.3.4",
+        "broker.lan",
+        "host-1",
+        "1.2.3.x",
+    ] {
+        let config = ok(&format!("listener 1883 {host}\n"));
+        assert_eq!(config.listeners[0].bind, Bind::Host(host.into()));
+    }
+}
+
+#[test]
 fn socket_domain_is_listener_scoped() {
     let config = ok(
         "listener 1883\nsocket_domain ipv4\nlistener 1884\nlistener 1885 ::1\nsocket_domain ipv6\n",
