@@ -21,7 +21,7 @@
 //! Exit codes: [`EXIT_OK`], [`EXIT_CONFIG`], [`EXIT_USAGE`], [`EXIT_RUNTIME`]. This module
 //! holds no protocol logic.
 
-use crate::config::Config;
+use crate::config::{Bind, Config};
 use crate::privilege::Dropped;
 use argh::FromArgs;
 use std::path::PathBuf;
@@ -280,7 +280,8 @@ fn execute(invocation: Invocation) -> i32 {
 }
 
 /// Validates the file at `path` and the files it names; on success, the report `sol
-/// check` prints (with warnings about files the broker's user could not read on reload).
+/// check` prints (with warnings about listener addresses that are not this machine's and
+/// files the broker's user could not read on reload).
 fn check(path: &std::path::Path) -> Result<String, String> {
     let mut config = Config::load(path).map_err(|e| e.to_string())?;
     if config.max_connections_auto {
@@ -288,13 +289,61 @@ fn check(path: &std::path::Path) -> Result<String, String> {
     }
     config.load_auth().map_err(|errors| errors.to_string())?;
     let mut report = check_report(&path.display().to_string(), &config);
-    for warning in unreadable_files(path, &config)? {
+    let mut warnings = foreign_addresses(&config);
+    warnings.extend(unreadable_files(path, &config)?);
+    for warning in warnings {
         report.push_str(&format!("\nwarning: {warning}"));
     }
     if report.ends_with(|c| c != '\n') {
         report.push('\n');
     }
     Ok(report)
+}
+
+/// Listeners whose address is not one of this machine's, as warnings: the broker would
+/// not listen there, retrying the bind until the address appears (a DHCP lease, say).
+/// Loopback and unspecified addresses are always local; a host name is resolved as the
+/// broker would resolve it. Nothing is said when the interfaces cannot be listed.
+fn foreign_addresses(config: &Config) -> Vec<String> {
+    use std::net::{IpAddr, ToSocketAddrs};
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let local: Vec<IpAddr> = interfaces
+        .filter_map(|i| i.address)
+        .filter_map(|a| {
+            let v4 = a.as_sockaddr_in().map(|a| IpAddr::V4(a.ip()));
+            v4.or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+        })
+        .collect();
+    let is_local = |ip: &IpAddr| ip.is_loopback() || ip.is_unspecified() || local.contains(ip);
+    let mut warnings = Vec::new();
+    for listener in &config.listeners {
+        let Bind::Host(host) = &listener.bind else {
+            continue;
+        };
+        let named = format!("listener {} {host}", listener.port);
+        let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => match (host.as_str(), listener.port).to_socket_addrs() {
+                Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+                Err(e) => {
+                    warnings.push(format!(
+                        "{named}: {host} does not resolve here ({e}); the broker retries \
+                         until it does"
+                    ));
+                    continue;
+                }
+            },
+        };
+        if !addrs.iter().any(is_local) {
+            warnings.push(format!(
+                "{named}: {host} is not an address of this machine; the broker would not \
+                 listen there until it is (it retries the bind)"
+            ));
+        }
+    }
+    warnings
 }
 
 /// Files read on reload that the broker's user cannot read, as warnings. Started as root
@@ -562,6 +611,35 @@ mod tests {
     fn check_fails_with_file_line_errors() {
         let errors = check(std::path::Path::new("/nonexistent/sol.conf")).expect_err("missing");
         assert!(errors.starts_with("/nonexistent/sol.conf"), "{errors}");
+    }
+
+    #[test]
+    fn check_warns_about_addresses_not_on_this_machine() {
+        if nix::ifaddrs::getifaddrs().is_err() {
+            return; // No interface list here (an emulator without netlink): no warnings.
+        }
+        let dir = std::env::temp_dir().join(format!("sol-check-addr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let conf = dir.join("sol.conf");
+        // 192.0.2.0/24 is TEST-NET-1: documentation only, never a host's address.
+        std::fs::write(&conf, "listener 18832 192.0.2.1\nlistener 1883 127.0.0.1\n").expect("conf");
+        let report = check(&conf).expect("valid");
+        assert!(
+            report.contains(
+                "warning: listener 18832 192.0.2.1: 192.0.2.1 is not an address of this \
+                 machine; the broker would not listen there until it is (it retries the bind)"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("listener 1883 127.0.0.1:"), "{report}");
+        std::fs::write(
+            &conf,
+            "listener 1883 ::1\nlistener 1884 0.0.0.0\nlistener 1885 localhost\n",
+        )
+        .expect("conf");
+        let report = check(&conf).expect("valid");
+        assert!(!report.contains("warning: listener"), "{report}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
