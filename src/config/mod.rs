@@ -143,13 +143,16 @@ pub enum SocketDomain {
     Ipv6,
 }
 
-/// The buffer pool: fixed-size blocks lent to connections while they have bytes pending.
+/// The read-buffer pool (`net::buffer`): fixed-size blocks lent to a connection while it
+/// has read bytes it cannot frame yet (a partial packet, or input held while paused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryConfig {
     /// Size of one pool block in bytes (`buffer_block_size`).
     pub block_size: usize,
-    /// Total bytes of all blocks and large-packet allocations (`max_buffer_memory`); when
-    /// reached, new connections are refused and existing ones keep being served.
+    /// Total bytes of all blocks and large-packet allocations (`max_buffer_memory`). When
+    /// a connection's partial packet cannot get a buffer within it, that connection is
+    /// closed (logged and counted) and the others keep being served; new connections are
+    /// not refused for it (only a full client pool refuses them).
     pub max_buffer_memory: usize,
 }
 
