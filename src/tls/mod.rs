@@ -16,8 +16,9 @@
 mod server;
 
 #[cfg(feature = "tls")]
-pub use server::{effective_now, server_config, TlsError, BUILD_TIME};
+pub use server::{effective_now, server_config, BUILD_TIME};
 
+use std::fmt;
 use std::path::PathBuf;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
@@ -60,6 +61,18 @@ pub enum TlsVersion {
     Tls13,
 }
 
+/// Why a listener's TLS configuration could not be built: the file and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsError(String);
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
 /// A TLS listener: its settings and (feature `tls`) the `rustls` server configuration
 /// built from them, with every file it names read once, when the configuration was parsed.
 #[derive(Clone, Debug)]
@@ -91,6 +104,14 @@ impl ListenerTls {
     pub fn load(settings: TlsSettings) -> Result<ListenerTls, TlsError> {
         let server = server_config(&settings)?;
         Ok(ListenerTls { settings, server })
+    }
+
+    /// Always an error: this build has no TLS (`config` refuses the TLS keys before).
+    #[cfg(not(feature = "tls"))]
+    pub fn load(_settings: TlsSettings) -> Result<ListenerTls, TlsError> {
+        Err(TlsError(
+            "this build of Sol has no TLS (built without the 'tls' feature)".into(),
+        ))
     }
 
     /// A listener with `settings` whose configuration has no certificate (every handshake

@@ -19,7 +19,7 @@
 //! option of that name does; signatures, the CA and the CRL are still checked. See
 //! [`IgnoreDates`] for the one chain it still refuses.
 
-use super::{TlsSettings, TlsVersion};
+use super::{TlsError, TlsSettings, TlsVersion};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -31,7 +31,6 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, ServerConfig,
     SignatureScheme,
 };
-use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,18 +42,6 @@ pub const BUILD_TIME: u64 = match u64::from_str_radix(env!("SOL_BUILD_TIME"), 10
     Ok(t) => t,
     Err(_) => 0,
 };
-
-/// Why a listener's TLS configuration could not be built: the file and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsError(String);
-
-impl fmt::Display for TlsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TlsError {}
 
 /// The `ring` provider, chosen explicitly (no process-wide default is installed).
 pub(super) fn provider() -> Arc<CryptoProvider> {

@@ -208,15 +208,8 @@ impl Parser<'_> {
             use_identity_as_username: tls.use_identity_as_username.is_some_and(|u| u.0),
             min_version: tls.min_version.unwrap_or_default(),
         };
-        #[cfg(feature = "tls")]
-        return ListenerTls::load(settings)
+        ListenerTls::load(settings)
             .map_err(|e| self.error(line, e.to_string()))
-            .ok();
-        // Without the feature every TLS key was refused, so no listener gets this far.
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = (settings, line);
-            None
-        }
+            .ok()
     }
 }
