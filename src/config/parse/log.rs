@@ -17,16 +17,12 @@ impl Parser<'_> {
         match key {
             "log_dest" => self.log_dest(line, args),
             "log_type" => self.log_type(line, args),
-            "log_timestamp" => {
-                let v = self.bool_arg(line, key, args);
-                v.map(|v| self.config.log.timestamp = v)
-                    .map(|_| "log_timestamp")
-            }
-            _ => {
-                let v = self.bool_arg(line, key, args);
-                v.map(|v| self.config.log.connection_messages = v)
-                    .map(|_| "connection_messages")
-            }
+            "log_timestamp" => self
+                .flag(line, key, args, |c| &mut c.log.timestamp)
+                .then_some("log_timestamp"),
+            _ => self
+                .flag(line, key, args, |c| &mut c.log.connection_messages)
+                .then_some("connection_messages"),
         }
     }
 

@@ -154,6 +154,21 @@ impl<'f> Parser<'f> {
             .ok()
     }
 
+    /// Sets the field `field` selects to the boolean argument of `key`; whether it did.
+    fn flag(
+        &mut self,
+        line: usize,
+        key: &str,
+        args: &[&str],
+        field: fn(&mut Config) -> &mut bool,
+    ) -> bool {
+        let Some(value) = self.bool_arg(line, key, args) else {
+            return false;
+        };
+        *field(&mut self.config) = value;
+        true
+    }
+
     /// The single integer argument of `key`, in `min..=max`.
     fn int_arg(
         &mut self,
@@ -196,16 +211,12 @@ impl<'f> Parser<'f> {
                 self.log_key(line, key, args)
             }
             "max_connections" => self.max_connections(line, args),
-            "queue_qos0_messages" => {
-                let v = self.bool_arg(line, key, args);
-                v.map(|v| self.config.limits.queue_qos0_messages = v)
-                    .map(|_| "queue_qos0_messages")
-            }
-            "retain_available" => {
-                let v = self.bool_arg(line, key, args);
-                v.map(|v| self.config.limits.retain_available = v)
-                    .map(|_| "retain_available")
-            }
+            "queue_qos0_messages" => self
+                .flag(line, key, args, |c| &mut c.limits.queue_qos0_messages)
+                .then_some("queue_qos0_messages"),
+            "retain_available" => self
+                .flag(line, key, args, |c| &mut c.limits.retain_available)
+                .then_some("retain_available"),
             "user" => {
                 let v = self.one(line, key, args);
                 v.map(|v| self.config.user = Some(v.to_string()))

@@ -20,9 +20,10 @@ impl Parser<'_> {
             "allow_anonymous" => self.allow_anonymous(line, args),
             "allow_zero_length_clientid" => {
                 self.global_security(line, key);
-                let v = self.bool_arg(line, key, args);
-                v.map(|v| self.config.limits.allow_zero_length_clientid = v)
-                    .map(|_| "allow_zero_length_clientid")
+                self.flag(line, key, args, |c| {
+                    &mut c.limits.allow_zero_length_clientid
+                })
+                .then_some("allow_zero_length_clientid")
             }
             "auto_id_prefix" => {
                 self.global_security(line, key);
@@ -30,23 +31,23 @@ impl Parser<'_> {
                 v.map(|v| self.config.limits.auto_id_prefix = v.to_string())
                     .map(|_| "auto_id_prefix")
             }
-            "password_file" => {
-                self.global_security(line, key);
-                let path = self.one(line, key, args)?;
-                let at = self.origin(line);
-                let security = &mut self.config.security;
-                security.password_file = Some(path.into());
-                security.password_file_at = Some(at);
-                Some("password_file")
-            }
             _ => {
                 self.global_security(line, key);
                 let path = self.one(line, key, args)?;
-                let at = self.origin(line);
-                let security = &mut self.config.security;
-                security.acl_file = Some(path.into());
-                security.acl_file_at = Some(at);
-                Some("acl_file")
+                let at = Some(self.origin(line));
+                let files = &mut self.config.security;
+                let (file, file_at, name) = if key == "password_file" {
+                    (
+                        &mut files.password_file,
+                        &mut files.password_file_at,
+                        "password_file",
+                    )
+                } else {
+                    (&mut files.acl_file, &mut files.acl_file_at, "acl_file")
+                };
+                *file = Some(path.into());
+                *file_at = at;
+                Some(name)
             }
         }
     }
