@@ -19,6 +19,7 @@ use super::*;
 use crate::codec::{
     decode, Connect, FixedHeader, Properties, Publish, Subscribe, Unsubscribe, Will as WireWill,
 };
+pub(super) use std::time::Duration;
 
 pub(super) const Q0: QoS = QoS::AtMostOnce;
 pub(super) const Q1: QoS = QoS::AtLeastOnce;

@@ -81,7 +81,7 @@ use crate::codec::{
     self, Connack, DecodeError, EncodeError, FixedHeader, Packet, ProtocolVersion, QoS, ReasonCode,
     Suback,
 };
-use crate::log::TARGET_CONNECTION;
+use crate::log::{Throttle, TARGET_CONNECTION};
 use crate::topic::{validate_filter, validate_topic, FilterError};
 use crate::x509::CommonNameError;
 use access::ACL_WRITE_DENIED;
@@ -96,43 +96,10 @@ use retained::RetainedStore;
 use sessions::{Awaiting, Detached, Queued, SessionTable};
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use timer::{Owner, Timers};
 use topic_tree::FilterRef;
 use will::Will;
-
-/// Minimum time between two warnings about dropped messages.
-const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// A warning that is logged at most once per [`DROP_LOG_INTERVAL`], with a count of the
-/// occurrences in between.
-#[derive(Default)]
-struct RateLimitedLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedLog {
-    fn warn(&mut self, now: Instant, what: std::fmt::Arguments<'_>) {
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < DROP_LOG_INTERVAL)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        if self.suppressed > 0 {
-            warn!(
-                "{what} (and {} more since the last report)",
-                self.suppressed
-            );
-        } else {
-            warn!("{what}");
-        }
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
-}
 
 /// The broker core. See the module documentation.
 pub struct Broker {
@@ -183,9 +150,9 @@ pub struct Broker {
     /// slot pays for).
     identities: HashMap<ConnId, Option<Box<str>>>,
     /// Warnings about dropped messages.
-    drop_log: RateLimitedLog,
+    drop_log: Throttle,
     /// Warnings about protocol errors.
-    error_log: RateLimitedLog,
+    error_log: Throttle,
 }
 
 impl Broker {
@@ -214,8 +181,8 @@ impl Broker {
             sys_last: HashMap::new(),
             auth: Auth::default(),
             identities: HashMap::new(),
-            drop_log: RateLimitedLog::default(),
-            error_log: RateLimitedLog::default(),
+            drop_log: Throttle::default(),
+            error_log: Throttle::default(),
         }
     }
 

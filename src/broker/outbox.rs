@@ -18,7 +18,7 @@ const CONTROL_INLINE: usize = 30;
 /// codec; the frame only stores them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
-    /// A control packet of at most [`CONTROL_INLINE`] bytes.
+    /// A control packet of at most 30 bytes (`CONTROL_INLINE`).
     Control {
         /// The encoded packet.
         bytes: [u8; CONTROL_INLINE],

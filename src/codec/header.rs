@@ -101,7 +101,7 @@ pub(super) fn encode_fixed_header(first_byte: u8, remaining_len: usize, out: &mu
 ///
 /// # Panics
 ///
-/// If `len > MAX_REMAINING_LENGTH` or `out` is too short, as for [`encode_fixed_header`].
+/// If `len > MAX_REMAINING_LENGTH` or `out` is too short, as for the fixed header encoder.
 pub fn encode_remaining_length(len: usize, out: &mut [u8]) -> usize {
     assert!(
         len <= MAX_REMAINING_LENGTH,

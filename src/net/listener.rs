@@ -388,7 +388,7 @@ pub enum Stream {
     Unix(UnixStream),
     /// TLS over TCP (boxed: the rustls state is large and most connections are plain).
     #[cfg(feature = "tls")]
-    Tls(Box<super::tls::TlsStream>),
+    Tls(Box<super::tls_stream::TlsStream>),
 }
 
 impl Stream {
@@ -428,7 +428,7 @@ impl Stream {
     }
 
     /// The client certificate's common name, once, after a TLS handshake has completed
-    /// (see [`super::tls::TlsStream::take_client_identity`]); always `None` for plain
+    /// (see [`super::tls_stream::TlsStream::take_client_identity`]); always `None` for plain
     /// streams.
     #[inline]
     pub fn take_client_identity(&mut self) -> Option<Result<&str, crate::x509::CommonNameError>> {

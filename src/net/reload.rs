@@ -10,6 +10,8 @@
 //! error of the configuration, so nothing is reloaded. Connected clients stay connected.
 
 use super::listener::BindTarget;
+use super::*;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::log::LogConfig;
 
@@ -69,6 +71,109 @@ pub fn tls_configs(config: &Config) -> Vec<Option<std::sync::Arc<rustls::ServerC
 /// Applies reloaded log settings.
 pub fn apply_log(config: &LogConfig, verbose: bool) {
     crate::log::reconfigure(config, verbose);
+}
+
+/// The password file and ACL a configuration names.
+pub(super) fn load_auth(config: &Config) -> Result<Auth, Vec<String>> {
+    config
+        .load_auth()
+        .map_err(|errors| errors.0.iter().map(ToString::to_string).collect())
+}
+
+impl Server {
+    /// A reload, told to systemd: reloading, then ready again with the outcome.
+    pub(super) fn reload(&mut self) {
+        self.notifier.reloading();
+        let status = if self.reload_config() {
+            self.status()
+        } else {
+            format!(
+                "{}; reload failed, running configuration kept",
+                self.status()
+            )
+        };
+        self.notifier.ready(&status);
+    }
+
+    /// Re-reads the config file and applies what can change at run time (see [`reload`]).
+    /// False if the file has errors (nothing was changed).
+    pub(super) fn reload_config(&mut self) -> bool {
+        let Some(path) = self.source.clone() else {
+            log::info!("no configuration file to reload (running on built-in defaults)");
+            return true;
+        };
+        let new = match Config::load(&path) {
+            Ok(new) => new,
+            Err(errors) => {
+                for line in errors.to_string().lines() {
+                    log::error!("{line}");
+                }
+                log::error!(
+                    "{}: not reloaded, the running configuration is kept",
+                    path.display()
+                );
+                return false;
+            }
+        };
+        // The password and ACL files are part of the configuration: with errors in them
+        // nothing is reloaded, as for errors in the file itself.
+        let auth = match load_auth(&new) {
+            Ok(auth) => auth,
+            Err(errors) => {
+                for line in errors {
+                    log::error!("{line}");
+                }
+                log::error!(
+                    "{}: not reloaded, the running configuration is kept",
+                    path.display()
+                );
+                return false;
+            }
+        };
+        let fixed = FixedSettings::of(&new);
+        let changed = self.fixed.changed(&fixed);
+        for setting in &changed {
+            log::warn!("{}: {setting} changes need a restart", path.display());
+        }
+        #[cfg(feature = "tls")]
+        if !changed.contains(&"listener") {
+            self.reload_tls(&new);
+        }
+        self.buffers.set_budget(new.memory.max_buffer_memory);
+        let mut limits = new.limits;
+        limits.max_connections = self.conns.slots.capacity();
+        if changed.contains(&"listener") {
+            // The running listeners stay: keep the policies their numbers refer to.
+            limits.listeners = self.core.get().limits().listeners.clone();
+        }
+        let now = Instant::now();
+        self.core.call(&mut self.conns, |b| {
+            b.reconfigure(limits, now);
+            b.set_auth(auth);
+        });
+        reload::apply_log(&new.log, self.verbose);
+        log::info!("{}: configuration reloaded", path.display());
+        true
+    }
+
+    /// Takes every TLS listener's configuration built when the new file was parsed (a
+    /// file that could not be loaded failed the parse, so nothing got here). Connected
+    /// clients keep their sessions (and the configuration they were accepted with); new
+    /// connections get the new certificates.
+    #[cfg(feature = "tls")]
+    pub(super) fn reload_tls(&mut self, new: &Config) {
+        let configs = reload::tls_configs(new);
+        for (i, (old, new)) in self.tls.iter().zip(&configs).enumerate() {
+            if old.is_some() != new.is_some() {
+                log::warn!("listener {i}: turning TLS on or off needs a restart");
+            }
+        }
+        for (old, new) in self.tls.iter_mut().zip(configs) {
+            if old.is_some() && new.is_some() {
+                *old = new;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,12 @@
 //! module's own description of what to log; `config` builds it from the `log_*` keys, so
 //! this module depends on nothing above it.
 //!
-//! This module must not be called on the per-message hot path at info level.
+//! This module must not be called on the per-message hot path at info level. Warnings
+//! that hostile input could repeat go through a [`Throttle`].
+
+mod throttle;
+
+pub use throttle::{Throttle, WARN_INTERVAL};
 
 use ::log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
