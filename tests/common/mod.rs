@@ -315,3 +315,43 @@ pub fn temp_socket_path(tag: &str) -> std::path::PathBuf {
 pub fn send(stream: &mut impl Write, bytes: &[u8]) {
     stream.write_all(bytes).expect("write");
 }
+
+/// A client subscribed (QoS 0) to one `$SYS` topic, e.g. `$SYS/broker/sol/clients/slow`;
+/// the server needs a non-zero `sys_interval`.
+pub fn sys_watcher(addr: SocketAddr, client_id: &str, topic: &str) -> TcpStream {
+    let mut s = handshake(addr, client_id);
+    send(&mut s, &subscribe(1, topic, 0));
+    assert_eq!(read_packet(&mut s), suback(1, 0));
+    s
+}
+
+/// Reads the `$SYS` updates a [`sys_watcher`] receives (the retained value, then each
+/// change, checked every `sys_interval`) until one carries `value`. The whole wait is
+/// bounded by [`TIMEOUT`], not only each read.
+pub fn wait_for_sys(watcher: &mut TcpStream, value: &str) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let p = parse_publish(&read_packet(watcher));
+        if p.payload == value.as_bytes() {
+            return;
+        }
+        last = Some(p);
+    }
+    panic!("$SYS never said {value:?} within {TIMEOUT:?}; last update: {last:?}");
+}
+
+/// Bytes that are sure to be more than the kernel buffers of a loopback connection whose
+/// receiver stopped reading can hold (the largest receive buffer plus the largest send
+/// buffer, from `/proc/sys/net/ipv4/tcp_rmem` and `tcp_wmem`, plus 1 MiB): writing more to
+/// a subscriber that never reads leaves the broker with output it cannot send.
+pub fn more_than_socket_buffers() -> usize {
+    let max = |file: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(2)?.parse::<usize>().ok())
+            // Not Linux's /proc: a size larger than any default.
+            .unwrap_or(32 << 20)
+    };
+    max("tcp_rmem") + max("tcp_wmem") + (1 << 20)
+}
