@@ -37,6 +37,7 @@ pub const EXIT_RUNTIME: i32 = 3;
 
 /// Sol, a small and predictable MQTT broker for embedded Linux.
 #[derive(FromArgs, Debug, PartialEq)]
+#[argh(help_triggers("-h", "--help", "help"))]
 struct Args {
     /// configuration file, in Mosquitto's syntax
     #[argh(option, short = 'c')]
@@ -69,7 +70,7 @@ enum Command {
 /// PBKDF2-SHA512). Without -b the password is asked for (twice on a terminal, one line
 /// from a pipe).
 #[derive(FromArgs, Debug, PartialEq)]
-#[argh(subcommand, name = "passwd")]
+#[argh(subcommand, name = "passwd", help_triggers("-h", "--help", "help"))]
 struct PasswdArgs {
     /// create the file, replacing it if it exists
     #[argh(switch, short = 'c')]
@@ -94,7 +95,7 @@ struct PasswdArgs {
 /// Validate a configuration file: print its errors (exit 1), or its listeners and the
 /// memory ceiling of its caps (exit 0).
 #[derive(FromArgs, Debug, PartialEq)]
-#[argh(subcommand, name = "check")]
+#[argh(subcommand, name = "check", help_triggers("-h", "--help", "help"))]
 struct CheckArgs {
     /// configuration file to check
     #[argh(option, short = 'c')]
@@ -539,6 +540,24 @@ mod tests {
         let exit = parse(&["--help"]).expect_err("help");
         assert_eq!(exit.code, EXIT_OK);
         assert!(exit.message.contains("-c, --config"));
+    }
+
+    #[test]
+    fn dash_h_is_help_for_sol_and_its_subcommands() {
+        for (args, shows) in [
+            (&["-h"][..], "-c, --config"),
+            (&["check", "-h"], "configuration file to check"),
+            (&["passwd", "-h"], "delete the user"),
+        ] {
+            let exit = parse(args).expect_err("help");
+            assert_eq!(exit.code, EXIT_OK, "{args:?}");
+            assert!(exit.message.contains(shows), "{args:?}: {}", exit.message);
+            let long: Vec<&str> = args
+                .iter()
+                .map(|&a| if a == "-h" { "--help" } else { a })
+                .collect();
+            assert_eq!(parse(&long), Err(exit), "-h and --help say the same");
+        }
     }
 
     #[test]

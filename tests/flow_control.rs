@@ -104,22 +104,18 @@ fn subscriber_whose_socket_stops_draining_is_disconnected() {
         c.limits.sys_interval = Duration::from_secs(1);
         c.limits.max_packet_size = 64 * 1024;
     });
-    let mut watcher = subscriber(server.tcp(), "watcher", "$SYS/broker/sol/clients/slow", 0);
-    // Subscribes to 16 KiB QoS 0 messages and never reads again.
+    let mut watcher = sys_watcher(server.tcp(), "watcher", "$SYS/broker/sol/clients/slow");
+    // Subscribes to 16 KiB QoS 0 messages and never reads again: more of them than
+    // loopback socket buffers hold, so output stays pending for it.
     let mut stalled = subscriber(server.tcp(), "stalled", "big", 0);
     let mut publisher = handshake(server.tcp(), "pub");
-    for _ in 0..640 {
+    for _ in 0..more_than_socket_buffers().div_ceil(16 * 1024) {
         publisher
             .write_all(&publish("big", &[0u8; 16 * 1024], 0, None, false))
             .expect("publish");
     }
     // The broker reports the disconnection in $SYS once the timeout has passed.
-    loop {
-        let p = parse_publish(&read_packet(&mut watcher));
-        if p.payload == b"1" {
-            break;
-        }
-    }
+    wait_for_sys(&mut watcher, "1");
     // The stalled client finds its connection closed after the data that did get through.
     expect_closed(&mut stalled);
     // The publisher was never held up: it still gets answers at once.

@@ -15,10 +15,10 @@ use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConnection, RootCertStore, StreamOwned};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tls_fixtures::*;
@@ -233,6 +233,32 @@ fn mosquitto(tool: &str, port: u16, cafile: &Path) -> Command {
     c
 }
 
+/// `mosquitto_pub ARGS` over TLS to 127.0.0.1:`port` trusting `cafile`, which must
+/// succeed; its output is shown only if it does not.
+fn mosquitto_pub(port: u16, cafile: &Path, args: &[&str]) {
+    let out = mosquitto("mosquitto_pub", port, cafile)
+        .args(args)
+        .output()
+        .expect("mosquitto_pub");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub over TLS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What a child that was started with a piped stderr printed there (it is killed first,
+/// so this does not wait for more than the `timeout` it runs under).
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let _ = child.kill();
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    err
+}
+
 #[test]
 fn mosquitto_clients_with_cafile() {
     assert!(
@@ -244,30 +270,33 @@ fn mosquitto_clients_with_cafile() {
     let port = server.tcp().port();
     let ca = dir.join("ca.crt");
     let mut sub = mosquitto("mosquitto_sub", port, &ca)
-        .args(["-t", "m/t", "-C", "1", "-i", "msub"])
-        .stdout(std::process::Stdio::piped())
+        .args(["-t", "m/t", "-C", "2", "-i", "msub"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("mosquitto_sub");
-    // The subscriber may not have subscribed yet: publish until it has received one
-    // (each publish is a full connection round trip; bounded).
-    for _ in 0..50 {
-        let status = mosquitto("mosquitto_pub", port, &ca)
-            .args(["-t", "m/t", "-m", "over-tls", "-q", "1"])
-            .status()
-            .expect("mosquitto_pub");
-        assert!(status.success(), "mosquitto_pub over TLS");
-        if sub.try_wait().expect("wait").is_some() {
-            break;
-        }
-    }
-    let out = sub.wait_with_output().expect("output");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "over-tls");
+    let mut lines = BufReader::new(sub.stdout.take().expect("piped stdout")).lines();
+    let mut next_line = || {
+        let line = lines.next().and_then(Result::ok);
+        line.unwrap_or_else(|| panic!("mosquitto_sub ended: {}", stderr_of(&mut sub)))
+    };
+    // Retained, so mosquitto_sub gets it whenever its subscription is made: the line it
+    // prints says the subscription exists, and the next message is delivered live.
+    mosquitto_pub(
+        port,
+        &ca,
+        &["-t", "m/t", "-m", "subscribed", "-q", "1", "-r"],
+    );
+    assert_eq!(next_line(), "subscribed");
+    mosquitto_pub(port, &ca, &["-t", "m/t", "-m", "over-tls", "-q", "1"]);
+    assert_eq!(next_line(), "over-tls");
+    assert!(sub.wait().expect("wait").success(), "mosquitto_sub -C 2");
     // A client trusting another CA is refused.
-    let status = mosquitto("mosquitto_pub", port, &dir.join("other-ca.crt"))
+    let out = mosquitto("mosquitto_pub", port, &dir.join("other-ca.crt"))
         .args(["-t", "m/t", "-m", "x"])
-        .status()
+        .output()
         .expect("mosquitto_pub");
-    assert!(!status.success());
+    assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

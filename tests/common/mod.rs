@@ -1,90 +1,60 @@
-//! Test harness: a [`sol::net::Server`] on a thread, and hand-written MQTT 3.1.1 packets.
+//! Test harness: a [`sol::net::Server`] on a thread ([`server`]), hand-written MQTT 3.1.1
+//! packets, and the broker's log lines in the test's captured output.
 //!
 //! Every socket gets a [`TIMEOUT`] on reads and writes so a broken broker fails a test
 //! instead of hanging it; waits are bounded, never sleeps.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+mod server;
+
+pub use server::{Running, TIMEOUT};
 use sol::config::Config;
-use sol::net::{LocalAddr, Server, ServerHandle};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Once;
 
-/// Longest any single wait in a test may take.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A running server; stopped (gracefully) and joined on drop.
-pub struct Running {
-    /// The first TCP address it listens on (IPv4 loopback with `Config::loopback`).
-    pub addr: Option<SocketAddr>,
-    /// Every address it listens on.
-    pub addrs: Vec<LocalAddr>,
-    /// Stops or reloads it.
-    pub handle: ServerHandle,
-    /// The reactor thread.
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl Running {
-    /// The TCP address (panics for a server with Unix listeners only).
-    pub fn tcp(&self) -> SocketAddr {
-        self.addr.expect("the server has a TCP listener")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let result = thread.join();
-            if !std::thread::panicking() {
-                result
-                    .expect("reactor thread panicked")
-                    .expect("Server::run failed");
-            }
-        }
-    }
-}
-
-/// Starts a server on `Config::loopback(0)` after `configure` adjusted it.
+/// Starts a server on `Config::loopback(0)` after `configure` adjusted it; its log lines
+/// go to the test's output ([`capture_logs`]).
 pub fn start(configure: impl FnOnce(&mut Config)) -> Running {
-    let mut config = Config::loopback(0);
-    configure(&mut config);
-    start_with(config)
+    capture_logs();
+    server::start(configure)
 }
 
-/// Starts a server with `config`. The server is built on its own thread (the broker core
-/// is single-threaded and not `Send`); its addresses and handle come back over a channel.
+/// Starts a server with `config`; its log lines go to the test's output
+/// ([`capture_logs`]).
 pub fn start_with(config: Config) -> Running {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || -> io::Result<()> {
-        let mut server = match Server::new(config) {
-            Ok(server) => server,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return Ok(());
-            }
-        };
-        let _ = tx.send(Ok((server.local_addrs(), server.handle())));
-        server.run()
+    capture_logs();
+    server::start_with(config)
+}
+
+/// Routes the broker's log records to `eprintln!`, which the test harness captures per
+/// test (the reactor thread inherits its test's capture) and prints only for a failing
+/// test or with `--nocapture`. Without it, the first reload would install the broker's own
+/// backend, which writes to the process's stderr and fills passing runs with log lines.
+pub fn capture_logs() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if log::set_logger(&CapturedLog).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
     });
-    let (addrs, handle) = rx
-        .recv_timeout(TIMEOUT)
-        .expect("server thread answers")
-        .expect("server starts");
-    let addr = addrs.iter().find_map(|a| match a {
-        LocalAddr::Tcp(addr) => Some(*addr),
-        LocalAddr::Unix(_) => None,
-    });
-    Running {
-        addr,
-        addrs,
-        handle,
-        thread: Some(thread),
+}
+
+/// See [`capture_logs`]. A reload changes only the maximum level (`sol::log::reconfigure`
+/// keeps a logger it did not install).
+struct CapturedLog;
+
+impl log::Log for CapturedLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
     }
+
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!("sol {}: {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
 }
 
 /// A TCP connection with timeouts and `TCP_NODELAY`.
@@ -314,4 +284,44 @@ pub fn temp_socket_path(tag: &str) -> std::path::PathBuf {
 /// Writes all of `bytes`.
 pub fn send(stream: &mut impl Write, bytes: &[u8]) {
     stream.write_all(bytes).expect("write");
+}
+
+/// A client subscribed (QoS 0) to one `$SYS` topic, e.g. `$SYS/broker/sol/clients/slow`;
+/// the server needs a non-zero `sys_interval`.
+pub fn sys_watcher(addr: SocketAddr, client_id: &str, topic: &str) -> TcpStream {
+    let mut s = handshake(addr, client_id);
+    send(&mut s, &subscribe(1, topic, 0));
+    assert_eq!(read_packet(&mut s), suback(1, 0));
+    s
+}
+
+/// Reads the `$SYS` updates a [`sys_watcher`] receives (the retained value, then each
+/// change, checked every `sys_interval`) until one carries `value`. The whole wait is
+/// bounded by [`TIMEOUT`], not only each read.
+pub fn wait_for_sys(watcher: &mut TcpStream, value: &str) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        let p = parse_publish(&read_packet(watcher));
+        if p.payload == value.as_bytes() {
+            return;
+        }
+        last = Some(p);
+    }
+    panic!("$SYS never said {value:?} within {TIMEOUT:?}; last update: {last:?}");
+}
+
+/// Bytes that are sure to be more than the kernel buffers of a loopback connection whose
+/// receiver stopped reading can hold (the largest receive buffer plus the largest send
+/// buffer, from `/proc/sys/net/ipv4/tcp_rmem` and `tcp_wmem`, plus 1 MiB): writing more to
+/// a subscriber that never reads leaves the broker with output it cannot send.
+pub fn more_than_socket_buffers() -> usize {
+    let max = |file: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(2)?.parse::<usize>().ok())
+            // Not Linux's /proc: a size larger than any default.
+            .unwrap_or(32 << 20)
+    };
+    max("tcp_rmem") + max("tcp_wmem") + (1 << 20)
 }

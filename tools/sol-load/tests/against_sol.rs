@@ -4,7 +4,7 @@
 //! connections) do what they claim, judged from the generator's JSON line.
 
 // The broker side of the root crate's test harness (a `sol::net::Server` on a thread).
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/common/server.rs"]
 mod common;
 // Throw-away certificates and a TLS listener's config lines (tests/tls/make-certs.sh).
 #[path = "../../../tests/tls/fixtures.rs"]
