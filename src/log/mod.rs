@@ -268,15 +268,40 @@ impl Log for Backend {
         let line = format_line(sinks.timestamp.then(epoch_seconds), &message);
         // A full or closed terminal must not stop the broker: write errors are dropped.
         if to_stderr {
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            to_terminal(Terminal::Stderr, &line);
         }
         if sinks.stdout {
-            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+            to_terminal(Terminal::Stdout, &line);
         }
     }
 
     fn flush(&self) {
         let _ = std::io::stdout().flush();
+    }
+}
+
+/// Which stream of the process a line goes to.
+#[derive(Clone, Copy)]
+enum Terminal {
+    /// Standard error.
+    Stderr,
+    /// Standard output.
+    Stdout,
+}
+
+/// Writes `line` to the process's stderr or stdout. A full or closed terminal must not
+/// stop the broker: write errors are dropped. In unit tests the lines go through
+/// `eprint!`/`print!`, which the test runner captures, so a passing run stays quiet.
+fn to_terminal(terminal: Terminal, line: &str) {
+    #[cfg(not(test))]
+    let _ = match terminal {
+        Terminal::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+        Terminal::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+    };
+    #[cfg(test)]
+    match terminal {
+        Terminal::Stderr => eprint!("{line}"),
+        Terminal::Stdout => print!("{line}"),
     }
 }
 
@@ -305,10 +330,9 @@ pub fn reconfigure(config: &LogConfig, verbose: bool) {
         match connect_syslog() {
             Ok(connection) => syslog = Some(connection),
             Err(e) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "sol: syslog is not available ({e}); logging to stderr instead"
-                );
+                let note =
+                    format!("sol: syslog is not available ({e}); logging to stderr instead\n");
+                to_terminal(Terminal::Stderr, &note);
                 stderr = true;
             }
         }

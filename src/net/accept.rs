@@ -142,15 +142,14 @@ impl Server {
     /// reopens the spare.
     pub(super) fn shed_one(&mut self, k: usize) -> Shed {
         if self.spare_fd.take().is_none() {
-            self.spare_fd = open_spare_fd();
+            self.reopen_spare_fd();
             return Shed::Failed;
         }
         let accepted = match self.listeners.get(k).and_then(Option::as_ref) {
             Some(bound) => bound.listener.accept(),
             None => Err(io::ErrorKind::NotFound.into()),
         };
-        self.spare_fd = open_spare_fd();
-        match accepted {
+        let shed = match accepted {
             Ok((stream, peer)) => {
                 drop(stream);
                 let counters = &mut self.conns.counters;
@@ -166,6 +165,22 @@ impl Server {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Shed::Empty,
             Err(_) => Shed::Failed,
+        };
+        // After the refused socket is closed: its descriptor is the one the spare takes
+        // back (the process may have no other).
+        self.reopen_spare_fd();
+        shed
+    }
+
+    /// Opens the spare descriptor again; a failure is logged at most once per interval
+    /// (it repeats on every accept attempt while the process is out of descriptors).
+    fn reopen_spare_fd(&mut self) {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => self.spare_fd = Some(file),
+            Err(e) => self.warn_spare_fd.warn(
+                Instant::now(),
+                format_args!("cannot open the spare descriptor /dev/null: {e}"),
+            ),
         }
     }
 

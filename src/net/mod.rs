@@ -185,6 +185,8 @@ pub struct Server {
     warn_accept: Throttle,
     /// Throttled warnings.
     warn_oom: Throttle,
+    /// Throttled warnings: the spare descriptor could not be reopened.
+    warn_spare_fd: Throttle,
     /// Source addresses with recent failed logins.
     logins: LoginLimiter,
     /// Throttled warnings.
@@ -355,6 +357,7 @@ impl Server {
             warn_no_fds: Throttle::default(),
             warn_accept: Throttle::default(),
             warn_oom: Throttle::default(),
+            warn_spare_fd: Throttle::default(),
             logins: LoginLimiter::default(),
             warn_logins: Throttle::default(),
         })
