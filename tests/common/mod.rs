@@ -1,6 +1,14 @@
 //! Test harness: a [`sol::net::Server`] on a thread ([`server`]), hand-written MQTT 3.1.1
 //! packets, and the broker's log lines in the test's captured output.
 //!
+//! The packets here are spelled out byte by byte from the specification on purpose, not
+//! built with `sol::codec`: these tests check the broker over a real socket against an
+//! oracle that shares no code with it (a bug common to the codec's encoder and decoder
+//! would pass a test written with the codec). Everything that produces packets for the
+//! broker in normal operation (the core, the load generator, the fuzzer, the core's
+//! packet-by-packet harness) uses the one encoder in `sol::codec`; the other oracles are
+//! real clients (rumqttc, paho-mqtt, `mosquitto_pub`/`mosquitto_sub`).
+//!
 //! Every socket gets a [`TIMEOUT`] on reads and writes so a broken broker fails a test
 //! instead of hanging it; waits are bounded, never sleeps.
 
