@@ -316,11 +316,19 @@ impl Broker {
 
     /// The next effect to carry out, oldest first; then what the session table and the
     /// retained store have made durable ([`Effect::Durable`]).
+    #[inline]
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects
-            .pop_front()
-            .or_else(|| self.sessions.pop_durable().map(Effect::Durable))
-            .or_else(|| self.retained.pop_durable().map(Effect::Durable))
+        if let Some(effect) = self.effects.pop_front() {
+            return Some(effect);
+        }
+        if !self.limits.track_durable {
+            // The journals are empty: nothing is recorded without a store.
+            return None;
+        }
+        self.sessions
+            .pop_durable()
+            .or_else(|| self.retained.pop_durable())
+            .map(Effect::Durable)
     }
 }
 

@@ -38,19 +38,20 @@ pub enum Frame {
 
 impl Frame {
     /// A control packet, encoded for a connection speaking `version`.
+    #[inline]
     pub fn packet(packet: &Packet<'_>, version: ProtocolVersion) -> Result<Frame, EncodeError> {
-        let len = packet.encoded_len(version)?;
-        if len <= CONTROL_INLINE {
-            let mut bytes = [0u8; CONTROL_INLINE];
-            packet.encode(version, &mut bytes)?;
-            Ok(Frame::Control {
+        // One pass for the common case (an acknowledgment per QoS 1/2 message): encode
+        // into the inline bytes; only a packet that does not fit is encoded again.
+        let mut bytes = [0u8; CONTROL_INLINE];
+        match packet.encode(version, &mut bytes) {
+            Ok(len) => Ok(Frame::Control {
                 bytes,
                 len: len as u8,
-            })
-        } else {
-            packet
+            }),
+            Err(EncodeError::BufferTooSmall) => packet
                 .to_vec(version)
-                .map(|v| Frame::Boxed(v.into_boxed_slice()))
+                .map(|v| Frame::Boxed(v.into_boxed_slice())),
+            Err(e) => Err(e),
         }
     }
 
@@ -76,17 +77,20 @@ impl Frame {
         match self {
             Frame::Control { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[], &[]],
             Frame::Boxed(bytes) => [bytes, &[], &[], &[], &[]],
-            Frame::Publish { header, message } => [
-                header.fixed_header(),
-                message.topic_field(),
-                header.after_topic(),
-                if header.carries_properties() {
-                    message.properties()
-                } else {
-                    &[]
-                },
-                message.payload(),
-            ],
+            Frame::Publish { header, message } => {
+                let (topic_field, properties, payload) = message.parts();
+                [
+                    header.fixed_header(),
+                    topic_field,
+                    header.after_topic(),
+                    if header.carries_properties() {
+                        properties
+                    } else {
+                        &[]
+                    },
+                    payload,
+                ]
+            }
         }
     }
 
@@ -98,12 +102,13 @@ impl Frame {
             Frame::Control { len, .. } => usize::from(*len),
             Frame::Boxed(bytes) => bytes.len(),
             Frame::Publish { header, message } => {
-                let skipped = if header.carries_properties() {
-                    0
+                let (topic_field, properties, payload) = message.parts();
+                let properties = if header.carries_properties() {
+                    properties.len()
                 } else {
-                    message.shared_parts().properties
+                    0
                 };
-                header.len() + message.size() - skipped
+                header.len() + topic_field.len() + properties + payload.len()
             }
         }
     }

@@ -259,6 +259,16 @@ impl Packet<'_> {
     /// documented on its fields. A decoded packet always re-encodes to a valid one.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
         let version = self.version_for(version)?;
+        if let Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) = self
+        {
+            // The broker sends one of these per QoS 1/2 message: a short path. In MQTT
+            // 3.1/3.1.1 they are a packet id and nothing else.
+            let [hi, lo] = a.packet_id.to_be_bytes();
+            let bytes = [self.first_byte(), 2, hi, lo];
+            let dst = out.get_mut(..4).ok_or(EncodeError::BufferTooSmall)?;
+            dst.copy_from_slice(&bytes);
+            return Ok(4);
+        }
         let remaining = self.remaining_len(version)?;
         let total = 1 + remaining_length_len(remaining) + remaining;
         if out.len() < total {

@@ -35,6 +35,7 @@ fn check_topic_name(topic: &str) -> Result<(), DecodeError> {
 /// it changes nothing for a QoS 0 message, and Mosquitto accepts it from 3.1.1 clients,
 /// so rejecting it would only disconnect clients that work elsewhere. The broker never
 /// forwards the incoming DUP flag anyway [MQTT-3.3.1-3].
+#[inline]
 pub(super) fn decode_publish<'a>(
     flags: u8,
     r: &mut Reader<'a>,
