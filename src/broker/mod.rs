@@ -47,7 +47,7 @@ pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
 pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
-pub use outbox::Frame;
+pub use outbox::{Frame, OutputSegments};
 pub use sessions::SESSION_BYTES;
 pub use stats::Stats;
 /// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and

@@ -9,6 +9,8 @@
 use super::message::Message;
 use crate::codec::{EncodeError, Packet, ProtocolVersion, PublishHeader, QoS};
 use std::collections::VecDeque;
+use std::iter::Chain;
+use std::{option, slice};
 
 /// Bytes of a control packet stored inside the frame: every MQTT 3.1.1 acknowledgment,
 /// CONNACK and PINGRESP, and a SUBACK for up to 26 filters.
@@ -71,25 +73,30 @@ impl Frame {
         Ok(Frame::Publish { header, message })
     }
 
-    /// The frame as up to five byte slices in wire order (empty slices are allowed).
+    /// The frame as the byte slices it is made of, in wire order: one for a control
+    /// packet; for a PUBLISH its header, the shared topic field, the packet id (and MQTT
+    /// 5.0 per-subscriber properties), the shared properties when the subscriber's version
+    /// carries them, and the shared payload. Some may be empty (the packet id of QoS 0).
+    pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
+        let (parts, used) = self.segment_array();
+        parts.into_iter().take(usize::from(used))
+    }
+
+    /// [`Frame::segments`] as an array and how many of its entries are used, for the
+    /// write path's own iterator ([`OutputSegments`]), which runs for every frame written.
     #[inline]
-    pub fn segments(&self) -> [&[u8]; 5] {
+    pub fn segment_array(&self) -> ([&[u8]; 5], u8) {
         match self {
-            Frame::Control { bytes, len } => [&bytes[..usize::from(*len)], &[], &[], &[], &[]],
-            Frame::Boxed(bytes) => [bytes, &[], &[], &[], &[]],
+            Frame::Control { bytes, len } => ([&bytes[..usize::from(*len)], &[], &[], &[], &[]], 1),
+            Frame::Boxed(bytes) => ([bytes, &[], &[], &[], &[]], 1),
             Frame::Publish { header, message } => {
                 let (topic_field, properties, payload) = message.parts();
-                [
-                    header.fixed_header(),
-                    topic_field,
-                    header.after_topic(),
-                    if header.carries_properties() {
-                        properties
-                    } else {
-                        &[]
-                    },
-                    payload,
-                ]
+                let (fixed, after_topic) = (header.fixed_header(), header.after_topic());
+                if header.carries_properties() {
+                    ([fixed, topic_field, after_topic, properties, payload], 5)
+                } else {
+                    ([fixed, topic_field, after_topic, payload, &[]], 4)
+                }
             }
         }
     }
@@ -119,6 +126,64 @@ impl Frame {
     }
 }
 
+/// The frames of an [`Outbox`], oldest first.
+pub type OutboxIter<'a> =
+    Chain<Chain<option::Iter<'a, Frame>, slice::Iter<'a, Frame>>, slice::Iter<'a, Frame>>;
+
+/// The bytes of a connection's pending frames as slices for `writev`, oldest first, with
+/// the first `skip` bytes (already written) left out. A hand-written iterator, not a
+/// flattening of per-frame iterators: it runs for every write, and the adapters' state
+/// machines cost more than the segments' bytes for small messages.
+pub struct OutputSegments<'a> {
+    /// The frames not started yet.
+    frames: OutboxIter<'a>,
+    /// The segments of the current frame.
+    segments: [&'a [u8]; 5],
+    /// The next of `segments` to hand out.
+    next: u8,
+    /// How many of `segments` the current frame uses.
+    used: u8,
+    /// Bytes still to skip.
+    skip: usize,
+}
+
+impl<'a> OutputSegments<'a> {
+    /// The segments of `frames` after the first `skip` bytes.
+    pub fn new(frames: OutboxIter<'a>, skip: usize) -> OutputSegments<'a> {
+        OutputSegments {
+            frames,
+            segments: [&[]; 5],
+            next: 0,
+            used: 0,
+            skip,
+        }
+    }
+}
+
+impl<'a> Iterator for OutputSegments<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            while self.next < self.used {
+                let segment = self.segments[usize::from(self.next)];
+                self.next += 1;
+                if self.skip >= segment.len() {
+                    // Written already, or empty (the packet id of a QoS 0 PUBLISH).
+                    self.skip -= segment.len();
+                    continue;
+                }
+                let rest = &segment[self.skip..];
+                self.skip = 0;
+                return Some(rest);
+            }
+            (self.segments, self.used) = self.frames.next()?.segment_array();
+            self.next = 0;
+        }
+    }
+}
+
 /// Frames waiting to be written to one connection, oldest first.
 ///
 /// The oldest frame is stored inline and the others in a deque allocated on first use, so
@@ -136,6 +201,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox with nothing in it, for a connection slot that holds no connection.
+    pub const EMPTY: Outbox = Outbox {
+        front: None,
+        rest: None,
+    };
+
     /// Number of frames.
     #[inline]
     pub fn len(&self) -> usize {
@@ -189,7 +260,7 @@ impl Outbox {
 
     /// The frames, oldest first. Chained slices, not nested flattening: the reactor walks
     /// this for every write.
-    pub fn iter(&self) -> impl Iterator<Item = &Frame> {
+    pub fn iter(&self) -> OutboxIter<'_> {
         let (a, b) = self
             .rest
             .as_deref()
@@ -232,7 +303,7 @@ mod tests {
             Frame::publish(with_properties, V311, QoS::AtMostOnce, false, false, None),
         ] {
             let f = f.unwrap();
-            let sum: usize = f.segments().iter().map(|s| s.len()).sum();
+            let sum: usize = f.segments().map(<[u8]>::len).sum();
             assert_eq!(f.len(), sum, "{f:?}");
         }
     }
@@ -241,7 +312,7 @@ mod tests {
     fn a_v311_subscriber_gets_no_properties_of_a_message() {
         let m = Message::with_properties("t", &[1, 1], b"x");
         let f = Frame::publish(m, V311, QoS::AtMostOnce, false, false, None).unwrap();
-        let wire: Vec<u8> = f.segments().concat();
+        let wire: Vec<u8> = f.segments().flatten().copied().collect();
         assert_eq!(wire, [0x30, 4, 0, 1, b't', b'x']);
         crate::broker::assert_size_of::<Frame>(32);
     }

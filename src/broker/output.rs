@@ -27,25 +27,11 @@ impl Broker {
     /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
     /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
     /// payload); bytes already written are skipped. Empty when there is nothing to write.
-    pub fn output(&self, conn: ConnId) -> impl Iterator<Item = &[u8]> {
-        let (frames, mut skip) = match self.conn(conn) {
-            Some(c) => (Some(c.outbox.iter()), c.written as usize),
-            None => (None, 0),
-        };
-        frames
-            .into_iter()
-            .flatten()
-            .flat_map(Frame::segments)
-            .filter_map(move |seg| {
-                if skip >= seg.len() {
-                    skip -= seg.len();
-                    None
-                } else {
-                    let rest = &seg[skip..];
-                    skip = 0;
-                    Some(rest)
-                }
-            })
+    pub fn output(&self, conn: ConnId) -> OutputSegments<'_> {
+        match self.conn(conn) {
+            Some(c) => OutputSegments::new(c.outbox.iter(), c.written as usize),
+            None => OutputSegments::new(Outbox::EMPTY.iter(), 0),
+        }
     }
 
     /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
