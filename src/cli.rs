@@ -431,6 +431,7 @@ fn run(source: Source, verbose: bool) -> i32 {
     }
     let mut notifier = crate::notify::Notifier::from_env();
     let user = config.user.clone();
+    let store = config.persistence.store_settings();
     let started = crate::net::Server::new(config).and_then(|mut server| {
         server.enable_signals()?;
         Ok(server)
@@ -450,6 +451,13 @@ fn run(source: Source, verbose: bool) -> i32 {
         Err(e) => {
             report_runtime_error(&format!("refusing to run as root: {e}"));
             notifier.status(&format!("refusing to run as root: {e}"));
+            return EXIT_RUNTIME;
+        }
+    }
+    if let Some(settings) = store {
+        if let Err(e) = server.start_store(settings) {
+            report_runtime_error(&format!("cannot open the store: {e}"));
+            notifier.status(&format!("cannot open the store: {e}"));
             return EXIT_RUNTIME;
         }
     }

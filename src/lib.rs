@@ -13,6 +13,8 @@
 //!   door, the session table), the topic tree, retained messages, wills, QoS flows, flow
 //!   control and `$SYS`. Driven packet by packet, so the same core runs under the reactor,
 //!   in unit tests, under the fuzzer and in benchmarks.
+//! - [`store`]: durability: retained messages and persistent sessions in a checksummed,
+//!   append-only file, written by its own thread, restored at start-up.
 //! - [`config`]: the Mosquitto-style configuration file, embedded defaults and validation.
 //! - [`tls`]: a TLS listener's settings and (feature `tls`) the `rustls` configuration
 //!   built once from its PEM files, and the clock client certificates are checked against.
@@ -43,6 +45,7 @@ pub mod net;
 pub mod notify;
 pub mod passwd;
 pub mod privilege;
+pub mod store;
 pub mod tls;
 pub mod topic;
 pub mod x509;

@@ -3,22 +3,17 @@
 //! the tests check the switch; otherwise they check that nothing changes.
 //!
 //! Every wait is bounded: the broker's stderr is read line by line by a thread and each
-//! expected line must arrive within [`TIMEOUT`].
+//! expected line must arrive within `common::TIMEOUT`.
 
+mod common;
+
+use common::SolProcess;
 use nix::unistd::{Uid, User};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-/// Longest any single wait may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A running `sol` with its stderr lines arriving on a channel; killed on drop.
+/// A running `sol` with a config of its own; killed on drop.
 struct Sol {
-    child: Child,
-    lines: mpsc::Receiver<String>,
+    process: SolProcess,
     config: PathBuf,
 }
 
@@ -31,61 +26,23 @@ impl Sol {
             format!("listener 0 127.0.0.1\nallow_anonymous true\n{extra_config}"),
         )
         .expect("write the config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sol"))
-            .arg("-c")
-            .arg(&config)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sol");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
         Sol {
-            child,
-            lines,
+            process: SolProcess::start(&config),
             config,
         }
     }
 
-    /// Waits for a stderr line containing `text`; returns it.
-    fn expect_line(&self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(TIMEOUT) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no line containing {text:?} from sol: {e}"),
-            }
-        }
+    fn expect_line(&mut self, text: &str) -> String {
+        self.process.expect_line(text)
     }
 
-    /// The real user id of the process, from /proc.
     fn uid(&self) -> u32 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc/PID/status");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .expect("Uid line");
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|u| u.parse().ok())
-            .expect("uid")
+        self.process.uid()
     }
 }
 
 impl Drop for Sol {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.config);
     }
 }
@@ -95,7 +52,7 @@ fn root_switches_to_the_configured_user_after_binding() {
     let nobody = User::from_name("nobody")
         .expect("passwd lookup")
         .expect("a 'nobody' account");
-    let sol = Sol::start("switch", "user nobody\n");
+    let mut sol = Sol::start("switch", "user nobody\n");
     sol.expect_line("listening on 127.0.0.1:");
     if Uid::effective().is_root() {
         sol.expect_line("now running as user nobody");
@@ -114,7 +71,7 @@ fn a_missing_user_is_an_error_for_root_only() {
     if Uid::effective().is_root() {
         let line = sol.expect_line("refusing to run as root");
         assert!(line.contains("sol-no-such-user-4242"), "{line}");
-        let status = sol.child.wait().expect("wait");
+        let status = sol.process.child.wait().expect("wait");
         assert_eq!(status.code(), Some(sol::cli::EXIT_RUNTIME));
     } else {
         sol.expect_line("listening on 127.0.0.1:");
@@ -124,7 +81,7 @@ fn a_missing_user_is_an_error_for_root_only() {
 
 #[test]
 fn user_root_keeps_root_with_a_warning() {
-    let sol = Sol::start("root", "user root\n");
+    let mut sol = Sol::start("root", "user root\n");
     sol.expect_line("listening on 127.0.0.1:");
     if Uid::effective().is_root() {
         sol.expect_line("running as root: `user root` is configured");

@@ -11,14 +11,24 @@ use std::cell::Cell;
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
+/// Milliseconds from the lowest tick to the broker's start: ticks before the start exist,
+/// so that a session restored from the store can have gone offline before this run
+/// began (31.7 years of them; a whole number of seconds, so `ceil_second` still falls on
+/// the broker's whole seconds).
+const ORIGIN_MS: u64 = 1_000_000_000_000;
+
 /// A point on the broker's clock: milliseconds since its epoch. `Option<Tick>` is 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tick(NonZeroU64);
 
 impl Tick {
-    /// The epoch itself.
+    /// The lowest tick, 31.7 years before the broker started.
     #[cfg(test)]
     pub const ZERO: Tick = Tick(NonZeroU64::MIN);
+
+    /// The broker's start.
+    #[cfg(test)]
+    pub const START: Tick = Tick(NonZeroU64::MIN.saturating_add(ORIGIN_MS));
 
     fn from_ms(ms: u64) -> Tick {
         Tick(NonZeroU64::MIN.saturating_add(ms.min(u64::MAX - 1)))
@@ -31,6 +41,11 @@ impl Tick {
     /// `d` later (rounded up to a whole millisecond, saturating).
     pub fn after(self, d: Duration) -> Tick {
         Tick::from_ms(self.ms().saturating_add(ceil_ms(d)))
+    }
+
+    /// `d` earlier (rounded down to a whole millisecond, saturating at the lowest tick).
+    pub fn before(self, d: Duration) -> Tick {
+        Tick::from_ms(self.ms().saturating_sub(floor_ms(d)))
     }
 
     /// `ms` milliseconds later (saturating).
@@ -72,11 +87,12 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A clock whose tick zero is `epoch`.
+    /// A clock started at `epoch`.
     pub fn new(epoch: Instant) -> Clock {
+        let start = Tick::from_ms(ORIGIN_MS);
         Clock {
             epoch,
-            last: Cell::new((epoch, Tick::from_ms(0), Tick::from_ms(0))),
+            last: Cell::new((epoch, start, start)),
         }
     }
 
@@ -86,7 +102,10 @@ impl Clock {
             return (stamp, passed);
         }
         let d = now.saturating_duration_since(self.epoch);
-        let (stamp, passed) = (Tick::from_ms(ceil_ms(d)), Tick::from_ms(floor_ms(d)));
+        let (stamp, passed) = (
+            Tick::from_ms(ORIGIN_MS + ceil_ms(d)),
+            Tick::from_ms(ORIGIN_MS + floor_ms(d)),
+        );
         self.last.set((now, stamp, passed));
         (stamp, passed)
     }
@@ -101,9 +120,9 @@ impl Clock {
         self.convert(now).1
     }
 
-    /// The instant of `t`.
+    /// The instant of `t` (the broker's start for a tick before it).
     pub fn instant(&self, t: Tick) -> Instant {
-        self.epoch + Duration::from_millis(t.ms())
+        self.epoch + Duration::from_millis(t.ms().saturating_sub(ORIGIN_MS))
     }
 }
 
@@ -133,14 +152,19 @@ mod tests {
         let epoch = Instant::now();
         let clock = Clock::new(epoch);
         let now = epoch + Duration::from_micros(1500);
-        assert_eq!(clock.stamp(now), Tick::ZERO.after_ms(2));
-        assert_eq!(clock.passed(now), Tick::ZERO.after_ms(1));
-        assert_eq!(clock.stamp(epoch), Tick::ZERO);
+        assert_eq!(clock.stamp(now), Tick::START.after_ms(2));
+        assert_eq!(clock.passed(now), Tick::START.after_ms(1));
+        assert_eq!(clock.stamp(epoch), Tick::START);
         let before = epoch.checked_sub(Duration::from_millis(5)).unwrap_or(epoch);
-        assert_eq!(clock.passed(before), Tick::ZERO);
-        assert_eq!(clock.stamp(now), Tick::ZERO.after_ms(2), "remembered");
-        let t = Tick::ZERO.after(Duration::from_micros(2001));
+        assert_eq!(clock.passed(before), Tick::START);
+        assert_eq!(clock.stamp(now), Tick::START.after_ms(2), "remembered");
+        let t = Tick::START.after(Duration::from_micros(2001));
         assert_eq!(clock.instant(t), epoch + Duration::from_millis(3));
+        // Ticks before the start exist (a session restored offline for a while).
+        let earlier = Tick::START.before(Duration::from_secs(3600));
+        assert_eq!(earlier.after(Duration::from_secs(3600)), Tick::START);
+        assert_eq!(clock.instant(earlier), epoch, "no instant before the start");
+        assert_eq!(Tick::ZERO.before(Duration::from_secs(1)), Tick::ZERO);
         assert_eq!(std::mem::size_of::<Option<Tick>>(), 8);
     }
 }

@@ -36,6 +36,8 @@ pub(super) struct Conn {
     pub(super) written: u32,
     /// The keep-alive in seconds [MQTT-3.1.2-24]; 0 turns the timeout off.
     pub(super) keep_alive: u16,
+    /// Acknowledgements of its PUBLISHes held for the store (`persistence_sync`).
+    pub(super) held_acks: u16,
     /// An [`Effect::Close`] was issued: no further packets are processed.
     pub(super) closing: bool,
     /// Already listed in the broker's writable queue.
@@ -60,7 +62,7 @@ pub(super) struct Conn {
 impl Conn {
     /// Whether the reactor must not read it (flow control).
     pub(super) fn paused(&self) -> bool {
-        self.paused_self || self.stalled
+        self.paused_self || self.stalled || self.held_acks >= HELD_PER_CONNECTION
     }
 
     /// When 1.5 times the keep-alive has passed since the last packet [MQTT-3.1.2-24].
@@ -101,6 +103,7 @@ impl Broker {
             version: ProtocolVersion::default(),
             written: 0,
             keep_alive: 0,
+            held_acks: 0,
             closing: false,
             in_writable: false,
             paused_self: false,
@@ -159,6 +162,9 @@ impl Broker {
         }
         if c.stalled {
             self.stalled.retain(|p| p.conn != conn);
+        }
+        if c.held_acks > 0 {
+            self.drop_held_acks(conn);
         }
         if let Phase::Connected(sid) = c.phase {
             self.connected -= 1;

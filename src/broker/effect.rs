@@ -169,11 +169,15 @@ pub enum Durable {
         message: Message,
         /// Its QoS.
         qos: QoS,
+        /// The message it replaced (whose body a store may now drop).
+        replaced: Option<Message>,
     },
     /// A topic's retained message was cleared.
     RetainedCleared {
         /// The topic.
         topic: Box<str>,
+        /// The message that was retained.
+        cleared: Message,
     },
 }
 

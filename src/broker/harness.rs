@@ -243,21 +243,10 @@ impl Harness {
     /// Takes every byte pending for `conn`, as a socket that accepts everything would.
     pub(super) fn drain(&mut self, conn: ConnId) -> Vec<u8> {
         let mut out = Vec::new();
-        loop {
-            let mut chunk = Vec::new();
-            {
-                let mut iov = [IoSlice::new(&[]); 64];
-                let n = self.broker.fill_iovecs(conn, &mut iov);
-                for s in &iov[..n] {
-                    chunk.extend_from_slice(s);
-                }
-            }
-            if chunk.is_empty() {
-                return out;
-            }
-            self.broker.written(conn, chunk.len(), self.now);
+        while let Some(chunk) = self.broker.take_output(conn, self.now) {
             out.extend_from_slice(&chunk);
         }
+        out
     }
 
     /// Carries out effects like the reactor: a Close writes what is pending, then closes.
@@ -384,4 +373,22 @@ pub(super) fn pub_seen(
 
 pub(super) fn connack(present: bool, code: u8) -> Seen {
     Seen::Connack { present, code }
+}
+
+impl Broker {
+    /// Takes one `writev`'s worth of `conn`'s pending output, as a socket that accepts
+    /// everything would; `None` when nothing is pending. For tests here and in `store`.
+    pub(crate) fn take_output(&mut self, conn: ConnId, now: Instant) -> Option<Vec<u8>> {
+        let mut chunk = Vec::new();
+        let mut iov = [IoSlice::new(&[]); 64];
+        let n = self.fill_iovecs(conn, &mut iov);
+        for s in &iov[..n] {
+            chunk.extend_from_slice(s);
+        }
+        if chunk.is_empty() {
+            return None;
+        }
+        self.written(conn, chunk.len(), now);
+        Some(chunk)
+    }
 }

@@ -85,8 +85,12 @@ pub struct Limits {
     pub auto_id_prefix: String,
     /// Whether retained messages are stored (`retain_available`).
     pub retain_available: bool,
-    /// Emit [`super::Effect::Durable`] effects for a store to consume.
+    /// Emit [`super::Effect::Durable`] effects for a store to consume. Fixed at start.
     pub track_durable: bool,
+    /// Hold each PUBACK and PUBREC to a client's QoS 1/2 PUBLISH until the store reports
+    /// the changes it made durable ([`super::Broker::seal_acks`],
+    /// [`super::Broker::release_acks`]). Fixed at start.
+    pub ack_after_sync: bool,
     /// Policies of the listeners, indexed by the listener number the reactor passes in.
     pub listeners: Vec<ListenerPolicy>,
 }
@@ -122,6 +126,7 @@ impl Default for Limits {
             auto_id_prefix: "auto-".to_string(),
             retain_available: true,
             track_durable: false,
+            ack_after_sync: false,
             listeners: vec![ListenerPolicy {
                 allow_anonymous: true,
                 use_identity_as_username: false,

@@ -129,6 +129,13 @@ impl Message {
         (topic_end, topic_end + props_len)
     }
 
+    /// A number that tells this body from every other while any clone of it lives (the
+    /// address of its shared allocation): a store's key for "written already".
+    #[inline]
+    pub fn addr(&self) -> usize {
+        Rc::as_ptr(&self.bytes).cast::<u8>() as usize
+    }
+
     /// The sizes of the parts every subscriber's PUBLISH shares, for its header.
     #[inline]
     pub fn shared_parts(&self) -> SharedParts {

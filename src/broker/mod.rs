@@ -24,8 +24,10 @@ mod connect;
 mod deadlines;
 mod delivery;
 mod detach;
+mod durable;
 mod effect;
 mod flow;
+mod held_acks;
 mod id;
 mod index;
 mod limits;
@@ -43,13 +45,14 @@ mod topic_tree;
 mod will;
 
 pub use compact_str::heap_bytes as string_heap_bytes;
+pub use durable::{options_byte, RestoreOutcome, RestoredSession, SessionFacts, StoredEntry};
 pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
 pub use limits::{Limits, ListenerPolicy};
 pub use message::Message;
 pub use outbox::{Frame, OutputSegments};
 pub use sessions::SESSION_BYTES;
-pub use stats::Stats;
+pub use stats::{Stats, StoreStats};
 /// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
 /// remove on their own; [`Broker`] is the only other user. The benchmarks call only
 /// `default`, `insert`, `remove`, `matches` and `len`, so the tree's representation stays
@@ -89,6 +92,7 @@ use clock::{Clock, Tick};
 use conn::{Conn, Phase};
 use delivery::OUTBOX_BATCH;
 use flow::{Stall, OUTBOX_HIGH_WATER};
+use held_acks::HELD_PER_CONNECTION;
 use id::SessionId;
 use log::{debug, info, warn};
 use outbox::Outbox;
@@ -130,6 +134,8 @@ pub struct Broker {
     writable: VecDeque<ConnId>,
     /// Publishers paused by flow control.
     stalled: Vec<Stall>,
+    /// Acknowledgements held for the store (`persistence_sync`).
+    held: held_acks::HeldAcks,
     /// Reused buffer for topic-tree matches (no allocation per message).
     scratch: Vec<Subscriber>,
     /// Counters.
@@ -149,6 +155,8 @@ pub struct Broker {
     /// CONNECT phase, and nothing for other listeners (kept out of [`Conn`], which every
     /// slot pays for).
     identities: HashMap<ConnId, Option<Box<str>>>,
+    /// What the durable store reports, for `$SYS` (none without persistence).
+    store_stats: Option<StoreStats>,
     /// Warnings about dropped messages.
     drop_log: Throttle,
     /// Warnings about protocol errors.
@@ -174,6 +182,7 @@ impl Broker {
             effects: VecDeque::new(),
             writable: VecDeque::new(),
             stalled: Vec::new(),
+            held: held_acks::HeldAcks::default(),
             scratch: Vec::new(),
             stats: Stats::default(),
             connected: 0,
@@ -181,6 +190,7 @@ impl Broker {
             sys_last: HashMap::new(),
             auth: Auth::default(),
             identities: HashMap::new(),
+            store_stats: None,
             drop_log: Throttle::default(),
             error_log: Throttle::default(),
         }
@@ -219,8 +229,9 @@ impl Broker {
             limits.listeners.clone_from(&self.limits.listeners);
         }
         self.sys_next = (!limits.sys_interval.is_zero()).then_some(now);
-        self.sessions.track_durable(limits.track_durable);
-        self.retained.track_durable(limits.track_durable);
+        // Whether there is a store is fixed at start.
+        limits.track_durable = self.limits.track_durable;
+        limits.ack_after_sync = self.limits.ack_after_sync;
         self.limits = limits;
     }
 
@@ -307,6 +318,11 @@ impl Broker {
             return;
         }
         self.protocol_error(conn, &format!("malformed packet: {error}"), now);
+    }
+
+    /// Hands in the durable store's counters, published under `$SYS/broker/store/`.
+    pub fn set_store_stats(&mut self, stats: StoreStats) {
+        self.store_stats = Some(stats);
     }
 
     /// Counts `n` bytes read from clients, for `$SYS/broker/bytes/received`.

@@ -43,11 +43,6 @@ impl RetainedStore {
         }
     }
 
-    /// Turns durable records on or off (on reload).
-    pub fn track_durable(&mut self, on: bool) {
-        self.journal.set_enabled(on);
-    }
-
     /// The next durable record not handed out yet.
     pub fn pop_durable(&mut self) -> Option<Durable> {
         self.journal.pop()
@@ -72,12 +67,43 @@ impl RetainedStore {
             }
             self.bytes = self.bytes - old.unwrap_or(0) + message.size();
             self.count += usize::from(old.is_none());
-            let message = message.clone();
-            self.journal
-                .record(|| Durable::RetainedSet { message, qos });
         }
-        self.map.insert(message.topic().into(), (message, qos));
+        let replaced = self
+            .map
+            .insert(message.topic().into(), (message.clone(), qos))
+            .map(|(m, _)| m);
+        if capped {
+            self.journal.record(|| Durable::RetainedSet {
+                message,
+                qos,
+                replaced,
+            });
+        }
         Ok(())
+    }
+
+    /// Puts a retained message loaded from the store back, within the caps, without
+    /// recording it (it is on disk already).
+    pub fn restore(
+        &mut self,
+        message: Message,
+        qos: QoS,
+        max_count: usize,
+        max_bytes: usize,
+    ) -> Result<(), RetainRefused> {
+        let enabled = self.journal.enabled();
+        self.journal.set_enabled(false);
+        let result = self.set(message, qos, max_count, max_bytes);
+        self.journal.set_enabled(enabled);
+        result
+    }
+
+    /// The retained messages a store keeps (every topic but `$SYS` ones).
+    pub fn durable(&self) -> impl Iterator<Item = (&Message, QoS)> {
+        self.map
+            .iter()
+            .filter(|(topic, _)| !topic.starts_with('$'))
+            .map(|(_, (m, qos))| (m, *qos))
     }
 
     /// Removes the topic's retained message; true if there was one.
@@ -88,7 +114,8 @@ impl RetainedStore {
                     self.bytes -= m.size();
                     self.count -= 1;
                     let topic = topic.into();
-                    self.journal.record(|| Durable::RetainedCleared { topic });
+                    self.journal
+                        .record(|| Durable::RetainedCleared { topic, cleared: m });
                 }
                 true
             }

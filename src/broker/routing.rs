@@ -44,7 +44,7 @@ impl Broker {
         }
         // Acknowledged after routing, in the order received [MQTT-4.6.0-2], [MQTT-4.6.0-3].
         if let Some(ack) = ack {
-            self.send(conn, &ack, now);
+            self.acknowledge(conn, &ack, now);
         }
     }
 

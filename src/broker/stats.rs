@@ -35,3 +35,23 @@ pub struct Stats {
     /// PUBLISHes, subscriptions and deliveries the ACL refused (`$SYS/broker/sol/acl/denied`).
     pub acl_denied: u64,
 }
+
+/// What the durable store reports, published under `$SYS/broker/store/` when
+/// persistence is on (the store runs outside the core and hands these in).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Bytes written to the store file (batches and compactions).
+    pub bytes_written: u64,
+    /// Syncs to disk.
+    pub syncs: u64,
+    /// Compactions (rewrites of the file with only its live state).
+    pub compactions: u64,
+    /// Failed writes, syncs and renames (each retried).
+    pub errors: u64,
+    /// Seconds since the last sync; `None` before the first.
+    pub last_sync_age_s: Option<u64>,
+    /// Records dropped when the store was loaded (damaged, expired, over the caps).
+    pub load_dropped: u64,
+    /// Changes not saved yet.
+    pub pending: u64,
+}

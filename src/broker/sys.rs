@@ -4,11 +4,12 @@
 use super::*;
 
 impl Broker {
+    /// Publishes every `$SYS` value that changed since the last time.
     pub(super) fn publish_sys(&mut self, now: Instant) {
         let s = &self.stats;
         let uptime = now.duration_since(self.started).as_secs();
         let total = self.connected + self.sessions.offline();
-        let values: [(&'static str, String); 20] = [
+        let mut values: Vec<(&'static str, String)> = vec![
             (
                 "$SYS/broker/version",
                 format!("sol version {}", env!("CARGO_PKG_VERSION")),
@@ -60,6 +61,25 @@ impl Broker {
             ),
             ("$SYS/broker/sol/acl/denied", s.acl_denied.to_string()),
         ];
+        if let Some(st) = &self.store_stats {
+            values.extend([
+                (
+                    "$SYS/broker/store/bytes/written",
+                    st.bytes_written.to_string(),
+                ),
+                ("$SYS/broker/store/syncs", st.syncs.to_string()),
+                ("$SYS/broker/store/compactions", st.compactions.to_string()),
+                ("$SYS/broker/store/errors", st.errors.to_string()),
+                (
+                    "$SYS/broker/store/load/dropped",
+                    st.load_dropped.to_string(),
+                ),
+                ("$SYS/broker/store/changes/pending", st.pending.to_string()),
+            ]);
+            if let Some(age) = st.last_sync_age_s {
+                values.push(("$SYS/broker/store/sync/age", format!("{age} seconds")));
+            }
+        }
         for (topic, value) in values {
             if self.sys_last.get(topic) == Some(&value) {
                 continue;

@@ -252,6 +252,15 @@ impl TopicTree {
         }
     }
 
+    /// The QoS granted to `session` for the stored filter `at`, if it subscribes to it.
+    pub fn granted(&self, at: FilterRef, session: SessionId) -> Option<QoS> {
+        let node = self.nodes.get(at.node())?;
+        node.subs[node.range(at.hash())]
+            .iter()
+            .find(|s| s.session == session)
+            .map(|s| s.qos)
+    }
+
     /// The filter string of the stored filter `at` (valid while it has a subscriber),
     /// rebuilt from its levels.
     pub fn filter_of(&self, at: FilterRef) -> String {

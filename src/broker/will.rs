@@ -56,13 +56,17 @@ impl Broker {
     }
 
     /// The connection that left `will` ended for `reason`: it is published unless the
-    /// client sent DISCONNECT [MQTT-3.14.4-3] or the broker is shutting down, and only if
-    /// the ACL still allows it.
+    /// client sent DISCONNECT [MQTT-3.14.4-3], and only if the ACL still allows it. At
+    /// the broker's own shutdown it is published only when there is a store: a retained
+    /// will, or one queued for a persistent session, then outlives the stop (a device that
+    /// dies while the broker is down must not stay "online"); without one nobody is left
+    /// to receive it.
     pub(super) fn will_at_close(&mut self, will: Will, reason: CloseReason, now: Instant) {
-        let published = !matches!(
-            reason,
-            CloseReason::ClientDisconnect | CloseReason::Shutdown
-        );
+        let published = match reason {
+            CloseReason::ClientDisconnect => false,
+            CloseReason::Shutdown => self.limits.track_durable,
+            _ => true,
+        };
         if published && self.will_still_allowed(&will, now) {
             self.publish(None, will.message, will.qos, will.retain, now);
         }

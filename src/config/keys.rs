@@ -260,8 +260,6 @@ pub fn cap(key: &str) -> Option<&'static Cap> {
 /// (Debian's and Home Assistant's configurations contain them); any other value is
 /// refused as not supported yet.
 pub const AS_SOL_DOES: &[(&str, &[&str])] = &[
-    // Sol keeps no state across restarts yet.
-    ("persistence", &["false", "0"]),
     // MQTT over TCP or a Unix socket; WebSockets are not supported yet.
     ("protocol", &["mqtt"]),
 ];
@@ -285,10 +283,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "psk_file",
     "psk_hint",
     // Persistence.
-    "autosave_interval",
-    "autosave_on_changes",
-    "persistence_file",
-    "persistence_location",
     "retained_persistence",
     // Process and files.
     "include_dir",

@@ -11,12 +11,13 @@
 //! `net` when it binds. `docs/configuration.md` documents every key.
 //!
 //! Layout: `parse` (the line grammar and key dispatch, with one file per family of keys:
-//! `caps`, `listeners`, `tls`, `log`, `security`), `keys` (the data: the table of
+//! `caps`, `listeners`, `tls`, `log`, `security`, `persistence`), `keys` (the data: the table of
 //! numeric caps and the Mosquitto keys Sol does not support yet), `value` (booleans,
 //! integers, sizes, durations) and `ceiling` (the memory ceiling).
 //!
-//! `config` sits above `codec`, `log`, `auth`, `tls` and `broker`, whose settings it
-//! builds (`Limits`, `LogConfig`, `TlsSettings` and the listener's rustls configuration),
+//! `config` sits above `codec`, `log`, `auth`, `tls`, `broker` and `store`, whose
+//! settings it builds (`Limits`, `LogConfig`, `TlsSettings`, `StoreSettings` and the
+//! listener's rustls configuration),
 //! and below `net` and `cli`: it must not import them. What it needs from `net` (the
 //! reactor's slot sizes for the ceiling) is passed in.
 
@@ -30,6 +31,7 @@ pub use ceiling::{CeilingItem, MemoryCeiling, SlotSizes};
 use crate::auth::{Auth, AuthFile, FileError};
 use crate::broker::{Limits, ListenerPolicy};
 use crate::log::LogConfig;
+use crate::store::StoreSettings;
 use crate::tls::{ListenerTls, TlsVersion};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,65 @@ pub struct Config {
     pub user: Option<String>,
     /// The password and ACL files (`password_file`, `acl_file`).
     pub security: SecurityFiles,
+    /// Durable state: `persistence` and the keys beside it.
+    pub persistence: Persistence,
+}
+
+/// Durable state (`persistence`, `persistence_location`, `persistence_file`,
+/// `autosave_interval`, `autosave_on_changes`, and Sol's `persistence_sync`). Fixed at
+/// start: a reload that changes it is logged as needing a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Persistence {
+    /// `persistence`: keep retained messages and persistent sessions across restarts.
+    pub enabled: bool,
+    /// `persistence_location`: the directory of the store file; `None`: the working
+    /// directory, as in Mosquitto.
+    pub location: Option<PathBuf>,
+    /// `persistence_file`: the store file's name (default `sol.db`, not Mosquitto's
+    /// `mosquitto.db`, so that Sol never mistakes a Mosquitto database for its own).
+    pub file: String,
+    /// `autosave_interval`: the longest a change waits before it is written, in seconds
+    /// (or, with `autosave_on_changes`, a count of changes); 0: only at a clean stop.
+    pub autosave_interval: u64,
+    /// `autosave_on_changes`: `autosave_interval` counts changes.
+    pub autosave_on_changes: bool,
+    /// `persistence_sync` (Sol's key): acknowledge a QoS 1/2 PUBLISH only once what it
+    /// changed is on disk; every reactor turn's changes are written and synced together.
+    pub sync: bool,
+}
+
+impl Default for Persistence {
+    /// Mosquitto's defaults: off, a save every 30 minutes when on.
+    fn default() -> Persistence {
+        Persistence {
+            enabled: false,
+            location: None,
+            file: "sol.db".to_string(),
+            autosave_interval: 1800,
+            autosave_on_changes: false,
+            sync: false,
+        }
+    }
+}
+
+impl Persistence {
+    /// The store file: `persistence_location` joined with `persistence_file`.
+    pub fn path(&self) -> PathBuf {
+        match &self.location {
+            Some(dir) => dir.join(&self.file),
+            None => PathBuf::from(&self.file),
+        }
+    }
+
+    /// The store's settings, when persistence is on.
+    pub fn store_settings(&self) -> Option<StoreSettings> {
+        self.enabled.then(|| StoreSettings {
+            autosave_interval: self.autosave_interval,
+            on_changes: self.autosave_on_changes,
+            sync_acks: self.sync,
+            ..StoreSettings::at(self.path())
+        })
+    }
 }
 
 /// Files with users and access rules, read at start, by `sol check` and on every reload
@@ -346,6 +407,7 @@ impl Config {
             memory: MemoryConfig::default(),
             user: None,
             security: SecurityFiles::default(),
+            persistence: Persistence::default(),
         }
     }
 }

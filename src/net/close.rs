@@ -62,7 +62,8 @@ impl Server {
     }
 
     /// Graceful stop: closes the listeners (removing Unix socket files), writes what each
-    /// socket takes now, and closes every connection.
+    /// socket takes now, closes every connection, and has the store write everything
+    /// (waiting at most [`STORE_STOP_WAIT`] for the disk).
     pub(super) fn shutdown(&mut self) {
         self.notifier.stopping();
         for slot in &mut self.listeners {
@@ -85,13 +86,15 @@ impl Server {
             0,
             "every closed connection gave its buffer back"
         );
+        if let Some(store) = self.conns.store.take() {
+            store.stop(self.core.get(), STORE_STOP_WAIT);
+        }
         log::info!(
             "stopped ({} refused: pool full, {} refused: no descriptors, {} closed: out of \
-             buffer memory, {} durable effects not stored)",
+             buffer memory)",
             self.conns.counters.refused_pool_full,
             self.conns.counters.refused_no_fds,
             self.conns.counters.out_of_memory,
-            self.conns.counters.durable_ignored
         );
     }
 }

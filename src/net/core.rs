@@ -10,6 +10,7 @@
 
 use super::pool::ClientPool;
 use crate::broker::{Broker, CloseReason, ConnId, Effect};
+use crate::store::Store;
 use std::collections::VecDeque;
 
 /// The broker core as the reactor holds it. See the module documentation.
@@ -67,6 +68,8 @@ pub(super) struct Connections {
     pub(super) closing: VecDeque<ConnId>,
     /// Counters.
     pub(super) counters: Counters,
+    /// The durable store the core's changes go to, when persistence is on.
+    pub(super) store: Option<Store>,
 }
 
 /// What the reactor counts (for logs now, `$SYS` later).
@@ -80,8 +83,6 @@ pub(super) struct Counters {
     pub(super) out_of_memory: u32,
     /// Connections refused because their address failed to log in too often.
     pub(super) refused_login_limit: u32,
-    /// Durable effects seen (no store yet).
-    pub(super) durable_ignored: u32,
 }
 
 impl Connections {
@@ -92,6 +93,7 @@ impl Connections {
             ready: VecDeque::new(),
             closing: VecDeque::new(),
             counters: Counters::default(),
+            store: None,
         }
     }
 
@@ -117,8 +119,10 @@ impl Connections {
                     self.queue_ready(conn);
                 }
             }
-            Effect::Durable(_) => {
-                self.counters.durable_ignored = self.counters.durable_ignored.wrapping_add(1);
+            Effect::Durable(change) => {
+                if let Some(store) = self.store.as_mut() {
+                    store.record(change);
+                }
             }
         }
     }

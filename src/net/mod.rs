@@ -52,6 +52,7 @@
 //! | `write.rs`, `gather.rs` | the write path; packing output for `writev` |
 //! | `close.rs` | closing connections, the graceful stop |
 //! | `signals.rs`, `reload.rs` | SIGINT/SIGTERM/SIGHUP and handles; applying a reload |
+//! | `store.rs` | the durable store: restore at start, saves each turn, acks held for it |
 //! | `listener.rs`, `tls_stream.rs` | sockets (TCP, Unix, TLS streams) |
 //! | `pool.rs`, `buffer.rs`, `login_limit.rs` | the client pool, the buffer pool, failed-login limits |
 
@@ -67,6 +68,7 @@ mod read;
 mod receive;
 mod reload;
 mod signals;
+mod store;
 #[cfg(feature = "tls")]
 mod tls_stream;
 mod write;
@@ -76,6 +78,7 @@ pub use tls_stream::{receive_tls_records, send_tls_records, TLS_CONNECTION_BYTES
 
 pub use listener::LocalAddr;
 pub use pool::SLOT_BYTES;
+pub use store::STORE_STOP_WAIT;
 
 use crate::broker::{Broker, CloseReason, ConnId};
 use crate::codec::{DecodeError, FixedHeader};
@@ -416,9 +419,16 @@ impl Server {
                 self.retry_binds(now);
             }
             if self.core.get().next_deadline().is_some_and(|at| at <= now) {
-                self.core.call(&mut self.conns, |b| b.tick(now));
+                let stats = self.store_stats();
+                self.core.call(&mut self.conns, |b| {
+                    if let Some(stats) = stats {
+                        b.set_store_stats(stats);
+                    }
+                    b.tick(now);
+                });
             }
             self.settle();
+            self.store_turn(now);
             self.conns.slots.recycle();
         }
         self.shutdown();
@@ -435,6 +445,7 @@ impl Server {
             self.bind_retry_at,
             self.accept_again_at,
             self.notifier.watchdog_deadline(),
+            self.store_deadline(),
         ]
         .into_iter()
         .flatten()

@@ -2,8 +2,8 @@
 //!
 //! Caps, per-listener policies and logging apply at once (through
 //! [`Broker::reconfigure`](crate::broker::Broker::reconfigure) and the log backend), and so
-//! does the read-buffer budget. Listeners, the pool size and the buffer block size are
-//! fixed at start: a change to them is logged as needing a restart and otherwise ignored.
+//! does the read-buffer budget. Listeners, the pool size, the buffer block size and the
+//! persistence settings are fixed at start: a change to them is logged as needing a restart and otherwise ignored.
 //! A file with errors changes nothing; every error is logged as `file:line: message`.
 //! TLS listeners take the server configurations built when the new file was parsed (their
 //! certificate, key, CA and CRL files read then, once); a file that cannot be loaded is an
@@ -26,6 +26,8 @@ pub struct FixedSettings {
     pub max_connections_auto: bool,
     /// Buffer block size.
     pub block_size: usize,
+    /// Persistence: whether it is on, where, and how it saves.
+    pub persistence: crate::config::Persistence,
 }
 
 impl FixedSettings {
@@ -36,6 +38,7 @@ impl FixedSettings {
             max_connections: config.limits.max_connections,
             max_connections_auto: config.max_connections_auto,
             block_size: config.memory.block_size,
+            persistence: config.persistence.clone(),
         }
     }
 
@@ -52,6 +55,9 @@ impl FixedSettings {
         }
         if self.block_size != new.block_size {
             changed.push("buffer block size");
+        }
+        if self.persistence != new.persistence {
+            changed.push("persistence");
         }
         changed
     }
@@ -187,10 +193,16 @@ mod tests {
         let mut other = Config::loopback(1884);
         other.limits.max_connections += 1;
         other.memory.block_size *= 2;
+        other.persistence.enabled = true;
         let changed = base.changed(&FixedSettings::of(&other));
         assert_eq!(
             changed,
-            vec!["listener", "max_connections", "buffer block size"]
+            vec![
+                "listener",
+                "max_connections",
+                "buffer block size",
+                "persistence"
+            ]
         );
     }
 }

@@ -14,8 +14,14 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+mod client;
+mod process;
 mod server;
 
+#[allow(unused_imports)] // the type is named only by some test files
+pub use client::{client, client_with, TestClient};
+#[allow(unused_imports)] // used by the tests that need a process of their own
+pub use process::SolProcess;
 pub use server::{Running, TIMEOUT};
 use sol::config::Config;
 use std::io::{self, Read, Write};

@@ -55,11 +55,13 @@ pub fn start(configure: impl FnOnce(&mut Config)) -> Running {
     start_with(config)
 }
 
-/// Starts a server with `config`. The server is built on its own thread (the broker core
-/// is single-threaded and not `Send`); its addresses and handle come back over a channel.
+/// Starts a server with `config` (and its store, when `config` turns persistence on). The
+/// server is built on its own thread (the broker core is single-threaded and not `Send`);
+/// its addresses and handle come back over a channel.
 pub fn start_with(config: Config) -> Running {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || -> io::Result<()> {
+        let store = config.persistence.store_settings();
         let mut server = match Server::new(config) {
             Ok(server) => server,
             Err(e) => {
@@ -67,6 +69,12 @@ pub fn start_with(config: Config) -> Running {
                 return Ok(());
             }
         };
+        if let Some(settings) = store {
+            if let Err(e) = server.start_store(settings) {
+                let _ = tx.send(Err(io::Error::other(e.to_string())));
+                return Ok(());
+            }
+        }
         let _ = tx.send(Ok((server.local_addrs(), server.handle())));
         server.run()
     });

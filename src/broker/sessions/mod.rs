@@ -129,11 +129,6 @@ impl SessionTable {
         self.journal.pop()
     }
 
-    /// Turns durable records on or off (on reload).
-    pub fn track_durable(&mut self, on: bool) {
-        self.journal.set_enabled(on);
-    }
-
     /// Records `change(client_id)` for session `sid` if it is persistent.
     #[inline]
     fn record(&mut self, sid: SessionId, change: impl FnOnce(Box<str>) -> Durable) {
@@ -179,6 +174,58 @@ impl SessionTable {
             username: None,
         });
         sid
+    }
+
+    /// Puts back a persistent session loaded from the store, offline since `offline_since`,
+    /// with its messages (in flight, then queued) and inbound QoS 2 ids; nothing is
+    /// recorded (it is on disk). Its subscriptions follow with
+    /// [`SessionTable::restore_subscription`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        &mut self,
+        client_id: &str,
+        username: Option<&str>,
+        version: ProtocolVersion,
+        offline_since: Tick,
+        inflight: Vec<Inflight>,
+        queue: Vec<Queued>,
+        pubrel_ids: Vec<u16>,
+    ) -> SessionId {
+        let enabled = self.journal.enabled();
+        self.journal.set_enabled(false);
+        let sid = self.create(client_id, false);
+        self.journal.set_enabled(enabled);
+        let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
+            return sid;
+        };
+        s.username = username.map(Box::from);
+        s.version = version;
+        s.offline_since = Some(offline_since);
+        s.next_packet_id = inflight
+            .iter()
+            .map(|e| e.packet_id)
+            .max()
+            .map_or(1, |id| id.checked_add(1).unwrap_or(1));
+        for entry in inflight {
+            s.push_inflight(entry);
+        }
+        for item in queue {
+            s.push(item);
+        }
+        for id in pubrel_ids {
+            s.await_pubrel(id);
+        }
+        self.held_bytes += s.held_bytes();
+        self.offline += 1;
+        sid
+    }
+
+    /// Gives a restored session back its subscription stored in the tree at `at`,
+    /// without recording it.
+    pub fn restore_subscription(&mut self, sid: SessionId, at: FilterRef) {
+        if let Some(s) = self.get_mut(sid) {
+            s.subscriptions.push(at);
+        }
     }
 
     /// Attaches session `sid` to `conn` speaking `version`, with its connection's clean

@@ -162,7 +162,6 @@ impl Session {
     /// The protocol version of the connection that owns it (or owned it last): what a
     /// store keeps with the session (MQTT 5.0 sessions differ in expiry and properties).
     #[inline]
-    #[allow(dead_code, reason = "read by the durable store (issue 10)")]
     pub fn version(&self) -> ProtocolVersion {
         self.version
     }
@@ -296,6 +295,16 @@ impl Session {
         let entry = self.inflight.remove(pos)?;
         self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::size);
         Some(entry)
+    }
+
+    /// The queued messages, oldest first.
+    pub fn queued(&self) -> impl Iterator<Item = &Queued> {
+        self.queue.iter()
+    }
+
+    /// Inbound QoS 2 packet ids delivered and awaiting PUBREL.
+    pub fn pubrel_ids(&self) -> &[u16] {
+        &self.awaiting_pubrel
     }
 
     /// Whether an inbound QoS 2 message with `packet_id` was delivered and awaits PUBREL.

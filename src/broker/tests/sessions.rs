@@ -104,6 +104,21 @@ fn will_is_published_on_socket_error_with_retain_honoured() {
     );
 }
 
+/// At the broker's shutdown a will is published only when a store keeps what it reaches.
+#[test]
+fn will_at_shutdown_is_published_only_with_a_store() {
+    for track_durable in [false, true] {
+        let mut h = Harness::with(Limits {
+            track_durable,
+            ..Limits::default()
+        });
+        h.broker.accepted(1, 0, h.now);
+        h.send(1, connect("c", true, 60, will("w", Q0, true)));
+        h.broker.closed(1, CloseReason::Shutdown, h.now);
+        assert_eq!(h.broker.retained_count(), usize::from(track_durable));
+    }
+}
+
 #[test]
 fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
     let mut h = Harness::new();

@@ -10,12 +10,14 @@
 //! This file owns the grammar, the argument helpers and which file handles which key; the
 //! rules of the keys live beside it, one job per file: `caps` (the numeric caps of
 //! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping), `tls`
-//! (a listener's TLS keys), `log` (the `log_*` keys) and `security` (anonymous access,
-//! client ids, the password and ACL files). It must not know a key's rule itself.
+//! (a listener's TLS keys), `log` (the `log_*` keys), `security` (anonymous access,
+//! client ids, the password and ACL files) and `persistence` (the store's keys). It must
+//! not know a key's rule itself.
 
 mod caps;
 mod listeners;
 mod log;
+mod persistence;
 mod security;
 mod tls;
 
@@ -210,6 +212,12 @@ impl<'f> Parser<'f> {
             "log_dest" | "log_type" | "log_timestamp" | "connection_messages" => {
                 self.log_key(line, key, args)
             }
+            "persistence"
+            | "persistence_location"
+            | "persistence_file"
+            | "autosave_interval"
+            | "autosave_on_changes"
+            | "persistence_sync" => self.persistence_key(line, key, args),
             "max_connections" => self.max_connections(line, args),
             "queue_qos0_messages" => self
                 .flag(line, key, args, |c| &mut c.limits.queue_qos0_messages)
@@ -275,6 +283,8 @@ impl<'f> Parser<'f> {
         }
         let mut config = self.config;
         config.limits.listeners = policies(&listeners);
+        config.limits.track_durable = config.persistence.enabled;
+        config.limits.ack_after_sync = config.persistence.enabled && config.persistence.sync;
         config.listeners = listeners;
         Ok(config)
     }

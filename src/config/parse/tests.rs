@@ -214,7 +214,7 @@ fn unsupported_mosquitto_keys_are_named() {
         "sol.conf:7: 'psk_file' is a Mosquitto option that Sol does not support yet"
     );
     for key in [
-        "persistence true",
+        "retained_persistence true",
         "ciphers x",
         "connection bridge1",
         "address h:1883",
@@ -244,20 +244,53 @@ fn mosquitto_keys_that_describe_sol_are_accepted() {
     // Debian's and Home Assistant's mosquitto.conf contain these.
     let config = ok("persistence false\nlistener 1883\nprotocol mqtt\npersistence 0\n");
     assert_eq!(config, ok("listener 1883\n"));
-    // Anything else stays refused as before: Sol has no persistence or WebSockets yet.
-    for (text, key) in [
-        ("persistence true", "persistence"),
-        ("persistence 1", "persistence"),
-        ("protocol websockets", "protocol"),
-    ] {
-        assert_eq!(
-            errors(text),
-            format!("sol.conf:1: '{key}' is a Mosquitto option that Sol does not support yet"),
-        );
-    }
+    // Anything else stays refused as before: Sol has no WebSockets yet.
+    assert_eq!(
+        errors("protocol websockets"),
+        "sol.conf:1: 'protocol' is a Mosquitto option that Sol does not support yet"
+    );
     assert_eq!(
         errors("persistence\n"),
         "sol.conf:1: persistence: missing value"
+    );
+}
+
+#[test]
+fn persistence_keys_have_mosquittos_meaning() {
+    let debian = ok("listener 1883\n");
+    assert!(
+        !debian.persistence.enabled,
+        "off unless asked for, as in Mosquitto"
+    );
+    assert_eq!(debian.persistence.store_settings(), None);
+    assert!(!debian.limits.track_durable);
+    let c = ok("persistence true\npersistence_location /var/lib/mosquitto/\n");
+    assert!(c.persistence.enabled && c.limits.track_durable && !c.limits.ack_after_sync);
+    let settings = c.persistence.store_settings().expect("on");
+    assert_eq!(settings.path, Path::new("/var/lib/mosquitto/sol.db"));
+    assert_eq!(settings.autosave_interval, 1800, "Mosquitto's default");
+    assert!(!settings.on_changes && !settings.sync_acks);
+    // Without a trailing slash too, and the other keys.
+    let c = ok(
+        "persistence 1\npersistence_location /data\npersistence_file broker.db\n\
+                autosave_interval 60\nautosave_on_changes true\npersistence_sync true\n",
+    );
+    let settings = c.persistence.store_settings().expect("on");
+    assert_eq!(settings.path, Path::new("/data/broker.db"));
+    assert_eq!(settings.autosave_interval, 60);
+    assert!(settings.on_changes && settings.sync_acks && c.limits.ack_after_sync);
+    // No location: the working directory, as in Mosquitto.
+    let c = ok("persistence true\n");
+    assert_eq!(c.persistence.path(), Path::new("sol.db"));
+    // persistence_sync without persistence holds nothing.
+    assert!(!ok("persistence_sync true\n").limits.ack_after_sync);
+    assert_eq!(
+        errors("autosave_interval -1\n"),
+        "sol.conf:1: autosave_interval: '-1' is out of range (0 to 2147483647)"
+    );
+    assert_eq!(
+        errors("persistence maybe\n"),
+        "sol.conf:1: persistence: expected true or false, found 'maybe'"
     );
 }
 

@@ -1,0 +1,307 @@
+//! What a store reads from the core and puts back into it.
+//!
+//! Reading: when a store writes a persistent session that changed, it asks the core for
+//! the session's facts (user name, version, subscriptions, inbound QoS 2 ids) and, to
+//! rewrite its file from scratch, for the session's messages and the retained messages.
+//! Restoring: at start-up, before any listener accepts, the store hands back what it
+//! loaded; the caps in force apply to it as to anything else (what does not fit is
+//! dropped, counted in `$SYS/broker/publish/messages/dropped` and logged), and an offline
+//! session's expiry runs on from the age the store kept.
+
+use super::*;
+use crate::codec::SubscriptionOptions;
+use sessions::Inflight;
+use std::time::Duration;
+
+/// The facts of a persistent session a store writes beside its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// User name of its last connection.
+    pub username: Option<String>,
+    /// Protocol version of its last connection.
+    pub version: ProtocolVersion,
+    /// Subscriptions: filter and granted QoS.
+    pub subscriptions: Vec<(String, QoS)>,
+    /// Inbound QoS 2 packet ids awaiting PUBREL.
+    pub pubrel_ids: Vec<u16>,
+}
+
+/// One message of a session, in queue order (in flight first, then queued).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The message; `None` for a QoS 2 delivery past PUBREC (only PUBREL remains).
+    pub message: Option<Message>,
+    /// Delivery QoS.
+    pub qos: QoS,
+    /// RETAIN flag it is sent with.
+    pub retain: bool,
+    /// Packet id it was sent with; `None` while queued.
+    pub packet_id: Option<u16>,
+}
+
+/// A persistent session loaded by a store, to put back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoredSession {
+    /// Client id.
+    pub client_id: String,
+    /// User name of its last connection.
+    pub username: Option<String>,
+    /// Protocol version of its last connection.
+    pub version: ProtocolVersion,
+    /// How long it has been offline, in the store's running time.
+    pub offline_for: Duration,
+    /// Subscriptions: filter and granted QoS.
+    pub subscriptions: Vec<(String, QoS)>,
+    /// Messages, in flight first (with packet ids), then queued.
+    pub entries: Vec<StoredEntry>,
+    /// Inbound QoS 2 packet ids awaiting PUBREL.
+    pub pubrel_ids: Vec<u16>,
+}
+
+/// What became of a restored session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestoreOutcome {
+    /// The session was put back (false: expired, or over a cap; see the log).
+    pub kept: bool,
+    /// Its messages dropped under the caps.
+    pub dropped_messages: usize,
+    /// Its subscriptions dropped (invalid under the caps in force).
+    pub dropped_subscriptions: usize,
+}
+
+impl Broker {
+    /// The facts of the persistent session of `client_id`, if there is one.
+    pub fn session_facts(&self, client_id: &str) -> Option<SessionFacts> {
+        let sid = self.sessions.find(client_id)?;
+        let s = self.sessions.get(sid).filter(|s| !s.is_clean())?;
+        let subscriptions = s
+            .subscriptions()
+            .iter()
+            .map(|&at| {
+                let qos = self.tree.granted(at, sid).unwrap_or(QoS::AtMostOnce);
+                (self.tree.filter_of(at), qos)
+            })
+            .collect();
+        Some(SessionFacts {
+            username: s.username().map(str::to_owned),
+            version: s.version(),
+            subscriptions,
+            pubrel_ids: s.pubrel_ids().to_vec(),
+        })
+    }
+
+    /// The messages of the persistent session of `client_id`, in queue order.
+    pub fn session_entries(&self, client_id: &str) -> Vec<StoredEntry> {
+        let Some(s) = self
+            .sessions
+            .find(client_id)
+            .and_then(|sid| self.sessions.get(sid))
+        else {
+            return Vec::new();
+        };
+        let inflight = s.inflight().map(|e| StoredEntry {
+            message: e.message.clone(),
+            qos: e.qos,
+            retain: e.retain,
+            packet_id: Some(e.packet_id),
+        });
+        let queued = s.queued().map(|q| StoredEntry {
+            message: Some(q.message.clone()),
+            qos: q.qos,
+            retain: q.retain,
+            packet_id: None,
+        });
+        inflight.chain(queued).collect()
+    }
+
+    /// The client ids of the persistent sessions.
+    pub fn persistent_sessions(&self) -> Vec<String> {
+        self.sessions
+            .ids()
+            .filter_map(|sid| self.sessions.get(sid))
+            .filter(|s| !s.is_clean())
+            .map(|s| s.client_id().to_owned())
+            .collect()
+    }
+
+    /// The retained messages a store keeps (all but `$SYS` ones).
+    pub fn durable_retained(&self) -> impl Iterator<Item = (&Message, QoS)> {
+        self.retained.durable()
+    }
+
+    /// Puts back a retained message loaded by a store. False (counted and logged) if
+    /// the retained caps in force leave no room for it.
+    pub fn restore_retained(&mut self, message: Message, qos: QoS, now: Instant) -> bool {
+        let (max_count, max_bytes) = (
+            self.limits.max_retained_messages,
+            self.limits.max_retained_bytes,
+        );
+        let topic = message.topic().to_owned();
+        match self.retained.restore(message, qos, max_count, max_bytes) {
+            Ok(()) => true,
+            Err(why) => {
+                self.stats.publish_dropped += 1;
+                self.drop_log.warn(
+                    now,
+                    format_args!("not restoring the retained message on {topic}: {why:?}"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Puts back a persistent session loaded by a store, offline, its expiry running on
+    /// from `offline_for`. A session past `persistent_client_expiration`, beyond
+    /// `max_offline_sessions` or with a client id over `max_client_id_length` is not
+    /// restored; subscriptions and messages the caps in force refuse are dropped.
+    pub fn restore_session(&mut self, s: RestoredSession, now: Instant) -> RestoreOutcome {
+        let l = &self.limits;
+        let id = s.client_id.as_str();
+        let refusal = if l
+            .persistent_client_expiration
+            .is_some_and(|expiry| s.offline_for >= expiry)
+        {
+            Some("expired while Sol was running before")
+        } else if self.sessions.offline() >= l.max_offline_sessions {
+            Some("max_offline_sessions reached")
+        } else if id.is_empty() || id.len() > l.max_client_id_length {
+            Some("client id not allowed by max_client_id_length")
+        } else if self.sessions.find(id).is_some() {
+            Some("a session with this client id exists already")
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            warn!("not restoring the session of {id}: {why}");
+            if why.starts_with("expired") {
+                self.stats.clients_expired += 1;
+            }
+            return RestoreOutcome {
+                dropped_messages: s.entries.len(),
+                ..RestoreOutcome::default()
+            };
+        }
+        let (inflight, queue, dropped_messages) = self.restorable_entries(s.entries);
+        let offline_since = self.clock.stamp(now).before(s.offline_for);
+        let sid = self.sessions.restore(
+            id,
+            s.username.as_deref(),
+            s.version,
+            offline_since,
+            inflight,
+            queue,
+            s.pubrel_ids,
+        );
+        let mut dropped_subscriptions = 0;
+        for (filter, qos) in s.subscriptions {
+            if self.restore_subscription(sid, &filter, qos).is_err() {
+                dropped_subscriptions += 1;
+            }
+        }
+        if self.auth.acl.is_some() {
+            self.mark_acl_checks(sid);
+        }
+        if let (Some(expiry), Some(gen)) = (
+            self.limits.persistent_client_expiration,
+            self.sessions.get(sid).map(|s| s.generation()),
+        ) {
+            self.timers
+                .push(offline_since.after(expiry), Owner::Session(sid, gen));
+        }
+        let dropped = dropped_messages + dropped_subscriptions;
+        if dropped > 0 {
+            self.stats.publish_dropped += dropped_messages as u64;
+            warn!(
+                "restored the session of {id} without {dropped_messages} message(s) and \
+                 {dropped_subscriptions} subscription(s) the caps in force refuse"
+            );
+        }
+        RestoreOutcome {
+            kept: true,
+            dropped_messages,
+            dropped_subscriptions,
+        }
+    }
+
+    /// Splits stored entries into the inflight window and the queue, within the queue
+    /// caps and `max_queued_memory`; returns them and how many were dropped.
+    fn restorable_entries(&self, entries: Vec<StoredEntry>) -> (Vec<Inflight>, Vec<Queued>, usize) {
+        let l = &self.limits;
+        let mut memory = self.sessions.held_bytes();
+        let (mut inflight, mut queue, mut queued_bytes, mut dropped) =
+            (Vec::new(), Vec::new(), 0usize, 0usize);
+        for e in entries {
+            let size = e.message.as_ref().map_or(0, Message::size);
+            if memory + size > l.max_queued_memory {
+                dropped += 1;
+                continue;
+            }
+            match (e.packet_id, e.message) {
+                (Some(packet_id), message) => {
+                    let state = match (e.qos, &message) {
+                        (QoS::ExactlyOnce, None) => Awaiting::Pubcomp,
+                        (QoS::ExactlyOnce, Some(_)) => Awaiting::Pubrec,
+                        _ => Awaiting::Puback,
+                    };
+                    if message.is_none() && state != Awaiting::Pubcomp {
+                        dropped += 1;
+                        continue;
+                    }
+                    inflight.push(Inflight {
+                        packet_id,
+                        message,
+                        qos: e.qos,
+                        retain: e.retain,
+                        state,
+                    });
+                }
+                (None, Some(message)) => {
+                    let over_bytes =
+                        l.max_queued_bytes != 0 && queued_bytes + size > l.max_queued_bytes;
+                    let qos0_dropped = e.qos == QoS::AtMostOnce && !l.queue_qos0_messages;
+                    if queue.len() >= l.max_queued_messages || over_bytes || qos0_dropped {
+                        dropped += 1;
+                        continue;
+                    }
+                    queued_bytes += size;
+                    queue.push(Queued {
+                        message,
+                        qos: e.qos,
+                        retain: e.retain,
+                    });
+                }
+                (None, None) => {
+                    dropped += 1;
+                    continue;
+                }
+            }
+            memory += size;
+        }
+        (inflight, queue, dropped)
+    }
+
+    /// Subscribes a restored session to `filter` at `qos`, checked like a SUBSCRIBE
+    /// (syntax, caps; the ACL marks follow), without recording it.
+    fn restore_subscription(&mut self, sid: SessionId, filter: &str, qos: QoS) -> Result<(), ()> {
+        let l = &self.limits;
+        let count = self
+            .sessions
+            .get(sid)
+            .map_or(0, |s| s.subscriptions().len());
+        if validate_filter(filter, l.max_topic_length, l.max_topic_levels).is_err()
+            || count >= l.max_subscriptions_per_client
+            || self.tree.len() >= l.max_subscriptions
+        {
+            return Err(());
+        }
+        let (_, at) = self.tree.subscribe(filter, sid, qos);
+        self.sessions.restore_subscription(sid, at);
+        Ok(())
+    }
+}
+
+/// The options byte a store keeps for a subscription: its QoS (MQTT 5.0's options use
+/// the other bits).
+pub fn options_byte(qos: QoS) -> u8 {
+    SubscriptionOptions::from(qos).qos as u8
+}

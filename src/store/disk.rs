@@ -1,0 +1,508 @@
+//! The store's access to files, behind a small interface, so that a test double can
+//! simulate power cuts, full disks and failing media ([`sim`], in tests).
+//!
+//! The store needs few operations: read a whole file at start-up, append and sync one
+//! file, read ranges of it back (compaction copies message bodies), create a second file
+//! and rename it over the first (compaction), sync the directory so the rename survives a
+//! power cut, and move a damaged file aside. [`RealDisk`] does them with `std::fs` and
+//! `fdatasync`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// One open store file, appended to and synced by the writer thread.
+pub trait StoreFile: Send {
+    /// Appends `bytes` at the end (all of them, or an error; a failure may leave part of
+    /// them written: the caller truncates back).
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (`fdatasync`).
+    fn sync(&mut self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes (after a failed append).
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// Reads `buf.len()` bytes at `offset`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// The file's length.
+    fn len(&self) -> u64;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The file system, as the store uses it.
+pub trait Disk: Send + 'static {
+    /// An open file of this disk.
+    type File: StoreFile;
+    /// The whole file at `path`; `None` if it does not exist.
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// Creates (or empties) the file at `path`, open for appending.
+    fn create(&self, path: &Path) -> io::Result<Self::File>;
+    /// Opens the existing file at `path` for appending, cut to `len` bytes first.
+    fn open_append(&self, path: &Path, len: u64) -> io::Result<Self::File>;
+    /// Opens the existing file at `path` to read ranges of it (compaction copies).
+    fn open_read(&self, path: &Path) -> io::Result<Self::File>;
+    /// Renames `from` to `to`, replacing `to` atomically.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (a rename, a new file) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Removes the file at `path` (a left-over compaction file; never the store itself).
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Whether a file exists at `path`.
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealDisk;
+
+/// A real store file: its descriptor and length.
+#[derive(Debug)]
+pub struct RealFile {
+    /// The file, opened for reading and appending.
+    file: File,
+    /// Its length (appends go here).
+    len: u64,
+}
+
+impl StoreFile for RealFile {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, self.len)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = len;
+        Ok(())
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl Disk for RealDisk {
+    type File = RealFile;
+
+    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match File::open(path) {
+            Ok(mut f) => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes)?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn create(&self, path: &Path) -> io::Result<RealFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(RealFile { file, len: 0 })
+    }
+
+    fn open_append(&self, path: &Path, len: u64) -> io::Result<RealFile> {
+        let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+        if file.seek(SeekFrom::End(0))? != len {
+            file.set_len(len)?;
+        }
+        Ok(RealFile { file, len })
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<RealFile> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(RealFile { file, len })
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// A simulated disk for crash tests, in the manner of SQLite's: every file has what has
+/// been synced and what has only been written; a power cut ([`sim::SimDisk::power_cut`])
+/// throws away everything not synced, except that the last unsynced write may survive
+/// torn at a sector boundary (and then perhaps followed by a sector of zeros), and renames not made durable by a directory sync are
+/// undone. Faults can be injected: a full disk after so many bytes, a failing sync.
+#[cfg(test)]
+pub mod sim {
+    use super::{Disk, StoreFile};
+    use std::collections::HashMap;
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, MutexGuard};
+
+    /// Bytes of a simulated sector: a torn write keeps whole sectors only.
+    pub const SECTOR: usize = 512;
+
+    /// One file's contents.
+    #[derive(Clone, Debug, Default)]
+    struct Inode {
+        /// What a power cut keeps.
+        synced: Vec<u8>,
+        /// What the file holds now.
+        current: Vec<u8>,
+    }
+
+    /// The simulated file system.
+    #[derive(Debug, Default)]
+    struct State {
+        /// File contents by inode number.
+        inodes: HashMap<u64, Inode>,
+        /// Directory entries now.
+        names: HashMap<PathBuf, u64>,
+        /// Directory entries a power cut keeps.
+        synced_names: HashMap<PathBuf, u64>,
+        /// Next inode number.
+        next: u64,
+        /// Bytes that may still be written before the disk is full; `None`: no limit.
+        space: Option<usize>,
+        /// Syncs fail with EIO while set.
+        failing_sync: bool,
+        /// Bytes written, for write-volume checks.
+        written: u64,
+        /// Operations done (appends, syncs, truncations, creations, renames, removals).
+        ops: u64,
+        /// Cut the power before operation number `.0`, tearing with `.1`.
+        cut_at: Option<(u64, usize)>,
+        /// The power is off: every operation fails and changes nothing.
+        dead: bool,
+    }
+
+    impl State {
+        /// Counts an operation; false if it must fail (the power is, or goes, off).
+        fn op(&mut self) -> bool {
+            if self.dead {
+                return false;
+            }
+            self.ops += 1;
+            if let Some((at, tear)) = self.cut_at {
+                if self.ops >= at {
+                    cut(self, tear);
+                    self.dead = true;
+                    return false;
+                }
+            }
+            true
+        }
+    }
+
+    /// The error of an operation while the power is off.
+    fn power_off() -> io::Error {
+        io::Error::from_raw_os_error(5) // EIO
+    }
+
+    /// A handle to the simulated disk; clones share it.
+    #[derive(Clone, Debug, Default)]
+    pub struct SimDisk(Arc<Mutex<State>>);
+
+    impl SimDisk {
+        fn state(&self) -> MutexGuard<'_, State> {
+            self.0
+                .lock()
+                .expect("no test thread panics holding the sim")
+        }
+
+        /// Cuts the power: every file reverts to what was synced, plus a prefix of its
+        /// unsynced bytes torn at `tear` (a number used to pick how many whole sectors
+        /// survive); renames not synced are undone. The disk works again afterwards (a
+        /// restart).
+        pub fn power_cut(&self, tear: usize) {
+            let mut s = self.state();
+            cut(&mut s, tear);
+            s.dead = false;
+            s.cut_at = None;
+        }
+
+        /// Cuts the power just before operation number `ops` from now, tearing with
+        /// `tear` (see [`SimDisk::power_cut`]); from then on every operation fails until
+        /// [`SimDisk::restart`].
+        pub fn cut_after(&self, ops: u64, tear: usize) {
+            let mut s = self.state();
+            s.cut_at = Some((s.ops + ops, tear));
+        }
+
+        /// Whether the power went off.
+        pub fn is_dead(&self) -> bool {
+            self.state().dead
+        }
+
+        /// Powers the disk back on after a cut.
+        pub fn restart(&self) {
+            let mut s = self.state();
+            s.dead = false;
+            s.cut_at = None;
+        }
+    }
+
+    /// What a power cut leaves (see [`SimDisk::power_cut`]).
+    fn cut(s: &mut State, tear: usize) {
+        {
+            let mut inodes: Vec<u64> = s.inodes.keys().copied().collect();
+            inodes.sort_unstable();
+            for ino in inodes {
+                let inode = s.inodes.get_mut(&ino).expect("listed");
+                let mut kept = inode.synced.clone();
+                if inode.current.len() > kept.len() && inode.current.starts_with(&kept) {
+                    // The unsynced tail may have reached the disk in part, in whole
+                    // sectors counted from the file's start.
+                    let tail = &inode.current[kept.len()..];
+                    let end = kept.len() + tear % (tail.len() + 1);
+                    let end = end - end % SECTOR;
+                    if end > kept.len() {
+                        kept.extend_from_slice(&inode.current[kept.len()..end]);
+                    }
+                    if tear & 1 == 1 && end < inode.current.len() {
+                        // The file's new size reached the disk, its data did not: the
+                        // next sector reads as zeros (delayed allocation on ext4).
+                        let zeros = (inode.current.len() - end).min(SECTOR);
+                        kept.resize(end + zeros, 0);
+                    }
+                }
+                inode.current = kept.clone();
+                inode.synced = kept;
+            }
+            s.names = s.synced_names.clone();
+        }
+    }
+
+    impl SimDisk {
+        /// The bytes of the file at `path` as they are now.
+        pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+            let s = self.state();
+            let ino = s.names.get(path)?;
+            Some(s.inodes[ino].current.clone())
+        }
+
+        /// Replaces the contents of the file at `path` (corruption tests); durable at once.
+        pub fn set_contents(&self, path: &Path, bytes: Vec<u8>) {
+            let mut s = self.state();
+            let ino = match s.names.get(path) {
+                Some(&ino) => ino,
+                None => {
+                    s.next += 1;
+                    let ino = s.next;
+                    s.names.insert(path.into(), ino);
+                    s.synced_names.insert(path.into(), ino);
+                    ino
+                }
+            };
+            s.inodes.insert(
+                ino,
+                Inode {
+                    synced: bytes.clone(),
+                    current: bytes,
+                },
+            );
+        }
+
+        /// The names of the files that exist now.
+        pub fn files(&self) -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = self.state().names.keys().cloned().collect();
+            v.sort();
+            v
+        }
+
+        /// Lets `bytes` more be written before writes fail with ENOSPC (`None`: no limit).
+        pub fn set_space(&self, bytes: Option<usize>) {
+            self.state().space = bytes;
+        }
+
+        /// Makes syncs fail with EIO (or work again).
+        pub fn set_failing_sync(&self, failing: bool) {
+            self.state().failing_sync = failing;
+        }
+
+        /// Bytes written so far.
+        pub fn written(&self) -> u64 {
+            self.state().written
+        }
+    }
+
+    /// An open simulated file.
+    #[derive(Debug)]
+    pub struct SimFile {
+        /// The disk.
+        disk: SimDisk,
+        /// Which file.
+        ino: u64,
+    }
+
+    impl StoreFile for SimFile {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            let mut s = self.disk.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            let room = s.space.map_or(bytes.len(), |space| space.min(bytes.len()));
+            s.written += room as u64;
+            if let Some(space) = s.space.as_mut() {
+                *space -= room;
+            }
+            let inode = s.inodes.get_mut(&self.ino).expect("open files exist");
+            inode.current.extend_from_slice(&bytes[..room]);
+            if room < bytes.len() {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            Ok(())
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            let mut s = self.disk.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            if s.failing_sync {
+                return Err(io::Error::from_raw_os_error(5)); // EIO
+            }
+            let inode = s.inodes.get_mut(&self.ino).expect("open files exist");
+            inode.synced = inode.current.clone();
+            Ok(())
+        }
+
+        fn truncate(&mut self, len: u64) -> io::Result<()> {
+            let mut s = self.disk.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            let inode = s.inodes.get_mut(&self.ino).expect("open files exist");
+            inode.current.truncate(len as usize);
+            Ok(())
+        }
+
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+            let s = self.disk.state();
+            let data = &s.inodes[&self.ino].current;
+            let start = offset as usize;
+            let src = data
+                .get(start..start + buf.len())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+
+        fn len(&self) -> u64 {
+            self.disk.state().inodes[&self.ino].current.len() as u64
+        }
+    }
+
+    impl Disk for SimDisk {
+        type File = SimFile;
+
+        fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+            Ok(self.contents(path))
+        }
+
+        fn create(&self, path: &Path) -> io::Result<SimFile> {
+            let mut s = self.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            s.next += 1;
+            let ino = s.next;
+            s.inodes.insert(ino, Inode::default());
+            s.names.insert(path.into(), ino);
+            drop(s);
+            Ok(SimFile {
+                disk: self.clone(),
+                ino,
+            })
+        }
+
+        fn open_append(&self, path: &Path, len: u64) -> io::Result<SimFile> {
+            let mut s = self.state();
+            let ino = *s
+                .names
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            s.inodes
+                .get_mut(&ino)
+                .expect("named inodes exist")
+                .current
+                .truncate(len as usize);
+            drop(s);
+            Ok(SimFile {
+                disk: self.clone(),
+                ino,
+            })
+        }
+
+        fn open_read(&self, path: &Path) -> io::Result<SimFile> {
+            let ino = *self
+                .state()
+                .names
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            Ok(SimFile {
+                disk: self.clone(),
+                ino,
+            })
+        }
+
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            let mut s = self.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            let ino = s
+                .names
+                .remove(from)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            s.names.insert(to.into(), ino);
+            Ok(())
+        }
+
+        fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+            let mut s = self.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            s.synced_names = s.names.clone();
+            Ok(())
+        }
+
+        fn remove(&self, path: &Path) -> io::Result<()> {
+            let mut s = self.state();
+            if !s.op() {
+                return Err(power_off());
+            }
+            s.names
+                .remove(path)
+                .map(drop)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        }
+
+        fn exists(&self, path: &Path) -> bool {
+            self.state().names.contains_key(path)
+        }
+    }
+}

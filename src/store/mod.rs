@@ -1,0 +1,456 @@
+//! Durability: retained messages and persistent sessions kept in a file that survives
+//! restarts, crashes and power cuts, written so as not to wear out flash.
+//!
+//! # Shape
+//!
+//! - [`format`]: the file format, a header then length-prefixed, CRC-checked records
+//!   (see there); versioned.
+//! - [`load`]: reading a file back, cutting a torn tail, skipping damaged records.
+//! - [`model`]: on the reactor thread, the store's picture of the disk and the batches
+//!   (net changes since the last save) that bring it up to date; compaction plans.
+//! - [`writer`]: the thread that writes, syncs and compacts, so the reactor never waits
+//!   for the disk.
+//! - [`disk`]: file access behind an interface, with a simulated disk for power-cut tests.
+//! - [`Store`], here: what the reactor calls: [`Store::open`] and [`Store::restore`] at
+//!   start-up, [`Store::record`] for each [`Durable`] effect, [`Store::turn`] after each
+//!   turn of the event loop (saves when due), [`Store::stop`] at the end.
+//!
+//! # When changes reach the disk
+//!
+//! - **Interval** (`autosave_interval N`, Mosquitto's key): a change waits at most `N`
+//!   seconds; all changes of those seconds are written as one batch and synced once.
+//!   With `autosave_on_changes true`, `N` counts changes instead. `0`: only at a clean
+//!   stop.
+//! - **Acknowledge after sync** (`persistence_sync true`, Sol's key): every turn's changes
+//!   are written and synced (one sync for the turn; the writer groups turns that come
+//!   while it syncs), and a QoS 1/2 PUBLISH is acknowledged only once what it changed is
+//!   on disk.
+//!
+//! A failing disk postpones saves: the model keeps the net changes (bounded by the state
+//! itself, however many events), and they are written when the disk works again.
+
+pub mod crc;
+pub mod disk;
+pub mod format;
+pub mod load;
+pub mod model;
+pub mod writer;
+
+use crate::broker::{Broker, Durable, Message, RestoredSession, StoreStats, StoredEntry};
+use crate::codec::{ProtocolVersion, QoS};
+use disk::Disk;
+use load::Loaded;
+use model::Model;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use writer::{Job, Status};
+
+/// How the store is configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// The store file (`persistence_location` joined with `persistence_file`).
+    pub path: PathBuf,
+    /// `autosave_interval`: seconds a change may wait (or, with `on_changes`, how many
+    /// changes); 0: only at a clean stop.
+    pub autosave_interval: u64,
+    /// `autosave_on_changes`: `autosave_interval` counts changes, not seconds.
+    pub on_changes: bool,
+    /// `persistence_sync`: acknowledge QoS 1/2 only once on disk; save every turn.
+    pub sync_acks: bool,
+    /// A file shorter than this is never compacted.
+    pub compact_min: u64,
+}
+
+impl StoreSettings {
+    /// Defaults for a store at `path`: a change waits at most 5 minutes.
+    pub fn at(path: PathBuf) -> StoreSettings {
+        StoreSettings {
+            path,
+            autosave_interval: 300,
+            on_changes: false,
+            sync_acks: false,
+            compact_min: 1 << 20,
+        }
+    }
+}
+
+/// Why the store could not be opened (Sol does not start: the configuration asks for
+/// persistence, and silently running without it would lose data at the next stop).
+#[derive(Debug)]
+pub struct StoreError(String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What opening found, for the log.
+#[derive(Debug)]
+pub struct Opened {
+    /// The loaded state (empty for a new store).
+    pub loaded: Loaded,
+    /// The file the state was loaded from, if any (the store's own, or where a damaged
+    /// one was moved).
+    pub source: Option<PathBuf>,
+}
+
+/// The durable store. See the module documentation.
+pub struct Store {
+    /// Settings.
+    settings: StoreSettings,
+    /// The picture of the disk.
+    model: Model,
+    /// Jobs for the writer thread.
+    jobs: Sender<Job>,
+    /// The writer thread's counters.
+    status: Arc<Status>,
+    /// Disconnects when the writer thread has ended.
+    done: Receiver<()>,
+    /// Store clock at start-up (loaded), milliseconds.
+    clock_base: u64,
+    /// When this run started.
+    started: Instant,
+    /// Batch number of the last job handed over.
+    gen: u64,
+    /// When the turn that recorded the oldest unsaved change ended.
+    pending_since: Option<Instant>,
+    /// The store clock at the end of the last reactor turn: the time of the changes the
+    /// next turn records.
+    turn_clock_ms: u64,
+    /// Records dropped while loading (damaged or refused by the caps).
+    load_dropped: u64,
+}
+
+impl Store {
+    /// Opens the store at `settings.path`: creates its directory if needed, removes a
+    /// compaction left unfinished, loads the file (a torn tail is cut; a damaged file, or
+    /// one of a newer format, is moved aside and its intact records kept), and starts the
+    /// writer thread. `wake` is called from that thread when a sync completes.
+    pub fn open<D: Disk>(
+        settings: StoreSettings,
+        disk: D,
+        wake: Option<writer::Wake>,
+    ) -> Result<(Store, Opened), StoreError> {
+        let path = settings.path.clone();
+        let fail =
+            |what: &str, e: std::io::Error| StoreError(format!("{}: {what}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !disk.exists(dir) {
+                std::fs::create_dir_all(dir).map_err(|e| fail("creating its directory", e))?;
+            }
+        }
+        let tmp = writer::compaction_path(&path);
+        if disk.exists(&tmp) {
+            log::info!(
+                "store: removing {}, a compaction a stop interrupted",
+                tmp.display()
+            );
+            disk.remove(&tmp)
+                .map_err(|e| fail("removing an unfinished compaction", e))?;
+        }
+        let bytes = disk.read(&path).map_err(|e| fail("reading", e))?;
+        let (loaded, source) = match bytes {
+            None => (Loaded::default(), None),
+            Some(bytes) => match load::load(bytes) {
+                Ok(loaded) => {
+                    let r = &loaded.report;
+                    if r.damaged() {
+                        let aside =
+                            move_aside(&disk, &path).map_err(|e| fail("moving it aside", e))?;
+                        log::error!(
+                            "store: {} is damaged: {} byte(s) of damaged records skipped, {} \
+                             intact record(s) kept; the file was moved to {} and a clean one \
+                             is written",
+                            path.display(),
+                            r.damaged_bytes,
+                            r.records,
+                            aside.display()
+                        );
+                        (loaded, Some(aside))
+                    } else {
+                        if r.torn_bytes > 0 {
+                            log::info!(
+                                "store: {}: the last {} byte(s) were a write a stop or power \
+                                 cut interrupted; cut off",
+                                path.display(),
+                                r.torn_bytes
+                            );
+                        }
+                        (loaded, Some(path.clone()))
+                    }
+                }
+                Err(e) => {
+                    let aside = move_aside(&disk, &path).map_err(|e| fail("moving it aside", e))?;
+                    log::error!(
+                        "store: {}: {e}; moved to {} and not read; starting empty",
+                        path.display(),
+                        aside.display()
+                    );
+                    (Loaded::default(), None)
+                }
+            },
+        };
+        let load_dropped = loaded.report.dangling + u64::from(loaded.report.damaged());
+        let (jobs, status, done) = writer::start(disk, path.clone(), None, wake)
+            .map_err(|e| fail("starting the writer", e))?;
+        let store = Store {
+            clock_base: loaded.clock_ms,
+            settings,
+            model: Model::new(),
+            jobs,
+            status,
+            done,
+            started: Instant::now(),
+            gen: 0,
+            pending_since: None,
+            turn_clock_ms: loaded.clock_ms,
+            load_dropped,
+        };
+        Ok((store, Opened { loaded, source }))
+    }
+
+    /// The store's running clock: milliseconds Sol has run since the store was created.
+    fn clock_ms(&self) -> u64 {
+        self.clock_base + u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Puts what was loaded back into `broker` (retained messages, then sessions, within
+    /// the caps in force) and writes a fresh store file from the result (in the
+    /// background, copying message bodies from the old file). Call before the listeners
+    /// accept clients.
+    pub fn restore(&mut self, opened: Opened, broker: &mut Broker, now: Instant) {
+        let Opened { loaded, source } = opened;
+        let mut messages: HashMap<u64, Message> = HashMap::new();
+        let mut message = |id: u64| -> Option<Message> {
+            if let Some(m) = messages.get(&id) {
+                return Some(m.clone());
+            }
+            let (topic, properties, payload) = loaded.body(id)?;
+            let m = Message::with_properties(topic, properties, payload);
+            messages.insert(id, m.clone());
+            Some(m)
+        };
+        let (mut retained, mut sessions, mut dropped) = (0usize, 0usize, 0u64);
+        for (body, qos) in loaded.retained.values() {
+            let kept = message(*body).is_some_and(|m| broker.restore_retained(m, *qos, now));
+            if kept {
+                retained += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        let clock = loaded.clock_ms;
+        let mut offline_at: HashMap<String, u64> = HashMap::new();
+        for s in loaded.sessions.values() {
+            let offline = if s.offline_at == format::ONLINE {
+                clock
+            } else {
+                s.offline_at.min(clock)
+            };
+            let entries = s
+                .entries
+                .values()
+                .map(|e| StoredEntry {
+                    message: if e.body == 0 { None } else { message(e.body) },
+                    qos: e.qos,
+                    retain: e.flags & format::ENTRY_RETAIN != 0,
+                    packet_id: (e.packet_id != 0).then_some(e.packet_id),
+                })
+                .collect();
+            let version = match s.version {
+                3 => ProtocolVersion::V31,
+                5 => ProtocolVersion::V5,
+                _ => ProtocolVersion::V311,
+            };
+            let outcome = broker.restore_session(
+                RestoredSession {
+                    client_id: s.client_id.clone(),
+                    username: s.username.clone(),
+                    version,
+                    offline_for: Duration::from_millis(clock - offline),
+                    subscriptions: s
+                        .subscriptions
+                        .iter()
+                        .map(|(f, o)| (f.clone(), QoS::from_bits(o & 3).unwrap_or(QoS::AtMostOnce)))
+                        .collect(),
+                    entries,
+                    pubrel_ids: s.pubrel_ids.clone(),
+                },
+                now,
+            );
+            if outcome.kept {
+                sessions += 1;
+                offline_at.insert(s.client_id.clone(), offline);
+            }
+            dropped += (outcome.dropped_messages + outcome.dropped_subscriptions) as u64
+                + u64::from(!outcome.kept);
+        }
+        self.load_dropped += dropped;
+        if source.is_some() {
+            log::info!(
+                "store: restored {retained} retained message(s) and {sessions} persistent \
+                 session(s) from {}{}",
+                self.settings.path.display(),
+                if dropped > 0 {
+                    format!("; {dropped} item(s) dropped (expired, damaged or over the caps)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        self.model.adopt(broker, |id| {
+            offline_at.get(id).copied().unwrap_or(format::ONLINE)
+        });
+        let plan = self.model.compaction(broker, self.clock_ms(), false);
+        self.gen += 1;
+        let _ = self.jobs.send(Job::Compact {
+            source,
+            plan,
+            gen: self.gen,
+        });
+    }
+
+    /// Takes in one change of the core (its time is that of the current reactor turn).
+    pub fn record(&mut self, change: Durable) {
+        self.model.record(change, self.turn_clock_ms);
+    }
+
+    /// When the next save is due, for the reactor's poll timeout (`None`: nothing
+    /// pending, or saves happen only at stop or on changes).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.settings.on_changes || self.settings.autosave_interval == 0 {
+            return None;
+        }
+        let since = self.pending_since?;
+        Some(since + Duration::from_secs(self.settings.autosave_interval))
+    }
+
+    /// After a turn of the event loop: saves if due (every turn in acknowledge-after-sync
+    /// mode; when the interval or change count is reached otherwise), unless the disk is
+    /// failing, and compacts when the file has grown enough past its live state. Returns
+    /// the batch number the changes recorded so far will be durable at.
+    pub fn turn(&mut self, broker: &Broker, now: Instant) -> u64 {
+        self.turn_clock_ms = self.clock_ms();
+        let pending = self.model.pending();
+        if pending > 0 && self.pending_since.is_none() {
+            self.pending_since = Some(now);
+        }
+        let s = &self.settings;
+        let due = pending > 0
+            && (s.sync_acks
+                || (s.on_changes && s.autosave_interval > 0 && pending >= s.autosave_interval)
+                || self.next_deadline().is_some_and(|at| at <= now));
+        if due && !self.status.failing() {
+            self.save(broker);
+        }
+        // Changes not handed over yet go in the next batch.
+        self.gen + u64::from(self.model.pending() > 0)
+    }
+
+    /// Writes the changes since the last save as one batch.
+    fn save(&mut self, broker: &Broker) {
+        let clock = self.clock_ms();
+        let at = self.model.file_len();
+        if let Some(bytes) = self.model.flush(broker, clock) {
+            self.gen += 1;
+            let _ = self.jobs.send(Job::Append {
+                bytes,
+                at,
+                gen: self.gen,
+            });
+        }
+        self.pending_since = None;
+        if self.model.wants_compaction(self.settings.compact_min) {
+            let plan = self.model.compaction(broker, clock, false);
+            self.gen += 1;
+            let _ = self.jobs.send(Job::Compact {
+                source: None,
+                plan,
+                gen: self.gen,
+            });
+        }
+    }
+
+    /// Highest batch number durable on disk.
+    pub fn synced(&self) -> u64 {
+        self.status.synced()
+    }
+
+    /// Whether the disk is failing right now (saves wait; the writer retries).
+    pub fn failing(&self) -> bool {
+        self.status.failing()
+    }
+
+    /// Counters for `$SYS`.
+    pub fn stats(&self) -> StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &self.status;
+        let synced_ms = st.last_sync_ms.load(Relaxed);
+        let syncs = st.syncs.load(Relaxed);
+        StoreStats {
+            bytes_written: st.bytes_written.load(Relaxed),
+            syncs,
+            compactions: st.compactions.load(Relaxed),
+            errors: st.errors.load(Relaxed),
+            last_sync_age_s: (syncs > 0).then(|| {
+                let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                now.saturating_sub(synced_ms) / 1000
+            }),
+            load_dropped: self.load_dropped,
+            pending: self.model.pending(),
+        }
+    }
+
+    /// A clean stop: saves everything, waits up to `wait` for the writer to sync it, and
+    /// ends the writer. False if the disk did not take it in time (logged).
+    pub fn stop(mut self, broker: &Broker, wait: Duration) -> bool {
+        if self.model.pending() > 0 || self.gen == 0 {
+            self.save(broker);
+        }
+        let target = self.gen;
+        let _ = self.jobs.send(Job::Stop);
+        let ended = matches!(
+            self.done.recv_timeout(wait),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        let done = ended && self.status.synced() >= target;
+        if !done {
+            log::error!(
+                "store: {} did not take the last changes within {} s; they are lost",
+                self.settings.path.display(),
+                wait.as_secs()
+            );
+        }
+        done
+    }
+}
+
+/// Moves a damaged or unreadable store file aside, next to it, never over an earlier one:
+/// `<file>.damaged-1`, `-2`, ...
+fn move_aside<D: Disk>(disk: &D, path: &Path) -> std::io::Result<PathBuf> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for n in 1.. {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".damaged-{n}"));
+        let aside = PathBuf::from(name);
+        if !disk.exists(&aside) {
+            disk.rename(path, &aside)?;
+            disk.sync_dir(dir)?;
+            return Ok(aside);
+        }
+    }
+    unreachable!("some number is free")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,832 @@
+//! The store's picture of what is on disk, kept on the reactor thread, and the batches
+//! that bring the disk up to date with the core.
+//!
+//! The core's session table and retained store name every change as a
+//! [`Durable`] record. The model does not write those events as they come: it keeps, per
+//! object, what changed since the last save, and a save ([`Model::flush`]) writes the net
+//! difference. A message queued, sent and acknowledged between two saves is never
+//! written; a retained topic updated a hundred times is written once. This is what keeps
+//! the write volume of a busy gateway small.
+//!
+//! What the model tracks:
+//!
+//! - **bodies**: each message body on disk, by the address of the core's shared copy
+//!   ([`Message::addr`]; the model holds a clone, so the address stays unique), with its
+//!   store id, where its record is and how many on-disk records refer to it. A body is
+//!   written once, before the first record that refers to it, however many sessions
+//!   queue it;
+//! - **sessions**: per persistent session, its key, a mirror of its message list (in
+//!   flight, then queued) with each entry's number and whether it is on disk, and which
+//!   of its facts (identity, subscriptions, inbound QoS 2 ids) must be rewritten;
+//! - **retained**: per topic changed since the last save, what it held on disk and what
+//!   it holds now;
+//! - the file's length and how many of its bytes are dead (superseded records), which
+//!   decides when to compact ([`Model::compaction`]).
+//!
+//! Everything it writes comes from the core's state at save time (the facts of a session
+//! are read from the [`Broker`]), so the model never holds a second copy of them.
+
+use super::format::{self, Record, Writer, ENTRY_PUBREC, ENTRY_RETAIN, HEADER_LEN, ONLINE};
+use crate::broker::{options_byte, Broker, Durable, Message, StoredEntry};
+use crate::codec::QoS;
+use std::collections::{HashMap, VecDeque};
+
+/// A message body the model knows.
+#[derive(Debug)]
+struct BodyInfo {
+    /// The store's id for it.
+    id: u64,
+    /// The core's shared copy, held only so that [`Message::addr`] stays unique while the
+    /// entry lives (an address freed and reused would pass for this body).
+    _alive: Message,
+    /// On-disk records that refer to it (entries, a retained set).
+    refs: u32,
+    /// Where its record is; `None` until written.
+    at: Option<(u64, u32)>,
+    /// Bytes of the record that made it its topic's retained message (dead once the
+    /// topic changes).
+    retain_bytes: u32,
+}
+
+/// One entry of a session's message list, as the model mirrors it.
+#[derive(Debug)]
+struct EntryView {
+    /// Its number in the session.
+    seq: u32,
+    /// The message; `None` past PUBREC.
+    message: Option<Message>,
+    /// Delivery QoS.
+    qos: QoS,
+    /// RETAIN flag.
+    retain: bool,
+    /// Packet id, 0 while queued.
+    packet_id: u16,
+    /// Past PUBREC.
+    pubrec: bool,
+    /// An `EntryAdd` for it is on disk.
+    written: bool,
+    /// Its packet id or PUBREC state changed since it was written.
+    changed: bool,
+    /// Bytes of its records on disk (dead once it leaves).
+    bytes: u32,
+}
+
+impl EntryView {
+    fn flags(&self) -> u8 {
+        (if self.retain { ENTRY_RETAIN } else { 0 }) | (if self.pubrec { ENTRY_PUBREC } else { 0 })
+    }
+}
+
+/// A persistent session, as the model mirrors it.
+#[derive(Debug)]
+struct SessionView {
+    /// The store's key for it.
+    key: u32,
+    /// A `Session` record of it is on disk.
+    written: bool,
+    /// Listed in `dirty`.
+    dirty: bool,
+    /// Its identity or online state must be rewritten.
+    meta: bool,
+    /// Its subscriptions must be rewritten.
+    subs: bool,
+    /// Its inbound QoS 2 ids must be rewritten.
+    pubrel: bool,
+    /// Store clock when it went offline; [`ONLINE`] while connected.
+    offline_at: u64,
+    /// Bytes of its current `Session`, `Subscriptions` and `PubrelIds` records.
+    meta_bytes: u32,
+    /// See `meta_bytes`.
+    subs_bytes: u32,
+    /// See `meta_bytes`.
+    pubrel_bytes: u32,
+    /// Its messages: in flight (packet id set) first, then queued.
+    entries: VecDeque<EntryView>,
+    /// Entries on disk that left since the last save.
+    deleted: Vec<u32>,
+    /// Next entry number.
+    next_seq: u32,
+}
+
+/// Where the in-flight entry with `packet_id` is (in-flight entries come first).
+fn inflight(entries: &VecDeque<EntryView>, packet_id: u16) -> Option<usize> {
+    entries
+        .iter()
+        .take_while(|e| e.packet_id != 0)
+        .position(|e| e.packet_id == packet_id)
+}
+
+impl SessionView {
+    fn new(key: u32) -> SessionView {
+        SessionView {
+            key,
+            written: false,
+            dirty: false,
+            meta: true,
+            subs: true,
+            pubrel: true,
+            offline_at: ONLINE,
+            meta_bytes: 0,
+            subs_bytes: 0,
+            pubrel_bytes: 0,
+            entries: VecDeque::new(),
+            deleted: Vec::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// Number of entries in flight (they come first).
+    fn inflight(&self) -> usize {
+        self.entries.iter().take_while(|e| e.packet_id != 0).count()
+    }
+}
+
+/// A retained topic's change since the last save.
+#[derive(Debug)]
+struct PendingRetained {
+    /// What the topic held on disk before (its body may be dropped after the save).
+    before: Option<Message>,
+    /// What it holds now: message and QoS, or nothing.
+    after: Option<(Message, QoS)>,
+}
+
+/// A piece of a compacted file: bytes to write, or a range of an earlier file to copy.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes encoded on the reactor thread.
+    Bytes(Vec<u8>),
+    /// `len` bytes at `offset` of the file being replaced (a message body written before).
+    Copy {
+        /// Offset in the source file.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+}
+
+/// A compacted file, as the writer thread is to write it.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Its pieces, in order.
+    pub pieces: Vec<Piece>,
+    /// Its length.
+    pub len: u64,
+}
+
+/// Counts of what a save or a compaction wrote, for `$SYS` and the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    /// Message bodies on disk.
+    pub bodies: usize,
+    /// Persistent sessions known.
+    pub sessions: usize,
+    /// Changes since the last save.
+    pub pending: u64,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct Model {
+    /// Bodies by [`Message::addr`].
+    bodies: HashMap<usize, BodyInfo>,
+    /// Next body id (0 means "none" in records).
+    next_body: u64,
+    /// Sessions by client id.
+    sessions: HashMap<Box<str>, SessionView>,
+    /// Next session key.
+    next_key: u32,
+    /// Sessions changed since the last save.
+    dirty: Vec<Box<str>>,
+    /// Keys of sessions removed since the last save that are on disk.
+    removed: Vec<u32>,
+    /// Retained topics changed since the last save.
+    retained: HashMap<Box<str>, PendingRetained>,
+    /// Length of the file, counting every batch handed to the writer.
+    file_len: u64,
+    /// Bytes of the file that hold superseded records.
+    dead: u64,
+    /// Changes since the last save.
+    changes: u64,
+}
+
+impl Model {
+    /// A model of an empty store file (a header only).
+    pub fn new() -> Model {
+        Model {
+            next_body: 1,
+            file_len: HEADER_LEN as u64,
+            ..Model::default()
+        }
+    }
+
+    /// Changes recorded since the last save.
+    pub fn pending(&self) -> u64 {
+        self.changes
+    }
+
+    /// Length of the file once every batch so far is written.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Bytes of the file that a compaction would drop.
+    pub fn dead(&self) -> u64 {
+        self.dead
+    }
+
+    /// Counts for `$SYS`.
+    pub fn stats(&self) -> ModelStats {
+        ModelStats {
+            bodies: self.bodies.len(),
+            sessions: self.sessions.len(),
+            pending: self.changes,
+        }
+    }
+
+    /// Takes in one change of the core.
+    pub fn record(&mut self, change: Durable, clock_ms: u64) {
+        self.changes += 1;
+        match change {
+            Durable::SessionCreated { client_id, .. } => {
+                let key = self.next_key;
+                self.next_key = self.next_key.wrapping_add(1);
+                // A client id that had a session on disk under another key (removed in
+                // this batch) gets a new key: the removal is written first.
+                self.sessions
+                    .insert(client_id.clone(), SessionView::new(key));
+                self.mark(&client_id, |s| s.meta = true);
+            }
+            Durable::SessionAttached { client_id, .. } => self.mark(&client_id, |s| {
+                s.offline_at = ONLINE;
+                s.meta = true;
+            }),
+            Durable::SessionDetached { client_id } => self.mark(&client_id, |s| {
+                s.offline_at = clock_ms;
+                s.meta = true;
+            }),
+            Durable::SessionRemoved { client_id } => self.remove_session(&client_id),
+            Durable::Subscribed { client_id, .. } | Durable::Unsubscribed { client_id, .. } => {
+                self.mark(&client_id, |s| s.subs = true)
+            }
+            Durable::PubrelAwaited { client_id, .. }
+            | Durable::PubrelReceived { client_id, .. } => {
+                self.mark(&client_id, |s| s.pubrel = true)
+            }
+            Durable::MessageQueued {
+                client_id,
+                message,
+                qos,
+                retain,
+            } => self.mark(&client_id, |s| {
+                let seq = s.next_seq;
+                s.next_seq = s.next_seq.wrapping_add(1);
+                s.entries.push_back(EntryView {
+                    seq,
+                    message: Some(message),
+                    qos,
+                    retain,
+                    packet_id: 0,
+                    pubrec: false,
+                    written: false,
+                    changed: false,
+                    bytes: 0,
+                });
+            }),
+            Durable::MessageSent {
+                client_id,
+                packet_id,
+            } => {
+                let Some(s) = self.sessions.get_mut(&client_id) else {
+                    return;
+                };
+                let at = s.inflight();
+                match packet_id {
+                    Some(id) => {
+                        if let Some(e) = s.entries.get_mut(at) {
+                            e.packet_id = id;
+                            e.changed = e.written;
+                        }
+                    }
+                    None => {
+                        if let Some(e) = s.entries.remove(at) {
+                            self.drop_entry(&client_id, e);
+                        }
+                    }
+                }
+                self.mark(&client_id, |_| {});
+            }
+            Durable::MessageAcknowledged {
+                client_id,
+                packet_id,
+            } => {
+                let Some(s) = self.sessions.get_mut(&client_id) else {
+                    return;
+                };
+                let found = inflight(&s.entries, packet_id);
+                if let Some(e) = found.and_then(|i| s.entries.remove(i)) {
+                    self.drop_entry(&client_id, e);
+                }
+                self.mark(&client_id, |_| {});
+            }
+            Durable::PubrecReceived {
+                client_id,
+                packet_id,
+            } => {
+                let Some(s) = self.sessions.get_mut(&client_id) else {
+                    return;
+                };
+                let released = inflight(&s.entries, packet_id)
+                    .and_then(|i| s.entries.get_mut(i))
+                    .and_then(|e| {
+                        e.pubrec = true;
+                        e.changed = e.written;
+                        e.message.take().filter(|_| e.written)
+                    });
+                if let Some(m) = released {
+                    self.release(&m);
+                }
+                self.mark(&client_id, |_| {});
+            }
+            Durable::QueuedQos0Dropped { client_id } => {
+                let Some(s) = self.sessions.get_mut(&client_id) else {
+                    return;
+                };
+                let mut dropped = Vec::new();
+                let mut kept = VecDeque::with_capacity(s.entries.len());
+                for e in s.entries.drain(..) {
+                    if e.packet_id == 0 && e.qos == QoS::AtMostOnce {
+                        dropped.push(e);
+                    } else {
+                        kept.push_back(e);
+                    }
+                }
+                s.entries = kept;
+                for e in dropped {
+                    self.drop_entry(&client_id, e);
+                }
+                self.mark(&client_id, |_| {});
+            }
+            Durable::RetainedSet {
+                message,
+                qos,
+                replaced,
+            } => {
+                let topic: Box<str> = message.topic().into();
+                self.retained
+                    .entry(topic)
+                    .and_modify(|p| p.after = Some((message.clone(), qos)))
+                    .or_insert(PendingRetained {
+                        before: replaced,
+                        after: Some((message, qos)),
+                    });
+            }
+            Durable::RetainedCleared { topic, cleared } => {
+                self.retained
+                    .entry(topic)
+                    .and_modify(|p| p.after = None)
+                    .or_insert(PendingRetained {
+                        before: Some(cleared),
+                        after: None,
+                    });
+            }
+        }
+    }
+
+    /// Marks session `client_id` changed, applying `f` to it.
+    fn mark(&mut self, client_id: &str, f: impl FnOnce(&mut SessionView)) {
+        let Some(s) = self.sessions.get_mut(client_id) else {
+            return;
+        };
+        f(s);
+        if !s.dirty {
+            s.dirty = true;
+            self.dirty.push(client_id.into());
+        }
+    }
+
+    /// Forgets session `client_id`; its records on disk become dead.
+    fn remove_session(&mut self, client_id: &str) {
+        let Some(s) = self.sessions.remove(client_id) else {
+            return;
+        };
+        if s.written {
+            self.removed.push(s.key);
+            self.dead += u64::from(s.meta_bytes + s.subs_bytes + s.pubrel_bytes);
+        }
+        for e in s.entries {
+            self.drop_entry(client_id, e);
+        }
+    }
+
+    /// An entry left its session: if on disk, its records die and its body loses a
+    /// reference (the `EntryDel` is written at the next save).
+    fn drop_entry(&mut self, client_id: &str, e: EntryView) {
+        if !e.written {
+            return;
+        }
+        self.dead += u64::from(e.bytes);
+        if let Some(s) = self.sessions.get_mut(client_id) {
+            s.deleted.push(e.seq);
+        }
+        if let Some(m) = &e.message {
+            self.release(m);
+        }
+    }
+
+    /// One on-disk reference to `message`'s body is gone.
+    fn release(&mut self, message: &Message) {
+        let addr = message.addr();
+        let Some(b) = self.bodies.get_mut(&addr) else {
+            return;
+        };
+        b.refs = b.refs.saturating_sub(1);
+        if b.refs == 0 {
+            if let Some((_, size)) = b.at {
+                self.dead += u64::from(size);
+            }
+            self.bodies.remove(&addr);
+        }
+    }
+
+    /// The id of `message`'s body, writing its record into `w` first if it is not on
+    /// disk, and counting one more reference to it.
+    fn reference(&mut self, w: &mut Writer, message: &Message) -> u64 {
+        let addr = message.addr();
+        let base = self.file_len;
+        let next = &mut self.next_body;
+        let b = self.bodies.entry(addr).or_insert_with(|| {
+            let id = *next;
+            *next += 1;
+            BodyInfo {
+                id,
+                _alive: message.clone(),
+                refs: 0,
+                at: None,
+                retain_bytes: 0,
+            }
+        });
+        if b.at.is_none() {
+            let offset = base + w.buf.len() as u64;
+            let (topic_field, properties, payload) = message.parts();
+            let size = w.record(&Record::Body {
+                id: b.id,
+                topic: std::str::from_utf8(&topic_field[2..]).unwrap_or_default(),
+                properties,
+                payload,
+            });
+            b.at = Some((offset, size as u32));
+        }
+        b.refs += 1;
+        b.id
+    }
+
+    /// Writes the difference between the disk and the core since the last save into a
+    /// batch (to be appended at [`Model::file_len`]); `None` if nothing changed.
+    pub fn flush(&mut self, broker: &Broker, clock_ms: u64) -> Option<Vec<u8>> {
+        if self.changes == 0 && self.dirty.is_empty() && self.removed.is_empty() {
+            return None;
+        }
+        self.changes = 0;
+        let mut w = Writer::default();
+        for key in std::mem::take(&mut self.removed) {
+            let size = w.record(&Record::SessionRemove { key });
+            self.dead += size as u64;
+        }
+        let mut retained: Vec<(Box<str>, PendingRetained)> = self.retained.drain().collect();
+        retained.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (topic, p) in retained {
+            if let Some(before) = &p.before {
+                if let Some(b) = self.bodies.get(&before.addr()) {
+                    self.dead += u64::from(b.retain_bytes);
+                }
+                self.release(before);
+            }
+            match p.after {
+                Some((message, qos)) => {
+                    let body = self.reference(&mut w, &message);
+                    let size = w.record(&Record::RetainSet { body, qos });
+                    if let Some(b) = self.bodies.get_mut(&message.addr()) {
+                        b.retain_bytes = size as u32;
+                    }
+                }
+                None if p.before.is_some() => {
+                    let size = w.record(&Record::RetainClear { topic: &topic });
+                    self.dead += size as u64;
+                }
+                None => {}
+            }
+        }
+        for client_id in std::mem::take(&mut self.dirty) {
+            self.flush_session(&mut w, broker, &client_id);
+        }
+        let commit = w.record(&Record::Commit { clock_ms });
+        self.dead += commit as u64;
+        self.file_len += w.buf.len() as u64;
+        Some(w.buf)
+    }
+
+    /// Writes what changed of one session.
+    fn flush_session(&mut self, w: &mut Writer, broker: &Broker, client_id: &str) {
+        let Some(mut s) = self.sessions.remove(client_id) else {
+            return;
+        };
+        s.dirty = false;
+        let facts = broker.session_facts(client_id);
+        if s.meta || !s.written {
+            let (version, username) = facts
+                .as_ref()
+                .map_or((4, None), |f| (f.version.level(), f.username.as_deref()));
+            self.dead += u64::from(s.meta_bytes);
+            s.meta_bytes = w.record(&Record::Session {
+                key: s.key,
+                version,
+                offline_at: s.offline_at,
+                client_id,
+                username,
+            }) as u32;
+            s.written = true;
+            s.meta = false;
+        }
+        if s.subs {
+            let raw = format::subscriptions_raw(
+                facts
+                    .iter()
+                    .flat_map(|f| f.subscriptions.iter())
+                    .map(|(filter, qos)| (filter.as_str(), options_byte(*qos))),
+            );
+            self.dead += u64::from(s.subs_bytes);
+            s.subs_bytes = w.record(&Record::Subscriptions {
+                key: s.key,
+                raw: &raw,
+            }) as u32;
+            s.subs = false;
+        }
+        if s.pubrel {
+            let raw = format::pubrel_raw(facts.iter().flat_map(|f| f.pubrel_ids.iter().copied()));
+            self.dead += u64::from(s.pubrel_bytes);
+            s.pubrel_bytes = w.record(&Record::PubrelIds {
+                key: s.key,
+                raw: &raw,
+            }) as u32;
+            s.pubrel = false;
+        }
+        for seq in std::mem::take(&mut s.deleted) {
+            let size = w.record(&Record::EntryDel { key: s.key, seq });
+            self.dead += size as u64;
+        }
+        for i in 0..s.entries.len() {
+            let e = &s.entries[i];
+            if !e.written {
+                let body = match e.message.clone() {
+                    Some(m) => self.reference(w, &m),
+                    None => 0,
+                };
+                let e = &mut s.entries[i];
+                e.bytes = w.record(&Record::EntryAdd {
+                    key: s.key,
+                    seq: e.seq,
+                    body,
+                    qos: e.qos,
+                    flags: e.flags(),
+                    packet_id: e.packet_id,
+                }) as u32;
+                e.written = true;
+                e.changed = false;
+            } else if e.changed {
+                let e = &mut s.entries[i];
+                e.bytes += w.record(&Record::EntrySet {
+                    key: s.key,
+                    seq: e.seq,
+                    packet_id: e.packet_id,
+                    flags: e.flags(),
+                }) as u32;
+                e.changed = false;
+            }
+        }
+        self.sessions.insert(client_id.into(), s);
+    }
+
+    /// Whether the file has grown enough past its live state to be rewritten: more than
+    /// half of it dead, and at least `min_len` long. Each live byte is then rewritten at
+    /// most once per doubling of the file: write amplification stays below 2.
+    pub fn wants_compaction(&self, min_len: u64) -> bool {
+        self.file_len >= min_len && self.dead * 2 > self.file_len
+    }
+
+    /// A plan for a new file holding only the live state: the bodies (copied from the
+    /// current file where they are on disk, encoded from memory otherwise, or always when
+    /// `from_memory`), the retained messages, and every persistent session of `broker`.
+    /// Call right after [`Model::flush`], so the core and the disk agree. The model then
+    /// describes the new file.
+    pub fn compaction(&mut self, broker: &Broker, clock_ms: u64, from_memory: bool) -> Plan {
+        let old: HashMap<usize, BodyInfo> = std::mem::take(&mut self.bodies);
+        let mut out = PlanWriter::default();
+        out.w.buf.extend_from_slice(&format::header());
+        for (message, qos) in broker.durable_retained() {
+            let body = self.place(&old, &mut out, message, from_memory);
+            let size = out.w.record(&Record::RetainSet { body, qos });
+            if let Some(b) = self.bodies.get_mut(&message.addr()) {
+                b.retain_bytes = size as u32;
+            }
+        }
+        let mut clients: Vec<Box<str>> = self.sessions.keys().cloned().collect();
+        clients.sort_unstable();
+        for client_id in clients {
+            self.rewrite_session(&mut out, broker, &client_id, &old, from_memory);
+        }
+        out.w.record(&Record::Commit { clock_ms });
+        let plan = out.finish();
+        self.dirty.clear();
+        self.removed.clear();
+        self.retained.clear();
+        self.changes = 0;
+        self.file_len = plan.len;
+        self.dead = 0;
+        plan
+    }
+
+    /// Places `m`'s body in a compacted file, once: copied from the old file with its id
+    /// when it was on disk there (unless `from_memory`), else encoded; counts a reference.
+    fn place(
+        &mut self,
+        old: &HashMap<usize, BodyInfo>,
+        out: &mut PlanWriter,
+        m: &Message,
+        from_memory: bool,
+    ) -> u64 {
+        let addr = m.addr();
+        if let Some(b) = self.bodies.get_mut(&addr) {
+            b.refs += 1;
+            return b.id;
+        }
+        let prior = old.get(&addr);
+        let id = match prior {
+            Some(b) => b.id,
+            None => {
+                let id = self.next_body;
+                self.next_body += 1;
+                id
+            }
+        };
+        let at = out.position();
+        let size = match prior.and_then(|b| b.at).filter(|_| !from_memory) {
+            Some((offset, size)) => {
+                out.copy(offset, u64::from(size));
+                size
+            }
+            None => {
+                let (topic_field, properties, payload) = m.parts();
+                out.w.record(&Record::Body {
+                    id,
+                    topic: std::str::from_utf8(&topic_field[2..]).unwrap_or_default(),
+                    properties,
+                    payload,
+                }) as u32
+            }
+        };
+        self.bodies.insert(
+            addr,
+            BodyInfo {
+                id,
+                _alive: m.clone(),
+                refs: 1,
+                at: Some((at, size)),
+                retain_bytes: 0,
+            },
+        );
+        id
+    }
+
+    /// Writes all of one session into a compacted file.
+    fn rewrite_session(
+        &mut self,
+        out: &mut PlanWriter,
+        broker: &Broker,
+        client_id: &str,
+        old: &HashMap<usize, BodyInfo>,
+        from_memory: bool,
+    ) {
+        let Some(mut s) = self.sessions.remove(client_id) else {
+            return;
+        };
+        let facts = broker.session_facts(client_id);
+        let (version, username) = facts
+            .as_ref()
+            .map_or((4, None), |f| (f.version.level(), f.username.as_deref()));
+        s.meta_bytes = out.w.record(&Record::Session {
+            key: s.key,
+            version,
+            offline_at: s.offline_at,
+            client_id,
+            username,
+        }) as u32;
+        let raw = format::subscriptions_raw(
+            facts
+                .iter()
+                .flat_map(|f| f.subscriptions.iter())
+                .map(|(filter, qos)| (filter.as_str(), options_byte(*qos))),
+        );
+        s.subs_bytes = out.w.record(&Record::Subscriptions {
+            key: s.key,
+            raw: &raw,
+        }) as u32;
+        let raw = format::pubrel_raw(facts.iter().flat_map(|f| f.pubrel_ids.iter().copied()));
+        s.pubrel_bytes = out.w.record(&Record::PubrelIds {
+            key: s.key,
+            raw: &raw,
+        }) as u32;
+        (s.written, s.dirty, s.meta, s.subs, s.pubrel) = (true, false, false, false, false);
+        s.deleted.clear();
+        for i in 0..s.entries.len() {
+            let body = match s.entries[i].message.clone() {
+                Some(m) => self.place(old, out, &m, from_memory),
+                None => 0,
+            };
+            let e = &mut s.entries[i];
+            e.bytes = out.w.record(&Record::EntryAdd {
+                key: s.key,
+                seq: e.seq,
+                body,
+                qos: e.qos,
+                flags: e.flags(),
+                packet_id: e.packet_id,
+            }) as u32;
+            e.written = true;
+            e.changed = false;
+        }
+        self.sessions.insert(client_id.into(), s);
+    }
+
+    /// Builds the model of a store whose file is about to be rewritten from the core's
+    /// state (after a restore): every persistent session of `broker` with its messages,
+    /// and `offline_at` of each. Follow with [`Model::compaction`].
+    pub fn adopt(&mut self, broker: &Broker, offline_at: impl Fn(&str) -> u64) {
+        for client_id in broker.persistent_sessions() {
+            let key = self.next_key;
+            self.next_key = self.next_key.wrapping_add(1);
+            let mut s = SessionView::new(key);
+            s.offline_at = offline_at(&client_id);
+            for (seq, e) in broker.session_entries(&client_id).into_iter().enumerate() {
+                let StoredEntry {
+                    message,
+                    qos,
+                    retain,
+                    packet_id,
+                } = e;
+                let pubrec = qos == QoS::ExactlyOnce && packet_id.is_some() && message.is_none();
+                s.entries.push_back(EntryView {
+                    seq: seq as u32,
+                    message,
+                    qos,
+                    retain,
+                    packet_id: packet_id.unwrap_or(0),
+                    pubrec,
+                    written: false,
+                    changed: false,
+                    bytes: 0,
+                });
+                s.next_seq = seq as u32 + 1;
+            }
+            self.sessions.insert(client_id.into(), s);
+        }
+    }
+}
+
+/// Builds a [`Plan`]: records encoded into a buffer, with copies of old records between.
+#[derive(Debug, Default)]
+struct PlanWriter {
+    /// The pieces so far.
+    plan: Plan,
+    /// Records encoded since the last piece.
+    w: Writer,
+}
+
+impl PlanWriter {
+    /// Where the next byte goes in the new file.
+    fn position(&self) -> u64 {
+        self.plan.len + self.w.buf.len() as u64
+    }
+
+    /// Ends the encoded bytes so far as a piece.
+    fn cut(&mut self) {
+        if !self.w.buf.is_empty() {
+            self.plan.len += self.w.buf.len() as u64;
+            self.plan
+                .pieces
+                .push(Piece::Bytes(std::mem::take(&mut self.w.buf)));
+        }
+    }
+
+    /// Copies `len` bytes at `offset` of the old file.
+    fn copy(&mut self, offset: u64, len: u64) {
+        self.cut();
+        self.plan.pieces.push(Piece::Copy { offset, len });
+        self.plan.len += len;
+    }
+
+    /// The finished plan.
+    fn finish(mut self) -> Plan {
+        self.cut();
+        self.plan
+    }
+}

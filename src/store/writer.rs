@@ -1,0 +1,381 @@
+//! The writer thread: every write, sync and compaction happens here, so the reactor never
+//! waits for the disk (an `fsync` on an SD card can take 100 ms).
+//!
+//! The reactor hands over jobs in order: batches to append at a given offset, and
+//! compactions (a new file built from encoded bytes and copies of old records, then
+//! renamed over the store). The thread takes every job waiting, carries them out, and
+//! syncs once for all of them (group commit), then publishes the highest batch number now
+//! durable ([`Status::synced`]) and wakes the reactor.
+//!
+//! A failing disk (full, read-only, I/O errors) is retried, not given up on: the thread
+//! cuts a half-written batch back, waits (100 ms, doubling up to 30 s), and tries again,
+//! while the reactor keeps serving from memory. Its [`Status`] says it is failing and
+//! counts the errors; the reactor bounds what waits meanwhile.
+
+use super::disk::{Disk, StoreFile};
+use super::model::{Piece, Plan};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Work for the writer thread.
+#[derive(Debug)]
+pub enum Job {
+    /// Append `bytes` at offset `at` of the store file, as batch number `gen`.
+    Append {
+        /// Encoded records.
+        bytes: Vec<u8>,
+        /// Where they go (the file is cut back there first if it is longer).
+        at: u64,
+        /// The batch number.
+        gen: u64,
+    },
+    /// Replace the store file with one built from `plan`, copying old records from
+    /// `source` (`None`: the current store file), as batch number `gen`.
+    Compact {
+        /// The file the plan's copies read from.
+        source: Option<PathBuf>,
+        /// The new file.
+        plan: Plan,
+        /// The batch number.
+        gen: u64,
+    },
+    /// Sync what is written and end the thread.
+    Stop,
+}
+
+/// What the writer thread tells the reactor, through atomics (no 64-bit atomics are
+/// needed beyond `AtomicU64`, which every target Sol ships has).
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Highest batch number on disk and synced.
+    synced: AtomicU64,
+    /// The last operation failed and is being retried.
+    failing: AtomicBool,
+    /// Bytes written (appends and compactions).
+    pub bytes_written: AtomicU64,
+    /// Syncs done.
+    pub syncs: AtomicU64,
+    /// Compactions done.
+    pub compactions: AtomicU64,
+    /// Failed writes, syncs and renames.
+    pub errors: AtomicU64,
+    /// Milliseconds since the thread started at the last successful sync.
+    pub last_sync_ms: AtomicU64,
+}
+
+impl Status {
+    /// Highest batch number durable on disk.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Whether the disk is failing right now.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+}
+
+/// Wakes the reactor when the writer's [`Status`] changes (a sync completed, a failure
+/// began).
+pub type Wake = Box<dyn Fn() + Send>;
+
+/// The thread's state (tests drive it without a thread, see [`Writer::handle`]).
+pub(super) struct Writer<D: Disk> {
+    /// The file system.
+    disk: D,
+    /// The store file.
+    path: PathBuf,
+    /// Its directory (synced after a rename).
+    dir: PathBuf,
+    /// The store file, open for appending (none until the first compaction creates it,
+    /// or after a failed one).
+    file: Option<D::File>,
+    /// Written since the last sync.
+    unsynced: bool,
+    /// Shared with the reactor.
+    status: Arc<Status>,
+    /// Wakes the reactor.
+    wake: Option<Wake>,
+    /// When the thread started.
+    started: Instant,
+    /// Tries of a failing operation before giving up; `None`: never give up (the thread
+    /// retries until the disk works; tests give up at once).
+    max_tries: Option<u32>,
+    /// An operation was given up on (tests only): the state on disk is what it is.
+    gave_up: bool,
+}
+
+/// Starts the writer thread for the store file at `path`, open at `len` bytes (`None`:
+/// the first job is a compaction that creates it). Returns the job queue, the shared
+/// status, and a channel that disconnects when the thread has ended.
+pub fn start<D: Disk>(
+    disk: D,
+    path: PathBuf,
+    len: Option<u64>,
+    wake: Option<Wake>,
+) -> io::Result<(Sender<Job>, Arc<Status>, Receiver<()>)> {
+    let file = match len {
+        Some(len) => Some(disk.open_append(&path, len)?),
+        None => None,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let status = Arc::new(Status::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut writer = Writer {
+        disk,
+        path,
+        dir,
+        file,
+        unsynced: false,
+        status: Arc::clone(&status),
+        wake,
+        started: Instant::now(),
+        max_tries: None,
+        gave_up: false,
+    };
+    let (done_tx, done) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sol-store".into())
+        .spawn(move || {
+            writer.run(&rx);
+            drop(done_tx);
+        })?;
+    Ok((tx, status, done))
+}
+
+impl<D: Disk> Writer<D> {
+    /// A writer for tests: no thread, gives up on the first failure.
+    #[cfg(test)]
+    pub(super) fn for_test(disk: D, path: PathBuf) -> Writer<D> {
+        Writer {
+            dir: path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            disk,
+            path,
+            file: None,
+            unsynced: false,
+            status: Arc::new(Status::default()),
+            wake: None,
+            started: Instant::now(),
+            max_tries: Some(1),
+            gave_up: false,
+        }
+    }
+
+    /// Takes jobs until [`Job::Stop`] (or the reactor is gone).
+    fn run(&mut self, rx: &Receiver<Job>) {
+        loop {
+            let Ok(first) = rx.recv() else { return };
+            let mut jobs = vec![first];
+            jobs.extend(rx.try_iter());
+            if self.handle(jobs) {
+                return;
+            }
+        }
+    }
+
+    /// Carries out a group of jobs and syncs once for them; then publishes the highest
+    /// batch number among them as durable and wakes the reactor. True if one was
+    /// [`Job::Stop`].
+    pub(super) fn handle(&mut self, jobs: Vec<Job>) -> bool {
+        let mut stop = false;
+        let mut gen = 0;
+        for job in jobs {
+            match job {
+                Job::Append { bytes, at, gen: g } => {
+                    self.retry("append", |w| w.append(&bytes, at));
+                    gen = gen.max(g);
+                }
+                Job::Compact {
+                    source,
+                    plan,
+                    gen: g,
+                } => {
+                    self.retry("sync", Self::sync);
+                    self.retry("compaction", |w| w.compact(source.as_deref(), &plan));
+                    gen = gen.max(g);
+                }
+                Job::Stop => stop = true,
+            }
+        }
+        self.retry("sync", Self::sync);
+        if gen > 0 && !self.gave_up {
+            self.status.synced.fetch_max(gen, Ordering::AcqRel);
+            self.wake();
+        }
+        stop
+    }
+
+    /// Tells the reactor the status changed.
+    fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+    }
+
+    /// The writer's counters.
+    #[cfg(test)]
+    pub(super) fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Runs `op` until it succeeds, backing off between tries; errors are logged (the
+    /// first of a run, then every tenth) and counted. Once an operation was given up on
+    /// (tests), nothing more is tried.
+    fn retry(&mut self, what: &str, mut op: impl FnMut(&mut Self) -> io::Result<()>) {
+        let mut delay = Duration::from_millis(100);
+        let mut failures = 0u32;
+        while !self.gave_up {
+            match op(self) {
+                Ok(()) => {
+                    if failures > 0 {
+                        log::warn!("store: {what} works again after {failures} failure(s)");
+                        self.status.failing.store(false, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.status.errors.fetch_add(1, Ordering::Relaxed);
+                    self.status.failing.store(true, Ordering::Relaxed);
+                    if failures == 1 {
+                        // The reactor shows the failure (and stops handing over saves).
+                        self.wake();
+                    }
+                    if self.max_tries.is_some_and(|max| failures >= max) {
+                        self.gave_up = true;
+                        return;
+                    }
+                    if failures == 1 || failures.is_multiple_of(10) {
+                        log::error!(
+                            "store: {what} of {} failed ({failures} time(s)): {e}; serving from \
+                             memory, retrying",
+                            self.path.display()
+                        );
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Appends a batch at `at`.
+    fn append(&mut self, bytes: &[u8], at: u64) -> io::Result<()> {
+        let file = match self.file.as_mut() {
+            Some(file) => file,
+            None => {
+                // A compaction that created the file failed: write a fresh file instead.
+                let mut file = self.disk.create(&self.path)?;
+                file.append(&super::format::header())?;
+                self.disk.sync_dir(&self.dir)?;
+                self.file.insert(file)
+            }
+        };
+        if file.len() != at {
+            // A batch cut short by an earlier failure, or the file is behind: the model's
+            // offsets are the truth.
+            file.truncate(at.min(file.len()))?;
+            if file.len() != at {
+                return Err(io::Error::other(format!(
+                    "the store file is {} bytes, the batch goes at {at}",
+                    file.len()
+                )));
+            }
+        }
+        if let Err(e) = file.append(bytes) {
+            let _ = file.truncate(at);
+            return Err(e);
+        }
+        self.unsynced = true;
+        self.status
+            .bytes_written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Syncs the store file if anything was written since the last sync.
+    fn sync(&mut self) -> io::Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        if let Some(file) = self.file.as_mut() {
+            file.sync()?;
+        }
+        self.unsynced = false;
+        self.status.syncs.fetch_add(1, Ordering::Relaxed);
+        self.status.last_sync_ms.store(
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Builds the new file next to the store, syncs it, renames it over the store and
+    /// syncs the directory: a power cut at any point leaves either the old file or the
+    /// new one whole.
+    fn compact(&mut self, source: Option<&Path>, plan: &Plan) -> io::Result<()> {
+        let tmp = compaction_path(&self.path);
+        let mut source_file = match source {
+            Some(path) => Some(self.disk.open_read(path)?),
+            None => None,
+        };
+        let mut new = self.disk.create(&tmp)?;
+        let mut buf = Vec::new();
+        for piece in &plan.pieces {
+            match piece {
+                Piece::Bytes(bytes) => new.append(bytes)?,
+                Piece::Copy { offset, len } => {
+                    let from = match source_file.as_mut() {
+                        Some(f) => f,
+                        None => self
+                            .file
+                            .as_mut()
+                            .ok_or_else(|| io::Error::other("no file to copy records from"))?,
+                    };
+                    let mut done = 0;
+                    while done < *len {
+                        let n = (*len - done).min(64 * 1024) as usize;
+                        buf.resize(n, 0);
+                        from.read_at(offset + done, &mut buf)?;
+                        new.append(&buf)?;
+                        done += n as u64;
+                    }
+                }
+            }
+        }
+        if new.len() != plan.len {
+            return Err(io::Error::other(format!(
+                "compaction wrote {} bytes, planned {}",
+                new.len(),
+                plan.len
+            )));
+        }
+        new.sync()?;
+        self.disk.rename(&tmp, &self.path)?;
+        self.disk.sync_dir(&self.dir)?;
+        self.file = Some(new);
+        self.unsynced = false;
+        self.status
+            .bytes_written
+            .fetch_add(plan.len, Ordering::Relaxed);
+        self.status.compactions.fetch_add(1, Ordering::Relaxed);
+        self.status.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Where a compaction builds the new file: next to the store.
+pub fn compaction_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".compact");
+    PathBuf::from(name)
+}
