@@ -292,6 +292,7 @@ fn check(path: &std::path::Path) -> Result<String, String> {
     let mut report = check_report(&path.display().to_string(), &config);
     let mut warnings = foreign_addresses(&config);
     warnings.extend(unreadable_files(path, &config)?);
+    warnings.extend(store_warnings(&config)?);
     for warning in warnings {
         report.push_str(&format!("\nwarning: {warning}"));
     }
@@ -338,22 +339,23 @@ fn foreign_addresses(config: &Config) -> Vec<String> {
     warnings
 }
 
-/// Files read on reload that the broker's user cannot read, as warnings. Started as root
-/// the broker runs as `user` (see [`crate::privilege`]); otherwise as whoever starts it,
-/// assumed to be whoever runs `sol check`.
-fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<String>, String> {
+/// The account the broker runs as: started as root, the configured `user` (see
+/// [`crate::privilege`]); otherwise whoever starts it, assumed to be whoever runs `sol
+/// check`. `None` if it cannot be told.
+fn broker_account(config: &Config) -> Result<Option<crate::privilege::Account>, String> {
     use crate::privilege::Account;
     use nix::unistd::Uid;
-    let user = if Uid::effective().is_root() {
-        match crate::privilege::run_user(config.user.as_deref())? {
-            Some(account) => account,
-            None => return Ok(Vec::new()),
-        }
+    if Uid::effective().is_root() {
+        crate::privilege::run_user(config.user.as_deref())
     } else {
-        match Account::current() {
-            Some(account) => account,
-            None => return Ok(Vec::new()),
-        }
+        Ok(Account::current())
+    }
+}
+
+/// Files read on reload that the broker's user cannot read, as warnings.
+fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<String>, String> {
+    let Some(user) = broker_account(config)? else {
+        return Ok(Vec::new());
     };
     let files = [
         Some(path),
@@ -370,6 +372,53 @@ fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<Strin
                 user.name
             ));
         }
+    }
+    Ok(warnings)
+}
+
+/// Problems the store would meet at start-up, as warnings: a relative location (it
+/// depends on the directory the broker is started in), a directory the broker's user
+/// could not write (it creates a missing one; the nearest existing one above must then be
+/// writable).
+fn store_warnings(config: &Config) -> Result<Vec<String>, String> {
+    let p = &config.persistence;
+    if !p.enabled {
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let path = p.path();
+    if path.is_relative() {
+        warnings.push(format!(
+            "the store file {} is relative to the directory the broker is started in (/ \
+             under systemd); set persistence_location to an absolute directory",
+            path.display()
+        ));
+        return Ok(warnings);
+    }
+    let Some(user) = broker_account(config)? else {
+        return Ok(warnings);
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    let existing = dir.ancestors().find(|d| d.is_dir()).unwrap_or(dir);
+    if !crate::privilege::dir_writable_by(existing, &user).unwrap_or(false) {
+        let warning = if existing == dir {
+            format!(
+                "the store directory {} is not writable by user {}, which the broker runs \
+                 as: it would not start",
+                dir.display(),
+                user.name
+            )
+        } else {
+            format!(
+                "the store directory {} does not exist, and user {}, which the broker runs \
+                 as, cannot create it in {}: it would not start unless it is created first \
+                 (systemd's StateDirectory= does)",
+                dir.display(),
+                user.name,
+                existing.display()
+            )
+        };
+        warnings.push(warning);
     }
     Ok(warnings)
 }
@@ -395,6 +444,60 @@ fn check_report(file: &str, config: &Config) -> String {
         .lines()
     {
         out.push_str(&format!("  {line}\n"));
+    }
+    out.push('\n');
+    out.push_str(&persistence_report(config));
+    out
+}
+
+/// The persistence section of `sol check`: where the store is, what a crash or a power
+/// cut can lose, and the disk budget the caps imply.
+fn persistence_report(config: &Config) -> String {
+    let p = &config.persistence;
+    if !p.enabled {
+        return "Persistence: off (retained messages and persistent sessions are lost at a \
+                restart; `persistence true` keeps them)\n"
+            .to_string();
+    }
+    let mut out = format!("Persistence: on, store file {}\n", p.path().display());
+    let n = p.autosave_interval;
+    let saves = match (n, p.autosave_on_changes) {
+        (0, _) => "  saves: only at a clean stop (autosave_interval 0): a crash or power cut \
+                   loses every change since the start"
+            .to_string(),
+        (n, true) => format!(
+            "  saves: after every {n} changes (autosave_on_changes): a crash or power cut \
+             loses up to {n} changes, however old"
+        ),
+        (n, false) => format!(
+            "  saves: a change is written within {n} s (autosave_interval): a crash or power \
+             cut loses at most the last {n} s of changes"
+        ),
+    };
+    out.push_str(&saves);
+    out.push('\n');
+    out.push_str(if p.sync {
+        "  acknowledgements: a QoS 1/2 PUBLISH is acknowledged once it is on disk \
+         (persistence_sync): nothing acknowledged is lost; one fsync per burst of messages\n"
+    } else {
+        "  acknowledgements: at once (persistence_sync false): an acknowledged message can \
+         be lost with the changes above\n"
+    });
+    let budget = crate::store::DiskBudget::of(&config.limits, n, p.autosave_on_changes);
+    out.push_str(&format!(
+        "  disk: with every cap full the live state is {} and the file stays within {} \
+         (compaction keeps at most half of it dead); a save writes only what changed since \
+         the last one",
+        crate::config::size(budget.max_live),
+        crate::config::size(budget.max_file)
+    ));
+    match budget.max_per_hour {
+        Some(hour) => out.push_str(&format!(
+            ": at most {} an hour at this interval, if every item changed in every \
+             interval (docs/persistence.md has measured figures)\n",
+            crate::config::size(hour)
+        )),
+        None => out.push_str(" (docs/persistence.md has measured figures)\n"),
     }
     out
 }
@@ -584,6 +687,44 @@ mod tests {
             "sol.conf: OK\n\nListeners:\n  *:1883, anonymous refused\n  unix:/run/sol.sock, anonymous refused\n\nMemory ceiling"
         ), "{report}");
         assert!(report.contains("  total "), "{report}");
+    }
+
+    #[test]
+    fn check_reports_persistence_and_its_disk_budget() {
+        let off = check_report(
+            "sol.conf",
+            &Config::parse("listener 1883\n", "x").expect("ok"),
+        );
+        assert!(off.contains("\nPersistence: off "), "{off}");
+        let config = Config::parse(
+            "persistence true\npersistence_location /var/lib/sol\nautosave_interval 300\n\
+             persistence_sync true\n",
+            "x",
+        )
+        .expect("valid");
+        let report = check_report("sol.conf", &config);
+        let budget = crate::store::DiskBudget::of(&config.limits, 300, false);
+        for expected in [
+            "\nPersistence: on, store file /var/lib/sol/sol.db\n".to_string(),
+            "a change is written within 300 s".to_string(),
+            "acknowledged once it is on disk (persistence_sync)".to_string(),
+            format!(
+                "the file stays within {}",
+                crate::config::size(budget.max_file)
+            ),
+            format!(
+                "at most {} an hour",
+                crate::config::size(budget.max_per_hour.expect("timed saves"))
+            ),
+        ] {
+            assert!(report.contains(&expected), "{expected:?} in\n{report}");
+        }
+        let stop_only = Config::parse("persistence true\nautosave_interval 0\n", "x").expect("ok");
+        assert!(check_report("sol.conf", &stop_only).contains("only at a clean stop"));
+        assert!(store_warnings(&stop_only)
+            .expect("no account lookup for a relative path")
+            .iter()
+            .any(|w| w.contains("relative to the directory the broker is started in")));
     }
 
     #[test]

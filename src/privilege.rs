@@ -155,6 +155,18 @@ fn from_files(name: &str, passwd: &str, group: &str) -> Option<Account> {
 /// permission on every directory above it, by owner, group (primary or supplementary)
 /// or other bits. ACLs and capabilities are not considered.
 pub fn readable_by(path: &Path, account: &Account) -> Result<bool, String> {
+    allowed_to(path, account, 0o4)
+}
+
+/// Whether `account` may create, replace and rename files in the directory `dir` (write
+/// and search permission on it, search on every directory above), as the store does.
+pub fn dir_writable_by(dir: &Path, account: &Account) -> Result<bool, String> {
+    allowed_to(dir, account, 0o3)
+}
+
+/// Whether the mode bits `bits` (`0o4` read, `0o3` write and search) of `path` are granted
+/// to `account`, and search on every directory above it.
+fn allowed_to(path: &Path, account: &Account, bits: u32) -> Result<bool, String> {
     if account.uid.is_root() {
         return Ok(true);
     }
@@ -177,7 +189,7 @@ pub fn readable_by(path: &Path, account: &Account) -> Result<bool, String> {
             return Ok(false);
         }
     }
-    allowed(&full, 0o4)
+    allowed(&full, bits)
 }
 
 /// Groups, then group id, then user id: in this order, since each step needs the

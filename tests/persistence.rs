@@ -384,3 +384,35 @@ fn sigkill_in_interval_mode_loses_at_most_about_one_interval() {
         "lost messages acknowledged {window:?} before the kill"
     );
 }
+
+/// `$SYS/broker/store/...` shows the store at work: the compaction that writes a fresh
+/// file at start-up, then a save once a retained message changed.
+#[test]
+fn sys_topics_show_the_store_at_work() {
+    let site = Site::new("sys", "");
+    let server = start(|c| {
+        c.persistence = sol::config::Persistence {
+            enabled: true,
+            location: Some(site.dir.join("data")),
+            autosave_interval: 1,
+            ..sol::config::Persistence::default()
+        };
+        c.limits.sys_interval = Duration::from_secs(1);
+    });
+    let mut compactions = sys_watcher(server.tcp(), "w1", "$SYS/broker/store/compactions");
+    wait_for_sys(&mut compactions, "1");
+    let mut syncs = sys_watcher(server.tcp(), "w2", "$SYS/broker/store/syncs");
+    wait_for_sys(&mut syncs, "1");
+    let mut errors = sys_watcher(server.tcp(), "w3", "$SYS/broker/store/errors");
+    wait_for_sys(&mut errors, "0");
+    let mut publisher = handshake(server.tcp(), "p");
+    send(&mut publisher, &publish("kept", b"v", 1, Some(1), true));
+    assert_eq!(read_packet(&mut publisher), ack(0x40, 1));
+    wait_for_sys(&mut syncs, "2");
+    assert!(
+        std::fs::metadata(site.dir.join("data/sol.db"))
+            .expect("the store file")
+            .len()
+            > 0
+    );
+}

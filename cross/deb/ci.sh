@@ -61,6 +61,29 @@ in_order() {
         prev=$n
     done
 }
+# postrm_purges_state POSTRM: the packaged postrm, run with DPKG_ROOT pointing at a scratch
+# root and stubs for the systemd tools it calls, removes var/lib/sol (the store) on purge,
+# also when it is already gone, and keeps it for every other postrm argument.
+postrm_purges_state() {
+    local postrm=$1 root arg tool rc=0
+    root=$(mktemp -d)
+    mkdir -p "$root/stubs" "$root/var/lib/sol"
+    : >"$root/var/lib/sol/sol.db"
+    for tool in systemctl deb-systemd-helper deb-systemd-invoke; do
+        printf '#!/bin/sh\nexit 0\n' >"$root/stubs/$tool"
+        chmod 755 "$root/stubs/$tool"
+    done
+    run_postrm() { DPKG_ROOT=$root PATH="$root/stubs:$PATH" sh "$postrm" "$1" >/dev/null; }
+    for arg in remove upgrade failed-upgrade abort-install abort-upgrade disappear; do
+        run_postrm "$arg" || { echo "postrm $arg failed"; rc=1; }
+        [ -f "$root/var/lib/sol/sol.db" ] || { echo "postrm $arg removed var/lib/sol"; rc=1; }
+    done
+    run_postrm purge || { echo "postrm purge failed"; rc=1; }
+    [ ! -e "$root/var/lib/sol" ] || { echo "postrm purge left var/lib/sol"; rc=1; }
+    run_postrm purge || { echo "postrm purge failed without var/lib/sol"; rc=1; }
+    rm -rf "$root"
+    return "$rc"
+}
 # prints_version SOL QEMU...: the binary, run under QEMU, prints `sol VERSION`.
 prints_version() {
     local sol=$1
@@ -151,6 +174,7 @@ inspect_deb() {
         in_order "$postinst" 'sol check -c' 'systemd-sysusers' 'systemd-tmpfiles --create' 'deb-systemd-invoke'
     check "prerm stops sol.service" grep -q 'deb-systemd-invoke stop .*sol\.service' "$dir/DEBIAN/prerm"
     check "postrm purges the unit state" grep -q 'deb-systemd-helper purge .*sol\.service' "$dir/DEBIAN/postrm"
+    check "postrm removes /var/lib/sol on purge, and only then" postrm_purges_state "$dir/DEBIAN/postrm"
     local s
     for s in postinst prerm postrm; do
         check "$s is valid sh" sh -n "$dir/DEBIAN/$s"
@@ -163,9 +187,15 @@ inspect_deb() {
     check "binary is $file_re" matches "$info" "$file_re"
     check "binary is statically linked" matches "$info" 'static(ally|-pie) linked'
     check "packaged sol.conf is systemd/sol.conf" cmp -s "$dir/root/etc/sol/sol.conf" systemd/sol.conf
+    check "packaged sol.conf turns persistence on" grep -qx 'persistence true' "$dir/root/etc/sol/sol.conf"
+    check "packaged sol.conf keeps the store in /var/lib/sol/" \
+        grep -qx 'persistence_location /var/lib/sol/' "$dir/root/etc/sol/sol.conf"
+    check "packaged tmpfiles creates /var/lib/sol 0750 sol:sol" \
+        grep -qx 'd /var/lib/sol 0750 sol sol -' "$dir/root/usr/lib/tmpfiles.d/sol.conf"
     local unit=$dir/root/usr/lib/systemd/system/sol.service
     [ -f "$unit" ] || unit=$dir/root/lib/systemd/system/sol.service
     check "packaged unit is systemd/sol.service" cmp -s "$unit" systemd/sol.service
+    check "packaged unit has StateDirectory=sol (the store's /var/lib/sol)" grep -qx 'StateDirectory=sol' "$unit"
     check "packaged binary runs under $*: sol --version" prints_version "$dir/root/usr/bin/sol" "$@"
     check "packaged binary accepts the packaged /etc/sol/sol.conf (sol check -c)" \
         "$@" "$dir/root/usr/bin/sol" check -c "$dir/root/etc/sol/sol.conf"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Tests the UCI -> sol.conf conversion (files/sol-uci.sh) without OpenWrt: sample
 # `uci export` texts go through sol_uci_convert under a POSIX sh (dash on Debian), and
-# every generated file is validated with `sol check -c`.
+# every generated file is validated with `sol check -c`; sol_uci_store_path names the
+# store whose directory the init script creates; and the init script gives Sol the time
+# of its final save before procd's SIGKILL.
 #
 #   cargo build --release && sh cross/openwrt/test.sh target/release/sol
 #
@@ -77,6 +79,17 @@ err_has() {
 	fi
 }
 
+# store_path_is PATH: sol_uci_store_path of the generated file prints PATH (empty: none).
+store_path_is() {
+	# shellcheck disable=SC2016 # $1 and $2 expand in the inner shell
+	got=$("$SH" -c '. "$1"; sol_uci_store_path "$2"' sh "$CONVERT_SH" "$WORK/$current.conf")
+	if [ "$got" = "$1" ]; then
+		ok "store path '$1'"
+	else
+		fail "store path '$got', expected '$1'"
+	fi
+}
+
 # sol_check EXPECTED: `sol check -c` on the generated file exits EXPECTED.
 sol_check() {
 	out=$("$SOL" check -c "$WORK/$current.conf" 2>&1)
@@ -108,7 +121,13 @@ has_line 'max_connections 256'
 has_line 'sys_interval 10'
 has_line 'persistent_client_expiration 1d'
 has_line 'max_queued_messages 1000'
+has_line 'persistence true'
+has_line 'persistence_location /etc/sol/data'
+has_line 'autosave_interval 1800'
+lacks 'persistence_sync'
+lacks 'autosave_on_changes'
 lacks 'enabled'
+store_path_is /etc/sol/data/sol.db
 sol_check 0
 
 # --- 2. two listeners, one disabled, one IPv6-only ---------------------------------
@@ -223,7 +242,76 @@ convert nolistener
 expect_rc 0
 has_line 'max_keepalive 600'
 lacks 'listener'
+# the persistence defaults when /etc/config/sol has no persistence option (an older file)
+has_line 'persistence true'
+has_line 'persistence_location /etc/sol/data'
+has_line 'autosave_interval 1800'
 sol_check 0
+
+# --- 5b. persistence options --------------------------------------------------------
+cat >"$WORK/persist.uci" <<'EOF'
+package sol
+
+config sol 'main'
+	option persistence 'yes'
+	option persistence_location '/mnt/usb/sol/'
+	option persistence_file 'broker.db'
+	option autosave_interval '300'
+	option autosave_on_changes '0'
+	option persistence_sync '1'
+EOF
+convert persist
+expect_rc 0
+has_line 'persistence true'
+has_line 'persistence_location /mnt/usb/sol/'
+has_line 'persistence_file broker.db'
+has_line 'autosave_interval 300'
+has_line 'autosave_on_changes false'
+has_line 'persistence_sync true'
+if [ "$(grep -c '^persistence ' "$WORK/persist.conf")" = 1 ]; then
+	ok "one persistence line"
+else
+	fail "persistence written more than once"
+fi
+store_path_is /mnt/usb/sol/broker.db
+sol_check 0
+
+printf "package sol\n\nconfig sol 'main'\n\toption persistence '0'\n" >"$WORK/persistoff.uci"
+convert persistoff
+expect_rc 0
+has_line 'persistence false'
+store_path_is ''
+sol_check 0
+
+printf "package sol\n\nconfig sol 'main'\n\toption persistence_file '/srv/sol/mqtt.db'\n" >"$WORK/persistfile.uci"
+convert persistfile
+expect_rc 0
+store_path_is /srv/sol/mqtt.db
+sol_check 0
+
+printf "package sol\n\nconfig sol 'main'\n\toption persistence_location '/tmp/sol'\n" >"$WORK/persistram.uci"
+convert persistram
+expect_rc 0
+err_has "line 4: option 'persistence_location': '/tmp/sol' is in RAM on OpenWrt"
+has_line 'persistence_location /tmp/sol'
+sol_check 0
+
+cat >"$WORK/persistbad.uci" <<'EOF'
+package sol
+
+config sol 'main'
+	option persistence 'maybe'
+	option persistence_location 'data'
+	option autosave_interval 'often'
+EOF
+convert persistbad
+expect_rc 1
+err_has "line 4: option 'persistence': 'maybe' is not a boolean"
+err_has "line 5: option 'persistence_location': 'data' is not an absolute path"
+# the defaults stay; a value the conversion passes on is left to sol check
+has_line 'persistence true'
+has_line 'persistence_location /etc/sol/data'
+has_line 'autosave_interval often'
 
 # --- 6. unknown and malformed options are reported, the rest still converted -------
 cat >"$WORK/unknown.uci" <<'EOF'
@@ -279,6 +367,33 @@ case $out in
 *"range.conf:2: max_keepalive"*) ok "sol check names file:line ($out)" ;;
 *) fail "sol check output lacks range.conf:2: $out" ;;
 esac
+
+# --- 8. the init script: procd's SIGKILL waits for Sol's final save; one user -------
+current=init
+INIT=$HERE/files/sol.init
+stop_wait=$(sed -n 's/.*STORE_STOP_WAIT: Duration = Duration::from_secs(\([0-9]*\)).*/\1/p' "$HERE/../../src/net/store.rs")
+term_timeout=$(sed -n 's/^SOL_STOP_TIMEOUT=\([0-9]*\)$/\1/p' "$INIT")
+if [ -n "$stop_wait" ] && [ -n "$term_timeout" ] && [ "$term_timeout" -ge $((stop_wait + 5)) ]; then
+	ok "SOL_STOP_TIMEOUT $term_timeout >= Sol's final save ($stop_wait s) + 5 s"
+else
+	fail "SOL_STOP_TIMEOUT '$term_timeout' is not Sol's final save ('$stop_wait' s) + 5 s or more"
+fi
+# shellcheck disable=SC2016 # literal text of sol.init
+if grep -qF 'procd_set_param term_timeout "$SOL_STOP_TIMEOUT"' "$INIT"; then
+	ok "procd's term_timeout is SOL_STOP_TIMEOUT"
+else
+	fail "sol.init does not set procd's term_timeout to SOL_STOP_TIMEOUT"
+fi
+sol_user=$(sed -n 's/^SOL_USER=//p' "$INIT")
+makefile_user=$(sed -n 's/^[[:space:]]*USERID:=\([a-z]*\)=.*/\1/p' "$HERE/Makefile")
+# shellcheck disable=SC2016 # literal text of sol.init
+if [ -n "$sol_user" ] && [ "$sol_user" = "$makefile_user" ] &&
+	grep -qF 'procd_set_param user "$SOL_USER"' "$INIT" &&
+	grep -qF 'chown "$SOL_USER:$SOL_USER"' "$INIT"; then
+	ok "Sol runs as, and its store directory belongs to, the package's user $sol_user"
+else
+	fail "SOL_USER '$sol_user', the Makefile's USERID '$makefile_user', procd's user and the chown disagree"
+fi
 
 echo
 echo "generated from the defaults:"

@@ -14,7 +14,10 @@
 //! Not counted: a will's message (bounded by `max_packet_size`), the bytes of a SUBACK
 //! frame waiting in an outbox (a few per filter), the per-entry bookkeeping of
 //! queued messages (24-40 bytes each on 64-bit targets, beyond the message bytes
-//! `max_queued_memory` counts), and the program itself (code, static data, stack).
+//! `max_queued_memory` counts; with persistence the store mirrors each entry in
+//! `store::model::ENTRY_INDEX_BYTES` more, and indexes each queued body in
+//! `BODY_INDEX_BYTES`), the store file mapped while it is restored (page cache, not
+//! heap), and the program itself (code, static data, stack).
 
 use super::Config;
 use crate::broker::{
@@ -160,6 +163,21 @@ impl MemoryCeiling {
                     l.max_username_length
                 ),
                 bytes: connections.saturating_mul(per),
+            });
+        }
+        if config.persistence.enabled {
+            use crate::store::model::{BODY_INDEX_BYTES, SESSION_INDEX_BYTES};
+            let retained = n(l.max_retained_messages);
+            let per_session = SESSION_INDEX_BYTES as u64 + n(l.max_client_id_length);
+            items.push(CeilingItem {
+                name: "store index",
+                formula: format!(
+                    "max_retained_messages {retained} x {BODY_INDEX_BYTES} B + {sessions} \
+                     sessions x {per_session} B (persistence: what is on disk, and where)"
+                ),
+                bytes: retained
+                    .saturating_mul(BODY_INDEX_BYTES as u64)
+                    .saturating_add(sessions.saturating_mul(per_session)),
             });
         }
         MemoryCeiling { items }

@@ -26,7 +26,7 @@ mod keys;
 mod parse;
 mod value;
 
-pub use ceiling::{CeilingItem, MemoryCeiling, SlotSizes};
+pub use ceiling::{size, CeilingItem, MemoryCeiling, SlotSizes};
 
 use crate::auth::{Auth, AuthFile, FileError};
 use crate::broker::{Limits, ListenerPolicy};

@@ -310,6 +310,9 @@ impl Server {
         let fixed = FixedSettings::of(&config);
         let mut limits = config.limits;
         limits.max_connections = size;
+        // The core records durable changes (and holds acks) only for a store.
+        limits.track_durable = config.persistence.enabled;
+        limits.ack_after_sync = config.persistence.enabled && config.persistence.sync;
 
         let mut slots: Vec<Option<BoundListener>> = Vec::with_capacity(listeners.len());
         for (i, mut bound) in listeners.into_iter().enumerate() {

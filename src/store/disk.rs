@@ -7,10 +7,14 @@
 //! power cut, and move a damaged file aside. [`RealDisk`] does them with `std::fs` and
 //! `fdatasync`.
 
+use nix::libc::c_void;
+use nix::sys::mman;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Seek, SeekFrom};
+use std::num::NonZeroUsize;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::ptr::NonNull;
 
 /// One open store file, appended to and synced by the writer thread.
 pub trait StoreFile: Send {
@@ -36,7 +40,7 @@ pub trait Disk: Send + 'static {
     /// An open file of this disk.
     type File: StoreFile;
     /// The whole file at `path`; `None` if it does not exist.
-    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    fn read(&self, path: &Path) -> io::Result<Option<FileBytes>>;
     /// Creates (or empties) the file at `path`, open for appending.
     fn create(&self, path: &Path) -> io::Result<Self::File>;
     /// Opens the existing file at `path` for appending, cut to `len` bytes first.
@@ -51,6 +55,109 @@ pub trait Disk: Send + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Whether a file exists at `path`.
     fn exists(&self, path: &Path) -> bool;
+    /// Takes the exclusive lock file at `path` (created if missing), held until the
+    /// returned [`StoreLock`] is dropped; `WouldBlock` if another process holds it.
+    fn lock(&self, path: &Path) -> io::Result<StoreLock>;
+}
+
+/// A held lock on a store (see [`Disk::lock`]): two brokers writing one store would
+/// corrupt it, so the second refuses to start.
+#[derive(Debug)]
+pub struct StoreLock(
+    /// The locked file (none on the simulated disk).
+    #[allow(dead_code)] // held for its Drop, which releases the lock
+    Option<nix::fcntl::Flock<File>>,
+);
+
+/// A whole file's bytes, read once at start-up: mapped from the page cache for a real
+/// file (the kernel can drop and re-read its pages under memory pressure, so a large store
+/// does not need as much heap while it is restored), owned for the simulated disk.
+pub enum FileBytes {
+    /// Bytes on the heap.
+    Owned(Vec<u8>),
+    /// A private read-only mapping of a file.
+    Mapped {
+        /// Start of the mapping.
+        ptr: NonNull<c_void>,
+        /// Its length (never 0).
+        len: usize,
+    },
+}
+
+impl FileBytes {
+    /// Maps the file `f` (an empty file is owned, as there is nothing to map).
+    ///
+    /// The mapping is sound because no one writes the file while it is mapped: Sol's
+    /// writer thread only writes a new file and renames it over this one (the mapping keeps
+    /// the old inode), and the store's lock file keeps a second Sol off the same store.
+    /// Another program truncating the file meanwhile would make reading it fault.
+    fn map(f: &File) -> io::Result<FileBytes> {
+        let len = usize::try_from(f.metadata()?.len())
+            .map_err(|_| io::Error::other("the store file is larger than the address space"))?;
+        let Some(length) = NonZeroUsize::new(len) else {
+            return Ok(FileBytes::Owned(Vec::new()));
+        };
+        // SAFETY: a new private read-only mapping, of the file's length, at an address the
+        // kernel picks; see above for why the file does not change under it.
+        let ptr = unsafe {
+            mman::mmap(
+                None,
+                length,
+                mman::ProtFlags::PROT_READ,
+                mman::MapFlags::MAP_PRIVATE,
+                f,
+                0,
+            )
+        }
+        .map_err(io::Error::from)?;
+        Ok(FileBytes::Mapped { ptr, len })
+    }
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Owned(v) => v,
+            // SAFETY: the mapping is `len` readable bytes and lives as long as `self`.
+            FileBytes::Mapped { ptr, len } => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr().cast::<u8>(), *len)
+            },
+        }
+    }
+}
+
+impl Drop for FileBytes {
+    fn drop(&mut self) {
+        if let FileBytes::Mapped { ptr, len } = *self {
+            // SAFETY: the mapping made in `map`, unmapped once; no borrow of it outlives
+            // `self`.
+            let _ = unsafe { mman::munmap(ptr, len) };
+        }
+    }
+}
+
+impl Default for FileBytes {
+    fn default() -> FileBytes {
+        FileBytes::Owned(Vec::new())
+    }
+}
+
+impl From<Vec<u8>> for FileBytes {
+    fn from(v: Vec<u8>) -> FileBytes {
+        FileBytes::Owned(v)
+    }
+}
+
+impl std::fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self {
+            FileBytes::Owned(_) => "owned",
+            FileBytes::Mapped { .. } => "mapped",
+        };
+        write!(f, "FileBytes({} bytes, {how})", self.len())
+    }
 }
 
 /// The real file system.
@@ -95,24 +202,22 @@ impl StoreFile for RealFile {
 impl Disk for RealDisk {
     type File = RealFile;
 
-    fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+    fn read(&self, path: &Path) -> io::Result<Option<FileBytes>> {
         match File::open(path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::new();
-                f.read_to_end(&mut bytes)?;
-                Ok(Some(bytes))
-            }
+            Ok(f) => FileBytes::map(&f).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     fn create(&self, path: &Path) -> io::Result<RealFile> {
+        // Only the broker's user may read it: it holds message payloads.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(path)?;
         Ok(RealFile { file, len: 0 })
     }
@@ -146,6 +251,20 @@ impl Disk for RealDisk {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+
+    fn lock(&self, path: &Path) -> io::Result<StoreLock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(StoreLock(Some(lock))),
+            Err((_, errno)) => Err(io::Error::from(errno)),
+        }
+    }
 }
 
 /// A simulated disk for crash tests, in the manner of SQLite's: every file has what has
@@ -155,7 +274,7 @@ impl Disk for RealDisk {
 /// undone. Faults can be injected: a full disk after so many bytes, a failing sync.
 #[cfg(test)]
 pub mod sim {
-    use super::{Disk, StoreFile};
+    use super::{Disk, FileBytes, StoreFile, StoreLock};
     use std::collections::HashMap;
     use std::io;
     use std::path::{Path, PathBuf};
@@ -418,8 +537,8 @@ pub mod sim {
     impl Disk for SimDisk {
         type File = SimFile;
 
-        fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-            Ok(self.contents(path))
+        fn read(&self, path: &Path) -> io::Result<Option<FileBytes>> {
+            Ok(self.contents(path).map(FileBytes::Owned))
         }
 
         fn create(&self, path: &Path) -> io::Result<SimFile> {
@@ -503,6 +622,10 @@ pub mod sim {
 
         fn exists(&self, path: &Path) -> bool {
             self.state().names.contains_key(path)
+        }
+
+        fn lock(&self, _path: &Path) -> io::Result<StoreLock> {
+            Ok(StoreLock(None))
         }
     }
 }

@@ -51,8 +51,10 @@ pub fn header() -> [u8; HEADER_LEN] {
 pub enum HeaderError {
     /// Shorter than a header.
     Truncated,
-    /// Not a Sol store (wrong magic or a damaged header).
+    /// A damaged header (its records may still be intact).
     NotAStore,
+    /// Not a Sol store at all: another program's file (a Mosquitto database, say).
+    Foreign,
     /// Written by a newer Sol whose format this one does not read.
     NewerVersion(u16),
 }
@@ -61,7 +63,10 @@ impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HeaderError::Truncated => f.write_str("shorter than the store header"),
-            HeaderError::NotAStore => f.write_str("not a Sol store file (bad header)"),
+            HeaderError::NotAStore => f.write_str("a damaged store header"),
+            HeaderError::Foreign => f.write_str(
+                "not a Sol store file (another program's file, a Mosquitto database say)",
+            ),
             HeaderError::NewerVersion(v) => write!(
                 f,
                 "format version {v}, newer than this Sol's {VERSION}: written by a newer Sol"
@@ -74,7 +79,13 @@ impl std::fmt::Display for HeaderError {
 pub fn check_header(bytes: &[u8]) -> Result<(), HeaderError> {
     let h = bytes.get(..HEADER_LEN).ok_or(HeaderError::Truncated)?;
     let crc = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
-    if &h[..8] != MAGIC || Crc::new().update(&h[..12]).finish() != crc {
+    // Another program's file differs from the magic in most bytes; damage to a Sol file
+    // (a flipped bit, a bad sector's few bytes) in at most two.
+    let differing = h[..8].iter().zip(MAGIC).filter(|(a, b)| a != b).count();
+    if differing > 2 {
+        return Err(HeaderError::Foreign);
+    }
+    if differing > 0 || Crc::new().update(&h[..12]).finish() != crc {
         return Err(HeaderError::NotAStore);
     }
     match u16::from_le_bytes([h[8], h[9]]) {
@@ -432,6 +443,19 @@ pub fn read_record(bytes: &[u8]) -> Result<(Record<'_>, usize), RecordError> {
     }
     let record = parse(body[0], Reader(&body[1..])).map_err(|()| RecordError::BadFields)?;
     Ok((record, RECORD_OVERHEAD + len))
+}
+
+/// Whether a record of a kind this version knows could start at `bytes[0]`: its length
+/// field is possible and within `bytes` (a cheap filter before the CRC, for resyncing
+/// after damage).
+pub fn plausible_record(bytes: &[u8]) -> bool {
+    let Some(head) = bytes.get(..=RECORD_OVERHEAD) else {
+        return false;
+    };
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    len != 0
+        && len <= bytes.len() - RECORD_OVERHEAD
+        && (kind::COMMIT..=kind::PUBREL_IDS).contains(&head[RECORD_OVERHEAD])
 }
 
 /// A cursor over a record's fields.

@@ -15,6 +15,7 @@
 //! never fatal. What a restored state may hold is then checked against the caps by the
 //! broker ([`crate::broker::Broker::restore_session`]).
 
+use super::disk::FileBytes;
 use super::format::{self, HeaderError, Record, ENTRY_PUBREC, HEADER_LEN};
 use crate::codec::QoS;
 use std::collections::{BTreeMap, HashMap};
@@ -87,7 +88,7 @@ impl LoadReport {
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// The file's bytes (message bodies are read from here when restored).
-    pub bytes: Vec<u8>,
+    pub bytes: FileBytes,
     /// Length of the intact prefix: where appending goes on.
     pub valid_len: u64,
     /// The store clock when the file was last written.
@@ -132,15 +133,16 @@ fn body_in<'a>(
 }
 
 /// Loads a store file's bytes. `Err` only for a file of a newer format (whose records
-/// this version must not guess at); a damaged header is treated as damage, and every
-/// intact record after it is still read.
-pub fn load(bytes: Vec<u8>) -> Result<Loaded, HeaderError> {
+/// this version must not guess at) or another program's file; a damaged header is
+/// treated as damage, and every intact record after it is still read.
+pub fn load(bytes: impl Into<FileBytes>) -> Result<Loaded, HeaderError> {
+    let bytes = bytes.into();
     let mut state = Loaded::default();
     let mut report = LoadReport::default();
     let mut at = HEADER_LEN;
     match format::check_header(&bytes) {
         Ok(()) => {}
-        Err(HeaderError::NewerVersion(v)) => return Err(HeaderError::NewerVersion(v)),
+        Err(e @ (HeaderError::NewerVersion(_) | HeaderError::Foreign)) => return Err(e),
         Err(HeaderError::Truncated) => {
             // A file cut before its header was complete: nothing was ever in it.
             report.torn_bytes = bytes.len() as u64;
@@ -187,10 +189,14 @@ pub fn load(bytes: Vec<u8>) -> Result<Loaded, HeaderError> {
     Ok(state)
 }
 
-/// The first position at or after `from` where an intact record starts, if any.
+/// The first position at or after `from` where an intact record of a known kind starts,
+/// if any. Positions whose kind byte is not a known kind, or whose length runs past the
+/// end, are passed over without computing a CRC, so a garbage region costs little.
 fn resync(bytes: &[u8], from: usize) -> Option<usize> {
-    (from..bytes.len().saturating_sub(format::RECORD_OVERHEAD))
-        .find(|&p| matches!(format::read_record(&bytes[p..]), Ok((r, _)) if !matches!(r, Record::Unknown { .. })))
+    (from..bytes.len().saturating_sub(format::RECORD_OVERHEAD)).find(|&p| {
+        format::plausible_record(&bytes[p..])
+            && matches!(format::read_record(&bytes[p..]), Ok((r, _)) if !matches!(r, Record::Unknown { .. }))
+    })
 }
 
 /// Replays one record.

@@ -11,6 +11,7 @@
 //! - [`writer`]: the thread that writes, syncs and compacts, so the reactor never waits
 //!   for the disk.
 //! - [`disk`]: file access behind an interface, with a simulated disk for power-cut tests.
+//! - [`budget`]: the disk use the caps allow, for `sol check`.
 //! - [`Store`], here: what the reactor calls: [`Store::open`] and [`Store::restore`] at
 //!   start-up, [`Store::record`] for each [`Durable`] effect, [`Store::turn`] after each
 //!   turn of the event loop (saves when due), [`Store::stop`] at the end.
@@ -29,12 +30,15 @@
 //! A failing disk postpones saves: the model keeps the net changes (bounded by the state
 //! itself, however many events), and they are written when the disk works again.
 
+pub mod budget;
 pub mod crc;
 pub mod disk;
 pub mod format;
 pub mod load;
 pub mod model;
 pub mod writer;
+
+pub use budget::DiskBudget;
 
 use crate::broker::{Broker, Durable, Message, RestoredSession, StoreStats, StoredEntry};
 use crate::codec::{ProtocolVersion, QoS};
@@ -73,7 +77,7 @@ impl StoreSettings {
             autosave_interval: 300,
             on_changes: false,
             sync_acks: false,
-            compact_min: 1 << 20,
+            compact_min: budget::COMPACT_MIN,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Store {
     status: Arc<Status>,
     /// Disconnects when the writer thread has ended.
     done: Receiver<()>,
+    /// Keeps a second broker off this store while this one runs.
+    _lock: disk::StoreLock,
     /// Store clock at start-up (loaded), milliseconds.
     clock_base: u64,
     /// When this run started.
@@ -146,6 +152,16 @@ impl Store {
                 std::fs::create_dir_all(dir).map_err(|e| fail("creating its directory", e))?;
             }
         }
+        let lock = disk.lock(&lock_path(&path)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                StoreError(format!(
+                    "{}: in use by another process (another Sol on the same store file?)",
+                    path.display()
+                ))
+            } else {
+                fail("taking its lock file", e)
+            }
+        })?;
         let tmp = writer::compaction_path(&path);
         if disk.exists(&tmp) {
             log::info!(
@@ -207,6 +223,7 @@ impl Store {
             jobs,
             status,
             done,
+            _lock: lock,
             started: Instant::now(),
             gen: 0,
             pending_since: None,
@@ -430,6 +447,13 @@ impl Store {
         }
         done
     }
+}
+
+/// The lock file next to the store file: `<file>.lock`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
 }
 
 /// Moves a damaged or unreadable store file aside, next to it, never over an earlier one:

@@ -48,6 +48,15 @@ struct BodyInfo {
     retain_bytes: u32,
 }
 
+/// Bytes the model holds per message body on disk (its map entry), for the memory ceiling.
+pub const BODY_INDEX_BYTES: usize =
+    std::mem::size_of::<usize>() + std::mem::size_of::<BodyInfo>() + 1;
+/// Bytes the model holds per queued or in-flight message of a session, for the ceiling.
+pub const ENTRY_INDEX_BYTES: usize = std::mem::size_of::<EntryView>();
+/// Bytes the model holds per persistent session beyond its client id, for the ceiling.
+pub const SESSION_INDEX_BYTES: usize =
+    std::mem::size_of::<Box<str>>() + std::mem::size_of::<SessionView>() + 1;
+
 /// One entry of a session's message list, as the model mirrors it.
 #[derive(Debug)]
 struct EntryView {

@@ -578,6 +578,154 @@ fn a_damaged_file_is_moved_aside_and_its_intact_records_restored() {
     assert_eq!(picture_of_file(&clean), picture_of_broker(&restored));
 }
 
+/// Random truncations and bit flips: the store always opens, keeps every record the
+/// damage did not touch, moves a damaged file aside, and writes a clean file that holds
+/// exactly what was restored.
+#[test]
+fn random_truncations_and_bit_flips_keep_every_intact_record() {
+    // A file of 40 retained topics (a body and a retained-set record each) and a
+    // session, written as several batches.
+    let disk = SimDisk::default();
+    let mut rig = Rig::new(disk.clone());
+    rig.connect(0, "keep", false);
+    rig.subscribe(0, "a/#", QoS::AtLeastOnce);
+    for i in 0..40u8 {
+        rig.publish(0, &format!("r/{i}"), &[i; 30], QoS::AtMostOnce, true, 0);
+        if i % 10 == 9 {
+            assert!(rig.save());
+        }
+    }
+    let original = disk.contents(&store_path()).expect("written");
+    let whole = picture_of_broker(&rig.broker);
+    // The last record is the last batch's commit: damage there is a torn tail.
+    let last_commit = original.len() - (format::RECORD_OVERHEAD + 1 + 8);
+    let mut rng = Rng(0xc0ff_ee00);
+    for round in 0..400 {
+        let mut bytes = original.clone();
+        let flips = if round % 4 == 0 {
+            bytes.truncate(format::HEADER_LEN + rng.below((bytes.len() - 16) as u64) as usize);
+            0
+        } else {
+            let flips = 1 + rng.below(3) as usize;
+            for _ in 0..flips {
+                let at = format::HEADER_LEN + rng.below((last_commit - 16) as u64) as usize;
+                bytes[at] ^= 1 << rng.below(8);
+            }
+            flips
+        };
+        let disk = SimDisk::default();
+        disk.set_contents(&store_path(), bytes);
+        let (mut store, opened) =
+            Store::open(StoreSettings::at(store_path()), disk.clone(), None).expect("opens");
+        let damaged = opened.loaded.report.damaged();
+        assert_eq!(
+            damaged,
+            flips > 0,
+            "round {round}: {:?}",
+            opened.loaded.report
+        );
+        let mut restored = Broker::new(
+            Limits {
+                track_durable: true,
+                ..Limits::default()
+            },
+            Instant::now(),
+        );
+        store.restore(opened, &mut restored, Instant::now());
+        let found = picture_of_broker(&restored);
+        if flips > 0 {
+            // One damaged record loses at most one retained topic (its body or its
+            // retained-set record) or the session's record.
+            assert!(
+                found.retained.len() + flips >= whole.retained.len(),
+                "round {round}: {} of {} retained kept after {flips} flip(s)",
+                found.retained.len(),
+                whole.retained.len()
+            );
+            assert!(
+                disk.exists(&PathBuf::from("/sim/sol.db.damaged-1")),
+                "moved aside"
+            );
+        }
+        for (topic, value) in &found.retained {
+            assert_eq!(
+                whole.retained.get(topic),
+                Some(value),
+                "round {round}: nothing corrupt"
+            );
+        }
+        assert!(store.stop(&restored, Duration::from_secs(5)));
+        let clean = load_sim(&disk);
+        assert!(!clean.report.damaged() && clean.report.torn_bytes == 0);
+        assert_eq!(picture_of_file(&clean), found, "round {round}");
+    }
+}
+
+/// Another program's file under the store's name (a Mosquitto database, say) is moved
+/// aside untouched, and Sol starts empty rather than guess at its bytes.
+#[test]
+fn another_programs_file_is_moved_aside_not_read() {
+    let disk = SimDisk::default();
+    let mut foreign = b"\x00\xb5\x00mosquitto db".to_vec();
+    let mut rng = Rng(99);
+    foreign.extend((0..200_000).map(|_| rng.next() as u8));
+    disk.set_contents(&store_path(), foreign.clone());
+    let (store, opened) =
+        Store::open(StoreSettings::at(store_path()), disk.clone(), None).expect("opens");
+    assert!(opened.source.is_none(), "nothing is read from it");
+    let aside = PathBuf::from("/sim/sol.db.damaged-1");
+    assert_eq!(
+        disk.contents(&aside),
+        Some(foreign),
+        "moved aside untouched"
+    );
+    let mut broker = Broker::new(Limits::default(), Instant::now());
+    let mut store = store;
+    store.restore(opened, &mut broker, Instant::now());
+    assert!(store.stop(&broker, Duration::from_secs(5)));
+    assert!(
+        !load_sim(&disk).report.damaged(),
+        "a fresh store replaced it"
+    );
+}
+
+/// Two brokers on one store would corrupt it: the second is refused until the first
+/// stops. On the real file system, which also maps the file to load it.
+#[test]
+fn a_second_broker_on_the_same_store_is_refused() {
+    use super::disk::{FileBytes, RealDisk};
+    let dir = std::env::temp_dir().join(format!("sol-store-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = StoreSettings::at(dir.join("state").join("sol.db"));
+    let now = Instant::now();
+    let mut broker = Broker::new(
+        Limits {
+            track_durable: true,
+            ..Limits::default()
+        },
+        now,
+    );
+    let (mut first, opened) = Store::open(settings.clone(), RealDisk, None).expect("opens");
+    first.restore(opened, &mut broker, now);
+    publish_retained(&mut first, &mut broker, "kept", now);
+    let refused = Store::open(settings.clone(), RealDisk, None)
+        .err()
+        .expect("refused");
+    assert!(
+        refused.to_string().contains("in use by another process"),
+        "{refused}"
+    );
+    assert!(first.stop(&broker, Duration::from_secs(10)));
+    let (second, opened) = Store::open(settings, RealDisk, None).expect("free again");
+    assert!(matches!(opened.loaded.bytes, FileBytes::Mapped { .. }));
+    let mut restored = Broker::new(Limits::default(), now);
+    let mut second = second;
+    second.restore(opened, &mut restored, now);
+    assert_eq!(restored.retained_count(), 1);
+    assert!(second.stop(&restored, Duration::from_secs(10)));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 /// A store on `disk` whose writer thread reports each status change on the returned
 /// channel, and a broker restored from it.
 fn threaded_store(disk: &SimDisk) -> (Store, Broker, std::sync::mpsc::Receiver<()>) {

@@ -362,6 +362,18 @@ impl<D: Disk> Writer<D> {
         new.sync()?;
         self.disk.rename(&tmp, &self.path)?;
         self.disk.sync_dir(&self.dir)?;
+        match self.file.as_ref().map(StoreFile::len) {
+            Some(before) => log::info!(
+                "store: {} compacted to its live state: {} bytes, from {before}",
+                self.path.display(),
+                plan.len
+            ),
+            None => log::debug!(
+                "store: {} written afresh: {} bytes",
+                self.path.display(),
+                plan.len
+            ),
+        }
         self.file = Some(new);
         self.unsynced = false;
         self.status

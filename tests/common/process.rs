@@ -22,9 +22,15 @@ pub struct SolProcess {
 impl SolProcess {
     /// Starts the binary with the configuration file at `config`.
     pub fn start(config: &Path) -> SolProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sol"))
-            .arg("-c")
-            .arg(config)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sol"));
+        command.arg("-c").arg(config);
+        SolProcess::spawn(command)
+    }
+
+    /// Runs `command`, which runs the binary (perhaps through a wrapper whose stderr is
+    /// the broker's).
+    pub fn spawn(mut command: Command) -> SolProcess {
+        let mut child = command
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -76,12 +82,19 @@ impl SolProcess {
     pub fn signal_and_wait(&mut self, signal: nix::sys::signal::Signal) -> ExitStatus {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
         nix::sys::signal::kill(pid, signal).expect("signal sol");
+        self.wait_end()
+    }
+
+    /// Waits (bounded) for the process to end; its exit status.
+    pub fn wait_end(&mut self) -> ExitStatus {
         // Its stderr closes when it ends: read to the end (bounded), then reap.
         loop {
             match self.lines.recv_timeout(TIMEOUT) {
                 Ok(line) => self.seen.push(line),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("sol did not end after {signal}"),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("sol did not end; it said:\n{}", self.seen.join("\n"))
+                }
             }
         }
         self.child.wait().expect("reap sol")

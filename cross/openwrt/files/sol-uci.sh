@@ -10,6 +10,13 @@
 # that is not one word, a bad boolean, a listener without a port) is reported on
 # stderr as `sol-uci: ...` and makes it return 1, after converting the rest: like Sol
 # itself, it never drops a setting silently. `sol check -c` then validates the values.
+# Warnings (`sol-uci: warning: ...`, a store in RAM) are reported and do not fail.
+#
+# The persistence options have the package's defaults, written out when not set:
+# persistence on, the store in /etc/sol/data (on the overlay: persistent flash, not
+# RAM like /tmp and /var), a save every 1800 s (README.md explains both choices).
+# sol_uci_store_path FILE names the store file of a generated sol.conf, for the init
+# script to create its directory for the user sol.
 
 # Options of `config sol` sections, emitted as `key value` with the same name.
 SOL_UCI_WORD_KEYS='max_connections max_inflight_messages max_queued_messages
@@ -24,6 +31,12 @@ SOL_UCI_BOOL_KEYS='allow_anonymous per_listener_settings queue_qos0_messages
 allow_zero_length_clientid retain_available log_timestamp connection_messages'
 # Repeatable keys: `list` (or `option`) entries, one line each, in order.
 SOL_UCI_LIST_KEYS='log_dest log_type'
+# Persistence, written together after the other options, defaults filled in.
+SOL_UCI_PERSIST_BOOL_KEYS='persistence autosave_on_changes persistence_sync'
+SOL_UCI_PERSIST_WORD_KEYS='persistence_location persistence_file autosave_interval'
+SOL_UCI_DEFAULT_PERSISTENCE=true
+SOL_UCI_DEFAULT_STORE_DIR=/etc/sol/data
+SOL_UCI_DEFAULT_AUTOSAVE=1800
 
 # _sol_uci_in WORD LIST: WORD is one of the words of LIST.
 _sol_uci_in() {
@@ -37,6 +50,39 @@ _sol_uci_in() {
 _sol_uci_err() {
 	printf 'sol-uci: %s\n' "$1" >&2
 	_sol_uci_failed=1
+}
+
+# _sol_uci_warn MESSAGE: report something that works but is probably not meant.
+_sol_uci_warn() {
+	printf 'sol-uci: warning: %s\n' "$1" >&2
+}
+
+# _sol_uci_persist WHERE NAME VALUE: remember a persistence option (checked word or
+# boolean); persistence_location must be absolute, and is warned about in RAM.
+_sol_uci_persist() {
+	case $2 in
+	persistence) _sol_uci_p_on=$3 ;;
+	persistence_location)
+		case $3 in
+		/*) ;;
+		*)
+			_sol_uci_err "$1: option 'persistence_location': '$3' is not an absolute path"
+			return 1
+			;;
+		esac
+		case $3 in
+		/tmp | /tmp/* | /var | /var/* | /dev | /dev/*)
+			_sol_uci_warn "$1: option 'persistence_location': '$3' is in RAM on OpenWrt: the store is lost at every reboot (the default /etc/sol/data is on flash)"
+			;;
+		esac
+		_sol_uci_p_dir=$3
+		;;
+	persistence_file) _sol_uci_p_file=$3 ;;
+	autosave_interval) _sol_uci_p_interval=$3 ;;
+	autosave_on_changes) _sol_uci_p_changes=$3 ;;
+	persistence_sync) _sol_uci_p_sync=$3 ;;
+	esac
+	return 0
 }
 
 # _sol_uci_unquote TEXT: the value of a uci export token sequence such as
@@ -148,6 +194,12 @@ sol_uci_convert() {
 	_sol_uci_listeners=
 	_sol_uci_per_listener=false
 	_sol_uci_listener_anon=
+	_sol_uci_p_on=$SOL_UCI_DEFAULT_PERSISTENCE
+	_sol_uci_p_dir=$SOL_UCI_DEFAULT_STORE_DIR
+	_sol_uci_p_file=
+	_sol_uci_p_interval=$SOL_UCI_DEFAULT_AUTOSAVE
+	_sol_uci_p_changes=
+	_sol_uci_p_sync=
 	_sec_type=
 	_where=
 	_lineno=0
@@ -211,6 +263,12 @@ sol_uci_convert() {
 			if [ "$_opt" = enabled ]; then
 				# read by the init script
 				_sol_uci_bool "$_here" "$_opt" "$_val" || :
+			elif _sol_uci_in "$_opt" "$SOL_UCI_PERSIST_BOOL_KEYS"; then
+				_sol_uci_bool "$_here" "$_opt" "$_val" &&
+					_sol_uci_persist "$_here" "$_opt" "$_sol_uci_word"
+			elif _sol_uci_in "$_opt" "$SOL_UCI_PERSIST_WORD_KEYS"; then
+				_sol_uci_word "$_here" "$_opt" "$_val" &&
+					_sol_uci_persist "$_here" "$_opt" "$_sol_uci_word"
 			elif _sol_uci_in "$_opt" "$SOL_UCI_LIST_KEYS"; then
 				_sol_uci_word "$_here" "$_opt" "$_val" &&
 					_sol_uci_main=$_sol_uci_main"$_opt $_sol_uci_word
@@ -271,6 +329,35 @@ $_sol_uci_main"
 
 	printf '# Generated from /etc/config/sol by /etc/init.d/sol: edit that file, not this one.\n'
 	printf '%s' "$_sol_uci_main"
+	printf 'persistence %s\n' "$_sol_uci_p_on"
+	printf 'persistence_location %s\n' "$_sol_uci_p_dir"
+	[ -z "$_sol_uci_p_file" ] || printf 'persistence_file %s\n' "$_sol_uci_p_file"
+	printf 'autosave_interval %s\n' "$_sol_uci_p_interval"
+	[ -z "$_sol_uci_p_changes" ] || printf 'autosave_on_changes %s\n' "$_sol_uci_p_changes"
+	[ -z "$_sol_uci_p_sync" ] || printf 'persistence_sync %s\n' "$_sol_uci_p_sync"
 	printf '%s' "$_sol_uci_listeners"
 	return "$_sol_uci_failed"
+}
+
+# sol_uci_store_path FILE: the store file that FILE, a sol.conf written by
+# sol_uci_convert, names (persistence_location joined with persistence_file, as Sol
+# joins them; an absolute persistence_file as it is), or nothing if persistence is off
+# or the path would be relative.
+sol_uci_store_path() {
+	_on=false
+	_dir=
+	_file=sol.db
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		case $_line in
+		'persistence '*) _on=${_line#persistence } ;;
+		'persistence_location '*) _dir=${_line#persistence_location } ;;
+		'persistence_file '*) _file=${_line#persistence_file } ;;
+		esac
+	done <"$1"
+	[ "$_on" = true ] || return 0
+	case $_file in
+	/*) printf '%s\n' "$_file" ;;
+	*) if [ -n "$_dir" ]; then printf '%s/%s\n' "${_dir%/}" "$_file"; fi ;;
+	esac
+	return 0
 }

@@ -273,6 +273,46 @@ fn offline_session_expires_after_persistent_client_expiration() {
     );
 }
 
+/// After a restart a session's age is the running time it was offline before the stop
+/// (the store's clock; the time Sol was down does not count, as a gateway may boot
+/// without a real-time clock): it expires when that age reaches the expiry.
+#[test]
+fn a_restored_session_expires_after_the_rest_of_its_expiry() {
+    use crate::broker::{RestoredSession, StoredEntry};
+    let mut h = Harness::with(Limits {
+        persistent_client_expiration: Some(Duration::from_secs(3600)),
+        ..Limits::default()
+    });
+    let session = |id: &str, offline_min: u64| RestoredSession {
+        client_id: id.into(),
+        username: None,
+        version: ProtocolVersion::V311,
+        offline_for: Duration::from_secs(offline_min * 60),
+        subscriptions: vec![("t".into(), Q1)],
+        entries: vec![StoredEntry {
+            message: Some(Message::with_properties("t", &[], b"queued")),
+            qos: Q1,
+            retain: false,
+            packet_id: None,
+        }],
+        pubrel_ids: Vec::new(),
+    };
+    let now = h.now;
+    assert!(h.broker.restore_session(session("old", 50), now).kept);
+    let gone = h.broker.restore_session(session("expired", 60), now);
+    assert!(!gone.kept, "past its expiry before the stop");
+    assert_eq!(h.broker.persistent_sessions(), ["old".to_string()]);
+    h.advance(Duration::from_secs(9 * 60));
+    assert_eq!(h.broker.subscription_count(), 1);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.broker.subscription_count(),
+        0,
+        "expired 10 minutes after the restart"
+    );
+    assert!(h.broker.persistent_sessions().is_empty());
+}
+
 #[test]
 fn durable_effects_name_what_a_store_must_record() {
     let mut h = Harness::with(Limits {

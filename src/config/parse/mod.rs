@@ -283,8 +283,6 @@ impl<'f> Parser<'f> {
         }
         let mut config = self.config;
         config.limits.listeners = policies(&listeners);
-        config.limits.track_durable = config.persistence.enabled;
-        config.limits.ack_after_sync = config.persistence.enabled && config.persistence.sync;
         config.listeners = listeners;
         Ok(config)
     }

@@ -263,9 +263,8 @@ fn persistence_keys_have_mosquittos_meaning() {
         "off unless asked for, as in Mosquitto"
     );
     assert_eq!(debian.persistence.store_settings(), None);
-    assert!(!debian.limits.track_durable);
     let c = ok("persistence true\npersistence_location /var/lib/mosquitto/\n");
-    assert!(c.persistence.enabled && c.limits.track_durable && !c.limits.ack_after_sync);
+    assert!(c.persistence.enabled && !c.persistence.sync);
     let settings = c.persistence.store_settings().expect("on");
     assert_eq!(settings.path, Path::new("/var/lib/mosquitto/sol.db"));
     assert_eq!(settings.autosave_interval, 1800, "Mosquitto's default");
@@ -278,12 +277,15 @@ fn persistence_keys_have_mosquittos_meaning() {
     let settings = c.persistence.store_settings().expect("on");
     assert_eq!(settings.path, Path::new("/data/broker.db"));
     assert_eq!(settings.autosave_interval, 60);
-    assert!(settings.on_changes && settings.sync_acks && c.limits.ack_after_sync);
+    assert!(settings.on_changes && settings.sync_acks);
     // No location: the working directory, as in Mosquitto.
     let c = ok("persistence true\n");
     assert_eq!(c.persistence.path(), Path::new("sol.db"));
     // persistence_sync without persistence holds nothing.
-    assert!(!ok("persistence_sync true\n").limits.ack_after_sync);
+    assert_eq!(
+        ok("persistence_sync true\n").persistence.store_settings(),
+        None
+    );
     assert_eq!(
         errors("autosave_interval -1\n"),
         "sol.conf:1: autosave_interval: '-1' is out of range (0 to 2147483647)"

@@ -63,6 +63,14 @@ USERADD_PARAM:${PN} = "--system --user-group --no-create-home \
 
 SYSTEMD_SERVICE:${PN} = "sol.service"
 
+# Where Sol keeps its store of retained messages and persistent sessions: the
+# persistence_location written into /etc/sol/sol.conf, a directory owned by sol.
+# It must be writable and survive reboots. On a read-only-rootfs image /var/lib is
+# a tmpfs (volatile-binds or read-only-rootfs-hook bind /var/volatile/lib over it),
+# so the store would be lost at every boot: set a directory on a writable data
+# partition instead, e.g. SOL_STATE_DIR:pn-sol = "/data/sol" (README.md).
+SOL_STATE_DIR ?= "${localstatedir}/lib/sol"
+
 # No CPE has been assigned to Sol; vendor:product as the project names itself.
 CVE_PRODUCT = "sol-mqtt:sol"
 
@@ -72,8 +80,17 @@ do_install() {
     install -d ${D}${bindir}
     install -m 0755 ${B}/target/${CARGO_TARGET_SUBDIR}/sol ${D}${bindir}/sol
 
+    # systemd/sol.conf turns persistence on; its store goes to SOL_STATE_DIR
     install -d ${D}${sysconfdir}/sol
-    install -m 0644 ${S}/systemd/sol.conf ${D}${sysconfdir}/sol/sol.conf
+    sed -e 's|^persistence_location[[:space:]].*|persistence_location ${SOL_STATE_DIR}/|' \
+        ${S}/systemd/sol.conf > ${D}${sysconfdir}/sol/sol.conf
+    chmod 0644 ${D}${sysconfdir}/sol/sol.conf
+    grep -qxF 'persistence_location ${SOL_STATE_DIR}/' ${D}${sysconfdir}/sol/sol.conf ||
+        bbfatal "systemd/sol.conf has no persistence_location line to point at ${SOL_STATE_DIR}"
+
+    # The store's directory, owned by the user sol (useradd above) as the unit's
+    # StateDirectory= makes /var/lib/sol: Sol opens it after dropping root.
+    install -d -m 0750 -o sol -g sol ${D}${SOL_STATE_DIR}
 
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
         install -d ${D}${systemd_system_unitdir}
@@ -82,11 +99,23 @@ do_install() {
         install -m 0644 ${S}/systemd/sol.sysusers ${D}${nonarch_libdir}/sysusers.d/sol.conf
         install -d ${D}${nonarch_libdir}/tmpfiles.d
         install -m 0644 ${S}/systemd/sol.tmpfiles ${D}${nonarch_libdir}/tmpfiles.d/sol.conf
+        if [ "${SOL_STATE_DIR}" != "${localstatedir}/lib/sol" ]; then
+            # Outside StateDirectory=: writable in the unit's sandbox
+            # (ProtectSystem=strict), its mount up before the start, created at boot
+            install -d ${D}${systemd_system_unitdir}/sol.service.d
+            printf '[Unit]\nRequiresMountsFor=%s\n\n[Service]\nReadWritePaths=%s\n' \
+                "${SOL_STATE_DIR}" "${SOL_STATE_DIR}" \
+                > ${D}${systemd_system_unitdir}/sol.service.d/state-dir.conf
+            printf 'd %s 0750 sol sol -\n' "${SOL_STATE_DIR}" \
+                >> ${D}${nonarch_libdir}/tmpfiles.d/sol.conf
+        fi
     fi
 }
 
 FILES:${PN} += "${nonarch_libdir}/sysusers.d/sol.conf \
-                ${nonarch_libdir}/tmpfiles.d/sol.conf"
+                ${nonarch_libdir}/tmpfiles.d/sol.conf \
+                ${systemd_system_unitdir}/sol.service.d \
+                ${SOL_STATE_DIR}"
 
 # The operator's edits to the configuration survive package upgrades.
 CONFFILES:${PN} = "${sysconfdir}/sol/sol.conf"
