@@ -225,10 +225,16 @@ cargo_for() {
         gnu) cargo "$sub" --locked --target "$t" "$@" ;;
         buildstd)
             # Tests keep std's default features: the test harness needs panic-unwind.
+            # Binaries drop the unwind tables too (.eh_frame, about 200 KB on aarch64):
+            # with panic = "abort" nothing unwinds, and std is built without the backtrace
+            # symbolizer anyway (a panic still prints its message and location). Added
+            # with --config, which joins the config file's rustflags rather than
+            # replacing them as RUSTFLAGS would.
             local features=()
             if [ "$sub" = build ]; then
                 sub=zigbuild
-                features=(-Zbuild-std-features=optimize_for_size)
+                features=(-Zbuild-std-features=optimize_for_size
+                    --config "target.$t.rustflags=['-C', 'force-unwind-tables=no']")
             fi
             RUSTUP_TOOLCHAIN=$NIGHTLY cargo-zigbuild "$sub" --locked -Zbuild-std=std,panic_abort \
                 "${features[@]}" --target "$t" "$@"

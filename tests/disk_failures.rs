@@ -78,6 +78,19 @@ impl Jailed {
     }
 }
 
+/// Kills the broker under the wrapper if the test fails before stopping it (killing the
+/// wrapper alone would leave it running); disarmed once the broker has stopped, as its pid
+/// may then be reused.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
 /// The broker's pid: the only child of the wrapper shell.
 fn child_of(pid: u32) -> u32 {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -150,6 +163,7 @@ fn a_full_then_read_only_disk_loses_nothing_once_it_works_again() {
     let addr = sol.tcp_addr();
     sol.expect_line("store: ");
     let pid = child_of(sol.child.id());
+    let mut guard = KillOnDrop(Some(pid));
     let jail = Jailed { pid, mnt };
 
     // Full: saves fail, are logged and retried; clients are served from memory.
@@ -193,7 +207,9 @@ fn a_full_then_read_only_disk_loses_nothing_once_it_works_again() {
 
     // A clean stop; the wrapper copies the store out; a second broker restores it.
     nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGTERM).expect("SIGTERM");
-    assert!(sol.wait_end().success(), "{}", sol.seen.join("\n"));
+    let stopped = sol.wait_end();
+    guard.0 = None;
+    assert!(stopped.success(), "{}", sol.seen.join("\n"));
     let second = dir.join("second.conf");
     std::fs::write(
         &second,

@@ -18,7 +18,7 @@
 use super::disk::FileBytes;
 use super::format::{self, HeaderError, Record, ENTRY_PUBREC, HEADER_LEN};
 use crate::codec::QoS;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// A message body found in the file: where its record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +56,22 @@ pub struct LoadedSession {
     pub offline_at: u64,
     /// Subscriptions: filter and options byte.
     pub subscriptions: Vec<(String, u8)>,
-    /// Messages, in queue order: in flight (a packet id) first, then queued.
-    pub entries: BTreeMap<u32, LoadedEntry>,
+    /// Messages by their number in the session ([`LoadedSession::in_order`] lists them
+    /// in queue order).
+    pub entries: HashMap<u32, LoadedEntry>,
     /// Inbound QoS 2 ids awaiting PUBREL.
     pub pubrel_ids: Vec<u16>,
+}
+
+impl LoadedSession {
+    /// The messages in queue order (their numbers grow with the queue): in flight first,
+    /// then queued.
+    pub fn in_order(&self) -> Vec<&LoadedEntry> {
+        let mut entries: Vec<(u32, &LoadedEntry)> =
+            self.entries.iter().map(|(seq, e)| (*seq, e)).collect();
+        entries.sort_unstable_by_key(|(seq, _)| *seq);
+        entries.into_iter().map(|(_, e)| e).collect()
+    }
 }
 
 /// What loading found, for the log and `$SYS`.
@@ -96,9 +108,9 @@ pub struct Loaded {
     /// Bodies by id.
     pub bodies: HashMap<u64, BodyAt>,
     /// Retained messages: topic -> (body id, QoS).
-    pub retained: BTreeMap<String, (u64, QoS)>,
+    pub retained: HashMap<String, (u64, QoS)>,
     /// Sessions by key.
-    pub sessions: BTreeMap<u32, LoadedSession>,
+    pub sessions: HashMap<u32, LoadedSession>,
     /// What was found.
     pub report: LoadReport,
 }

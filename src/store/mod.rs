@@ -48,7 +48,6 @@ use model::Model;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use writer::{Job, Status};
@@ -112,11 +111,9 @@ pub struct Store {
     /// The picture of the disk.
     model: Model,
     /// Jobs for the writer thread.
-    jobs: Sender<Job>,
+    jobs: Arc<writer::Jobs>,
     /// The writer thread's counters.
     status: Arc<Status>,
-    /// Disconnects when the writer thread has ended.
-    done: Receiver<()>,
     /// Keeps a second broker off this store while this one runs.
     _lock: disk::StoreLock,
     /// Store clock at start-up (loaded), milliseconds.
@@ -214,7 +211,7 @@ impl Store {
             },
         };
         let load_dropped = loaded.report.dangling + u64::from(loaded.report.damaged());
-        let (jobs, status, done) = writer::start(disk, path.clone(), None, wake)
+        let (jobs, status) = writer::start(disk, path.clone(), None, wake)
             .map_err(|e| fail("starting the writer", e))?;
         let store = Store {
             clock_base: loaded.clock_ms,
@@ -222,7 +219,6 @@ impl Store {
             model: Model::new(),
             jobs,
             status,
-            done,
             _lock: lock,
             started: Instant::now(),
             gen: 0,
@@ -272,8 +268,8 @@ impl Store {
                 s.offline_at.min(clock)
             };
             let entries = s
-                .entries
-                .values()
+                .in_order()
+                .into_iter()
                 .map(|e| StoredEntry {
                     message: if e.body == 0 { None } else { message(e.body) },
                     qos: e.qos,
@@ -327,7 +323,7 @@ impl Store {
         });
         let plan = self.model.compaction(broker, self.clock_ms(), false);
         self.gen += 1;
-        let _ = self.jobs.send(Job::Compact {
+        self.jobs.send(Job::Compact {
             source,
             plan,
             gen: self.gen,
@@ -340,9 +336,11 @@ impl Store {
     }
 
     /// When the next save is due, for the reactor's poll timeout (`None`: nothing
-    /// pending, or saves happen only at stop or on changes).
+    /// pending, saves happen only at stop or on changes, or the disk is failing).
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.settings.on_changes || self.settings.autosave_interval == 0 {
+        // While the disk fails, saves wait for the writer's wake-up when it works again
+        // (a deadline in the past would spin the event loop).
+        if self.settings.on_changes || self.settings.autosave_interval == 0 || self.failing() {
             return None;
         }
         let since = self.pending_since?;
@@ -377,7 +375,7 @@ impl Store {
         let at = self.model.file_len();
         if let Some(bytes) = self.model.flush(broker, clock) {
             self.gen += 1;
-            let _ = self.jobs.send(Job::Append {
+            self.jobs.send(Job::Append {
                 bytes,
                 at,
                 gen: self.gen,
@@ -387,7 +385,7 @@ impl Store {
         if self.model.wants_compaction(self.settings.compact_min) {
             let plan = self.model.compaction(broker, clock, false);
             self.gen += 1;
-            let _ = self.jobs.send(Job::Compact {
+            self.jobs.send(Job::Compact {
                 source: None,
                 plan,
                 gen: self.gen,
@@ -407,18 +405,15 @@ impl Store {
 
     /// Counters for `$SYS`.
     pub fn stats(&self) -> StoreStats {
-        use std::sync::atomic::Ordering::Relaxed;
-        let st = &self.status;
-        let synced_ms = st.last_sync_ms.load(Relaxed);
-        let syncs = st.syncs.load(Relaxed);
+        let c = self.status.counters();
         StoreStats {
-            bytes_written: st.bytes_written.load(Relaxed),
-            syncs,
-            compactions: st.compactions.load(Relaxed),
-            errors: st.errors.load(Relaxed),
-            last_sync_age_s: (syncs > 0).then(|| {
+            bytes_written: c.bytes_written,
+            syncs: c.syncs,
+            compactions: c.compactions,
+            errors: c.errors,
+            last_sync_age_s: (c.syncs > 0).then(|| {
                 let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                now.saturating_sub(synced_ms) / 1000
+                now.saturating_sub(c.last_sync_ms) / 1000
             }),
             load_dropped: self.load_dropped,
             pending: self.model.pending(),
@@ -432,12 +427,8 @@ impl Store {
             self.save(broker);
         }
         let target = self.gen;
-        let _ = self.jobs.send(Job::Stop);
-        let ended = matches!(
-            self.done.recv_timeout(wait),
-            Err(RecvTimeoutError::Disconnected)
-        );
-        let done = ended && self.status.synced() >= target;
+        self.jobs.send(Job::Stop);
+        let done = self.jobs.wait_ended(wait) && self.status.synced() >= target;
         if !done {
             log::error!(
                 "store: {} did not take the last changes within {} s; they are lost",

@@ -290,8 +290,8 @@ fn picture_of_file(l: &Loaded) -> Picture {
         let mut pubrel_ids = s.pubrel_ids.clone();
         pubrel_ids.sort_unstable();
         let entries = s
-            .entries
-            .values()
+            .in_order()
+            .into_iter()
             .map(|e| {
                 let body = (e.body != 0).then(|| {
                     let (t, _, pl) = l.body(e.body).expect("entry bodies are loaded");
@@ -809,6 +809,11 @@ fn a_full_disk_postpones_saves_and_loses_nothing_once_it_has_room() {
     store.turn(&broker, now + Duration::from_secs(301));
     wait_for(&rx, || store.stats().errors > 0);
     assert!(store.failing(), "the failure shows");
+    assert_eq!(
+        store.next_deadline(),
+        None,
+        "no save falls due while the disk fails: the loop sleeps until the writer wakes it"
+    );
     // More changes while it fails: kept in memory, not handed to a failing disk.
     publish_retained(&mut store, &mut broker, "b", now);
     let gen = store.turn(&broker, now + Duration::from_secs(700));

@@ -16,9 +16,8 @@ use super::disk::{Disk, StoreFile};
 use super::model::{Piece, Plan};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Work for the writer thread.
@@ -47,35 +46,56 @@ pub enum Job {
     Stop,
 }
 
-/// What the writer thread tells the reactor, through atomics (no 64-bit atomics are
-/// needed beyond `AtomicU64`, which every target Sol ships has).
+/// What the writer thread tells the reactor: whether the disk is failing (an atomic,
+/// read every turn) and the counters behind a mutex (32-bit MIPS has no 64-bit atomics;
+/// the lock is taken once per write or sync by the writer and once per turn by the
+/// reactor, never held across I/O).
 #[derive(Debug, Default)]
 pub struct Status {
-    /// Highest batch number on disk and synced.
-    synced: AtomicU64,
     /// The last operation failed and is being retried.
     failing: AtomicBool,
+    /// The counters.
+    counters: Mutex<Counters>,
+}
+
+/// The writer's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Highest batch number on disk and synced.
+    pub synced: u64,
     /// Bytes written (appends and compactions).
-    pub bytes_written: AtomicU64,
+    pub bytes_written: u64,
     /// Syncs done.
-    pub syncs: AtomicU64,
+    pub syncs: u64,
     /// Compactions done.
-    pub compactions: AtomicU64,
+    pub compactions: u64,
     /// Failed writes, syncs and renames.
-    pub errors: AtomicU64,
+    pub errors: u64,
     /// Milliseconds since the thread started at the last successful sync.
-    pub last_sync_ms: AtomicU64,
+    pub last_sync_ms: u64,
 }
 
 impl Status {
     /// Highest batch number durable on disk.
     pub fn synced(&self) -> u64 {
-        self.synced.load(Ordering::Acquire)
+        self.counters().synced
     }
 
     /// Whether the disk is failing right now.
     pub fn failing(&self) -> bool {
-        self.failing.load(Ordering::Relaxed)
+        self.failing.load(Ordering::Acquire)
+    }
+
+    /// A copy of the counters.
+    pub fn counters(&self) -> Counters {
+        *self.lock()
+    }
+
+    /// The counters, to update (a poisoned lock still holds valid numbers).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -110,14 +130,14 @@ pub(super) struct Writer<D: Disk> {
 }
 
 /// Starts the writer thread for the store file at `path`, open at `len` bytes (`None`:
-/// the first job is a compaction that creates it). Returns the job queue, the shared
-/// status, and a channel that disconnects when the thread has ended.
+/// the first job is a compaction that creates it). Returns the job queue (which also
+/// tells when the thread has ended) and the shared status.
 pub fn start<D: Disk>(
     disk: D,
     path: PathBuf,
     len: Option<u64>,
     wake: Option<Wake>,
-) -> io::Result<(Sender<Job>, Arc<Status>, Receiver<()>)> {
+) -> io::Result<(Arc<Jobs>, Arc<Status>)> {
     let file = match len {
         Some(len) => Some(disk.open_append(&path, len)?),
         None => None,
@@ -127,7 +147,7 @@ pub fn start<D: Disk>(
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let status = Arc::new(Status::default());
-    let (tx, rx) = std::sync::mpsc::channel();
+    let jobs = Arc::new(Jobs::default());
     let mut writer = Writer {
         disk,
         path,
@@ -140,14 +160,115 @@ pub fn start<D: Disk>(
         max_tries: None,
         gave_up: false,
     };
-    let (done_tx, done) = std::sync::mpsc::channel::<()>();
-    std::thread::Builder::new()
-        .name("sol-store".into())
-        .spawn(move || {
-            writer.run(&rx);
-            drop(done_tx);
-        })?;
-    Ok((tx, status, done))
+    let queue = Arc::clone(&jobs);
+    spawn(Box::new(move || {
+        writer.run(&queue);
+        queue.end();
+    }))?;
+    Ok((jobs, status))
+}
+
+/// The body of a thread [`spawn`] starts.
+type ThreadBody = Box<dyn FnOnce() + Send>;
+
+/// Runs `body` on a new detached thread named `sol-store`, with a 256 KiB stack: a bare
+/// `pthread_create`, not `std::thread`, whose machinery (join handles, the per-thread
+/// stack-overflow handler, thread records) costs about 6 KB of binary on aarch64 and
+/// 9 KB on MIPS for the one thread Sol has. The thread inherits the reactor's signal
+/// mask (SIGINT, SIGTERM and SIGHUP blocked for the signalfd), so signals never land on
+/// it. With `panic = "abort"` a panic in it ends the process, as on any thread.
+fn spawn(body: ThreadBody) -> io::Result<()> {
+    use nix::libc;
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the box `spawn` handed to this thread and nobody else; it is
+        // taken back exactly once, here.
+        let body = unsafe { Box::from_raw(arg.cast::<ThreadBody>()) };
+        // SAFETY: a NUL-terminated name of 15 bytes at most, for the calling thread.
+        unsafe { libc::pthread_setname_np(libc::pthread_self(), c"sol-store".as_ptr()) };
+        body();
+        std::ptr::null_mut()
+    }
+    let arg = Box::into_raw(Box::new(body)).cast::<libc::c_void>();
+    // SAFETY: the attribute object is initialised before use and destroyed after; the
+    // thread id is written by pthread_create; `arg` goes to the thread on success and is
+    // taken back here on failure, so it is freed exactly once either way.
+    let rc = unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        libc::pthread_attr_init(attr.as_mut_ptr());
+        libc::pthread_attr_setstacksize(attr.as_mut_ptr(), 256 * 1024);
+        libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+        let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        let rc = libc::pthread_create(thread.as_mut_ptr(), attr.as_ptr(), start, arg);
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        if rc != 0 {
+            drop(Box::from_raw(arg.cast::<ThreadBody>()));
+        }
+        rc
+    };
+    match rc {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// The queue between the reactor and the writer thread: jobs in order, and whether the
+/// thread has ended. A mutex and a condition variable (futexes): much smaller code than
+/// std's channels, and this queue needs nothing more.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    /// The jobs waiting and the thread's end.
+    state: Mutex<JobsState>,
+    /// Signalled when a job arrives or the thread ends.
+    changed: Condvar,
+}
+
+/// See [`Jobs`].
+#[derive(Debug, Default)]
+struct JobsState {
+    /// Jobs not taken yet, in order.
+    jobs: Vec<Job>,
+    /// The thread has ended.
+    ended: bool,
+}
+
+impl Jobs {
+    fn lock(&self) -> MutexGuard<'_, JobsState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `job` to the writer thread.
+    pub fn send(&self, job: Job) {
+        self.lock().jobs.push(job);
+        self.changed.notify_all();
+    }
+
+    /// Every job waiting, once there is one (the writer thread).
+    fn take(&self) -> Vec<Job> {
+        let mut state = self.lock();
+        while state.jobs.is_empty() {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        std::mem::take(&mut state.jobs)
+    }
+
+    /// The writer thread has ended.
+    fn end(&self) {
+        self.lock().ended = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `wait` for the writer thread to end; whether it has.
+    pub fn wait_ended(&self, wait: Duration) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, wait, |s| !s.ended)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.ended
+    }
 }
 
 impl<D: Disk> Writer<D> {
@@ -170,16 +291,9 @@ impl<D: Disk> Writer<D> {
         }
     }
 
-    /// Takes jobs until [`Job::Stop`] (or the reactor is gone).
-    fn run(&mut self, rx: &Receiver<Job>) {
-        loop {
-            let Ok(first) = rx.recv() else { return };
-            let mut jobs = vec![first];
-            jobs.extend(rx.try_iter());
-            if self.handle(jobs) {
-                return;
-            }
-        }
+    /// Takes jobs until [`Job::Stop`].
+    fn run(&mut self, jobs: &Jobs) {
+        while !self.handle(jobs.take()) {}
     }
 
     /// Carries out a group of jobs and syncs once for them; then publishes the highest
@@ -208,7 +322,9 @@ impl<D: Disk> Writer<D> {
         }
         self.retry("sync", Self::sync);
         if gen > 0 && !self.gave_up {
-            self.status.synced.fetch_max(gen, Ordering::AcqRel);
+            let mut c = self.status.lock();
+            c.synced = c.synced.max(gen);
+            drop(c);
             self.wake();
         }
         stop
@@ -238,14 +354,14 @@ impl<D: Disk> Writer<D> {
                 Ok(()) => {
                     if failures > 0 {
                         log::warn!("store: {what} works again after {failures} failure(s)");
-                        self.status.failing.store(false, Ordering::Relaxed);
+                        self.status.failing.store(false, Ordering::Release);
                     }
                     return;
                 }
                 Err(e) => {
                     failures += 1;
-                    self.status.errors.fetch_add(1, Ordering::Relaxed);
-                    self.status.failing.store(true, Ordering::Relaxed);
+                    self.status.lock().errors += 1;
+                    self.status.failing.store(true, Ordering::Release);
                     if failures == 1 {
                         // The reactor shows the failure (and stops handing over saves).
                         self.wake();
@@ -296,9 +412,7 @@ impl<D: Disk> Writer<D> {
             return Err(e);
         }
         self.unsynced = true;
-        self.status
-            .bytes_written
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.status.lock().bytes_written += bytes.len() as u64;
         Ok(())
     }
 
@@ -311,11 +425,10 @@ impl<D: Disk> Writer<D> {
             file.sync()?;
         }
         self.unsynced = false;
-        self.status.syncs.fetch_add(1, Ordering::Relaxed);
-        self.status.last_sync_ms.store(
-            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        let at = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut c = self.status.lock();
+        c.syncs += 1;
+        c.last_sync_ms = at;
         Ok(())
     }
 
@@ -376,11 +489,10 @@ impl<D: Disk> Writer<D> {
         }
         self.file = Some(new);
         self.unsynced = false;
-        self.status
-            .bytes_written
-            .fetch_add(plan.len, Ordering::Relaxed);
-        self.status.compactions.fetch_add(1, Ordering::Relaxed);
-        self.status.syncs.fetch_add(1, Ordering::Relaxed);
+        let mut c = self.status.lock();
+        c.bytes_written += plan.len;
+        c.compactions += 1;
+        c.syncs += 1;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use super::*;
 mod caps;
 mod connect;
 mod flow;
+mod held_acks;
 mod routing;
 mod sessions;
 
