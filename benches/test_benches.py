@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import compare  # noqa: E402
 import harness  # noqa: E402
+import persistence  # noqa: E402
 import scaling  # noqa: E402
 import soak  # noqa: E402
 
@@ -202,6 +203,59 @@ class TlsScenarios(unittest.TestCase):
         for s in tls:
             self.assertEqual(compare.SCENARIOS[s], compare.SCENARIOS[s[:-len(compare.TLS_SUFFIX)]])
             self.assertNotIn(s, compare.DEFAULT_SCENARIOS)
+
+
+class Persistence(unittest.TestCase):
+    def test_packets_split_where_they_end(self):
+        pub = persistence.publish("home/a", b"x" * 200, qos=1, retain=True, packet_id=7)  # 2-byte length
+        stream = bytearray(pub + b"\x40\x02\x00\x07" + pub[:5])
+        packets, used = persistence.split_packets(stream)
+        self.assertEqual(used, len(pub) + 4)  # the torn third packet waits for more bytes
+        (first, body), (ack, ack_body) = packets
+        self.assertEqual(first, 0x33)
+        self.assertEqual(persistence.publish_fields(first, body), (b"home/a", 1, 7))
+        self.assertEqual((ack >> 4, ack_body), (4, b"\x00\x07"))
+        self.assertEqual(persistence.varint(16384), b"\x80\x80\x01")
+
+    def test_the_two_readings_publish_what_the_issue_says(self):
+        self.assertAlmostEqual(persistence.expected_rate(2000, "uniform"), 200.0)
+        self.assertAlmostEqual(persistence.expected_rate(2000, "mix"), 200 / 10 + 1800 / 300)
+        sched = persistence.Schedule(2000, "mix", seed=1, start=0.0)
+        due = [i for t in range(1, 601) for i in sched.pop_due(float(t))]
+        self.assertAlmostEqual(len(due) / 600, 26, delta=2)
+        self.assertLess(max(due.count(i) for i in range(200, 2000)), 4)  # cold: every ~5 minutes
+
+    def test_write_bursts_are_counted_per_save(self):
+        series = [(1, 0), (2, 4096), (3, 8192), (4, 8192), (5, 8192), (6, 12288), (7, 12288)]
+        self.assertEqual(persistence.bursts(series), 2)
+        self.assertEqual(persistence.per_hour(1000, 180), 20000)
+
+    def test_the_store_directory_is_found_on_its_filesystem(self):
+        mounts = "/dev/vda / ext4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\ntmpfs /tmpx tmpfs rw 0 0\n"
+        self.assertEqual(persistence.filesystem("/tmp/a/b", mounts)[2], "tmpfs")
+        self.assertEqual(persistence.filesystem("/tmpa", mounts)[2], "ext4")
+        self.assertEqual(persistence.filesystem("/var/tmp", mounts)[2], "ext4")
+
+    def test_durability_modes_in_each_brokers_keys(self):
+        sol = persistence.persistence_lines("sol", "sync", "/d", 60)
+        self.assertEqual(sol, ["persistence true", "persistence_location /d", "autosave_interval 60",
+                               "persistence_sync true"])
+        self.assertNotIn("persistence_sync true", persistence.persistence_lines("sol", "interval", "/d", 60))
+        self.assertEqual(persistence.persistence_lines("sol", "off", "/d", 60), [])
+        mosq = persistence.persistence_lines("mosquitto", "on", "/d", 60)
+        self.assertIn("persistence_location /d/", mosq)  # Mosquitto appends the file name as is
+        with self.assertRaises(ValueError):
+            persistence.persistence_lines("mosquitto", "sync", "/d", 60)
+
+    def test_sol_listens_on_the_port_chosen_for_it(self):
+        tmp = tempfile.mkdtemp()
+        b = persistence.Sol("sol", "/bin/true", tmp, persistence.cap_lines("sol", 100000, 2000))
+        with open(b.write_conf(4242)) as f:
+            conf = f.read()
+        self.assertIn("listener 4242 127.0.0.1", conf)
+        self.assertNotIn("listener 0 ", conf)
+        self.assertIn("max_retained_messages 101000", conf)
+        self.assertIn("max_queued_messages 2000", conf)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 //! binary: Sol logs the failure, keeps serving from memory, retries, and once the disk
 //! takes writes again loses nothing.
 //!
-//! The file system is a 4 MiB tmpfs mounted in a mount namespace of the broker's own
+//! The file system is a 16 MiB tmpfs mounted in a mount namespace of the broker's own
 //! (`unshare --mount`; with `--map-root-user` when the tests do not run as root), so the
 //! test needs no spare partition and leaves nothing mounted. The test reaches that file
 //! system through `/proc/PID/root` and mounts in it with `nsenter`. "Read-only" is a
@@ -25,7 +25,7 @@ use std::process::Command;
 
 /// Mounts the tmpfs at `$1`, runs the broker `$2` with the configuration `$3`, and once it
 /// has stopped copies its store file to `$4`; exits with the broker's status.
-const WRAPPER: &str = r#"mount -t tmpfs -o size=4m,mode=0777 sol-test "$1" || exit 90
+const WRAPPER: &str = r#"mount -t tmpfs -o size=16m,mode=0777 sol-test "$1" || exit 90
 "$2" -c "$3"
 status=$?
 cp "$1/data/sol.db" "$4/" || exit 91
@@ -136,7 +136,7 @@ fn a_full_then_read_only_disk_loses_nothing_once_it_works_again() {
         format!(
             "listener 0 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n\
              persistence_location {}/data\nautosave_interval 1\nsys_interval 1\n\
-             max_packet_size 1M\nmax_retained_bytes 4M\n",
+             max_packet_size 1M\nmax_retained_bytes 8M\n",
             mnt.display()
         ),
     )
@@ -176,12 +176,13 @@ fn a_full_then_read_only_disk_loses_nothing_once_it_works_again() {
     std::fs::remove_file(&filler).expect("make room");
     sol.expect_line("works again");
 
-    // Read-only: retained messages that take 1.2 MB are written (seen in
+    // Read-only: retained messages that take 4.8 MB are written (seen in
     // `$SYS/broker/store/bytes/written`), then cleared, so that the file is mostly dead
-    // and the store compacts it into a new file, which the read-only directory refuses.
+    // and past the compaction floor (4 MiB), and the store compacts it into a new file,
+    // which the read-only directory refuses.
     let data = jail.mnt.join("data").display().to_string();
     let mut written = sys_watcher(addr, "watcher", "$SYS/broker/store/bytes/written");
-    for i in 0..12 {
+    for i in 0..48 {
         publish_retained(addr, &format!("big/{i}"), 100_000);
     }
     loop {
@@ -190,13 +191,13 @@ fn a_full_then_read_only_disk_loses_nothing_once_it_works_again() {
             .ok()
             .and_then(|v| v.parse().ok())
             .expect("a byte count");
-        if bytes > 1_200_000 {
+        if bytes > 4_800_000 {
             break;
         }
     }
     jail.mount(&["--bind", &data, &data]);
     jail.mount(&["-o", "remount,bind,ro", &data]);
-    for i in 0..12 {
+    for i in 0..48 {
         publish_retained(addr, &format!("big/{i}"), 0);
     }
     sol.expect_line("Read-only file system");

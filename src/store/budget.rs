@@ -18,8 +18,13 @@ pub const SUBSCRIPTION_RECORD: u64 = 1 + 2;
 /// Smallest message the queues count (a one-byte topic, no payload): bounds how many
 /// entries `max_queued_memory` can hold.
 const SMALLEST_MESSAGE: u64 = 3;
-/// A file shorter than this is not compacted (`StoreSettings::compact_min`).
-pub const COMPACT_MIN: u64 = 1 << 20;
+/// A file shorter than this is not compacted (`StoreSettings::compact_min`). Each
+/// compaction rewrites the whole live state, so for a small state that changes often (a
+/// few hundred KB of retained messages, saved every second) the floor decides how much of
+/// the bytes written are rewrites: at 1 MiB about a third on the home-gateway benchmark,
+/// at 4 MiB under a tenth (docs/performance.md, "Persistence"), for at most 4 MiB of
+/// dead records on disk.
+pub const COMPACT_MIN: u64 = 4 << 20;
 
 /// The store's disk use in the worst case the caps allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,7 +144,7 @@ mod tests {
             max_offline_sessions: 10,
             max_queued_messages: 100,
             max_inflight_messages: 20,
-            max_queued_memory: 1 << 20,
+            max_queued_memory: 8 << 20,
             max_retained_messages: 1000,
             max_retained_bytes: 100_000,
             max_subscriptions: 50,
@@ -150,7 +155,7 @@ mod tests {
         };
         let b = DiskBudget::of(&limits, 300, false);
         let retained = 100_000 + 1000 * (BODY_RECORD_OVERHEAD + RETAIN_RECORD);
-        let queued = (1 << 20) + 20 * 120 * (ENTRY_RECORD + BODY_RECORD_OVERHEAD);
+        let queued = (8 << 20) + 20 * 120 * (ENTRY_RECORD + BODY_RECORD_OVERHEAD);
         let sessions = 20 * (SESSION_RECORD + 23 + 10 + 26);
         let subscriptions = 50 * (SUBSCRIPTION_RECORD + 64);
         assert_eq!(b.max_live, retained + queued + sessions + subscriptions);
@@ -166,7 +171,7 @@ mod tests {
         assert_eq!(
             tiny.max_file,
             COMPACT_MIN + tiny.max_live,
-            "files under 1 MiB are not compacted"
+            "files under COMPACT_MIN are not compacted"
         );
         assert_eq!(b.max_per_hour, Some(b.max_live * 2 * 12));
         assert_eq!(DiskBudget::of(&limits, 0, false).max_per_hour, None);

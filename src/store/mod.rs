@@ -44,7 +44,7 @@ use crate::broker::{Broker, Durable, Message, RestoredSession, StoreStats, Store
 use crate::codec::{ProtocolVersion, QoS};
 use disk::Disk;
 use load::Loaded;
-use model::Model;
+use model::{Model, Save};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -372,25 +372,19 @@ impl Store {
     /// Writes the changes since the last save as one batch.
     fn save(&mut self, broker: &Broker) {
         let clock = self.clock_ms();
-        let at = self.model.file_len();
-        if let Some(bytes) = self.model.flush(broker, clock) {
-            self.gen += 1;
-            self.jobs.send(Job::Append {
-                bytes,
-                at,
-                gen: self.gen,
-            });
-        }
+        let save = self.model.save(broker, clock, self.settings.compact_min);
         self.pending_since = None;
-        if self.model.wants_compaction(self.settings.compact_min) {
-            let plan = self.model.compaction(broker, clock, false);
-            self.gen += 1;
-            self.jobs.send(Job::Compact {
+        let Some(save) = save else { return };
+        self.gen += 1;
+        let gen = self.gen;
+        self.jobs.send(match save {
+            Save::Append { bytes, at } => Job::Append { bytes, at, gen },
+            Save::Rewrite(plan) => Job::Compact {
                 source: None,
                 plan,
-                gen: self.gen,
-            });
-        }
+                gen,
+            },
+        });
     }
 
     /// Highest batch number durable on disk.

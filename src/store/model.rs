@@ -182,6 +182,20 @@ pub struct Plan {
     pub len: u64,
 }
 
+/// What a save ([`Model::save`]) gives the writer.
+#[derive(Debug)]
+pub enum Save {
+    /// Records to append at offset `at`.
+    Append {
+        /// The batch.
+        bytes: Vec<u8>,
+        /// The file's length before it.
+        at: u64,
+    },
+    /// A compacted file to replace the store file.
+    Rewrite(Plan),
+}
+
 /// Counts of what a save or a compaction wrote, for `$SYS` and the log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelStats {
@@ -613,6 +627,27 @@ impl Model {
             }
         }
         self.sessions.insert(client_id.into(), s);
+    }
+
+    /// A save: the changes since the last one as a batch to append at the file's end, or,
+    /// when the file would then want compaction ([`Model::wants_compaction`] with
+    /// `compact_min`), a compacted file in its place. The compacted file holds the batch's
+    /// changes too, so writing the batch first would only add bytes: when most of the live
+    /// state changes between saves (every retained topic updated each interval), every
+    /// other save is one rewrite of the live state instead of a batch plus a rewrite.
+    /// `None`: nothing changed and nothing to compact.
+    pub fn save(&mut self, broker: &Broker, clock_ms: u64, compact_min: u64) -> Option<Save> {
+        let at = self.file_len;
+        let batch = self.flush(broker, clock_ms);
+        if self.wants_compaction(compact_min) {
+            // The batch's bodies never reach the disk: the plan encodes bodies from memory.
+            return Some(Save::Rewrite(self.compaction(
+                broker,
+                clock_ms,
+                batch.is_some(),
+            )));
+        }
+        batch.map(|bytes| Save::Append { bytes, at })
     }
 
     /// Whether the file has grown enough past its live state to be rewritten: more than

@@ -6,7 +6,7 @@
 use super::disk::sim::SimDisk;
 use super::disk::Disk;
 use super::load::{self, Loaded};
-use super::model::Model;
+use super::model::{Model, Save};
 use super::writer::{Job, Writer};
 use super::*;
 use crate::broker::{Broker, CloseReason, Effect, Limits};
@@ -31,6 +31,9 @@ struct Rig {
     clock: u64,
     /// Open connections and their client ids.
     open: BTreeMap<usize, String>,
+    /// A save compacts instead once the file is this long and half dead (as the store's
+    /// `compact_min`); `u64::MAX`: saves only append.
+    compact_min: u64,
 }
 
 impl Rig {
@@ -53,6 +56,7 @@ impl Rig {
             gen: 0,
             clock: 0,
             open: BTreeMap::new(),
+            compact_min: u64::MAX,
         };
         rig.compact(false);
         rig
@@ -181,18 +185,22 @@ impl Rig {
         }
     }
 
-    /// A save: the net changes as one batch, synced. False if the disk gave up.
+    /// A save as the store makes it ([`Model::save`]): the net changes as one batch, or a
+    /// compacted file in its place, synced. False if the disk gave up.
     fn save(&mut self) -> bool {
         self.clock += 1;
-        let at = self.model.file_len();
-        let Some(bytes) = self.model.flush(&self.broker, self.clock) else {
+        let Some(save) = self.model.save(&self.broker, self.clock, self.compact_min) else {
             return true;
         };
         self.gen += 1;
-        self.writer.handle(vec![Job::Append {
-            bytes,
-            at,
-            gen: self.gen,
+        let gen = self.gen;
+        self.writer.handle(vec![match save {
+            Save::Append { bytes, at } => Job::Append { bytes, at, gen },
+            Save::Rewrite(plan) => Job::Compact {
+                source: None,
+                plan,
+                gen,
+            },
         }]);
         self.writer.status().synced() == self.gen
     }
@@ -490,6 +498,46 @@ fn a_retained_topic_updated_many_times_between_saves_is_written_once() {
     );
 }
 
+/// When a save finds the file half dead, it writes the compacted file instead of its batch
+/// (which the compacted file holds anyway): fewer bytes, the same state.
+#[test]
+fn a_save_that_compacts_skips_its_batch() {
+    let (plain, rewriting) = (SimDisk::default(), SimDisk::default());
+    let mut a = Rig::new(plain.clone());
+    let mut b = Rig::new(rewriting.clone());
+    b.compact_min = 0;
+    let (mut ra, mut rb) = (Rng(21), Rng(21));
+    for i in 0..600 {
+        step(&mut a, &mut ra);
+        step(&mut b, &mut rb);
+        if i % 10 == 0 {
+            assert!(a.save());
+            if a.model.wants_compaction(0) {
+                assert!(a.compact(false));
+            }
+            assert!(b.save());
+            assert_eq!(
+                a.model.dead(),
+                b.model.dead(),
+                "both compacted at the same saves"
+            );
+            assert_eq!(
+                picture_of_file(&load_sim(&rewriting)),
+                picture_of_broker(&b.broker)
+            );
+        }
+    }
+    assert_eq!(picture_of_broker(&a.broker), picture_of_broker(&b.broker));
+    let (wa, wb) = (a.writer.status().counters(), b.writer.status().counters());
+    assert!(wb.compactions > 0);
+    assert!(
+        wb.bytes_written < wa.bytes_written,
+        "{} bytes written with rewrites in place of batches, {} with both",
+        wb.bytes_written,
+        wa.bytes_written
+    );
+}
+
 /// Power cuts at random points of random workloads: thousands of them. After each, the
 /// file loads without damage, and what it holds is the state of a save at or after the
 /// last one the writer reported synced: nothing synced is lost, nothing half-written
@@ -501,6 +549,9 @@ fn power_cuts_at_random_points_lose_nothing_synced() {
     for _ in 0..3000 {
         let disk = SimDisk::default();
         let mut rig = Rig::new(disk.clone());
+        if rng.below(2) == 0 {
+            rig.compact_min = 0; // saves that compact instead of appending, too
+        }
         let mut saved: Vec<(u64, Picture)> = vec![(rig.gen, picture_of_broker(&rig.broker))];
         let mut synced = rig.gen;
         disk.cut_after(1 + rng.below(60), rng.next() as usize);
