@@ -7,6 +7,7 @@
 //! other effects. A journal records nothing unless `Limits::track_durable` is set, so
 //! nothing is allocated for them until a store exists.
 
+use super::compact_str::CompactStr;
 use super::id::ConnId;
 use super::message::Message;
 #[cfg(doc)]
@@ -73,31 +74,31 @@ pub enum Durable {
     /// A persistent session was created, with the user name of its connection.
     SessionCreated {
         /// The session's client id (the key of every record of it).
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The user name its connection logged in with.
         username: Option<Box<str>>,
     },
     /// A persistent session got a connection again, maybe under another user name.
     SessionAttached {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The user name of the new connection.
         username: Option<Box<str>>,
     },
     /// A persistent session lost its connection: its expiry runs from here.
     SessionDetached {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
     },
     /// A persistent session ended: replaced by a clean one, expired, or not kept.
     SessionRemoved {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
     },
     /// A subscription was added, or its granted QoS replaced [MQTT-3.8.4-3].
     Subscribed {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The topic filter.
         filter: Box<str>,
         /// The QoS granted.
@@ -106,14 +107,14 @@ pub enum Durable {
     /// A subscription was removed.
     Unsubscribed {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The topic filter.
         filter: Box<str>,
     },
     /// A message joined the end of a session's queue.
     MessageQueued {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The shared message body (a store writes one body once, however many queues).
         message: Message,
         /// The delivery QoS.
@@ -125,21 +126,21 @@ pub enum Durable {
     /// 1/2), without one it is gone (QoS 0).
     MessageSent {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The packet id it was sent with.
         packet_id: Option<u16>,
     },
     /// An in-flight message was acknowledged (PUBACK, or PUBCOMP after PUBREL): gone.
     MessageAcknowledged {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// Its packet id.
         packet_id: u16,
     },
     /// An outbound QoS 2 message was received (PUBREC): only its PUBREL remains.
     PubrecReceived {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// Its packet id.
         packet_id: u16,
     },
@@ -147,19 +148,19 @@ pub enum Durable {
     /// (`queue_qos0_messages false`).
     QueuedQos0Dropped {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
     },
     /// An inbound QoS 2 message was delivered; its id awaits PUBREL [MQTT-4.3.3-2].
     PubrelAwaited {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The publisher's packet id.
         packet_id: u16,
     },
     /// PUBREL arrived: the inbound packet id is free again.
     PubrelReceived {
         /// The session's client id.
-        client_id: Box<str>,
+        client_id: CompactStr,
         /// The publisher's packet id.
         packet_id: u16,
     },

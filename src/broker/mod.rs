@@ -45,6 +45,7 @@ mod topic_tree;
 mod will;
 
 pub use compact_str::heap_bytes as string_heap_bytes;
+pub use compact_str::CompactStr;
 pub use durable::{options_byte, RestoreOutcome, RestoredSession, SessionFacts, StoredEntry};
 pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;

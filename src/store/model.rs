@@ -276,86 +276,96 @@ impl Model {
                 // A client id that had a session on disk under another key (removed in
                 // this batch) gets a new key: the removal is written first.
                 self.sessions
-                    .insert(client_id.clone(), SessionView::new(key));
-                self.mark(&client_id, |s| s.meta = true);
+                    .insert(client_id.as_str().into(), SessionView::new(key));
+                if let Some(s) = self.touch(&client_id) {
+                    s.meta = true;
+                }
             }
-            Durable::SessionAttached { client_id, .. } => self.mark(&client_id, |s| {
-                s.offline_at = ONLINE;
-                s.meta = true;
-            }),
-            Durable::SessionDetached { client_id } => self.mark(&client_id, |s| {
-                s.offline_at = clock_ms;
-                s.meta = true;
-            }),
+            Durable::SessionAttached { client_id, .. } => {
+                if let Some(s) = self.touch(&client_id) {
+                    s.offline_at = ONLINE;
+                    s.meta = true;
+                }
+            }
+            Durable::SessionDetached { client_id } => {
+                if let Some(s) = self.touch(&client_id) {
+                    s.offline_at = clock_ms;
+                    s.meta = true;
+                }
+            }
             Durable::SessionRemoved { client_id } => self.remove_session(&client_id),
             Durable::Subscribed { client_id, .. } | Durable::Unsubscribed { client_id, .. } => {
-                self.mark(&client_id, |s| s.subs = true)
+                if let Some(s) = self.touch(&client_id) {
+                    s.subs = true;
+                }
             }
             Durable::PubrelAwaited { client_id, .. }
             | Durable::PubrelReceived { client_id, .. } => {
-                self.mark(&client_id, |s| s.pubrel = true)
+                if let Some(s) = self.touch(&client_id) {
+                    s.pubrel = true;
+                }
             }
             Durable::MessageQueued {
                 client_id,
                 message,
                 qos,
                 retain,
-            } => self.mark(&client_id, |s| {
-                let seq = s.next_seq;
-                s.next_seq = s.next_seq.wrapping_add(1);
-                s.entries.push_back(EntryView {
-                    seq,
-                    message: Some(message),
-                    qos,
-                    retain,
-                    packet_id: 0,
-                    pubrec: false,
-                    written: false,
-                    changed: false,
-                    bytes: 0,
-                });
-            }),
+            } => {
+                if let Some(s) = self.touch(&client_id) {
+                    let seq = s.next_seq;
+                    s.next_seq = s.next_seq.wrapping_add(1);
+                    s.entries.push_back(EntryView {
+                        seq,
+                        message: Some(message),
+                        qos,
+                        retain,
+                        packet_id: 0,
+                        pubrec: false,
+                        written: false,
+                        changed: false,
+                        bytes: 0,
+                    });
+                }
+            }
             Durable::MessageSent {
                 client_id,
                 packet_id,
             } => {
-                let Some(s) = self.sessions.get_mut(&client_id) else {
+                let Some(s) = self.touch(&client_id) else {
                     return;
                 };
                 let at = s.inflight();
-                match packet_id {
+                let left = match packet_id {
                     Some(id) => {
                         if let Some(e) = s.entries.get_mut(at) {
                             e.packet_id = id;
                             e.changed = e.written;
                         }
+                        None
                     }
-                    None => {
-                        if let Some(e) = s.entries.remove(at) {
-                            self.drop_entry(&client_id, e);
-                        }
-                    }
+                    None => s.entries.remove(at),
+                };
+                if let Some(e) = left {
+                    self.drop_entry(&client_id, e);
                 }
-                self.mark(&client_id, |_| {});
             }
             Durable::MessageAcknowledged {
                 client_id,
                 packet_id,
             } => {
-                let Some(s) = self.sessions.get_mut(&client_id) else {
+                let Some(s) = self.touch(&client_id) else {
                     return;
                 };
                 let found = inflight(&s.entries, packet_id);
                 if let Some(e) = found.and_then(|i| s.entries.remove(i)) {
                     self.drop_entry(&client_id, e);
                 }
-                self.mark(&client_id, |_| {});
             }
             Durable::PubrecReceived {
                 client_id,
                 packet_id,
             } => {
-                let Some(s) = self.sessions.get_mut(&client_id) else {
+                let Some(s) = self.touch(&client_id) else {
                     return;
                 };
                 let released = inflight(&s.entries, packet_id)
@@ -368,10 +378,9 @@ impl Model {
                 if let Some(m) = released {
                     self.release(&m);
                 }
-                self.mark(&client_id, |_| {});
             }
             Durable::QueuedQos0Dropped { client_id } => {
-                let Some(s) = self.sessions.get_mut(&client_id) else {
+                let Some(s) = self.touch(&client_id) else {
                     return;
                 };
                 let mut dropped = Vec::new();
@@ -387,7 +396,6 @@ impl Model {
                 for e in dropped {
                     self.drop_entry(&client_id, e);
                 }
-                self.mark(&client_id, |_| {});
             }
             Durable::RetainedSet {
                 message,
@@ -415,16 +423,15 @@ impl Model {
         }
     }
 
-    /// Marks session `client_id` changed, applying `f` to it.
-    fn mark(&mut self, client_id: &str, f: impl FnOnce(&mut SessionView)) {
-        let Some(s) = self.sessions.get_mut(client_id) else {
-            return;
-        };
-        f(s);
+    /// Session `client_id`, marked changed (listed for the next save); `None` if it is
+    /// not a persistent session the model knows. One lookup per change of the core.
+    fn touch(&mut self, client_id: &str) -> Option<&mut SessionView> {
+        let s = self.sessions.get_mut(client_id)?;
         if !s.dirty {
             s.dirty = true;
             self.dirty.push(client_id.into());
         }
+        Some(s)
     }
 
     /// Forgets session `client_id`; its records on disk become dead.

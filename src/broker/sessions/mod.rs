@@ -24,6 +24,7 @@ mod session;
 pub use session::{Awaiting, Inflight, Queued, Session, SESSION_BYTES};
 
 use super::clock::Tick;
+use super::compact_str::CompactStr;
 use super::effect::{Durable, Journal};
 use super::id::{ConnId, SessionId};
 use super::index::ArenaIndex;
@@ -131,7 +132,7 @@ impl SessionTable {
 
     /// Records `change(client_id)` for session `sid` if it is persistent.
     #[inline]
-    fn record(&mut self, sid: SessionId, change: impl FnOnce(Box<str>) -> Durable) {
+    fn record(&mut self, sid: SessionId, change: impl FnOnce(CompactStr) -> Durable) {
         if !self.journal.enabled() {
             return;
         }
@@ -139,7 +140,7 @@ impl SessionTable {
             return;
         };
         if !s.is_clean() {
-            let client_id: Box<str> = s.client_id().into();
+            let client_id = s.client_id_owned();
             self.journal.record(|| change(client_id));
         }
     }
@@ -538,7 +539,7 @@ impl Sender<'_> {
         }
         *self.held_bytes = *self.held_bytes + s.held_bytes() - held_before;
         if self.journal.enabled() && !s.is_clean() {
-            let client_id: Box<str> = s.client_id().into();
+            let client_id = s.client_id_owned();
             let packet_id = packet_id.filter(|_| made.is_ok());
             self.journal.record(|| Durable::MessageSent {
                 client_id,

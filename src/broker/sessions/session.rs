@@ -135,6 +135,12 @@ impl Session {
         self.client_id.as_str()
     }
 
+    /// The client identifier as stored: a copy is free of allocation when it is short.
+    #[inline]
+    pub(super) fn client_id_owned(&self) -> CompactStr {
+        self.client_id.clone()
+    }
+
     /// The user name of the connection that owns it (or owned it last).
     #[inline]
     pub fn username(&self) -> Option<&str> {
