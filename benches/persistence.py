@@ -23,7 +23,8 @@ Three parts (`--parts`, default all):
   from exec until a client's CONNECT gets its CONNACK, and until a subscriber of `r/99/999`
   gets that retained message; Sol's own "store: ... opened in N ms" line is read too. The
   last start checks the state: every retained topic comes back and every session gets its
-  1,000 messages (session present).
+  1,000 messages (session present). With `--cold` the page cache is emptied before each
+  start, so the file is read from the disk as after a reboot.
 - `throughput`: QoS 1 fan-in with tools/sol-load against each durability mode: Sol with
   persistence off, interval mode, and `persistence_sync true`; Mosquitto off and on. Loads:
   compare.py's `fanin-q1` (64 -> 1, clean subscriber: nothing durable), the same with a
@@ -790,6 +791,14 @@ def verify(broker, port, args):
         loop.close()
 
 
+def drop_caches():
+    """Empties the page cache (root only), so that a start reads its file from the disk as
+    after a reboot."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
 def part_restart(setup, args, out):
     kinds = args.peers
     caps = {k: cap_lines(k, args.retained, max(args.queued * 2, 2 * args.retained)) for k in kinds}
@@ -814,10 +823,12 @@ def part_restart(setup, args, out):
             mode, directory, size0 = made[kind]
             broker, _ = setup.broker(kind, mode, args.restart_interval, caps[kind], directory=directory,
                                      nodelay=True)
+            if args.cold:
+                drop_caches()
             port, t_connack, t_retained = timed_start(broker, args.retained)
             proc = broker.proc
             rss = harness.proc_sample(proc.pid)["rss_kb"]
-            r = {"part": "restart", "broker": kind, "repeat": rep, "check": check,
+            r = {"part": "restart", "broker": kind, "repeat": rep, "check": check, "cold": args.cold,
                  "connack_ms": round(t_connack * 1000, 1), "first_retained_ms": round(t_retained * 1000, 1),
                  "rss_kb_after_start": rss, "store_file_bytes": size0}
             if check:
@@ -1028,6 +1039,8 @@ def main():
     g.add_argument("--restarts", type=int, default=3, help="timed restarts per broker (then one check)")
     g.add_argument("--restart-interval", type=int, default=60)
     g.add_argument("--settle", type=float, default=2.0, help="s a timed start runs before its stop")
+    g.add_argument("--cold", action="store_true", help="empty the page cache before each start (root): "
+                   "the store is read from the disk, as after a reboot")
     g = ap.add_argument_group("throughput")
     g.add_argument("--tp-scenarios", default=",".join(TP_DEFAULT), help=f"from: {', '.join(TP_SCENARIOS)}")
     g.add_argument("--tp-modes", default=",".join(TP_MODES), help=f"from: {', '.join(TP_MODES)}")

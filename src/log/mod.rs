@@ -37,7 +37,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{SystemTime, UNIX_EPOCH};
-use syslog::{Facility, Formatter3164, LoggerBackend};
+use syslog::{Facility, LogFormat, LoggerBackend, Severity};
 
 /// Where log messages go and which ones are written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +142,7 @@ pub const TARGET_UNSUBSCRIBE: &str = "sol::unsubscribe";
 pub const TARGET_CONNECTION: &str = "sol::connection";
 
 /// A connection to the local syslog daemon.
-type Syslog = syslog::Logger<LoggerBackend, Formatter3164>;
+type Syslog = syslog::Logger<LoggerBackend, SyslogLine>;
 
 /// The configured destinations and filter.
 struct Sinks {
@@ -357,12 +357,27 @@ pub fn errors_reach_stderr() -> bool {
 
 /// Connects to the local syslog daemon, facility daemon, as `sol[PID]`.
 fn connect_syslog() -> Result<Syslog, syslog::Error> {
-    syslog::unix(Formatter3164 {
-        facility: Facility::LOG_DAEMON,
-        hostname: None,
-        process: "sol".to_string(),
+    syslog::unix(SyslogLine {
         pid: std::process::id(),
     })
+}
+
+/// Formats one syslog message as `<PRI>sol[PID]: message`, facility daemon, without a
+/// timestamp: RFC 3164 lets the receiver add it, and journald, rsyslog, busybox's
+/// syslogd and OpenWrt's logd all do. The crate's `Formatter3164` would add one by
+/// parsing a `time` format description at run time on every message, which also links
+/// that parser and formatter into the binary (about 30 KB on MIPS).
+#[derive(Clone, Copy, Debug)]
+struct SyslogLine {
+    /// Our process id.
+    pid: u32,
+}
+
+impl LogFormat<&str> for SyslogLine {
+    fn format<W: Write>(&self, w: &mut W, severity: Severity, message: &str) -> syslog::Result<()> {
+        let priority = Facility::LOG_DAEMON as u8 | severity as u8;
+        write!(w, "<{priority}>sol[{}]: {message}", self.pid).map_err(syslog::Error::Write)
+    }
 }
 
 /// Sends one message at the syslog severity matching `level`.
@@ -464,6 +479,21 @@ mod tests {
         );
         assert_eq!(format_line(None, "hello"), "hello\n");
         assert!(epoch_seconds() > 1_600_000_000);
+    }
+
+    #[test]
+    fn syslog_messages_carry_priority_and_tag() {
+        let mut line = Vec::new();
+        SyslogLine { pid: 42 }
+            .format(&mut line, Severity::LOG_ERR, "store: disk full")
+            .expect("format");
+        // daemon (3 << 3) | err (3): what syslog(3) sends for LOG_DAEMON | LOG_ERR.
+        assert_eq!(line, b"<27>sol[42]: store: disk full");
+        line.clear();
+        SyslogLine { pid: 7 }
+            .format(&mut line, Severity::LOG_DEBUG, "x")
+            .expect("format");
+        assert_eq!(line, b"<31>sol[7]: x");
     }
 
     #[test]
