@@ -445,6 +445,21 @@ pub fn read_record(bytes: &[u8]) -> Result<(Record<'_>, usize), RecordError> {
     Ok((record, RECORD_OVERHEAD + len))
 }
 
+/// [`read_record`] without checking the CRC, for a record [`read_record`] has already
+/// accepted at this offset of the same bytes (the loader reads a message body again each
+/// time a retained message or queue entry refers to it: checking it once is enough).
+pub fn reread_record(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
+    let head = bytes
+        .get(..RECORD_OVERHEAD)
+        .ok_or(RecordError::Incomplete)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let body = bytes
+        .get(RECORD_OVERHEAD..RECORD_OVERHEAD + len)
+        .filter(|b| !b.is_empty())
+        .ok_or(RecordError::Incomplete)?;
+    parse(body[0], Reader(&body[1..])).map_err(|()| RecordError::BadFields)
+}
+
 /// Whether a record of a kind this version knows could start at `bytes[0]`: its length
 /// field is possible and within `bytes` (a cheap filter before the CRC, for resyncing
 /// after damage).

@@ -122,7 +122,8 @@ impl Loaded {
     }
 }
 
-/// The body with `id` in `bytes`, located through `bodies`.
+/// The body with `id` in `bytes`, located through `bodies` (whose records were checked
+/// when they were first read).
 fn body_in<'a>(
     bytes: &'a [u8],
     bodies: &HashMap<u64, BodyAt>,
@@ -130,16 +131,13 @@ fn body_in<'a>(
 ) -> Option<(&'a str, &'a [u8], &'a [u8])> {
     let at = bodies.get(&id)?;
     let start = usize::try_from(at.offset).ok()?;
-    match format::read_record(bytes.get(start..)?) {
-        Ok((
-            Record::Body {
-                topic,
-                properties,
-                payload,
-                ..
-            },
-            _,
-        )) => Some((topic, properties, payload)),
+    match format::reread_record(bytes.get(start..)?) {
+        Ok(Record::Body {
+            topic,
+            properties,
+            payload,
+            ..
+        }) => Some((topic, properties, payload)),
         _ => None,
     }
 }
