@@ -1,0 +1,51 @@
+#!/bin/bash
+# Instructions per QoS 1 message, counted: Sol under callgrind, one publisher and one
+# persistent subscriber (sol-load `sessions`, 3,000 msg/s for 8 s), with persistence off
+# or in interval mode. Timing cannot resolve a few hundred instructions per message on a
+# shared machine; this can. Prints the whole program's instruction count divided by the
+# messages delivered (start-up and shutdown included, the same for every build).
+#
+#   cargo build --profile profiling --bin sol && cargo build --release -p sol-load
+#   benches/callgrind_q1.sh target/profiling/sol off
+#   benches/callgrind_q1.sh target/profiling/sol interval
+#
+# Needs valgrind (Debian: apt-get install valgrind).
+set -euo pipefail
+sol=$1
+mode=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+load=${SOL_LOAD:-$root/target/release/sol-load}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+chmod 777 "$out"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+{
+    echo "listener $port 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "max_inflight_messages 20"
+    echo "log_dest stderr"
+    echo "connection_messages false"
+    echo "user root"
+    case $mode in
+        off) ;;
+        interval) printf 'persistence true\npersistence_location %s\nautosave_interval 2\n' "$out" ;;
+        *) echo "mode: off or interval" >&2; exit 2 ;;
+    esac
+} >"$out/sol.conf"
+valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" "$sol" -c "$out/sol.conf" 2>"$out/log" &
+broker=$!
+for _ in $(seq 300); do
+    grep -q "listening on" "$out/log" && break
+    sleep 0.1
+done
+"$load" -p "$port" --publishers 1 --subscribers 1 --qos 1 --rate 3000 --duration 8 --offline 0 \
+    --drain 3 sessions >"$out/load.json"
+kill -TERM "$broker"
+wait "$broker" || true
+python3 - "$out/log" "$out/load.json" "$mode" <<'PY'
+import json, re, sys
+ir = int(re.search(r"Collected : (\d+)", open(sys.argv[1]).read()).group(1))
+load = json.load(open(sys.argv[2]))
+print(f"{sys.argv[3]}: {ir:,} instructions, {load['received']:,} messages (lost {load['lost']}), "
+      f"{ir / load['received']:,.0f} per message")
+PY
