@@ -25,6 +25,20 @@ const SMALLEST_MESSAGE: u64 = 3;
 /// at 4 MiB under a tenth (docs/performance.md, "Persistence"), for at most 4 MiB of
 /// dead records on disk.
 pub const COMPACT_MIN: u64 = 4 << 20;
+/// The smallest compaction floor [`compact_floor`] picks.
+pub const COMPACT_MIN_SMALL_DISK: u64 = 256 << 10;
+
+/// The compaction floor for a store whose file system had `free` bytes available when it
+/// opened: [`COMPACT_MIN`], but at most an eighth of the free space (not below
+/// [`COMPACT_MIN_SMALL_DISK`]), so that on a small flash partition (an OpenWrt overlay
+/// of a few megabytes) dead records never take much of the room left. Fewer bytes of
+/// dead records allowed means more frequent rewrites, which a small store on a small
+/// partition can afford.
+pub fn compact_floor(free: Option<u64>) -> u64 {
+    free.map_or(COMPACT_MIN, |f| {
+        (f / 8).clamp(COMPACT_MIN_SMALL_DISK, COMPACT_MIN)
+    })
+}
 
 /// The store's disk use in the worst case the caps allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +149,18 @@ mod tests {
             username: Some("user"),
         }) as u64;
         assert_eq!(session, SESSION_RECORD + 2 + 4);
+    }
+
+    #[test]
+    fn the_compaction_floor_leaves_a_small_disk_room() {
+        assert_eq!(compact_floor(None), COMPACT_MIN);
+        assert_eq!(compact_floor(Some(64 << 30)), COMPACT_MIN, "an SD card");
+        assert_eq!(
+            compact_floor(Some(6 << 20)),
+            768 << 10,
+            "6 MB free on a router"
+        );
+        assert_eq!(compact_floor(Some(100 << 10)), COMPACT_MIN_SMALL_DISK);
     }
 
     #[test]

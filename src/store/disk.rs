@@ -58,6 +58,10 @@ pub trait Disk: Send + 'static {
     /// Takes the exclusive lock file at `path` (created if missing), held until the
     /// returned [`StoreLock`] is dropped; `WouldBlock` if another process holds it.
     fn lock(&self, path: &Path) -> io::Result<StoreLock>;
+    /// Bytes available to the broker on the file system holding `dir`, if known.
+    fn free_space(&self, _dir: &Path) -> Option<u64> {
+        None
+    }
 }
 
 /// A held lock on a store (see [`Disk::lock`]): two brokers writing one store would
@@ -250,6 +254,16 @@ impl Disk for RealDisk {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn free_space(&self, dir: &Path) -> Option<u64> {
+        let s = nix::sys::statvfs::statvfs(dir).ok()?;
+        #[allow(clippy::useless_conversion)] // the field types differ by target
+        let (blocks, size) = (
+            u64::from(s.blocks_available()),
+            u64::from(s.fragment_size()),
+        );
+        Some(blocks.saturating_mul(size))
     }
 
     fn lock(&self, path: &Path) -> io::Result<StoreLock> {

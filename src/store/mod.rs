@@ -211,6 +211,11 @@ impl Store {
             },
         };
         let load_dropped = loaded.report.dangling + u64::from(loaded.report.damaged());
+        // On a small partition, dead records may not take much of the room left.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let free = disk.free_space(dir.unwrap_or(Path::new(".")));
+        let mut settings = settings;
+        settings.compact_min = settings.compact_min.min(budget::compact_floor(free));
         let (jobs, status) = writer::start(disk, path.clone(), None, wake)
             .map_err(|e| fail("starting the writer", e))?;
         let store = Store {
