@@ -144,10 +144,9 @@ impl Store {
         let path = settings.path.clone();
         let fail =
             |what: &str, e: std::io::Error| StoreError(format!("{}: {what}: {e}", path.display()));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !disk.exists(dir) {
-                std::fs::create_dir_all(dir).map_err(|e| fail("creating its directory", e))?;
-            }
+        let dir = writer::directory(&path);
+        if !disk.exists(dir) {
+            std::fs::create_dir_all(dir).map_err(|e| fail("creating its directory", e))?;
         }
         let lock = disk.lock(&lock_path(&path)).map_err(|e| {
             if e.kind() == std::io::ErrorKind::WouldBlock {
@@ -212,8 +211,7 @@ impl Store {
         };
         let load_dropped = loaded.report.dangling + u64::from(loaded.report.damaged());
         // On a small partition, dead records may not take much of the room left.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let free = disk.free_space(dir.unwrap_or(Path::new(".")));
+        let free = disk.free_space(dir);
         let mut settings = settings;
         settings.compact_min = settings.compact_min.min(budget::compact_floor(free));
         let (jobs, status) = writer::start(disk, path.clone(), None, wake)
@@ -449,10 +447,7 @@ fn lock_path(path: &Path) -> PathBuf {
 /// Moves a damaged or unreadable store file aside, next to it, never over an earlier one:
 /// `<file>.damaged-1`, `-2`, ...
 fn move_aside<D: Disk>(disk: &D, path: &Path) -> std::io::Result<PathBuf> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = writer::directory(path);
     for n in 1.. {
         let mut name = path.as_os_str().to_owned();
         name.push(format!(".damaged-{n}"));

@@ -885,6 +885,35 @@ fn a_full_disk_postpones_saves_and_loses_nothing_once_it_has_room() {
     assert!(found.retained.contains_key("a") && found.retained.contains_key("b"));
 }
 
+/// A stop waits for the disk only as long as it is told (Sol's is 30 s, under systemd's
+/// 40 s stop timeout): a disk that never syncs again costs the last changes, reported as
+/// lost, not a broker that never exits.
+#[test]
+fn a_stop_gives_up_on_a_disk_that_never_syncs() {
+    let disk = SimDisk::default();
+    let (mut store, mut broker, rx) = threaded_store(&disk);
+    let now = Instant::now();
+    wait_for(&rx, || store.synced() >= 1);
+    disk.set_failing_sync(true);
+    publish_retained(&mut store, &mut broker, "lost", now);
+    store.turn(&broker, now);
+    let started = Instant::now();
+    assert!(
+        !store.stop(&broker, Duration::from_millis(300)),
+        "a stop whose changes never reached the disk says so"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stop did not wait for the disk past its limit"
+    );
+    // Written but never synced: a power cut now takes it, as the log line says.
+    disk.power_cut(0);
+    disk.restart();
+    assert!(!picture_of_file(&load_sim(&disk))
+        .retained
+        .contains_key("lost"));
+}
+
 #[test]
 fn a_failing_sync_is_retried_and_reported() {
     let disk = SimDisk::default();

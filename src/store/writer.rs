@@ -142,10 +142,7 @@ pub fn start<D: Disk>(
         Some(len) => Some(disk.open_append(&path, len)?),
         None => None,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = directory(&path).to_path_buf();
     let status = Arc::new(Status::default());
     let jobs = Arc::new(Jobs::default());
     let mut writer = Writer {
@@ -276,9 +273,7 @@ impl<D: Disk> Writer<D> {
     #[cfg(test)]
     pub(super) fn for_test(disk: D, path: PathBuf) -> Writer<D> {
         Writer {
-            dir: path
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            dir: directory(&path).to_path_buf(),
             disk,
             path,
             file: None,
@@ -495,6 +490,13 @@ impl<D: Disk> Writer<D> {
         c.syncs += 1;
         Ok(())
     }
+}
+
+/// The directory holding the store file `path` (`.` for a bare file name).
+pub fn directory(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Where a compaction builds the new file: next to the store.
