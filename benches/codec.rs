@@ -10,8 +10,9 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sol::codec::{
-    decode, decode_packet, encode_subscribe, Connect, FixedHeader, Packet, Properties,
-    ProtocolVersion, Publish, PublishHeader, QoS, SharedParts, SubscriptionOptions, Will,
+    decode, decode_packet, encode_subscribe, Connect, FixedHeader, Packet, PerSubscriber,
+    Properties, ProtocolVersion, Publish, PublishHeader, QoS, SharedParts, SubscriptionOptions,
+    Will,
 };
 
 /// The version every benchmark packet is written and read in.
@@ -76,7 +77,8 @@ fn publish_packet(qos: QoS, payload: &[u8]) -> Packet<'_> {
 /// The encoded SUBSCRIBE with [`FILTERS`].
 fn subscribe_bytes() -> Vec<u8> {
     let mut out = Vec::new();
-    encode_subscribe(V311, PACKET_ID, &FILTERS, &mut out).expect("the benchmark filters are small");
+    encode_subscribe(V311, PACKET_ID, Properties::NONE, &FILTERS, &mut out)
+        .expect("the benchmark filters are small");
     let decoded = decode(&out, V311);
     let requested = FILTERS.map(|(f, q)| (f, SubscriptionOptions::from(q)));
     assert!(
@@ -160,12 +162,19 @@ fn bench_encode(c: &mut Criterion) {
     // SUBSCRIBE has no public constructor: clients build it with `encode_subscribe`,
     // which appends to a Vec (cleared here, so it does not reallocate).
     let mut sub = Vec::with_capacity(256);
-    encode_subscribe(V311, PACKET_ID, &FILTERS, &mut sub).expect("the benchmark filters are small");
+    encode_subscribe(V311, PACKET_ID, Properties::NONE, &FILTERS, &mut sub)
+        .expect("the benchmark filters are small");
     assert_eq!(sub, subscribe_bytes());
     group.bench_function("subscribe_5_filters", |b| {
         b.iter(|| {
             sub.clear();
-            encode_subscribe(V311, black_box(PACKET_ID), black_box(&FILTERS), &mut sub)
+            encode_subscribe(
+                V311,
+                black_box(PACKET_ID),
+                Properties::NONE,
+                black_box(&FILTERS),
+                &mut sub,
+            )
         })
     });
 
@@ -177,7 +186,17 @@ fn bench_encode(c: &mut Criterion) {
         properties: 0,
         payload: 64,
     };
-    let header = |id| PublishHeader::new(V311, false, QoS::AtLeastOnce, false, Some(id), shared);
+    let header = |id| {
+        PublishHeader::new(
+            V311,
+            false,
+            QoS::AtLeastOnce,
+            false,
+            Some(id),
+            shared,
+            &PerSubscriber::default(),
+        )
+    };
     let h = header(PACKET_ID).expect("small");
     assert_eq!(h.fixed_header(), &publish[..h.fixed_header().len()]);
     group.bench_function("publish_header", |b| {

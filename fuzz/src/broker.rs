@@ -493,7 +493,8 @@ fn packet(input: &mut Input<'_>) -> Vec<u8> {
                 .map(|_| (input.filter(), input.qos()))
                 .collect();
             let filters: Vec<(&str, QoS)> = filters.iter().map(|(f, q)| (f.as_str(), *q)).collect();
-            encode_subscribe(V311, id, &filters, &mut out).expect("small filters encode");
+            encode_subscribe(V311, id, Properties::NONE, &filters, &mut out)
+                .expect("small filters encode");
             return out;
         }
         11 => {

@@ -128,7 +128,7 @@ fn unknown_protocol_name_closes_without_connack_mqtt_3_1_2_1_mqtt_3_1_4_1() {
 fn unsupported_level_on_the_wire_gets_connack_1_then_close_mqtt_3_1_2_2() {
     let mut h = Harness::new();
     h.broker.accepted(0, 0, h.now);
-    h.feed(0, &connect_bytes(b"MQTT", 5, 0x02, &[0, 1, b'c']));
+    h.feed(0, &connect_bytes(b"MQTT", 6, 0x02, &[0, 1, b'c']));
     assert_eq!(h.take(0), vec![connack(false, 1)]);
     assert_eq!(h.is_closed(0), Some(CloseReason::ConnectRefused));
 }

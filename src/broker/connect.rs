@@ -42,6 +42,14 @@ impl Broker {
         if let Some(c) = self.conn_mut(conn) {
             c.version = p.version;
         }
+        if p.version == ProtocolVersion::V5 {
+            let why = "MQTT 5.0 is not served yet";
+            return self.refuse(
+                conn,
+                Refusal::new(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION, why),
+                now,
+            );
+        }
         let admitted = self
             .check_connect(conn, &p)
             .and_then(|(client_id, username)| {

@@ -283,6 +283,9 @@ impl Broker {
                 Phase::Connected(_),
                 Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
             ) => self.protocol_error(conn, "client sent a packet only a server may send", now),
+            (Phase::Connected(_), Packet::Auth(_)) => {
+                self.protocol_error(conn, "AUTH without an authentication method", now)
+            }
         }
         self.check_outbox_pressure(conn, now);
     }

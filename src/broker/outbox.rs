@@ -7,7 +7,7 @@
 //! here.
 
 use super::message::Message;
-use crate::codec::{EncodeError, Packet, ProtocolVersion, PublishHeader, QoS};
+use crate::codec::{EncodeError, Packet, PerSubscriber, ProtocolVersion, PublishHeader, QoS};
 use std::collections::VecDeque;
 use std::iter::Chain;
 use std::{option, slice};
@@ -68,8 +68,15 @@ impl Frame {
         retain: bool,
         packet_id: Option<u16>,
     ) -> Result<Frame, EncodeError> {
-        let header =
-            PublishHeader::new(version, dup, qos, retain, packet_id, message.shared_parts())?;
+        let header = PublishHeader::new(
+            version,
+            dup,
+            qos,
+            retain,
+            packet_id,
+            message.shared_parts(),
+            &PerSubscriber::default(),
+        )?;
         Ok(Frame::Publish { header, message })
     }
 

@@ -1,19 +1,23 @@
 //! CONNECT [MQTT-3.1] and CONNACK [MQTT-3.2].
 //!
-//! CONNECT is decoded for MQTT 3.1.1 (`MQTT`, level 4) and MQTT 3.1 (`MQIsdp`, level 3),
-//! and names the [`ProtocolVersion`] the connection speaks from then on. A known protocol
-//! name with another level is [`DecodeError::UnsupportedProtocolLevel`] rather than a
-//! plain malformation, because the broker must first answer it with CONNACK 0x01
-//! [MQTT-3.1.2-2]; that includes `MQTT` level 5 until MQTT 5 is supported.
+//! CONNECT is decoded for MQTT 5.0 (`MQTT`, level 5), MQTT 3.1.1 (`MQTT`, level 4) and
+//! MQTT 3.1 (`MQIsdp`, level 3), and names the [`ProtocolVersion`] the connection speaks
+//! from then on. A known protocol name with another level is
+//! [`DecodeError::UnsupportedProtocolLevel`] rather than a plain malformation, because
+//! the broker must first answer it with CONNACK 0x01 (3.1.1) or 0x84 (5.0)
+//! [MQTT-3.1.2-2].
 //!
-//! CONNACK is written by version: MQTT 3.1 has no session-present flag (the byte is
-//! reserved and 0), 3.1/3.1.1 carry the outcome as a return code
-//! ([`ReasonCode::to_v311_connack`]).
+//! MQTT 5.0 adds CONNECT properties after the keep-alive and will properties before the
+//! will topic. CONNACK is written by version: MQTT 3.1 has no session-present flag (the
+//! byte is reserved and 0), 3.1/3.1.1 carry the outcome as a return code
+//! ([`ReasonCode::to_v311_connack`]), 5.0 as a reason code followed by properties.
 //!
 //! The decoder checks the wire rules only. Whether a client id is acceptable (empty, too
 //! long, clean session 0 with an empty id [MQTT-3.1.3-7]) and whether credentials are
 //! right is the broker's decision, answered with a CONNACK return code.
 
+use super::packet::allowed;
+use super::properties::{read_properties, Context};
 use super::wire::{field_len, Reader, Writer};
 use super::{
     Connack, Connect, DecodeError, EncodeError, Properties, ProtocolVersion, QoS, ReasonCode, Will,
@@ -31,22 +35,16 @@ const USERNAME: u8 = 0x80;
 
 /// Reads the protocol name [MQTT-3.1.2-1] and level; fails unless Sol speaks them.
 fn decode_protocol(r: &mut Reader<'_>) -> Result<ProtocolVersion, DecodeError> {
-    let (v31, v311) = (ProtocolVersion::V31, ProtocolVersion::V311);
+    use ProtocolVersion::{V31, V311, V5};
     // Compared as bytes: a name that is not even UTF-8 is just an unknown name.
     let name = r.binary()?;
-    if name != v311.protocol_name() && name != v31.protocol_name() {
-        return Err(DecodeError::InvalidProtocolName);
-    }
     let level = r.u8()?;
-    let version = if name == v311.protocol_name() {
-        v311
-    } else {
-        v31
-    };
-    if level == version.level() {
-        Ok(version)
-    } else {
-        Err(DecodeError::UnsupportedProtocolLevel(level))
+    match (name, level) {
+        (b"MQTT", 4) => Ok(V311),
+        (b"MQTT", 5) => Ok(V5),
+        (b"MQIsdp", 3) => Ok(V31),
+        (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolLevel(level)),
+        _ => Err(DecodeError::InvalidProtocolName),
     }
 }
 
@@ -69,8 +67,9 @@ fn decode_will_topic<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
 pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
     let version = decode_protocol(r)?;
     let flags = r.u8()?;
-    // MQTT 3.1 left bit 0 undefined, and Mosquitto accepts it set there; 3.1.1 requires 0.
-    if flags & RESERVED != 0 && version == ProtocolVersion::V311 {
+    // MQTT 3.1 left bit 0 undefined, and Mosquitto accepts it set there; 3.1.1 and 5.0
+    // require 0.
+    if flags & RESERVED != 0 && version != ProtocolVersion::V31 {
         return Err(DecodeError::ConnectReservedFlag); // [MQTT-3.1.2-3]
     }
     let will_flag = flags & WILL != 0;
@@ -89,15 +88,26 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
         return Err(DecodeError::PasswordWithoutUsername); // [MQTT-3.1.2-22]
     }
     let keep_alive = r.u16()?;
+    let v5 = version.has_properties();
+    let properties = if v5 {
+        read_properties(r, Context::Connect)?
+    } else {
+        Properties::NONE
+    };
 
     // Payload, in this order [MQTT-3.1.3-1].
     let client_id = r.str()?;
     let will = if will_flag {
+        let will_properties = if v5 {
+            read_properties(r, Context::Will)?
+        } else {
+            Properties::NONE
+        };
         let topic = decode_will_topic(r)?;
         let payload = r.binary()?;
         Some(Will {
             topic,
-            properties: Properties::NONE,
+            properties: will_properties,
             payload,
             qos: will_qos,
             retain: will_retain,
@@ -116,7 +126,7 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
         version,
         clean_session: flags & CLEAN_SESSION != 0,
         keep_alive,
-        properties: Properties::NONE,
+        properties,
         client_id,
         will,
         username,
@@ -128,9 +138,16 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
 pub(super) fn connect_body_len(c: &Connect<'_>) -> Result<usize, EncodeError> {
     // Name, level, flags, keep-alive.
     let mut len = 2 + c.version.protocol_name().len() + 1 + 1 + 2;
+    let v5 = c.version.has_properties();
+    if v5 {
+        len += c.properties.encoded_len();
+    }
     len += field_len(c.client_id.len())?;
     if let Some(will) = &c.will {
         len += field_len(will.topic.len())? + field_len(will.payload.len())?;
+        if v5 {
+            len += will.properties.encoded_len();
+        }
     }
     if let Some(username) = c.username {
         len += field_len(username.len())?;
@@ -164,8 +181,15 @@ pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), E
     w.u8(c.version.level())?;
     w.u8(flags)?;
     w.u16(c.keep_alive)?;
+    let v5 = c.version.has_properties();
+    if v5 {
+        c.properties.write_to(w)?;
+    }
     w.str(c.client_id)?;
     if let Some(will) = &c.will {
+        if v5 {
+            will.properties.write_to(w)?;
+        }
         w.str(will.topic)?;
         w.binary(will.payload)?;
     }
@@ -178,17 +202,42 @@ pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), E
     Ok(())
 }
 
-/// Decodes the body of an MQTT 3.1/3.1.1 CONNACK.
-pub(super) fn decode_connack<'a>(r: &mut Reader<'a>) -> Result<Connack<'a>, DecodeError> {
+/// Decodes the body of a CONNACK for a connection speaking `version`.
+pub(super) fn decode_connack<'a>(
+    r: &mut Reader<'a>,
+    version: ProtocolVersion,
+) -> Result<Connack<'a>, DecodeError> {
     let ack_flags = r.u8()?;
     let code = r.u8()?;
-    r.finish()?;
     // Bits 7-1 of the acknowledge flags are reserved and 0 [MQTT-3.2.2.1].
     if ack_flags & !1 != 0 {
         return Err(DecodeError::InvalidConnackFlags);
     }
-    let reason = ReasonCode::from_v311_connack(code).ok_or(DecodeError::InvalidReturnCode(code))?;
-    Ok(Connack::new(ack_flags == 1, reason))
+    let (reason, properties) = if version.has_properties() {
+        if !allowed::CONNACK.contains(&code) {
+            return Err(DecodeError::InvalidReasonCode(code));
+        }
+        (ReasonCode(code), read_properties(r, Context::Connack)?)
+    } else {
+        let reason =
+            ReasonCode::from_v311_connack(code).ok_or(DecodeError::InvalidReturnCode(code))?;
+        (reason, Properties::NONE)
+    };
+    r.finish()?;
+    Ok(Connack {
+        session_present: ack_flags == 1,
+        reason,
+        properties,
+    })
+}
+
+/// Length of a CONNACK body for `version`.
+pub(super) fn connack_body_len(c: &Connack<'_>, version: ProtocolVersion) -> usize {
+    if version.has_properties() {
+        2 + c.properties.encoded_len()
+    } else {
+        2
+    }
 }
 
 /// Writes a CONNACK body for a connection speaking `version`.
@@ -200,7 +249,12 @@ pub(super) fn write_connack(
     // MQTT 3.1 has no session-present flag: the whole first byte is reserved.
     let session_present = c.session_present && version != ProtocolVersion::V31;
     w.u8(u8::from(session_present))?;
-    w.u8(c.reason.to_v311_connack())
+    if version.has_properties() {
+        w.u8(c.reason.0)?;
+        c.properties.write_to(w)
+    } else {
+        w.u8(c.reason.to_v311_connack())
+    }
 }
 
 #[cfg(test)]
@@ -316,7 +370,7 @@ mod tests {
     fn unsupported_level_is_reported_for_connack_0x01_mqtt_3_1_2_2() {
         for (name, level) in [
             (&b"MQTT"[..], 3),
-            (b"MQTT", 5),
+            (b"MQTT", 6),
             (b"MQTT", 0),
             (b"MQIsdp", 4),
         ] {
@@ -501,6 +555,106 @@ mod tests {
         assert_eq!(
             decode(&[0x20, 3, 0, 0, 0], V311),
             Err(DecodeError::TrailingBytes)
+        );
+    }
+
+    #[test]
+    fn v5_connect_round_trips_with_properties_and_will_properties() {
+        use super::super::{property, ProtocolVersion::V5};
+        let props = [
+            property::SESSION_EXPIRY_INTERVAL,
+            0,
+            0,
+            0,
+            60,
+            property::RECEIVE_MAXIMUM,
+            0,
+            5,
+        ];
+        let will_props = [
+            property::WILL_DELAY_INTERVAL,
+            0,
+            0,
+            0,
+            2,
+            property::CONTENT_TYPE,
+            0,
+            1,
+            b'j',
+        ];
+        let connect = Connect {
+            version: V5,
+            clean_session: false,
+            keep_alive: 30,
+            properties: Properties::from_bytes(&props),
+            client_id: "c5",
+            will: Some(Will {
+                topic: "w",
+                properties: Properties::from_bytes(&will_props),
+                payload: b"gone",
+                qos: QoS::AtLeastOnce,
+                retain: false,
+            }),
+            username: Some("u"),
+            password: Some(b"p"),
+        };
+        let bytes = Packet::Connect(connect).to_vec(V311).unwrap();
+        // Name, level 5, flags, keep-alive, then the property length.
+        assert_eq!(
+            &bytes[2..13],
+            &[0, 4, b'M', b'Q', b'T', b'T', 5, 0xcc, 0, 30, 8]
+        );
+        assert_eq!(decode(&bytes, V311), Ok(Packet::Connect(connect)));
+        let p = connect.properties;
+        assert_eq!(p.u32(property::SESSION_EXPIRY_INTERVAL), Some(60));
+        assert_eq!(p.u16(property::RECEIVE_MAXIMUM), Some(5));
+    }
+
+    #[test]
+    fn v5_connect_properties_are_checked() {
+        // Topic Alias is not a CONNECT property; a will property list may not hold a
+        // Session Expiry Interval.
+        let bad = connect_frame(b"MQTT", 5, CLEAN_SESSION, &[3, 0x23, 0, 1, 0, 1, b'c']);
+        assert_eq!(
+            decode(&bad, V311),
+            Err(DecodeError::PropertyNotAllowed(0x23))
+        );
+        let will = connect_frame(
+            b"MQTT",
+            5,
+            CLEAN_SESSION | WILL,
+            &[0, 0, 1, b'c', 5, 0x11, 0, 0, 0, 1, 0, 1, b'w', 0, 0],
+        );
+        assert_eq!(
+            decode(&will, V311),
+            Err(DecodeError::PropertyNotAllowed(0x11))
+        );
+        // The reserved flag is checked for 5.0 too [MQTT-3.1.2-3].
+        let reserved = connect_frame(b"MQTT", 5, 1, &[0, 0, 1, b'c']);
+        assert_eq!(
+            decode(&reserved, V311),
+            Err(DecodeError::ConnectReservedFlag)
+        );
+    }
+
+    #[test]
+    fn v5_connack_carries_a_reason_code_and_properties_mqtt_3_2_2_2() {
+        use super::super::ProtocolVersion::V5;
+        let connack = Connack {
+            session_present: true,
+            reason: ReasonCode::SUCCESS,
+            properties: Properties::from_bytes(&[0x21, 0, 10, 0x25, 0]),
+        };
+        let bytes = Packet::Connack(connack).to_vec(V5).unwrap();
+        assert_eq!(bytes, [0x20, 8, 1, 0, 5, 0x21, 0, 10, 0x25, 0]);
+        assert_eq!(decode(&bytes, V5), Ok(Packet::Connack(connack)));
+        // 5.0 codes are written as they are, not mapped to 3.1.1 return codes.
+        let refused = Packet::Connack(Connack::new(false, ReasonCode::BAD_AUTHENTICATION_METHOD));
+        assert_eq!(refused.to_vec(V5).unwrap(), [0x20, 3, 0, 0x8c, 0]);
+        assert_eq!(refused.to_vec(V311).unwrap(), [0x20, 2, 0, 4]);
+        assert_eq!(
+            decode(&[0x20, 3, 0, 0x10, 0], V5),
+            Err(DecodeError::InvalidReasonCode(0x10))
         );
     }
 }

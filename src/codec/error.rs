@@ -1,7 +1,6 @@
 //! What can go wrong on the wire: one [`DecodeError`] variant per malformation, each
 //! citing the statement it enforces, and the ways encoding can fail.
 
-use super::ProtocolVersion;
 #[cfg(doc)]
 use super::MAX_REMAINING_LENGTH;
 #[cfg(doc)]
@@ -60,6 +59,48 @@ pub enum DecodeError {
     /// A CONNACK return code above 5 or a SUBACK return code other than 0, 1, 2 or 0x80
     /// [MQTT-3.2.2.3], [MQTT-3.9.3-2].
     InvalidReturnCode(u8),
+    /// A variable byte integer longer than 4 bytes or not in its shortest form
+    /// [MQTT-1.5.5-1] (MQTT 5.0 properties and their length).
+    MalformedVarInt,
+    /// A property identifier MQTT 5.0 does not define [MQTT-2.2.2.2].
+    UnknownProperty(u8),
+    /// A property this packet may not carry [MQTT-2.2.2.2] (table 2-4).
+    PropertyNotAllowed(u8),
+    /// A property that may appear once appears again (a Protocol Error).
+    DuplicateProperty(u8),
+    /// A property value out of its range: a byte flag other than 0 or 1, a Receive
+    /// Maximum, Maximum Packet Size, Topic Alias or Subscription Identifier of 0 (a
+    /// Protocol Error).
+    InvalidPropertyValue(u8),
+    /// A reason code the packet may not carry [MQTT-2.4] (MQTT 5.0).
+    InvalidReasonCode(u8),
+    /// SUBSCRIBE options with Retain Handling 3 [MQTT-3.8.3-5] (a Protocol Error).
+    InvalidRetainHandling,
+}
+
+impl DecodeError {
+    /// Whether MQTT 5.0 calls this a Malformed Packet (reason code 0x81) rather than a
+    /// Protocol Error (0x82) [MQTT-4.13]: the bytes cannot be parsed as the
+    /// specification defines them, as opposed to parsing into something forbidden.
+    pub fn is_malformed(&self) -> bool {
+        !matches!(
+            self,
+            DecodeError::DuplicateProperty(_)
+                | DecodeError::InvalidPropertyValue(_)
+                | DecodeError::InvalidRetainHandling
+                | DecodeError::ZeroPacketId
+        )
+    }
+
+    /// The MQTT 5.0 reason code a DISCONNECT (or, before CONNACK, a CONNACK) names this
+    /// error with: Malformed Packet or Protocol Error [MQTT-4.13.1-1].
+    pub fn reason_code(&self) -> super::ReasonCode {
+        if self.is_malformed() {
+            super::ReasonCode::MALFORMED_PACKET
+        } else {
+            super::ReasonCode::PROTOCOL_ERROR
+        }
+    }
 }
 
 impl core::fmt::Display for DecodeError {
@@ -93,6 +134,19 @@ impl core::fmt::Display for DecodeError {
             }
             DecodeError::InvalidConnackFlags => f.write_str("reserved CONNACK flags are set"),
             DecodeError::InvalidReturnCode(c) => write!(f, "reserved return code {c:#x}"),
+            DecodeError::MalformedVarInt => f.write_str("malformed variable byte integer"),
+            DecodeError::UnknownProperty(id) => write!(f, "unknown property {id:#04x}"),
+            DecodeError::PropertyNotAllowed(id) => {
+                write!(f, "property {id:#04x} not allowed on this packet")
+            }
+            DecodeError::DuplicateProperty(id) => write!(f, "property {id:#04x} repeated"),
+            DecodeError::InvalidPropertyValue(id) => {
+                write!(f, "property {id:#04x} has a value out of range")
+            }
+            DecodeError::InvalidReasonCode(c) => {
+                write!(f, "reason code {c:#04x} not allowed on this packet")
+            }
+            DecodeError::InvalidRetainHandling => f.write_str("retain handling 3 is reserved"),
         }
     }
 }
@@ -106,8 +160,6 @@ pub enum EncodeError {
     BufferTooSmall,
     /// The packet would exceed [`MAX_REMAINING_LENGTH`] or a string exceeds 65,535 bytes.
     TooLarge,
-    /// The codec does not write this protocol version yet (MQTT 5.0).
-    UnsupportedVersion(ProtocolVersion),
 }
 
 impl core::fmt::Display for EncodeError {
@@ -115,7 +167,6 @@ impl core::fmt::Display for EncodeError {
         match self {
             EncodeError::BufferTooSmall => f.write_str("output buffer too small"),
             EncodeError::TooLarge => f.write_str("packet too large to encode"),
-            EncodeError::UnsupportedVersion(v) => write!(f, "{v} is not supported yet"),
         }
     }
 }

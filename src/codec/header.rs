@@ -12,9 +12,10 @@
 //! always delimit a packet (and account for its length) before the decoder names what is
 //! wrong with it, and a single place reports every malformation of a packet's content.
 
+use super::packet::allowed;
 use super::wire::{Reader, Writer};
 use super::{
-    ack, connect, publish, subscribe, DecodeError, EncodeError, Packet, PacketType,
+    ack, connect, publish, subscribe, DecodeError, EncodeError, Packet, PacketType, Properties,
     ProtocolVersion, MAX_REMAINING_LENGTH,
 };
 
@@ -33,7 +34,8 @@ impl FixedHeader {
     /// Parses the fixed header at the start of `buf`; `Ok(None)` if more bytes are needed.
     ///
     /// Only the header is read: `buf` may end anywhere after it, or hold further packets.
-    /// A reserved packet type (0 or 15) is reported as soon as the first byte is there.
+    /// The reserved packet type 0 is reported as soon as the first byte is there (15,
+    /// AUTH, frames for every version; decoding refuses it before MQTT 5.0).
     /// A remaining length is accepted in a non-minimal encoding (e.g. `0x80 0x00` for 0),
     /// which MQTT 3.1.1 does not forbid.
     pub fn parse(buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
@@ -167,27 +169,46 @@ pub(super) fn decode_body<'a>(
     let mut r = Reader::new(body);
     if packet_type == PacketType::Connect {
         // A CONNECT names its own version.
-        return connect::decode_connect(&mut r).map(Packet::Connect);
+        let connect = connect::decode_connect(&mut r)?;
+        check_minimal_length(header, connect.version)?;
+        return Ok(Packet::Connect(connect));
     }
-    if !version.is_supported() {
-        return Err(DecodeError::UnsupportedProtocolLevel(version.level()));
-    }
+    check_minimal_length(header, version)?;
+    let v = version;
     match packet_type {
         PacketType::Connect => unreachable!("decoded above"),
-        PacketType::Connack => connect::decode_connack(&mut r).map(Packet::Connack),
-        PacketType::Publish => publish::decode_publish(header.flags(), &mut r).map(Packet::Publish),
-        PacketType::Puback => ack::decode_ack(&mut r).map(Packet::Puback),
-        PacketType::Pubrec => ack::decode_ack(&mut r).map(Packet::Pubrec),
-        PacketType::Pubrel => ack::decode_ack(&mut r).map(Packet::Pubrel),
-        PacketType::Pubcomp => ack::decode_ack(&mut r).map(Packet::Pubcomp),
-        PacketType::Subscribe => subscribe::decode_subscribe(&mut r).map(Packet::Subscribe),
-        PacketType::Suback => subscribe::decode_suback(&mut r).map(Packet::Suback),
-        PacketType::Unsubscribe => subscribe::decode_unsubscribe(&mut r).map(Packet::Unsubscribe),
-        PacketType::Unsuback => ack::decode_unsuback(&mut r).map(Packet::Unsuback),
+        PacketType::Connack => connect::decode_connack(&mut r, v).map(Packet::Connack),
+        PacketType::Publish => {
+            publish::decode_publish(header.flags(), &mut r, v).map(Packet::Publish)
+        }
+        PacketType::Puback => ack::decode_ack(&mut r, v, allowed::PUBACK).map(Packet::Puback),
+        PacketType::Pubrec => ack::decode_ack(&mut r, v, allowed::PUBACK).map(Packet::Pubrec),
+        PacketType::Pubrel => ack::decode_ack(&mut r, v, allowed::PUBREL).map(Packet::Pubrel),
+        PacketType::Pubcomp => ack::decode_ack(&mut r, v, allowed::PUBREL).map(Packet::Pubcomp),
+        PacketType::Subscribe => subscribe::decode_subscribe(&mut r, v).map(Packet::Subscribe),
+        PacketType::Suback => subscribe::decode_suback(&mut r, v).map(Packet::Suback),
+        PacketType::Unsubscribe => {
+            subscribe::decode_unsubscribe(&mut r, v).map(Packet::Unsubscribe)
+        }
+        PacketType::Unsuback => ack::decode_unsuback(&mut r, v).map(Packet::Unsuback),
         PacketType::Pingreq => ack::decode_empty(&r).map(|()| Packet::Pingreq),
         PacketType::Pingresp => ack::decode_empty(&r).map(|()| Packet::Pingresp),
-        PacketType::Disconnect => ack::decode_empty(&r).map(|()| Packet::disconnect()),
+        PacketType::Disconnect => ack::decode_disconnect(&mut r, v).map(Packet::Disconnect),
+        PacketType::Auth if v.has_properties() => ack::decode_auth(&mut r).map(Packet::Auth),
+        // Reserved before MQTT 5.0 [MQTT-2.2.1].
+        PacketType::Auth => Err(DecodeError::ReservedPacketType(PacketType::Auth as u8)),
     }
+}
+
+/// MQTT 5.0 requires every variable byte integer, the remaining length included, in its
+/// shortest form [MQTT-1.5.5-1]; MQTT 3.1.1 does not forbid a longer one.
+fn check_minimal_length(header: &FixedHeader, version: ProtocolVersion) -> Result<(), DecodeError> {
+    if version.has_properties()
+        && header.header_len != 1 + remaining_length_len(header.remaining_len)
+    {
+        return Err(DecodeError::MalformedRemainingLength);
+    }
+    Ok(())
 }
 
 impl Packet<'_> {
@@ -202,34 +223,34 @@ impl Packet<'_> {
     }
 
     /// The version the packet is written in: a CONNECT's own, else the connection's.
-    fn version_for(&self, version: ProtocolVersion) -> Result<ProtocolVersion, EncodeError> {
-        let version = match self {
+    fn version_for(&self, version: ProtocolVersion) -> ProtocolVersion {
+        match self {
             Packet::Connect(c) => c.version,
             _ => version,
-        };
-        if version.is_supported() {
-            Ok(version)
-        } else {
-            Err(EncodeError::UnsupportedVersion(version))
         }
     }
 
     /// Length of the body after the fixed header, or [`EncodeError::TooLarge`].
     fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        self.version_for(version)?;
+        let version = self.version_for(version);
+        let v5 = version.has_properties();
+        let props = |p: &Properties<'_>| if v5 { p.encoded_len() } else { 0 };
+        let tail = |reason, p: &Properties<'_>| if v5 { ack::tail_len(reason, p) } else { 0 };
         let len = match self {
             Packet::Connect(c) => connect::connect_body_len(c)?,
-            Packet::Connack(_) => 2,
-            Packet::Publish(p) => publish::publish_body_len(p)?,
-            Packet::Puback(_)
-            | Packet::Pubrec(_)
-            | Packet::Pubrel(_)
-            | Packet::Pubcomp(_)
-            | Packet::Unsuback(_) => 2,
-            Packet::Subscribe(s) => 2 + s.payload.len(),
-            Packet::Suback(s) => 2 + s.reason_codes.len(),
-            Packet::Unsubscribe(u) => 2 + u.payload.len(),
-            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect(_) => 0,
+            Packet::Connack(c) => connect::connack_body_len(c, version),
+            Packet::Publish(p) => publish::publish_body_len(p, version)?,
+            Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) => {
+                2 + tail(a.reason, &a.properties)
+            }
+            Packet::Unsuback(u) if v5 => 2 + props(&u.properties) + u.reason_codes.len(),
+            Packet::Unsuback(_) => 2,
+            Packet::Subscribe(s) => 2 + props(&s.properties) + s.payload.len(),
+            Packet::Suback(s) => 2 + props(&s.properties) + s.reason_codes.len(),
+            Packet::Unsubscribe(u) => 2 + props(&u.properties) + u.payload.len(),
+            Packet::Pingreq | Packet::Pingresp => 0,
+            Packet::Disconnect(d) => tail(d.reason, &d.properties),
+            Packet::Auth(a) => ack::tail_len(a.reason, &a.properties),
         };
         if len > MAX_REMAINING_LENGTH {
             return Err(EncodeError::TooLarge);
@@ -241,8 +262,7 @@ impl Packet<'_> {
     /// plus body.
     ///
     /// Fails with [`EncodeError::TooLarge`] if a string or binary field exceeds 65,535
-    /// bytes or the body exceeds [`MAX_REMAINING_LENGTH`], and with
-    /// [`EncodeError::UnsupportedVersion`] for MQTT 5.0.
+    /// bytes or the body exceeds [`MAX_REMAINING_LENGTH`].
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         let remaining = self.remaining_len(version)?;
         Ok(1 + remaining_length_len(remaining) + remaining)
@@ -251,23 +271,28 @@ impl Packet<'_> {
     /// Writes the packet as a connection speaking `version` receives it into `out`;
     /// returns the bytes written ([`Packet::encoded_len`]). What the version cannot carry
     /// is mapped or left out (see [`super::ReasonCode`]); a CONNECT is written in the
-    /// version it names.
+    /// version it names. (AUTH exists only in MQTT 5.0: it is written as MQTT 5.0 would
+    /// write it whatever `version` says, and only a 5.0 connection should be sent one.)
     ///
     /// Nothing is written if `out` is too small ([`EncodeError::BufferTooSmall`]). The
     /// encoder checks sizes, not protocol rules: it writes the fields it is given (for
     /// example, an empty PUBLISH topic), so a packet built by hand should follow the rules
     /// documented on its fields. A decoded packet always re-encodes to a valid one.
     pub fn encode(&self, version: ProtocolVersion, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let version = self.version_for(version)?;
+        let version = self.version_for(version);
+        let v5 = version.has_properties();
         if let Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) = self
         {
-            // The broker sends one of these per QoS 1/2 message: a short path. In MQTT
-            // 3.1/3.1.1 they are a packet id and nothing else.
-            let [hi, lo] = a.packet_id.to_be_bytes();
-            let bytes = [self.first_byte(), 2, hi, lo];
-            let dst = out.get_mut(..4).ok_or(EncodeError::BufferTooSmall)?;
-            dst.copy_from_slice(&bytes);
-            return Ok(4);
+            if !v5 || ack::tail_len(a.reason, &a.properties) == 0 {
+                // The broker sends one of these per QoS 1/2 message: a short path. In MQTT
+                // 3.1/3.1.1, and for a 5.0 success without properties, they are a packet
+                // id and nothing else [MQTT-3.4.2.1].
+                let [hi, lo] = a.packet_id.to_be_bytes();
+                let bytes = [self.first_byte(), 2, hi, lo];
+                let dst = out.get_mut(..4).ok_or(EncodeError::BufferTooSmall)?;
+                dst.copy_from_slice(&bytes);
+                return Ok(4);
+            }
         }
         let remaining = self.remaining_len(version)?;
         let total = 1 + remaining_length_len(remaining) + remaining;
@@ -278,29 +303,50 @@ impl Packet<'_> {
         let head_len = encode_fixed_header(self.first_byte(), remaining, &mut head);
         let mut w = Writer::new(out);
         w.bytes(&head[..head_len])?;
+        let props = |p: &Properties<'_>, w: &mut Writer<'_>| {
+            if v5 {
+                p.write_to(w)
+            } else {
+                Ok(())
+            }
+        };
         match self {
             Packet::Connect(c) => connect::write_connect(c, &mut w)?,
             Packet::Connack(c) => connect::write_connack(c, version, &mut w)?,
-            Packet::Publish(p) => publish::write_publish(p, &mut w)?,
+            Packet::Publish(p) => publish::write_publish(p, version, &mut w)?,
             Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) => {
-                w.u16(a.packet_id)?
+                w.u16(a.packet_id)?;
+                ack::write_tail(a.reason, &a.properties, &mut w)?;
             }
-            Packet::Unsuback(u) => w.u16(u.packet_id)?,
+            Packet::Unsuback(u) => {
+                w.u16(u.packet_id)?;
+                if v5 {
+                    props(&u.properties, &mut w)?;
+                    w.bytes(u.reason_codes)?;
+                }
+            }
             Packet::Subscribe(s) => {
                 w.u16(s.packet_id)?;
+                props(&s.properties, &mut w)?;
                 w.bytes(s.payload)?;
             }
             Packet::Suback(s) => {
                 w.u16(s.packet_id)?;
+                props(&s.properties, &mut w)?;
                 for &code in s.reason_codes {
-                    w.u8(super::ReasonCode(code).to_v311_suback())?;
+                    let code = super::ReasonCode(code);
+                    w.u8(if v5 { code.0 } else { code.to_v311_suback() })?;
                 }
             }
             Packet::Unsubscribe(u) => {
                 w.u16(u.packet_id)?;
+                props(&u.properties, &mut w)?;
                 w.bytes(u.payload)?;
             }
-            Packet::Pingreq | Packet::Pingresp | Packet::Disconnect(_) => {}
+            Packet::Pingreq | Packet::Pingresp => {}
+            Packet::Disconnect(d) if v5 => ack::write_tail(d.reason, &d.properties, &mut w)?,
+            Packet::Disconnect(_) => {}
+            Packet::Auth(a) => ack::write_tail(a.reason, &a.properties, &mut w)?,
         }
         debug_assert_eq!(w.position(), total, "encoded_len and encode disagree");
         Ok(w.position())
@@ -427,10 +473,8 @@ mod tests {
             FixedHeader::parse(&[0x00]),
             Err(DecodeError::ReservedPacketType(0))
         );
-        assert_eq!(
-            FixedHeader::parse(&[0xf0]),
-            Err(DecodeError::ReservedPacketType(15))
-        );
+        // 15 is AUTH in MQTT 5.0: it frames, and is refused by decoding before 5.0.
+        assert!(FixedHeader::parse(&[0xf0, 0]).unwrap().is_some());
         assert_eq!(
             decode(&[0x00, 0x00], V311),
             Err(DecodeError::ReservedPacketType(0))

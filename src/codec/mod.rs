@@ -1,5 +1,5 @@
-//! The MQTT wire format, for MQTT 3.1 and 3.1.1 (with MQTT 5.0 named but not spoken yet):
-//! framing, decoding and encoding of every packet. The only place that knows packet bytes.
+//! The MQTT wire format, for MQTT 3.1, 3.1.1 and 5.0: framing, decoding and encoding of
+//! every packet, properties and reason codes. The only place that knows packet bytes.
 //!
 //! This module owns the bytes on the wire and nothing else: it does no I/O and keeps no
 //! state between packets. Two steps, as in smoltcp's `wire`:
@@ -41,11 +41,11 @@ mod wire;
 pub use error::{DecodeError, EncodeError};
 pub use header::{encode_remaining_length, remaining_length_len, FixedHeader};
 pub use packet::{
-    Ack, Connack, Connect, Disconnect, Packet, PacketType, Publish, QoS, RetainHandling, Suback,
-    Subscribe, SubscriptionOptions, Unsuback, Unsubscribe, Will,
+    Ack, Auth, Connack, Connect, Disconnect, Packet, PacketType, Publish, QoS, RetainHandling,
+    Suback, Subscribe, SubscriptionOptions, Unsuback, Unsubscribe, Will,
 };
-pub use properties::Properties;
-pub use publish::{PublishHeader, SharedParts};
+pub use properties::{id as property, varint_len, Properties, Property, MAX_VARINT};
+pub use publish::{publish_header_max, PerSubscriber, PublishHeader, SharedParts};
 pub use reason::ReasonCode;
 pub use subscribe::{encode_subscribe, encode_unsubscribe};
 pub use version::ProtocolVersion;

@@ -6,9 +6,36 @@
 //! (reason codes on acknowledgments, properties, subscription options beyond the QoS) are
 //! present for every version: a 3.1.1 packet decodes with [`ReasonCode::SUCCESS`] and
 //! [`Properties::NONE`] there, and encoding for 3.1.1 maps or drops them (see
-//! [`ReasonCode`]).
+//! [`ReasonCode`]). AUTH exists in MQTT 5.0 only.
 
 use super::{Properties, ProtocolVersion, ReasonCode};
+
+/// The reason codes each MQTT 5.0 packet may carry [MQTT-2.4] (tables of 3.2.2.2,
+/// 3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1, 3.9.3, 3.11.3, 3.14.2.1, 3.15.2.1).
+pub(super) mod allowed {
+    /// CONNACK.
+    pub const CONNACK: &[u8] = &[
+        0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a, 0x8c, 0x90, 0x95,
+        0x97, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9f,
+    ];
+    /// PUBACK and PUBREC.
+    pub const PUBACK: &[u8] = &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99];
+    /// PUBREL and PUBCOMP.
+    pub const PUBREL: &[u8] = &[0x00, 0x92];
+    /// SUBACK.
+    pub const SUBACK: &[u8] = &[
+        0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2,
+    ];
+    /// UNSUBACK.
+    pub const UNSUBACK: &[u8] = &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8f, 0x91];
+    /// DISCONNECT (from either side).
+    pub const DISCONNECT: &[u8] = &[
+        0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94,
+        0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+    ];
+    /// AUTH.
+    pub const AUTH: &[u8] = &[0x00, 0x18, 0x19];
+}
 
 /// The control packet type, the high nibble of the first byte [MQTT-2.2.1].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,12 +69,14 @@ pub enum PacketType {
     Pingresp = 13,
     /// Client is disconnecting (MQTT 5.0: either side).
     Disconnect = 14,
+    /// Authentication exchange (MQTT 5.0 only).
+    Auth = 15,
 }
 
 impl PacketType {
     /// The packet type for the high nibble of a first byte; `None` for the reserved
-    /// values 0 and 15 (and anything above 15). (15 is AUTH in MQTT 5.0, which framing
-    /// will accept once MQTT 5.0 is spoken.)
+    /// value 0 (and anything above 15). 15 is AUTH, which only MQTT 5.0 defines: framing
+    /// accepts it, and decoding refuses it for MQTT 3.1/3.1.1, where it is reserved.
     pub fn from_bits(bits: u8) -> Option<PacketType> {
         Some(match bits {
             1 => PacketType::Connect,
@@ -64,6 +93,7 @@ impl PacketType {
             12 => PacketType::Pingreq,
             13 => PacketType::Pingresp,
             14 => PacketType::Disconnect,
+            15 => PacketType::Auth,
             _ => return None,
         })
     }
@@ -303,6 +333,15 @@ pub struct Disconnect<'a> {
     pub properties: Properties<'a>,
 }
 
+/// An AUTH packet [MQTT-3.15] (MQTT 5.0): a step of enhanced authentication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Auth<'a> {
+    /// Success, Continue authentication or Re-authenticate.
+    pub reason: ReasonCode,
+    /// AUTH properties: authentication method and data, reason string, user properties.
+    pub properties: Properties<'a>,
+}
+
 /// One decoded MQTT control packet, borrowing from the buffer it was decoded from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Packet<'a> {
@@ -334,6 +373,8 @@ pub enum Packet<'a> {
     Pingresp,
     /// DISCONNECT.
     Disconnect(Disconnect<'a>),
+    /// AUTH (MQTT 5.0).
+    Auth(Auth<'a>),
 }
 
 impl Packet<'_> {
@@ -384,6 +425,7 @@ impl Packet<'_> {
             Packet::Pingreq => PacketType::Pingreq,
             Packet::Pingresp => PacketType::Pingresp,
             Packet::Disconnect(_) => PacketType::Disconnect,
+            Packet::Auth(_) => PacketType::Auth,
         }
     }
 }

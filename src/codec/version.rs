@@ -4,9 +4,7 @@
 //! MQTT 3.1 (`MQIsdp`, level 3) and 3.1.1 (`MQTT`, level 4) share one wire format but for
 //! a few rules (3.1's CONNACK has no session-present flag, its CONNECT tolerates the
 //! reserved flag). MQTT 5.0 (`MQTT`, level 5) adds properties to most packets and reason
-//! codes to every acknowledgment; this codec names it so types and signatures need not
-//! change when it is spoken, but does not decode or encode it yet (a CONNECT at level 5
-//! is answered with CONNACK 0x01, as before).
+//! codes to every acknowledgment, and the AUTH packet.
 
 use core::fmt;
 
@@ -19,7 +17,7 @@ pub enum ProtocolVersion {
     /// MQTT 3.1.1: protocol name `MQTT`, level 4. The version assumed before CONNECT.
     #[default]
     V311 = 4,
-    /// MQTT 5.0: protocol name `MQTT`, level 5. Not spoken yet.
+    /// MQTT 5.0: protocol name `MQTT`, level 5.
     V5 = 5,
 }
 
@@ -40,11 +38,6 @@ impl ProtocolVersion {
     /// Whether packets of this version carry properties (MQTT 5.0 only).
     pub fn has_properties(self) -> bool {
         self == ProtocolVersion::V5
-    }
-
-    /// Whether this codec decodes and encodes this version yet (3.1 and 3.1.1).
-    pub fn is_supported(self) -> bool {
-        self != ProtocolVersion::V5
     }
 }
 

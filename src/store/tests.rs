@@ -126,7 +126,7 @@ impl Rig {
 
     fn subscribe(&mut self, conn: usize, filter: &str, qos: QoS) {
         let mut bytes = Vec::new();
-        encode_subscribe(V311, 1, &[(filter, qos)], &mut bytes).expect("small");
+        encode_subscribe(V311, 1, Properties::NONE, &[(filter, qos)], &mut bytes).expect("small");
         self.send_bytes(conn, &bytes);
     }
 

@@ -50,7 +50,7 @@ fn unsupported_protocol_level_gets_connack_1_then_close_mqtt_3_1_2_2() {
     let mut h = Harness::new();
     h.broker.accepted(0, 0, h.now);
     h.broker
-        .malformed(0, DecodeError::UnsupportedProtocolLevel(5), h.now);
+        .malformed(0, DecodeError::UnsupportedProtocolLevel(6), h.now);
     assert_eq!(
         h.take(0),
         vec![Seen::Connack {

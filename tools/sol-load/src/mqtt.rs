@@ -2,8 +2,8 @@
 //! of the broker's own codec (`sol::codec`), so the wire format is written once.
 
 use sol::codec::{
-    encode_subscribe, Connect, FixedHeader, Packet, Properties, ProtocolVersion, PublishHeader,
-    QoS, ReasonCode, SharedParts,
+    encode_subscribe, Connect, FixedHeader, Packet, PerSubscriber, Properties, ProtocolVersion,
+    PublishHeader, QoS, ReasonCode, SharedParts,
 };
 
 /// The version the generator speaks.
@@ -38,7 +38,8 @@ pub fn connect(client_id: &str, keepalive: u16, clean_session: bool, out: &mut V
 pub fn subscribe<S: AsRef<str>>(packet_id: u16, filters: &[S], qos: u8, out: &mut Vec<u8>) {
     let qos = QoS::from_bits(qos).expect("the generator subscribes at QoS 0 or 1");
     let filters: Vec<(&str, QoS)> = filters.iter().map(|f| (f.as_ref(), qos)).collect();
-    encode_subscribe(VERSION, packet_id, &filters, out).expect("the generator's filters are short");
+    encode_subscribe(VERSION, packet_id, Properties::NONE, &filters, out)
+        .expect("the generator's filters are short");
 }
 
 /// The fixed header and topic of a PUBLISH whose payload is `payload_len` bytes; the packet id
@@ -52,8 +53,16 @@ pub fn publish_prefix(topic: &str, qos: u8, retain: bool, payload_len: usize) ->
         properties: 0,
         payload: payload_len,
     };
-    let header = PublishHeader::new(VERSION, false, qos, retain, id, shared)
-        .expect("the generator's messages are small");
+    let header = PublishHeader::new(
+        VERSION,
+        false,
+        qos,
+        retain,
+        id,
+        shared,
+        &PerSubscriber::default(),
+    )
+    .expect("the generator's messages are small");
     let mut out = Vec::with_capacity(5 + 2 + topic.len());
     out.extend_from_slice(header.fixed_header());
     out.extend_from_slice(&(topic.len() as u16).to_be_bytes());
