@@ -53,13 +53,71 @@ pub(super) struct Conn {
     pub(super) last_progress: Tick,
     /// The deadline this connection has in the timer heap, if any.
     pub(super) timer_at: Option<Tick>,
-    /// Will to publish unless the client disconnects cleanly.
-    pub(super) will: Option<Box<Will>>,
+    /// Its will and what an MQTT 5.0 client told the broker at CONNECT, boxed so that a
+    /// 3.1.1 connection without a will pays one pointer for them.
+    pub(super) extra: Option<Box<Extra>>,
     /// Frames waiting to be written.
     pub(super) outbox: Outbox,
 }
 
+/// What a connection may carry beyond the common state: see [`Conn::extra`].
+#[derive(Debug)]
+pub(super) struct Extra {
+    /// Will to publish unless the client disconnects cleanly.
+    pub(super) will: Option<Will>,
+    /// The most unacknowledged QoS 1/2 messages the client accepts (its Receive Maximum
+    /// [MQTT-3.1.2.11.3 of 5.0]; 65,535 when it says nothing).
+    pub(super) receive_maximum: u16,
+    /// The largest packet the client accepts (its Maximum Packet Size; unlimited when it
+    /// says nothing): larger messages are dropped for it [MQTT-3.1.2-25 of 5.0].
+    pub(super) maximum_packet_size: u32,
+    /// The Session Expiry Interval its CONNECT asked for: a DISCONNECT may not raise 0
+    /// to more [MQTT-3.14.2-2 of 5.0].
+    pub(super) connect_expiry: u32,
+    /// Topics of the client's inbound Topic Aliases, index alias - 1; at most
+    /// `max_topic_alias` entries [MQTT-3.3.2-9 of 5.0].
+    pub(super) aliases: Vec<Option<Box<str>>>,
+}
+
+impl Default for Extra {
+    fn default() -> Extra {
+        Extra {
+            will: None,
+            receive_maximum: u16::MAX,
+            maximum_packet_size: u32::MAX,
+            connect_expiry: 0,
+            aliases: Vec::new(),
+        }
+    }
+}
+
 impl Conn {
+    /// Its extra state, created on first use.
+    pub(super) fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Takes its will, if it has one.
+    pub(super) fn take_will(&mut self) -> Option<Will> {
+        self.extra.as_mut().and_then(|e| e.will.take())
+    }
+
+    /// The most QoS 1/2 messages the client accepts unacknowledged.
+    #[inline]
+    pub(super) fn receive_maximum(&self) -> usize {
+        self.extra
+            .as_ref()
+            .map_or(usize::from(u16::MAX), |e| usize::from(e.receive_maximum))
+    }
+
+    /// The largest packet the client accepts.
+    #[inline]
+    pub(super) fn maximum_packet_size(&self) -> usize {
+        self.extra
+            .as_ref()
+            .map_or(usize::MAX, |e| e.maximum_packet_size as usize)
+    }
+
     /// Whether the reactor must not read it (flow control).
     pub(super) fn paused(&self) -> bool {
         self.paused_self || self.stalled || self.held_acks >= HELD_PER_CONNECTION
@@ -111,7 +169,7 @@ impl Broker {
             last_packet: stamp,
             last_progress: stamp,
             timer_at: None,
-            will: None,
+            extra: None,
             outbox: Outbox::default(),
         });
         self.arm_conn_timer(conn);
@@ -154,7 +212,7 @@ impl Broker {
     /// the will unless the client sent DISCONNECT, detaches the session and frees the slot.
     /// Harmless for a slot that holds no connection.
     pub fn closed(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        let Some(c) = self.conns.get_mut(conn).and_then(Option::take) else {
+        let Some(mut c) = self.conns.get_mut(conn).and_then(Option::take) else {
             return;
         };
         if !self.identities.is_empty() {
@@ -180,8 +238,8 @@ impl Broker {
                 self.detach_session(sid, now);
             }
         }
-        if let Some(will) = c.will {
-            self.will_at_close(*will, reason, now);
+        if let Some(will) = c.take_will() {
+            self.will_at_close(will, reason, now);
         }
     }
 
@@ -196,8 +254,21 @@ impl Broker {
         self.effects.push_back(Effect::Close { conn, reason });
     }
 
-    /// Closes `conn` for breaking the protocol: counted and logged (rate-limited).
+    /// Closes `conn` for breaking the protocol: counted and logged (rate-limited); an
+    /// MQTT 5.0 client is told Protocol Error (0x82) first.
     pub(super) fn protocol_error(&mut self, conn: ConnId, why: &str, now: Instant) {
+        self.protocol_error_code(conn, why, ReasonCode::PROTOCOL_ERROR, now);
+    }
+
+    /// As [`Broker::protocol_error`], with the MQTT 5.0 reason `code` (Malformed Packet,
+    /// Receive Maximum exceeded, Topic Alias invalid, ...).
+    pub(super) fn protocol_error_code(
+        &mut self,
+        conn: ConnId,
+        why: &str,
+        code: ReasonCode,
+        now: Instant,
+    ) {
         self.stats.protocol_errors += 1;
         let id = self
             .client_id_of(conn)
@@ -207,7 +278,7 @@ impl Broker {
             now,
             format_args!("client {id}: protocol violation: {why}; disconnecting"),
         );
-        self.close(conn, CloseReason::ProtocolError);
+        self.disconnect(conn, code, CloseReason::ProtocolError, now);
     }
 
     /// The state of the connection in slot `conn`.

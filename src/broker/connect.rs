@@ -42,14 +42,6 @@ impl Broker {
         if let Some(c) = self.conn_mut(conn) {
             c.version = p.version;
         }
-        if p.version == ProtocolVersion::V5 {
-            let why = "MQTT 5.0 is not served yet";
-            return self.refuse(
-                conn,
-                Refusal::new(ReasonCode::UNSUPPORTED_PROTOCOL_VERSION, why),
-                now,
-            );
-        }
         let admitted = self
             .check_connect(conn, &p)
             .and_then(|(client_id, username)| {
@@ -64,11 +56,39 @@ impl Broker {
             Ok(admitted) => admitted,
             Err(refusal) => return self.refuse(conn, refusal, now),
         };
-        let (sid, resumed) = self.attach_session(conn, &client_id, &p, username.as_deref(), now);
+        let v5 = p.version == ProtocolVersion::V5;
+        let asked_expiry = if v5 {
+            p.properties
+                .u32(property::SESSION_EXPIRY_INTERVAL)
+                .unwrap_or(0)
+        } else if p.clean_session {
+            0
+        } else {
+            NEVER
+        };
+        // persistent_client_expiration caps every session's life; a v5 client is told.
+        let cap = self
+            .limits
+            .persistent_client_expiration
+            .map_or(NEVER, |d| u32::try_from(d.as_secs()).unwrap_or(NEVER));
+        let expiry = asked_expiry.min(cap);
+        let keep_alive = self.granted_keep_alive(p.keep_alive);
+        let (sid, resumed) =
+            self.attach_session(conn, &client_id, &p, expiry, username.as_deref(), now);
         if let Some(c) = self.conn_mut(conn) {
             c.phase = Phase::Connected(sid);
-            c.keep_alive = p.keep_alive;
-            c.will = will;
+            c.keep_alive = keep_alive;
+            if v5 || will.is_some() {
+                let e = c.extra_mut();
+                e.will = will;
+                if v5 {
+                    let props = &p.properties;
+                    e.receive_maximum = props.u16(property::RECEIVE_MAXIMUM).unwrap_or(u16::MAX);
+                    e.maximum_packet_size =
+                        props.u32(property::MAXIMUM_PACKET_SIZE).unwrap_or(u32::MAX);
+                    e.connect_expiry = asked_expiry;
+                }
+            }
         }
         self.connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
@@ -86,13 +106,83 @@ impl Broker {
             if resumed { ", session resumed" } else { "" }
         );
         // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
-        let connack = Connack::new(resumed, ReasonCode::SUCCESS);
+        let properties = if v5 {
+            let assigned = p.client_id.is_empty().then_some(&*client_id);
+            let server_keep_alive = (keep_alive != p.keep_alive).then_some(keep_alive);
+            let expiry = (expiry != asked_expiry).then_some(expiry);
+            self.connack_properties(assigned, server_keep_alive, expiry)
+        } else {
+            Vec::new()
+        };
+        let connack = Connack {
+            session_present: resumed,
+            reason: ReasonCode::SUCCESS,
+            properties: codec::Properties::from_bytes(&properties),
+        };
         self.send(conn, &Packet::Connack(connack), now);
         if resumed {
             self.retransmit(conn, sid, now);
         }
         self.pump(sid, now);
         self.arm_conn_timer(conn);
+    }
+
+    /// The keep-alive a client gets: its own, or `max_keepalive` when it asked for more
+    /// or for none while a limit is set (MQTT 5.0 tells it with Server Keep Alive
+    /// [MQTT-3.2.2-21 of 5.0]; a 3.1.1 client asking for that was refused already).
+    fn granted_keep_alive(&self, asked: u16) -> u16 {
+        let max = self.limits.max_keepalive;
+        if asked > max || (asked == 0 && max < u16::MAX) {
+            max
+        } else {
+            asked
+        }
+    }
+
+    /// The CONNACK properties an MQTT 5.0 client gets: what the broker allows, where it
+    /// differs from the protocol's defaults [MQTT-3.2.2.3 of 5.0], and what it decided
+    /// for this client (its generated id, keep-alive, session expiry).
+    fn connack_properties(
+        &self,
+        assigned_client_id: Option<&str>,
+        server_keep_alive: Option<u16>,
+        session_expiry: Option<u32>,
+    ) -> Vec<u8> {
+        use codec::Property::{Byte, Str, U16, U32};
+        let l = &self.limits;
+        let mut props: Vec<codec::Property<'_>> = Vec::with_capacity(8);
+        // The inbound QoS 2 messages a client may have awaiting PUBREL.
+        let receive_maximum = u16::try_from(l.max_inflight_incoming.max(1)).unwrap_or(u16::MAX);
+        if receive_maximum < u16::MAX {
+            props.push(U16(property::RECEIVE_MAXIMUM, receive_maximum));
+        }
+        if let Ok(size) = u32::try_from(l.max_packet_size) {
+            props.push(U32(property::MAXIMUM_PACKET_SIZE, size));
+        }
+        if l.max_topic_alias > 0 {
+            let max = u16::try_from(l.max_topic_alias).unwrap_or(u16::MAX);
+            props.push(U16(property::TOPIC_ALIAS_MAXIMUM, max));
+        }
+        if !l.retain_available {
+            props.push(Byte(property::RETAIN_AVAILABLE, 0));
+        }
+        // Shared subscriptions are not served yet [MQTT-3.2.2.3.17 of 5.0].
+        props.push(Byte(property::SHARED_SUBSCRIPTION_AVAILABLE, 0));
+        if let Some(id) = assigned_client_id {
+            props.push(Str(property::ASSIGNED_CLIENT_IDENTIFIER, id));
+        }
+        if let Some(keep_alive) = server_keep_alive {
+            props.push(U16(property::SERVER_KEEP_ALIVE, keep_alive));
+        }
+        if let Some(expiry) = session_expiry {
+            props.push(U32(property::SESSION_EXPIRY_INTERVAL, expiry));
+        }
+        let mut out = Vec::new();
+        for p in props {
+            // A client id within max_client_id_length: nothing here is too large.
+            let _ = p.write(&mut out);
+        }
+        out
     }
 
     /// Whether `conn` came in on a `use_identity_as_username` listener.
@@ -112,10 +202,14 @@ impl Broker {
         conn: ConnId,
         p: &codec::Connect<'_>,
     ) -> Result<(Box<str>, Option<Box<str>>), Refusal> {
+        if p.properties.get(property::AUTHENTICATION_METHOD).is_some() {
+            // No enhanced authentication method is configured [MQTT-4.12.0-1 of 5.0].
+            let why = "authentication method requested, none is configured";
+            return Err(Refusal::new(ReasonCode::BAD_AUTHENTICATION_METHOD, why));
+        }
         let client_id = self.client_id(p)?;
         let username = self.authenticate(conn, p)?;
-        if p.keep_alive > self.limits.max_keepalive
-            || (p.keep_alive == 0 && self.limits.max_keepalive < u16::MAX)
+        if p.version != ProtocolVersion::V5 && self.granted_keep_alive(p.keep_alive) != p.keep_alive
         {
             let why = "keep-alive above max_keepalive";
             return Err(Refusal::new(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID, why));
@@ -128,8 +222,9 @@ impl Broker {
         let invalid = ReasonCode::CLIENT_IDENTIFIER_NOT_VALID;
         if p.client_id.is_empty() {
             // A server may accept an empty id only with clean session [MQTT-3.1.3-7],
-            // [MQTT-3.1.3-8]; MQTT 3.1 requires an id.
-            if !p.clean_session
+            // [MQTT-3.1.3-8]; MQTT 3.1 requires an id. MQTT 5.0 assigns one whatever
+            // Clean Start says [MQTT-3.1.3-6 of 5.0].
+            if (!p.clean_session && p.version != ProtocolVersion::V5)
                 || p.version == ProtocolVersion::V31
                 || !self.limits.allow_zero_length_clientid
             {
@@ -201,37 +296,44 @@ impl Broker {
     /// Gives connection `conn` its session: a live connection with the same id is taken
     /// over [MQTT-3.1.4-2], a stored session is resumed unless clean session asks for a
     /// new one [MQTT-3.1.2-6]. Returns the session and whether it was resumed.
+    #[allow(clippy::too_many_arguments)]
     fn attach_session(
         &mut self,
         conn: ConnId,
         client_id: &str,
         p: &codec::Connect<'_>,
+        expiry: u32,
         username: Option<&str>,
         now: Instant,
     ) -> (SessionId, bool) {
         let existing = self.sessions.find(client_id);
-        if let Some(sid) = existing {
-            let stamp = self.clock.stamp(now);
-            if let Some(old) = self.sessions.take_conn(sid, stamp) {
-                info!("client {client_id} already connected: closing the old connection");
-                self.release_stalls_on(sid, now);
-                self.close(old, CloseReason::TakenOver);
-            }
-        }
         let resumed = existing.filter(|&sid| {
             !p.clean_session && self.sessions.get(sid).is_some_and(|s| !s.is_clean())
         });
+        if let Some(sid) = existing {
+            let stamp = self.clock.stamp(now);
+            if let Some(old) = self.sessions.take_conn(sid, stamp) {
+                if resumed.is_some() {
+                    // The session goes on, so its client has not gone: the old
+                    // connection's will is not published (as Mosquitto does; MQTT 5.0's
+                    // rule for a reconnect within the will delay [MQTT-3.1.3-9 of 5.0]).
+                    drop(self.conn_mut(old).and_then(Conn::take_will));
+                }
+                info!("client {client_id} already connected: closing the old connection");
+                self.release_stalls_on(sid, now);
+                let taken_over = ReasonCode::SESSION_TAKEN_OVER;
+                self.disconnect(old, taken_over, CloseReason::TakenOver, now);
+            }
+        }
         if let Some(sid) = existing.filter(|&sid| Some(sid) != resumed) {
             // Clean session discards the previous session [MQTT-3.1.2-6].
             self.remove_session(sid, now);
         }
         let sid = match resumed {
             Some(sid) => sid,
-            None => self.sessions.create(client_id, p.clean_session),
+            None => self.sessions.create(client_id, expiry),
         };
-        let user_changed = self
-            .sessions
-            .attach(sid, conn, p.version, p.clean_session, username);
+        let user_changed = self.sessions.attach(sid, conn, p.version, expiry, username);
         if resumed.is_some() && user_changed && self.auth.acl.is_some() {
             // Its subscriptions were granted to another user name: decide them again.
             self.mark_acl_checks(sid);

@@ -11,7 +11,7 @@ impl Broker {
         let passed = self.clock.passed(now);
         while let Some((at, owner)) = self.timers.pop_due(passed) {
             match owner {
-                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, passed),
+                Owner::Conn(conn, generation) => self.conn_timer(conn, generation, at, passed, now),
                 Owner::Session(sid, generation) => self.session_timer(sid, generation, passed, now),
             }
         }
@@ -69,7 +69,14 @@ impl Broker {
         self.timers.push(at, Owner::Conn(conn, generation));
     }
 
-    pub(super) fn conn_timer(&mut self, conn: ConnId, generation: u32, at: Tick, passed: Tick) {
+    pub(super) fn conn_timer(
+        &mut self,
+        conn: ConnId,
+        generation: u32,
+        at: Tick,
+        passed: Tick,
+        now: Instant,
+    ) {
         let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
             return;
         };
@@ -107,14 +114,18 @@ impl Broker {
                     .unwrap_or("(before CONNECT)")
                     .to_string();
                 info!("client {id}: {reason:?}, disconnecting");
-                self.close(conn, reason);
+                let code = match reason {
+                    CloseReason::KeepAliveTimeout => ReasonCode::KEEP_ALIVE_TIMEOUT,
+                    _ => ReasonCode::UNSPECIFIED_ERROR,
+                };
+                self.disconnect(conn, code, reason, now);
             }
             None => self.arm_conn_timer(conn),
         }
     }
 
     /// An offline session's expiry timer came due: it is removed if it has been offline
-    /// for `persistent_client_expiration` (a resume in between made the entry stale).
+    /// for its lifetime (a resume in between made the entry stale).
     pub(super) fn session_timer(
         &mut self,
         sid: SessionId,
@@ -122,7 +133,7 @@ impl Broker {
         passed: Tick,
         now: Instant,
     ) {
-        let Some(expiry) = self.limits.persistent_client_expiration else {
+        let Some(expiry) = self.session_lifetime(sid) else {
             return;
         };
         let Some(s) = self.sessions.get(sid) else {

@@ -4,11 +4,22 @@
 //! window with PUBACK, PUBREC/PUBREL/PUBCOMP [MQTT-4.3], [MQTT-4.4].
 
 use super::*;
+use crate::codec::PerSubscriber;
 
 /// Frames moved from a session's queue into its connection's outbox at a time: enough
 /// for one write of many small messages (the reactor packs them into one syscall), few
 /// enough that queue caps keep their meaning and the outbox's worst case stays small.
 pub(super) const OUTBOX_BATCH: usize = 128;
+
+/// Why a queued message was not delivered to its subscriber.
+enum Undelivered {
+    /// Its Message Expiry Interval ran out while it waited.
+    Expired,
+    /// Larger than the client's Maximum Packet Size.
+    TooLarge,
+    /// Past the protocol's size limit once its header was added.
+    Unencodable(EncodeError),
+}
 
 impl Broker {
     /// Queues a message for a session, applying the slow-consumer policy of
@@ -102,10 +113,32 @@ impl Broker {
                 c.outbox.reserve(batch);
             }
             let version = c.version;
+            // Never more in flight than the client accepts [MQTT-3.3.4-7 of 5.0], and
+            // nothing larger than it accepts [MQTT-3.1.2-24 of 5.0].
+            let max_inflight = max_inflight.min(c.receive_maximum());
+            let max_size = c.maximum_packet_size();
             for _ in 0..batch {
                 let sent = sender.next(max_inflight, |item, packet_id| {
+                    // An expired message is not delivered [MQTT-3.3.2-5 of 5.0].
+                    let expiry = item
+                        .message
+                        .remaining(stamp)
+                        .map_err(|_| Undelivered::Expired)?;
+                    let ids = [item.subscription_id];
+                    let extra = PerSubscriber {
+                        expiry,
+                        subscription_ids: if item.subscription_id == 0 { &[] } else { &ids },
+                    };
                     let message = item.message.clone();
-                    Frame::publish(message, version, item.qos, false, item.retain, packet_id)
+                    let (qos, retain) = (item.qos, item.retain);
+                    let frame = Frame::publish_with(
+                        message, version, qos, false, retain, packet_id, &extra,
+                    )
+                    .map_err(Undelivered::Unencodable)?;
+                    if frame.len() > max_size {
+                        return Err(Undelivered::TooLarge);
+                    }
+                    Ok(frame)
                 });
                 match sent {
                     None => break,
@@ -116,11 +149,19 @@ impl Broker {
                         c.outbox.push_back(frame);
                         moved += 1;
                     }
-                    Some(Err(e)) => {
-                        // Only a message at the protocol's size limit with a packet id
-                        // added can get here; it is dropped for this subscriber, counted.
+                    Some(Err(why)) => {
+                        // Dropped for this subscriber, counted: expired, larger than it
+                        // accepts, or at the protocol's size limit with a packet id added.
                         unencodable += 1;
-                        warn!("dropped a message for connection {conn}: {e}");
+                        match why {
+                            Undelivered::Expired => debug!("connection {conn}: message expired"),
+                            Undelivered::TooLarge => debug!(
+                                "connection {conn}: message larger than its Maximum Packet Size"
+                            ),
+                            Undelivered::Unencodable(e) => {
+                                warn!("dropped a message for connection {conn}: {e}")
+                            }
+                        }
                     }
                 }
             }

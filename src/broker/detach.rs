@@ -33,11 +33,21 @@ impl Broker {
             None => {}
             Some(Detached::Ended(s)) => self.unsubscribe_all(sid, &s),
             Some(Detached::Offline { generation }) => {
-                if let Some(expiry) = self.limits.persistent_client_expiration {
+                if let Some(expiry) = self.session_lifetime(sid) {
                     self.timers
                         .push(stamp.after(expiry), Owner::Session(sid, generation));
                 }
             }
+        }
+    }
+
+    /// How long session `sid` lives offline: its Session Expiry Interval (MQTT 5.0,
+    /// capped at CONNECT by `persistent_client_expiration`), or for a session without
+    /// one (MQTT 3.1.1, restored), `persistent_client_expiration`; `None`: for ever.
+    pub(super) fn session_lifetime(&self, sid: SessionId) -> Option<std::time::Duration> {
+        match self.sessions.get(sid).map_or(NEVER, |s| s.expiry()) {
+            NEVER => self.limits.persistent_client_expiration,
+            secs => Some(std::time::Duration::from_secs(u64::from(secs))),
         }
     }
 }

@@ -268,6 +268,7 @@ impl Broker {
                         message,
                         qos: e.qos,
                         retain: e.retain,
+                        subscription_id: 0,
                     });
                 }
                 (None, None) => {

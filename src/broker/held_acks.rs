@@ -50,6 +50,10 @@ impl Broker {
             return self.send(conn, ack, now);
         }
         let (pubrec, packet_id) = match ack {
+            // A refusal (MQTT 5.0) promises nothing about the disk: it goes out now.
+            Packet::Pubrec(a) | Packet::Puback(a) if a.reason.is_error() => {
+                return self.send(conn, ack, now)
+            }
             Packet::Pubrec(a) => (true, a.packet_id),
             Packet::Puback(a) => (false, a.packet_id),
             _ => return self.send(conn, ack, now),

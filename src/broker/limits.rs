@@ -27,6 +27,9 @@ pub struct Limits {
     /// Inbound QoS 2 packet ids awaiting PUBREL per client; a client that exceeds it is
     /// disconnected (`max_inflight_incoming`).
     pub max_inflight_incoming: usize,
+    /// Topic Aliases an MQTT 5.0 client may set up for its PUBLISHes (Topic Alias
+    /// Maximum in CONNACK; 0: none), as Mosquitto's `max_topic_alias`.
+    pub max_topic_alias: usize,
     /// Messages queued per client beyond the inflight window (`max_queued_messages`).
     pub max_queued_messages: usize,
     /// Payload bytes queued per client; 0 = no byte cap (`max_queued_bytes`).
@@ -101,6 +104,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_inflight_messages: 20,
             max_inflight_incoming: 100,
+            max_topic_alias: 10,
             max_queued_messages: 1000,
             max_queued_bytes: 1 << 20,
             max_queued_memory: 8 << 20,

@@ -3,6 +3,7 @@
 //!
 //! `Rc`, not `Arc`: the reactor is single-threaded, and 32-bit MIPS has no 64-bit atomics.
 
+use super::clock::Tick;
 use crate::codec::SharedParts;
 use std::rc::Rc;
 
@@ -14,14 +15,20 @@ use std::rc::Rc;
 /// frame skips them, a 5.0 subscriber's lends them beside its own per-subscriber ones.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
-    /// `[properties length: u32 BE][topic length: u16 BE][topic][properties][payload]`:
-    /// after the first four bytes, the parts exactly as a PUBLISH carries them (minus
-    /// the per-subscriber packet id and property length).
+    /// `[properties length: u32 BE][expiry: u32 BE][topic length: u16 BE][topic]
+    /// [properties][payload]`: after the first eight bytes, the parts exactly as a
+    /// PUBLISH carries them (minus the per-subscriber packet id, property length and
+    /// Message Expiry Interval). The expiry is the broker clock's second at which the
+    /// message expires ([`Tick::as_secs`]), 0 for none.
     bytes: Rc<[u8]>,
 }
 
-/// Bytes before the topic field: the properties' length.
-const PREFIX: usize = 4;
+/// A message's Message Expiry Interval has run out: see [`Message::remaining`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired;
+
+/// Bytes before the topic field: the properties' length and the expiry.
+const PREFIX: usize = 8;
 
 impl Message {
     /// Stores `topic` and `payload` in one allocation, without properties.
@@ -37,6 +44,18 @@ impl Message {
     /// `topic` must be at most 65,535 bytes and `properties` below 4 GiB; the codec
     /// guarantees both for decoded packets.
     pub fn with_properties(topic: &str, properties: &[u8], payload: &[u8]) -> Message {
+        Message::with_expiry(topic, properties, payload, None)
+    }
+
+    /// As [`Message::with_properties`], for a message that expires at `expires` (MQTT
+    /// 5.0's Message Expiry Interval [MQTT-3.3.2-5 of 5.0]; the property itself is not
+    /// among `properties`: each delivery writes what is left of it).
+    pub fn with_expiry(
+        topic: &str,
+        properties: &[u8],
+        payload: &[u8],
+        expires: Option<Tick>,
+    ) -> Message {
         let topic_len = u16::try_from(topic.len())
             .expect("topic length fits u16: decoded from a u16-prefixed field");
         let props_len = u32::try_from(properties.len())
@@ -49,8 +68,10 @@ impl Message {
         let mut bytes = Rc::<[u8]>::new_uninit_slice(len);
         let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
         let dst = buf.as_mut_ptr().cast::<u8>();
-        let parts: [&[u8]; 5] = [
+        let expires = expires.map_or(0, |t| t.as_secs().max(1));
+        let parts: [&[u8]; 6] = [
             &props_len.to_be_bytes(),
+            &expires.to_be_bytes(),
             &topic_len.to_be_bytes(),
             topic.as_bytes(),
             properties,
@@ -125,8 +146,30 @@ impl Message {
     fn ends(&self) -> (usize, usize) {
         let b = &self.bytes;
         let props_len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        let topic_end = PREFIX + 2 + usize::from(u16::from_be_bytes([b[4], b[5]]));
+        let topic_end = PREFIX + 2 + usize::from(u16::from_be_bytes([b[PREFIX], b[PREFIX + 1]]));
         (topic_end, topic_end + props_len)
+    }
+
+    /// When the message expires, if it does.
+    #[inline]
+    pub fn expires(&self) -> Option<Tick> {
+        let b = &self.bytes;
+        match u32::from_be_bytes([b[4], b[5], b[6], b[7]]) {
+            0 => None,
+            secs => Some(Tick::from_secs(secs)),
+        }
+    }
+
+    /// The Message Expiry Interval a delivery at `now` carries: the seconds left
+    /// [MQTT-3.3.2-6 of 5.0]; `Err(Expired)` once it has expired (it must not be
+    /// delivered).
+    #[inline]
+    pub fn remaining(&self, now: Tick) -> Result<Option<u32>, Expired> {
+        match self.expires() {
+            None => Ok(None),
+            Some(at) if at > now => Ok(Some(at.as_secs().saturating_sub(now.as_secs()).max(1))),
+            Some(_) => Err(Expired),
+        }
     }
 
     /// A number that tells this body from every other while any clone of it lives (the
@@ -184,6 +227,7 @@ mod tests {
         assert_eq!(m.topic_field(), b"\x00\x03a/b");
         assert_eq!(m.properties(), b"");
         assert_eq!(m.size(), 8);
+        assert_eq!(m.expires(), None);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod connect;
 mod deadlines;
 mod delivery;
 mod detach;
+mod disconnect;
 mod durable;
 mod effect;
 mod flow;
@@ -82,8 +83,8 @@ use crate::auth::acl::{Identity, SubscribeVerdict, Want};
 use crate::auth::password::Login;
 use crate::auth::Auth;
 use crate::codec::{
-    self, Connack, DecodeError, EncodeError, FixedHeader, Packet, ProtocolVersion, QoS, ReasonCode,
-    Suback,
+    self, property, Connack, DecodeError, EncodeError, FixedHeader, Packet, ProtocolVersion, QoS,
+    ReasonCode, Suback,
 };
 use crate::log::{Throttle, TARGET_CONNECTION};
 use crate::topic::{validate_filter, validate_topic, FilterError};
@@ -98,7 +99,7 @@ use id::SessionId;
 use log::{debug, info, warn};
 use outbox::Outbox;
 use retained::RetainedStore;
-use sessions::{Awaiting, Detached, Queued, SessionTable};
+use sessions::{Awaiting, Detached, Queued, SessionTable, NEVER};
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::time::Instant;
@@ -272,13 +273,7 @@ impl Broker {
                 self.on_unsubscribe(conn, sid, p, now)
             }
             (Phase::Connected(_), Packet::Pingreq) => self.send(conn, &Packet::Pingresp, now),
-            (Phase::Connected(_), Packet::Disconnect(_)) => {
-                // The will is discarded without being published [MQTT-3.14.4-3].
-                if let Some(c) = self.conn_mut(conn) {
-                    c.will = None;
-                }
-                self.close(conn, CloseReason::ClientDisconnect);
-            }
+            (Phase::Connected(sid), Packet::Disconnect(d)) => self.on_disconnect(conn, sid, d, now),
             (
                 Phase::Connected(_),
                 Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
@@ -321,7 +316,8 @@ impl Broker {
             self.close(conn, CloseReason::ConnectRefused);
             return;
         }
-        self.protocol_error(conn, &format!("malformed packet: {error}"), now);
+        let why = format!("malformed packet: {error}");
+        self.protocol_error_code(conn, &why, error.reason_code(), now);
     }
 
     /// Hands in the durable store's counters, published under `$SYS/broker/store/`.

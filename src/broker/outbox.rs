@@ -36,6 +36,21 @@ pub enum Frame {
         /// Shared topic, properties and payload.
         message: Message,
     },
+    /// An MQTT 5.0 PUBLISH whose per-subscriber properties do not fit a
+    /// [`PublishHeader`] (several subscription identifiers, or an expiry with a large
+    /// packet's header); boxed, so the common frames stay 32 bytes.
+    PublishLong(Box<LongPublish>),
+}
+
+/// See [`Frame::PublishLong`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LongPublish {
+    /// The header as [`PublishHeader::to_vec`] wrote it.
+    header: Box<[u8]>,
+    /// Bytes of the fixed header at its start; the rest follows the topic field.
+    fixed_len: usize,
+    /// Shared topic, properties and payload.
+    message: Message,
 }
 
 impl Frame {
@@ -68,16 +83,42 @@ impl Frame {
         retain: bool,
         packet_id: Option<u16>,
     ) -> Result<Frame, EncodeError> {
-        let header = PublishHeader::new(
+        Frame::publish_with(
+            message,
             version,
-            dup,
             qos,
+            dup,
             retain,
             packet_id,
-            message.shared_parts(),
             &PerSubscriber::default(),
-        )?;
-        Ok(Frame::Publish { header, message })
+        )
+    }
+
+    /// As [`Frame::publish`], with MQTT 5.0 per-subscriber properties.
+    #[inline]
+    pub fn publish_with(
+        message: Message,
+        version: ProtocolVersion,
+        qos: QoS,
+        dup: bool,
+        retain: bool,
+        packet_id: Option<u16>,
+        extra: &PerSubscriber<'_>,
+    ) -> Result<Frame, EncodeError> {
+        let shared = message.shared_parts();
+        match PublishHeader::new(version, dup, qos, retain, packet_id, shared, extra) {
+            Ok(header) => Ok(Frame::Publish { header, message }),
+            Err(EncodeError::BufferTooSmall) => {
+                let (header, fixed_len) =
+                    PublishHeader::to_vec(version, dup, qos, retain, packet_id, shared, extra)?;
+                Ok(Frame::PublishLong(Box::new(LongPublish {
+                    header: header.into_boxed_slice(),
+                    fixed_len,
+                    message,
+                })))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The frame as the byte slices it is made of, in wire order: one for a control
@@ -105,6 +146,11 @@ impl Frame {
                     ([fixed, topic_field, after_topic, payload, &[]], 4)
                 }
             }
+            Frame::PublishLong(long) => {
+                let (topic_field, properties, payload) = long.message.parts();
+                let (fixed, after_topic) = long.header.split_at(long.fixed_len);
+                ([fixed, topic_field, after_topic, properties, payload], 5)
+            }
         }
     }
 
@@ -124,6 +170,7 @@ impl Frame {
                 };
                 header.len() + topic_field.len() + properties + payload.len()
             }
+            Frame::PublishLong(long) => long.header.len() + long.message.size(),
         }
     }
 

@@ -23,7 +23,35 @@ impl Broker {
                 now,
             );
         }
-        let deliver = self.accept_publish(conn, &p, now);
+        let v5 = self
+            .conn(conn)
+            .is_some_and(|c| c.version == ProtocolVersion::V5);
+        let alias_topic;
+        let p = if v5 {
+            match self.v5_topic(conn, &p, now) {
+                Ok(Some(topic)) => {
+                    alias_topic = topic;
+                    codec::Publish {
+                        topic: &alias_topic,
+                        ..p
+                    }
+                }
+                Ok(None) => p,
+                Err(()) => return,
+            }
+        } else {
+            p
+        };
+        let verdict = self.accept_publish(conn, &p, now);
+        let reason = match verdict {
+            Ok(()) => ReasonCode::SUCCESS,
+            Err(code) => code,
+        };
+        let ack_of = |id| codec::Ack {
+            packet_id: id,
+            reason,
+            properties: codec::Properties::NONE,
+        };
         let (first_delivery, ack) = match (p.qos, p.packet_id) {
             (QoS::ExactlyOnce, Some(id)) => {
                 // Deliver on the first PUBLISH only; a re-sent one with the same id is
@@ -31,15 +59,21 @@ impl Broker {
                 let max_incoming = self.limits.max_inflight_incoming;
                 let Ok(first) = self.sessions.await_pubrel(sid, id, max_incoming) else {
                     let why = "more QoS 2 messages awaiting PUBREL than max_inflight_incoming";
-                    return self.protocol_error(conn, why, now);
+                    // More than the Receive Maximum announced [MQTT-3.3.4-9 of 5.0].
+                    let code = ReasonCode::RECEIVE_MAXIMUM_EXCEEDED;
+                    return self.protocol_error_code(conn, why, code, now);
                 };
-                (first, Some(Packet::pubrec(id)))
+                (first, Some(Packet::Pubrec(ack_of(id))))
             }
-            (QoS::AtLeastOnce, Some(id)) => (true, Some(Packet::puback(id))),
+            (QoS::AtLeastOnce, Some(id)) => (true, Some(Packet::Puback(ack_of(id)))),
             _ => (true, None),
         };
-        if deliver && first_delivery {
-            let message = Message::with_properties(p.topic, p.properties.as_bytes(), p.payload);
+        if verdict.is_ok() && first_delivery {
+            let message = if v5 {
+                self.v5_message(&p, now)
+            } else {
+                Message::new(p.topic, p.payload)
+            };
             self.publish(Some(conn), message, p.qos, p.retain, now);
         }
         // Acknowledged after routing, in the order received [MQTT-4.6.0-2], [MQTT-4.6.0-3].
@@ -48,25 +82,115 @@ impl Broker {
         }
     }
 
-    /// Checks an inbound PUBLISH against the caps; false (counted, logged) if it is dropped.
+    /// The topic an MQTT 5.0 PUBLISH stands for, through its Topic Alias
+    /// [MQTT-3.3.2.3.4 of 5.0]: `Ok(Some)` for a topic an alias named, `Ok(None)` for the
+    /// packet's own topic (an alias it carries now names it), `Err` when the connection
+    /// was closed for breaking the rules (an alias out of range, an unknown one, a
+    /// Subscription Identifier from a client [MQTT-3.3.4-6 of 5.0]).
+    fn v5_topic(
+        &mut self,
+        conn: ConnId,
+        p: &codec::Publish<'_>,
+        now: Instant,
+    ) -> Result<Option<Box<str>>, ()> {
+        if p.properties
+            .get(property::SUBSCRIPTION_IDENTIFIER)
+            .is_some()
+        {
+            self.protocol_error(
+                conn,
+                "PUBLISH from a client with a subscription identifier",
+                now,
+            );
+            return Err(());
+        }
+        let Some(alias) = p.properties.u16(property::TOPIC_ALIAS) else {
+            return Ok(None);
+        };
+        let max = self.limits.max_topic_alias;
+        if usize::from(alias) > max {
+            let why = "topic alias above the Topic Alias Maximum";
+            self.protocol_error_code(conn, why, ReasonCode::TOPIC_ALIAS_INVALID, now);
+            return Err(());
+        }
+        let Some(c) = self.conn_mut(conn) else {
+            return Err(());
+        };
+        let aliases = &mut c.extra_mut().aliases;
+        let slot = usize::from(alias) - 1;
+        if p.topic.is_empty() {
+            match aliases.get(slot).and_then(Option::as_ref) {
+                Some(topic) => Ok(Some(topic.clone())),
+                None => {
+                    let why = "PUBLISH with an unknown topic alias and no topic";
+                    self.protocol_error(conn, why, now);
+                    Err(())
+                }
+            }
+        } else {
+            if aliases.len() <= slot {
+                aliases.resize(slot + 1, None);
+            }
+            aliases[slot] = Some(p.topic.into());
+            Ok(None)
+        }
+    }
+
+    /// The shared body of an MQTT 5.0 PUBLISH: its properties without the Topic Alias
+    /// (the connection's own) and the Message Expiry Interval (kept as a deadline; each
+    /// delivery carries what is left of it [MQTT-3.3.2-6 of 5.0]). Everything else is
+    /// forwarded unchanged and in order [MQTT-3.3.2-17..20 of 5.0].
+    fn v5_message(&self, p: &codec::Publish<'_>, now: Instant) -> Message {
+        let props = p.properties;
+        let expiry = props.u32(property::MESSAGE_EXPIRY_INTERVAL);
+        let expires = expiry.map(|secs| {
+            self.clock
+                .stamp(now)
+                .after(std::time::Duration::from_secs(u64::from(secs)))
+        });
+        if props.get(property::TOPIC_ALIAS).is_none() && expiry.is_none() {
+            return Message::with_properties(p.topic, props.as_bytes(), p.payload);
+        }
+        let mut kept = Vec::with_capacity(props.as_bytes().len());
+        for q in props.iter() {
+            if q.id() != property::TOPIC_ALIAS && q.id() != property::MESSAGE_EXPIRY_INTERVAL {
+                // Decoded from a packet: re-encodes within its size.
+                let _ = q.write(&mut kept);
+            }
+        }
+        Message::with_expiry(p.topic, &kept, p.payload, expires)
+    }
+
+    /// Checks an inbound PUBLISH against the caps and the ACL; `Err` (counted, logged)
+    /// with the MQTT 5.0 reason if it is dropped.
     pub(super) fn accept_publish(
         &mut self,
         conn: ConnId,
         p: &codec::Publish<'_>,
         now: Instant,
-    ) -> bool {
-        let reason = match self.publish_refusal(p.topic, p.payload.len()) {
-            Some(reason) => reason,
-            // Denied silently to the client, as MQTT 3.1.1 has no way to say so (it is
-            // still acknowledged, so it is not re-sent); counted and logged here.
+    ) -> Result<(), ReasonCode> {
+        let (reason, code) = match self.publish_refusal(p.topic, p.payload.len()) {
+            Some(reason) => (reason, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR),
+            // Denied silently to an MQTT 3.1.1 client, which has no way to be told (it is
+            // still acknowledged, so it is not re-sent); a 5.0 one gets 0x87. Counted
+            // and logged here.
             None if self
                 .session_of(conn)
                 .is_some_and(|sid| !self.acl_allows(sid, p.topic, Want::Write)) =>
             {
                 self.stats.acl_denied += 1;
-                ACL_WRITE_DENIED
+                (ACL_WRITE_DENIED, ReasonCode::NOT_AUTHORIZED)
             }
-            None => return true,
+            None if p.properties.byte(property::PAYLOAD_FORMAT_INDICATOR) == Some(1)
+                && std::str::from_utf8(p.payload).is_err() =>
+            {
+                // A payload said to be UTF-8 that is not [MQTT-3.3.2-4 of 5.0].
+                (
+                    "payload is not the UTF-8 its format indicator says",
+                    ReasonCode::PAYLOAD_FORMAT_INVALID,
+                )
+            }
+            None => return Ok(()),
         };
         self.stats.publish_dropped += 1;
         let id = self.client_id_of(conn).unwrap_or_default().to_string();
@@ -74,7 +198,7 @@ impl Broker {
             now,
             format_args!("dropped PUBLISH from {id} to {}: {reason}", p.topic),
         );
-        false
+        Err(code)
     }
 
     /// Why a message from a client (a PUBLISH or a will) may not be published, if it may not.
@@ -108,15 +232,27 @@ impl Broker {
         let mut matches = std::mem::take(&mut self.scratch);
         matches.clear();
         self.tree.matches(message.topic(), &mut matches);
+        if let Some(me) = from.and_then(|c| self.session_of(c)) {
+            // No Local: not back to the publisher through such a subscription
+            // [MQTT-3.8.3-3 of 5.0].
+            matches.retain(|s| !(s.no_local && s.session == me));
+        }
         if matches.len() > 1 {
-            // One delivery per session, at the highest QoS of its matching filters.
-            matches.sort_unstable_by_key(|s| s.session);
+            // One delivery per session, at the highest QoS of its matching filters
+            // [MQTT-3.3.5-1]; overlapping subscriptions with different Subscription
+            // Identifiers get one delivery each, carrying its own [MQTT-3.3.4-5 of 5.0].
+            matches.sort_unstable_by_key(|s| (s.session, s.subscription_id));
             matches.dedup_by(|later, kept| {
-                let same = later.session == kept.session;
+                let same = later.session == kept.session
+                    && (kept.subscription_id == 0
+                        || later.subscription_id == 0
+                        || later.subscription_id == kept.subscription_id);
                 if same {
                     kept.qos = kept.qos.max(later.qos);
                     // One filter the ACL grants whole covers this topic.
                     kept.acl_checked &= later.acl_checked;
+                    kept.retain_as_published |= later.retain_as_published;
+                    kept.subscription_id = kept.subscription_id.max(later.subscription_id);
                 }
                 same
             });
@@ -132,11 +268,13 @@ impl Broker {
         }
         for sub in &matches {
             // Delivery QoS is the lower of publish and granted QoS [MQTT-3.8.4-6]; RETAIN
-            // is cleared on normal delivery [MQTT-3.3.1-9].
+            // is cleared on normal delivery [MQTT-3.3.1-9], unless the subscription asked
+            // for Retain As Published [MQTT-3.3.1-12 of 5.0].
             let item = Queued {
                 message: message.clone(),
                 qos: qos.min(sub.qos),
-                retain: false,
+                retain: retain && sub.retain_as_published,
+                subscription_id: sub.subscription_id,
             };
             self.enqueue(sub.session, item, from, now);
         }

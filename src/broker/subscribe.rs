@@ -16,11 +16,41 @@ impl Broker {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
         let mut granted_filters: Vec<(&str, QoS, bool)> = Vec::new();
+        let v5 = self
+            .conn(conn)
+            .is_some_and(|c| c.version == ProtocolVersion::V5);
+        let subscription_id = p
+            .properties
+            .u32(property::SUBSCRIPTION_IDENTIFIER)
+            .unwrap_or(0);
         for (filter, options) in p.filters() {
             let qos = options.qos;
-            let code = match self.subscribe_one(sid, filter, qos) {
+            let existed = self
+                .tree
+                .find(filter)
+                .is_some_and(|at| self.tree.granted(at, sid).is_some());
+            let outcome = if v5 && filter.starts_with("$share/") {
+                let why = "shared subscriptions are not served yet";
+                Err((ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED, why))
+            } else {
+                self.subscribe_one(sid, filter, qos)
+            };
+            let code = match outcome {
                 Ok(acl_checked) => {
-                    granted_filters.push((filter, qos, acl_checked));
+                    if let Some(at) = self.tree.find(filter) {
+                        let (nl, rap) = (options.no_local, options.retain_as_published);
+                        self.tree.set_options(at, sid, nl, rap, subscription_id);
+                    }
+                    // Retained messages at subscribe, as Retain Handling says
+                    // [MQTT-3.3.1-9..11 of 5.0].
+                    let send_retained = match options.retain_handling {
+                        codec::RetainHandling::SendAtSubscribe => true,
+                        codec::RetainHandling::SendIfNew => !existed,
+                        codec::RetainHandling::DoNotSend => false,
+                    };
+                    if send_retained {
+                        granted_filters.push((filter, qos, acl_checked));
+                    }
                     ReasonCode::granted(qos).0
                 }
                 Err((code, why)) => {
@@ -51,9 +81,11 @@ impl Broker {
         self.send(conn, &Packet::Suback(suback), now);
         for (filter, granted, acl_checked) in granted_filters {
             log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
+            let stamp = self.clock.stamp(now);
             let mut retained: Vec<(Message, QoS)> = self
                 .retained
                 .matching(filter)
+                .filter(|(m, _)| m.remaining(stamp).is_ok())
                 .filter(|(m, _)| !acl_checked || self.acl_allows(sid, m.topic(), Want::Read))
                 .cloned()
                 .collect();
@@ -63,6 +95,7 @@ impl Broker {
                     message,
                     qos: qos.min(granted),
                     retain: true,
+                    subscription_id,
                 };
                 self.enqueue(sid, item, None, now);
             }
@@ -127,16 +160,30 @@ impl Broker {
         p: codec::Unsubscribe<'_>,
         now: Instant,
     ) {
+        let mut codes = Vec::new();
         for filter in p.filters() {
-            let Some(at) = self.tree.find(filter) else {
-                continue;
+            let removed = match self.tree.find(filter) {
+                Some(at) if self.tree.remove_at(at, sid) => {
+                    self.sessions.unsubscribed(sid, at, filter);
+                    log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
+                    true
+                }
+                _ => false,
             };
-            if self.tree.remove_at(at, sid) {
-                self.sessions.unsubscribed(sid, at, filter);
-                log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
-            }
+            // MQTT 5.0 says which filters had no subscription [MQTT-3.11.3-1 of 5.0].
+            codes.push(if removed {
+                ReasonCode::SUCCESS.0
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED.0
+            });
         }
-        // UNSUBACK even when nothing matched [MQTT-3.10.4-4], [MQTT-3.10.4-5].
-        self.send(conn, &Packet::unsuback(p.packet_id), now);
+        // UNSUBACK even when nothing matched [MQTT-3.10.4-4], [MQTT-3.10.4-5]; a 3.1.1
+        // one is the packet id alone (the codec leaves the codes out).
+        let unsuback = codec::Unsuback {
+            packet_id: p.packet_id,
+            properties: codec::Properties::NONE,
+            reason_codes: &codes,
+        };
+        self.send(conn, &Packet::Unsuback(unsuback), now);
     }
 }

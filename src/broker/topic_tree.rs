@@ -27,6 +27,12 @@ pub struct Subscriber {
     /// not grant reading every topic of the filter. Set by the broker
     /// ([`TopicTree::set_acl_checked`]); new subscriptions start unchecked.
     pub acl_checked: bool,
+    /// MQTT 5.0 No Local: the session's own publications are not sent back to it.
+    pub no_local: bool,
+    /// MQTT 5.0 Retain As Published: forwarded messages keep their RETAIN flag.
+    pub retain_as_published: bool,
+    /// MQTT 5.0 Subscription Identifier, 0 for none ([`TopicTree::set_options`]).
+    pub subscription_id: u32,
 }
 
 /// A stored filter: its node, and whether it ends with `#` there. Valid while the filter
@@ -212,6 +218,9 @@ impl TopicTree {
             session,
             qos,
             acl_checked: false,
+            no_local: false,
+            retain_as_published: false,
+            subscription_id: 0,
         };
         node.add(sub, at.hash());
         self.count += 1;
@@ -248,6 +257,26 @@ impl TopicTree {
             let range = node.range(at.hash());
             if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
                 s.acl_checked = checked;
+            }
+        }
+    }
+
+    /// Sets the MQTT 5.0 options of `session`'s subscription to the stored filter `at`
+    /// (a repeated SUBSCRIBE replaces them [MQTT-3.8.4-3]).
+    pub fn set_options(
+        &mut self,
+        at: FilterRef,
+        session: SessionId,
+        no_local: bool,
+        retain_as_published: bool,
+        subscription_id: u32,
+    ) {
+        if let Some(node) = self.nodes.get_mut(at.node()) {
+            let range = node.range(at.hash());
+            if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
+                s.no_local = no_local;
+                s.retain_as_published = retain_as_published;
+                s.subscription_id = subscription_id;
             }
         }
     }
@@ -549,7 +578,8 @@ mod tests {
             "{}",
             std::mem::size_of::<Node>()
         );
-        assert_eq!(std::mem::size_of::<Subscriber>(), 8);
+        // Session, Subscription Identifier (MQTT 5.0), QoS and three flags.
+        assert_eq!(std::mem::size_of::<Subscriber>(), 12);
     }
 
     #[test]

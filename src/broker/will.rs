@@ -29,7 +29,7 @@ impl Broker {
         will: Option<codec::Will<'_>>,
         client_id: &str,
         username: Option<&str>,
-    ) -> Result<Option<Box<Will>>, &'static str> {
+    ) -> Result<Option<Will>, &'static str> {
         let Some(w) = will else { return Ok(None) };
         let who = Identity {
             client_id,
@@ -46,13 +46,13 @@ impl Broker {
         {
             return Err(ACL_WRITE_DENIED);
         }
-        Ok(Some(Box::new(Will {
+        Ok(Some(Will {
             message: Message::with_properties(w.topic, w.properties.as_bytes(), w.payload),
             qos: w.qos,
             retain: w.retain,
             client_id: client_id.into(),
             username: username.map(Box::from),
-        })))
+        }))
     }
 
     /// The connection that left `will` ended for `reason`: it is published unless the

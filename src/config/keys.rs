@@ -209,6 +209,9 @@ pub const CAPS: &[Cap] = &[
     seconds("max_publisher_stall", false, |c| {
         &mut c.limits.max_publisher_stall
     }),
+    count("max_topic_alias", 0, 65535, |c| {
+        &mut c.limits.max_topic_alias
+    }),
     count("max_inflight_incoming", 1, 65535, |c| {
         &mut c.limits.max_inflight_incoming
     }),
@@ -304,7 +307,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "http_dir",
     "max_qos",
     "maximum_qos",
-    "max_topic_alias",
     "max_topic_alias_broker",
     "mount_point",
     "use_username_as_clientid",

@@ -72,6 +72,8 @@ impl Server {
             }
         }
         self.unbound.clear();
+        let now = Instant::now();
+        self.core.call(&mut self.conns, |b| b.shutting_down(now));
         let open = self.conns.slots.occupied();
         for &id in &open {
             self.flush(id);

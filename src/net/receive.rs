@@ -160,6 +160,12 @@ impl Server {
     pub(super) fn on_outcome(&mut self, id: ConnId, outcome: Outcome) {
         match outcome {
             Outcome::Open | Outcome::Paused | Outcome::Stopped => {}
+            Outcome::Close(CloseReason::PacketTooLarge) => {
+                // The core says why (MQTT 5.0: DISCONNECT 0x95) and asks for the close.
+                let now = Instant::now();
+                self.core
+                    .call(&mut self.conns, |b| b.packet_too_large(id, now));
+            }
             Outcome::Close(reason) => {
                 if reason == CloseReason::OutOfMemory {
                     let counters = &mut self.conns.counters;

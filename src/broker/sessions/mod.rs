@@ -21,7 +21,7 @@
 
 mod session;
 
-pub use session::{Awaiting, Inflight, Queued, Session, SESSION_BYTES};
+pub use session::{Awaiting, Inflight, Queued, Session, NEVER, SESSION_BYTES};
 
 use super::clock::Tick;
 use super::compact_str::CompactStr;
@@ -154,9 +154,9 @@ impl SessionTable {
 
     /// A new session for `client_id`, attached to nothing yet ([`SessionTable::attach`]
     /// follows).
-    pub fn create(&mut self, client_id: &str, clean: bool) -> SessionId {
+    pub fn create(&mut self, client_id: &str, expiry: u32) -> SessionId {
         self.generation = self.generation.wrapping_add(1);
-        let session = Session::new(client_id, clean, self.generation);
+        let session = Session::new(client_id, expiry, self.generation);
         let sid = match self.free.pop() {
             Some(sid) => {
                 self.slab[sid as usize] = Some(session);
@@ -194,7 +194,7 @@ impl SessionTable {
     ) -> SessionId {
         let enabled = self.journal.enabled();
         self.journal.set_enabled(false);
-        let sid = self.create(client_id, false);
+        let sid = self.create(client_id, NEVER);
         self.journal.set_enabled(enabled);
         let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
             return sid;
@@ -229,15 +229,16 @@ impl SessionTable {
         }
     }
 
-    /// Attaches session `sid` to `conn` speaking `version`, with its connection's clean
-    /// flag and user name. A session that was offline is counted online again. Returns
-    /// whether the user name changed (its subscriptions' ACL marks need deciding again).
+    /// Attaches session `sid` to `conn` speaking `version`, with its connection's
+    /// Session Expiry Interval (0 for MQTT 3.1.1's clean session 1, [`NEVER`] for 0) and
+    /// user name. A session that was offline is counted online again. Returns whether
+    /// the user name changed (its subscriptions' ACL marks need deciding again).
     pub fn attach(
         &mut self,
         sid: SessionId,
         conn: ConnId,
         version: ProtocolVersion,
-        clean: bool,
+        expiry: u32,
         username: Option<&str>,
     ) -> bool {
         let Some(s) = self.get_mut(sid) else {
@@ -251,8 +252,11 @@ impl SessionTable {
         };
         s.set_conn(Some(conn));
         s.offline_since = None;
-        s.clean = clean;
         s.version = version;
+        self.set_expiry(sid, expiry);
+        let Some(s) = self.get_mut(sid) else {
+            return false;
+        };
         let user_changed = s.username() != username;
         if user_changed {
             s.username = username.map(Box::from);
@@ -334,6 +338,23 @@ impl SessionTable {
         self.by_client_id.remove(hash, |id| id == sid);
         self.free.push(sid);
         Some(s)
+    }
+
+    /// Changes session `sid`'s Session Expiry Interval (at attach, and an MQTT 5.0
+    /// DISCONNECT may [MQTT-3.14.2.2.2]). A session that now ends with its connection is
+    /// forgotten by a store at once (recorded while it is still persistent: the journal
+    /// records changes of persistent sessions only).
+    pub fn set_expiry(&mut self, sid: SessionId, expiry: u32) {
+        let Some(s) = self.get_mut(sid) else { return };
+        if s.expiry == expiry {
+            return;
+        }
+        if expiry == 0 {
+            self.record(sid, |client_id| Durable::SessionRemoved { client_id });
+        }
+        if let Some(s) = self.get_mut(sid) {
+            s.expiry = expiry;
+        }
     }
 
     /// Whether session `sid`'s overflowing QoS 1/2 messages are dropped (a publisher
@@ -561,6 +582,7 @@ mod tests {
             message: Message::new("t", &[0; 10]),
             qos,
             retain: false,
+            subscription_id: 0,
         }
     }
 
@@ -568,9 +590,9 @@ mod tests {
     fn counts_follow_every_change() {
         let mut t = SessionTable::new(false);
         let stamp = Tick::ZERO;
-        let sid = t.create("p", false);
+        let sid = t.create("p", NEVER);
         assert_eq!(t.find("p"), Some(sid));
-        t.attach(sid, 0, V311, false, None);
+        t.attach(sid, 0, V311, NEVER, None);
         t.enqueue(sid, item(QoS::AtLeastOnce));
         t.enqueue(sid, item(QoS::AtMostOnce));
         assert_eq!(t.held_bytes(), 26);
@@ -589,7 +611,7 @@ mod tests {
             "QoS 0 dropped offline"
         );
         assert_eq!(t.take_conn(sid, stamp), None, "no connection to take");
-        t.attach(sid, 1, V311, false, None);
+        t.attach(sid, 1, V311, NEVER, None);
         assert_eq!(t.offline(), 0);
         assert_eq!(t.take_conn(sid, stamp), Some(1));
         assert_eq!(t.offline(), 1, "taken over: offline until attached again");
@@ -600,12 +622,12 @@ mod tests {
     #[test]
     fn persistent_sessions_journal_their_changes_clean_ones_do_not() {
         let mut t = SessionTable::new(true);
-        let clean = t.create("c", true);
-        t.attach(clean, 0, V311, true, None);
+        let clean = t.create("c", 0);
+        t.attach(clean, 0, V311, 0, None);
         t.enqueue(clean, item(QoS::AtLeastOnce));
         assert_eq!(t.pop_durable(), None);
-        let p = t.create("p", false);
-        t.attach(p, 1, V311, false, Some("u"));
+        let p = t.create("p", NEVER);
+        t.attach(p, 1, V311, NEVER, Some("u"));
         t.enqueue(p, item(QoS::AtLeastOnce));
         t.sender(p).unwrap().next(10, |_, _| Ok::<_, ()>(()));
         let records: Vec<Durable> = std::iter::from_fn(|| t.pop_durable()).collect();

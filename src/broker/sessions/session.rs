@@ -27,6 +27,10 @@ pub const SESSION_BYTES: usize = std::mem::size_of::<Option<Session>>()
 /// [`Session::conn`] of a session without a connection.
 const NO_CONN: u32 = u32::MAX;
 
+/// A Session Expiry Interval that never ends the session [MQTT-3.1.2.11.2 of 5.0]
+/// (0xFFFFFFFF), and the interval of every MQTT 3.1.1 session with clean session 0.
+pub const NEVER: u32 = u32::MAX;
+
 /// A message waiting in a session's queue.
 #[derive(Clone, Debug)]
 pub struct Queued {
@@ -34,8 +38,11 @@ pub struct Queued {
     pub message: Message,
     /// Delivery QoS for this subscriber.
     pub qos: QoS,
-    /// RETAIN flag to send (set only for retained messages sent on subscribe).
+    /// RETAIN flag to send (retained messages sent on subscribe, Retain As Published).
     pub retain: bool,
+    /// The Subscription Identifier of the subscription it matched (MQTT 5.0), 0 for none.
+    /// (Kept in the padding after the flags: a queued message stays 24 bytes.)
+    pub subscription_id: u32,
 }
 
 /// The acknowledgment an outbound QoS 1/2 message is waiting for.
@@ -100,8 +107,10 @@ pub struct Session {
     pub(super) next_packet_id: u16,
     /// The protocol version of the connection that owns it (or owned it last).
     pub(super) version: ProtocolVersion,
-    /// Clean-session flag of the connection that owns it: state is discarded at disconnect.
-    pub(super) clean: bool,
+    /// Session Expiry Interval in seconds [MQTT-3.1.2-11 of 5.0]: 0 ends the session with
+    /// its connection (MQTT 3.1.1's clean session 1), [`NEVER`] keeps it until
+    /// `persistent_client_expiration` (clean session 0).
+    pub(super) expiry: u32,
     /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
     /// are dropped until the queue drains below its cap.
     pub(super) dropping: bool,
@@ -109,7 +118,7 @@ pub struct Session {
 
 impl Session {
     /// A fresh session for `client_id`.
-    pub(super) fn new(client_id: &str, clean: bool, generation: u32) -> Session {
+    pub(super) fn new(client_id: &str, expiry: u32, generation: u32) -> Session {
         Session {
             client_id: client_id.into(),
             username: None,
@@ -124,7 +133,7 @@ impl Session {
             generation,
             next_packet_id: 1,
             version: ProtocolVersion::default(),
-            clean,
+            expiry,
             dropping: false,
         }
     }
@@ -175,7 +184,14 @@ impl Session {
     /// Whether it ends with its connection (clean session 1).
     #[inline]
     pub fn is_clean(&self) -> bool {
-        self.clean
+        self.expiry == 0
+    }
+
+    /// Its Session Expiry Interval in seconds ([`NEVER`]: until
+    /// `persistent_client_expiration`).
+    #[inline]
+    pub fn expiry(&self) -> u32 {
+        self.expiry
     }
 
     /// Whether its overflowing QoS 1/2 messages are being dropped (a publisher stall on
@@ -342,7 +358,7 @@ mod tests {
 
     #[test]
     fn packet_ids_skip_ids_in_flight_and_zero_mqtt_2_3_1_2() {
-        let mut s = Session::new("c", false, 0);
+        let mut s = Session::new("c", NEVER, 0);
         s.next_packet_id = u16::MAX;
         let a = s.allocate_packet_id();
         assert_eq!(a, u16::MAX);
@@ -362,12 +378,13 @@ mod tests {
 
     #[test]
     fn queue_caps_count_messages_and_bytes() {
-        let mut s = Session::new("c", false, 0);
+        let mut s = Session::new("c", NEVER, 0);
         let m = Message::new("t", &[0; 10]);
         s.push(Queued {
             message: m.clone(),
             qos: QoS::AtMostOnce,
             retain: false,
+            subscription_id: 0,
         });
         assert_eq!(s.held_bytes(), 13);
         assert!(s.queue_full(1, 0, 13));
@@ -380,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_session_without_messages_allocates_nothing() {
-        let s = Session::new("c", true, 0);
+        let s = Session::new("c", 0, 0);
         assert_eq!((s.queue.capacity(), s.inflight.capacity()), (0, 0));
         assert!(!s.queue_full(1, 1, 0) && s.front().is_none() && s.inflight_len() == 0);
         crate::broker::assert_size_of::<Option<Session>>(192);

@@ -120,7 +120,24 @@ fn will_at_shutdown_is_published_only_with_a_store() {
 }
 
 #[test]
-fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
+fn takeover_by_a_clean_session_publishes_the_old_connections_will_mqtt_3_1_4_2() {
+    let mut h = Harness::new();
+    h.open(0, "watcher", true);
+    h.send(0, subscribe(1, &[("w", Q0)]));
+    h.take(0);
+    h.broker.accepted(1, 0, h.now);
+    h.send(1, connect("dup", false, 60, will("w", Q0, false)));
+    h.take(1);
+    h.broker.accepted(2, 0, h.now);
+    h.send(2, connect("dup", true, 60, None));
+    assert_eq!(h.is_closed(1), Some(CloseReason::TakenOver));
+    assert_eq!(h.take(2), vec![connack(false, 0)]);
+    // The old session ended: its client is gone as far as anyone can tell.
+    assert_eq!(h.take(0), vec![pub_seen("w", b"gone", Q0, false, None)]);
+}
+
+#[test]
+fn takeover_of_a_continuing_session_keeps_the_will_unpublished_mqtt_3_1_4_2() {
     let mut h = Harness::new();
     h.open(0, "watcher", true);
     h.send(0, subscribe(1, &[("w", Q0)]));
@@ -139,7 +156,9 @@ fn takeover_closes_the_old_connection_and_publishes_its_will_mqtt_3_1_4_2() {
             code: 0
         }]
     );
-    assert_eq!(h.take(0), vec![pub_seen("w", b"gone", Q0, false, None)]);
+    // The session goes on with a new connection: the client has not gone, so its old
+    // connection's will is not published (Mosquitto's behaviour; MQTT 5.0's rule).
+    assert_eq!(h.take(0), vec![]);
     assert_eq!(h.broker.clients_connected(), 2);
     // The session, with its subscription, now belongs to the new connection.
     h.send(0, publish("keep", b"k", Q1, false, Some(4)));
