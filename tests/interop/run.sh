@@ -484,7 +484,7 @@ run_paho() {
     log "== group B: paho-mqtt ($PYTHON) =="
     BROKER_HOST=$HOST BROKER_PORT=$PORT INTEROP_BROKER=$MODE PYTHONDONTWRITEBYTECODE=1 \
         timeout --foreground 180 "$PYTHON" -m pytest -q -p no:cacheprovider --tb=short -rfEx \
-        --junitxml="$junit" "$SCRIPT_DIR/test_paho.py"
+        --junitxml="$junit" "$SCRIPT_DIR/test_paho.py" "$SCRIPT_DIR/test_paho_v5.py"
     rc=$?
     counts=$("$PYTHON" - "$junit" <<'EOF' 2>/dev/null
 import sys
