@@ -20,6 +20,9 @@ pub enum FilterError {
     TooLong,
     /// More levels than `max_topic_levels`.
     TooManyLevels,
+    /// A `$share/` filter without a group name, with a wildcard in it, or without a
+    /// filter after it [MQTT-4.8.2-1], [MQTT-4.8.2-2].
+    SharedSubscription,
 }
 
 impl FilterError {
@@ -34,6 +37,10 @@ impl FilterError {
             }
             FilterError::TooLong => "longer than max_topic_length",
             FilterError::TooManyLevels => "more levels than max_topic_levels",
+            FilterError::SharedSubscription => {
+                "'$share/GROUP/FILTER' needs a group name without wildcards and a filter \
+                 [MQTT-4.8.2-1]"
+            }
         }
     }
 }
@@ -66,6 +73,25 @@ pub fn validate_filter(filter: &str, max_len: usize, max_levels: usize) -> Resul
         return Err(FilterError::TooManyLevels);
     }
     Ok(())
+}
+
+/// The prefix of a shared subscription's filter [MQTT-4.8.2].
+pub const SHARE_PREFIX: &str = "$share/";
+
+/// Splits a shared subscription's filter `$share/GROUP/FILTER` into its group name and
+/// filter: `None` for a filter that is not shared, `Err` for a malformed one (an empty
+/// group, a group with `+` or `#` [MQTT-4.8.2-2], nothing after the group
+/// [MQTT-4.8.2-1]). The filter itself is checked like any other.
+pub fn shared_filter(filter: &str) -> Option<Result<(&str, &str), FilterError>> {
+    let rest = filter.strip_prefix(SHARE_PREFIX)?;
+    Some(match rest.split_once('/') {
+        Some((group, inner))
+            if !group.is_empty() && !group.contains(['+', '#']) && !inner.is_empty() =>
+        {
+            Ok((group, inner))
+        }
+        _ => Err(FilterError::SharedSubscription),
+    })
 }
 
 /// Checks a topic name's size caps (wildcards were refused by the codec).
@@ -123,6 +149,29 @@ pub fn relates<'a>(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn shared_filters_split_into_group_and_filter_mqtt_4_8_2_1() {
+        assert_eq!(shared_filter("a/b"), None);
+        assert_eq!(shared_filter("$share/g/a/#"), Some(Ok(("g", "a/#"))));
+        assert_eq!(shared_filter("$share/g//"), Some(Ok(("g", "/"))));
+        for bad in [
+            "$share/",
+            "$share/g",
+            "$share/g/",
+            "$share//a",
+            "$share/g+/a",
+            "$share/#/a",
+        ] {
+            assert_eq!(
+                shared_filter(bad),
+                Some(Err(FilterError::SharedSubscription)),
+                "{bad}"
+            );
+        }
+        // "$shared/..." or "$SHARE/..." are ordinary filters.
+        assert_eq!(shared_filter("$SHARE/g/a"), None);
+    }
     use super::*;
 
     /// Valid filters with every wildcard placement and empty levels.

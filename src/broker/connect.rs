@@ -166,8 +166,6 @@ impl Broker {
         if !l.retain_available {
             props.push(Byte(property::RETAIN_AVAILABLE, 0));
         }
-        // Shared subscriptions are not served yet [MQTT-3.2.2.3.17 of 5.0].
-        props.push(Byte(property::SHARED_SUBSCRIPTION_AVAILABLE, 0));
         if let Some(id) = assigned_client_id {
             props.push(Str(property::ASSIGNED_CLIENT_IDENTIFIER, id));
         }

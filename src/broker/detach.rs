@@ -10,14 +10,19 @@ impl Broker {
     pub(super) fn remove_session(&mut self, sid: SessionId, now: Instant) {
         self.release_stalls_on(sid, now);
         if let Some(s) = self.sessions.remove(sid) {
-            self.unsubscribe_all(sid, &s);
+            self.unsubscribe_all(sid, &s, now);
         }
     }
 
-    /// Takes every subscription of the removed session `s` out of the topic tree.
-    fn unsubscribe_all(&mut self, sid: SessionId, s: &sessions::Session) {
+    /// Takes every subscription of the removed session `s` out of the topic tree and
+    /// its shared groups, whose other members get the messages it held for them.
+    fn unsubscribe_all(&mut self, sid: SessionId, s: &sessions::Session, now: Instant) {
         for &at in s.subscriptions() {
             self.tree.remove_at(at, sid);
+        }
+        if self.shared.memberships(sid) > 0 {
+            self.shared_leave_all(sid);
+            self.redistribute(sid, s, now);
         }
     }
 
@@ -31,7 +36,7 @@ impl Broker {
         let (max_offline, queue_qos0) = (l.max_offline_sessions, l.queue_qos0_messages);
         match self.sessions.detach(sid, stamp, max_offline, queue_qos0) {
             None => {}
-            Some(Detached::Ended(s)) => self.unsubscribe_all(sid, &s),
+            Some(Detached::Ended(s)) => self.unsubscribe_all(sid, &s, now),
             Some(Detached::Offline { generation }) => {
                 if let Some(expiry) = self.session_lifetime(sid) {
                     self.timers

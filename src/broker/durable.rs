@@ -74,7 +74,7 @@ impl Broker {
     pub fn session_facts(&self, client_id: &str) -> Option<SessionFacts> {
         let sid = self.sessions.find(client_id)?;
         let s = self.sessions.get(sid).filter(|s| !s.is_clean())?;
-        let subscriptions = s
+        let mut subscriptions: Vec<(String, QoS)> = s
             .subscriptions()
             .iter()
             .map(|&at| {
@@ -82,6 +82,7 @@ impl Broker {
                 (self.tree.filter_of(at), qos)
             })
             .collect();
+        subscriptions.extend(self.shared.filters_of(sid));
         Some(SessionFacts {
             username: s.username().map(str::to_owned),
             version: s.version(),
@@ -252,6 +253,7 @@ impl Broker {
                         message,
                         qos: e.qos,
                         retain: e.retain,
+                        share: 0,
                         state,
                     });
                 }
@@ -269,6 +271,7 @@ impl Broker {
                         qos: e.qos,
                         retain: e.retain,
                         subscription_id: 0,
+                        share: 0,
                     });
                 }
                 (None, None) => {
@@ -284,6 +287,10 @@ impl Broker {
     /// Subscribes a restored session to `filter` at `qos`, checked like a SUBSCRIBE
     /// (syntax, caps; the ACL marks follow), without recording it.
     fn restore_subscription(&mut self, sid: SessionId, filter: &str, qos: QoS) -> Result<(), ()> {
+        if let Some(shared) = crate::topic::shared_filter(filter) {
+            let (group, inner) = shared.map_err(|_| ())?;
+            return self.restore_shared(sid, (group, inner, filter), qos);
+        }
         let l = &self.limits;
         let count = self
             .sessions

@@ -38,6 +38,7 @@ mod output;
 mod retained;
 mod routing;
 mod sessions;
+mod shared;
 mod stats;
 mod subscribe;
 mod sys;
@@ -126,6 +127,8 @@ pub struct Broker {
     sessions: SessionTable,
     /// Subscriptions.
     tree: TopicTree,
+    /// Shared subscription groups (their entries in `tree` stand for them).
+    shared: shared::SharedGroups,
     /// Retained messages.
     retained: RetainedStore,
     /// Connection and session deadlines.
@@ -179,6 +182,7 @@ impl Broker {
             conn_generation: 0,
             sessions: SessionTable::new(track_durable),
             tree: TopicTree::default(),
+            shared: shared::SharedGroups::default(),
             retained: RetainedStore::new(track_durable),
             timers: Timers::default(),
             effects: VecDeque::new(),

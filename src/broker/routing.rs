@@ -232,6 +232,19 @@ impl Broker {
         let mut matches = std::mem::take(&mut self.scratch);
         matches.clear();
         self.tree.matches(message.topic(), &mut matches);
+        // Shared subscription groups: one member each, after the others.
+        let mut groups: heapless::Vec<u16, 8> = heapless::Vec::new();
+        let mut more_groups = Vec::new();
+        matches.retain(|s| {
+            if s.session & shared::GROUP_FLAG == 0 {
+                return true;
+            }
+            let gid = (s.session & !shared::GROUP_FLAG) as u16;
+            if groups.push(gid).is_err() {
+                more_groups.push(gid);
+            }
+            false
+        });
         if let Some(me) = from.and_then(|c| self.session_of(c)) {
             // No Local: not back to the publisher through such a subscription
             // [MQTT-3.8.3-3 of 5.0].
@@ -275,10 +288,14 @@ impl Broker {
                 qos: qos.min(sub.qos),
                 retain: retain && sub.retain_as_published,
                 subscription_id: sub.subscription_id,
+                share: 0,
             };
             self.enqueue(sub.session, item, from, now);
         }
         self.scratch = matches;
+        for gid in groups.into_iter().chain(more_groups) {
+            self.deliver_shared(gid, &message, qos, retain, None, from, now);
+        }
     }
 
     /// Makes `message` its topic's retained message, within the retained caps; an empty

@@ -3,6 +3,7 @@
 //! UNSUBACK; retained messages of each granted filter follow the SUBACK.
 
 use super::*;
+use crate::topic::shared_filter;
 
 impl Broker {
     /// SUBSCRIBE: each filter granted or refused on its own, SUBACK with one code each.
@@ -16,9 +17,6 @@ impl Broker {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
         let mut granted_filters: Vec<(&str, QoS, bool)> = Vec::new();
-        let v5 = self
-            .conn(conn)
-            .is_some_and(|c| c.version == ProtocolVersion::V5);
         let subscription_id = p
             .properties
             .u32(property::SUBSCRIPTION_IDENTIFIER)
@@ -29,14 +27,26 @@ impl Broker {
                 .tree
                 .find(filter)
                 .is_some_and(|at| self.tree.granted(at, sid).is_some());
-            let outcome = if v5 && filter.starts_with("$share/") {
-                let why = "shared subscriptions are not served yet";
-                Err((ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED, why))
-            } else {
-                self.subscribe_one(sid, filter, qos)
+            let shared = shared_filter(filter);
+            if matches!(shared, Some(Ok(_))) && options.no_local {
+                // [MQTT-3.8.3-4 of 5.0]
+                let why = "No Local on a shared subscription";
+                return self.protocol_error(conn, why, now);
+            }
+            let outcome = match shared {
+                None => self.subscribe_one(sid, filter, qos).map(Some),
+                Some(Err(e)) => Err((ReasonCode::TOPIC_FILTER_INVALID, e.as_str())),
+                Some(Ok((group, inner))) => {
+                    let member = (group, inner, filter);
+                    let rap = options.retain_as_published;
+                    self.subscribe_shared(sid, member, qos, rap, subscription_id)
+                        .map(|()| None)
+                }
             };
             let code = match outcome {
-                Ok(acl_checked) => {
+                // A shared subscription: no retained messages [MQTT-3.3.1-? of 5.0].
+                Ok(None) => ReasonCode::granted(qos).0,
+                Ok(Some(acl_checked)) => {
                     if let Some(at) = self.tree.find(filter) {
                         let (nl, rap) = (options.no_local, options.retain_as_published);
                         self.tree.set_options(at, sid, nl, rap, subscription_id);
@@ -96,20 +106,22 @@ impl Broker {
                     qos: qos.min(granted),
                     retain: true,
                     subscription_id,
+                    share: 0,
                 };
                 self.enqueue(sid, item, None, now);
             }
         }
     }
 
-    /// Subscribes `sid` to `filter` at `qos`; `Ok(true)` when the ACL did not grant the
-    /// whole filter, so its deliveries need a check each.
-    pub(super) fn subscribe_one(
+    /// Whether session `sid` may subscribe to `filter` (the ACL, the filter's syntax
+    /// and caps, and, for a subscription it does not have yet (`new`), the caps on
+    /// subscriptions): the ACL's verdict, or why not.
+    fn check_subscription(
         &mut self,
         sid: SessionId,
         filter: &str,
-        qos: QoS,
-    ) -> Result<bool, (ReasonCode, &'static str)> {
+        new: bool,
+    ) -> Result<SubscribeVerdict, (ReasonCode, &'static str)> {
         let verdict = match (&self.auth.acl, self.identity(sid)) {
             (Some(acl), Some(who)) => acl.subscribe(who, filter),
             (Some(_), None) => SubscribeVerdict::Refuse,
@@ -126,22 +138,84 @@ impl Broker {
             self.limits.max_topic_levels,
         )
         .map_err(|e| (ReasonCode::TOPIC_FILTER_INVALID, FilterError::as_str(e)))?;
-        let total_full = self.tree.len() >= self.limits.max_subscriptions;
-        let per_client = self.limits.max_subscriptions_per_client;
-        let stored = self.tree.find(filter);
-        let Some(s) = self.sessions.get(sid) else {
-            return Err((ReasonCode::UNSPECIFIED_ERROR, "no session"));
-        };
-        let existing = stored.filter(|at| s.subscriptions().contains(at));
-        if existing.is_none() {
-            if s.subscriptions().len() >= per_client {
+        if new {
+            let Some(s) = self.sessions.get(sid) else {
+                return Err((ReasonCode::UNSPECIFIED_ERROR, "no session"));
+            };
+            let count = s.subscriptions().len() + self.shared.memberships(sid);
+            if count >= self.limits.max_subscriptions_per_client {
                 let why = "max_subscriptions_per_client reached";
                 return Err((ReasonCode::QUOTA_EXCEEDED, why));
             }
-            if total_full {
+            if self.tree.len() + self.shared.len() >= self.limits.max_subscriptions {
                 return Err((ReasonCode::QUOTA_EXCEEDED, "max_subscriptions reached"));
             }
         }
+        Ok(verdict)
+    }
+
+    /// Puts a restored session back in the shared subscription `(group, filter, whole
+    /// filter)` at `qos`, checked like a SUBSCRIBE, without recording it (its MQTT 5.0
+    /// options are not stored yet).
+    pub(super) fn restore_shared(
+        &mut self,
+        sid: SessionId,
+        (group, filter, _): (&str, &str, &str),
+        qos: QoS,
+    ) -> Result<(), ()> {
+        let verdict = self.check_subscription(sid, filter, true).map_err(|_| ())?;
+        let member = shared::Member {
+            session: sid,
+            qos,
+            retain_as_published: false,
+            subscription_id: 0,
+            acl_checked: verdict == SubscribeVerdict::GrantChecked,
+        };
+        self.join_group(sid, group, filter, member).map_err(|_| ())
+    }
+
+    /// Subscribes `sid` to the shared subscription `(group, filter, whole filter)` at
+    /// `qos`, with its MQTT 5.0 options. No retained message follows [MQTT-4.8.2 of 5.0].
+    fn subscribe_shared(
+        &mut self,
+        sid: SessionId,
+        (group, filter, whole): (&str, &str, &str),
+        qos: QoS,
+        retain_as_published: bool,
+        subscription_id: u32,
+    ) -> Result<(), (ReasonCode, &'static str)> {
+        let is_new = self
+            .shared
+            .group_of(group, filter)
+            .is_none_or(|g| g.member(sid).is_none());
+        let verdict = self.check_subscription(sid, filter, is_new)?;
+        let member = shared::Member {
+            session: sid,
+            qos,
+            retain_as_published,
+            subscription_id,
+            acl_checked: verdict == SubscribeVerdict::GrantChecked,
+        };
+        self.join_group(sid, group, filter, member)?;
+        self.sessions.shared_subscribed(sid, whole, qos);
+        Ok(())
+    }
+
+    /// Subscribes `sid` to `filter` at `qos`; `Ok(true)` when the ACL did not grant the
+    /// whole filter, so its deliveries need a check each.
+    pub(super) fn subscribe_one(
+        &mut self,
+        sid: SessionId,
+        filter: &str,
+        qos: QoS,
+    ) -> Result<bool, (ReasonCode, &'static str)> {
+        let stored = self.tree.find(filter);
+        let existing = stored.filter(|at| {
+            self.sessions
+                .get(sid)
+                .is_some_and(|s| s.subscriptions().contains(at))
+        });
+        let verdict = self.check_subscription(sid, filter, existing.is_none())?;
         // A repeated subscription replaces the granted QoS [MQTT-3.8.4-3].
         let (_, at) = self.tree.subscribe(filter, sid, qos);
         // A grant of the whole filter spares every delivery through it the ACL check.
@@ -162,6 +236,18 @@ impl Broker {
     ) {
         let mut codes = Vec::new();
         for filter in p.filters() {
+            if let Some(Ok((group, inner))) = shared_filter(filter) {
+                let removed = self.leave_group(sid, group, inner);
+                if removed {
+                    self.sessions.shared_unsubscribed(sid, filter);
+                }
+                codes.push(if removed {
+                    ReasonCode::SUCCESS.0
+                } else {
+                    ReasonCode::NO_SUBSCRIPTION_EXISTED.0
+                });
+                continue;
+            }
             let removed = match self.tree.find(filter) {
                 Some(at) if self.tree.remove_at(at, sid) => {
                     self.sessions.unsubscribed(sid, at, filter);

@@ -348,7 +348,7 @@ impl Rng {
 }
 
 const TOPICS: [&str; 4] = ["home/a", "home/b", "home/c/d", "other"];
-const FILTERS: [&str; 4] = ["home/#", "home/+", "other", "#"];
+const FILTERS: [&str; 5] = ["home/#", "home/+", "other", "#", "$share/g/home/#"];
 
 /// One random step of clients talking to the broker.
 fn step(rig: &mut Rig, rng: &mut Rng) {
@@ -363,7 +363,7 @@ fn step(rig: &mut Rig, rng: &mut Rng) {
         }
         1 => {
             if rig.open.contains_key(&conn) {
-                rig.subscribe(conn, FILTERS[rng.below(4) as usize], qos);
+                rig.subscribe(conn, FILTERS[rng.below(5) as usize], qos);
             }
         }
         2..=5 => {

@@ -101,7 +101,6 @@ def expire_retained_probe(v5, topic, timeout=6.0):
 
 # ------------------------------------------------------------- 1. CONNECT
 
-@SOL_PENDING_SHARED
 def test_connack_success_with_properties(v5):
     """CONNACK reason 0 with properties; the server advertises Topic Alias
     Maximum > 0 (section 3.2.2.3.8: absent means 0, i.e. no aliases) and does
@@ -362,7 +361,6 @@ def test_session_expiry_resumes_session_with_queued_messages(v5, prefix):
 
 # -------------------------------------------------- 6. shared subscriptions
 
-@SOL_PENDING_SHARED
 def test_shared_subscription_distributes_messages(v5, prefix):
     """Each message published to a $share/GROUP/FILTER group goes to exactly
     one member [section 4.8.2]; all are delivered and (with 20 messages) both
@@ -391,7 +389,6 @@ def test_shared_subscription_distributes_messages(v5, prefix):
     assert [plain.expect().payload for _ in range(n)] == [f"job {i}".encode() for i in range(n)]
 
 
-@SOL_PENDING_SHARED
 @pytest.mark.xfail(
     MOSQUITTO_REFERENCE, strict=True,
     reason="Mosquitto 2.0 drops the QoS 1 messages in flight to (and queued for) a shared-subscription "
@@ -428,7 +425,6 @@ def test_shared_subscription_member_leaving_does_not_lose_messages(v5, prefix):
         f"lost with the departed member (it held {[m.payload for m in held]}): {sorted(expected - seen)}"
 
 
-@SOL_PENDING_SHARED
 @pytest.mark.xfail(
     MOSQUITTO_REFERENCE, strict=True,
     reason="Mosquitto 2.0 sends retained messages on a shared subscribe; MQTT 5.0 sends them only "
@@ -455,7 +451,6 @@ def test_shared_subscription_gets_no_retained_message(v5, prefix):
         pub.publish(topic, b"", qos=1, retain=True)
 
 
-@SOL_PENDING_SHARED
 def test_mqtt311_client_joins_shared_group(v5, make_client, prefix):
     """A 3.1.1 client may subscribe to $share/GROUP/FILTER and share the
     messages with a 5.0 member."""

@@ -395,6 +395,25 @@ impl SessionTable {
         });
     }
 
+    /// Session `sid` joined (or changed its options in) the shared subscription
+    /// `$share/GROUP/FILTER` at `qos`. Memberships are kept by the broker's shared
+    /// groups, not in the session; a store records them like any subscription.
+    pub fn shared_subscribed(&mut self, sid: SessionId, filter: &str, qos: QoS) {
+        self.record(sid, |client_id| Durable::Subscribed {
+            client_id,
+            filter: filter.into(),
+            qos,
+        });
+    }
+
+    /// Session `sid` left the shared subscription `filter`.
+    pub fn shared_unsubscribed(&mut self, sid: SessionId, filter: &str) {
+        self.record(sid, |client_id| Durable::Unsubscribed {
+            client_id,
+            filter: filter.into(),
+        });
+    }
+
     // ----- messages ------------------------------------------------------------------
 
     /// Appends `item` to session `sid`'s queue (the caller decided the caps allow it).
@@ -555,6 +574,7 @@ impl Sender<'_> {
                 message: Some(item.message),
                 qos: item.qos,
                 retain: item.retain,
+                share: item.share,
                 state,
             });
         }
@@ -583,6 +603,7 @@ mod tests {
             qos,
             retain: false,
             subscription_id: 0,
+            share: 0,
         }
     }
 

@@ -43,6 +43,10 @@ pub struct Queued {
     /// The Subscription Identifier of the subscription it matched (MQTT 5.0), 0 for none.
     /// (Kept in the padding after the flags: a queued message stays 24 bytes.)
     pub subscription_id: u32,
+    /// The shared subscription group it was given to this session by (its number + 1),
+    /// 0 for none: if the session ends first, the group's other members get it
+    /// [MQTT-4.8.2-6 of 5.0].
+    pub share: u16,
 }
 
 /// The acknowledgment an outbound QoS 1/2 message is waiting for.
@@ -67,6 +71,8 @@ pub struct Inflight {
     pub qos: QoS,
     /// RETAIN flag it was sent with.
     pub retain: bool,
+    /// The shared subscription group it came through, as [`Queued::share`].
+    pub share: u16,
     /// Acknowledgment state.
     pub state: Awaiting,
 }
@@ -367,6 +373,7 @@ mod tests {
             message: None,
             qos: QoS::AtLeastOnce,
             retain: false,
+            share: 0,
             state: Awaiting::Puback,
         });
         assert_eq!(
@@ -385,6 +392,7 @@ mod tests {
             qos: QoS::AtMostOnce,
             retain: false,
             subscription_id: 0,
+            share: 0,
         });
         assert_eq!(s.held_bytes(), 13);
         assert!(s.queue_full(1, 0, 13));

@@ -10,6 +10,7 @@ mod flow;
 mod held_acks;
 mod routing;
 mod sessions;
+mod shared;
 
 const ACCEPTED: Seen = Seen::Connack {
     present: false,
