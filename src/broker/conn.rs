@@ -224,8 +224,10 @@ impl Broker {
         if c.held_acks > 0 {
             self.drop_held_acks(conn);
         }
+        let mut will_session = None;
         if let Phase::Connected(sid) = c.phase {
             self.connected -= 1;
+            will_session = Some(sid);
             let session = self.sessions.get(sid).filter(|s| s.conn() == Some(conn));
             if let Some(s) = session {
                 let id = s.client_id();
@@ -239,7 +241,7 @@ impl Broker {
             }
         }
         if let Some(will) = c.take_will() {
-            self.will_at_close(will, reason, now);
+            self.will_at_close(will, will_session, reason, now);
         }
     }
 

@@ -305,6 +305,11 @@ impl Broker {
         now: Instant,
     ) -> (SessionId, bool) {
         let existing = self.sessions.find(client_id);
+        if let Some(sid) = existing {
+            // The client is back before its will's delay ran out: no will
+            // [MQTT-3.1.3-9 of 5.0].
+            self.cancel_delayed_will(sid);
+        }
         let resumed = existing.filter(|&sid| {
             !p.clean_session && self.sessions.get(sid).is_some_and(|s| !s.is_clean())
         });

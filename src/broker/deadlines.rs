@@ -133,6 +133,13 @@ impl Broker {
         passed: Tick,
         now: Instant,
     ) {
+        if self
+            .sessions
+            .get(sid)
+            .is_some_and(|s| s.generation() == generation)
+        {
+            self.delayed_will_due(sid, true, now);
+        }
         let Some(expiry) = self.session_lifetime(sid) else {
             return;
         };

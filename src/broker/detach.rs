@@ -9,6 +9,8 @@ impl Broker {
     /// subscriptions, releasing the publishers stalled on its queue.
     pub(super) fn remove_session(&mut self, sid: SessionId, now: Instant) {
         self.release_stalls_on(sid, now);
+        // The session ends: a will still waiting for its delay goes now.
+        self.delayed_will_due(sid, false, now);
         if let Some(s) = self.sessions.remove(sid) {
             self.unsubscribe_all(sid, &s, now);
         }

@@ -68,8 +68,16 @@ impl Broker {
     }
 
     /// The broker is stopping: every MQTT 5.0 client is told so (0x8B) before the
-    /// reactor closes the connections.
+    /// reactor closes the connections. Wills waiting for their delay are published when
+    /// there is a store, like the wills of the connections closed now (see
+    /// `will_at_close`), and dropped without one.
     pub fn shutting_down(&mut self, now: Instant) {
+        if self.limits.track_durable {
+            let waiting: Vec<SessionId> = self.delayed_wills.keys().copied().collect();
+            for sid in waiting {
+                self.delayed_will_due(sid, false, now);
+            }
+        }
         let v5: Vec<ConnId> = (0..self.conns.len())
             .filter(|&id| {
                 self.conn(id).is_some_and(|c| {

@@ -129,6 +129,8 @@ pub struct Broker {
     tree: TopicTree,
     /// Shared subscription groups (their entries in `tree` stand for them).
     shared: shared::SharedGroups,
+    /// MQTT 5.0 wills waiting for their Will Delay Interval, by session, with when.
+    delayed_wills: HashMap<SessionId, (Tick, Will)>,
     /// Retained messages.
     retained: RetainedStore,
     /// Connection and session deadlines.
@@ -183,6 +185,7 @@ impl Broker {
             sessions: SessionTable::new(track_durable),
             tree: TopicTree::default(),
             shared: shared::SharedGroups::default(),
+            delayed_wills: HashMap::new(),
             retained: RetainedStore::new(track_durable),
             timers: Timers::default(),
             effects: VecDeque::new(),

@@ -151,13 +151,7 @@ impl Broker {
         if props.get(property::TOPIC_ALIAS).is_none() && expiry.is_none() {
             return Message::with_properties(p.topic, props.as_bytes(), p.payload);
         }
-        let mut kept = Vec::with_capacity(props.as_bytes().len());
-        for q in props.iter() {
-            if q.id() != property::TOPIC_ALIAS && q.id() != property::MESSAGE_EXPIRY_INTERVAL {
-                // Decoded from a packet: re-encodes within its size.
-                let _ = q.write(&mut kept);
-            }
-        }
+        let kept = props.without(&[property::TOPIC_ALIAS, property::MESSAGE_EXPIRY_INTERVAL]);
         Message::with_expiry(p.topic, &kept, p.payload, expires)
     }
 

@@ -388,6 +388,17 @@ impl<'a> Properties<'a> {
         }
     }
 
+    /// The properties, in order, without those whose identifier is in `ids` (how a
+    /// broker drops what it must not forward, such as a Topic Alias).
+    pub fn without(&self, ids: &[u8]) -> Vec<u8> {
+        let mut kept = Vec::with_capacity(self.bytes.len());
+        for p in self.iter().filter(|p| !ids.contains(&p.id())) {
+            // Read from checked bytes: it writes back within its size.
+            let _ = p.write(&mut kept);
+        }
+        kept
+    }
+
     /// Writes the length prefix and the properties through `w`.
     pub(super) fn write_to(&self, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         let len = u32::try_from(self.bytes.len()).map_err(|_| EncodeError::TooLarge)?;

@@ -26,14 +26,6 @@ import pytest
 
 from interop_helpers import MOSQUITTO_REFERENCE, TIMEOUT, unique
 
-# What Sol does not serve yet (issue 11 in progress): strict, so each fails loudly the
-# day it starts to pass and the marker must go.
-SOL_PENDING_SHARED = pytest.mark.xfail(
-    not MOSQUITTO_REFERENCE, strict=True,
-    reason="Sol: shared subscriptions not served yet (refused with 0x9E, announced unavailable)")
-SOL_PENDING_WILL_DELAY = pytest.mark.xfail(
-    not MOSQUITTO_REFERENCE, strict=True,
-    reason="Sol: Will Delay Interval not served yet (the will is published at once)")
 from v5_helpers import PacketTypes, RawV5Client, V5Client, props, sub_opts
 
 # Reason codes (MQTT 5.0 section 2.4).
@@ -248,7 +240,6 @@ def _will(topic, payload, delay=None, **extra):
     return dict(topic=topic, payload=payload, qos=1, retain=False, properties=p)
 
 
-@SOL_PENDING_WILL_DELAY
 def test_will_delay_not_published_if_client_reconnects(v5, prefix):
     """A will with Will Delay Interval 2 s is not published when the client
     reconnects to its session within the delay [MQTT-3.1.3-9].  A control
@@ -273,7 +264,6 @@ def test_will_delay_not_published_if_client_reconnects(v5, prefix):
     back.disconnect(properties=dict(SessionExpiryInterval=0))
 
 
-@SOL_PENDING_WILL_DELAY
 def test_will_delay_published_after_delay_with_properties(v5, prefix):
     """Without a reconnect the delayed will is published after the delay
     [MQTT-3.1.3-9 / 3.1.2-8], with its will properties (content type,

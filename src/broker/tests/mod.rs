@@ -11,6 +11,7 @@ mod held_acks;
 mod routing;
 mod sessions;
 mod shared;
+mod v5;
 
 const ACCEPTED: Seen = Seen::Connack {
     present: false,
