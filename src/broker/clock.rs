@@ -43,6 +43,11 @@ impl Tick {
         Tick::from_ms(self.ms().saturating_add(ceil_ms(d)))
     }
 
+    /// Milliseconds from `earlier` to this tick (0 if `earlier` is later).
+    pub fn ms_since(self, earlier: Tick) -> u64 {
+        self.ms().saturating_sub(earlier.ms())
+    }
+
     /// `d` earlier (rounded down to a whole millisecond, saturating at the lowest tick).
     pub fn before(self, d: Duration) -> Tick {
         Tick::from_ms(self.ms().saturating_sub(floor_ms(d)))
@@ -120,6 +125,12 @@ impl Clock {
         );
         self.last.set((now, stamp, passed));
         (stamp, passed)
+    }
+
+    /// The stamp of the last `now` converted: the core's idea of the present between
+    /// calls (for a store writing in the same reactor turn).
+    pub fn latest(&self) -> Tick {
+        self.last.get().1
     }
 
     /// `now` as a time stamp, rounded up: deadlines computed from it are never early.

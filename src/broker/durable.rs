@@ -13,6 +13,25 @@ use crate::codec::SubscriptionOptions;
 use sessions::Inflight;
 use std::time::Duration;
 
+/// One subscription as a store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StoredSubscription {
+    /// The filter (`$share/GROUP/FILTER` for a shared subscription).
+    pub filter: String,
+    /// The MQTT 5.0 options byte ([`options_byte`]): granted QoS, No Local, Retain As
+    /// Published (Retain Handling only matters at SUBSCRIBE and is not kept).
+    pub options: u8,
+    /// The MQTT 5.0 Subscription Identifier, 0 for none.
+    pub subscription_id: u32,
+}
+
+impl StoredSubscription {
+    /// The granted QoS in [`StoredSubscription::options`].
+    pub fn qos(&self) -> QoS {
+        QoS::from_bits(self.options & 3).unwrap_or(QoS::AtMostOnce)
+    }
+}
+
 /// The facts of a persistent session a store writes beside its messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionFacts {
@@ -20,8 +39,11 @@ pub struct SessionFacts {
     pub username: Option<String>,
     /// Protocol version of its last connection.
     pub version: ProtocolVersion,
-    /// Subscriptions: filter and granted QoS.
-    pub subscriptions: Vec<(String, QoS)>,
+    /// Its Session Expiry Interval in seconds (`u32::MAX`: until
+    /// `persistent_client_expiration`).
+    pub expiry: u32,
+    /// Subscriptions.
+    pub subscriptions: Vec<StoredSubscription>,
     /// Inbound QoS 2 packet ids awaiting PUBREL.
     pub pubrel_ids: Vec<u16>,
 }
@@ -50,8 +72,11 @@ pub struct RestoredSession {
     pub version: ProtocolVersion,
     /// How long it has been offline, in the store's running time.
     pub offline_for: Duration,
-    /// Subscriptions: filter and granted QoS.
-    pub subscriptions: Vec<(String, QoS)>,
+    /// Its Session Expiry Interval in seconds (`u32::MAX`: until
+    /// `persistent_client_expiration`).
+    pub expiry: u32,
+    /// Subscriptions.
+    pub subscriptions: Vec<StoredSubscription>,
     /// Messages, in flight first (with packet ids), then queued.
     pub entries: Vec<StoredEntry>,
     /// Inbound QoS 2 packet ids awaiting PUBREL.
@@ -70,22 +95,49 @@ pub struct RestoreOutcome {
 }
 
 impl Broker {
+    /// What is left of `message`'s Message Expiry Interval (MQTT 5.0) as of the core's
+    /// last call; `None` for a message that does not expire. A store keeps it on its own
+    /// clock.
+    pub fn expiry_left(&self, message: &Message) -> Option<Duration> {
+        let at = message.expires()?;
+        let now = self.clock.latest();
+        Some(Duration::from_millis(at.ms_since(now)))
+    }
+
+    /// A message body a store loaded, expiring `expires_in` from `now` if it does (a
+    /// message that expired while stored gets a deadline of `now`: it is dropped
+    /// rather than delivered).
+    pub fn restored_message(
+        &self,
+        (topic, properties, payload): (&str, &[u8], &[u8]),
+        expires_in: Option<Duration>,
+        now: Instant,
+    ) -> Message {
+        let expires = expires_in.map(|d| self.clock.stamp(now).after(d));
+        Message::with_expiry(topic, properties, payload, expires)
+    }
+
     /// The facts of the persistent session of `client_id`, if there is one.
     pub fn session_facts(&self, client_id: &str) -> Option<SessionFacts> {
         let sid = self.sessions.find(client_id)?;
         let s = self.sessions.get(sid).filter(|s| !s.is_clean())?;
-        let mut subscriptions: Vec<(String, QoS)> = s
+        let mut subscriptions: Vec<StoredSubscription> = s
             .subscriptions()
             .iter()
-            .map(|&at| {
-                let qos = self.tree.granted(at, sid).unwrap_or(QoS::AtMostOnce);
-                (self.tree.filter_of(at), qos)
+            .filter_map(|&at| {
+                let sub = self.tree.subscriber(at, sid)?;
+                Some(StoredSubscription {
+                    filter: self.tree.filter_of(at),
+                    options: options_byte(sub.qos, sub.no_local, sub.retain_as_published),
+                    subscription_id: sub.subscription_id,
+                })
             })
             .collect();
-        subscriptions.extend(self.shared.filters_of(sid));
+        subscriptions.extend(self.shared.stored_of(sid));
         Some(SessionFacts {
             username: s.username().map(str::to_owned),
             version: s.version(),
+            expiry: s.expiry(),
             subscriptions,
             pubrel_ids: s.pubrel_ids().to_vec(),
         })
@@ -158,10 +210,11 @@ impl Broker {
     pub fn restore_session(&mut self, s: RestoredSession, now: Instant) -> RestoreOutcome {
         let l = &self.limits;
         let id = s.client_id.as_str();
-        let refusal = if l
-            .persistent_client_expiration
-            .is_some_and(|expiry| s.offline_for >= expiry)
-        {
+        let lifetime = match s.expiry {
+            NEVER => l.persistent_client_expiration,
+            secs => Some(Duration::from_secs(u64::from(secs))),
+        };
+        let refusal = if lifetime.is_some_and(|expiry| s.offline_for >= expiry) {
             Some("expired while Sol was running before")
         } else if self.sessions.offline() >= l.max_offline_sessions {
             Some("max_offline_sessions reached")
@@ -188,14 +241,15 @@ impl Broker {
             id,
             s.username.as_deref(),
             s.version,
+            s.expiry,
             offline_since,
             inflight,
             queue,
             s.pubrel_ids,
         );
         let mut dropped_subscriptions = 0;
-        for (filter, qos) in s.subscriptions {
-            if self.restore_subscription(sid, &filter, qos).is_err() {
+        for sub in &s.subscriptions {
+            if self.restore_subscription(sid, sub).is_err() {
                 dropped_subscriptions += 1;
             }
         }
@@ -203,7 +257,7 @@ impl Broker {
             self.mark_acl_checks(sid);
         }
         if let (Some(expiry), Some(gen)) = (
-            self.limits.persistent_client_expiration,
+            self.session_lifetime(sid),
             self.sessions.get(sid).map(|s| s.generation()),
         ) {
             self.timers
@@ -286,10 +340,13 @@ impl Broker {
 
     /// Subscribes a restored session to `filter` at `qos`, checked like a SUBSCRIBE
     /// (syntax, caps; the ACL marks follow), without recording it.
-    fn restore_subscription(&mut self, sid: SessionId, filter: &str, qos: QoS) -> Result<(), ()> {
+    fn restore_subscription(&mut self, sid: SessionId, sub: &StoredSubscription) -> Result<(), ()> {
+        let (filter, qos) = (sub.filter.as_str(), sub.qos());
+        let retain_as_published = sub.options & RETAIN_AS_PUBLISHED != 0;
         if let Some(shared) = crate::topic::shared_filter(filter) {
             let (group, inner) = shared.map_err(|_| ())?;
-            return self.restore_shared(sid, (group, inner, filter), qos);
+            let member = (group, inner, filter);
+            return self.restore_shared(sid, member, qos, retain_as_published, sub.subscription_id);
         }
         let l = &self.limits;
         let count = self
@@ -303,13 +360,27 @@ impl Broker {
             return Err(());
         }
         let (_, at) = self.tree.subscribe(filter, sid, qos);
+        let no_local = sub.options & NO_LOCAL != 0;
+        self.tree
+            .set_options(at, sid, no_local, retain_as_published, sub.subscription_id);
         self.sessions.restore_subscription(sid, at);
         Ok(())
     }
 }
 
-/// The options byte a store keeps for a subscription: its QoS (MQTT 5.0's options use
-/// the other bits).
-pub fn options_byte(qos: QoS) -> u8 {
-    SubscriptionOptions::from(qos).qos as u8
+/// No Local in a subscription's options byte [MQTT-3.8.3.1 of 5.0].
+const NO_LOCAL: u8 = 0x04;
+/// Retain As Published in a subscription's options byte.
+const RETAIN_AS_PUBLISHED: u8 = 0x08;
+
+/// The options byte a store keeps for a subscription: MQTT 5.0's SUBSCRIBE options byte
+/// (QoS in bits 0-1, No Local, Retain As Published; a 3.1.1 subscription has only the
+/// QoS).
+pub fn options_byte(qos: QoS, no_local: bool, retain_as_published: bool) -> u8 {
+    let options = SubscriptionOptions {
+        no_local,
+        retain_as_published,
+        ..SubscriptionOptions::from(qos)
+    };
+    options.to_byte(ProtocolVersion::V5)
 }

@@ -90,6 +90,12 @@ pub enum Durable {
         /// The session's client id.
         client_id: CompactStr,
     },
+    /// A persistent session's Session Expiry Interval changed (MQTT 5.0: at CONNECT or
+    /// DISCONNECT); a store reads the new one from the session's facts.
+    SessionExpiryChanged {
+        /// The session's client id.
+        client_id: CompactStr,
+    },
     /// A persistent session ended: replaced by a clean one, expired, or not kept.
     SessionRemoved {
         /// The session's client id.

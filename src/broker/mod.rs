@@ -48,7 +48,9 @@ mod will;
 
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
-pub use durable::{options_byte, RestoreOutcome, RestoredSession, SessionFacts, StoredEntry};
+pub use durable::{
+    options_byte, RestoreOutcome, RestoredSession, SessionFacts, StoredEntry, StoredSubscription,
+};
 pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
 pub use limits::{Limits, ListenerPolicy};

@@ -87,8 +87,8 @@ impl SharedGroups {
         self.by_session.values().map(Vec::len).sum()
     }
 
-    /// The `$share/GROUP/FILTER` filters of session `sid`, with the QoS granted.
-    pub(super) fn filters_of(&self, sid: SessionId) -> Vec<(String, QoS)> {
+    /// The `$share/GROUP/FILTER` subscriptions of session `sid`, as a store keeps them.
+    pub(super) fn stored_of(&self, sid: SessionId) -> Vec<StoredSubscription> {
         let Some(gids) = self.by_session.get(&sid) else {
             return Vec::new();
         };
@@ -96,7 +96,11 @@ impl SharedGroups {
             .filter_map(|&gid| {
                 let g = self.get(gid)?;
                 let m = g.members.iter().find(|m| m.session == sid)?;
-                Some((format!("{SHARE_PREFIX}{}/{}", g.name, g.filter), m.qos))
+                Some(StoredSubscription {
+                    filter: format!("{SHARE_PREFIX}{}/{}", g.name, g.filter),
+                    options: options_byte(m.qos, false, m.retain_as_published),
+                    subscription_id: m.subscription_id,
+                })
             })
             .collect()
     }

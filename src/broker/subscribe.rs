@@ -155,20 +155,22 @@ impl Broker {
     }
 
     /// Puts a restored session back in the shared subscription `(group, filter, whole
-    /// filter)` at `qos`, checked like a SUBSCRIBE, without recording it (its MQTT 5.0
-    /// options are not stored yet).
+    /// filter)` at `qos` with its options, checked like a SUBSCRIBE, without recording
+    /// it.
     pub(super) fn restore_shared(
         &mut self,
         sid: SessionId,
         (group, filter, _): (&str, &str, &str),
         qos: QoS,
+        retain_as_published: bool,
+        subscription_id: u32,
     ) -> Result<(), ()> {
         let verdict = self.check_subscription(sid, filter, true).map_err(|_| ())?;
         let member = shared::Member {
             session: sid,
             qos,
-            retain_as_published: false,
-            subscription_id: 0,
+            retain_as_published,
+            subscription_id,
             acl_checked: verdict == SubscribeVerdict::GrantChecked,
         };
         self.join_group(sid, group, filter, member).map_err(|_| ())

@@ -283,11 +283,16 @@ impl TopicTree {
 
     /// The QoS granted to `session` for the stored filter `at`, if it subscribes to it.
     pub fn granted(&self, at: FilterRef, session: SessionId) -> Option<QoS> {
+        self.subscriber(at, session).map(|s| s.qos)
+    }
+
+    /// `session`'s subscription to the stored filter `at`, if it has one.
+    pub fn subscriber(&self, at: FilterRef, session: SessionId) -> Option<Subscriber> {
         let node = self.nodes.get(at.node())?;
         node.subs[node.range(at.hash())]
             .iter()
             .find(|s| s.session == session)
-            .map(|s| s.qos)
+            .copied()
     }
 
     /// The filter string of the stored filter `at` (valid while it has a subscriber),

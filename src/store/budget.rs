@@ -5,16 +5,20 @@
 use crate::broker::Limits;
 
 /// Bytes a message body's record adds to the message's own size (`Message::size`: topic
-/// field, properties, payload): length, CRC, kind, id and the properties' length.
-pub const BODY_RECORD_OVERHEAD: u64 = 8 + 1 + 8 + 4;
+/// field, properties, payload): length, CRC, kind, id and the properties' length, and
+/// the record of its expiry (MQTT 5.0) when it has one.
+pub const BODY_RECORD_OVERHEAD: u64 = 8 + 1 + 8 + 4 + BODY_EXPIRY_RECORD;
+/// Bytes of the record of a message body's expiry.
+const BODY_EXPIRY_RECORD: u64 = 8 + 1 + 8 + 8;
 /// Bytes of the record that makes a body its topic's retained message.
 pub const RETAIN_RECORD: u64 = 8 + 1 + 8 + 1;
 /// Bytes of the record of one queued or in-flight message of a session.
 pub const ENTRY_RECORD: u64 = 8 + 1 + 4 + 4 + 8 + 1 + 1 + 2;
 /// Bytes of a session's own record, beyond its client id and user name.
-pub const SESSION_RECORD: u64 = 8 + 1 + 4 + 1 + 8 + 2 + 1 + 2;
-/// Bytes of a subscription in a session's subscription record, beyond its filter.
-pub const SUBSCRIPTION_RECORD: u64 = 1 + 2;
+pub const SESSION_RECORD: u64 = 8 + 1 + 4 + 1 + 8 + 2 + 1 + 2 + 4;
+/// Bytes of a subscription in a session's subscription record beyond its filter, and in
+/// the record of Subscription Identifiers (MQTT 5.0), which names the filter again.
+pub const SUBSCRIPTION_RECORD: u64 = 1 + 2 + 4 + 2;
 /// Smallest message the queues count (a one-byte topic, no payload): bounds how many
 /// entries `max_queued_memory` can hold.
 const SMALLEST_MESSAGE: u64 = 3;
@@ -76,10 +80,10 @@ impl DiskBudget {
             SESSION_RECORD
                 + n(limits.max_client_id_length)
                 + n(limits.max_username_length)
-                + 2 * (8 + 1 + 4),
+                + 3 * (8 + 1 + 4),
         );
         let subscriptions = n(limits.max_subscriptions)
-            .saturating_mul(SUBSCRIPTION_RECORD + n(limits.max_topic_length));
+            .saturating_mul(SUBSCRIPTION_RECORD + 2 * n(limits.max_topic_length));
         let max_live = retained
             .saturating_add(queued)
             .saturating_add(session_bytes)
@@ -126,7 +130,12 @@ mod tests {
             properties: &[],
             payload: b"payload",
         }) as u64;
-        assert_eq!(body, BODY_RECORD_OVERHEAD + m.size() as u64);
+        let expiry = w.record(&Record::BodyExpiry {
+            body: 1,
+            expires_ms: 9,
+        }) as u64;
+        assert_eq!(expiry, BODY_EXPIRY_RECORD);
+        assert_eq!(body + expiry, BODY_RECORD_OVERHEAD + m.size() as u64);
         let retain = w.record(&Record::RetainSet {
             body: 1,
             qos: crate::codec::QoS::AtLeastOnce,
@@ -147,6 +156,7 @@ mod tests {
             offline_at: 0,
             client_id: "id",
             username: Some("user"),
+            expiry: 60,
         }) as u64;
         assert_eq!(session, SESSION_RECORD + 2 + 4);
     }
@@ -182,8 +192,8 @@ mod tests {
         let b = DiskBudget::of(&limits, 300, false);
         let retained = 100_000 + 1000 * (BODY_RECORD_OVERHEAD + RETAIN_RECORD);
         let queued = (8 << 20) + 20 * 120 * (ENTRY_RECORD + BODY_RECORD_OVERHEAD);
-        let sessions = 20 * (SESSION_RECORD + 23 + 10 + 26);
-        let subscriptions = 50 * (SUBSCRIPTION_RECORD + 64);
+        let sessions = 20 * (SESSION_RECORD + 23 + 10 + 39);
+        let subscriptions = 50 * (SUBSCRIPTION_RECORD + 2 * 64);
         assert_eq!(b.max_live, retained + queued + sessions + subscriptions);
         assert_eq!(b.max_file, 2 * b.max_live);
         let tiny = DiskBudget::of(

@@ -107,7 +107,13 @@ mod kind {
     pub const ENTRY_DEL: u8 = 9;
     pub const ENTRY_SET: u8 = 10;
     pub const PUBREL_IDS: u8 = 11;
+    pub const SUBSCRIPTION_IDS: u8 = 12;
+    pub const BODY_EXPIRY: u8 = 13;
 }
+
+/// A session's Session Expiry Interval meaning "until `persistent_client_expiration`"
+/// (every MQTT 3.1.1 session, and a session record written before MQTT 5.0).
+pub const NEVER: u32 = u32::MAX;
 
 /// An entry's flag: sent with its RETAIN flag set.
 pub const ENTRY_RETAIN: u8 = 1;
@@ -160,6 +166,9 @@ pub enum Record<'a> {
         client_id: &'a str,
         /// User name of its last connection.
         username: Option<&'a str>,
+        /// Its Session Expiry Interval in seconds ([`NEVER`] when absent: a record of an
+        /// older Sol).
+        expiry: u32,
     },
     /// The session ended.
     SessionRemove {
@@ -207,6 +216,24 @@ pub enum Record<'a> {
         /// New flags.
         flags: u8,
     },
+    /// The MQTT 5.0 Subscription Identifiers of the session's subscriptions that have
+    /// one (replaces the earlier list; written after [`Record::Subscriptions`], which
+    /// clears it, so a Sol that does not know this kind keeps the subscriptions).
+    SubscriptionIds {
+        /// The session's key.
+        key: u32,
+        /// Raw list: (identifier u32 BE, length-prefixed filter), walked by
+        /// [`Record::subscription_ids`].
+        raw: &'a [u8],
+    },
+    /// When body `body` expires (MQTT 5.0 Message Expiry Interval), on the store's clock;
+    /// written right after the body.
+    BodyExpiry {
+        /// The body.
+        body: u64,
+        /// The store clock's millisecond at which it expires.
+        expires_ms: u64,
+    },
     /// Inbound QoS 2 packet ids awaiting PUBREL, all of them (replaces the earlier list).
     PubrelIds {
         /// The session's key.
@@ -229,6 +256,16 @@ impl Record<'_> {
             let options = r.u8().ok()?;
             let filter = r.str16().ok()?;
             Some((filter, options))
+        })
+    }
+
+    /// The identifiers of a [`Record::SubscriptionIds`]: (filter, identifier).
+    pub fn subscription_ids(raw: &[u8]) -> impl Iterator<Item = (&str, u32)> {
+        let mut r = Reader(raw);
+        std::iter::from_fn(move || {
+            let id = u32::from_be_bytes(r.take(4).ok()?.try_into().ok()?);
+            let filter = r.str16().ok()?;
+            Some((filter, id))
         })
     }
 
@@ -327,6 +364,7 @@ impl Writer {
                 offline_at,
                 client_id,
                 username,
+                expiry,
             } => {
                 let at = self.begin(kind::SESSION);
                 self.u32(key);
@@ -337,6 +375,19 @@ impl Writer {
                 if let Some(name) = username {
                     self.str16(name);
                 }
+                self.u32(expiry);
+                self.end(at)
+            }
+            Record::SubscriptionIds { key, raw } => {
+                let at = self.begin(kind::SUBSCRIPTION_IDS);
+                self.u32(key);
+                self.buf.extend_from_slice(raw);
+                self.end(at)
+            }
+            Record::BodyExpiry { body, expires_ms } => {
+                let at = self.begin(kind::BODY_EXPIRY);
+                self.u64(body);
+                self.u64(expires_ms);
                 self.end(at)
             }
             Record::SessionRemove { key } => {
@@ -407,6 +458,16 @@ pub fn subscriptions_raw<'a>(subs: impl Iterator<Item = (&'a str, u8)>) -> Vec<u
     w.buf
 }
 
+/// Encodes the subscription identifiers for [`Record::SubscriptionIds`].
+pub fn subscription_ids_raw<'a>(ids: impl Iterator<Item = (&'a str, u32)>) -> Vec<u8> {
+    let mut w = Writer::default();
+    for (filter, id) in ids {
+        w.buf.extend_from_slice(&id.to_be_bytes());
+        w.str16(filter);
+    }
+    w.buf
+}
+
 /// Encodes packet ids for [`Record::PubrelIds`].
 pub fn pubrel_raw(ids: impl Iterator<Item = u16>) -> Vec<u8> {
     ids.flat_map(u16::to_be_bytes).collect()
@@ -470,7 +531,7 @@ pub fn plausible_record(bytes: &[u8]) -> bool {
     let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
     len != 0
         && len <= bytes.len() - RECORD_OVERHEAD
-        && (kind::COMMIT..=kind::PUBREL_IDS).contains(&head[RECORD_OVERHEAD])
+        && (kind::COMMIT..=kind::BODY_EXPIRY).contains(&head[RECORD_OVERHEAD])
 }
 
 /// A cursor over a record's fields.
@@ -551,14 +612,25 @@ fn parse(kind: u8, mut r: Reader<'_>) -> Result<Record<'_>, ()> {
                 0 => None,
                 _ => Some(r.str16()?),
             };
+            // Added for MQTT 5.0 at the end: a record of an older Sol has none.
+            let expiry = if r.0.is_empty() { NEVER } else { r.u32()? };
             Record::Session {
                 key,
                 version,
                 offline_at,
                 client_id,
                 username,
+                expiry,
             }
         }
+        kind::SUBSCRIPTION_IDS => Record::SubscriptionIds {
+            key: r.u32()?,
+            raw: r.rest(),
+        },
+        kind::BODY_EXPIRY => Record::BodyExpiry {
+            body: r.u64()?,
+            expires_ms: r.u64()?,
+        },
         kind::SESSION_REMOVE => Record::SessionRemove { key: r.u32()? },
         kind::SUBSCRIPTIONS => Record::Subscriptions {
             key: r.u32()?,
@@ -614,6 +686,7 @@ mod tests {
                 offline_at: ONLINE,
                 client_id: "c",
                 username: Some("u"),
+                expiry: NEVER,
             },
             Record::Session {
                 key: 4,
@@ -621,6 +694,15 @@ mod tests {
                 offline_at: 99,
                 client_id: "d",
                 username: None,
+                expiry: 30,
+            },
+            Record::SubscriptionIds {
+                key: 4,
+                raw: &[0, 0, 0, 7, 0, 1, b'#'],
+            },
+            Record::BodyExpiry {
+                body: 7,
+                expires_ms: 12_345,
             },
             Record::SessionRemove { key: 3 },
             Record::Subscriptions {

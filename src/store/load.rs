@@ -25,8 +25,10 @@ use std::collections::HashMap;
 pub struct BodyAt {
     /// Offset of its record in the file.
     pub offset: u64,
-    /// Size of its record on disk.
+    /// Size of its record on disk (with its [`Record::BodyExpiry`] right after it).
     pub size: u32,
+    /// When it expires on the store's clock (MQTT 5.0), 0 for never.
+    pub expires_ms: u64,
 }
 
 /// An entry of a session's message list, as loaded.
@@ -54,8 +56,12 @@ pub struct LoadedSession {
     /// Store clock when it went offline ([`format::ONLINE`]: it was connected when the
     /// file was last written, so Sol stopped or lost power under it).
     pub offline_at: u64,
+    /// Its Session Expiry Interval ([`format::NEVER`] for a 3.1.1 session).
+    pub expiry: u32,
     /// Subscriptions: filter and options byte.
     pub subscriptions: Vec<(String, u8)>,
+    /// Subscription Identifiers of the subscriptions that have one: filter, identifier.
+    pub subscription_ids: Vec<(String, u32)>,
     /// Messages by their number in the session ([`LoadedSession::in_order`] lists them
     /// in queue order).
     pub entries: HashMap<u32, LoadedEntry>,
@@ -223,7 +229,14 @@ fn apply(
         Record::Commit { clock_ms } => state.clock_ms = state.clock_ms.max(clock_ms),
         Record::Body { id, .. } => {
             let size = u32::try_from(size).unwrap_or(u32::MAX);
-            state.bodies.insert(id, BodyAt { offset, size });
+            state.bodies.insert(
+                id,
+                BodyAt {
+                    offset,
+                    size,
+                    expires_ms: 0,
+                },
+            );
         }
         Record::RetainSet { body, qos } => match body_in(bytes, &state.bodies, body) {
             Some((topic, _, _)) => {
@@ -241,13 +254,33 @@ fn apply(
             offline_at,
             client_id,
             username,
+            expiry,
         } => {
             let s = state.sessions.entry(key).or_default();
             s.client_id = client_id.to_owned();
             s.username = username.map(str::to_owned);
             s.version = version;
             s.offline_at = offline_at;
+            s.expiry = expiry;
         }
+        Record::SubscriptionIds { key, raw } => match state.sessions.get_mut(&key) {
+            Some(s) => {
+                s.subscription_ids = Record::subscription_ids(raw)
+                    .map(|(f, id)| (f.to_owned(), id))
+                    .collect();
+            }
+            None => dangling = true,
+        },
+        Record::BodyExpiry { body, expires_ms } => match state.bodies.get_mut(&body) {
+            Some(b) => {
+                b.expires_ms = expires_ms;
+                if b.offset + u64::from(b.size) == offset {
+                    // Written right after its body: they are copied together.
+                    b.size += u32::try_from(size).unwrap_or(0);
+                }
+            }
+            None => dangling = true,
+        },
         Record::SessionRemove { key } => {
             state.sessions.remove(&key);
         }
@@ -256,6 +289,8 @@ fn apply(
                 s.subscriptions = Record::subscriptions(raw)
                     .map(|(f, o)| (f.to_owned(), o))
                     .collect();
+                // The identifiers follow in their own record, if any.
+                s.subscription_ids.clear();
             }
             None => dangling = true,
         },
@@ -351,6 +386,7 @@ mod tests {
                 offline_at: ONLINE,
                 client_id: "ha",
                 username: None,
+                expiry: format::NEVER,
             },
             Record::Subscriptions {
                 key: 1,

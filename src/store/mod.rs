@@ -40,8 +40,10 @@ pub mod writer;
 
 pub use budget::DiskBudget;
 
-use crate::broker::{Broker, Durable, Message, RestoredSession, StoreStats, StoredEntry};
-use crate::codec::{ProtocolVersion, QoS};
+use crate::broker::{
+    Broker, Durable, Message, RestoredSession, StoreStats, StoredEntry, StoredSubscription,
+};
+use crate::codec::ProtocolVersion;
 use disk::Disk;
 use load::Loaded;
 use model::{Model, Save};
@@ -244,18 +246,25 @@ impl Store {
     pub fn restore(&mut self, opened: Opened, broker: &mut Broker, now: Instant) {
         let Opened { loaded, source } = opened;
         let mut messages: HashMap<u64, Message> = HashMap::new();
-        let mut message = |id: u64| -> Option<Message> {
+        let mut message = |broker: &Broker, id: u64| -> Option<Message> {
             if let Some(m) = messages.get(&id) {
                 return Some(m.clone());
             }
-            let (topic, properties, payload) = loaded.body(id)?;
-            let m = Message::with_properties(topic, properties, payload);
+            let parts = loaded.body(id)?;
+            // Expiry counts the store's running time, like a session's offline time.
+            let expires_in = loaded
+                .bodies
+                .get(&id)
+                .filter(|b| b.expires_ms != 0)
+                .map(|b| Duration::from_millis(b.expires_ms.saturating_sub(loaded.clock_ms)));
+            let m = broker.restored_message(parts, expires_in, now);
             messages.insert(id, m.clone());
             Some(m)
         };
         let (mut retained, mut sessions, mut dropped) = (0usize, 0usize, 0u64);
         for (body, qos) in loaded.retained.values() {
-            let kept = message(*body).is_some_and(|m| broker.restore_retained(m, *qos, now));
+            let m = message(broker, *body);
+            let kept = m.is_some_and(|m| broker.restore_retained(m, *qos, now));
             if kept {
                 retained += 1;
             } else {
@@ -274,7 +283,11 @@ impl Store {
                 .in_order()
                 .into_iter()
                 .map(|e| StoredEntry {
-                    message: if e.body == 0 { None } else { message(e.body) },
+                    message: if e.body == 0 {
+                        None
+                    } else {
+                        message(broker, e.body)
+                    },
                     qos: e.qos,
                     retain: e.flags & format::ENTRY_RETAIN != 0,
                     packet_id: (e.packet_id != 0).then_some(e.packet_id),
@@ -291,10 +304,19 @@ impl Store {
                     username: s.username.clone(),
                     version,
                     offline_for: Duration::from_millis(clock - offline),
+                    expiry: s.expiry,
                     subscriptions: s
                         .subscriptions
                         .iter()
-                        .map(|(f, o)| (f.clone(), QoS::from_bits(o & 3).unwrap_or(QoS::AtMostOnce)))
+                        .map(|(filter, options)| StoredSubscription {
+                            filter: filter.clone(),
+                            options: *options,
+                            subscription_id: s
+                                .subscription_ids
+                                .iter()
+                                .find(|(f, _)| f == filter)
+                                .map_or(0, |(_, id)| *id),
+                        })
                         .collect(),
                     entries,
                     pubrel_ids: s.pubrel_ids.clone(),

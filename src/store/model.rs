@@ -27,7 +27,7 @@
 //! are read from the [`Broker`]), so the model never holds a second copy of them.
 
 use super::format::{self, Record, Writer, ENTRY_PUBREC, ENTRY_RETAIN, HEADER_LEN, ONLINE};
-use crate::broker::{options_byte, Broker, Durable, Message, StoredEntry};
+use crate::broker::{Broker, Durable, Message, SessionFacts, StoredEntry};
 use crate::codec::QoS;
 use std::collections::{HashMap, VecDeque};
 
@@ -230,6 +230,9 @@ pub struct Model {
     dead: u64,
     /// Changes since the last save.
     changes: u64,
+    /// The store clock of the save or compaction being written (message expiries are
+    /// written on it).
+    now_ms: u64,
 }
 
 impl Model {
@@ -290,6 +293,11 @@ impl Model {
             Durable::SessionDetached { client_id } => {
                 if let Some(s) = self.touch(&client_id) {
                     s.offline_at = clock_ms;
+                    s.meta = true;
+                }
+            }
+            Durable::SessionExpiryChanged { client_id } => {
+                if let Some(s) = self.touch(&client_id) {
                     s.meta = true;
                 }
             }
@@ -480,7 +488,7 @@ impl Model {
 
     /// The id of `message`'s body, writing its record into `w` first if it is not on
     /// disk, and counting one more reference to it.
-    fn reference(&mut self, w: &mut Writer, message: &Message) -> u64 {
+    fn reference(&mut self, w: &mut Writer, broker: &Broker, message: &Message) -> u64 {
         let addr = message.addr();
         let base = self.file_len;
         let next = &mut self.next_body;
@@ -497,14 +505,8 @@ impl Model {
         });
         if b.at.is_none() {
             let offset = base + w.buf.len() as u64;
-            let (topic_field, properties, payload) = message.parts();
-            let size = w.record(&Record::Body {
-                id: b.id,
-                topic: std::str::from_utf8(&topic_field[2..]).unwrap_or_default(),
-                properties,
-                payload,
-            });
-            b.at = Some((offset, size as u32));
+            let size = write_body(w, b.id, message, broker, self.now_ms);
+            b.at = Some((offset, size));
         }
         b.refs += 1;
         b.id
@@ -513,6 +515,7 @@ impl Model {
     /// Writes the difference between the disk and the core since the last save into a
     /// batch (to be appended at [`Model::file_len`]); `None` if nothing changed.
     pub fn flush(&mut self, broker: &Broker, clock_ms: u64) -> Option<Vec<u8>> {
+        self.now_ms = clock_ms;
         if self.changes == 0 && self.dirty.is_empty() && self.removed.is_empty() {
             return None;
         }
@@ -533,7 +536,7 @@ impl Model {
             }
             match p.after {
                 Some((message, qos)) => {
-                    let body = self.reference(&mut w, &message);
+                    let body = self.reference(&mut w, broker, &message);
                     let size = w.record(&Record::RetainSet { body, qos });
                     if let Some(b) = self.bodies.get_mut(&message.addr()) {
                         b.retain_bytes = size as u32;
@@ -563,32 +566,14 @@ impl Model {
         s.dirty = false;
         let facts = broker.session_facts(client_id);
         if s.meta || !s.written {
-            let (version, username) = facts
-                .as_ref()
-                .map_or((4, None), |f| (f.version.level(), f.username.as_deref()));
             self.dead += u64::from(s.meta_bytes);
-            s.meta_bytes = w.record(&Record::Session {
-                key: s.key,
-                version,
-                offline_at: s.offline_at,
-                client_id,
-                username,
-            }) as u32;
+            s.meta_bytes = write_session(w, s.key, s.offline_at, client_id, facts.as_ref());
             s.written = true;
             s.meta = false;
         }
         if s.subs {
-            let raw = format::subscriptions_raw(
-                facts
-                    .iter()
-                    .flat_map(|f| f.subscriptions.iter())
-                    .map(|(filter, qos)| (filter.as_str(), options_byte(*qos))),
-            );
             self.dead += u64::from(s.subs_bytes);
-            s.subs_bytes = w.record(&Record::Subscriptions {
-                key: s.key,
-                raw: &raw,
-            }) as u32;
+            s.subs_bytes = write_subscriptions(w, s.key, facts.as_ref());
             s.subs = false;
         }
         if s.pubrel {
@@ -608,7 +593,7 @@ impl Model {
             let e = &s.entries[i];
             if !e.written {
                 let body = match e.message.clone() {
-                    Some(m) => self.reference(w, &m),
+                    Some(m) => self.reference(w, broker, &m),
                     None => 0,
                 };
                 let e = &mut s.entries[i];
@@ -670,11 +655,12 @@ impl Model {
     /// Call right after [`Model::flush`], so the core and the disk agree. The model then
     /// describes the new file.
     pub fn compaction(&mut self, broker: &Broker, clock_ms: u64, from_memory: bool) -> Plan {
+        self.now_ms = clock_ms;
         let old: HashMap<usize, BodyInfo> = std::mem::take(&mut self.bodies);
         let mut out = PlanWriter::default();
         out.w.buf.extend_from_slice(&format::header());
         for (message, qos) in broker.durable_retained() {
-            let body = self.place(&old, &mut out, message, from_memory);
+            let body = self.place(&old, &mut out, broker, message, from_memory);
             let size = out.w.record(&Record::RetainSet { body, qos });
             if let Some(b) = self.bodies.get_mut(&message.addr()) {
                 b.retain_bytes = size as u32;
@@ -702,6 +688,7 @@ impl Model {
         &mut self,
         old: &HashMap<usize, BodyInfo>,
         out: &mut PlanWriter,
+        broker: &Broker,
         m: &Message,
         from_memory: bool,
     ) -> u64 {
@@ -725,15 +712,7 @@ impl Model {
                 out.copy(offset, u64::from(size));
                 size
             }
-            None => {
-                let (topic_field, properties, payload) = m.parts();
-                out.w.record(&Record::Body {
-                    id,
-                    topic: std::str::from_utf8(&topic_field[2..]).unwrap_or_default(),
-                    properties,
-                    payload,
-                }) as u32
-            }
+            None => write_body(&mut out.w, id, m, broker, self.now_ms),
         };
         self.bodies.insert(
             addr,
@@ -761,26 +740,8 @@ impl Model {
             return;
         };
         let facts = broker.session_facts(client_id);
-        let (version, username) = facts
-            .as_ref()
-            .map_or((4, None), |f| (f.version.level(), f.username.as_deref()));
-        s.meta_bytes = out.w.record(&Record::Session {
-            key: s.key,
-            version,
-            offline_at: s.offline_at,
-            client_id,
-            username,
-        }) as u32;
-        let raw = format::subscriptions_raw(
-            facts
-                .iter()
-                .flat_map(|f| f.subscriptions.iter())
-                .map(|(filter, qos)| (filter.as_str(), options_byte(*qos))),
-        );
-        s.subs_bytes = out.w.record(&Record::Subscriptions {
-            key: s.key,
-            raw: &raw,
-        }) as u32;
+        s.meta_bytes = write_session(&mut out.w, s.key, s.offline_at, client_id, facts.as_ref());
+        s.subs_bytes = write_subscriptions(&mut out.w, s.key, facts.as_ref());
         let raw = format::pubrel_raw(facts.iter().flat_map(|f| f.pubrel_ids.iter().copied()));
         s.pubrel_bytes = out.w.record(&Record::PubrelIds {
             key: s.key,
@@ -790,7 +751,7 @@ impl Model {
         s.deleted.clear();
         for i in 0..s.entries.len() {
             let body = match s.entries[i].message.clone() {
-                Some(m) => self.place(old, out, &m, from_memory),
+                Some(m) => self.place(old, out, broker, &m, from_memory),
                 None => 0,
             };
             let e = &mut s.entries[i];
@@ -841,6 +802,66 @@ impl Model {
             self.sessions.insert(client_id.into(), s);
         }
     }
+}
+
+/// Writes a message body's record, and its expiry (MQTT 5.0) on the store's clock
+/// (`now_ms` now) right after it when it has one; returns the bytes written (they are
+/// copied and die together).
+fn write_body(w: &mut Writer, id: u64, m: &Message, broker: &Broker, now_ms: u64) -> u32 {
+    let (topic_field, properties, payload) = m.parts();
+    let mut size = w.record(&Record::Body {
+        id,
+        topic: std::str::from_utf8(&topic_field[2..]).unwrap_or_default(),
+        properties,
+        payload,
+    });
+    if let Some(left) = broker.expiry_left(m) {
+        let left = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        let expires_ms = now_ms.saturating_add(left).max(1);
+        size += w.record(&Record::BodyExpiry {
+            body: id,
+            expires_ms,
+        });
+    }
+    size as u32
+}
+
+/// Writes a session's identity record; returns its size.
+fn write_session(
+    w: &mut Writer,
+    key: u32,
+    offline_at: u64,
+    client_id: &str,
+    facts: Option<&SessionFacts>,
+) -> u32 {
+    let (version, username, expiry) = facts.map_or((4, None, format::NEVER), |f| {
+        (f.version.level(), f.username.as_deref(), f.expiry)
+    });
+    w.record(&Record::Session {
+        key,
+        version,
+        offline_at,
+        client_id,
+        username,
+        expiry,
+    }) as u32
+}
+
+/// Writes a session's subscriptions, and their MQTT 5.0 Subscription Identifiers when
+/// any has one; returns the bytes written.
+fn write_subscriptions(w: &mut Writer, key: u32, facts: Option<&SessionFacts>) -> u32 {
+    let subs = facts.map_or(&[][..], |f| &f.subscriptions[..]);
+    let raw = format::subscriptions_raw(subs.iter().map(|s| (s.filter.as_str(), s.options)));
+    let mut size = w.record(&Record::Subscriptions { key, raw: &raw });
+    if subs.iter().any(|s| s.subscription_id != 0) {
+        let ids = subs
+            .iter()
+            .filter(|s| s.subscription_id != 0)
+            .map(|s| (s.filter.as_str(), s.subscription_id));
+        let raw = format::subscription_ids_raw(ids);
+        size += w.record(&Record::SubscriptionIds { key, raw: &raw });
+    }
+    size as u32
 }
 
 /// Builds a [`Plan`]: records encoded into a buffer, with copies of old records between.

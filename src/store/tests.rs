@@ -11,8 +11,8 @@ use super::writer::{Job, Writer};
 use super::*;
 use crate::broker::{Broker, CloseReason, Effect, Limits};
 use crate::codec::{
-    self, encode_subscribe, Connect, FixedHeader, Packet, Properties, ProtocolVersion::V311,
-    Publish,
+    self, encode_subscribe, property, Connect, FixedHeader, Packet, Properties, Property,
+    ProtocolVersion, ProtocolVersion::V311, ProtocolVersion::V5, Publish, QoS, SubscriptionOptions,
 };
 use std::collections::BTreeMap;
 
@@ -77,7 +77,7 @@ impl Rig {
     }
 
     fn send(&mut self, conn: usize, packet: &Packet<'_>) {
-        let bytes = packet.to_vec(V311).expect("small packets");
+        let bytes = packet.to_vec(version_of(conn)).expect("small packets");
         self.send_bytes(conn, &bytes);
     }
 
@@ -107,13 +107,20 @@ impl Rig {
 
     fn connect(&mut self, conn: usize, id: &str, clean: bool) {
         self.broker.accepted(conn, 0, self.now);
+        // The MQTT 5.0 client keeps its session for ten minutes.
+        let expiry = props(&[Property::U32(property::SESSION_EXPIRY_INTERVAL, 600)]);
+        let version = version_of(conn);
         self.send(
             conn,
             &Packet::Connect(Connect {
-                version: V311,
+                version,
                 clean_session: clean,
                 keep_alive: 60,
-                properties: Properties::NONE,
+                properties: if version == V5 {
+                    Properties::from_bytes(&expiry)
+                } else {
+                    Properties::NONE
+                },
                 client_id: id,
                 will: None,
                 username: Some("u"),
@@ -126,7 +133,26 @@ impl Rig {
 
     fn subscribe(&mut self, conn: usize, filter: &str, qos: QoS) {
         let mut bytes = Vec::new();
-        encode_subscribe(V311, 1, Properties::NONE, &[(filter, qos)], &mut bytes).expect("small");
+        // The MQTT 5.0 client names its subscriptions and keeps retain flags (No Local
+        // only where it is allowed: not on a shared subscription).
+        let id = props(&[Property::VarInt(
+            property::SUBSCRIPTION_IDENTIFIER,
+            filter.len() as u32,
+        )]);
+        let options = SubscriptionOptions {
+            no_local: !filter.starts_with('$'),
+            retain_as_published: true,
+            ..SubscriptionOptions::from(qos)
+        };
+        let version = version_of(conn);
+        encode_subscribe(
+            version,
+            1,
+            Properties::from_bytes(&id),
+            &[(filter, options)],
+            &mut bytes,
+        )
+        .expect("small");
         self.send_bytes(conn, &bytes);
     }
 
@@ -147,7 +173,11 @@ impl Rig {
                 retain,
                 topic,
                 packet_id: (qos != QoS::AtMostOnce).then_some(id),
-                properties: Properties::NONE,
+                // The MQTT 5.0 client's messages expire in an hour.
+                properties: Properties::from_bytes(&props(&[Property::U32(
+                    property::MESSAGE_EXPIRY_INTERVAL,
+                    3600,
+                )])),
                 payload,
             }),
         );
@@ -157,7 +187,7 @@ impl Rig {
     /// (only some, when `some` is set: an inflight window stays open).
     fn read_and_ack(&mut self, conn: usize, some: bool) {
         for p in self.received(conn) {
-            let Ok(packet) = codec::decode(&p, V311) else {
+            let Ok(packet) = codec::decode(&p, version_of(conn)) else {
                 continue;
             };
             match packet {
@@ -228,13 +258,15 @@ struct Picture {
     sessions: BTreeMap<String, SessionPicture>,
 }
 
-/// (topic and payload, or none past PUBREC; QoS; retain; packet id).
-type EntryPicture = (Option<(String, Vec<u8>)>, QoS, bool, u16);
+/// (topic, payload and whether it expires, or none past PUBREC; QoS; retain; packet id).
+type EntryPicture = (Option<(String, Vec<u8>, bool)>, QoS, bool, u16);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct SessionPicture {
     username: Option<String>,
-    subscriptions: Vec<(String, u8)>,
+    expiry: u32,
+    /// (filter, options byte, subscription identifier).
+    subscriptions: Vec<(String, u8, u32)>,
     /// (topic and payload or none past PUBREC, QoS, retain, packet id).
     entries: Vec<EntryPicture>,
     pubrel_ids: Vec<u16>,
@@ -248,10 +280,10 @@ fn picture_of_broker(b: &Broker) -> Picture {
     }
     for id in b.persistent_sessions() {
         let facts = b.session_facts(&id).expect("persistent");
-        let mut subscriptions: Vec<(String, u8)> = facts
+        let mut subscriptions: Vec<(String, u8, u32)> = facts
             .subscriptions
             .iter()
-            .map(|(f, q)| (f.clone(), *q as u8))
+            .map(|s| (s.filter.clone(), s.options, s.subscription_id))
             .collect();
         subscriptions.sort();
         let mut pubrel_ids = facts.pubrel_ids.clone();
@@ -261,8 +293,10 @@ fn picture_of_broker(b: &Broker) -> Picture {
             .into_iter()
             .map(|e| {
                 (
-                    e.message
-                        .map(|m| (m.topic().to_owned(), m.payload().to_vec())),
+                    e.message.map(|m| {
+                        let expires = m.expires().is_some();
+                        (m.topic().to_owned(), m.payload().to_vec(), expires)
+                    }),
                     e.qos,
                     e.retain,
                     e.packet_id.unwrap_or(0),
@@ -273,6 +307,7 @@ fn picture_of_broker(b: &Broker) -> Picture {
             id,
             SessionPicture {
                 username: facts.username,
+                expiry: facts.expiry,
                 subscriptions,
                 entries,
                 pubrel_ids,
@@ -289,10 +324,13 @@ fn picture_of_file(l: &Loaded) -> Picture {
         p.retained.insert(topic.clone(), (payload.to_vec(), *qos));
     }
     for s in l.sessions.values() {
-        let mut subscriptions: Vec<(String, u8)> = s
+        let mut subscriptions: Vec<(String, u8, u32)> = s
             .subscriptions
             .iter()
-            .map(|(f, o)| (f.clone(), o & 3))
+            .map(|(f, o)| {
+                let id = s.subscription_ids.iter().find(|(g, _)| g == f);
+                (f.clone(), *o, id.map_or(0, |(_, id)| *id))
+            })
             .collect();
         subscriptions.sort();
         let mut pubrel_ids = s.pubrel_ids.clone();
@@ -303,7 +341,8 @@ fn picture_of_file(l: &Loaded) -> Picture {
             .map(|e| {
                 let body = (e.body != 0).then(|| {
                     let (t, _, pl) = l.body(e.body).expect("entry bodies are loaded");
-                    (t.to_owned(), pl.to_vec())
+                    let expires = l.bodies[&e.body].expires_ms != 0;
+                    (t.to_owned(), pl.to_vec(), expires)
                 });
                 (
                     body,
@@ -317,6 +356,7 @@ fn picture_of_file(l: &Loaded) -> Picture {
             s.client_id.clone(),
             SessionPicture {
                 username: s.username.clone(),
+                expiry: s.expiry,
                 subscriptions,
                 entries,
                 pubrel_ids,
@@ -345,6 +385,24 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// The version connection `conn` of the rig speaks: connection 3 MQTT 5.0.
+fn version_of(conn: usize) -> ProtocolVersion {
+    if conn == 3 {
+        V5
+    } else {
+        V311
+    }
+}
+
+/// Encoded properties.
+fn props(list: &[Property<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in list {
+        p.write(&mut out).expect("small");
+    }
+    out
 }
 
 const TOPICS: [&str; 4] = ["home/a", "home/b", "home/c/d", "other"];

@@ -187,6 +187,7 @@ impl SessionTable {
         client_id: &str,
         username: Option<&str>,
         version: ProtocolVersion,
+        expiry: u32,
         offline_since: Tick,
         inflight: Vec<Inflight>,
         queue: Vec<Queued>,
@@ -194,6 +195,8 @@ impl SessionTable {
     ) -> SessionId {
         let enabled = self.journal.enabled();
         self.journal.set_enabled(false);
+        // Created persistent (NEVER), so that it is counted offline below whatever its
+        // interval: an interval of 0 is never stored.
         let sid = self.create(client_id, NEVER);
         self.journal.set_enabled(enabled);
         let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
@@ -201,6 +204,7 @@ impl SessionTable {
         };
         s.username = username.map(Box::from);
         s.version = version;
+        s.expiry = expiry.max(1);
         s.offline_since = Some(offline_since);
         s.next_packet_id = inflight
             .iter()
@@ -354,6 +358,9 @@ impl SessionTable {
         }
         if let Some(s) = self.get_mut(sid) {
             s.expiry = expiry;
+        }
+        if expiry != 0 {
+            self.record(sid, |client_id| Durable::SessionExpiryChanged { client_id });
         }
     }
 

@@ -307,7 +307,12 @@ fn a_restored_session_expires_after_the_rest_of_its_expiry() {
         username: None,
         version: ProtocolVersion::V311,
         offline_for: Duration::from_secs(offline_min * 60),
-        subscriptions: vec![("t".into(), Q1)],
+        expiry: crate::broker::sessions::NEVER,
+        subscriptions: vec![crate::broker::StoredSubscription {
+            filter: "t".into(),
+            options: 1,
+            subscription_id: 0,
+        }],
         entries: vec![StoredEntry {
             message: Some(Message::with_properties("t", &[], b"queued")),
             qos: Q1,
