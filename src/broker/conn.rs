@@ -60,11 +60,21 @@ pub(super) struct Conn {
     pub(super) outbox: Outbox,
 }
 
+/// Upper bound of the bytes of a connection's [`Extra`] (boxed, with its allocation's
+/// overhead), beyond its will's message and its topic aliases, for the memory ceiling.
+pub const EXTRA_BYTES: usize =
+    std::mem::size_of::<Extra>() + 2 * crate::broker::compact_str::ALLOCATION_OVERHEAD;
+
+/// Bytes one inbound Topic Alias costs in its table beyond its topic's allocation.
+pub const ALIAS_BYTES: usize = std::mem::size_of::<Option<Box<str>>>();
+
 /// What a connection may carry beyond the common state: see [`Conn::extra`].
 #[derive(Debug)]
 pub(super) struct Extra {
     /// Will to publish unless the client disconnects cleanly.
-    pub(super) will: Option<Will>,
+    /// (Boxed: most connections have none, and [`EXTRA_BYTES`] is paid per slot in the
+    /// memory ceiling.)
+    pub(super) will: Option<Box<Will>>,
     /// The most unacknowledged QoS 1/2 messages the client accepts (its Receive Maximum
     /// [MQTT-3.1.2.11.3 of 5.0]; 65,535 when it says nothing).
     pub(super) receive_maximum: u16,
@@ -99,7 +109,7 @@ impl Conn {
 
     /// Takes its will, if it has one.
     pub(super) fn take_will(&mut self) -> Option<Will> {
-        self.extra.as_mut().and_then(|e| e.will.take())
+        self.extra.as_mut().and_then(|e| e.will.take()).map(|w| *w)
     }
 
     /// The most QoS 1/2 messages the client accepts unacknowledged.

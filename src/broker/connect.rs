@@ -80,7 +80,7 @@ impl Broker {
             c.keep_alive = keep_alive;
             if v5 || will.is_some() {
                 let e = c.extra_mut();
-                e.will = will;
+                e.will = will.map(Box::new);
                 if v5 {
                     let props = &p.properties;
                     e.receive_maximum = props.u16(property::RECEIVE_MAXIMUM).unwrap_or(u16::MAX);

@@ -104,7 +104,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_inflight_messages: 20,
             max_inflight_incoming: 100,
-            max_topic_alias: 10,
+            max_topic_alias: 4,
             max_queued_messages: 1000,
             max_queued_bytes: 1 << 20,
             max_queued_memory: 8 << 20,

@@ -48,6 +48,7 @@ mod will;
 
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
+pub use conn::{ALIAS_BYTES, EXTRA_BYTES};
 pub use durable::{
     options_byte, RestoreOutcome, RestoredSession, SessionFacts, StoredEntry, StoredSubscription,
 };

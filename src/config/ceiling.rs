@@ -21,8 +21,8 @@
 
 use super::Config;
 use crate::broker::{
-    string_heap_bytes, CONNECTION_BYTES, IDENTITY_ENTRY_BYTES, NODE_BYTES, OUTBOX_BYTES_MAX,
-    SESSION_BYTES, SUBSCRIPTION_BYTES,
+    string_heap_bytes, ALIAS_BYTES, CONNECTION_BYTES, EXTRA_BYTES, IDENTITY_ENTRY_BYTES,
+    NODE_BYTES, OUTBOX_BYTES_MAX, SESSION_BYTES, SUBSCRIPTION_BYTES,
 };
 use std::fmt;
 
@@ -100,6 +100,21 @@ impl MemoryCeiling {
                     "max_connections {connections} x {OUTBOX_BYTES_MAX} B (frames before reading pauses)"
                 ),
                 bytes: connections.saturating_mul(OUTBOX_BYTES_MAX as u64),
+            },
+            {
+                // What an MQTT 5.0 client declared, and its Topic Alias table (a 3.1.1
+                // connection without a will has none of it).
+                let aliases = n(l.max_topic_alias);
+                let per_alias = (ALIAS_BYTES + string_heap_bytes(l.max_topic_length)) as u64;
+                let per = (EXTRA_BYTES as u64).saturating_add(aliases.saturating_mul(per_alias));
+                CeilingItem {
+                    name: "MQTT 5.0 client state",
+                    formula: format!(
+                        "max_connections {connections} x ({EXTRA_BYTES} B + max_topic_alias \
+                         {aliases} x {per_alias} B)"
+                    ),
+                    bytes: connections.saturating_mul(per),
+                }
             },
             CeilingItem {
                 name: "buffer pool",
@@ -289,7 +304,7 @@ mod tests {
     #[test]
     fn messages_are_bounded_by_max_queued_memory() {
         let config = Config::parse("max_queued_memory 1M\n", "t").expect("valid");
-        let item = &config.memory_ceiling(SLOTS).items[4];
+        let item = &config.memory_ceiling(SLOTS).items[5];
         assert_eq!(
             (item.name, item.bytes),
             ("queued and inflight messages", 1 << 20)
@@ -307,8 +322,11 @@ mod tests {
         let session = SESSION_BYTES as u64 + 2 * (256 + 16);
         let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
         let slot_state = slots.slot_state();
+        // MQTT 5.0 client state: 4 topic aliases of up to 256 bytes each.
+        let v5 = (EXTRA_BYTES + 4 * (ALIAS_BYTES + 256 + 16)) as u64;
         let expected = 1024 * slot_state
             + 1024 * OUTBOX_BYTES_MAX as u64
+            + 1024 * v5
             + (4 << 20)
             + sessions * session
             + (8 << 20)
@@ -328,6 +346,6 @@ mod tests {
             table.lines().last().is_some_and(|l| l.starts_with("total")),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 8);
+        assert_eq!(table.lines().count(), 9);
     }
 }

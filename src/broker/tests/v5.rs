@@ -133,7 +133,7 @@ fn connack_says_what_the_server_allows_and_assigns_an_id_mqtt_3_2_2_v5() {
         .str(property::ASSIGNED_CLIENT_IDENTIFIER)
         .expect("an id is assigned");
     assert!(id.starts_with("auto-"), "{id}");
-    assert_eq!(p.u16(property::TOPIC_ALIAS_MAXIMUM), Some(10));
+    assert_eq!(p.u16(property::TOPIC_ALIAS_MAXIMUM), Some(4));
     assert_eq!(p.u16(property::RECEIVE_MAXIMUM), Some(100));
     assert_eq!(
         p.byte(property::SHARED_SUBSCRIPTION_AVAILABLE),
@@ -242,7 +242,7 @@ fn topic_aliases_stand_for_their_topic_mqtt_3_3_2_3_4_v5() {
         ]
     );
     // Above the maximum announced: DISCONNECT 0x94.
-    let too_high = props(&[Property::U16(property::TOPIC_ALIAS, 11)]);
+    let too_high = props(&[Property::U16(property::TOPIC_ALIAS, 5)]);
     h.send(0, publish5("a/c", Q0, None, too_high));
     assert_eq!(take_v5(&mut h, 0), [V5::Disconnect(0x94)]);
 }
