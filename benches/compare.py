@@ -14,6 +14,7 @@ medians with Sol/other ratios; --out FILE keeps every run as one JSON line.
     benches/compare.py --scaling            # CPU per message vs connections and subscriptions
     benches/compare.py --soak-minutes 10    # Sol under mixed load: RSS flat and under its ceiling
     benches/compare.py --smoke              # CI: every scenario ~1 s, a small sweep, 30 s soak
+    benches/compare.py --protocol 5 --peers sol,mosquitto   # the same loads with MQTT 5.0 clients
 
 Python 3.9+ standard library only. Linux only (/proc).
 """
@@ -69,6 +70,17 @@ def is_tls(scenario):
     return scenario.endswith(TLS_SUFFIX)
 
 
+# MQTT versions sol-load can speak (--protocol); rumqttd's harness listener is 3.1.1 only.
+PROTOCOLS = ["3.1.1", "5"]
+V5_PEERS = {"sol", "mosquitto", "mosq-nodelay"}
+
+
+def protocol_args(args):
+    """sol-load's arguments for the run's MQTT version (none for 3.1.1, its default)."""
+    protocol = getattr(args, "protocol", "3.1.1")
+    return [] if protocol == "3.1.1" else ["--protocol", protocol]
+
+
 # ---------------------------------------------------------------- one run
 
 def idle_window(n, hold):
@@ -109,11 +121,11 @@ def run_once(broker, scenario, args, loadgen):
         result = rss_empty(broker, settle=1.0)
     elif scenario.startswith("idle"):
         n = args.idle_connections if scenario == "idle-rss" else args.wakeup_connections
-        cmd = gen_args + ["--connections", str(n), "--duration", str(args.idle_hold)]
+        cmd = gen_args + ["--connections", str(n), "--duration", str(args.idle_hold)] + protocol_args(args)
         result = harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
                                  limits={"max_connections": n + 256})
     else:
-        cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)]
+        cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)] + protocol_args(args)
         result = harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
                                  timeout=args.duration + args.drain + 120,
                                  tls=args.certs if is_tls(scenario) else None)
@@ -201,6 +213,10 @@ def side_by_side(args, brokers, loadgen, scenarios, out=None):
                     if rep == 0:
                         log(f"{sc}: skipped on {b.name} (no TLS listener in the harness)")
                     continue
+                if protocol_args(args) and b.name not in V5_PEERS and SCENARIOS[sc][0] is not None:
+                    if rep == 0:
+                        log(f"{sc}: skipped on {b.name} (no MQTT 5.0 listener in the harness)")
+                    continue
                 log(f"{sc} #{rep + 1} on {b.name}")
                 try:
                     r = run_once(b, sc, args, loadgen)
@@ -265,6 +281,9 @@ def main():
                     "into ~/.cache/sol-bench/rumqttd)")
     ap.add_argument("--connection-messages", action="store_true",
                     help="keep Sol's and Mosquitto's per-connection log lines (off by default: they cost CPU in the storm)")
+    ap.add_argument("--protocol", choices=PROTOCOLS, default="3.1.1",
+                    help="MQTT version of sol-load's clients in the side-by-side and --smoke runs "
+                    "(default 3.1.1; 5: Sol and Mosquitto only; the scaling sweep and soak stay 3.1.1)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
     ap.add_argument("--scaling", action="store_true",
@@ -308,7 +327,8 @@ def main():
             harness.raise_nofile(1024)
             broker = harness.SolBroker("sol", sol, tmp, connection_messages=args.connection_messages)
             return 0 if soak.run(broker, loadgen, args.soak_minutes, args.soak_tolerance, out=args.out) else 1
-        default_peers = "sol,mosquitto" if args.scaling else ",".join(PEERS)
+        default_peers = "sol,mosquitto" if args.scaling else ",".join(
+            p for p in PEERS if args.protocol == "3.1.1" or p in V5_PEERS)
         names = [n for n in (args.peers or default_peers).split(",") if n]
         if args.scaling:
             sweep = scaling.Sweep(connections=ints(args.scaling_connections),
@@ -325,7 +345,8 @@ def main():
         out = open(args.out, "a") if args.out else None
         results, _failures = side_by_side(args, brokers, loadgen, scenarios, out)
         print()
-        print(f"medians of {args.repeats} run(s), {args.duration:g} s each; (+) higher is better, (-) lower is better")
+        print(f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "
+              "(+) higher is better, (-) lower is better")
         print(table(results, names, scenarios))
         return 0
     finally:

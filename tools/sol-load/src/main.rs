@@ -1,4 +1,4 @@
-//! `sol-load`: a loopback MQTT 3.1.1 load generator for comparing brokers side by side.
+//! `sol-load`: a loopback MQTT 3.1.1 and 5.0 load generator for comparing brokers side by side.
 //!
 //! Scenarios: `fan-in` (N publishers to 1 subscriber), `fan-out` (1 publisher to N
 //! subscribers), `latency` (fixed total rate; p50/p99/max from timestamps in the payload),
@@ -12,6 +12,10 @@
 //!
 //! With `--tls-ca FILE` every connection is TLS (rustls with the ring provider, TLS 1.3 or
 //! 1.2 as the broker chooses), trusting that CA only; see [`tls`].
+//!
+//! With `--protocol 5` every client speaks MQTT 5.0 (see [`mqtt::Proto`]): CONNECT asks for
+//! a Receive Maximum of `--window`, PUBLISH carries a property section (empty unless
+//! `--user-property` or `--message-expiry` fill it), and what is measured is the same.
 
 mod mqtt;
 mod payload;
@@ -44,6 +48,15 @@ struct Args {
     /// with --tls-ca: the name the broker's certificate must carry (default: --host)
     #[argh(option)]
     tls_server_name: Option<String>,
+    /// MQTT version every client speaks: 3.1.1 (default) or 5
+    #[argh(option, default = "String::from(\"3.1.1\")")]
+    protocol: String,
+    /// with --protocol 5: a user property NAME=VALUE in every PUBLISH (repeatable)
+    #[argh(option)]
+    user_property: Vec<String>,
+    /// with --protocol 5: a message expiry interval, seconds, in every PUBLISH
+    #[argh(option)]
+    message_expiry: Option<u32>,
     /// publishers (default: fan-in 64, otherwise 1)
     #[argh(option)]
     publishers: Option<u32>,
@@ -211,8 +224,33 @@ fn check_topic(t: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The protocol of `--protocol`, with the PUBLISH properties asked for.
+fn protocol(a: &Args) -> Result<mqtt::Proto, String> {
+    match a.protocol.as_str() {
+        "3.1.1" | "311" | "4" => {
+            if !a.user_property.is_empty() || a.message_expiry.is_some() {
+                return Err("--user-property and --message-expiry go with --protocol 5".into());
+            }
+            Ok(mqtt::Proto::v311())
+        }
+        "5" | "5.0" => {
+            let users = a
+                .user_property
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                    _ => Err(format!("--user-property {kv:?}: not NAME=VALUE")),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            mqtt::Proto::v5(a.window, &users, a.message_expiry)
+        }
+        p => Err(format!("--protocol {p:?}: 3.1.1 or 5")),
+    }
+}
+
 fn run(a: Args) -> Result<(), String> {
     let addr = resolve(&a.host, a.port)?;
+    let proto = protocol(&a)?;
     let tls = match &a.tls_ca {
         Some(ca) => Some(tls::Connector::new(
             ca,
@@ -324,6 +362,7 @@ fn run(a: Args) -> Result<(), String> {
     let set = Arc::new(Settings {
         addr,
         tls,
+        proto: proto.clone(),
         mode,
         qos,
         size: a.size,
@@ -388,9 +427,14 @@ fn run(a: Args) -> Result<(), String> {
     let cpu = cpu_user + cpu_sys;
 
     let mut j = Json::new();
+    let v5 = proto.version() == sol::codec::ProtocolVersion::V5;
     j.str("tool", "sol-load")
         .str("scenario", &a.scenario)
-        .str("label", &a.label);
+        .str("label", &a.label)
+        .str("protocol", if v5 { "5.0" } else { "3.1.1" });
+    if v5 {
+        j.num("publish_properties_bytes", proto.publish_properties_len());
+    }
     if a.tls_ca.is_some() {
         // The session of the first connection accepted; "none" if no handshake completed.
         let session = reports.iter().find_map(|r| r.tls.clone());
@@ -398,6 +442,9 @@ fn run(a: Args) -> Result<(), String> {
     }
     let errors: u64 = reports.iter().map(|r| r.errors).sum();
     let mut human = format!("{} {}", a.scenario, a.label);
+    if v5 {
+        human.push_str(" [MQTT 5.0]");
+    }
     if let Some(session) = reports.iter().find_map(|r| r.tls.as_deref()) {
         human.push_str(&format!(" ({session})"));
     }
@@ -405,6 +452,7 @@ fn run(a: Args) -> Result<(), String> {
         Mode::PubSub => {
             let sent: u64 = reports.iter().flat_map(|r| &r.sent).map(|s| s.1).sum();
             let acked: u64 = reports.iter().map(|r| r.acked).sum();
+            let refused: u64 = reports.iter().map(|r| r.refused).sum();
             let received: u64 = reports.iter().map(|r| r.received).sum();
             let dups: u64 = reports.iter().map(|r| r.duplicates).sum();
             let expected = sent * u64::from(subs);
@@ -442,6 +490,7 @@ fn run(a: Args) -> Result<(), String> {
                 .num("connects", connects)
                 .num("sent", sent)
                 .num("acked", acked)
+                .num("refused", refused)
                 .num("expected", expected)
                 .num("received", received)
                 .num("lost", lost)
@@ -456,6 +505,9 @@ fn run(a: Args) -> Result<(), String> {
             );
             if qos > 0 {
                 human.push_str(&format!(" acked {acked}"));
+            }
+            if refused > 0 {
+                human.push_str(&format!(" ({refused} refused)"));
             }
             if sessions {
                 j.num("online_s", a.online).num("offline_s", a.offline);

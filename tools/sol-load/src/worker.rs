@@ -10,8 +10,11 @@
 //! sent nothing for 3/4 of the keep-alive sends PINGREQ, so runs may last longer than it.
 //! Connections are [`Stream`]s: with `--tls-ca` each is a TLS client session, which the
 //! worker sees only through `Read`/`Write` (and `flush` for records a blocked socket left).
+//! Packets are written and read through [`mqtt::Proto`], MQTT 3.1.1 or 5.0; with 5.0 a
+//! publisher's window is also bounded by the broker's Receive Maximum, a Server Keep Alive
+//! replaces the asked keep-alive, and PUBACKs with an error reason code are counted.
 
-use crate::mqtt::{self, Ack, Frame};
+use crate::mqtt::{self, Ack, Frame, Proto, PublishParts};
 use crate::payload::{self, SeqTracker, Stamp};
 use crate::tls::{Connector, Stream};
 use crate::topics;
@@ -47,6 +50,8 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Wraps every connection in TLS when set (`--tls-ca`).
     pub tls: Option<Connector>,
+    /// The MQTT version spoken and the properties sent (`--protocol`).
+    pub proto: Proto,
     /// What the connections do.
     pub mode: Mode,
     /// QoS of publishes and subscriptions.
@@ -137,9 +142,15 @@ struct Conn {
     out: Vec<u8>,
     out_pos: usize,
     pending: Vec<u8>,
-    prefix: Vec<u8>,
+    /// Publisher: the constant bytes of its PUBLISH packets.
+    parts: PublishParts,
     seq: u64,
     acked: u64,
+    /// Publisher: unacknowledged QoS 1 messages allowed (the window, or less if the
+    /// broker's Receive Maximum says so).
+    window: u64,
+    /// Send a PINGREQ after this long without sending (3/4 of the keep-alive); `None`: never.
+    ping_every: Option<Duration>,
     tracker: SeqTracker,
     /// When this connection last queued bytes for the broker (keep-alive).
     last_tx: Instant,
@@ -158,6 +169,8 @@ pub struct Report {
     pub sent: Vec<(u32, u64)>,
     /// PUBACKs received by this thread's publishers.
     pub acked: u64,
+    /// Of those, PUBACKs refusing the message (MQTT 5.0 reason code 0x80 or above).
+    pub refused: u64,
     /// Unique deliveries per subscriber of this thread.
     pub received: u64,
     /// Unique deliveries while publishers were publishing (the steady-state rate).
@@ -205,14 +218,14 @@ impl Worker {
     /// A worker for these connections.
     pub fn new(set: Arc<Settings>, roles: Vec<Role>) -> io::Result<Worker> {
         let now = Instant::now();
-        let prefix_for = |r: &Role| match *r {
-            Role::Publisher(n) => mqtt::publish_prefix(
+        let parts_for = |r: &Role| match *r {
+            Role::Publisher(n) => set.proto.publish_parts(
                 &topics::measured_topic(&set.topic_root, n, set.topic_levels),
                 set.qos,
                 set.retain,
                 set.size.max(payload::HEADER_LEN),
             ),
-            _ => Vec::new(),
+            _ => PublishParts::default(),
         };
         let conns = roles
             .iter()
@@ -224,9 +237,11 @@ impl Worker {
                 out: Vec::new(),
                 out_pos: 0,
                 pending: Vec::new(),
-                prefix: prefix_for(r),
+                parts: parts_for(r),
                 seq: 0,
                 acked: 0,
+                window: set.window,
+                ping_every: ping_interval(set.keepalive),
                 tracker: SeqTracker::default(),
                 last_tx: now,
                 pending_subacks: 0,
@@ -269,6 +284,8 @@ impl Worker {
         c.out_pos = 0;
         c.pending = Vec::new();
         c.writable = false;
+        c.window = self.set.window;
+        c.ping_every = ping_interval(self.set.keepalive);
         match TcpStream::connect(self.set.addr)
             .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref()))
         {
@@ -284,7 +301,9 @@ impl Worker {
                     return;
                 }
                 let _ = s.tcp().set_nodelay(true);
-                mqtt::connect(&id, self.set.keepalive, clean, &mut c.out);
+                self.set
+                    .proto
+                    .connect(&id, self.set.keepalive, clean, &mut c.out);
                 c.sock = Some(s);
                 c.state = State::Connecting;
                 c.last_tx = Instant::now();
@@ -362,7 +381,7 @@ impl Worker {
             }
             let mut budget = u64::MAX;
             if set.qos > 0 {
-                budget = budget.min(set.window.saturating_sub(c.seq - c.acked));
+                budget = budget.min(c.window.saturating_sub(c.seq - c.acked));
             }
             if set.rate_per_publisher > 0.0 {
                 let due = (now.duration_since(self.start).as_secs_f64() * set.rate_per_publisher)
@@ -370,7 +389,8 @@ impl Worker {
                     + 1;
                 budget = budget.min(due.saturating_sub(c.seq));
             }
-            let per = c.prefix.len() + if set.qos > 0 { 2 } else { 0 } + size;
+            let per =
+                c.parts.head.len() + if set.qos > 0 { 2 } else { 0 } + c.parts.tail.len() + size;
             let n = budget.min((BATCH_BYTES / per).max(1) as u64);
             if n == 0 {
                 return false;
@@ -378,11 +398,12 @@ impl Worker {
             c.last_tx = now;
             let sent_ns = now.duration_since(set.epoch).as_nanos() as u64;
             for _ in 0..n {
-                c.out.extend_from_slice(&c.prefix);
+                c.out.extend_from_slice(&c.parts.head);
                 if set.qos > 0 {
                     c.out
                         .extend_from_slice(&((c.seq % 65535) as u16 + 1).to_be_bytes());
                 }
+                c.out.extend_from_slice(&c.parts.tail);
                 payload::encode(
                     Stamp {
                         publisher: pid,
@@ -525,8 +546,21 @@ impl Worker {
         let c = &mut self.conns[i];
         match f.header >> 4 {
             2 => {
-                let session_present = match mqtt::ack(f) {
-                    Ok(Ack::Connected { session_present }) => session_present,
+                let session_present = match set.proto.ack(f) {
+                    Ok(Ack::Connected {
+                        session_present,
+                        receive_maximum,
+                        server_keep_alive,
+                    }) => {
+                        if let Some(max) = receive_maximum {
+                            c.window = c.window.min(u64::from(max));
+                        }
+                        if let Some(keepalive) = server_keep_alive {
+                            c.ping_every = ping_interval(keepalive);
+                            self.next_ping = now; // look again with this connection's interval
+                        }
+                        session_present
+                    }
                     Ok(Ack::Subscribed) => return None,
                     Err(e) => {
                         eprintln!("sol-load: {e}");
@@ -549,7 +583,7 @@ impl Worker {
                         vec![format!("{}/#", set.topic_root)]
                     }
                     Role::Storm(_) => {
-                        mqtt::disconnect(&mut c.out);
+                        set.proto.disconnect(&mut c.out);
                         c.state = State::AwaitClose;
                         return Some(());
                     }
@@ -563,7 +597,8 @@ impl Worker {
                 };
                 c.pending_subacks = 0;
                 for (k, chunk) in filters.chunks(FILTERS_PER_SUBSCRIBE).enumerate() {
-                    mqtt::subscribe((k % 65535) as u16 + 1, chunk, qos, &mut c.out);
+                    set.proto
+                        .subscribe((k % 65535) as u16 + 1, chunk, qos, &mut c.out);
                     c.pending_subacks += 1;
                 }
                 if c.pending_subacks > 0 {
@@ -573,7 +608,7 @@ impl Worker {
                 }
             }
             9 => {
-                if let Err(e) = mqtt::ack(f) {
+                if let Err(e) = set.proto.ack(f) {
                     eprintln!("sol-load: {e}");
                     return None;
                 }
@@ -583,9 +618,9 @@ impl Worker {
                 }
             }
             3 => {
-                let (qos, id, body) = mqtt::parse_publish(f)?;
+                let (qos, id, body) = set.proto.parse_publish(f)?;
                 if qos == 1 {
-                    mqtt::puback(id, &mut c.out);
+                    set.proto.puback(id, &mut c.out);
                     c.last_tx = now;
                 }
                 if !matches!(c.role, Role::Subscriber(_)) {
@@ -604,8 +639,28 @@ impl Worker {
                     self.last_rx = now;
                 }
             }
-            4 => c.acked += 1,
+            4 => {
+                c.acked += 1;
+                if set.proto.puback_refused(f) {
+                    if self.report.refused == 0 {
+                        eprintln!(
+                            "sol-load: a PUBACK refused a message: reason {:#04x}",
+                            f.body[2]
+                        );
+                    }
+                    self.report.refused += 1;
+                }
+            }
             13 => {}
+            14 => {
+                // MQTT 5.0: the broker says why it closes the connection.
+                eprintln!(
+                    "sol-load: the broker disconnected {:?}: {}",
+                    c.role,
+                    set.proto.disconnect_reason(f)
+                );
+                return None;
+            }
             _ => {
                 eprintln!("sol-load: unexpected packet type {:#x}", f.header);
                 return None;
@@ -620,7 +675,7 @@ impl Worker {
         let c = &mut self.conns[i];
         match c.role {
             Role::Storm(_) => {
-                mqtt::disconnect(&mut c.out);
+                set.proto.disconnect(&mut c.out);
                 c.state = State::AwaitClose;
             }
             Role::Subscriber(n) if set.persistent => {
@@ -645,34 +700,38 @@ impl Worker {
         }
     }
 
-    /// Sends PINGREQ on every ready connection that has sent nothing for 3/4 of the
-    /// keep-alive, at most when one may be due; returns when to look again.
+    /// Sends PINGREQ on every ready connection that has sent nothing for 3/4 of its
+    /// keep-alive (the asked one, or the broker's Server Keep Alive), at most when one may be
+    /// due; returns when to look again (`None`: no connection needs pinging).
     fn keep_alive(&mut self, now: Instant) -> Option<Instant> {
-        if self.set.keepalive == 0 {
-            return None;
-        }
         if now < self.next_ping {
             return Some(self.next_ping);
         }
-        let every = Duration::from_secs(u64::from(self.set.keepalive)) * 3 / 4;
-        let mut next = now + every;
+        // Connections that are not subscribed yet are looked at within the asked interval.
+        let mut next = ping_interval(self.set.keepalive).map(|every| now + every);
         for i in 0..self.conns.len() {
             let c = &mut self.conns[i];
-            if c.state != State::Ready {
+            let Some(every) = c.ping_every else {
                 continue;
-            }
-            if now.duration_since(c.last_tx) >= every {
-                mqtt::pingreq(&mut c.out);
-                c.last_tx = now;
-                if !self.flush(i) {
-                    self.fail(i);
-                    continue;
+            };
+            match c.state {
+                State::Ready if now.duration_since(c.last_tx) >= every => {
+                    self.set.proto.pingreq(&mut c.out);
+                    c.last_tx = now;
+                    if !self.flush(i) {
+                        self.fail(i);
+                        continue;
+                    }
                 }
+                State::Ready | State::AwaitSuback => {}
+                _ => continue,
             }
-            next = next.min(self.conns[i].last_tx + every);
+            let due = self.conns[i].last_tx + every;
+            next = Some(next.map_or(due, |n| n.min(due)));
         }
-        self.next_ping = next;
-        Some(next)
+        // Nothing to ping: look again in a while (a CONNACK imposing a keep-alive resets it).
+        self.next_ping = next.unwrap_or(now + Duration::from_secs(3600));
+        next
     }
 
     /// Takes persistent subscribers offline and brings them back on their schedule (all back
@@ -688,7 +747,7 @@ impl Worker {
             };
             match self.conns[i].state {
                 State::Ready if self.publishing && now >= at => {
-                    mqtt::disconnect(&mut self.conns[i].out);
+                    self.set.proto.disconnect(&mut self.conns[i].out);
                     let _ = self.flush(i);
                     self.close(i);
                     let c = &mut self.conns[i];
@@ -782,7 +841,7 @@ impl Worker {
         }
         for i in 0..self.conns.len() {
             if self.conns[i].sock.is_some() {
-                mqtt::disconnect(&mut self.conns[i].out);
+                self.set.proto.disconnect(&mut self.conns[i].out);
                 let _ = self.flush(i);
                 self.close(i);
             }
@@ -906,6 +965,12 @@ impl Worker {
     }
 }
 
+/// How long a connection with keep-alive `secs` may stay silent: 3/4 of it (`None` for 0,
+/// no keep-alive).
+fn ping_interval(secs: u16) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(u64::from(secs)) * 3 / 4)
+}
+
 /// The background filters of background connection `n`: filters `n`, `n + N`, `n + 2N`, ...
 /// of the run's set, N being the number of background connections.
 fn background_filters(set: &Settings, n: u32) -> Vec<String> {
@@ -925,6 +990,7 @@ mod tests {
         let set = Settings {
             addr: "127.0.0.1:1".parse().unwrap(),
             tls: None,
+            proto: Proto::v311(),
             mode: Mode::PubSub,
             qos: 0,
             size: 64,

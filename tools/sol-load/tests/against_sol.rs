@@ -222,3 +222,91 @@ fn tls_fan_in_delivers_every_message() {
     assert_eq!(num(&j, "errors"), 3.0, "{stderr}");
     assert_eq!(j["tls"], "none");
 }
+
+#[test]
+fn mqtt5_runs_count_and_time_every_message() {
+    let sol = common::start(|_| {});
+    let port = sol.tcp().port();
+    // Paced QoS 0 fan-in with properties (latency from the payload after them), then a
+    // QoS 1 flood fan-out with an empty property section.
+    let paced = sol_load(
+        port,
+        &[
+            "fan-in",
+            "--protocol",
+            "5",
+            "--publishers",
+            "4",
+            "--rate",
+            "2000",
+            "--duration",
+            "1",
+            "--user-property",
+            "k=v",
+            "--message-expiry",
+            "60",
+        ],
+    );
+    assert_eq!(paced["protocol"], "5.0", "{paced:?}");
+    assert!(num(&paced, "publish_properties_bytes") > 0.0, "{paced:?}");
+    assert!(num(&paced, "sent") > 1000.0, "{paced:?}");
+    assert_eq!(num(&paced, "lost"), 0.0, "{paced:?}");
+    assert_eq!(num(&paced, "received"), num(&paced, "sent"));
+    assert_eq!(num(&paced, "lat_samples"), num(&paced, "received"));
+    // Stamps read from the wrong offset would give absurd latencies.
+    assert!(num(&paced, "lat_max_us") < 5e6, "{paced:?}");
+    let flood = sol_load(
+        port,
+        &[
+            "fan-out",
+            "--protocol",
+            "5",
+            "--subscribers",
+            "4",
+            "--qos",
+            "1",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(num(&flood, "sent") > 1000.0, "{flood:?}");
+    assert_eq!(num(&flood, "acked"), num(&flood, "sent"), "{flood:?}");
+    assert_eq!(num(&flood, "refused"), 0.0, "{flood:?}");
+    assert_eq!(num(&flood, "lost"), 0.0, "{flood:?}");
+    assert_eq!(num(&flood, "received"), 4.0 * num(&flood, "sent"));
+    // Persistent MQTT 5.0 sessions (Session Expiry Interval) keep their messages.
+    let sessions = sol_load(
+        port,
+        &[
+            "sessions",
+            "--protocol",
+            "5",
+            "--subscribers",
+            "3",
+            "--rate",
+            "300",
+            "--online",
+            "0.3",
+            "--offline",
+            "0.2",
+            "--duration",
+            "1.5",
+        ],
+    );
+    assert!(
+        num(&sessions, "connects") >= 3.0 * 2.0 + 1.0,
+        "{sessions:?}"
+    );
+    assert_eq!(num(&sessions, "lost"), 0.0, "{sessions:?}");
+}
+
+#[test]
+fn properties_need_mqtt5() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sol-load"))
+        .args(["fan-in", "-p", "1", "--user-property", "k=v"])
+        .output()
+        .expect("sol-load runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--protocol 5"), "{stderr}");
+}
