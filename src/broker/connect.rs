@@ -166,6 +166,9 @@ impl Broker {
         if !l.retain_available {
             props.push(Byte(property::RETAIN_AVAILABLE, 0));
         }
+        if l.max_qos < QoS::ExactlyOnce {
+            props.push(Byte(property::MAXIMUM_QOS, l.max_qos as u8));
+        }
         if let Some(id) = assigned_client_id {
             props.push(Str(property::ASSIGNED_CLIENT_IDENTIFIER, id));
         }
@@ -207,6 +210,11 @@ impl Broker {
         }
         let client_id = self.client_id(p)?;
         let username = self.authenticate(conn, p)?;
+        if p.will.is_some_and(|w| w.qos > self.limits.max_qos) {
+            // [MQTT-3.2.2-12 of 5.0]
+            let why = "will QoS above max_qos";
+            return Err(Refusal::new(ReasonCode::QOS_NOT_SUPPORTED, why));
+        }
         if p.version != ProtocolVersion::V5 && self.granted_keep_alive(p.keep_alive) != p.keep_alive
         {
             let why = "keep-alive above max_keepalive";

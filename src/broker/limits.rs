@@ -4,6 +4,7 @@
 //! happens when its cap is hit. The `config` module fills this struct from a file;
 //! the core only reads it.
 
+use crate::codec::QoS;
 use std::time::Duration;
 
 /// Per-listener policy the core needs to know when a client connects.
@@ -88,6 +89,9 @@ pub struct Limits {
     pub auto_id_prefix: String,
     /// Whether retained messages are stored (`retain_available`).
     pub retain_available: bool,
+    /// The highest QoS clients may publish, subscribe or leave a will at (`max_qos`;
+    /// Mosquitto's is per listener, Sol's applies to every listener).
+    pub max_qos: QoS,
     /// Emit [`super::Effect::Durable`] effects for a store to consume. Fixed at start.
     pub track_durable: bool,
     /// Hold each PUBACK and PUBREC to a client's QoS 1/2 PUBLISH until the store reports
@@ -129,6 +133,7 @@ impl Default for Limits {
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_string(),
             retain_available: true,
+            max_qos: QoS::ExactlyOnce,
             track_durable: false,
             ack_after_sync: false,
             listeners: vec![ListenerPolicy {

@@ -16,12 +16,16 @@ impl Broker {
     ) {
         self.stats.publish_received += 1;
         if p.retain && !self.limits.retain_available {
-            // Mosquitto's rule for MQTT 3.1.1, which cannot tell the client in CONNACK.
-            return self.protocol_error(
-                conn,
-                "retained PUBLISH while retain_available is false",
-                now,
-            );
+            // Mosquitto's rule for MQTT 3.1.1, which cannot tell the client in CONNACK;
+            // MQTT 5.0 says Retain not supported [MQTT-3.3.1-13 of 5.0].
+            let why = "retained PUBLISH while retain_available is false";
+            return self.protocol_error_code(conn, why, ReasonCode::RETAIN_NOT_SUPPORTED, now);
+        }
+        if p.qos > self.limits.max_qos {
+            // QoS not supported [MQTT-3.2.2-11 of 5.0]; Mosquitto disconnects a 3.1.1
+            // client for it too.
+            let why = "PUBLISH above max_qos";
+            return self.protocol_error_code(conn, why, ReasonCode::QOS_NOT_SUPPORTED, now);
         }
         let v5 = self
             .conn(conn)

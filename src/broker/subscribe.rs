@@ -22,7 +22,8 @@ impl Broker {
             .u32(property::SUBSCRIPTION_IDENTIFIER)
             .unwrap_or(0);
         for (filter, options) in p.filters() {
-            let qos = options.qos;
+            // Granted at most max_qos [MQTT-3.2.2-9 of 5.0].
+            let qos = options.qos.min(self.limits.max_qos);
             let existed = self
                 .tree
                 .find(filter)

@@ -305,7 +305,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "accept_protocol_versions",
     "bind_interface",
     "http_dir",
-    "max_qos",
     "maximum_qos",
     "max_topic_alias_broker",
     "mount_point",

@@ -410,3 +410,52 @@ fn the_keep_alive_timeout_is_told_with_0x8d_v5() {
     assert_eq!(take_v5(&mut h, 0), [V5::Disconnect(0x8d)]);
     assert_eq!(h.is_closed(0), Some(CloseReason::KeepAliveTimeout));
 }
+
+#[test]
+fn max_qos_is_announced_granted_and_enforced_mqtt_3_2_2_9_to_12_v5() {
+    let mut h = Harness::with(Limits {
+        max_qos: Q1,
+        ..Limits::default()
+    });
+    let p = open5(&mut h, 0, connect5("c", true, &[], None));
+    assert_eq!(
+        Properties::from_bytes(&p).byte(property::MAXIMUM_QOS),
+        Some(1)
+    );
+    h.send(0, subscribe(1, &[("t", QoS::ExactlyOnce)]));
+    assert_eq!(take_v5(&mut h, 0), [V5::Suback(vec![1])]);
+    h.send(0, publish5("t", QoS::ExactlyOnce, Some(1), &[]));
+    assert_eq!(take_v5(&mut h, 0), [V5::Disconnect(0x9b)]);
+    // A will above it refuses the connection.
+    h.broker.accepted(1, 0, h.now);
+    let will = WireWill {
+        qos: QoS::ExactlyOnce,
+        ..will5(0).expect("a will")
+    };
+    h.send(1, connect5("w", true, &[], Some(will)));
+    assert_eq!(take_v5(&mut h, 1), [V5::Connack(false, 0x9b, vec![])]);
+}
+
+#[test]
+fn a_retained_publish_without_retain_available_is_0x9a_mqtt_3_3_1_13_v5() {
+    let mut h = Harness::with(Limits {
+        retain_available: false,
+        ..Limits::default()
+    });
+    let p = open5(&mut h, 0, connect5("c", true, &[], None));
+    assert_eq!(
+        Properties::from_bytes(&p).byte(property::RETAIN_AVAILABLE),
+        Some(0)
+    );
+    h.send(
+        0,
+        Packet::Publish(Publish {
+            retain: true,
+            ..match publish5("t", Q0, None, &[]) {
+                Packet::Publish(p) => p,
+                _ => unreachable!(),
+            }
+        }),
+    );
+    assert_eq!(take_v5(&mut h, 0), [V5::Disconnect(0x9a)]);
+}

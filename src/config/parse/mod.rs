@@ -24,6 +24,7 @@ mod tls;
 use super::keys;
 use super::value::{self, ValueError};
 use super::{policies, Config, ConfigError, ConfigErrors, Origin};
+use crate::codec::QoS;
 use listeners::{DefaultListener, PendingListener};
 use std::collections::HashMap;
 
@@ -225,6 +226,10 @@ impl<'f> Parser<'f> {
             "retain_available" => self
                 .flag(line, key, args, |c| &mut c.limits.retain_available)
                 .then_some("retain_available"),
+            "max_qos" => self.int_arg(line, key, args, 0, 2).map(|q| {
+                self.config.limits.max_qos = QoS::from_bits(q as u8).unwrap_or(QoS::ExactlyOnce);
+                "max_qos"
+            }),
             "user" => {
                 let v = self.one(line, key, args);
                 v.map(|v| self.config.user = Some(v.to_string()))

@@ -44,6 +44,8 @@ persistent_client_expiration 2h
 allow_zero_length_clientid false
 auto_id_prefix gen-
 retain_available false
+max_qos 1
+max_topic_alias 10
 user nobody
 set_tcp_nodelay true
 allow_duplicate_messages false
@@ -67,6 +69,8 @@ retry_interval 20
     assert!(!l.allow_zero_length_clientid);
     assert_eq!(l.auto_id_prefix, "gen-");
     assert!(!l.retain_available);
+    assert_eq!(l.max_qos, crate::codec::QoS::AtLeastOnce);
+    assert_eq!(l.max_topic_alias, 10);
     assert_eq!(config.user.as_deref(), Some("nobody"));
 }
 
