@@ -8,11 +8,13 @@
 #   cargo build --profile profiling --bin sol && cargo build --release -p sol-load
 #   benches/callgrind_q1.sh target/profiling/sol off
 #   benches/callgrind_q1.sh target/profiling/sol interval
+#   benches/callgrind_q1.sh target/profiling/sol off 5    # MQTT 5.0 clients
 #
 # Needs valgrind (Debian: apt-get install valgrind).
 set -euo pipefail
 sol=$1
 mode=$2
+protocol=${3:-3.1.1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 load=${SOL_LOAD:-$root/target/release/sol-load}
 out=$(mktemp -d)
@@ -38,7 +40,7 @@ for _ in $(seq 300); do
     grep -q "listening on" "$out/log" && break
     sleep 0.1
 done
-"$load" -p "$port" --publishers 1 --subscribers 1 --qos 1 --rate 3000 --duration 8 --offline 0 \
+"$load" -p "$port" --protocol "$protocol" --publishers 1 --subscribers 1 --qos 1 --rate 3000 --duration 8 --offline 0 \
     --drain 3 sessions >"$out/load.json"
 kill -TERM "$broker"
 wait "$broker" || true
@@ -46,6 +48,6 @@ python3 - "$out/log" "$out/load.json" "$mode" <<'PY'
 import json, re, sys
 ir = int(re.search(r"Collected : (\d+)", open(sys.argv[1]).read()).group(1))
 load = json.load(open(sys.argv[2]))
-print(f"{sys.argv[3]}: {ir:,} instructions, {load['received']:,} messages (lost {load['lost']}), "
+print(f"{sys.argv[3]} ({load.get('protocol', '3.1.1')}): {ir:,} instructions, {load['received']:,} messages (lost {load['lost']}), "
       f"{ir / load['received']:,.0f} per message")
 PY

@@ -210,6 +210,11 @@ impl Broker {
         }
         let client_id = self.client_id(p)?;
         let username = self.authenticate(conn, p)?;
+        if p.will.is_some_and(|w| w.retain) && !self.limits.retain_available {
+            // [MQTT-3.2.2-13 of 5.0]
+            let why = "retained will while retain_available is false";
+            return Err(Refusal::new(ReasonCode::RETAIN_NOT_SUPPORTED, why));
+        }
         if p.will.is_some_and(|w| w.qos > self.limits.max_qos) {
             // [MQTT-3.2.2-12 of 5.0]
             let why = "will QoS above max_qos";

@@ -102,6 +102,10 @@ impl Broker {
         let Some(Some(c)) = self.conns.get_mut(conn) else {
             return;
         };
+        if c.closing {
+            // Nothing follows the broker's DISCONNECT [MQTT-3.14.4-1 of 5.0].
+            return;
+        }
         let queued = sender.session().queue_len();
         let mut moved = 0usize;
         let mut unencodable = 0u64;
@@ -135,7 +139,7 @@ impl Broker {
                         message, version, qos, false, retain, packet_id, &extra,
                     )
                     .map_err(Undelivered::Unencodable)?;
-                    if frame.len() > max_size {
+                    if max_size != usize::MAX && frame.len() > max_size {
                         return Err(Undelivered::TooLarge);
                     }
                     Ok(frame)
@@ -189,12 +193,38 @@ impl Broker {
         let Some(version) = self.conn(conn).map(|c| c.version) else {
             return;
         };
+        let stamp = self.clock.stamp(now);
+        // A QoS 1 message that expired while it waited for its PUBACK is not sent again
+        // [MQTT-3.3.2-5 of 5.0]; a QoS 2 one is (its exactly-once flow has begun).
+        let expired: Vec<u16> = self.sessions.get(sid).map_or_else(Vec::new, |s| {
+            s.inflight()
+                .filter(|m| m.state == Awaiting::Puback)
+                .filter(|m| {
+                    m.message
+                        .as_ref()
+                        .is_some_and(|msg| msg.remaining(stamp).is_err())
+                })
+                .map(|m| m.packet_id)
+                .collect()
+        });
+        for id in expired {
+            self.sessions.acknowledge(sid, id, Awaiting::Puback);
+            self.stats.publish_dropped += 1;
+        }
         let frames: Vec<_> = self.sessions.get(sid).map_or_else(Vec::new, |s| {
             s.inflight()
                 .map(|m| match (&m.message, m.state) {
                     (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
                         let id = Some(m.packet_id);
-                        Frame::publish(msg.clone(), version, m.qos, true, m.retain, id)
+                        let ids = [m.subscription_id];
+                        // What is left of its expiry, and its subscription's identifier,
+                        // as when it was first sent [MQTT-3.3.2-6], [MQTT-3.3.4-3 of 5.0].
+                        let extra = PerSubscriber {
+                            expiry: msg.remaining(stamp).unwrap_or(Some(1)),
+                            subscription_ids: if m.subscription_id == 0 { &[] } else { &ids },
+                        };
+                        let (qos, retain) = (m.qos, m.retain);
+                        Frame::publish_with(msg.clone(), version, qos, true, retain, id, &extra)
                     }
                     _ => Frame::packet(&Packet::pubrel(m.packet_id), version),
                 })

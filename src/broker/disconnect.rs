@@ -92,6 +92,12 @@ impl Broker {
             });
             self.send(conn, &packet, now);
         }
+        // The reactor closes every connection next: nothing more is written to any
+        // (a will published meanwhile stays in its subscriber's session)
+        // [MQTT-3.14.4-1 of 5.0].
+        for c in self.conns.iter_mut().flatten() {
+            c.closing = true;
+        }
     }
 
     /// `conn` announced a packet larger than `max_packet_size`: logged, and closed (MQTT

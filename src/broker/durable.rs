@@ -308,6 +308,7 @@ impl Broker {
                         qos: e.qos,
                         retain: e.retain,
                         share: 0,
+                        subscription_id: 0,
                         state,
                     });
                 }

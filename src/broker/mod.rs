@@ -376,6 +376,8 @@ mod auth_tests;
 #[cfg(test)]
 mod conformance_tests;
 #[cfg(test)]
+mod conformance_v5_tests;
+#[cfg(test)]
 mod harness;
 #[cfg(test)]
 mod tests;

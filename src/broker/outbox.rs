@@ -95,7 +95,7 @@ impl Frame {
     }
 
     /// As [`Frame::publish`], with MQTT 5.0 per-subscriber properties.
-    #[inline]
+    #[inline(always)]
     pub fn publish_with(
         message: Message,
         version: ProtocolVersion,
@@ -156,7 +156,7 @@ impl Frame {
 
     /// Total bytes on the wire (the sum of [`Frame::segments`], without building them:
     /// this runs for every frame written).
-    #[inline]
+    #[inline(always)]
     pub fn len(&self) -> usize {
         match self {
             Frame::Control { len, .. } => usize::from(*len),

@@ -108,6 +108,24 @@ impl Broker {
     pub(super) fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
         let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
+        if c.closing {
+            // Nothing follows the broker's own DISCONNECT or refusal [MQTT-3.14.4-1 of
+            // 5.0]; a message stays with its session.
+            return;
+        }
+        if frame.len() > c.maximum_packet_size() {
+            // Never more than the client accepts [MQTT-3.1.2-24 of 5.0]: a message is
+            // dropped for it; a control packet it cannot take (a huge SUBACK) ends the
+            // connection, which cannot be told why.
+            let publish = matches!(frame, Frame::Publish { .. } | Frame::PublishLong(_));
+            self.stats.publish_dropped += u64::from(publish);
+            if !publish {
+                warn!("connection {conn}: a control packet exceeds its Maximum Packet Size");
+                self.close(conn, CloseReason::ProtocolError);
+            }
+            return;
+        }
+        let Some(c) = self.conn_mut(conn) else { return };
         if c.outbox.is_empty() {
             c.last_progress = stamp;
         }

@@ -57,6 +57,11 @@ impl Broker {
             properties: codec::Properties::NONE,
         };
         let (first_delivery, ack) = match (p.qos, p.packet_id) {
+            (QoS::ExactlyOnce, Some(id)) if verdict.is_err() && v5 => {
+                // A refusal in the PUBREC ends the flow: the id is not kept
+                // [MQTT-4.3.3-9 of 5.0].
+                (false, Some(Packet::Pubrec(ack_of(id))))
+            }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Deliver on the first PUBLISH only; a re-sent one with the same id is
                 // acknowledged again but not delivered twice [MQTT-4.3.3-2].
@@ -179,7 +184,8 @@ impl Broker {
                 self.stats.acl_denied += 1;
                 (ACL_WRITE_DENIED, ReasonCode::NOT_AUTHORIZED)
             }
-            None if p.properties.byte(property::PAYLOAD_FORMAT_INDICATOR) == Some(1)
+            None if !p.properties.is_empty()
+                && p.properties.byte(property::PAYLOAD_FORMAT_INDICATOR) == Some(1)
                 && std::str::from_utf8(p.payload).is_err() =>
             {
                 // A payload said to be UTF-8 that is not [MQTT-3.3.2-4 of 5.0].
@@ -233,19 +239,24 @@ impl Broker {
         // Shared subscription groups: one member each, after the others.
         let mut groups: heapless::Vec<u16, 8> = heapless::Vec::new();
         let mut more_groups = Vec::new();
-        matches.retain(|s| {
-            if s.session & shared::GROUP_FLAG == 0 {
-                return true;
-            }
-            let gid = (s.session & !shared::GROUP_FLAG) as u16;
-            if groups.push(gid).is_err() {
-                more_groups.push(gid);
-            }
-            false
-        });
-        if let Some(me) = from.and_then(|c| self.session_of(c)) {
+        if !self.shared.is_empty() {
+            matches.retain(|s| {
+                if s.session & shared::GROUP_FLAG == 0 {
+                    return true;
+                }
+                let gid = (s.session & !shared::GROUP_FLAG) as u16;
+                if groups.push(gid).is_err() {
+                    more_groups.push(gid);
+                }
+                false
+            });
+        }
+        let v5_publisher = from
+            .and_then(|c| self.conn(c))
+            .filter(|c| c.version == ProtocolVersion::V5);
+        if let Some(Phase::Connected(me)) = v5_publisher.map(|c| c.phase) {
             // No Local: not back to the publisher through such a subscription
-            // [MQTT-3.8.3-3 of 5.0].
+            // [MQTT-3.8.3-3 of 5.0]. Only an MQTT 5.0 client can ask for it.
             matches.retain(|s| !(s.no_local && s.session == me));
         }
         if matches.len() > 1 {
@@ -291,8 +302,10 @@ impl Broker {
             self.enqueue(sub.session, item, from, now);
         }
         self.scratch = matches;
-        for gid in groups.into_iter().chain(more_groups) {
-            self.deliver_shared(gid, &message, qos, retain, None, from, now);
+        if !groups.is_empty() {
+            for gid in groups.into_iter().chain(more_groups) {
+                self.deliver_shared(gid, &message, qos, retain, None, from, now);
+            }
         }
     }
 

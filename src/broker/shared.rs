@@ -77,6 +77,12 @@ impl SharedGroups {
         self.get(*self.by_key.get(&key)?)
     }
 
+    /// Whether there is no group at all (routing then skips looking for them).
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
     /// Number of memberships of session `sid`.
     pub(super) fn memberships(&self, sid: SessionId) -> usize {
         self.by_session.get(&sid).map_or(0, Vec::len)
@@ -258,12 +264,15 @@ impl Broker {
         Some(group.members[i])
     }
 
-    /// The messages the ended session `s` held for shared groups (queued, or in flight
-    /// and not yet acknowledged) go to the groups' other members [MQTT-4.8.2-6 of 5.0];
+    /// The messages the ended session `s` held for shared groups (queued, or QoS 1 in
+    /// flight and not yet acknowledged) go to the groups' other members [MQTT-4.8.2-6 of 5.0];
     /// counted as dropped when no member is left.
     pub(super) fn redistribute(&mut self, sid: SessionId, s: &sessions::Session, now: Instant) {
+        // A QoS 2 message whose delivery began stays with its member: it may have been
+        // received, and must not be delivered twice [MQTT-4.8.2-5 of 5.0].
         let taken: Vec<(Message, QoS, bool, u16)> = s
             .inflight()
+            .filter(|e| e.qos == QoS::AtLeastOnce)
             .filter_map(|e| Some((e.message.clone()?, e.qos, e.retain, e.share)))
             .chain(
                 s.queued()

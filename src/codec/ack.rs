@@ -66,6 +66,7 @@ fn reason_and_properties<'a>(
 
 /// Decodes a PUBACK, PUBREC, PUBREL or PUBCOMP body: a packet id, and in MQTT 5.0 an
 /// optional reason code from `codes` and properties.
+#[inline]
 pub(super) fn decode_ack<'a>(
     r: &mut Reader<'a>,
     version: ProtocolVersion,

@@ -84,7 +84,8 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
     };
     let has_username = flags & USERNAME != 0;
     let has_password = flags & PASSWORD != 0;
-    if has_password && !has_username {
+    // MQTT 5.0 allows a password without a user name [MQTT-3.1.2.9 of 5.0].
+    if has_password && !has_username && version != ProtocolVersion::V5 {
         return Err(DecodeError::PasswordWithoutUsername); // [MQTT-3.1.2-22]
     }
     let keep_alive = r.u16()?;

@@ -449,6 +449,8 @@ fn check_value(p: &Property<'_>) -> Result<(), DecodeError> {
         Property::U16(id::RECEIVE_MAXIMUM | id::TOPIC_ALIAS, v) => v != 0,
         Property::U32(id::MAXIMUM_PACKET_SIZE, v) => v != 0,
         Property::VarInt(id::SUBSCRIPTION_IDENTIFIER, v) => v != 0,
+        // A topic name: not empty, no wildcards [MQTT-3.3.2-14 of 5.0].
+        Property::Str(id::RESPONSE_TOPIC, s) => !s.is_empty() && !s.contains(['+', '#']),
         _ => true,
     };
     if ok {

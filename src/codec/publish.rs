@@ -125,6 +125,33 @@ pub fn publish_header_max(subscription_ids: usize) -> usize {
     16 + 5 * subscription_ids
 }
 
+/// [`write_header`] for MQTT 3.1/3.1.1: a fixed header and the packet id. Once per
+/// subscriber per message, so without the general path's cursor, and inlined.
+#[inline(always)]
+fn write_v311_header(
+    dup: bool,
+    qos: QoS,
+    retain: bool,
+    packet_id: Option<u16>,
+    shared: SharedParts,
+    out: &mut [u8],
+) -> Result<(usize, usize), EncodeError> {
+    let id_len = if packet_id.is_some() { 2 } else { 0 };
+    let remaining = shared.topic_field + id_len + shared.payload;
+    if remaining > MAX_REMAINING_LENGTH {
+        return Err(EncodeError::TooLarge);
+    }
+    if out.len() < 5 + id_len {
+        return Err(EncodeError::BufferTooSmall);
+    }
+    let first = (super::PacketType::Publish as u8) << 4 | header_flags(dup, qos, retain);
+    let fixed_len = encode_fixed_header(first, remaining, out);
+    if let Some(id) = packet_id {
+        out[fixed_len..fixed_len + 2].copy_from_slice(&id.to_be_bytes());
+    }
+    Ok((fixed_len, fixed_len + id_len))
+}
+
 /// Writes the per-subscriber bytes of a PUBLISH into `out`; returns the fixed header's
 /// length and the total.
 #[allow(clippy::too_many_arguments)]
@@ -141,6 +168,9 @@ fn write_header(
     debug_assert_eq!(packet_id.is_some(), qos != QoS::AtMostOnce);
     let id_len = if packet_id.is_some() { 2 } else { 0 };
     let v5 = version.has_properties();
+    if !v5 {
+        return write_v311_header(dup, qos, retain, packet_id, shared, out);
+    }
     let props_len = if v5 {
         extra.len() + shared.properties
     } else {
@@ -226,6 +256,7 @@ impl PublishHeader {
     /// [`MAX_REMAINING_LENGTH`], and with [`EncodeError::BufferTooSmall`] if the header
     /// does not fit inline (many subscription identifiers): [`PublishHeader::to_vec`]
     /// writes it then.
+    #[inline(always)]
     pub fn new(
         version: ProtocolVersion,
         dup: bool,
@@ -236,9 +267,13 @@ impl PublishHeader {
         extra: &PerSubscriber<'_>,
     ) -> Result<PublishHeader, EncodeError> {
         let mut bytes = [0u8; PUBLISH_HEADER_CAPACITY];
-        let (fixed_len, len) = write_header(
-            version, dup, qos, retain, packet_id, shared, extra, &mut bytes,
-        )?;
+        let (fixed_len, len) = if version.has_properties() {
+            write_header(
+                version, dup, qos, retain, packet_id, shared, extra, &mut bytes,
+            )?
+        } else {
+            write_v311_header(dup, qos, retain, packet_id, shared, &mut bytes)?
+        };
         let v5 = if version.has_properties() { V5_FLAG } else { 0 };
         Ok(PublishHeader {
             bytes,

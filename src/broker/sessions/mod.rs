@@ -582,6 +582,7 @@ impl Sender<'_> {
                 qos: item.qos,
                 retain: item.retain,
                 share: item.share,
+                subscription_id: item.subscription_id,
                 state,
             });
         }

@@ -73,6 +73,8 @@ pub struct Inflight {
     pub retain: bool,
     /// The shared subscription group it came through, as [`Queued::share`].
     pub share: u16,
+    /// The Subscription Identifier it was sent with, as [`Queued::subscription_id`].
+    pub subscription_id: u32,
     /// Acknowledgment state.
     pub state: Awaiting,
 }
@@ -374,6 +376,7 @@ mod tests {
             qos: QoS::AtLeastOnce,
             retain: false,
             share: 0,
+            subscription_id: 0,
             state: Awaiting::Puback,
         });
         assert_eq!(
