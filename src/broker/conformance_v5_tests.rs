@@ -3031,3 +3031,43 @@ fn resent_copies_keep_their_own_identifiers_mqtt_3_3_4_5_v5() {
     ids.sort();
     assert_eq!(ids, [vec![7], vec![9]], "{got:?}");
 }
+
+#[test]
+fn resending_on_resume_respects_the_new_receive_maximum_mqtt_3_3_4_9_v5() {
+    let mut h = Harness::new();
+    persistent_subscriber(&mut h, 0, Q1);
+    h.open(1, "p", true);
+    for i in 1..=3u8 {
+        h.send(1, publish("t", &[i], Q1, false, Some(u16::from(i))));
+    }
+    assert_eq!(msgs(&take5(&mut h, 0)).len(), 3);
+    lose(&mut h, 0);
+    let c = Connect {
+        clean_session: false,
+        ..c5p(
+            "s",
+            &[
+                session_expiry(60),
+                Property::U16(property::RECEIVE_MAXIMUM, 1),
+            ],
+        )
+    };
+    let got = connect5(&mut h, 2, c);
+    let mut seen = msgs(&got);
+    assert_eq!(
+        seen.len(),
+        1,
+        "at most Receive Maximum unacknowledged: {got:?}"
+    );
+    // Each acknowledgment lets the next one out, in order, until all three came.
+    for _ in 0..2 {
+        let id = seen.last().and_then(|m| m.id).expect("QoS 1");
+        h.feed(2, &wire(Packet::puback(id)));
+        let next = msgs(&take5(&mut h, 2));
+        assert_eq!(next.len(), 1, "{next:?}");
+        assert!(next[0].dup, "a re-delivery");
+        seen.extend(next);
+    }
+    let payloads: Vec<u8> = seen.iter().map(|m| m.payload[0]).collect();
+    assert_eq!(payloads, [1, 2, 3]);
+}

@@ -84,10 +84,10 @@ impl Broker {
     /// Moves queued messages into the connection's outbox while the inflight window and
     /// the batch size allow, then releases publishers if the queue has room again.
     pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
-        let max_inflight = match self.limits.max_inflight_messages {
-            0 => usize::from(u16::MAX) - 1,
-            n => n.min(usize::from(u16::MAX) - 1),
-        };
+        let max_inflight = self.max_inflight();
+        if self.sessions.get(sid).is_some_and(|s| s.deferred() > 0) {
+            self.resend_deferred(sid, now);
+        }
         let (max_messages, max_bytes) = (
             self.limits.max_queued_messages,
             self.limits.max_queued_bytes,
@@ -187,10 +187,54 @@ impl Broker {
         }
     }
 
+    /// The most QoS 1/2 messages in flight to one client `max_inflight_messages` allows.
+    fn max_inflight(&self) -> usize {
+        match self.limits.max_inflight_messages {
+            0 => usize::from(u16::MAX) - 1,
+            n => n.min(usize::from(u16::MAX) - 1),
+        }
+    }
+
+    /// Re-sends in-flight messages of session `sid` that waited for room in the client's
+    /// Receive Maximum (see [`Broker::retransmit`]), oldest first, while there is room.
+    fn resend_deferred(&mut self, sid: SessionId, now: Instant) {
+        let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn()) else {
+            return;
+        };
+        let Some((version, window)) = self
+            .conn(conn)
+            .map(|c| (c.version, self.max_inflight().min(c.receive_maximum())))
+        else {
+            return;
+        };
+        let stamp = self.clock.stamp(now);
+        while self
+            .sessions
+            .get(sid)
+            .is_some_and(|s| s.deferred() > 0 && s.inflight_len() - s.deferred() < window)
+        {
+            let Some((id, msg, qos, retain, sub_id)) = self.sessions.next_resend(sid) else {
+                break;
+            };
+            let ids = [sub_id];
+            let extra = PerSubscriber {
+                expiry: msg.remaining(stamp).unwrap_or(Some(1)),
+                subscription_ids: if sub_id == 0 { &[] } else { &ids },
+            };
+            let frame = Frame::publish_with(msg, version, qos, true, retain, Some(id), &extra);
+            self.push_encoded(conn, frame, now);
+        }
+    }
+
     /// Re-sends unacknowledged messages with DUP set, and PUBREL for those past PUBREC,
-    /// in their original order, when a persistent session resumes [MQTT-4.4.0-1].
+    /// in their original order, when a persistent session resumes [MQTT-4.4.0-1]. No
+    /// more PUBLISHes than the client's Receive Maximum go at once
+    /// [MQTT-3.3.4-9 of 5.0]: the others follow as acknowledgments free the window.
     pub(super) fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
-        let Some(version) = self.conn(conn).map(|c| c.version) else {
+        let Some((version, window)) = self
+            .conn(conn)
+            .map(|c| (c.version, self.max_inflight().min(c.receive_maximum())))
+        else {
             return;
         };
         let stamp = self.clock.stamp(now);
@@ -211,8 +255,10 @@ impl Broker {
             self.sessions.acknowledge(sid, id, Awaiting::Puback);
             self.stats.publish_dropped += 1;
         }
+        self.sessions.defer_resend(sid, window);
         let frames: Vec<_> = self.sessions.get(sid).map_or_else(Vec::new, |s| {
             s.inflight()
+                .filter(|m| !m.deferred)
                 .map(|m| match (&m.message, m.state) {
                     (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
                         let id = Some(m.packet_id);

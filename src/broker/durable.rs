@@ -309,6 +309,7 @@ impl Broker {
                         retain: e.retain,
                         share: 0,
                         subscription_id: 0,
+                        deferred: false,
                         state,
                     });
                 }

@@ -28,6 +28,7 @@ use super::compact_str::CompactStr;
 use super::effect::{Durable, Journal};
 use super::id::{ConnId, SessionId};
 use super::index::ArenaIndex;
+use super::message::Message;
 use super::topic_tree::FilterRef;
 use crate::codec::{ProtocolVersion, QoS};
 use std::collections::hash_map::RandomState;
@@ -402,6 +403,21 @@ impl SessionTable {
         });
     }
 
+    /// Session `sid` resumed on a connection that accepts `window` unacknowledged
+    /// PUBLISHes: the in-flight ones beyond it wait to be re-sent (no durable change:
+    /// they stay in flight with their packet ids). Returns how many wait.
+    pub fn defer_resend(&mut self, sid: SessionId, window: usize) -> usize {
+        self.get_mut(sid).map_or(0, |s| s.defer_beyond(window))
+    }
+
+    /// The oldest in-flight message of session `sid` waiting to be re-sent, now taken
+    /// as re-sent: (packet id, message, QoS, retain, subscription identifier).
+    pub fn next_resend(&mut self, sid: SessionId) -> Option<(u16, Message, QoS, bool, u32)> {
+        let m = self.get_mut(sid)?.undefer()?;
+        let message = m.message.clone()?;
+        Some((m.packet_id, message, m.qos, m.retain, m.subscription_id))
+    }
+
     /// Session `sid` joined (or changed its options in) the shared subscription
     /// `$share/GROUP/FILTER` at `qos`. Memberships are kept by the broker's shared
     /// groups, not in the session; a store records them like any subscription.
@@ -583,6 +599,7 @@ impl Sender<'_> {
                 retain: item.retain,
                 share: item.share,
                 subscription_id: item.subscription_id,
+                deferred: false,
                 state,
             });
         }

@@ -75,6 +75,9 @@ pub struct Inflight {
     pub share: u16,
     /// The Subscription Identifier it was sent with, as [`Queued::subscription_id`].
     pub subscription_id: u32,
+    /// Not re-sent yet on the session's current connection: beyond the client's Receive
+    /// Maximum when the session resumed, it goes out as acknowledgments free the window.
+    pub deferred: bool,
     /// Acknowledgment state.
     pub state: Awaiting,
 }
@@ -277,6 +280,30 @@ impl Session {
         self.inflight.len()
     }
 
+    /// Marks the in-flight PUBLISHes beyond the first `window` entries as not re-sent yet
+    /// (see [`Inflight::deferred`]); returns how many were.
+    pub(super) fn defer_beyond(&mut self, window: usize) -> usize {
+        let mut deferred = 0;
+        for (i, m) in self.inflight.iter_mut().enumerate() {
+            // A PUBREL-only entry (no message) is not a PUBLISH to re-send.
+            m.deferred = i >= window && m.message.is_some();
+            deferred += usize::from(m.deferred);
+        }
+        deferred
+    }
+
+    /// The oldest in-flight message not re-sent yet, now marked re-sent.
+    pub(super) fn undefer(&mut self) -> Option<&Inflight> {
+        let m = self.inflight.iter_mut().find(|m| m.deferred)?;
+        m.deferred = false;
+        Some(m)
+    }
+
+    /// How many in-flight messages wait to be re-sent.
+    pub fn deferred(&self) -> usize {
+        self.inflight.iter().filter(|m| m.deferred).count()
+    }
+
     /// Records a message sent with a packet id.
     pub(super) fn push_inflight(&mut self, entry: Inflight) {
         self.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
@@ -377,6 +404,7 @@ mod tests {
             retain: false,
             share: 0,
             subscription_id: 0,
+            deferred: false,
             state: Awaiting::Puback,
         });
         assert_eq!(
