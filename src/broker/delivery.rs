@@ -201,10 +201,7 @@ impl Broker {
         let Some(conn) = self.sessions.get(sid).and_then(|s| s.conn()) else {
             return;
         };
-        let Some((version, window)) = self
-            .conn(conn)
-            .map(|c| (c.version, self.max_inflight().min(c.receive_maximum())))
-        else {
+        let Some((version, window)) = self.send_window(conn) else {
             return;
         };
         let stamp = self.clock.stamp(now);
@@ -217,13 +214,17 @@ impl Broker {
                 break;
             };
             let ids = [sub_id];
-            let extra = PerSubscriber {
-                expiry: msg.remaining(stamp).unwrap_or(Some(1)),
-                subscription_ids: if sub_id == 0 { &[] } else { &ids },
-            };
+            let extra = redelivery(&msg, stamp, &ids);
             let frame = Frame::publish_with(msg, version, qos, true, retain, Some(id), &extra);
             self.push_encoded(conn, frame, now);
         }
+    }
+
+    /// The protocol version of connection `conn` and how many QoS 1/2 messages may be in
+    /// flight to it: `max_inflight_messages`, at most its Receive Maximum.
+    fn send_window(&self, conn: ConnId) -> Option<(ProtocolVersion, usize)> {
+        let c = self.conn(conn)?;
+        Some((c.version, self.max_inflight().min(c.receive_maximum())))
     }
 
     /// Re-sends unacknowledged messages with DUP set, and PUBREL for those past PUBREC,
@@ -231,10 +232,7 @@ impl Broker {
     /// more PUBLISHes than the client's Receive Maximum go at once
     /// [MQTT-3.3.4-9 of 5.0]: the others follow as acknowledgments free the window.
     pub(super) fn retransmit(&mut self, conn: ConnId, sid: SessionId, now: Instant) {
-        let Some((version, window)) = self
-            .conn(conn)
-            .map(|c| (c.version, self.max_inflight().min(c.receive_maximum())))
-        else {
+        let Some((version, window)) = self.send_window(conn) else {
             return;
         };
         let stamp = self.clock.stamp(now);
@@ -263,12 +261,7 @@ impl Broker {
                     (Some(msg), Awaiting::Puback | Awaiting::Pubrec) => {
                         let id = Some(m.packet_id);
                         let ids = [m.subscription_id];
-                        // What is left of its expiry, and its subscription's identifier,
-                        // as when it was first sent [MQTT-3.3.2-6], [MQTT-3.3.4-3 of 5.0].
-                        let extra = PerSubscriber {
-                            expiry: msg.remaining(stamp).unwrap_or(Some(1)),
-                            subscription_ids: if m.subscription_id == 0 { &[] } else { &ids },
-                        };
+                        let extra = redelivery(msg, stamp, &ids);
                         let (qos, retain) = (m.qos, m.retain);
                         Frame::publish_with(msg.clone(), version, qos, true, retain, id, &extra)
                     }
@@ -301,5 +294,16 @@ impl Broker {
         self.sessions.pubrel_received(sid, id);
         // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
         self.send(conn, &Packet::pubcomp(id), now);
+    }
+}
+
+/// The per-subscriber properties of a message sent again: what is left of its expiry
+/// (1 s once it has run out: its flow began while it was valid), and the identifier of
+/// its subscription (`ids`, one entry, 0 for none), as when it was first sent
+/// [MQTT-3.3.2-6], [MQTT-3.3.4-3 of 5.0].
+fn redelivery<'a>(message: &Message, stamp: Tick, ids: &'a [u32; 1]) -> PerSubscriber<'a> {
+    PerSubscriber {
+        expiry: message.remaining(stamp).unwrap_or(Some(1)),
+        subscription_ids: if ids[0] == 0 { &[] } else { ids },
     }
 }
