@@ -65,6 +65,11 @@ impl Tick {
         u32::try_from(self.ms().div_ceil(1000)).unwrap_or(u32::MAX)
     }
 
+    /// This tick in whole seconds of the broker's clock, rounded down.
+    pub fn floor_secs(self) -> u32 {
+        u32::try_from(self.ms() / 1000).unwrap_or(u32::MAX)
+    }
+
     /// The tick at whole second `secs` of the broker's clock.
     pub fn from_secs(secs: u32) -> Tick {
         Tick::from_ms(u64::from(secs) * 1000)

@@ -68,7 +68,9 @@ impl Message {
         let mut bytes = Rc::<[u8]>::new_uninit_slice(len);
         let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
         let dst = buf.as_mut_ptr().cast::<u8>();
-        let expires = expires.map_or(0, |t| t.as_secs().max(1));
+        // Whole seconds, rounded down: a message may expire up to a second early, but a
+        // delivery never carries more of its interval than is left [MQTT-3.3.2-6 of 5.0].
+        let expires = expires.map_or(0, |t| t.floor_secs().max(1));
         let parts: [&[u8]; 6] = [
             &props_len.to_be_bytes(),
             &expires.to_be_bytes(),
@@ -167,8 +169,10 @@ impl Message {
     pub fn remaining(&self, now: Tick) -> Result<Option<u32>, Expired> {
         match self.expires() {
             None => Ok(None),
-            Some(at) if at > now => Ok(Some(at.as_secs().saturating_sub(now.as_secs()).max(1))),
-            Some(_) => Err(Expired),
+            Some(at) => match at.floor_secs().saturating_sub(now.as_secs()) {
+                0 => Err(Expired),
+                left => Ok(Some(left)),
+            },
         }
     }
 
