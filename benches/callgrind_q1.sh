@@ -9,12 +9,20 @@
 #   benches/callgrind_q1.sh target/profiling/sol off
 #   benches/callgrind_q1.sh target/profiling/sol interval
 #   benches/callgrind_q1.sh target/profiling/sol off 5    # MQTT 5.0 clients
+#   benches/callgrind_q1.sh target/profiling/sol off 5 --publishers 4 --rate 5000 \
+#       --duration 4 fan-in                               # another sol-load scenario
 #
 # Needs valgrind (Debian: apt-get install valgrind).
 set -euo pipefail
 sol=$1
 mode=$2
 protocol=${3:-3.1.1}
+shift $(($# < 3 ? $# : 3))
+# The rest of the arguments, if any, replace the default scenario.
+if [ $# -eq 0 ]; then
+    set -- --publishers 1 --subscribers 1 --qos 1 --rate 3000 --duration 8 --offline 0 \
+        --drain 3 sessions
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 load=${SOL_LOAD:-$root/target/release/sol-load}
 out=$(mktemp -d)
@@ -40,8 +48,7 @@ for _ in $(seq 300); do
     grep -q "listening on" "$out/log" && break
     sleep 0.1
 done
-"$load" -p "$port" --protocol "$protocol" --publishers 1 --subscribers 1 --qos 1 --rate 3000 --duration 8 --offline 0 \
-    --drain 3 sessions >"$out/load.json"
+"$load" -p "$port" --protocol "$protocol" "$@" >"$out/load.json"
 kill -TERM "$broker"
 wait "$broker" || true
 python3 - "$out/log" "$out/load.json" "$mode" <<'PY'
