@@ -10,6 +10,7 @@
 //! it at the line that named the file.
 
 pub mod acl;
+pub mod enhanced;
 pub mod password;
 
 use acl::Acl;

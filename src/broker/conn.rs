@@ -87,6 +87,8 @@ pub(super) struct Extra {
     /// Topics of the client's inbound Topic Aliases, index alias - 1; at most
     /// `max_topic_alias` entries [MQTT-3.3.2-9 of 5.0].
     pub(super) aliases: Vec<Option<Box<str>>>,
+    /// The enhanced authentication it uses (MQTT 5.0), and an exchange under way.
+    pub(super) enhanced: Option<Box<crate::broker::enhanced_auth::Enhanced>>,
 }
 
 impl Default for Extra {
@@ -97,6 +99,7 @@ impl Default for Extra {
             maximum_packet_size: u32::MAX,
             connect_expiry: 0,
             aliases: Vec::new(),
+            enhanced: None,
         }
     }
 }

@@ -40,8 +40,35 @@ impl Broker {
     pub(super) fn on_connect(&mut self, conn: ConnId, p: codec::Connect<'_>, now: Instant) {
         // The connection speaks the CONNECT's version from here on, a refusal included.
         if let Some(c) = self.conn_mut(conn) {
+            if c.extra.as_ref().is_some_and(|e| e.enhanced.is_some()) {
+                return self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now);
+            }
             c.version = p.version;
         }
+        match p.properties.str(property::AUTHENTICATION_METHOD) {
+            // Enhanced authentication first; admitted once it succeeds [MQTT-4.12 of 5.0].
+            Some(method) if self.has_auth_method(method) => {
+                self.begin_enhanced_auth(conn, p, method, now)
+            }
+            _ => self.admit(conn, p, None, now),
+        }
+    }
+
+    /// Refuses a CONNECT whose credentials are not accepted: CONNACK "not authorised",
+    /// counted and rate-limited as a failed login.
+    pub(super) fn refuse_login(&mut self, conn: ConnId, why: &str, now: Instant) {
+        self.refuse(conn, Refusal::login(ReasonCode::NOT_AUTHORIZED, why), now);
+    }
+
+    /// Admits or refuses a CONNECT (after its enhanced authentication `auth`, the method
+    /// and its last data, if it used one).
+    pub(super) fn admit(
+        &mut self,
+        conn: ConnId,
+        p: codec::Connect<'_>,
+        auth: Option<(&str, &[u8])>,
+        now: Instant,
+    ) {
         let admitted = self
             .check_connect(conn, &p)
             .and_then(|(client_id, username)| {
@@ -110,7 +137,11 @@ impl Broker {
             let assigned = p.client_id.is_empty().then_some(&*client_id);
             let server_keep_alive = (keep_alive != p.keep_alive).then_some(keep_alive);
             let expiry = (expiry != asked_expiry).then_some(expiry);
-            self.connack_properties(assigned, server_keep_alive, expiry)
+            let mut props = self.connack_properties(assigned, server_keep_alive, expiry);
+            if let Some((method, data)) = auth {
+                props.extend_from_slice(&enhanced_auth::auth_properties(method, data));
+            }
+            props
         } else {
             Vec::new()
         };
@@ -203,10 +234,12 @@ impl Broker {
         conn: ConnId,
         p: &codec::Connect<'_>,
     ) -> Result<(Box<str>, Option<Box<str>>), Refusal> {
-        if p.properties.get(property::AUTHENTICATION_METHOD).is_some() {
-            // No enhanced authentication method is configured [MQTT-4.12.0-1 of 5.0].
-            let why = "authentication method requested, none is configured";
-            return Err(Refusal::new(ReasonCode::BAD_AUTHENTICATION_METHOD, why));
+        if let Some(method) = p.properties.str(property::AUTHENTICATION_METHOD) {
+            if !self.has_auth_method(method) {
+                // A method the broker does not offer [MQTT-4.12.0-1 of 5.0].
+                let why = "authentication method not offered";
+                return Err(Refusal::new(ReasonCode::BAD_AUTHENTICATION_METHOD, why));
+            }
         }
         let client_id = self.client_id(p)?;
         let username = self.authenticate(conn, p)?;

@@ -27,6 +27,7 @@ mod detach;
 mod disconnect;
 mod durable;
 mod effect;
+mod enhanced_auth;
 mod flow;
 mod held_acks;
 mod id;
@@ -134,6 +135,8 @@ pub struct Broker {
     shared: shared::SharedGroups,
     /// MQTT 5.0 wills waiting for their Will Delay Interval, by session, with when.
     delayed_wills: HashMap<SessionId, (Tick, Will)>,
+    /// Enhanced authentication methods offered to MQTT 5.0 clients (none by default).
+    auth_methods: Vec<Box<dyn crate::auth::enhanced::Method>>,
     /// Retained messages.
     retained: RetainedStore,
     /// Connection and session deadlines.
@@ -189,6 +192,7 @@ impl Broker {
             tree: TopicTree::default(),
             shared: shared::SharedGroups::default(),
             delayed_wills: HashMap::new(),
+            auth_methods: Vec::new(),
             retained: RetainedStore::new(track_durable),
             timers: Timers::default(),
             effects: VecDeque::new(),
@@ -259,6 +263,7 @@ impl Broker {
         self.stats.messages_received += 1;
         match (phase, packet) {
             (Phase::AwaitingConnect, Packet::Connect(p)) => self.on_connect(conn, p, now),
+            (Phase::AwaitingConnect, Packet::Auth(a)) => self.on_auth(conn, a, now),
             (Phase::AwaitingConnect, _) => {
                 self.protocol_error(conn, "first packet is not CONNECT [MQTT-3.1.0-1]", now)
             }
@@ -288,9 +293,7 @@ impl Broker {
                 Phase::Connected(_),
                 Packet::Connack(_) | Packet::Suback(_) | Packet::Unsuback(_) | Packet::Pingresp,
             ) => self.protocol_error(conn, "client sent a packet only a server may send", now),
-            (Phase::Connected(_), Packet::Auth(_)) => {
-                self.protocol_error(conn, "AUTH without an authentication method", now)
-            }
+            (Phase::Connected(_), Packet::Auth(a)) => self.on_auth(conn, a, now),
         }
         self.check_outbox_pressure(conn, now);
     }

@@ -459,3 +459,127 @@ fn a_retained_publish_without_retain_available_is_0x9a_mqtt_3_3_1_13_v5() {
     );
     assert_eq!(take_v5(&mut h, 0), [V5::Disconnect(0x9a)]);
 }
+
+/// A challenge-response method for the tests: "hello", then "response" to the challenge.
+struct TokenMethod;
+
+struct TokenExchange {
+    round: u8,
+}
+
+impl crate::auth::enhanced::Exchange for TokenExchange {
+    fn step(&mut self, data: &[u8]) -> crate::auth::enhanced::Step {
+        use crate::auth::enhanced::Step;
+        self.round += 1;
+        match (self.round, data) {
+            (1, b"hello") => Step::Continue(b"challenge".to_vec()),
+            (2, b"response") => Step::Success(b"ok".to_vec()),
+            _ => Step::Failure,
+        }
+    }
+}
+
+impl crate::auth::enhanced::Method for TokenMethod {
+    fn name(&self) -> &str {
+        "TOKEN"
+    }
+
+    fn start(&self, _: &str, _: Option<&str>) -> Box<dyn crate::auth::enhanced::Exchange> {
+        Box::new(TokenExchange { round: 0 })
+    }
+}
+
+fn auth_props(method: &str, data: &[u8]) -> &'static [u8] {
+    props(&[
+        Property::Str(property::AUTHENTICATION_METHOD, method),
+        Property::Binary(property::AUTHENTICATION_DATA, data),
+    ])
+}
+
+/// AUTH bytes with `reason`, `method` and `data`.
+fn auth_bytes(reason: u8, method: &str, data: &[u8]) -> Vec<u8> {
+    Packet::Auth(crate::codec::Auth {
+        reason: ReasonCode(reason),
+        properties: Properties::from_bytes(auth_props(method, data)),
+    })
+    .to_vec(ProtocolVersion::V5)
+    .expect("small")
+}
+
+/// The (reason, method, data) of the AUTH packets among what `conn` received, and the
+/// CONNACK's.
+fn auth_frames(h: &mut Harness, conn: ConnId) -> Vec<(u8, Option<String>, Option<Vec<u8>>)> {
+    let mut bytes = &h.take_bytes(conn)[..];
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let header = FixedHeader::parse(bytes).unwrap().unwrap();
+        let (frame, rest) = bytes.split_at(header.packet_len());
+        bytes = rest;
+        let (reason, p) = match codec::decode(frame, ProtocolVersion::V5).expect("5.0") {
+            Packet::Auth(a) => (a.reason.0, a.properties),
+            Packet::Connack(c) => (c.reason.0, c.properties),
+            Packet::Disconnect(d) => (d.reason.0, d.properties),
+            other => panic!("unexpected {other:?}"),
+        };
+        out.push((
+            reason,
+            p.str(property::AUTHENTICATION_METHOD).map(str::to_string),
+            p.binary(property::AUTHENTICATION_DATA).map(<[u8]>::to_vec),
+        ));
+    }
+    out
+}
+
+#[test]
+fn an_enhanced_authentication_exchange_admits_the_client_mqtt_4_12_v5() {
+    let mut h = Harness::new();
+    h.broker.add_auth_method(Box::new(TokenMethod));
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect5("c", true, auth_props("TOKEN", b"hello"), None));
+    let tok = Some("TOKEN".to_string());
+    assert_eq!(
+        auth_frames(&mut h, 0),
+        [(0x18, tok.clone(), Some(b"challenge".to_vec()))]
+    );
+    assert_eq!(
+        h.broker.clients_connected(),
+        0,
+        "not before the exchange succeeds"
+    );
+    h.feed(0, &auth_bytes(0x18, "TOKEN", b"response"));
+    assert_eq!(
+        auth_frames(&mut h, 0),
+        [(0x00, tok.clone(), Some(b"ok".to_vec()))]
+    );
+    assert_eq!(h.broker.clients_connected(), 1);
+    // Re-authentication [MQTT-4.12.1 of 5.0].
+    h.feed(0, &auth_bytes(0x19, "TOKEN", b"hello"));
+    assert_eq!(
+        auth_frames(&mut h, 0),
+        [(0x18, tok.clone(), Some(b"challenge".to_vec()))]
+    );
+    h.feed(0, &auth_bytes(0x18, "TOKEN", b"response"));
+    assert_eq!(auth_frames(&mut h, 0), [(0x00, tok, Some(b"ok".to_vec()))]);
+    // Another method in AUTH is a Protocol Error [MQTT-4.12.0-5 of 5.0].
+    h.feed(0, &auth_bytes(0x19, "OTHER", b"hello"));
+    assert_eq!(auth_frames(&mut h, 0), [(0x82, None, None)]);
+}
+
+#[test]
+fn a_failed_enhanced_authentication_is_refused_with_0x87_mqtt_4_12_0_4_v5() {
+    let mut h = Harness::new();
+    h.broker.add_auth_method(Box::new(TokenMethod));
+    h.broker.accepted(0, 0, h.now);
+    h.send(0, connect5("c", true, auth_props("TOKEN", b"hello"), None));
+    auth_frames(&mut h, 0);
+    h.feed(0, &auth_bytes(0x18, "TOKEN", b"wrong"));
+    assert_eq!(auth_frames(&mut h, 0), [(0x87, None, None)]);
+    assert_eq!(h.is_closed(0), Some(CloseReason::AuthFailed));
+    // A method not offered: 0x8C [MQTT-4.12.0-1 of 5.0].
+    h.broker.accepted(1, 0, h.now);
+    h.send(
+        1,
+        connect5("d", true, auth_props("SCRAM-SHA-1", b"x"), None),
+    );
+    assert_eq!(auth_frames(&mut h, 1), [(0x8c, None, None)]);
+}
