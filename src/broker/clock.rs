@@ -58,21 +58,15 @@ impl Tick {
         Tick::from_ms(self.ms().saturating_add(ms))
     }
 
-    /// This tick in whole seconds of the broker's clock, rounded up: how a message body
-    /// keeps its expiry in 4 bytes (the clock's epoch is 10^9 s before the start, so the
-    /// seconds fit a `u32` for 130 years of uptime).
-    pub fn as_secs(self) -> u32 {
-        u32::try_from(self.ms().div_ceil(1000)).unwrap_or(u32::MAX)
+    /// This tick as milliseconds of the broker's clock (never 0: how a message body
+    /// keeps its expiry in 8 bytes, 0 meaning none).
+    pub fn as_ms(self) -> u64 {
+        self.0.get()
     }
 
-    /// This tick in whole seconds of the broker's clock, rounded down.
-    pub fn floor_secs(self) -> u32 {
-        u32::try_from(self.ms() / 1000).unwrap_or(u32::MAX)
-    }
-
-    /// The tick at whole second `secs` of the broker's clock.
-    pub fn from_secs(secs: u32) -> Tick {
-        Tick::from_ms(u64::from(secs) * 1000)
+    /// The tick [`Tick::as_ms`] gave.
+    pub fn from_raw_ms(raw: u64) -> Tick {
+        Tick(NonZeroU64::new(raw).unwrap_or(NonZeroU64::MIN))
     }
 
     /// The first whole second of the broker's clock at or after this tick. Deadlines that

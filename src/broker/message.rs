@@ -15,11 +15,12 @@ use std::rc::Rc;
 /// frame skips them, a 5.0 subscriber's lends them beside its own per-subscriber ones.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Message {
-    /// `[properties length: u32 BE][expiry: u32 BE][topic length: u16 BE][topic]
-    /// [properties][payload]`: after the first eight bytes, the parts exactly as a
+    /// `[properties length: u32 BE][expiry: u64 BE][topic length: u16 BE][topic]
+    /// [properties][payload]`: after the first twelve bytes, the parts exactly as a
     /// PUBLISH carries them (minus the per-subscriber packet id, property length and
-    /// Message Expiry Interval). The expiry is the broker clock's second at which the
-    /// message expires ([`Tick::as_secs`]), 0 for none.
+    /// Message Expiry Interval). The expiry is the broker clock's millisecond at which
+    /// the message expires ([`Tick::as_ms`]), 0 for none: whole seconds would round a
+    /// short interval to nothing or to more than was sent.
     bytes: Rc<[u8]>,
 }
 
@@ -28,7 +29,7 @@ pub struct Message {
 pub struct Expired;
 
 /// Bytes before the topic field: the properties' length and the expiry.
-const PREFIX: usize = 8;
+const PREFIX: usize = 12;
 
 impl Message {
     /// Stores `topic` and `payload` in one allocation, without properties.
@@ -68,9 +69,7 @@ impl Message {
         let mut bytes = Rc::<[u8]>::new_uninit_slice(len);
         let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
         let dst = buf.as_mut_ptr().cast::<u8>();
-        // Whole seconds, rounded down: a message may expire up to a second early, but a
-        // delivery never carries more of its interval than is left [MQTT-3.3.2-6 of 5.0].
-        let expires = expires.map_or(0, |t| t.floor_secs().max(1));
+        let expires = expires.map_or(0, Tick::as_ms);
         let parts: [&[u8]; 6] = [
             &props_len.to_be_bytes(),
             &expires.to_be_bytes(),
@@ -156,22 +155,22 @@ impl Message {
     #[inline]
     pub fn expires(&self) -> Option<Tick> {
         let b = &self.bytes;
-        match u32::from_be_bytes([b[4], b[5], b[6], b[7]]) {
-            0 => None,
-            secs => Some(Tick::from_secs(secs)),
-        }
+        let ms = u64::from_be_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]);
+        (ms != 0).then(|| Tick::from_raw_ms(ms))
     }
 
-    /// The Message Expiry Interval a delivery at `now` carries: the seconds left
-    /// [MQTT-3.3.2-6 of 5.0]; `Err(Expired)` once it has expired (it must not be
+    /// The Message Expiry Interval a delivery at `now` carries: the seconds left,
+    /// rounded up, so never more than the publisher sent [MQTT-3.3.2-6 of 5.0] (the
+    /// deadline is counted from when it arrived) and never 0 for a message that has
+    /// not expired; `Err(Expired)` once the deadline is reached (it must not be
     /// delivered).
     #[inline]
     pub fn remaining(&self, now: Tick) -> Result<Option<u32>, Expired> {
         match self.expires() {
             None => Ok(None),
-            Some(at) => match at.floor_secs().saturating_sub(now.as_secs()) {
+            Some(at) => match at.ms_since(now) {
                 0 => Err(Expired),
-                left => Ok(Some(left)),
+                left => Ok(Some(u32::try_from(left.div_ceil(1000)).unwrap_or(u32::MAX))),
             },
         }
     }
@@ -257,5 +256,22 @@ mod tests {
         let m = Message::new("t", &[0u8; 100]);
         let c = m.clone();
         assert!(Rc::ptr_eq(&m.bytes, &c.bytes));
+    }
+
+    #[test]
+    fn remaining_expiry_is_never_more_than_sent_nor_0_while_alive_mqtt_3_3_2_6() {
+        let now = Tick::START.after_ms(700);
+        // One second from the middle of a second: still 1 s left just after, not 0.
+        let m = Message::with_expiry("t", &[], b"x", Some(now.after_ms(1000)));
+        assert_eq!(m.remaining(now.after_ms(5)), Ok(Some(1)));
+        assert_eq!(m.remaining(now.after_ms(999)), Ok(Some(1)));
+        assert_eq!(m.remaining(now.after_ms(1000)), Err(Expired));
+        // An interval of 0: expired as it arrives.
+        let zero = Message::with_expiry("t", &[], b"x", Some(now));
+        assert_eq!(zero.remaining(now), Err(Expired));
+        // 90 s, 10.5 s later: 80 (rounded up from 79.5), not more than 90.
+        let m = Message::with_expiry("t", &[], b"x", Some(now.after_ms(90_000)));
+        assert_eq!(m.remaining(now.after_ms(10_500)), Ok(Some(80)));
+        assert_eq!(m.size(), 4);
     }
 }
