@@ -229,7 +229,8 @@ impl Broker {
 
     /// Number of subscriptions across all sessions.
     pub fn subscription_count(&self) -> usize {
-        self.tree.len()
+        // A shared group stands in the tree once for all its members.
+        self.tree.len() - self.shared.group_count() + self.shared.len()
     }
 
     /// Number of retained messages (`$SYS` included).

@@ -63,6 +63,9 @@ pub(super) struct SharedGroups {
     by_key: HashMap<(Box<str>, Box<str>), u16>,
     /// The groups each session is a member of.
     by_session: HashMap<SessionId, Vec<u16>>,
+    /// Memberships in all groups: the sum of `by_session`'s lists, kept so that the
+    /// `max_subscriptions` check of every SUBSCRIBE does not walk them.
+    members: usize,
 }
 
 impl SharedGroups {
@@ -75,6 +78,11 @@ impl SharedGroups {
     pub(super) fn group_of(&self, name: &str, filter: &str) -> Option<&Group> {
         let key: (Box<str>, Box<str>) = (name.into(), filter.into());
         self.get(*self.by_key.get(&key)?)
+    }
+
+    /// Number of groups (each has one entry in the topic tree).
+    pub(super) fn group_count(&self) -> usize {
+        self.by_key.len()
     }
 
     /// Whether there is no group at all (routing then skips looking for them).
@@ -90,7 +98,7 @@ impl SharedGroups {
 
     /// Number of memberships in all groups (each counts as a subscription).
     pub(super) fn len(&self) -> usize {
-        self.by_session.values().map(Vec::len).sum()
+        self.members
     }
 
     /// The `$share/GROUP/FILTER` subscriptions of session `sid`, as a store keeps them.
@@ -166,6 +174,7 @@ impl Broker {
             None => {
                 group.members.push(member);
                 self.shared.by_session.entry(sid).or_default().push(gid);
+                self.shared.members += 1;
             }
         }
         Ok(())
@@ -195,6 +204,7 @@ impl Broker {
             return false;
         };
         group.members.remove(pos);
+        self.shared.members -= 1;
         if group.cursor > pos {
             group.cursor -= 1;
         }

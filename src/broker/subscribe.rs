@@ -148,7 +148,7 @@ impl Broker {
                 let why = "max_subscriptions_per_client reached";
                 return Err((ReasonCode::QUOTA_EXCEEDED, why));
             }
-            if self.tree.len() + self.shared.len() >= self.limits.max_subscriptions {
+            if self.subscription_count() >= self.limits.max_subscriptions {
                 return Err((ReasonCode::QUOTA_EXCEEDED, "max_subscriptions reached"));
             }
         }

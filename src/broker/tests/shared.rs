@@ -105,3 +105,27 @@ fn unsubscribing_leaves_the_group_and_an_empty_group_goes() {
     publish_numbered(&mut h, 1, "t", 1, Q0);
     assert_eq!(payloads(&mut h, 0), Vec::<u8>::new());
 }
+
+#[test]
+fn memberships_count_against_max_subscriptions_once_each() {
+    let mut h = Harness::with(Limits {
+        max_subscriptions: 3,
+        ..Limits::default()
+    });
+    h.subscriber(0, "a", &[("$share/g/t", Q0), ("plain", Q0)]);
+    h.subscriber(1, "b", &[("$share/g/t", Q0)]);
+    assert_eq!(
+        h.broker.subscription_count(),
+        3,
+        "two members and one plain"
+    );
+    // The cap is reached: a fourth, shared or not, is refused.
+    h.open(2, "c", true);
+    h.send(2, subscribe(1, &[("$share/g/t", Q0), ("other", Q0)]));
+    assert_eq!(h.take(2), vec![Seen::Suback(1, vec![0x80, 0x80])]);
+    // A member leaving frees its place.
+    h.send(1, unsubscribe(2, &["$share/g/t"]));
+    h.take(1);
+    h.send(2, subscribe(3, &[("$share/g/t", Q0)]));
+    assert_eq!(h.take(2), vec![Seen::Suback(3, vec![0])]);
+}
