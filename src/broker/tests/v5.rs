@@ -17,14 +17,24 @@ enum V5 {
     Other,
 }
 
-fn take_v5(h: &mut Harness, conn: ConnId) -> Vec<V5> {
-    let mut bytes = &h.take_bytes(conn)[..];
+/// Every packet a v5 client on `conn` received since the last call, as whole frames.
+fn frames_v5(h: &mut Harness, conn: ConnId) -> Vec<Vec<u8>> {
+    let bytes = h.take_bytes(conn);
+    let mut rest = &bytes[..];
     let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let header = FixedHeader::parse(bytes).unwrap().unwrap();
-        let (frame, rest) = bytes.split_at(header.packet_len());
-        bytes = rest;
-        let packet = codec::decode(frame, ProtocolVersion::V5).expect("well-formed 5.0");
+    while !rest.is_empty() {
+        let header = FixedHeader::parse(rest).unwrap().unwrap();
+        let (frame, tail) = rest.split_at(header.packet_len());
+        out.push(frame.to_vec());
+        rest = tail;
+    }
+    out
+}
+
+fn take_v5(h: &mut Harness, conn: ConnId) -> Vec<V5> {
+    let mut out = Vec::new();
+    for frame in frames_v5(h, conn) {
+        let packet = codec::decode(&frame, ProtocolVersion::V5).expect("well-formed 5.0");
         out.push(match packet {
             Packet::Connack(c) => V5::Connack(
                 c.session_present,
@@ -509,13 +519,9 @@ fn auth_bytes(reason: u8, method: &str, data: &[u8]) -> Vec<u8> {
 /// The (reason, method, data) of the AUTH packets among what `conn` received, and the
 /// CONNACK's.
 fn auth_frames(h: &mut Harness, conn: ConnId) -> Vec<(u8, Option<String>, Option<Vec<u8>>)> {
-    let mut bytes = &h.take_bytes(conn)[..];
     let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let header = FixedHeader::parse(bytes).unwrap().unwrap();
-        let (frame, rest) = bytes.split_at(header.packet_len());
-        bytes = rest;
-        let (reason, p) = match codec::decode(frame, ProtocolVersion::V5).expect("5.0") {
+    for frame in frames_v5(h, conn) {
+        let (reason, p) = match codec::decode(&frame, ProtocolVersion::V5).expect("5.0") {
             Packet::Auth(a) => (a.reason.0, a.properties),
             Packet::Connack(c) => (c.reason.0, c.properties),
             Packet::Disconnect(d) => (d.reason.0, d.properties),
