@@ -1466,9 +1466,12 @@ fn a_packet_above_the_servers_maximum_packet_size_gets_0x95_mqtt_3_2_2_15_v5() {
     let mut h = Harness::new();
     let (_, p) = open5(&mut h, 0, c5("c"));
     let announced = Properties::from_bytes(&p).u32(property::MAXIMUM_PACKET_SIZE);
-    assert_eq!(announced, Some(256 * 1024));
+    assert_eq!(
+        announced,
+        Some(crate::broker::DEFAULT_LARGE_MESSAGE_MEMORY as u32)
+    );
     // The reactor reports a packet whose announced length is larger (it never buffers it).
-    h.broker.packet_too_large(0, h.now);
+    h.broker.packet_too_large(0, 1 << 30, h.now);
     h.effects();
     assert_disconnected(&mut h, 0, 0x95, CloseReason::PacketTooLarge);
 }
@@ -2317,7 +2320,7 @@ fn server_disconnects_carry_no_properties_mqtt_3_14_2_2_to_4_v5() {
         seen.extend(take5(&mut h, conn));
     }
     open5(&mut h, 6, c("f"));
-    h.broker.packet_too_large(6, h.now);
+    h.broker.packet_too_large(6, 1 << 30, h.now);
     h.effects();
     seen.extend(take5(&mut h, 6));
     // Keep Alive timeout (0x8D).

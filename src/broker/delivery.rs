@@ -33,7 +33,7 @@ impl Broker {
     ) {
         let l = &self.limits;
         let (max_messages, max_bytes) = (l.max_queued_messages, l.max_queued_bytes);
-        let size = item.message.size();
+        let size = item.message.budget_size();
         let memory_full = self.sessions.held_bytes() + size > l.max_queued_memory;
         let queue_qos0 = l.queue_qos0_messages;
         let Some(s) = self.sessions.get(sid) else {

@@ -100,9 +100,9 @@ impl Broker {
         }
     }
 
-    /// `conn` announced a packet larger than `max_packet_size`: logged, and closed (MQTT
-    /// 5.0: after DISCONNECT 0x95 [MQTT-3.2.2-15 of 5.0]).
-    pub fn packet_too_large(&mut self, conn: ConnId, now: Instant) {
+    /// `conn` announced a packet of `size` bytes, larger than `max_packet_size`: logged
+    /// with both, and closed (MQTT 5.0: after DISCONNECT 0x95 [MQTT-3.2.2-15 of 5.0]).
+    pub fn packet_too_large(&mut self, conn: ConnId, size: usize, now: Instant) {
         let id = self
             .client_id_of(conn)
             .unwrap_or("(before CONNECT)")
@@ -110,7 +110,8 @@ impl Broker {
         self.error_log.warn(
             now,
             format_args!(
-                "client {id}: packet larger than max_packet_size {}; disconnecting",
+                "client {id}: packet of {size} bytes is larger than max_packet_size {}; \
+                 disconnecting",
                 self.limits.max_packet_size
             ),
         );

@@ -286,7 +286,7 @@ impl Broker {
         let (mut inflight, mut queue, mut queued_bytes, mut dropped) =
             (Vec::new(), Vec::new(), 0usize, 0usize);
         for e in entries {
-            let size = e.message.as_ref().map_or(0, Message::size);
+            let size = e.message.as_ref().map_or(0, Message::budget_size);
             if memory + size > l.max_queued_memory {
                 dropped += 1;
                 continue;
@@ -314,8 +314,9 @@ impl Broker {
                     });
                 }
                 (None, Some(message)) => {
-                    let over_bytes =
-                        l.max_queued_bytes != 0 && queued_bytes + size > l.max_queued_bytes;
+                    let over_bytes = l.max_queued_bytes != 0
+                        && queued_bytes + size > l.max_queued_bytes
+                        && !queue.is_empty();
                     let qos0_dropped = e.qos == QoS::AtMostOnce && !l.queue_qos0_messages;
                     if queue.len() >= l.max_queued_messages || over_bytes || qos0_dropped {
                         dropped += 1;

@@ -47,6 +47,10 @@ pub struct Limits {
     /// Largest whole packet accepted from a client; larger ones close the connection
     /// before their body is buffered (`max_packet_size`).
     pub max_packet_size: usize,
+    /// Bytes all large message bodies together may hold (`large_message_memory`; see
+    /// [`super::large`]): a large PUBLISH is read only when its body fits, and waits
+    /// otherwise.
+    pub large_message_memory: usize,
     /// Largest keep-alive a client may ask for, in seconds (`max_keepalive`).
     pub max_keepalive: u16,
     /// Interval between `$SYS` updates; zero disables them (`sys_interval`).
@@ -102,6 +106,11 @@ pub struct Limits {
     pub listeners: Vec<ListenerPolicy>,
 }
 
+/// Default `large_message_memory` and `max_packet_size`: a 10 MB message (a camera
+/// snapshot, a firmware image) passes by default, as it does with Mosquitto, with room
+/// for smaller large ones beside it.
+pub const DEFAULT_LARGE_MESSAGE_MEMORY: usize = 12 << 20;
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -114,7 +123,8 @@ impl Default for Limits {
             max_queued_memory: 8 << 20,
             queue_qos0_messages: false,
             message_size_limit: 0,
-            max_packet_size: 256 * 1024,
+            max_packet_size: DEFAULT_LARGE_MESSAGE_MEMORY,
+            large_message_memory: DEFAULT_LARGE_MESSAGE_MEMORY,
             max_keepalive: 65535,
             sys_interval: Duration::from_secs(10),
             persistent_client_expiration: None,
@@ -124,7 +134,7 @@ impl Default for Limits {
             max_subscriptions_per_client: 1000,
             max_subscriptions: 10_000,
             max_topic_length: 256,
-            max_topic_levels: 32,
+            max_topic_levels: 16,
             max_client_id_length: 256,
             max_username_length: 256,
             max_retained_messages: 5000,

@@ -4,6 +4,7 @@
 //! `Rc`, not `Arc`: the reactor is single-threaded, and 32-bit MIPS has no 64-bit atomics.
 
 use super::clock::Tick;
+use super::large;
 use crate::codec::SharedParts;
 use std::rc::Rc;
 
@@ -31,6 +32,21 @@ pub struct Expired;
 /// Bytes before the topic field: the properties' length and the expiry.
 const PREFIX: usize = 12;
 
+/// Bytes of the body of a message with `topic`, `properties` and `payload_len` bytes of
+/// payload.
+fn body_len(topic: &str, properties: &[u8], payload_len: usize) -> usize {
+    PREFIX + 2 + topic.len() + properties.len() + payload_len
+}
+
+/// The big-endian length fields of the properties (u32) and of the topic (u16).
+fn field_lengths(topic: &str, properties: &[u8]) -> ([u8; 4], [u8; 2]) {
+    let topic_len = u16::try_from(topic.len())
+        .expect("topic length fits u16: decoded from a u16-prefixed field");
+    let props_len = u32::try_from(properties.len())
+        .expect("properties fit u32: decoded from a packet below 256 MiB");
+    (props_len.to_be_bytes(), topic_len.to_be_bytes())
+}
+
 impl Message {
     /// Stores `topic` and `payload` in one allocation, without properties.
     ///
@@ -57,11 +73,7 @@ impl Message {
         payload: &[u8],
         expires: Option<Tick>,
     ) -> Message {
-        let topic_len = u16::try_from(topic.len())
-            .expect("topic length fits u16: decoded from a u16-prefixed field");
-        let props_len = u32::try_from(properties.len())
-            .expect("properties fit u32: decoded from a packet below 256 MiB");
-        let len = PREFIX + 2 + topic.len() + properties.len() + payload.len();
+        let len = body_len(topic, properties, payload.len());
         // One allocation of the exact size, not zeroed, then block copies. Copying byte by
         // byte through a chained iterator cost a quarter of the broker's CPU in a QoS 0
         // flood; a zeroed allocation (`calloc`, which skips glibc's thread cache, and a
@@ -69,11 +81,12 @@ impl Message {
         let mut bytes = Rc::<[u8]>::new_uninit_slice(len);
         let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
         let dst = buf.as_mut_ptr().cast::<u8>();
+        let (props_len, topic_len) = field_lengths(topic, properties);
         let expires = expires.map_or(0, Tick::as_ms);
         let parts: [&[u8]; 6] = [
-            &props_len.to_be_bytes(),
+            &props_len,
             &expires.to_be_bytes(),
-            &topic_len.to_be_bytes(),
+            &topic_len,
             topic.as_bytes(),
             properties,
             payload,
@@ -89,6 +102,15 @@ impl Message {
         assert_eq!(at, len, "every byte of the message was written");
         // SAFETY: the loop above wrote all `len` bytes (checked just above).
         let bytes = unsafe { bytes.assume_init() };
+        Message::counted(bytes)
+    }
+
+    /// Wraps a finished body, counting it in the large-message allowance if it is large.
+    #[inline(always)]
+    fn counted(bytes: Rc<[u8]>) -> Message {
+        if large::is_large(bytes.len()) {
+            large::acquire(bytes.len());
+        }
         Message { bytes }
     }
 
@@ -129,6 +151,16 @@ impl Message {
     #[inline]
     pub fn size(&self) -> usize {
         self.bytes.len() - PREFIX
+    }
+
+    /// What the message counts toward the queue and retained byte caps
+    /// (`max_queued_bytes`, `max_queued_memory`, `max_retained_bytes`): its size, or at
+    /// most [`large::LARGE_MESSAGE`] for a large one, whose body the large-message
+    /// allowance bounds instead. So one camera snapshot does not fill every queue's
+    /// budget, and a queue of them still fills and flow control still applies.
+    #[inline]
+    pub fn budget_size(&self) -> usize {
+        self.size().min(large::LARGE_MESSAGE)
     }
 
     /// The topic field, the properties and the payload, as [`Message::topic_field`],
@@ -206,6 +238,112 @@ impl Message {
     fn properties_len(&self) -> usize {
         let b = &self.bytes;
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+}
+
+impl Drop for Message {
+    /// The last reference to a large body gives its bytes back to the allowance.
+    #[inline(always)]
+    fn drop(&mut self) {
+        let len = self.bytes.len();
+        if large::is_large(len) && Rc::strong_count(&self.bytes) == 1 {
+            large::release(len);
+        }
+    }
+}
+
+/// A large message's body while its payload is read into it: topic and properties
+/// written, the payload filled by the reactor straight from the socket (see
+/// `net::read`), so a multi-megabyte payload is copied once, by the kernel, and never
+/// again between the socket and every subscriber.
+pub struct MessageBuilder {
+    /// The body, in [`Message`]'s layout; unique until [`MessageBuilder::finish`].
+    bytes: Rc<[u8]>,
+    /// Where the payload starts.
+    payload_start: usize,
+    /// Payload bytes written so far.
+    filled: usize,
+}
+
+impl MessageBuilder {
+    /// A body for `topic`, `properties` (encoded, without their length) and a payload of
+    /// `payload_len` bytes still to come. The payload starts zeroed (a read needs
+    /// initialised memory); zeroing costs little beside a large payload's read.
+    pub fn new(topic: &str, properties: &[u8], payload_len: usize) -> MessageBuilder {
+        let len = body_len(topic, properties, payload_len);
+        let mut fresh = Rc::<[u8]>::new_uninit_slice(len);
+        for b in Rc::get_mut(&mut fresh).expect("a fresh Rc is unique") {
+            b.write(0);
+        }
+        // SAFETY: every byte was written with 0 just above.
+        let mut bytes = unsafe { fresh.assume_init() };
+        let buf = Rc::get_mut(&mut bytes).expect("a fresh Rc is unique");
+        let (props_len, topic_len) = field_lengths(topic, properties);
+        buf[..4].copy_from_slice(&props_len);
+        buf[PREFIX..PREFIX + 2].copy_from_slice(&topic_len);
+        let topic_end = PREFIX + 2 + topic.len();
+        buf[PREFIX + 2..topic_end].copy_from_slice(topic.as_bytes());
+        let payload_start = topic_end + properties.len();
+        buf[topic_end..payload_start].copy_from_slice(properties);
+        MessageBuilder {
+            bytes,
+            payload_start,
+            filled: 0,
+        }
+    }
+
+    /// The part of the payload not written yet.
+    pub fn unfilled(&mut self) -> &mut [u8] {
+        let start = self.payload_start + self.filled;
+        let buf = Rc::get_mut(&mut self.bytes).expect("a builder's body is unique");
+        &mut buf[start..]
+    }
+
+    /// `n` more payload bytes were written into [`MessageBuilder::unfilled`].
+    pub fn advance(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.bytes.len() - self.payload_start);
+    }
+
+    /// Whether the whole payload has been written.
+    pub fn is_complete(&self) -> bool {
+        self.payload_start + self.filled == self.bytes.len()
+    }
+
+    /// The payload written so far.
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.payload_start..self.payload_start + self.filled]
+    }
+
+    /// Bytes the finished body will hold.
+    pub fn body_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the body was made with `topic` and `properties`.
+    pub fn matches(&self, topic: &str, properties: &[u8]) -> bool {
+        let b = &self.bytes;
+        let topic_len = usize::from(u16::from_be_bytes([b[PREFIX], b[PREFIX + 1]]));
+        let topic_end = PREFIX + 2 + topic_len;
+        &b[PREFIX + 2..topic_end] == topic.as_bytes()
+            && &b[topic_end..self.payload_start] == properties
+    }
+
+    /// The finished message, expiring at `expires`, counted in the large-message
+    /// allowance from now on.
+    pub fn finish(mut self, expires: Option<Tick>) -> Message {
+        let ms = expires.map_or(0, Tick::as_ms);
+        let buf = Rc::get_mut(&mut self.bytes).expect("a builder's body is unique");
+        buf[4..PREFIX].copy_from_slice(&ms.to_be_bytes());
+        Message::counted(self.bytes)
+    }
+}
+
+impl core::fmt::Debug for MessageBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MessageBuilder")
+            .field("body_len", &self.bytes.len())
+            .field("filled", &self.filled)
+            .finish()
     }
 }
 

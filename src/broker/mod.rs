@@ -32,6 +32,7 @@ mod flow;
 mod held_acks;
 mod id;
 mod index;
+pub mod large;
 mod limits;
 mod message;
 mod outbox;
@@ -55,8 +56,8 @@ pub use durable::{
 };
 pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
-pub use limits::{Limits, ListenerPolicy};
-pub use message::Message;
+pub use limits::{Limits, ListenerPolicy, DEFAULT_LARGE_MESSAGE_MEMORY};
+pub use message::{Message, MessageBuilder};
 pub use outbox::{Frame, OutputSegments};
 pub use sessions::SESSION_BYTES;
 pub use stats::{Stats, StoreStats};
@@ -212,6 +213,12 @@ impl Broker {
         }
     }
 
+    /// The protocol version `conn` speaks (3.1.1 before its CONNECT).
+    pub fn conn_version(&self, conn: ConnId) -> ProtocolVersion {
+        self.conn(conn)
+            .map_or_else(ProtocolVersion::default, |c| c.version)
+    }
+
     /// The caps in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -252,8 +259,69 @@ impl Broker {
         self.limits = limits;
     }
 
+    /// The shared body the payload of a large PUBLISH from `conn` is read into, made from
+    /// its variable header `head`: topic and properties as the message will keep them
+    /// (MQTT 5.0's Topic Alias and Message Expiry Interval left out, as for any message).
+    /// A malformed `head` is an error the caller reports with [`Broker::malformed`].
+    pub fn large_body(
+        &self,
+        conn: ConnId,
+        header: &FixedHeader,
+        head: &[u8],
+    ) -> Result<MessageBuilder, DecodeError> {
+        let version = self.conn_version(conn);
+        let p = codec::decode_publish_head(header, head, version)?;
+        let payload_len = header.remaining_len - head.len();
+        let props = p.properties;
+        if props.get(property::TOPIC_ALIAS).is_none()
+            && props.get(property::MESSAGE_EXPIRY_INTERVAL).is_none()
+        {
+            return Ok(MessageBuilder::new(p.topic, props.as_bytes(), payload_len));
+        }
+        let kept = props.without(&[property::TOPIC_ALIAS, property::MESSAGE_EXPIRY_INTERVAL]);
+        Ok(MessageBuilder::new(p.topic, &kept, payload_len))
+    }
+
+    /// A large PUBLISH from `conn`, read in two parts: its variable header `head` and its
+    /// `body` (from [`Broker::large_body`]) with the payload read into it. Handled as
+    /// [`Broker::receive`] handles any packet, and the body becomes the shared message
+    /// without a copy.
+    pub fn receive_large(
+        &mut self,
+        conn: ConnId,
+        header: &FixedHeader,
+        head: &[u8],
+        body: MessageBuilder,
+        now: Instant,
+    ) {
+        let version = self.conn_version(conn);
+        let expiry = match codec::decode_publish_split(header, head, body.payload(), version) {
+            Ok(p) => p.properties.u32(property::MESSAGE_EXPIRY_INTERVAL),
+            Err(error) => {
+                debug!("connection {conn}: malformed packet: {error}");
+                return self.malformed(conn, error, now);
+            }
+        };
+        // The deadline, as for any message (`routing::v5_message`), written before the
+        // body is shared.
+        let expires = expiry.map(|secs| {
+            self.clock
+                .stamp(now)
+                .after(std::time::Duration::from_secs(u64::from(secs)))
+        });
+        let message = body.finish(expires);
+        if let Ok(p) = codec::decode_publish_split(header, head, message.payload(), version) {
+            self.dispatch(conn, Packet::Publish(p), Some(&message), now);
+        }
+    }
+
     /// One decoded packet from `conn`.
     pub fn handle(&mut self, conn: ConnId, packet: Packet<'_>, now: Instant) {
+        self.dispatch(conn, packet, None, now);
+    }
+
+    /// One decoded packet from `conn`; for a PUBLISH read into its body, `body` is it.
+    fn dispatch(&mut self, conn: ConnId, packet: Packet<'_>, body: Option<&Message>, now: Instant) {
         let stamp = self.clock.stamp(now);
         let Some(c) = self.conn_mut(conn) else { return };
         if c.closing {
@@ -271,7 +339,7 @@ impl Broker {
             (Phase::Connected(_), Packet::Connect(_)) => {
                 self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now)
             }
-            (Phase::Connected(sid), Packet::Publish(p)) => self.on_publish(conn, sid, p, now),
+            (Phase::Connected(sid), Packet::Publish(p)) => self.on_publish(conn, sid, p, body, now),
             (Phase::Connected(sid), Packet::Puback(ack)) => {
                 self.on_ack(sid, ack.packet_id, Awaiting::Puback, now)
             }

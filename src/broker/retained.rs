@@ -57,15 +57,15 @@ impl RetainedStore {
         max_bytes: usize,
     ) -> Result<(), RetainRefused> {
         let capped = !message.topic().starts_with('$');
-        let old = self.map.get(message.topic()).map(|(m, _)| m.size());
+        let old = self.map.get(message.topic()).map(|(m, _)| m.budget_size());
         if capped {
             if old.is_none() && self.count >= max_count {
                 return Err(RetainRefused::TooManyMessages);
             }
-            if self.bytes - old.unwrap_or(0) + message.size() > max_bytes {
+            if self.bytes - old.unwrap_or(0) + message.budget_size() > max_bytes {
                 return Err(RetainRefused::TooManyBytes);
             }
-            self.bytes = self.bytes - old.unwrap_or(0) + message.size();
+            self.bytes = self.bytes - old.unwrap_or(0) + message.budget_size();
             self.count += usize::from(old.is_none());
         }
         let replaced = self
@@ -111,7 +111,7 @@ impl RetainedStore {
         match self.map.remove(topic) {
             Some((m, _)) => {
                 if !topic.starts_with('$') {
-                    self.bytes -= m.size();
+                    self.bytes -= m.budget_size();
                     self.count -= 1;
                     let topic = topic.into();
                     self.journal

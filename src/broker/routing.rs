@@ -12,6 +12,7 @@ impl Broker {
         conn: ConnId,
         sid: SessionId,
         p: codec::Publish<'_>,
+        body: Option<&Message>,
         now: Instant,
     ) {
         self.stats.publish_received += 1;
@@ -79,9 +80,12 @@ impl Broker {
         };
         if verdict.is_ok() && first_delivery {
             let message = if v5 {
-                self.v5_message(&p, now)
+                self.v5_message(&p, body, now)
             } else {
-                Message::new(p.topic, p.payload)
+                match body {
+                    Some(body) if body.topic() == p.topic => body.clone(),
+                    _ => Message::new(p.topic, p.payload),
+                }
             };
             self.publish(Some(conn), message, p.qos, p.retain, now);
         }
@@ -148,8 +152,9 @@ impl Broker {
     /// The shared body of an MQTT 5.0 PUBLISH: its properties without the Topic Alias
     /// (the connection's own) and the Message Expiry Interval (kept as a deadline; each
     /// delivery carries what is left of it [MQTT-3.3.2-6 of 5.0]). Everything else is
-    /// forwarded unchanged and in order [MQTT-3.3.2-17..20 of 5.0].
-    fn v5_message(&self, p: &codec::Publish<'_>, now: Instant) -> Message {
+    /// forwarded unchanged and in order [MQTT-3.3.2-17..20 of 5.0]. `body`, a large
+    /// message's body read with exactly these parts, is shared instead of copied.
+    fn v5_message(&self, p: &codec::Publish<'_>, body: Option<&Message>, now: Instant) -> Message {
         let props = p.properties;
         let expiry = props.u32(property::MESSAGE_EXPIRY_INTERVAL);
         let expires = expiry.map(|secs| {
@@ -157,11 +162,16 @@ impl Broker {
                 .stamp(now)
                 .after(std::time::Duration::from_secs(u64::from(secs)))
         });
+        let read_into = |properties: &[u8]| {
+            body.filter(|b| b.topic() == p.topic && b.properties() == properties)
+                .cloned()
+        };
         if props.get(property::TOPIC_ALIAS).is_none() && expiry.is_none() {
-            return Message::with_properties(p.topic, props.as_bytes(), p.payload);
+            return read_into(props.as_bytes())
+                .unwrap_or_else(|| Message::with_properties(p.topic, props.as_bytes(), p.payload));
         }
         let kept = props.without(&[property::TOPIC_ALIAS, property::MESSAGE_EXPIRY_INTERVAL]);
-        Message::with_expiry(p.topic, &kept, p.payload, expires)
+        read_into(&kept).unwrap_or_else(|| Message::with_expiry(p.topic, &kept, p.payload, expires))
     }
 
     /// Checks an inbound PUBLISH against the caps and the ACL; `Err` (counted, logged)

@@ -318,7 +318,7 @@ impl Broker {
         from: Option<ConnId>,
         now: Instant,
     ) -> bool {
-        let Some(m) = self.pick_member(gid, message.size(), except) else {
+        let Some(m) = self.pick_member(gid, message.budget_size(), except) else {
             return false;
         };
         if self.auth.acl.is_some()

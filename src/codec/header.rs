@@ -202,7 +202,10 @@ pub(super) fn decode_body<'a>(
 
 /// MQTT 5.0 requires every variable byte integer, the remaining length included, in its
 /// shortest form [MQTT-1.5.5-1]; MQTT 3.1.1 does not forbid a longer one.
-fn check_minimal_length(header: &FixedHeader, version: ProtocolVersion) -> Result<(), DecodeError> {
+pub(super) fn check_minimal_length(
+    header: &FixedHeader,
+    version: ProtocolVersion,
+) -> Result<(), DecodeError> {
     if version.has_properties()
         && header.header_len != 1 + remaining_length_len(header.remaining_len)
     {

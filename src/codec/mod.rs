@@ -45,7 +45,9 @@ pub use packet::{
     Suback, Subscribe, SubscriptionOptions, Unsuback, Unsubscribe, Will,
 };
 pub use properties::{id as property, varint_len, Properties, Property, MAX_VARINT};
-pub use publish::{publish_header_max, PerSubscriber, PublishHeader, SharedParts};
+pub use publish::{
+    publish_head_len, publish_header_max, PerSubscriber, PublishHeader, SharedParts,
+};
 pub use reason::ReasonCode;
 pub use subscribe::{encode_subscribe, encode_unsubscribe};
 pub use version::ProtocolVersion;
@@ -69,6 +71,42 @@ pub fn decode(frame: &[u8], version: ProtocolVersion) -> Result<Packet<'_>, Deco
         });
     }
     decode_packet(&header, &frame[header.header_len..], version)
+}
+
+/// Decodes a PUBLISH whose body was read in two parts: `head`, its variable header
+/// ([`publish_head_len`] bytes), and `payload`, the rest (a large message's payload,
+/// read straight into its shared body). Checked as [`decode_packet`] checks a whole one.
+pub fn decode_publish_split<'a>(
+    header: &FixedHeader,
+    head: &'a [u8],
+    payload: &'a [u8],
+    version: ProtocolVersion,
+) -> Result<Publish<'a>, DecodeError> {
+    if header.packet_type() != Some(PacketType::Publish) {
+        return Err(DecodeError::ReservedPacketType(header.first_byte >> 4));
+    }
+    if head.len() + payload.len() != header.remaining_len {
+        return Err(DecodeError::Truncated);
+    }
+    header::check_minimal_length(header, version)?;
+    publish::decode_publish_split(header.flags(), head, payload, version)
+}
+
+/// Decodes the variable header `head` ([`publish_head_len`] bytes) of the large PUBLISH
+/// `header` frames, before its payload has arrived: the payload of the result is empty.
+pub fn decode_publish_head<'a>(
+    header: &FixedHeader,
+    head: &'a [u8],
+    version: ProtocolVersion,
+) -> Result<Publish<'a>, DecodeError> {
+    if header.packet_type() != Some(PacketType::Publish) {
+        return Err(DecodeError::ReservedPacketType(header.first_byte >> 4));
+    }
+    if head.len() > header.remaining_len {
+        return Err(DecodeError::TrailingBytes);
+    }
+    header::check_minimal_length(header, version)?;
+    publish::decode_publish_split(header.flags(), head, &[], version)
 }
 
 /// Decodes the packet `header` (parsed once, by framing) describes from its `body`, the

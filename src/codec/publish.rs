@@ -74,6 +74,57 @@ pub(super) fn decode_publish<'a>(
     })
 }
 
+/// Bytes of a PUBLISH's variable header (topic, packet id, properties) at the start of
+/// `body`, once enough of it has arrived to tell; `Ok(None)` while it has not. For a large
+/// PUBLISH read in two parts: the variable header, then the payload straight into its
+/// shared body. `flags` is the low nibble of the fixed header.
+pub fn publish_head_len(
+    flags: u8,
+    body: &[u8],
+    version: ProtocolVersion,
+) -> Result<Option<usize>, DecodeError> {
+    let qos = QoS::from_bits((flags & QOS_MASK) >> QOS_SHIFT).ok_or(DecodeError::InvalidQoS)?; // [MQTT-3.3.1-4]
+    let Some(topic_len) = body.get(..2) else {
+        return Ok(None);
+    };
+    let mut at = 2 + usize::from(u16::from_be_bytes([topic_len[0], topic_len[1]]));
+    if qos != QoS::AtMostOnce {
+        at += 2;
+    }
+    if !version.has_properties() {
+        return Ok(Some(at));
+    }
+    // The properties' length: a variable byte integer of 1 to 4 bytes [MQTT-1.5.5].
+    let mut len = 0usize;
+    for i in 0..4 {
+        let Some(&byte) = body.get(at + i) else {
+            return Ok(None);
+        };
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some(at + i + 1 + len));
+        }
+    }
+    Err(DecodeError::MalformedVarInt)
+}
+
+/// Decodes a PUBLISH from its variable header `head` ([`publish_head_len`] bytes) and its
+/// `payload`, read apart; the same checks as a whole packet's, and `head` must hold
+/// nothing after the properties.
+pub(super) fn decode_publish_split<'a>(
+    flags: u8,
+    head: &'a [u8],
+    payload: &'a [u8],
+    version: ProtocolVersion,
+) -> Result<Publish<'a>, DecodeError> {
+    let mut r = Reader::new(head);
+    let publish = decode_publish(flags, &mut r, version)?;
+    if !publish.payload.is_empty() {
+        return Err(DecodeError::TrailingBytes);
+    }
+    Ok(Publish { payload, ..publish })
+}
+
 /// The low nibble of a PUBLISH fixed header [MQTT-3.3.1].
 pub(super) fn header_flags(dup: bool, qos: QoS, retain: bool) -> u8 {
     u8::from(dup) << 3 | (qos as u8) << QOS_SHIFT | u8::from(retain)

@@ -136,6 +136,14 @@ impl MemoryCeiling {
                 bytes: n(l.max_queued_memory),
             },
             CeilingItem {
+                name: "large messages",
+                formula: format!(
+                    "large_message_memory (bodies above {} KiB, wherever held, counted once)",
+                    crate::broker::large::LARGE_MESSAGE / 1024
+                ),
+                bytes: n(l.large_message_memory),
+            },
+            CeilingItem {
                 name: "retained messages",
                 formula: format!(
                     "max_retained_bytes + max_retained_messages {} x (max_topic_length + {ENTRY_OVERHEAD_ESTIMATE})",
@@ -318,9 +326,9 @@ mod tests {
         let l = crate::broker::Limits::default();
         let sessions = (l.max_connections + l.max_offline_sessions) as u64;
         // Client ids and user names up to 256 bytes live on the heap; filters have up to
-        // 32 levels.
+        // 16 levels.
         let session = SESSION_BYTES as u64 + 2 * (256 + 16);
-        let subscription = 32 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
+        let subscription = 16 * NODE_BYTES as u64 + (256 + 16) + SUBSCRIPTION_BYTES as u64;
         let slot_state = slots.slot_state();
         // MQTT 5.0 client state: 4 topic aliases of up to 256 bytes each.
         let v5 = (EXTRA_BYTES + 4 * (ALIAS_BYTES + 256 + 16)) as u64;
@@ -330,6 +338,7 @@ mod tests {
             + (4 << 20)
             + sessions * session
             + (8 << 20)
+            + (12 << 20)
             + (4 << 20)
             + 5000 * (256 + 64)
             + 10_000 * subscription;
@@ -346,6 +355,6 @@ mod tests {
             table.lines().last().is_some_and(|l| l.starts_with("total")),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 9);
+        assert_eq!(table.lines().count(), 10);
     }
 }

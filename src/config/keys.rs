@@ -252,6 +252,9 @@ pub const CAPS: &[Cap] = &[
     bytes("max_buffer_memory", 1, NO_MAX, |c| {
         &mut c.memory.max_buffer_memory
     }),
+    bytes("large_message_memory", 1, NO_MAX, |c| {
+        &mut c.limits.large_message_memory
+    }),
 ];
 
 /// The cap named `key`, if it is one.

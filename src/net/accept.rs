@@ -207,6 +207,7 @@ impl Server {
             // Only logged: the broker keeps the listener number that decides policy.
             listener: u16::try_from(listener).unwrap_or(u16::MAX),
             paused: false,
+            waiting: false,
             queued: false,
             closing: None,
         };

@@ -64,6 +64,9 @@ pub(super) struct Connections {
     /// Connections to read without a new readiness edge: resumed, or over their read
     /// budget last round.
     pub(super) ready: VecDeque<ConnId>,
+    /// Connections whose large PUBLISH waits for the large-message allowance, oldest
+    /// first, with the bytes it needs: woken one at a time as the allowance frees.
+    pub(super) large_waiters: VecDeque<(ConnId, usize)>,
     /// Connections to close, carried out when no connection is being read.
     pub(super) closing: VecDeque<ConnId>,
     /// Counters.
@@ -91,6 +94,7 @@ impl Connections {
         Connections {
             slots: ClientPool::new(size),
             ready: VecDeque::new(),
+            large_waiters: VecDeque::new(),
             closing: VecDeque::new(),
             counters: Counters::default(),
             store: None,

@@ -431,6 +431,8 @@ impl Server {
                 });
             }
             self.settle();
+            // After the turn's writes, acknowledgements and closes freed what they free.
+            self.wake_large_waiter();
             self.store_turn(now);
             self.conns.slots.recycle();
         }

@@ -3,6 +3,10 @@
 //! the sink that passes each framed packet into the core.
 
 use super::*;
+use crate::broker::large::{self, Reservation};
+use crate::broker::MessageBuilder;
+use crate::codec::ProtocolVersion;
+use read::Admission;
 
 /// The read state machine's consumer under the reactor: decodes each frame, hands it to
 /// the broker and drains the effects at once, so the next packet sees them.
@@ -30,6 +34,57 @@ impl BrokerSink<'_> {
 }
 
 impl PacketSink for BrokerSink<'_> {
+    fn version(&self) -> ProtocolVersion {
+        self.core.get().conn_version(self.conn)
+    }
+
+    fn admit_large(&mut self, header: &FixedHeader) -> Admission {
+        let allowance = self.core.get().limits().large_message_memory;
+        // The body's bytes, rounded up for its small prefix.
+        let need = header.packet_len() + 16;
+        if need > allowance {
+            // It could never fit: read it like any packet (`max_packet_size` is kept
+            // within the allowance, so only a configuration that raised it gets here).
+            return Admission::Whole;
+        }
+        if large::available(need, allowance) {
+            return Admission::Large(Reservation::new(need));
+        }
+        if let Some(c) = self.conns.slots.get_mut(self.conn) {
+            c.waiting = true;
+            self.conns.large_waiters.push_back((self.conn, need));
+            log::debug!(
+                "connection {}: PUBLISH of {} bytes waits for the large-message allowance \
+                 ({} of {allowance} bytes in use)",
+                self.conn,
+                header.packet_len(),
+                large::in_use()
+            );
+        }
+        Admission::Wait
+    }
+
+    fn large_body(&mut self, header: &FixedHeader, head: &[u8]) -> Result<MessageBuilder, Flow> {
+        match self.core.get().large_body(self.conn, header, head) {
+            Ok(body) => Ok(body),
+            Err(error) => {
+                log::debug!("connection {}: malformed packet: {error}", self.conn);
+                let (conn, now) = (self.conn, self.now);
+                self.core
+                    .call(self.conns, |b| b.malformed(conn, error, now));
+                Err(Flow::Stop)
+            }
+        }
+    }
+
+    fn large_packet(&mut self, header: &FixedHeader, head: &[u8], body: MessageBuilder) -> Flow {
+        let (conn, now) = (self.conn, self.now);
+        self.core.call(self.conns, |b| {
+            b.receive_large(conn, header, head, body, now)
+        });
+        self.flow()
+    }
+
     fn packet(&mut self, header: &FixedHeader, frame: &[u8]) -> Flow {
         let body = &frame[header.header_len..];
         let (conn, now) = (self.conn, self.now);
@@ -59,7 +114,7 @@ impl Server {
             let Some(conn) = self.conns.slots.get_mut(id) else {
                 return;
             };
-            if conn.paused || conn.closing.is_some() {
+            if conn.paused || conn.waiting || conn.closing.is_some() {
                 return;
             }
             let short_read_drains = short_read_drains && !conn.stream.short_read_may_leave_bytes();
@@ -68,7 +123,13 @@ impl Server {
                 self.conns.queue_ready(id);
                 return;
             }
-            match conn.stream.read(&mut self.scratch) {
+            // A large PUBLISH's payload goes straight into its shared body; anything
+            // else into the scratch buffer, to be framed.
+            let (direct, wanted, result) = match conn.read.large_tail() {
+                Some(tail) => (true, tail.len(), conn.stream.read(tail)),
+                None => (false, SCRATCH_SIZE, conn.stream.read(&mut self.scratch)),
+            };
+            match result {
                 Ok(0) => {
                     self.conns.request_close(id, CloseReason::PeerClosed);
                     return;
@@ -89,7 +150,11 @@ impl Server {
                         }
                         b.bytes_received(n);
                     });
-                    let outcome = self.frame(id, n, now);
+                    let outcome = if direct {
+                        self.with_read_state(id, now, |read, _, _, sink| read.large_filled(n, sink))
+                    } else {
+                        self.frame(id, n, now)
+                    };
                     // Deliver what this read produced before reading more: subscribers
                     // drain while publishers are read, so a flood from many publishers
                     // does not overflow their queues between two writes.
@@ -98,7 +163,7 @@ impl Server {
                         self.on_outcome(id, outcome);
                         return;
                     }
-                    if short_read_drains && n < SCRATCH_SIZE {
+                    if short_read_drains && n < wanted {
                         return;
                     }
                 }
@@ -159,12 +224,12 @@ impl Server {
     /// Carries out what the read state machine decided.
     pub(super) fn on_outcome(&mut self, id: ConnId, outcome: Outcome) {
         match outcome {
-            Outcome::Open | Outcome::Paused | Outcome::Stopped => {}
-            Outcome::Close(CloseReason::PacketTooLarge) => {
+            Outcome::Open | Outcome::Paused | Outcome::Stopped | Outcome::Wait => {}
+            Outcome::TooLarge(size) => {
                 // The core says why (MQTT 5.0: DISCONNECT 0x95) and asks for the close.
                 let now = Instant::now();
                 self.core
-                    .call(&mut self.conns, |b| b.packet_too_large(id, now));
+                    .call(&mut self.conns, |b| b.packet_too_large(id, size, now));
             }
             Outcome::Close(reason) => {
                 if reason == CloseReason::OutOfMemory {
@@ -188,6 +253,29 @@ impl Server {
         }
     }
 
+    /// Wakes the oldest connection waiting for the large-message allowance once its
+    /// packet fits (one at a time: it reserves only when it is read). Closed ones are
+    /// skipped.
+    pub(super) fn wake_large_waiter(&mut self) {
+        let allowance = self.core.get().limits().large_message_memory;
+        while let Some(&(id, need)) = self.conns.large_waiters.front() {
+            match self.conns.slots.get_mut(id) {
+                Some(c) if c.waiting && c.closing.is_none() => {
+                    if !large::available(need, allowance) {
+                        return;
+                    }
+                    c.waiting = false;
+                    self.conns.large_waiters.pop_front();
+                    self.conns.queue_ready(id);
+                    return;
+                }
+                _ => {
+                    self.conns.large_waiters.pop_front();
+                }
+            }
+        }
+    }
+
     /// Reads the connections on the ready list (resumed, or over budget last round): first
     /// the bytes they hold, then their sockets.
     pub(super) fn read_ready(&mut self) {
@@ -200,7 +288,7 @@ impl Server {
                 continue;
             };
             conn.queued = false;
-            if conn.paused || conn.closing.is_some() {
+            if conn.paused || conn.waiting || conn.closing.is_some() {
                 continue;
             }
             match self.resume(id, now) {

@@ -445,7 +445,7 @@ impl SessionTable {
         let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
             return;
         };
-        self.held_bytes += item.message.size();
+        self.held_bytes += item.message.budget_size();
         if self.journal.enabled() && !s.is_clean() {
             let (message, qos, retain) = (item.message.clone(), item.qos, item.retain);
             s.push(item);
@@ -482,7 +482,7 @@ impl SessionTable {
         let Some(entry) = s.take_inflight(packet_id, state) else {
             return false;
         };
-        self.held_bytes -= entry.message.map_or(0, |m| m.size());
+        self.held_bytes -= entry.message.map_or(0, |m| m.budget_size());
         self.record(sid, |client_id| Durable::MessageAcknowledged {
             client_id,
             packet_id,

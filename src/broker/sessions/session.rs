@@ -229,17 +229,18 @@ impl Session {
     }
 
     /// Whether the queue has reached `max_messages` or would exceed `max_bytes` (0 = no
-    /// byte cap) with `extra` more bytes.
+    /// byte cap) with `extra` more bytes. A message larger than the byte cap may still
+    /// enter an empty queue.
     #[inline]
     pub fn queue_full(&self, max_messages: usize, max_bytes: usize, extra: usize) -> bool {
         self.queue.len() >= max_messages
-            || (max_bytes != 0 && self.queued_bytes + extra > max_bytes)
+            || (max_bytes != 0 && self.queued_bytes + extra > max_bytes && !self.queue.is_empty())
     }
 
     /// Appends to the queue.
     #[inline]
     pub(super) fn push(&mut self, item: Queued) {
-        self.queued_bytes += item.message.size();
+        self.queued_bytes += item.message.budget_size();
         self.queue.push_back(item);
     }
 
@@ -259,7 +260,7 @@ impl Session {
     #[inline]
     pub(super) fn pop(&mut self) -> Option<Queued> {
         let item = self.queue.pop_front()?;
-        self.queued_bytes -= item.message.size();
+        self.queued_bytes -= item.message.budget_size();
         Some(item)
     }
 
@@ -306,7 +307,7 @@ impl Session {
 
     /// Records a message sent with a packet id.
     pub(super) fn push_inflight(&mut self, entry: Inflight) {
-        self.inflight_bytes += entry.message.as_ref().map_or(0, Message::size);
+        self.inflight_bytes += entry.message.as_ref().map_or(0, Message::budget_size);
         self.inflight.push_back(entry);
     }
 
@@ -321,14 +322,14 @@ impl Session {
             return false;
         };
         m.state = Awaiting::Pubcomp;
-        self.inflight_bytes -= m.message.take().map_or(0, |m| m.size());
+        self.inflight_bytes -= m.message.take().map_or(0, |m| m.budget_size());
         true
     }
 
     /// Drops queued QoS 0 messages (a session going offline keeps only QoS 1/2).
     pub(super) fn drop_queued_qos0(&mut self) {
         self.queue.retain(|q| q.qos != QoS::AtMostOnce);
-        self.queued_bytes = self.queue.iter().map(|q| q.message.size()).sum();
+        self.queued_bytes = self.queue.iter().map(|q| q.message.budget_size()).sum();
     }
 
     /// A packet id not used by any inflight message [MQTT-2.3.1-2]. The caller keeps the
@@ -350,7 +351,7 @@ impl Session {
             .iter()
             .position(|e| e.packet_id == packet_id && e.state == state)?;
         let entry = self.inflight.remove(pos)?;
-        self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::size);
+        self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::budget_size);
         Some(entry)
     }
 

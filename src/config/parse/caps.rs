@@ -156,17 +156,28 @@ impl Parser<'_> {
                 );
             }
         }
+        // A large PUBLISH is read into the large-message allowance, any other packet
+        // into the buffer pool: the larger of the two bounds a packet.
         let limits = &mut self.config.limits;
+        let large = limits.large_message_memory;
+        let room = budget.max(large);
         if limits.max_packet_size == usize::MAX {
-            limits.max_packet_size = PROTOCOL_MAX_PACKET_SIZE.min(budget);
-        } else if limits.max_packet_size > budget {
+            limits.max_packet_size = PROTOCOL_MAX_PACKET_SIZE.min(room);
+        } else if !self.seen.contains_key("max_packet_size") {
+            // The default follows the allowance down.
+            limits.max_packet_size = limits.max_packet_size.min(room);
+        } else if limits.max_packet_size > room {
             let size = limits.max_packet_size;
-            if let Some(line) = self.later("max_packet_size", "max_buffer_memory") {
+            let line = self
+                .later("max_packet_size", "max_buffer_memory")
+                .max(self.seen.get("large_message_memory").copied());
+            if let Some(line) = line {
                 self.error(
                     line,
                     format!(
-                        "max_packet_size ({size}) is larger than max_buffer_memory ({budget}): \
-                         such a packet could never be buffered",
+                        "max_packet_size ({size}) is larger than both large_message_memory \
+                         ({large}) and max_buffer_memory ({budget}): such a packet could \
+                         never be read",
                     ),
                 );
             }

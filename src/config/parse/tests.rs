@@ -91,6 +91,7 @@ max_retained_bytes 1M
 max_offline_sessions 0
 buffer_block_size 2k
 max_buffer_memory 2M
+large_message_memory 20M
 ");
     let l = &config.limits;
     assert_eq!(l.connect_timeout, Duration::from_secs(5));
@@ -107,6 +108,7 @@ max_buffer_memory 2M
     assert_eq!(l.max_offline_sessions, 0);
     assert_eq!(config.memory.block_size, 2048);
     assert_eq!(config.memory.max_buffer_memory, 2 << 20);
+    assert_eq!(l.large_message_memory, 20 << 20);
 }
 
 #[test]
@@ -161,10 +163,10 @@ fn mosquitto_zero_values_map_to_sol_caps() {
     let config = ok("max_inflight_messages 0\nmax_queued_messages 0\nmax_packet_size 0\n");
     assert_eq!(config.limits.max_inflight_messages, 65535);
     assert_eq!(config.limits.max_queued_messages, usize::MAX);
-    // "No limit" on the packet size is bounded by the buffer pool.
+    // "No limit" on the packet size is bounded by the large-message allowance.
     assert_eq!(
         config.limits.max_packet_size,
-        config.memory.max_buffer_memory
+        config.limits.large_message_memory
     );
     let config = ok("max_packet_size 0\nmax_buffer_memory 1024M\n");
     assert_eq!(config.limits.max_packet_size, PROTOCOL_MAX_PACKET_SIZE);
@@ -656,9 +658,13 @@ fn caps_that_only_make_sense_together() {
         "sol.conf:2: max_queued_messages 0 and max_queued_bytes 0 together leave queues unbounded; Sol needs at least one of the two caps"
     );
     assert_eq!(
-        errors("max_packet_size 2M\nmax_buffer_memory 1M\n"),
-        "sol.conf:2: max_packet_size (2097152) is larger than max_buffer_memory (1048576): such a packet could never be buffered"
+        errors("max_packet_size 2M\nmax_buffer_memory 1M\nlarge_message_memory 1M\n"),
+        "sol.conf:3: max_packet_size (2097152) is larger than both large_message_memory (1048576) and max_buffer_memory (1048576): such a packet could never be read"
     );
+    // A large PUBLISH needs the large-message allowance, not the buffer pool.
+    let config = ok("max_packet_size 2M\nmax_buffer_memory 1M\n");
+    assert_eq!(config.limits.max_packet_size, 2 << 20);
+    assert_eq!(ok("max_packet_size 0\n").limits.max_packet_size, 12 << 20);
     assert_eq!(
         errors("buffer_block_size 1M\nmax_buffer_memory 512k\n"),
         "sol.conf:2: buffer_block_size (1048576) is larger than max_buffer_memory (524288)"
