@@ -476,6 +476,29 @@ t_a6_hash_not_sys() {
     fi
 }
 
+# A7: MQTT 5.0 with mosquitto's own clients (-V mqttv5): the properties a request/response
+# application uses arrive unchanged, and the expiry interval is forwarded (at most what
+# was sent).
+t_a7_v5_properties() {
+    local out="$WORK/a7.out" topic="$TP/a7/req"
+    start_sub "$out" -V mqttv5 -q 1 -t "$topic" -C 1 -W 10 -F '%t|%p|%R|%C|%P|%E'
+    wait_suback "$out" || { fail "no SUBACK"; show "$out" "$out.err"; return 1; }
+    pub -V mqttv5 -q 1 -t "$topic" -m "ping $RUN_ID" \
+        -D publish response-topic "$TP/a7/reply" -D publish content-type text/plain \
+        -D publish user-property trace "$RUN_ID" -D publish message-expiry-interval 60 ||
+        { fail "mosquitto_pub -V mqttv5 failed"; return 1; }
+    wait "$SUB_PID"
+    local rc=$?
+    [ "$rc" -eq 0 ] || { fail "mosquitto_sub exited with $rc"; show "$out" "$out.err"; return 1; }
+    local got
+    got=$(messages "$out")
+    case "$got" in
+        "$topic|ping $RUN_ID|$TP/a7/reply|text/plain|trace:$RUN_ID|"60 | \
+            "$topic|ping $RUN_ID|$TP/a7/reply|text/plain|trace:$RUN_ID|"59) ;;
+        *) fail "properties not forwarded: $got"; show "$out"; return 1 ;;
+    esac
+}
+
 # ----------------------------------------------------------- group B: paho
 
 run_paho() {
@@ -555,6 +578,7 @@ run_test "A4 no will after clean disconnect" t_a4_no_will_on_disconnect
 run_test "A5 persistent session queues QoS 1 while offline" t_a5_persistent
 run_test "A6 \$SYS/broker/uptime published" t_a6_sys_uptime
 run_test "A6 # does not match \$SYS" t_a6_hash_not_sys
+run_test "A7 MQTT 5.0 properties with mosquitto_pub/sub -V mqttv5" t_a7_v5_properties
 
 run_paho
 
