@@ -10,7 +10,7 @@ const LOG_LINE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Broker {
     /// Publishes one log line on `topic` (`$SYS/broker/log/...`, `log_dest topic`) as
-    /// Mosquitto does: QoS 2, not retained, expiring after [`LOG_LINE_EXPIRY`].
+    /// Mosquitto does: QoS 2, not retained, expiring after 20 s (`LOG_LINE_EXPIRY`).
     pub fn publish_log(&mut self, topic: &str, line: &str, now: Instant) {
         let expires = self.clock.stamp(now).after(LOG_LINE_EXPIRY);
         let message = Message::with_expiry(topic, &[], line.as_bytes(), Some(expires));

@@ -8,20 +8,21 @@
 //!
 //! # Never blocking
 //!
-//! A record that passes the [`filter`] is formatted once ([`format`]: the timestamp of
-//! `log_timestamp`/`log_timestamp_format`, the syslog priority of `log_facility`) and
-//! appended to each destination's bounded buffer ([`queue`], [`SINK_BUFFER_BYTES`]);
-//! every destination that can block (a pipe nobody reads, a slow SD card, a stalled
-//! syslog daemon) is written by a thread of its own ([`sink`]). The logging thread (the
-//! reactor) holds a lock only to copy the line in: never across I/O. A line that does not
-//! fit is dropped and counted ([`dropped_lines`], `$SYS/broker/sol/log/dropped`), and the
-//! sink says how many it lost once it drains. `log_dest topic` lines wait in a small
-//! queue of their own ([`topic`]) that the reactor publishes once per turn. At exit,
-//! [`flush`] waits a bounded time for the writers.
+//! A record that passes the filter (`filter.rs`) is formatted once (`format.rs`: the
+//! timestamp of `log_timestamp`/`log_timestamp_format`, the syslog priority of
+//! `log_facility`) and appended to each destination's bounded buffer (`queue.rs`,
+//! [`SINK_BUFFER_BYTES`]); every destination that can block (a pipe nobody reads, a slow
+//! SD card, a stalled syslog daemon) is written by a thread of its own (`sink.rs`). The
+//! logging thread (the reactor) holds a lock only to copy the line in: never across I/O.
+//! A line that does not fit is dropped and counted ([`dropped_lines`],
+//! `$SYS/broker/sol/log/dropped`), and the sink says how many it lost once it drains.
+//! `log_dest topic` lines wait in a small queue of their own (`topic.rs`) that the
+//! reactor publishes once per turn. At exit, [`flush`] waits a bounded time for the
+//! writers.
 //!
-//! Log types map to records as [`filter`] tabulates: `error` and `warning` are levels,
-//! `notice`/`information` are Info records, `subscribe`, `unsubscribe` and `websockets`
-//! are Info records with target `sol::subscribe`, `sol::unsubscribe` and
+//! Log types map to records as `filter.rs` tabulates them: `error` and `warning` are
+//! levels, `notice`/`information` are Info records, `subscribe`, `unsubscribe` and
+//! `websockets` are Info records with target `sol::subscribe`, `sol::unsubscribe` and
 //! `sol::websockets`, and `debug` is the Debug level. Connection messages are Info
 //! records with target `sol::connection`, dropped when `connection_messages false`.
 //!

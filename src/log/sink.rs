@@ -6,8 +6,9 @@
 //! [`Sinks::apply`] starts, keeps or ends the writers as the configuration asks; the log
 //! file is (re)opened there, by the caller's thread (at start-up while still root, and
 //! on every SIGHUP for logrotate), and handed to the writer, which writes the lines
-//! logged before the reopen to the old file and the later ones to the new. After a batch that had lines dropped, the writer writes a
-//! notice, `N log lines dropped: stdout was not being read`, on its own sink.
+//! logged before the reopen to the old file and the later ones to the new. After a batch
+//! that had lines dropped, the writer writes a notice, `N log lines dropped: stdout was
+//! not being read`, on its own sink.
 //!
 //! A writer must not log through the `log` facade (its lines would come back to it);
 //! what it cannot write is counted as dropped.
