@@ -510,8 +510,15 @@ fn fd_limit() -> u64 {
         .map_or(1024, |(soft, _hard)| u64::from(soft))
 }
 
-/// Runs the broker: configuration, logging, listeners, signals, readiness (systemd), reactor.
+/// Runs the broker, then gives the log writers a bounded time to write what they hold.
 fn run(source: Source, verbose: bool) -> i32 {
+    let code = run_broker(source, verbose);
+    crate::log::flush();
+    code
+}
+
+/// Runs the broker: configuration, logging, listeners, signals, readiness (systemd), reactor.
+fn run_broker(source: Source, verbose: bool) -> i32 {
     let config = match source {
         Source::Defaults => Config::embedded_defaults(),
         Source::Port(port) => Config::loopback(port),

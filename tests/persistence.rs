@@ -24,7 +24,6 @@ use nix::sys::signal::Signal;
 use rumqttc::{Event, LastWill, Outgoing, Packet, QoS};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -37,12 +36,7 @@ struct Site {
 impl Site {
     /// A site whose configuration turns persistence on, plus `extra` lines.
     fn new(tag: &str, extra: &str) -> Site {
-        let dir = std::env::temp_dir().join(format!("sol-persist-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        // Started as root, the broker runs as another user: it must be able to create
-        // its store directory here.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let dir = shared_temp_dir(&format!("persist-{tag}"));
         let config = dir.join("sol.conf");
         std::fs::write(
             &config,

@@ -1,9 +1,22 @@
 //! `$SYS` topics: the broker's counters published as retained messages every
-//! `sys_interval`, only those whose value changed, in Mosquitto's names.
+//! `sys_interval`, only those whose value changed, in Mosquitto's names; and the log
+//! lines of `log_dest topic` ([`Broker::publish_log`]).
 
 use super::*;
 
+/// How long a log line published on `$SYS/broker/log/...` may wait in a queue: Mosquitto
+/// gives its log messages a 20 s expiry.
+const LOG_LINE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Broker {
+    /// Publishes one log line on `topic` (`$SYS/broker/log/...`, `log_dest topic`) as
+    /// Mosquitto does: QoS 2, not retained, expiring after 20 s (`LOG_LINE_EXPIRY`).
+    pub fn publish_log(&mut self, topic: &str, line: &str, now: Instant) {
+        let expires = self.clock.stamp(now).after(LOG_LINE_EXPIRY);
+        let message = Message::with_expiry(topic, &[], line.as_bytes(), Some(expires));
+        self.publish(None, message, QoS::ExactlyOnce, false, now);
+    }
+
     /// Publishes every `$SYS` value that changed since the last time.
     pub(super) fn publish_sys(&mut self, now: Instant) {
         let s = &self.stats;
@@ -60,6 +73,10 @@ impl Broker {
                 s.auth_failures.to_string(),
             ),
             ("$SYS/broker/sol/acl/denied", s.acl_denied.to_string()),
+            (
+                "$SYS/broker/sol/log/dropped",
+                crate::log::dropped_lines().to_string(),
+            ),
         ];
         if let Some(st) = &self.store_stats {
             values.extend([

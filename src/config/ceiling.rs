@@ -188,6 +188,25 @@ impl MemoryCeiling {
                 bytes: connections.saturating_mul(per),
             });
         }
+        let log = config.log.buffer_bytes();
+        if log > 0 {
+            items.push(CeilingItem {
+                name: "log buffers",
+                formula: format!(
+                    "{} B per sink that can block (its queue and the batch being written{})",
+                    2 * crate::log::SINK_BUFFER_BYTES,
+                    if config.log.dest.topic {
+                        format!(
+                            ", + {} B of $SYS/broker/log lines",
+                            crate::log::TOPIC_QUEUE_BYTES
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                bytes: log,
+            });
+        }
         if config.persistence.enabled {
             use crate::store::model::{BODY_INDEX_BYTES, SESSION_INDEX_BYTES};
             let retained = n(l.max_retained_messages);
@@ -341,7 +360,9 @@ mod tests {
             + (12 << 20)
             + (4 << 20)
             + 5000 * (256 + 64)
-            + 10_000 * subscription;
+            + 10_000 * subscription
+            // stderr's log buffer and the batch its writer holds.
+            + 2 * crate::log::SINK_BUFFER_BYTES as u64;
         assert!(expected < 56 << 20, "defaults fit a 64 MB router");
         assert_eq!(ceiling.total(), expected);
         let table = ceiling.to_string();

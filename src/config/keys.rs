@@ -294,9 +294,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "include_dir",
     "pid_file",
     // Logging.
-    "log_facility",
-    "log_timestamp_format",
-    "websockets_log_level",
     "quic_log_level",
     // Limits Sol expresses differently.
     "global_max_clients",

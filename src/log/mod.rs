@@ -1,68 +1,98 @@
-//! The backend of the `log` facade: syslog, stderr and/or stdout, filtered by Mosquitto's
-//! log types.
+//! The backend of the `log` facade: Mosquitto's log destinations (syslog, stdout,
+//! stderr, a file, `$SYS` topics), filtered by Mosquitto's log types, none of which can
+//! block the thread that logs.
 //!
 //! [`init`] installs the backend once; [`reconfigure`] swaps destinations and filters at
-//! any time (on SIGHUP), because `log` accepts a logger only once per process. The sinks
-//! live in a static behind a `Mutex`: the broker is single-threaded, so it is never
-//! contended.
+//! any time (on SIGHUP, which also reopens the log file for logrotate), because `log`
+//! accepts a logger only once per process.
 //!
-//! Mapping of Mosquitto's `log_type` to `log` records:
+//! # Never blocking
 //!
-//! | log_type | record |
-//! |---|---|
-//! | `error` | level Error |
-//! | `warning` | level Warn |
-//! | `notice`, `information` | level Info (any target but the two below) |
-//! | `subscribe` / `unsubscribe` | level Info, target `sol::subscribe` / `sol::unsubscribe` |
-//! | `debug` | level Debug |
+//! A record that passes the filter (`filter.rs`) is formatted once (`format.rs`: the
+//! timestamp of `log_timestamp`/`log_timestamp_format`, the syslog priority of
+//! `log_facility`) and appended to each destination's bounded buffer (`queue.rs`,
+//! [`SINK_BUFFER_BYTES`]); every destination that can block (a pipe nobody reads, a slow
+//! SD card, a stalled syslog daemon) is written by a thread of its own (`sink.rs`). The
+//! logging thread (the reactor) holds a lock only to copy the line in: never across I/O.
+//! A line that does not fit is dropped and counted ([`dropped_lines`],
+//! `$SYS/broker/sol/log/dropped`), and the sink says how many it lost once it drains.
+//! `log_dest topic` lines wait in a small queue of their own (`topic.rs`) that the
+//! reactor publishes once per turn. At exit, [`flush`] waits a bounded time for the
+//! writers.
 //!
-//! Connection messages are Info records with target `sol::connection`, dropped when
-//! `connection_messages false`. Trace records are never written. Syslog lines carry no
-//! timestamp (syslog adds its own); stderr/stdout lines start with wall-clock seconds
-//! since the epoch when `log_timestamp` is true, as Mosquitto's do.
+//! Log types map to records as `filter.rs` tabulates them: `error` and `warning` are
+//! levels, `notice`/`information` are Info records, `subscribe`, `unsubscribe` and
+//! `websockets` are Info records with target `sol::subscribe`, `sol::unsubscribe` and
+//! `sol::websockets`, and `debug` is the Debug level. Connection messages are Info
+//! records with target `sol::connection`, dropped when `connection_messages false`.
 //!
-//! [`LogConfig`] (destinations, [`LogTypes`], timestamps, connection messages) is this
-//! module's own description of what to log; `config` builds it from the `log_*` keys, so
-//! this module depends on nothing above it.
+//! [`LogConfig`] is this module's own description of what to log; `config` builds it from
+//! the `log_*` keys, so this module depends on nothing above it.
 //!
 //! This module must not be called on the per-message hot path at info level. Warnings
 //! that hostile input could repeat go through a [`Throttle`].
 
+mod filter;
+mod format;
+mod queue;
+mod sink;
+mod syslog;
 mod throttle;
+mod topic;
 
+pub use queue::{dropped_lines, SINK_BUFFER_BYTES};
 pub use throttle::{Throttle, WARN_INTERVAL};
+pub use topic::{drain_topic, TopicLine, TOPIC_QUEUE_BYTES};
 
-use ::log::{Level, LevelFilter, Log, Metadata, Record};
-use std::io::Write;
+use ::log::{Level, Log, Metadata, Record};
+use filter::Filter;
+use format::{LineFormat, Stamp};
+use sink::Sinks;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
-use std::time::{SystemTime, UNIX_EPOCH};
-use syslog::{Facility, LogFormat, LoggerBackend, Severity};
+use std::time::{Duration, Instant};
+
+/// How long [`flush`] waits for the writers at exit (a stdout nobody reads would
+/// otherwise hold the process forever).
+pub const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// Where log messages go and which ones are written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
-    /// The destinations (`log_dest`); all false means `log_dest none`.
+    /// The destinations (`log_dest`); none set means `log_dest none`.
     pub dest: LogDestinations,
     /// The enabled message types (`log_type`).
     pub types: LogTypes,
-    /// Prefix stderr/stdout lines with wall-clock seconds since the epoch
-    /// (`log_timestamp`).
+    /// Stamp lines (not syslog's) with the wall-clock time (`log_timestamp`).
     pub timestamp: bool,
+    /// The `strftime(3)` format of the stamp, in local time (`log_timestamp_format`);
+    /// `None`: seconds since the epoch.
+    pub timestamp_format: Option<String>,
+    /// The syslog facility `local0`..`local7` (`log_facility 0..7`); `None`: daemon.
+    pub facility: Option<u8>,
     /// Log client connections and disconnections (`connection_messages`); these are
     /// info messages with target `sol::connection`.
     pub connection_messages: bool,
+    /// libwebsockets' log bitmask (`websockets_log_level`): Sol has no libwebsockets, so
+    /// it only decides whether the `websockets` type includes Debug records (any of
+    /// `LLL_INFO` = 8 and the more verbose bits) or only Info ones.
+    pub websockets_log_level: u32,
 }
 
 /// The set of log destinations (`log_dest` is repeatable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogDestinations {
-    /// The local syslog daemon (`/dev/log`), facility daemon.
+    /// The local syslog daemon (`/dev/log`).
     pub syslog: bool,
     /// Standard error.
     pub stderr: bool,
     /// Standard output.
     pub stdout: bool,
+    /// `$SYS/broker/log/<type>` topics (`log_dest topic`).
+    pub topic: bool,
+    /// A file appended to (`log_dest file PATH`), reopened on SIGHUP.
+    pub file: Option<PathBuf>,
 }
 
 /// The set of enabled log types (`log_type` is repeatable).
@@ -82,6 +112,8 @@ pub struct LogTypes {
     pub subscribe: bool,
     /// Unsubscriptions (`unsubscribe`): info messages with target `sol::unsubscribe`.
     pub unsubscribe: bool,
+    /// WebSocket connections (`websockets`): messages with target `sol::websockets`.
+    pub websockets: bool,
 }
 
 impl LogTypes {
@@ -94,6 +126,7 @@ impl LogTypes {
         debug: false,
         subscribe: false,
         unsubscribe: false,
+        websockets: false,
     };
     /// Every type enabled (`log_type all`, or `-v`).
     pub const ALL: LogTypes = LogTypes {
@@ -104,6 +137,7 @@ impl LogTypes {
         debug: true,
         subscribe: true,
         unsubscribe: true,
+        websockets: true,
     };
     /// Mosquitto's default: error, warning, notice and information.
     pub const DEFAULT: LogTypes = LogTypes {
@@ -111,26 +145,43 @@ impl LogTypes {
         warning: true,
         notice: true,
         information: true,
-        debug: false,
-        subscribe: false,
-        unsubscribe: false,
+        ..LogTypes::NONE
     };
 }
 
 impl Default for LogConfig {
-    /// Mosquitto's defaults: stderr, types error to information, timestamps, connection
-    /// messages.
+    /// Mosquitto's defaults: stderr, types error to information, epoch timestamps,
+    /// facility daemon, connection messages.
     fn default() -> Self {
         LogConfig {
             dest: LogDestinations {
-                syslog: false,
                 stderr: true,
-                stdout: false,
+                ..LogDestinations::default()
             },
             types: LogTypes::DEFAULT,
             timestamp: true,
+            timestamp_format: None,
+            facility: None,
             connection_messages: true,
+            websockets_log_level: 0,
         }
+    }
+}
+
+impl LogConfig {
+    /// The most memory the log buffers of this configuration can hold: per sink that can
+    /// block, its buffer and the batch its writer is writing; with `log_dest topic`, the
+    /// topic queue's text. With syslog or a file configured, stderr is counted too (it
+    /// stands in when they cannot be opened).
+    pub fn buffer_bytes(&self) -> u64 {
+        let d = &self.dest;
+        let fallback = d.syslog || d.file.is_some();
+        let sinks = [d.stdout, d.stderr || fallback, d.syslog, d.file.is_some()]
+            .iter()
+            .filter(|&&on| on)
+            .count() as u64;
+        let topic = if d.topic { TOPIC_QUEUE_BYTES as u64 } else { 0 };
+        sinks * 2 * SINK_BUFFER_BYTES as u64 + topic
     }
 }
 
@@ -140,81 +191,51 @@ pub const TARGET_SUBSCRIBE: &str = "sol::subscribe";
 pub const TARGET_UNSUBSCRIBE: &str = "sol::unsubscribe";
 /// Target of connect/disconnect messages (`connection_messages`).
 pub const TARGET_CONNECTION: &str = "sol::connection";
-
-/// A connection to the local syslog daemon.
-type Syslog = syslog::Logger<LoggerBackend, SyslogLine>;
+/// Target of WebSocket messages (`log_type websockets`): the WebSocket stream logs its
+/// handshakes and closes at Info, frame-level detail at Debug.
+pub const TARGET_WEBSOCKETS: &str = "sol::websockets";
 
 /// The configured destinations and filter.
-struct Sinks {
+struct State {
     /// Which records pass.
     filter: Filter,
-    /// The syslog connection, when `log_dest syslog` and `/dev/log` answered.
-    syslog: Option<Syslog>,
-    /// Write to stderr.
-    stderr: bool,
-    /// Write to stdout.
-    stdout: bool,
-    /// Prefix stderr/stdout lines with epoch seconds.
-    timestamp: bool,
+    /// How lines and syslog messages are formatted.
+    format: LineFormat,
+    /// The sinks and their writer threads.
+    sinks: Sinks,
+    /// `log_dest topic`.
+    topic: bool,
 }
 
-/// Which records are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Filter {
-    /// The enabled log types.
-    types: LogTypes,
-    /// Whether `sol::connection` records pass.
-    connection_messages: bool,
-}
-
-impl Filter {
-    /// The filter of `config`; `verbose` enables every type.
-    fn new(config: &LogConfig, verbose: bool) -> Filter {
-        Filter {
-            types: if verbose { LogTypes::ALL } else { config.types },
-            connection_messages: config.connection_messages || verbose,
-        }
-    }
-
-    /// Whether a record at `level` with `target` passes.
-    fn allows(&self, level: Level, target: &str) -> bool {
-        let t = &self.types;
-        match level {
-            Level::Error => t.error,
-            Level::Warn => t.warning,
-            Level::Info => match target {
-                TARGET_SUBSCRIBE => t.subscribe,
-                TARGET_UNSUBSCRIBE => t.unsubscribe,
-                TARGET_CONNECTION => self.connection_messages && (t.notice || t.information),
-                _ => t.notice || t.information,
-            },
-            Level::Debug => t.debug,
-            Level::Trace => false,
-        }
-    }
-
-    /// The most verbose level any record can pass at, for `log::set_max_level`.
-    fn max_level(&self) -> LevelFilter {
-        let t = &self.types;
-        if t.debug {
-            LevelFilter::Debug
-        } else if t.notice || t.information || t.subscribe || t.unsubscribe {
-            LevelFilter::Info
-        } else if t.warning {
-            LevelFilter::Warn
-        } else if t.error {
-            LevelFilter::Error
+impl State {
+    /// Formats a record that passed the filter and queues it on every sink.
+    fn write(&self, level: Level, target: &str, message: &str) {
+        let topic = if self.topic {
+            filter::topic(level, target)
         } else {
-            LevelFilter::Off
+            None
+        };
+        if topic.is_some() || self.sinks.lines().next().is_some() {
+            let line = self.format.line(message);
+            for sink in self.sinks.lines() {
+                sink.push_line(&line);
+            }
+            if let Some(topic) = topic {
+                topic::push(topic, line);
+            }
+        }
+        if let Some(syslog) = &self.sinks.syslog {
+            let severity = filter::severity(level, target);
+            syslog.push_record(&self.format.datagram(severity, message));
         }
     }
 }
 
-/// The logger registered with `log`; forwards to the sinks in [`SINKS`].
+/// The logger registered with `log`; forwards to the sinks in [`STATE`].
 struct Backend;
 
-/// The current sinks; `None` until [`init`].
-static SINKS: Mutex<Option<Sinks>> = Mutex::new(None);
+/// The current state; `None` until [`init`].
+static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// Registers [`Backend`] with `log`, once.
 static REGISTER: Once = Once::new();
@@ -230,271 +251,102 @@ fn register() -> bool {
     REGISTERED.load(Ordering::Relaxed)
 }
 
-/// The sinks, even if a thread panicked while holding them (they stay usable).
-fn sinks() -> MutexGuard<'static, Option<Sinks>> {
-    SINKS
+/// The state, even if a thread panicked while holding it (it stays usable).
+fn state() -> MutexGuard<'static, Option<State>> {
+    STATE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Log for Backend {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        sinks()
+        state()
             .as_ref()
             .is_some_and(|s| s.filter.allows(metadata.level(), metadata.target()))
     }
 
     fn log(&self, record: &Record<'_>) {
-        let mut guard = sinks();
-        let Some(sinks) = guard.as_mut() else { return };
-        if !sinks.filter.allows(record.level(), record.target()) {
+        let guard = state();
+        let Some(state) = guard.as_ref() else { return };
+        if !state.filter.allows(record.level(), record.target()) {
             return;
         }
         let message = record.args().to_string();
-        let mut to_stderr = sinks.stderr;
-        if let Some(syslog) = sinks.syslog.as_mut() {
-            if write_syslog(syslog, record.level(), &message).is_err() {
-                // The daemon may have restarted: reconnect once, else fall back to stderr
-                // for this message rather than lose it.
-                match connect_syslog() {
-                    Ok(mut fresh) => {
-                        to_stderr |= write_syslog(&mut fresh, record.level(), &message).is_err();
-                        sinks.syslog = Some(fresh);
-                    }
-                    Err(_) => to_stderr = true,
-                }
-            }
-        }
-        let line = format_line(sinks.timestamp.then(epoch_seconds), &message);
-        // A full or closed terminal must not stop the broker: write errors are dropped.
-        if to_stderr {
-            to_terminal(Terminal::Stderr, &line);
-        }
-        if sinks.stdout {
-            to_terminal(Terminal::Stdout, &line);
-        }
+        state.write(record.level(), record.target(), &message);
     }
 
     fn flush(&self) {
-        let _ = std::io::stdout().flush();
-    }
-}
-
-/// Which stream of the process a line goes to.
-#[derive(Clone, Copy)]
-enum Terminal {
-    /// Standard error.
-    Stderr,
-    /// Standard output.
-    Stdout,
-}
-
-/// Writes `line` to the process's stderr or stdout. A full or closed terminal must not
-/// stop the broker: write errors are dropped. In unit tests the lines go through
-/// `eprint!`/`print!`, which the test runner captures, so a passing run stays quiet.
-fn to_terminal(terminal: Terminal, line: &str) {
-    #[cfg(not(test))]
-    let _ = match terminal {
-        Terminal::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
-        Terminal::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-    };
-    #[cfg(test)]
-    match terminal {
-        Terminal::Stderr => eprint!("{line}"),
-        Terminal::Stdout => print!("{line}"),
+        flush();
     }
 }
 
 /// Installs the backend with `config`; `verbose` (`-v`) enables every type at debug
-/// level. Fails only if another logger was installed first. When syslog is wanted but
-/// `/dev/log` does not answer (a container, early boot), logs go to stderr and one note
-/// says so.
+/// level. Fails only if another logger was installed first. A destination that cannot
+/// be opened (no `/dev/log` in a container, a log file in a missing directory) is
+/// replaced by stderr, and one line says so.
 pub fn init(config: &LogConfig, verbose: bool) -> Result<(), String> {
     let mut result = Ok(());
     REGISTER.call_once(|| {
         result = ::log::set_logger(&Backend).map_err(|e| format!("cannot install the logger: {e}"));
+        REGISTERED.store(result.is_ok(), Ordering::Relaxed);
     });
     result?;
     reconfigure(config, verbose);
     Ok(())
 }
 
-/// Replaces destinations and filters (on reload). Installs the backend if [`init`] was
-/// not called; if another logger is installed, only the maximum level changes.
+/// Replaces destinations and filters (on reload), reopening the log file (logrotate);
+/// if that fails, the file opened before stays in use and an error says so. Installs the
+/// backend if [`init`] was not called; if another logger is installed, only the maximum
+/// level changes.
 pub fn reconfigure(config: &LogConfig, verbose: bool) {
-    register();
     let filter = Filter::new(config, verbose);
-    let mut stderr = config.dest.stderr;
-    let mut syslog = None;
-    if config.dest.syslog {
-        match connect_syslog() {
-            Ok(connection) => syslog = Some(connection),
-            Err(e) => {
-                let note =
-                    format!("sol: syslog is not available ({e}); logging to stderr instead\n");
-                to_terminal(Terminal::Stderr, &note);
-                stderr = true;
-            }
+    if register() {
+        let format = LineFormat {
+            stamp: Stamp::new(config.timestamp, config.timestamp_format.as_deref()),
+            facility: format::facility(config.facility),
+            pid: std::process::id(),
+        };
+        let mut guard = state();
+        let mut sinks = guard.take().map(|s| s.sinks).unwrap_or_default();
+        let notes = sinks.apply(config, &format);
+        *guard = Some(State {
+            filter,
+            format,
+            sinks,
+            topic: config.dest.topic,
+        });
+        drop(guard);
+        ::log::set_max_level(filter.max_level());
+        for (level, note) in notes {
+            ::log::log!(level, "{note}");
         }
+    } else {
+        ::log::set_max_level(filter.max_level());
     }
-    *sinks() = Some(Sinks {
-        filter,
-        syslog,
-        stderr,
-        stdout: config.dest.stdout,
-        timestamp: config.timestamp,
-    });
-    ::log::set_max_level(filter.max_level());
 }
 
-/// Whether error messages currently reach stderr (`log_dest stderr`, or the syslog
-/// fallback), so that a caller can avoid printing the same error twice.
-pub fn errors_reach_stderr() -> bool {
-    sinks()
+/// Waits up to [`FLUSH_WAIT`] for every sink to write what it holds (at exit).
+pub fn flush() {
+    let queues = state()
         .as_ref()
-        .is_some_and(|s| s.stderr && s.filter.allows(Level::Error, "sol"))
+        .map(|s| s.sinks.queues())
+        .unwrap_or_default();
+    sink::flush(&queues, Instant::now() + FLUSH_WAIT);
 }
 
-/// Connects to the local syslog daemon, facility daemon, as `sol[PID]`.
-fn connect_syslog() -> Result<Syslog, syslog::Error> {
-    syslog::unix(SyslogLine {
-        pid: std::process::id(),
-    })
-}
-
-/// Formats one syslog message as `<PRI>sol[PID]: message`, facility daemon, without a
-/// timestamp: RFC 3164 lets the receiver add it, and journald, rsyslog, busybox's
-/// syslogd and OpenWrt's logd all do. The crate's `Formatter3164` would add one by
-/// parsing a `time` format description at run time on every message, which also links
-/// that parser and formatter into the binary (about 30 KB on MIPS).
-#[derive(Clone, Copy, Debug)]
-struct SyslogLine {
-    /// Our process id.
-    pid: u32,
-}
-
-impl LogFormat<&str> for SyslogLine {
-    fn format<W: Write>(&self, w: &mut W, severity: Severity, message: &str) -> syslog::Result<()> {
-        let priority = Facility::LOG_DAEMON as u8 | severity as u8;
-        write!(w, "<{priority}>sol[{}]: {message}", self.pid).map_err(syslog::Error::Write)
-    }
-}
-
-/// Sends one message at the syslog severity matching `level`.
-fn write_syslog(syslog: &mut Syslog, level: Level, message: &str) -> Result<(), syslog::Error> {
-    match level {
-        Level::Error => syslog.err(message),
-        Level::Warn => syslog.warning(message),
-        Level::Info => syslog.info(message),
-        Level::Debug | Level::Trace => syslog.debug(message),
-    }
-}
-
-/// Seconds since the epoch by the wall clock (0 if the clock is before 1970).
-fn epoch_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// One stderr/stdout line: `SECONDS: message\n`, or `message\n` without a timestamp.
-fn format_line(timestamp: Option<u64>, message: &str) -> String {
-    match timestamp {
-        Some(secs) => format!("{secs}: {message}\n"),
-        None => format!("{message}\n"),
-    }
+/// Whether error messages currently reach stderr (`log_dest stderr`, or standing in for
+/// syslog or the file), so that a caller can avoid printing the same error twice.
+pub fn errors_reach_stderr() -> bool {
+    state()
+        .as_ref()
+        .is_some_and(|s| s.sinks.stderr.is_some() && s.filter.allows(Level::Error, "sol"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn filter(types: LogTypes, connection_messages: bool) -> Filter {
-        let config = LogConfig {
-            types,
-            connection_messages,
-            ..LogConfig::default()
-        };
-        Filter::new(&config, false)
-    }
-
-    #[test]
-    fn log_types_map_to_levels_and_targets() {
-        let f = filter(LogTypes::DEFAULT, true);
-        assert!(f.allows(Level::Error, "sol::net"));
-        assert!(f.allows(Level::Warn, "sol::net"));
-        assert!(f.allows(Level::Info, "sol::broker"));
-        assert!(f.allows(Level::Info, TARGET_CONNECTION));
-        assert!(!f.allows(Level::Info, TARGET_SUBSCRIBE));
-        assert!(!f.allows(Level::Info, TARGET_UNSUBSCRIBE));
-        assert!(!f.allows(Level::Debug, "sol::net"));
-        assert!(!f.allows(Level::Trace, "sol::net"));
-        assert_eq!(f.max_level(), LevelFilter::Info);
-
-        let only_subscribe = LogTypes {
-            subscribe: true,
-            ..LogTypes::NONE
-        };
-        let f = filter(only_subscribe, true);
-        assert!(f.allows(Level::Info, TARGET_SUBSCRIBE));
-        assert!(!f.allows(Level::Info, "sol::broker"));
-        assert!(!f.allows(Level::Error, "sol::broker"));
-        assert_eq!(f.max_level(), LevelFilter::Info);
-
-        let errors = LogTypes {
-            error: true,
-            ..LogTypes::NONE
-        };
-        assert_eq!(filter(errors, true).max_level(), LevelFilter::Error);
-        assert_eq!(filter(LogTypes::NONE, true).max_level(), LevelFilter::Off);
-        assert_eq!(filter(LogTypes::ALL, true).max_level(), LevelFilter::Debug);
-    }
-
-    #[test]
-    fn connection_messages_can_be_silenced() {
-        let f = filter(LogTypes::DEFAULT, false);
-        assert!(!f.allows(Level::Info, TARGET_CONNECTION));
-        assert!(f.allows(Level::Info, "sol::broker"));
-    }
-
-    #[test]
-    fn verbose_enables_everything_but_trace() {
-        let config = LogConfig {
-            types: LogTypes::NONE,
-            connection_messages: false,
-            ..LogConfig::default()
-        };
-        let f = Filter::new(&config, true);
-        assert_eq!(f.max_level(), LevelFilter::Debug);
-        assert!(f.allows(Level::Debug, "sol::net"));
-        assert!(f.allows(Level::Info, TARGET_CONNECTION));
-        assert!(!f.allows(Level::Trace, "sol::net"));
-    }
-
-    #[test]
-    fn lines_have_mosquitto_timestamps() {
-        assert_eq!(
-            format_line(Some(1_700_000_000), "hello"),
-            "1700000000: hello\n"
-        );
-        assert_eq!(format_line(None, "hello"), "hello\n");
-        assert!(epoch_seconds() > 1_600_000_000);
-    }
-
-    #[test]
-    fn syslog_messages_carry_priority_and_tag() {
-        let mut line = Vec::new();
-        SyslogLine { pid: 42 }
-            .format(&mut line, Severity::LOG_ERR, "store: disk full")
-            .expect("format");
-        // daemon (3 << 3) | err (3): what syslog(3) sends for LOG_DAEMON | LOG_ERR.
-        assert_eq!(line, b"<27>sol[42]: store: disk full");
-        line.clear();
-        SyslogLine { pid: 7 }
-            .format(&mut line, Severity::LOG_DEBUG, "x")
-            .expect("format");
-        assert_eq!(line, b"<31>sol[7]: x");
-    }
+    use ::log::LevelFilter;
 
     #[test]
     fn init_can_be_repeated_and_reconfigured() {
@@ -519,5 +371,23 @@ mod tests {
         config.dest.stderr = true;
         reconfigure(&config, false);
         assert!(errors_reach_stderr());
+        flush();
+    }
+
+    #[test]
+    fn buffers_are_counted_per_sink() {
+        let sink = 2 * SINK_BUFFER_BYTES as u64;
+        assert_eq!(LogConfig::default().buffer_bytes(), sink);
+        let mut config = LogConfig {
+            dest: LogDestinations::default(),
+            ..LogConfig::default()
+        };
+        assert_eq!(config.buffer_bytes(), 0);
+        config.dest.topic = true;
+        assert_eq!(config.buffer_bytes(), TOPIC_QUEUE_BYTES as u64);
+        config.dest.file = Some(PathBuf::from("/var/log/sol.log"));
+        config.dest.stdout = true;
+        // stdout, the file, and stderr standing by for the file.
+        assert_eq!(config.buffer_bytes(), 3 * sink + TOPIC_QUEUE_BYTES as u64);
     }
 }

@@ -430,6 +430,7 @@ impl Server {
                     b.tick(now);
                 });
             }
+            self.publish_log_lines(now);
             self.settle();
             // After the turn's writes, acknowledgements and closes freed what they free.
             self.wake_large_waiter();
@@ -438,6 +439,18 @@ impl Server {
         }
         self.shutdown();
         Ok(())
+    }
+
+    /// Publishes the lines `log_dest topic` queued (`$SYS/broker/log/...`); a line
+    /// logged while they are published is not queued for the topic again.
+    fn publish_log_lines(&mut self, now: Instant) {
+        crate::log::drain_topic(|lines| {
+            self.core.call(&mut self.conns, |b| {
+                for line in lines {
+                    b.publish_log(line.topic, &line.payload, now);
+                }
+            });
+        });
     }
 
     /// How long to sleep: zero with work left over, else until the nearest deadline.

@@ -1,8 +1,8 @@
 //! SIGHUP: re-reading the config file and applying what can change at run time.
 //!
 //! Caps, per-listener policies and logging apply at once (through
-//! [`Broker::reconfigure`](crate::broker::Broker::reconfigure) and the log backend), and so
-//! does the read-buffer budget. Listeners, the pool size, the buffer block size and the
+//! [`Broker::reconfigure`](crate::broker::Broker::reconfigure) and the log backend, which
+//! also reopens the log file, for logrotate), and so does the read-buffer budget. Listeners, the pool size, the buffer block size and the
 //! persistence settings are fixed at start: a change to them is logged as needing a restart and otherwise ignored.
 //! A file with errors changes nothing; every error is logged as `file:line: message`.
 //! TLS listeners take the server configurations built when the new file was parsed (their

@@ -295,6 +295,18 @@ pub fn temp_socket_path(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("sol-test-{tag}-{}.sock", std::process::id()))
 }
 
+/// A fresh, empty directory in the temp directory, unique per process and `tag`, that
+/// anyone may write to: started as root, the broker runs as another user and must be able
+/// to create files there (its store, a new log file after a rotation).
+pub fn shared_temp_dir(tag: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sol-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
 /// Writes all of `bytes`.
 pub fn send(stream: &mut impl Write, bytes: &[u8]) {
     stream.write_all(bytes).expect("write");

@@ -29,11 +29,17 @@ impl SolProcess {
 
     /// Runs `command`, which runs the binary (perhaps through a wrapper whose stderr is
     /// the broker's).
-    pub fn spawn(mut command: Command) -> SolProcess {
+    pub fn spawn(command: Command) -> SolProcess {
+        SolProcess::spawn_with_stdout(command, Stdio::null())
+    }
+
+    /// As [`SolProcess::spawn`], with the broker's stdout going to `stdout` (with
+    /// `Stdio::piped()`, `child.stdout` is the pipe's read end).
+    pub fn spawn_with_stdout(mut command: Command, stdout: Stdio) -> SolProcess {
         let mut child = command
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start sol");

@@ -210,9 +210,13 @@ impl<'f> Parser<'f> {
             | "auto_id_prefix"
             | "password_file"
             | "acl_file" => self.security_key(line, key, args),
-            "log_dest" | "log_type" | "log_timestamp" | "connection_messages" => {
-                self.log_key(line, key, args)
-            }
+            "log_dest"
+            | "log_type"
+            | "log_timestamp"
+            | "log_timestamp_format"
+            | "log_facility"
+            | "connection_messages"
+            | "websockets_log_level" => self.log_key(line, key, args),
             "persistence"
             | "persistence_location"
             | "persistence_file"

@@ -121,8 +121,8 @@ fn logging_keys_follow_mosquitto() {
         config.log.dest,
         LogDestinations {
             syslog: true,
-            stderr: false,
-            stdout: true
+            stdout: true,
+            ..LogDestinations::default()
         }
     );
     assert_eq!(
@@ -147,15 +147,70 @@ fn logging_keys_follow_mosquitto() {
             ..LogTypes::NONE
         }
     );
-    let none = ok("log_dest stderr\nlog_dest none\n").log.dest;
+    let none = ok("log_dest stderr\nlog_dest topic\nlog_dest file /tmp/x\nlog_dest none\n");
+    assert_eq!(none.log.dest, LogDestinations::default());
+}
+
+#[test]
+fn log_destinations_file_and_topic_add_up() {
+    let config =
+        ok("log_dest file /var/log/mosquitto/mosquitto.log\nlog_dest topic\nlog_dest stderr\n");
     assert_eq!(
-        none,
+        config.log.dest,
         LogDestinations {
-            syslog: false,
-            stderr: false,
-            stdout: false
+            stderr: true,
+            topic: true,
+            file: Some("/var/log/mosquitto/mosquitto.log".into()),
+            ..LogDestinations::default()
         }
     );
+    // The rest of the line is the path.
+    let spaced = ok("log_dest file /data/my logs/sol.log # rotated daily\n");
+    assert_eq!(spaced.log.dest.file, Some("/data/my logs/sol.log".into()));
+    assert!(
+        !spaced.log.dest.stderr,
+        "the first log_dest replaces the default"
+    );
+}
+
+#[test]
+fn log_format_facility_and_websockets_keys_are_read() {
+    let config = ok("log_timestamp_format %Y-%m-%d %H:%M:%S\nlog_facility 5\n\
+                     log_type websockets\nwebsockets_log_level 255\n");
+    assert_eq!(
+        config.log.timestamp_format.as_deref(),
+        Some("%Y-%m-%d %H:%M:%S")
+    );
+    assert_eq!(config.log.facility, Some(5));
+    assert_eq!(
+        config.log.types,
+        LogTypes {
+            websockets: true,
+            ..LogTypes::NONE
+        }
+    );
+    assert_eq!(config.log.websockets_log_level, 255);
+    assert_eq!(ok("log_facility 0\n").log.facility, Some(0));
+    assert_eq!(ok("").log.facility, None);
+}
+
+#[test]
+fn bad_logging_values_are_errors_with_their_line() {
+    let cases = [
+        ("log_dest", "sol.conf:1: log_dest: missing value"),
+        ("log_dest file", "sol.conf:1: log_dest: 'file' needs a path, as in: log_dest file /var/log/sol.log"),
+        ("log_dest file /a\nlog_dest file /b", "sol.conf:2: log_dest: only one file destination may be configured (already /a)"),
+        ("log_dest topic extra", "sol.conf:1: log_dest: unexpected extra argument 'extra'"),
+        ("log_dest dlt", "sol.conf:1: log_dest: 'dlt' (automotive Diagnostic Log and Trace) is not supported; use syslog, file, stdout, stderr or topic"),
+        ("log_timestamp_format", "sol.conf:1: log_timestamp_format: missing value (a strftime format such as %Y-%m-%dT%H:%M:%S)"),
+        ("log_facility 8", "sol.conf:1: log_facility: '8' is out of range (0 to 7)"),
+        ("log_facility local5", "sol.conf:1: log_facility: expected an integer, found 'local5'"),
+        ("websockets_log_level -1", "sol.conf:1: websockets_log_level: '-1' is out of range (0 to 2147483647)"),
+        ("log_type internal", "sol.conf:1: log_type: expected error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none, found 'internal'"),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(errors(text), expected, "{text}");
+    }
 }
 
 #[test]
@@ -232,7 +287,6 @@ fn unsupported_mosquitto_keys_are_named() {
         "pid_file /x",
         "max_inflight_bytes 0",
         "memory_limit 0",
-        "log_facility 5",
         "clientid_prefixes a",
         "upgrade_outgoing_qos true",
         "check_retain_source true",
@@ -324,11 +378,8 @@ fn malformed_values_have_exact_messages() {
         ("max_subscriptions 0", "sol.conf:1: max_subscriptions: '0' is out of range (at least 1)"),
         ("sys_interval -1", "sol.conf:1: sys_interval: '-1' is out of range (0 to 65535)"),
         ("buffer_block_size 100", "sol.conf:1: buffer_block_size: '100' is out of range (256 to 1048576)"),
-        ("log_dest file /var/log/sol.log", "sol.conf:1: log_dest: 'file' is not supported yet"),
-        ("log_dest topic", "sol.conf:1: log_dest: 'topic' is not supported yet"),
-        ("log_dest console", "sol.conf:1: log_dest: expected syslog, stderr, stdout or none, found 'console'"),
-        ("log_type verbose", "sol.conf:1: log_type: expected error, warning, notice, information, debug, subscribe, unsubscribe, all or none, found 'verbose'"),
-        ("log_type websockets", "sol.conf:1: log_type: 'websockets' is not supported yet"),
+        ("log_dest console", "sol.conf:1: log_dest: expected syslog, stderr, stdout, topic, file PATH or none, found 'console'"),
+        ("log_type verbose", "sol.conf:1: log_type: expected error, warning, notice, information, debug, subscribe, unsubscribe, websockets, all or none, found 'verbose'"),
         ("socket_domain ipv5\nlistener 1883", "sol.conf:1: socket_domain: expected ipv4 or ipv6, found 'ipv5'"),
         ("set_tcp_nodelay maybe", "sol.conf:1: set_tcp_nodelay: expected true or false, found 'maybe'"),
     ];
