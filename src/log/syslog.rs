@@ -7,19 +7,21 @@
 //! is full); this file must not be called from the reactor except to connect.
 
 use std::io::{self, Write};
-use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
+use syslog::LoggerBackend;
 
 /// Where the syslog daemon listens on Linux.
 const DEV_LOG: &str = "/dev/log";
 
-/// A connection to the syslog daemon.
-#[derive(Debug)]
-pub(super) enum Syslog {
-    /// One message per datagram.
-    Datagram(UnixDatagram),
-    /// Messages each ended by a NUL byte, as glibc sends them on a stream socket.
-    Stream(UnixStream),
+/// A connection to the syslog daemon: the `syslog` crate's (one of the design card's
+/// crates), which connects datagram first, then stream, and ends each message on a stream
+/// with a NUL as glibc does. Messages arrive formatted; the crate's formatter is unused.
+pub(super) struct Syslog(LoggerBackend);
+
+impl std::fmt::Debug for Syslog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Syslog")
+    }
 }
 
 impl Syslog {
@@ -30,22 +32,14 @@ impl Syslog {
 
     /// Connects to the daemon's socket at `path`, datagram first.
     fn connect_to(path: &Path) -> io::Result<Syslog> {
-        let datagram = UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s));
-        match datagram {
-            Ok(socket) => Ok(Syslog::Datagram(socket)),
-            Err(e) => UnixStream::connect(path).map(Syslog::Stream).map_err(|_| e),
-        }
+        syslog::unix_custom((), path)
+            .map(|logger| Syslog(logger.backend))
+            .map_err(|e| io::Error::other(e.to_string()))
     }
 
     /// Sends one message.
     pub fn send(&mut self, message: &[u8]) -> io::Result<()> {
-        match self {
-            Syslog::Datagram(socket) => socket.send(message).map(drop),
-            Syslog::Stream(stream) => {
-                stream.write_all(message)?;
-                stream.write_all(&[0])
-            }
-        }
+        self.0.write(message).map(drop)
     }
 
     /// Sends one message; if that fails (the daemon restarted), reconnects once and
@@ -63,7 +57,7 @@ impl Syslog {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::unix::net::UnixListener;
+    use std::os::unix::net::{UnixDatagram, UnixListener};
 
     #[test]
     fn messages_reach_a_datagram_or_stream_daemon() {
@@ -73,7 +67,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let daemon = UnixDatagram::bind(&path).expect("bind");
         let mut syslog = Syslog::connect_to(&path).expect("connect");
-        assert!(matches!(syslog, Syslog::Datagram(_)));
+        assert!(matches!(syslog.0, LoggerBackend::Unix(_)));
         syslog
             .send_or_reconnect(b"<30>sol[1]: hello")
             .expect("send");
@@ -85,7 +79,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).expect("bind");
         let mut syslog = Syslog::connect_to(&path).expect("connect");
-        assert!(matches!(syslog, Syslog::Stream(_)));
+        assert!(matches!(syslog.0, LoggerBackend::UnixStream(_)));
         syslog.send(b"<30>sol[1]: a").expect("send");
         drop(syslog);
         let (mut stream, _) = listener.accept().expect("accept");
