@@ -376,6 +376,6 @@ mod tests {
             table.lines().last().is_some_and(|l| l.starts_with("total")),
             "{table}"
         );
-        assert_eq!(table.lines().count(), 10);
+        assert_eq!(table.lines().count(), 11);
     }
 }
