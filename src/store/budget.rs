@@ -139,6 +139,7 @@ mod tests {
         let retain = w.record(&Record::RetainSet {
             body: 1,
             qos: crate::codec::QoS::AtLeastOnce,
+            source: None,
         }) as u64;
         assert_eq!(retain, RETAIN_RECORD);
         let entry = w.record(&Record::EntryAdd {
