@@ -268,6 +268,12 @@ impl Broker {
             // client is not authorised (Mosquitto). One user, one session: a second
             // connection takes the first over [MQTT-3.1.4-2].
             client_id = match &username {
+                // Sessions are sized by max_client_id_length (the memory ceiling).
+                Some(user) if user.len() > self.limits.max_client_id_length => {
+                    let why = "user name as client id longer than max_client_id_length";
+                    let invalid = ReasonCode::CLIENT_IDENTIFIER_NOT_VALID;
+                    return Err(Refusal::new(invalid, why));
+                }
                 Some(user) => user.clone(),
                 None => {
                     let why = "no user name to use as client id (use_username_as_clientid)";

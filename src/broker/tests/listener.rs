@@ -176,6 +176,10 @@ fn the_user_name_replaces_the_client_id_and_one_user_takes_itself_over() {
         connack(false, 0)
     );
     assert_eq!(h.broker.client_id_of(3), Some("own"));
+    // A user name too long for a client id: identifier rejected (CONNACK 2).
+    h.broker.limits.max_client_id_length = 4;
+    let refused = open_on(&mut h, 4, 1, as_user("x", Some("alice")));
+    assert_eq!(refused, connack(false, 2));
 }
 
 #[test]
