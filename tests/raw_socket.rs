@@ -292,6 +292,7 @@ fn unix_socket_listener() {
             socket_domain: None,
             allow_anonymous: true,
             tls: None,
+            clients: Default::default(),
         }];
     });
     assert_eq!(server.addrs, vec![LocalAddr::Unix(path.clone())]);

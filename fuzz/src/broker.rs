@@ -696,6 +696,7 @@ fn listeners(choice: u8) -> Vec<ListenerPolicy> {
             allow_anonymous: choice >> i & 1 == 0,
             // Certificate names need the TLS layer; the x509_cn target covers their reading.
             use_identity_as_username: false,
+            ..ListenerPolicy::default()
         })
         .collect()
 }

@@ -60,4 +60,20 @@ impl Broker {
             (None, _) => true,
         }
     }
+
+    /// Whether the publisher of a retained message (`source`, kept under
+    /// `check_retain_source`) may still write `topic` under the ACL in force: Mosquitto
+    /// sends a retained message to a new subscriber only then. A message without a
+    /// source (the broker's own, or stored by an older Sol) is not checked.
+    pub(super) fn source_may_write(&self, source: Option<&RetainSource>, topic: &str) -> bool {
+        let (Some(acl), Some(s), true) = (&self.auth.acl, source, self.limits.check_retain_source)
+        else {
+            return true;
+        };
+        let who = Identity {
+            client_id: &s.client_id,
+            username: s.username.as_deref(),
+        };
+        acl.allows(who, topic, Want::Write)
+    }
 }

@@ -258,10 +258,12 @@ fn with_identity_listener() -> Harness {
             ListenerPolicy {
                 allow_anonymous: false,
                 use_identity_as_username: false,
+                ..ListenerPolicy::default()
             },
             ListenerPolicy {
                 allow_anonymous: false,
                 use_identity_as_username: true,
+                ..ListenerPolicy::default()
             },
         ],
         ..Limits::default()

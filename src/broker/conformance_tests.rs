@@ -430,6 +430,7 @@ fn refused_connect_stops_all_processing_mqtt_3_1_4_5() {
         listeners: vec![ListenerPolicy {
             allow_anonymous: false,
             use_identity_as_username: false,
+            ..ListenerPolicy::default()
         }],
         ..Limits::default()
     });

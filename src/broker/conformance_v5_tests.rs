@@ -1354,6 +1354,7 @@ fn a_refused_login_gets_a_connack_failure_then_close_mqtt_3_1_4_2_v5() {
         listeners: vec![ListenerPolicy {
             allow_anonymous: false,
             use_identity_as_username: false,
+            ..ListenerPolicy::default()
         }],
         ..Limits::default()
     });

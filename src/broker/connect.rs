@@ -69,11 +69,19 @@ impl Broker {
         auth: Option<(&str, &[u8])>,
         now: Instant,
     ) {
+        // A will's topic is mounted like a PUBLISH's, then checked (as Mosquitto does).
+        let will_topic = p
+            .will
+            .map(|w| mount::mounted(self.mount_point(conn), w.topic).into_owned());
+        let will = p
+            .will
+            .zip(will_topic.as_deref())
+            .map(|(w, topic)| codec::Will { topic, ..w });
         let admitted = self
             .check_connect(conn, &p)
             .and_then(|(client_id, username)| {
                 let will = self
-                    .will_of(p.will, &client_id, username.as_deref())
+                    .will_of(will, &client_id, username.as_deref())
                     .map_err(|why| {
                         Refusal::new(ReasonCode::NOT_AUTHORIZED, format!("will refused: {why}"))
                     })?;
@@ -137,7 +145,7 @@ impl Broker {
             let assigned = p.client_id.is_empty().then_some(&*client_id);
             let server_keep_alive = (keep_alive != p.keep_alive).then_some(keep_alive);
             let expiry = (expiry != asked_expiry).then_some(expiry);
-            let mut props = self.connack_properties(assigned, server_keep_alive, expiry);
+            let mut props = self.connack_properties(conn, assigned, server_keep_alive, expiry);
             if let Some((method, data)) = auth {
                 props.extend_from_slice(&enhanced_auth::auth_properties(method, data));
             }
@@ -175,6 +183,7 @@ impl Broker {
     /// for this client (its generated id, keep-alive, session expiry).
     fn connack_properties(
         &self,
+        conn: ConnId,
         assigned_client_id: Option<&str>,
         server_keep_alive: Option<u16>,
         session_expiry: Option<u32>,
@@ -197,8 +206,9 @@ impl Broker {
         if !l.retain_available {
             props.push(Byte(property::RETAIN_AVAILABLE, 0));
         }
-        if l.max_qos < QoS::ExactlyOnce {
-            props.push(Byte(property::MAXIMUM_QOS, l.max_qos as u8));
+        let max_qos = self.max_qos(conn);
+        if max_qos < QoS::ExactlyOnce {
+            props.push(Byte(property::MAXIMUM_QOS, max_qos as u8));
         }
         if let Some(id) = assigned_client_id {
             props.push(Str(property::ASSIGNED_CLIENT_IDENTIFIER, id));
@@ -226,9 +236,10 @@ impl Broker {
             .is_some_and(|l| l.use_identity_as_username)
     }
 
-    /// The checks of a CONNECT that may refuse it, in Mosquitto's order: client id, user
-    /// name and password (or certificate), keep-alive. The client id (generated for an
-    /// empty one) and the user name the client is known by.
+    /// The checks of a CONNECT that may refuse it, in Mosquitto's order: client id (and
+    /// `clientid_prefixes`), user name and password (or certificate), the user name as
+    /// client id (`use_username_as_clientid`), keep-alive. The client id (generated for
+    /// an empty one) and the user name the client is known by.
     fn check_connect(
         &mut self,
         conn: ConnId,
@@ -241,14 +252,41 @@ impl Broker {
                 return Err(Refusal::new(ReasonCode::BAD_AUTHENTICATION_METHOD, why));
             }
         }
-        let client_id = self.client_id(p)?;
+        let mut client_id = self.client_id(p)?;
+        if !client_id.starts_with(&*self.limits.clientid_prefixes) {
+            // Checked after an empty id was given a generated one, so `auto_id_prefix`
+            // must start with the prefix for those to connect (Mosquitto 2.0).
+            let why = "client id without the clientid_prefixes prefix";
+            return Err(Refusal::new(ReasonCode::NOT_AUTHORIZED, why));
+        }
         let username = self.authenticate(conn, p)?;
+        if self
+            .listener_clients(conn)
+            .is_some_and(|l| l.use_username_as_clientid)
+        {
+            // The user name (a certificate's included) replaces the id; without one the
+            // client is not authorised (Mosquitto). One user, one session: a second
+            // connection takes the first over [MQTT-3.1.4-2].
+            client_id = match &username {
+                // Sessions are sized by max_client_id_length (the memory ceiling).
+                Some(user) if user.len() > self.limits.max_client_id_length => {
+                    let why = "user name as client id longer than max_client_id_length";
+                    let invalid = ReasonCode::CLIENT_IDENTIFIER_NOT_VALID;
+                    return Err(Refusal::new(invalid, why));
+                }
+                Some(user) => user.clone(),
+                None => {
+                    let why = "no user name to use as client id (use_username_as_clientid)";
+                    return Err(Refusal::new(ReasonCode::NOT_AUTHORIZED, why));
+                }
+            };
+        }
         if p.will.is_some_and(|w| w.retain) && !self.limits.retain_available {
             // [MQTT-3.2.2-13 of 5.0]
             let why = "retained will while retain_available is false";
             return Err(Refusal::new(ReasonCode::RETAIN_NOT_SUPPORTED, why));
         }
-        if p.will.is_some_and(|w| w.qos > self.limits.max_qos) {
+        if p.will.is_some_and(|w| w.qos > self.max_qos(conn)) {
             // [MQTT-3.2.2-12 of 5.0]
             let why = "will QoS above max_qos";
             return Err(Refusal::new(ReasonCode::QOS_NOT_SUPPORTED, why));

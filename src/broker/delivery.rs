@@ -19,6 +19,8 @@ enum Undelivered {
     TooLarge,
     /// Past the protocol's size limit once its header was added.
     Unencodable(EncodeError),
+    /// Not below the mount point of the client's listener.
+    OutsideMount,
 }
 
 impl Broker {
@@ -85,6 +87,7 @@ impl Broker {
     /// the batch size allow, then releases publishers if the queue has room again.
     pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
         let max_inflight = self.max_inflight();
+        let max_inflight_bytes = self.limits.max_inflight_bytes;
         if self.sessions.get(sid).is_some_and(|s| s.deferred() > 0) {
             self.resend_deferred(sid, now);
         }
@@ -121,8 +124,11 @@ impl Broker {
             // nothing larger than it accepts [MQTT-3.1.2-24 of 5.0].
             let max_inflight = max_inflight.min(c.receive_maximum());
             let max_size = c.maximum_packet_size();
+            let listener = self.limits.listeners.get(c.listener as usize);
+            let mount = listener.and_then(|l| l.clients.mount_point.as_deref());
+            let window = (max_inflight, max_inflight_bytes);
             for _ in 0..batch {
-                let sent = sender.next(max_inflight, |item, packet_id| {
+                let sent = sender.next(window, |item, packet_id| {
                     // An expired message is not delivered [MQTT-3.3.2-5 of 5.0].
                     let expiry = item
                         .message
@@ -133,7 +139,11 @@ impl Broker {
                         expiry,
                         subscription_ids: if item.subscription_id == 0 { &[] } else { &ids },
                     };
-                    let message = item.message.clone();
+                    let message = match mount {
+                        None => item.message.clone(),
+                        Some(mount) => mount::unmounted(&item.message, mount)
+                            .ok_or(Undelivered::OutsideMount)?,
+                    };
                     let (qos, retain) = (item.qos, item.retain);
                     let frame = Frame::publish_with(
                         message, version, qos, false, retain, packet_id, &extra,
@@ -165,6 +175,9 @@ impl Broker {
                             Undelivered::Unencodable(e) => {
                                 warn!("dropped a message for connection {conn}: {e}")
                             }
+                            Undelivered::OutsideMount => debug!(
+                                "connection {conn}: message outside its listener's mount point"
+                            ),
                         }
                     }
                 }
@@ -215,6 +228,7 @@ impl Broker {
             };
             let ids = [sub_id];
             let extra = redelivery(&msg, stamp, &ids);
+            let msg = self.sent_again(conn, msg);
             let frame = Frame::publish_with(msg, version, qos, true, retain, Some(id), &extra);
             self.push_encoded(conn, frame, now);
         }
@@ -263,7 +277,8 @@ impl Broker {
                         let ids = [m.subscription_id];
                         let extra = redelivery(msg, stamp, &ids);
                         let (qos, retain) = (m.qos, m.retain);
-                        Frame::publish_with(msg.clone(), version, qos, true, retain, id, &extra)
+                        let msg = self.sent_again(conn, msg.clone());
+                        Frame::publish_with(msg, version, qos, true, retain, id, &extra)
                     }
                     _ => Frame::packet(&Packet::pubrel(m.packet_id), version),
                 })

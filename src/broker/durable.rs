@@ -178,19 +178,20 @@ impl Broker {
     }
 
     /// The retained messages a store keeps (all but `$SYS` ones).
-    pub fn durable_retained(&self) -> impl Iterator<Item = (&Message, QoS)> {
+    pub fn durable_retained(&self) -> impl Iterator<Item = &Retained> {
         self.retained.durable()
     }
 
-    /// Puts back a retained message loaded by a store. False (counted and logged) if
-    /// the retained caps in force leave no room for it.
-    pub fn restore_retained(&mut self, message: Message, qos: QoS, now: Instant) -> bool {
+    /// Puts back a retained message loaded by a store, with its retain source if the
+    /// store kept one. False (counted and logged) if the retained caps in force leave no
+    /// room for it.
+    pub fn restore_retained(&mut self, retained: Retained, now: Instant) -> bool {
         let (max_count, max_bytes) = (
             self.limits.max_retained_messages,
             self.limits.max_retained_bytes,
         );
-        let topic = message.topic().to_owned();
-        match self.retained.restore(message, qos, max_count, max_bytes) {
+        let topic = retained.0.topic().to_owned();
+        match self.retained.restore(retained, max_count, max_bytes) {
             Ok(()) => true,
             Err(why) => {
                 self.stats.publish_dropped += 1;

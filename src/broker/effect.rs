@@ -10,6 +10,7 @@
 use super::compact_str::CompactStr;
 use super::id::ConnId;
 use super::message::Message;
+use super::retained::RetainSource;
 #[cfg(doc)]
 use super::Broker;
 use crate::codec::QoS;
@@ -176,6 +177,8 @@ pub enum Durable {
         message: Message,
         /// Its QoS.
         qos: QoS,
+        /// Who published it, under `check_retain_source`.
+        source: Option<std::rc::Rc<RetainSource>>,
         /// The message it replaced (whose body a store may now drop).
         replaced: Option<Message>,
     },

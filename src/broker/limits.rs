@@ -16,6 +16,34 @@ pub struct ListenerPolicy {
     /// name and password are ignored and the password file is not consulted
     /// (`use_identity_as_username`, TLS listeners with `require_certificate true`).
     pub use_identity_as_username: bool,
+    /// What the listener does to its clients' ids and topics.
+    pub clients: ListenerClients,
+}
+
+impl Default for ListenerPolicy {
+    /// Anonymous clients allowed, nothing else set: the embedded defaults' listener.
+    fn default() -> ListenerPolicy {
+        ListenerPolicy {
+            allow_anonymous: true,
+            use_identity_as_username: false,
+            clients: ListenerClients::default(),
+        }
+    }
+}
+
+/// Mosquitto's listener keys that change what a client is called and which topics it
+/// sees. Fixed at start, as in Mosquitto: a reload keeps the listeners' values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenerClients {
+    /// Prefixed to every topic and filter a client of the listener sends (PUBLISH,
+    /// SUBSCRIBE, UNSUBSCRIBE, will) and stripped from the topics it is sent, so it sees
+    /// only the messages below it (`mount_point`).
+    pub mount_point: Option<Box<str>>,
+    /// The client's user name replaces its client id; a client without one is refused
+    /// as not authorised (`use_username_as_clientid`).
+    pub use_username_as_clientid: bool,
+    /// The listener's own `max_qos`, overriding [`Limits::max_qos`] for its clients.
+    pub max_qos: Option<QoS>,
 }
 
 /// Caps and timeouts of the broker core. Zero means "no limit" only where a field says so.
@@ -91,10 +119,23 @@ pub struct Limits {
     pub allow_zero_length_clientid: bool,
     /// Prefix of generated client ids (`auto_id_prefix`).
     pub auto_id_prefix: String,
+    /// Only client ids that start with it may connect, generated ones included; others
+    /// are refused as not authorised (`clientid_prefixes`; empty: any id).
+    pub clientid_prefixes: String,
+    /// A retained message is sent to a new subscriber only if its publisher may still
+    /// write its topic under the ACL in force (`check_retain_source`).
+    pub check_retain_source: bool,
+    /// Deliveries go at the subscription's QoS, not the lower of it and the message's
+    /// (`upgrade_outgoing_qos`; against [MQTT-3.8.4-6], as in Mosquitto).
+    pub upgrade_outgoing_qos: bool,
+    /// Bytes of outbound QoS 1/2 messages in flight per client: none is sent while the
+    /// window holds this many or more (one always fits); 0 = no byte cap
+    /// (`max_inflight_bytes`).
+    pub max_inflight_bytes: usize,
     /// Whether retained messages are stored (`retain_available`).
     pub retain_available: bool,
-    /// The highest QoS clients may publish, subscribe or leave a will at (`max_qos`;
-    /// Mosquitto's is per listener, Sol's applies to every listener).
+    /// The highest QoS clients may publish, subscribe or leave a will at (`max_qos`
+    /// before any `listener` line; a listener's own [`ListenerClients::max_qos`] wins).
     pub max_qos: QoS,
     /// Emit [`super::Effect::Durable`] effects for a store to consume. Fixed at start.
     pub track_durable: bool,
@@ -110,6 +151,20 @@ pub struct Limits {
 /// snapshot, a firmware image) passes by default, as it does with Mosquitto, with room
 /// for smaller large ones beside it.
 pub const DEFAULT_LARGE_MESSAGE_MEMORY: usize = 12 << 20;
+
+impl Limits {
+    /// The QoS of a delivery of a message published at `published` through a
+    /// subscription granted `granted`: the lower of the two [MQTT-3.8.4-6], or the
+    /// subscription's under `upgrade_outgoing_qos` (Mosquitto's non-standard option).
+    #[inline]
+    pub fn delivery_qos(&self, published: QoS, granted: QoS) -> QoS {
+        if self.upgrade_outgoing_qos {
+            granted
+        } else {
+            published.min(granted)
+        }
+    }
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -142,14 +197,15 @@ impl Default for Limits {
             max_offline_sessions: 1000,
             allow_zero_length_clientid: true,
             auto_id_prefix: "auto-".to_string(),
+            clientid_prefixes: String::new(),
+            check_retain_source: false,
+            upgrade_outgoing_qos: false,
+            max_inflight_bytes: 0,
             retain_available: true,
             max_qos: QoS::ExactlyOnce,
             track_durable: false,
             ack_after_sync: false,
-            listeners: vec![ListenerPolicy {
-                allow_anonymous: true,
-                use_identity_as_username: false,
-            }],
+            listeners: vec![ListenerPolicy::default()],
         }
     }
 }

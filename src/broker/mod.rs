@@ -35,6 +35,7 @@ mod index;
 pub mod large;
 mod limits;
 mod message;
+mod mount;
 mod outbox;
 mod output;
 mod retained;
@@ -56,9 +57,10 @@ pub use durable::{
 };
 pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
-pub use limits::{Limits, ListenerPolicy, DEFAULT_LARGE_MESSAGE_MEMORY};
+pub use limits::{Limits, ListenerClients, ListenerPolicy, DEFAULT_LARGE_MESSAGE_MEMORY};
 pub use message::{Message, MessageBuilder};
 pub use outbox::{Frame, OutputSegments};
+pub use retained::{RetainSource, Retained};
 pub use sessions::SESSION_BYTES;
 pub use stats::{Stats, StoreStats};
 /// Public for the micro-benchmarks (`benches/topic.rs`), which measure matching, insert and
@@ -251,6 +253,11 @@ impl Broker {
         limits.max_connections = self.limits.max_connections;
         if limits.listeners.len() != self.limits.listeners.len() {
             limits.listeners.clone_from(&self.limits.listeners);
+        }
+        // Mount points, use_username_as_clientid and a listener's max_qos are fixed at
+        // start, as in Mosquitto: connected clients' topics and ids depend on them.
+        for (new, old) in limits.listeners.iter_mut().zip(&self.limits.listeners) {
+            new.clients.clone_from(&old.clients);
         }
         self.sys_next = (!limits.sys_interval.is_zero()).then_some(now);
         // Whether there is a store is fixed at start.

@@ -11,6 +11,23 @@ use super::effect::{Durable, Journal};
 use super::message::Message;
 use crate::codec::QoS;
 use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Who published a retained message, kept with it under `check_retain_source`: the ACL
+/// identity whose right to write its topic is checked again each time the message is
+/// sent to a new subscriber (a reload may have taken the right away). `Rc`: the durable
+/// record of the change shares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetainSource {
+    /// The publisher's client id.
+    pub client_id: Box<str>,
+    /// The user name it logged in with.
+    pub username: Option<Box<str>>,
+}
+
+/// A retained message: the body, its QoS and, under `check_retain_source`, who
+/// published it (none for the broker's own `$SYS` messages and from an older store).
+pub type Retained = (Message, QoS, Option<Rc<RetainSource>>);
 
 /// Why a retained message was not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +43,8 @@ pub enum RetainRefused {
 pub struct RetainedStore {
     /// Changes of non-`$SYS` topics, for a store.
     journal: Journal,
-    /// Topic to retained message and its QoS.
-    map: HashMap<Box<str>, (Message, QoS)>,
+    /// Topic to retained message, its QoS and its publisher.
+    map: HashMap<Box<str>, Retained>,
     /// Sum of the sizes of non-`$SYS` retained messages.
     bytes: usize,
     /// Number of non-`$SYS` retained messages.
@@ -48,16 +65,16 @@ impl RetainedStore {
         self.journal.pop()
     }
 
-    /// Stores `message` as the topic's retained message, replacing any previous one.
+    /// Stores `message` (published by `source`) as the topic's retained message,
+    /// replacing any previous one.
     pub fn set(
         &mut self,
-        message: Message,
-        qos: QoS,
+        (message, qos, source): Retained,
         max_count: usize,
         max_bytes: usize,
     ) -> Result<(), RetainRefused> {
         let capped = !message.topic().starts_with('$');
-        let old = self.map.get(message.topic()).map(|(m, _)| m.budget_size());
+        let old = self.map.get(message.topic()).map(|(m, ..)| m.budget_size());
         if capped {
             if old.is_none() && self.count >= max_count {
                 return Err(RetainRefused::TooManyMessages);
@@ -70,12 +87,16 @@ impl RetainedStore {
         }
         let replaced = self
             .map
-            .insert(message.topic().into(), (message.clone(), qos))
-            .map(|(m, _)| m);
+            .insert(
+                message.topic().into(),
+                (message.clone(), qos, source.clone()),
+            )
+            .map(|(m, ..)| m);
         if capped {
             self.journal.record(|| Durable::RetainedSet {
                 message,
                 qos,
+                source,
                 replaced,
             });
         }
@@ -86,30 +107,29 @@ impl RetainedStore {
     /// recording it (it is on disk already).
     pub fn restore(
         &mut self,
-        message: Message,
-        qos: QoS,
+        retained: Retained,
         max_count: usize,
         max_bytes: usize,
     ) -> Result<(), RetainRefused> {
         let enabled = self.journal.enabled();
         self.journal.set_enabled(false);
-        let result = self.set(message, qos, max_count, max_bytes);
+        let result = self.set(retained, max_count, max_bytes);
         self.journal.set_enabled(enabled);
         result
     }
 
     /// The retained messages a store keeps (every topic but `$SYS` ones).
-    pub fn durable(&self) -> impl Iterator<Item = (&Message, QoS)> {
+    pub fn durable(&self) -> impl Iterator<Item = &Retained> {
         self.map
             .iter()
             .filter(|(topic, _)| !topic.starts_with('$'))
-            .map(|(_, (m, qos))| (m, *qos))
+            .map(|(_, retained)| retained)
     }
 
     /// Removes the topic's retained message; true if there was one.
     pub fn clear(&mut self, topic: &str) -> bool {
         match self.map.remove(topic) {
-            Some((m, _)) => {
+            Some((m, ..)) => {
                 if !topic.starts_with('$') {
                     self.bytes -= m.budget_size();
                     self.count -= 1;
@@ -124,10 +144,7 @@ impl RetainedStore {
     }
 
     /// Retained messages whose topic matches `filter`.
-    pub fn matching<'a>(
-        &'a self,
-        filter: &'a str,
-    ) -> impl Iterator<Item = &'a (Message, QoS)> + 'a {
+    pub fn matching<'a>(&'a self, filter: &'a str) -> impl Iterator<Item = &'a Retained> + 'a {
         let literal = !filter.contains(['+', '#']);
         let exact = if literal { self.map.get(filter) } else { None };
         let scan = (!literal).then(|| {
@@ -158,21 +175,29 @@ mod tests {
     #[test]
     fn caps_count_and_bytes_but_replacing_is_allowed() {
         let mut r = RetainedStore::default();
-        r.set(Message::new("a", b"1"), QoS::AtMostOnce, 1, 100)
+        r.set((Message::new("a", b"1"), QoS::AtMostOnce, None), 1, 100)
             .unwrap();
         assert_eq!(
-            r.set(Message::new("b", b"1"), QoS::AtMostOnce, 1, 100),
+            r.set((Message::new("b", b"1"), QoS::AtMostOnce, None), 1, 100),
             Err(RetainRefused::TooManyMessages)
         );
-        r.set(Message::new("a", b"22"), QoS::AtLeastOnce, 1, 100)
+        r.set((Message::new("a", b"22"), QoS::AtLeastOnce, None), 1, 100)
             .unwrap();
         assert_eq!(r.bytes(), 5);
         assert_eq!(
-            r.set(Message::new("a", &[0; 100]), QoS::AtMostOnce, 1, 100),
+            r.set(
+                (Message::new("a", &[0; 100]), QoS::AtMostOnce, None),
+                1,
+                100
+            ),
             Err(RetainRefused::TooManyBytes)
         );
-        r.set(Message::new("$SYS/x", b"1"), QoS::AtMostOnce, 1, 100)
-            .unwrap();
+        r.set(
+            (Message::new("$SYS/x", b"1"), QoS::AtMostOnce, None),
+            1,
+            100,
+        )
+        .unwrap();
         assert_eq!(r.len(), 2);
         assert!(r.clear("a"));
         assert_eq!((r.bytes(), r.count), (0, 0));
@@ -182,11 +207,11 @@ mod tests {
     fn matching_literal_and_wildcard_filters() {
         let mut r = RetainedStore::default();
         for t in ["a/b", "a/c", "b/c", "$SYS/x"] {
-            r.set(Message::new(t, b"p"), QoS::AtMostOnce, 10, 100)
+            r.set((Message::new(t, b"p"), QoS::AtMostOnce, None), 10, 100)
                 .unwrap();
         }
         let topics = |f: &str| {
-            let mut v: Vec<String> = r.matching(f).map(|(m, _)| m.topic().to_string()).collect();
+            let mut v: Vec<String> = r.matching(f).map(|(m, ..)| m.topic().to_string()).collect();
             v.sort();
             v
         };

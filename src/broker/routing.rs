@@ -22,7 +22,7 @@ impl Broker {
             let why = "retained PUBLISH while retain_available is false";
             return self.protocol_error_code(conn, why, ReasonCode::RETAIN_NOT_SUPPORTED, now);
         }
-        if p.qos > self.limits.max_qos {
+        if p.qos > self.max_qos(conn) {
             // QoS not supported [MQTT-3.2.2-11 of 5.0]; Mosquitto disconnects a 3.1.1
             // client for it too.
             let why = "PUBLISH above max_qos";
@@ -46,6 +46,19 @@ impl Broker {
             }
         } else {
             p
+        };
+        // The mount point goes in front once the alias is resolved (the alias names the
+        // client's own topic), before the caps and the ACL see it, as in Mosquitto.
+        let mounted_topic;
+        let p = match self.mount_point(conn) {
+            Some(mount) => {
+                mounted_topic = format!("{mount}{}", p.topic);
+                codec::Publish {
+                    topic: &mounted_topic,
+                    ..p
+                }
+            }
+            None => p,
         };
         let verdict = self.accept_publish(conn, &p, now);
         let reason = match verdict {
@@ -229,9 +242,9 @@ impl Broker {
         }
     }
 
-    /// Routes a message to every matching subscription, once per session at the highest
-    /// granted QoS, and updates the retained store. `from` is the publishing connection
-    /// (none for wills and `$SYS`).
+    /// Updates the retained store and routes a message ([`Broker::route`]). `from` is
+    /// the publishing connection (none for wills and `$SYS`), whose session is the
+    /// message's retain source.
     pub(super) fn publish(
         &mut self,
         from: Option<ConnId>,
@@ -241,8 +254,39 @@ impl Broker {
         now: Instant,
     ) {
         if retain {
-            self.retain(&message, qos, now);
+            let source = from
+                .and_then(|c| self.session_of(c))
+                .and_then(|sid| self.sessions.get(sid))
+                .and_then(|s| self.retain_source(s.client_id(), s.username()));
+            self.retain(&message, qos, source, now);
         }
+        self.route(from, message, qos, retain, now);
+    }
+
+    /// Who published a retained message, kept only under `check_retain_source`.
+    pub(super) fn retain_source(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+    ) -> Option<std::rc::Rc<RetainSource>> {
+        self.limits.check_retain_source.then(|| {
+            std::rc::Rc::new(RetainSource {
+                client_id: client_id.into(),
+                username: username.map(Box::from),
+            })
+        })
+    }
+
+    /// Routes a message to every matching subscription, once per session at the highest
+    /// granted QoS. `from` is the publishing connection.
+    pub(super) fn route(
+        &mut self,
+        from: Option<ConnId>,
+        message: Message,
+        qos: QoS,
+        retain: bool,
+        now: Instant,
+    ) {
         let mut matches = std::mem::take(&mut self.scratch);
         matches.clear();
         self.tree.matches(message.topic(), &mut matches);
@@ -304,7 +348,7 @@ impl Broker {
             // for Retain As Published [MQTT-3.3.1-12 of 5.0].
             let item = Queued {
                 message: message.clone(),
-                qos: qos.min(sub.qos),
+                qos: self.limits.delivery_qos(qos, sub.qos),
                 retain: retain && sub.retain_as_published,
                 subscription_id: sub.subscription_id,
                 share: 0,
@@ -319,9 +363,15 @@ impl Broker {
         }
     }
 
-    /// Makes `message` its topic's retained message, within the retained caps; an empty
-    /// payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
-    pub(super) fn retain(&mut self, message: &Message, qos: QoS, now: Instant) {
+    /// Makes `message` (published by `source`) its topic's retained message, within the
+    /// retained caps; an empty payload clears the topic [MQTT-3.3.1-10], [MQTT-3.3.1-11].
+    pub(super) fn retain(
+        &mut self,
+        message: &Message,
+        qos: QoS,
+        source: Option<std::rc::Rc<RetainSource>>,
+        now: Instant,
+    ) {
         if message.payload().is_empty() {
             self.retained.clear(message.topic());
             return;
@@ -332,7 +382,7 @@ impl Broker {
         );
         if let Err(why) = self
             .retained
-            .set(message.clone(), qos, max_count, max_bytes)
+            .set((message.clone(), qos, source), max_count, max_bytes)
         {
             // The previous retained message must go even if the new one cannot be
             // stored [MQTT-3.3.1-7]: a stale value is worse than none.

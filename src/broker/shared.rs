@@ -330,7 +330,7 @@ impl Broker {
         }
         let item = Queued {
             message: message.clone(),
-            qos: qos.min(m.qos),
+            qos: self.limits.delivery_qos(qos, m.qos),
             retain: retain && m.retain_as_published,
             subscription_id: m.subscription_id,
             share: gid + 1,

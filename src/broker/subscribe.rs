@@ -16,29 +16,32 @@ impl Broker {
     ) {
         let mut codes: heapless::Vec<u8, 64> = heapless::Vec::new();
         let mut more_codes = Vec::new();
-        let mut granted_filters: Vec<(&str, QoS, bool)> = Vec::new();
+        let mut granted_filters: Vec<(std::borrow::Cow<'_, str>, QoS, bool)> = Vec::new();
         let subscription_id = p
             .properties
             .u32(property::SUBSCRIPTION_IDENTIFIER)
             .unwrap_or(0);
+        let max_qos = self.max_qos(conn);
+        let mount: Option<Box<str>> = self.mount_point(conn).map(Box::from);
         for (filter, options) in p.filters() {
+            let filter = mount::mounted_filter(mount.as_deref(), filter);
             // Granted at most max_qos [MQTT-3.2.2-9 of 5.0].
-            let qos = options.qos.min(self.limits.max_qos);
+            let qos = options.qos.min(max_qos);
             let existed = self
                 .tree
-                .find(filter)
+                .find(&filter)
                 .is_some_and(|at| self.tree.granted(at, sid).is_some());
-            let shared = shared_filter(filter);
+            let shared = shared_filter(&filter);
             if matches!(shared, Some(Ok(_))) && options.no_local {
                 // [MQTT-3.8.3-4 of 5.0]
                 let why = "No Local on a shared subscription";
                 return self.protocol_error(conn, why, now);
             }
             let outcome = match shared {
-                None => self.subscribe_one(sid, filter, qos).map(Some),
+                None => self.subscribe_one(sid, &filter, qos).map(Some),
                 Some(Err(e)) => Err((ReasonCode::TOPIC_FILTER_INVALID, e.as_str())),
                 Some(Ok((group, inner))) => {
-                    let member = (group, inner, filter);
+                    let member = (group, inner, &*filter);
                     let rap = options.retain_as_published;
                     self.subscribe_shared(sid, member, qos, rap, subscription_id)
                         .map(|()| None)
@@ -48,7 +51,7 @@ impl Broker {
                 // A shared subscription: no retained messages [MQTT-3.3.1-? of 5.0].
                 Ok(None) => ReasonCode::granted(qos).0,
                 Ok(Some(acl_checked)) => {
-                    if let Some(at) = self.tree.find(filter) {
+                    if let Some(at) = self.tree.find(&filter) {
                         let (nl, rap) = (options.no_local, options.retain_as_published);
                         self.tree.set_options(at, sid, nl, rap, subscription_id);
                     }
@@ -93,18 +96,19 @@ impl Broker {
         for (filter, granted, acl_checked) in granted_filters {
             log::info!(target: crate::log::TARGET_SUBSCRIBE, "{} {} {filter}", self.client_id_of(conn).unwrap_or_default(), granted as u8);
             let stamp = self.clock.stamp(now);
-            let mut retained: Vec<(Message, QoS)> = self
+            let mut retained: Vec<Retained> = self
                 .retained
-                .matching(filter)
-                .filter(|(m, _)| m.remaining(stamp).is_ok())
-                .filter(|(m, _)| !acl_checked || self.acl_allows(sid, m.topic(), Want::Read))
+                .matching(&filter)
+                .filter(|(m, ..)| m.remaining(stamp).is_ok())
+                .filter(|(m, ..)| !acl_checked || self.acl_allows(sid, m.topic(), Want::Read))
+                .filter(|(m, _, source)| self.source_may_write(source.as_deref(), m.topic()))
                 .cloned()
                 .collect();
             retained.sort_by(|a, b| a.0.topic().cmp(b.0.topic()));
-            for (message, qos) in retained {
+            for (message, qos, _) in retained {
                 let item = Queued {
                     message,
-                    qos: qos.min(granted),
+                    qos: self.limits.delivery_qos(qos, granted),
                     retain: true,
                     subscription_id,
                     share: 0,
@@ -238,7 +242,9 @@ impl Broker {
         now: Instant,
     ) {
         let mut codes = Vec::new();
+        let mount: Option<Box<str>> = self.mount_point(conn).map(Box::from);
         for filter in p.filters() {
+            let filter = &*mount::mounted_filter(mount.as_deref(), filter);
             if let Some(Ok((group, inner))) = shared_filter(filter) {
                 let removed = self.leave_group(sid, group, inner);
                 if removed {

@@ -98,7 +98,12 @@ impl Broker {
                 Message::with_expiry(m.topic(), m.properties(), m.payload(), Some(at))
             }
         };
-        self.publish(None, message, will.qos, will.retain, now);
+        if will.retain {
+            // The will's client is its retain source, as in Mosquitto.
+            let source = self.retain_source(&will.client_id, will.username.as_deref());
+            self.retain(&message, will.qos, source, now);
+        }
+        self.route(None, message, will.qos, will.retain, now);
     }
 
     /// The delayed will of session `sid`, if one waits: published when its delay has

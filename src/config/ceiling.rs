@@ -47,6 +47,13 @@ impl SlotSizes {
 /// store is outside the memory work of issue 4).
 pub const ENTRY_OVERHEAD_ESTIMATE: u64 = 64;
 
+/// Bytes of a retained message's publisher record (`check_retain_source`) beyond its two
+/// strings' bytes: the `Rc` with its two counts, and three allocations' overhead (the `Rc`
+/// and the two boxed strings, 16 bytes each as `broker::string_heap_bytes` counts).
+const RETAIN_SOURCE_BYTES: u64 = (2 * std::mem::size_of::<usize>()
+    + std::mem::size_of::<crate::broker::RetainSource>()) as u64
+    + 3 * 16;
+
 /// One line of the ceiling.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CeilingItem {
@@ -76,7 +83,14 @@ impl MemoryCeiling {
 
         let subscriptions =
             n(l.max_subscriptions).min(n(l.max_subscriptions_per_client).saturating_mul(sessions));
-        let topic_entry = n(l.max_topic_length) + ENTRY_OVERHEAD_ESTIMATE;
+        // Under check_retain_source each retained message keeps its publisher's client id
+        // and user name (an `Rc` of the two).
+        let retain_source = if l.check_retain_source {
+            RETAIN_SOURCE_BYTES + n(l.max_client_id_length) + n(l.max_username_length)
+        } else {
+            0
+        };
+        let topic_entry = n(l.max_topic_length) + ENTRY_OVERHEAD_ESTIMATE + retain_source;
         let username_bytes = string_heap_bytes(l.max_username_length) as u64;
         let session_bytes = SESSION_BYTES as u64
             + string_heap_bytes(l.max_client_id_length) as u64
@@ -146,8 +160,13 @@ impl MemoryCeiling {
             CeilingItem {
                 name: "retained messages",
                 formula: format!(
-                    "max_retained_bytes + max_retained_messages {} x (max_topic_length + {ENTRY_OVERHEAD_ESTIMATE})",
-                    l.max_retained_messages
+                    "max_retained_bytes + max_retained_messages {} x (max_topic_length + {ENTRY_OVERHEAD_ESTIMATE}{})",
+                    l.max_retained_messages,
+                    if retain_source > 0 {
+                        format!(" + publisher {retain_source}: check_retain_source")
+                    } else {
+                        String::new()
+                    }
                 ),
                 bytes: n(l.max_retained_bytes)
                     .saturating_add(n(l.max_retained_messages).saturating_mul(topic_entry)),
@@ -336,6 +355,19 @@ mod tests {
             (item.name, item.bytes),
             ("queued and inflight messages", 1 << 20)
         );
+    }
+
+    #[test]
+    fn check_retain_source_counts_each_retained_message_s_publisher() {
+        let retained = |text: &str| {
+            let config = Config::parse(text, "t").expect("valid");
+            let ceiling = config.memory_ceiling(SLOTS);
+            let item = ceiling.items.iter().find(|i| i.name == "retained messages");
+            item.expect("a retained line").bytes
+        };
+        let base = "max_retained_messages 10\nmax_client_id_length 100\nmax_username_length 50\n";
+        let more = retained(&format!("{base}check_retain_source true\n")) - retained(base);
+        assert_eq!(more, 10 * (RETAIN_SOURCE_BYTES + 150));
     }
 
     #[test]

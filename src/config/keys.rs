@@ -167,6 +167,9 @@ pub const CAPS: &[Cap] = &[
     bytes("max_queued_bytes", 0, NO_MAX, |c| {
         &mut c.limits.max_queued_bytes
     }),
+    bytes("max_inflight_bytes", 0, NO_MAX, |c| {
+        &mut c.limits.max_inflight_bytes
+    }),
     bytes("message_size_limit", 0, PROTOCOL_MAX_PAYLOAD as u64, |c| {
         &mut c.limits.message_size_limit
     }),
@@ -281,8 +284,6 @@ pub const UNSUPPORTED: &[&str] = &[
     // Security, authentication, plugins.
     "auth_plugin",
     "auth_plugin_deny_special_chars",
-    "check_retain_source",
-    "clientid_prefixes",
     "enable_control_api",
     "global_plugin",
     "plugin",
@@ -298,17 +299,13 @@ pub const UNSUPPORTED: &[&str] = &[
     // Limits Sol expresses differently.
     "global_max_clients",
     "global_max_connections",
-    "max_inflight_bytes",
     "memory_limit",
-    "upgrade_outgoing_qos",
     // Listener options.
     "accept_protocol_versions",
     "bind_interface",
     "http_dir",
     "maximum_qos",
     "max_topic_alias_broker",
-    "mount_point",
-    "use_username_as_clientid",
     "websockets_headers_size",
     "websockets_origin",
     // TLS.

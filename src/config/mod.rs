@@ -29,7 +29,7 @@ mod value;
 pub use ceiling::{size, CeilingItem, MemoryCeiling, SlotSizes};
 
 use crate::auth::{Auth, AuthFile, FileError};
-use crate::broker::{Limits, ListenerPolicy};
+use crate::broker::{Limits, ListenerClients, ListenerPolicy};
 use crate::log::LogConfig;
 use crate::store::StoreSettings;
 use crate::tls::{ListenerTls, TlsVersion};
@@ -182,6 +182,8 @@ pub struct ListenerConfig {
     /// TLS: `Some` when the listener has both `certfile` and `keyfile`; the server
     /// configuration is built (its files read) when the configuration is parsed.
     pub tls: Option<ListenerTls>,
+    /// `mount_point`, `use_username_as_clientid` and the listener's `max_qos`.
+    pub clients: ListenerClients,
 }
 
 /// The address a listener binds.
@@ -422,6 +424,7 @@ fn loopback_listeners(port: u16, allow_anonymous: bool) -> Vec<ListenerConfig> {
             socket_domain: None,
             allow_anonymous,
             tls: None,
+            clients: ListenerClients::default(),
         })
         .collect()
 }
@@ -436,6 +439,7 @@ fn policies(listeners: &[ListenerConfig]) -> Vec<ListenerPolicy> {
                 .tls
                 .as_ref()
                 .is_some_and(|t| t.settings.use_identity_as_username),
+            clients: l.clients.clone(),
         })
         .collect()
 }
@@ -519,6 +523,7 @@ mod tests {
             socket_domain,
             allow_anonymous,
             tls: None,
+            clients: ListenerClients::default(),
         };
         assert_eq!(
             l(Bind::Host("::1".into()), None, true).to_string(),

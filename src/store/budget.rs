@@ -64,8 +64,16 @@ impl DiskBudget {
     pub fn of(limits: &Limits, autosave_interval: u64, on_changes: bool) -> DiskBudget {
         let n = |v: usize| v as u64;
         let sessions = n(sessions(limits));
+        // Under check_retain_source a retained record ends with its publisher's client id
+        // and user name (two length prefixes and a presence byte).
+        let source = if limits.check_retain_source {
+            2 + n(limits.max_client_id_length) + 1 + 2 + n(limits.max_username_length)
+        } else {
+            0
+        };
         let retained = n(limits.max_retained_bytes).saturating_add(
-            n(limits.max_retained_messages).saturating_mul(BODY_RECORD_OVERHEAD + RETAIN_RECORD),
+            n(limits.max_retained_messages)
+                .saturating_mul(BODY_RECORD_OVERHEAD + RETAIN_RECORD + source),
         );
         let per_session_entries =
             n(limits.max_queued_messages).saturating_add(n(limits.max_inflight_messages));
@@ -139,8 +147,15 @@ mod tests {
         let retain = w.record(&Record::RetainSet {
             body: 1,
             qos: crate::codec::QoS::AtLeastOnce,
+            source: None,
         }) as u64;
         assert_eq!(retain, RETAIN_RECORD);
+        let with_source = w.record(&Record::RetainSet {
+            body: 1,
+            qos: crate::codec::QoS::AtLeastOnce,
+            source: Some(("id", Some("user"))),
+        }) as u64;
+        assert_eq!(with_source, RETAIN_RECORD + 2 + 2 + 1 + 2 + 4);
         let entry = w.record(&Record::EntryAdd {
             key: 1,
             seq: 2,
@@ -196,6 +211,13 @@ mod tests {
         let subscriptions = 50 * (SUBSCRIPTION_RECORD + 2 * 64);
         assert_eq!(b.max_live, retained + queued + sessions + subscriptions);
         assert_eq!(b.max_file, 2 * b.max_live);
+        // Each retained record may end with its publisher's id (23) and user name (10).
+        let sourced = Limits {
+            check_retain_source: true,
+            ..limits.clone()
+        };
+        let more = DiskBudget::of(&sourced, 300, false).max_live - b.max_live;
+        assert_eq!(more, 1000 * (2 + 23 + 1 + 2 + 10));
         let tiny = DiskBudget::of(
             &Limits {
                 max_queued_memory: 1000,

@@ -148,6 +148,10 @@ pub enum Record<'a> {
         body: u64,
         /// Its QoS.
         qos: QoS,
+        /// Who published it (client id, user name), kept under `check_retain_source`.
+        /// Added at the end of the record: an older Sol ignores it, and a record it
+        /// wrote has none.
+        source: Option<(&'a str, Option<&'a str>)>,
     },
     /// The topic has no retained message any more.
     RetainClear {
@@ -325,6 +329,14 @@ impl Writer {
         self.buf.extend_from_slice(s.as_bytes());
     }
 
+    /// A presence byte, then `s` if there is one.
+    fn opt_str16(&mut self, s: Option<&str>) {
+        self.buf.push(u8::from(s.is_some()));
+        if let Some(s) = s {
+            self.str16(s);
+        }
+    }
+
     /// Writes `record`; returns its size on disk.
     pub fn record(&mut self, record: &Record<'_>) -> usize {
         match *record {
@@ -347,10 +359,14 @@ impl Writer {
                 self.buf.extend_from_slice(payload);
                 self.end(at)
             }
-            Record::RetainSet { body, qos } => {
+            Record::RetainSet { body, qos, source } => {
                 let at = self.begin(kind::RETAIN_SET);
                 self.u64(body);
                 self.buf.push(qos as u8);
+                if let Some((client_id, username)) = source {
+                    self.str16(client_id);
+                    self.opt_str16(username);
+                }
                 self.end(at)
             }
             Record::RetainClear { topic } => {
@@ -371,10 +387,7 @@ impl Writer {
                 self.buf.push(version);
                 self.u64(offline_at);
                 self.str16(client_id);
-                self.buf.push(u8::from(username.is_some()));
-                if let Some(name) = username {
-                    self.str16(name);
-                }
+                self.opt_str16(username);
                 self.u32(expiry);
                 self.end(at)
             }
@@ -573,6 +586,14 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| ())
     }
 
+    /// A presence byte, then the string if it is not 0.
+    fn opt_str16(&mut self) -> Result<Option<&'a str>, ()> {
+        match self.u8()? {
+            0 => Ok(None),
+            _ => self.str16().map(Some),
+        }
+    }
+
     fn qos(&mut self) -> Result<QoS, ()> {
         QoS::from_bits(self.u8()?).ok_or(())
     }
@@ -601,6 +622,11 @@ fn parse(kind: u8, mut r: Reader<'_>) -> Result<Record<'_>, ()> {
         kind::RETAIN_SET => Record::RetainSet {
             body: r.u64()?,
             qos: r.qos()?,
+            source: if r.0.is_empty() {
+                None
+            } else {
+                Some((r.str16()?, r.opt_str16()?))
+            },
         },
         kind::RETAIN_CLEAR => Record::RetainClear { topic: r.str16()? },
         kind::SESSION => {
@@ -608,10 +634,7 @@ fn parse(kind: u8, mut r: Reader<'_>) -> Result<Record<'_>, ()> {
             let version = r.u8()?;
             let offline_at = r.u64()?;
             let client_id = r.str16()?;
-            let username = match r.u8()? {
-                0 => None,
-                _ => Some(r.str16()?),
-            };
+            let username = r.opt_str16()?;
             // Added for MQTT 5.0 at the end: a record of an older Sol has none.
             let expiry = if r.0.is_empty() { NEVER } else { r.u32()? };
             Record::Session {
@@ -678,6 +701,17 @@ mod tests {
             Record::RetainSet {
                 body: 7,
                 qos: QoS::AtLeastOnce,
+                source: None,
+            },
+            Record::RetainSet {
+                body: 8,
+                qos: QoS::AtMostOnce,
+                source: Some(("sensor", Some("u"))),
+            },
+            Record::RetainSet {
+                body: 9,
+                qos: QoS::AtMostOnce,
+                source: Some(("anonymous", None)),
             },
             Record::RetainClear { topic: "a/b" },
             Record::Session {

@@ -17,6 +17,7 @@
 
 use super::disk::FileBytes;
 use super::format::{self, HeaderError, Record, ENTRY_PUBREC, HEADER_LEN};
+use crate::broker::RetainSource;
 use crate::codec::QoS;
 use std::collections::HashMap;
 
@@ -113,8 +114,8 @@ pub struct Loaded {
     pub clock_ms: u64,
     /// Bodies by id.
     pub bodies: HashMap<u64, BodyAt>,
-    /// Retained messages: topic -> (body id, QoS).
-    pub retained: HashMap<String, (u64, QoS)>,
+    /// Retained messages: topic -> (body id, QoS, who published it if the record says).
+    pub retained: HashMap<String, (u64, QoS, Option<RetainSource>)>,
     /// Sessions by key.
     pub sessions: HashMap<u32, LoadedSession>,
     /// What was found.
@@ -238,10 +239,14 @@ fn apply(
                 },
             );
         }
-        Record::RetainSet { body, qos } => match body_in(bytes, &state.bodies, body) {
+        Record::RetainSet { body, qos, source } => match body_in(bytes, &state.bodies, body) {
             Some((topic, _, _)) => {
                 let topic = topic.to_owned();
-                state.retained.insert(topic, (body, qos));
+                let source = source.map(|(id, user)| RetainSource {
+                    client_id: id.into(),
+                    username: user.map(Box::from),
+                });
+                state.retained.insert(topic, (body, qos, source));
             }
             None => dangling = true,
         },
@@ -379,6 +384,7 @@ mod tests {
             Record::RetainSet {
                 body: 1,
                 qos: QoS::AtLeastOnce,
+                source: None,
             },
             Record::Session {
                 key: 1,
@@ -414,7 +420,7 @@ mod tests {
     fn replays_retained_messages_and_sessions() {
         let loaded = load(file(&sample())).expect("loads");
         assert_eq!(loaded.clock_ms, 9);
-        assert_eq!(loaded.retained["home/t"], (1, QoS::AtLeastOnce));
+        assert_eq!(loaded.retained["home/t"], (1, QoS::AtLeastOnce, None));
         assert_eq!(loaded.body(1), Some(("home/t", &[][..], &b"21.5"[..])));
         let s = &loaded.sessions[&1];
         assert_eq!(s.client_id, "ha");
@@ -496,6 +502,7 @@ mod tests {
             Record::RetainSet {
                 body: 42,
                 qos: QoS::AtMostOnce,
+                source: None,
             },
             Record::EntryAdd {
                 key: 9,

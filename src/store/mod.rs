@@ -262,9 +262,10 @@ impl Store {
             Some(m)
         };
         let (mut retained, mut sessions, mut dropped) = (0usize, 0usize, 0u64);
-        for (body, qos) in loaded.retained.values() {
+        for (body, qos, source) in loaded.retained.values() {
             let m = message(broker, *body);
-            let kept = m.is_some_and(|m| broker.restore_retained(m, *qos, now));
+            let source = source.clone().map(std::rc::Rc::new);
+            let kept = m.is_some_and(|m| broker.restore_retained((m, *qos, source), now));
             if kept {
                 retained += 1;
             } else {

@@ -27,7 +27,7 @@
 //! are read from the [`Broker`]), so the model never holds a second copy of them.
 
 use super::format::{self, Record, Writer, ENTRY_PUBREC, ENTRY_RETAIN, HEADER_LEN, ONLINE};
-use crate::broker::{Broker, Durable, Message, SessionFacts, StoredEntry};
+use crate::broker::{Broker, Durable, Message, Retained, SessionFacts, StoredEntry};
 use crate::codec::QoS;
 use std::collections::{HashMap, VecDeque};
 
@@ -150,13 +150,18 @@ impl SessionView {
     }
 }
 
+/// The fields of a retained message's source in its [`Record::RetainSet`].
+fn source_fields(s: &crate::broker::RetainSource) -> (&str, Option<&str>) {
+    (&s.client_id, s.username.as_deref())
+}
+
 /// A retained topic's change since the last save.
 #[derive(Debug)]
 struct PendingRetained {
     /// What the topic held on disk before (its body may be dropped after the save).
     before: Option<Message>,
-    /// What it holds now: message and QoS, or nothing.
-    after: Option<(Message, QoS)>,
+    /// What it holds now: message, QoS and publisher, or nothing.
+    after: Option<Retained>,
 }
 
 /// A piece of a compacted file: bytes to write, or a range of an earlier file to copy.
@@ -408,15 +413,17 @@ impl Model {
             Durable::RetainedSet {
                 message,
                 qos,
+                source,
                 replaced,
             } => {
                 let topic: Box<str> = message.topic().into();
+                let after = (message, qos, source);
                 self.retained
                     .entry(topic)
-                    .and_modify(|p| p.after = Some((message.clone(), qos)))
+                    .and_modify(|p| p.after = Some(after.clone()))
                     .or_insert(PendingRetained {
                         before: replaced,
-                        after: Some((message, qos)),
+                        after: Some(after),
                     });
             }
             Durable::RetainedCleared { topic, cleared } => {
@@ -535,9 +542,10 @@ impl Model {
                 self.release(before);
             }
             match p.after {
-                Some((message, qos)) => {
+                Some((message, qos, source)) => {
                     let body = self.reference(&mut w, broker, &message);
-                    let size = w.record(&Record::RetainSet { body, qos });
+                    let source = source.as_deref().map(source_fields);
+                    let size = w.record(&Record::RetainSet { body, qos, source });
                     if let Some(b) = self.bodies.get_mut(&message.addr()) {
                         b.retain_bytes = size as u32;
                     }
@@ -659,9 +667,10 @@ impl Model {
         let old: HashMap<usize, BodyInfo> = std::mem::take(&mut self.bodies);
         let mut out = PlanWriter::default();
         out.w.buf.extend_from_slice(&format::header());
-        for (message, qos) in broker.durable_retained() {
+        for (message, qos, source) in broker.durable_retained() {
             let body = self.place(&old, &mut out, broker, message, from_memory);
-            let size = out.w.record(&Record::RetainSet { body, qos });
+            let (qos, source) = (*qos, source.as_deref().map(source_fields));
+            let size = out.w.record(&Record::RetainSet { body, qos, source });
             if let Some(b) = self.bodies.get_mut(&message.addr()) {
                 b.retain_bytes = size as u32;
             }

@@ -274,9 +274,9 @@ struct SessionPicture {
 
 fn picture_of_broker(b: &Broker) -> Picture {
     let mut p = Picture::default();
-    for (m, qos) in b.durable_retained() {
+    for (m, qos, _) in b.durable_retained() {
         p.retained
-            .insert(m.topic().to_owned(), (m.payload().to_vec(), qos));
+            .insert(m.topic().to_owned(), (m.payload().to_vec(), *qos));
     }
     for id in b.persistent_sessions() {
         let facts = b.session_facts(&id).expect("persistent");
@@ -319,7 +319,7 @@ fn picture_of_broker(b: &Broker) -> Picture {
 
 fn picture_of_file(l: &Loaded) -> Picture {
     let mut p = Picture::default();
-    for (topic, (body, qos)) in &l.retained {
+    for (topic, (body, qos, _)) in &l.retained {
         let (_, _, payload) = l.body(*body).expect("retained bodies are loaded");
         p.retained.insert(topic.clone(), (payload.to_vec(), *qos));
     }
@@ -991,4 +991,32 @@ fn a_failing_sync_is_retried_and_reported() {
     assert!(!store.failing());
     assert!(store.stop(&broker, Duration::from_secs(10)));
     assert!(picture_of_file(&load_sim(&disk)).retained.contains_key("a"));
+}
+
+#[test]
+fn a_retained_message_keeps_its_publisher_through_saves_and_compaction() {
+    let disk = SimDisk::default();
+    let mut rig = Rig::new(disk.clone());
+    let limits = Limits {
+        check_retain_source: true,
+        sys_interval: Duration::ZERO,
+        ..Limits::default()
+    };
+    rig.broker.reconfigure(limits, rig.now);
+    rig.connect(0, "sensor", true);
+    rig.publish(0, "home/t", b"21", QoS::AtMostOnce, true, 1);
+    // The rig's clients log in as "u".
+    let source = Some(crate::broker::RetainSource {
+        client_id: "sensor".into(),
+        username: Some("u".into()),
+    });
+    assert!(rig.save());
+    assert_eq!(load_sim(&disk).retained["home/t"].2, source, "appended");
+    assert!(rig.compact(true));
+    assert_eq!(load_sim(&disk).retained["home/t"].2, source, "compacted");
+    // A record without a source (what an older Sol wrote) loads as unchecked.
+    rig.broker.reconfigure(Limits::default(), rig.now);
+    rig.publish(0, "home/u", b"22", QoS::AtMostOnce, true, 2);
+    assert!(rig.save());
+    assert_eq!(load_sim(&disk).retained["home/u"].2, None);
 }

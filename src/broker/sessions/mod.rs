@@ -566,20 +566,26 @@ impl Sender<'_> {
         self.session
     }
 
-    /// Sends the oldest queued message unless it is QoS 1/2 and `max_inflight` messages
-    /// are in flight already: `frame` makes what goes on the wire from it and its packet
+    /// Sends the oldest queued message unless it is QoS 1/2 and `max_inflight` messages,
+    /// or `max_inflight_bytes` bytes of them (0: no byte cap), are in flight already:
+    /// `frame` makes what goes on the wire from it and its packet
     /// id. A QoS 1/2 message gets a packet id and enters the inflight window, kept for
     /// re-delivery until acknowledged; a QoS 0 one is gone. If `frame` fails, the message
     /// is dropped (the caller counts it). `None` when nothing may be sent.
     #[inline]
     pub fn next<T, E>(
         &mut self,
-        max_inflight: usize,
+        (max_inflight, max_inflight_bytes): (usize, usize),
         frame: impl FnOnce(&Queued, Option<u16>) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
         let s = &mut *self.session;
         let front = s.front()?;
-        if front.qos != QoS::AtMostOnce && s.inflight_len() >= max_inflight {
+        if front.qos != QoS::AtMostOnce
+            && (s.inflight_len() >= max_inflight
+                // Mosquitto's rule: a message may go while the window holds fewer bytes
+                // than the cap, so one always fits (`max_inflight_bytes`; 0: no cap).
+                || (max_inflight_bytes != 0 && s.inflight_bytes >= max_inflight_bytes))
+        {
             return None;
         }
         let held_before = s.held_bytes();
@@ -642,7 +648,10 @@ mod tests {
         t.enqueue(sid, item(QoS::AtLeastOnce));
         t.enqueue(sid, item(QoS::AtMostOnce));
         assert_eq!(t.held_bytes(), 26);
-        let sent = t.sender(sid).unwrap().next(10, |_, id| Ok::<_, ()>(id));
+        let sent = t
+            .sender(sid)
+            .unwrap()
+            .next((10, 0), |_, id| Ok::<_, ()>(id));
         let id = sent.unwrap().unwrap();
         assert_eq!(t.held_bytes(), 26, "in flight, still held");
         assert!(t.acknowledge(sid, id.unwrap(), Awaiting::Puback));
@@ -675,7 +684,7 @@ mod tests {
         let p = t.create("p", NEVER);
         t.attach(p, 1, V311, NEVER, Some("u"));
         t.enqueue(p, item(QoS::AtLeastOnce));
-        t.sender(p).unwrap().next(10, |_, _| Ok::<_, ()>(()));
+        t.sender(p).unwrap().next((10, 0), |_, _| Ok::<_, ()>(()));
         let records: Vec<Durable> = std::iter::from_fn(|| t.pop_durable()).collect();
         let names: Vec<&str> = records
             .iter()

@@ -121,6 +121,7 @@ fn anonymous_client_refused_when_listener_forbids_it() {
         listeners: vec![ListenerPolicy {
             allow_anonymous: false,
             use_identity_as_username: false,
+            ..ListenerPolicy::default()
         }],
         ..Limits::default()
     };

@@ -8,6 +8,7 @@ mod caps;
 mod connect;
 mod flow;
 mod held_acks;
+mod listener;
 mod routing;
 mod sessions;
 mod shared;

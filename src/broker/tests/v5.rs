@@ -589,3 +589,46 @@ fn a_failed_enhanced_authentication_is_refused_with_0x87_mqtt_4_12_0_4_v5() {
     );
     assert_eq!(auth_frames(&mut h, 1), [(0x8c, None, None)]);
 }
+
+#[test]
+fn a_mounted_v5_client_aliases_its_own_topics_and_is_refused_with_0x87_v5() {
+    let mut listeners = vec![ListenerPolicy::default(); 2];
+    listeners[1].clients.mount_point = Some("mp/".into());
+    listeners[1].clients.use_username_as_clientid = true;
+    listeners[1].clients.max_qos = Some(Q1);
+    let mut h = Harness::with(Limits {
+        listeners,
+        clientid_prefixes: "c".into(),
+        ..Limits::default()
+    });
+    h.subscriber(9, "cw", &[("#", Q0)]);
+    let Packet::Connect(mut c) = connect5("c1", true, &[], None) else {
+        unreachable!("connect5 builds a CONNECT")
+    };
+    c.username = Some("carol");
+    h.broker.accepted(0, 1, h.now);
+    h.send(0, Packet::Connect(c));
+    let maximum_qos = props(&[Property::Byte(property::MAXIMUM_QOS, 1)]);
+    match &take_v5(&mut h, 0)[..] {
+        [V5::Connack(false, 0, p)] => assert!(p.ends_with(maximum_qos), "{p:?}"),
+        other => panic!("not accepted: {other:?}"),
+    }
+    assert_eq!(h.broker.client_id_of(0), Some("carol"));
+    h.send(0, subscribe(1, &[("a", Q2)]));
+    assert_eq!(take_v5(&mut h, 0), [V5::Suback(vec![1])]);
+    // The alias names the client's own topic; the mount point goes in front after.
+    let alias = props(&[Property::U16(property::TOPIC_ALIAS, 1)]);
+    h.send(0, publish5("a", Q0, None, alias));
+    h.send(0, publish5("", Q0, None, alias));
+    let bare = || V5::Publish("a".into(), b"m".to_vec(), Q0, false, Vec::new());
+    assert_eq!(take_v5(&mut h, 0), [bare(), bare()]);
+    let mounted = || pub_seen("mp/a", b"m", Q0, false, None);
+    assert_eq!(h.take(9), [mounted(), mounted()]);
+    // No user name on that listener, or an id without the prefix: 0x87.
+    h.broker.accepted(1, 1, h.now);
+    h.send(1, connect5("c2", true, &[], None));
+    assert_eq!(take_v5(&mut h, 1), [V5::Connack(false, 0x87, Vec::new())]);
+    h.broker.accepted(2, 0, h.now);
+    h.send(2, connect5("x", true, &[], None));
+    assert_eq!(take_v5(&mut h, 2), [V5::Connack(false, 0x87, Vec::new())]);
+}

@@ -10,6 +10,7 @@ use super::super::value;
 use super::super::{
     loopback_listeners, Bind, ListenerConfig, SocketDomain, DEFAULT_PORT, MAX_UNIX_SOCKET_PATH,
 };
+use super::clients::PendingClients;
 use super::tls::PendingTls;
 use super::{Parser, Scope};
 use std::net::{IpAddr, Ipv4Addr};
@@ -29,6 +30,8 @@ pub(super) struct PendingListener {
     pub(super) allow_anonymous: Option<bool>,
     /// The TLS keys given for this listener, each with its line.
     pub(super) tls: PendingTls,
+    /// `mount_point`, `use_username_as_clientid` and `max_qos` given for this listener.
+    pub(super) clients: PendingClients,
 }
 
 /// The deprecated default listener of `port` and `bind_address` and the settings given
@@ -113,6 +116,7 @@ impl Parser<'_> {
             socket_domain: None,
             allow_anonymous: None,
             tls: PendingTls::default(),
+            clients: PendingClients::default(),
         });
         self.scope = Scope::Listener(self.listeners.len() - 1);
         true
@@ -199,7 +203,11 @@ impl Parser<'_> {
                 );
             }
             let own = defaults.allow_anonymous.map(|(v, _)| v);
-            return loopback_listeners(DEFAULT_PORT, anonymous(own));
+            let mut loopback = loopback_listeners(DEFAULT_PORT, anonymous(own));
+            for l in &mut loopback {
+                l.clients = self.top_clients.resolve(&self.top_clients);
+            }
+            return loopback;
         }
 
         let mut all: Vec<PendingListener> = Vec::new();
@@ -221,6 +229,7 @@ impl Parser<'_> {
                 socket_domain: defaults.socket_domain,
                 allow_anonymous: defaults.allow_anonymous.map(|a| a.0),
                 tls: PendingTls::default(),
+                clients: PendingClients::default(),
             });
         } else {
             if let Some((_, line)) = defaults.socket_domain {
@@ -266,6 +275,7 @@ impl Parser<'_> {
                 socket_domain: l.socket_domain.map(|d| d.0),
                 allow_anonymous: anonymous(l.allow_anonymous),
                 tls,
+                clients: l.clients.resolve(&self.top_clients),
             });
         }
         out

@@ -9,12 +9,14 @@
 //!
 //! This file owns the grammar, the argument helpers and which file handles which key; the
 //! rules of the keys live beside it, one job per file: `caps` (the numeric caps of
-//! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping), `tls`
+//! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping),
+//! `clients` (`mount_point`, `use_username_as_clientid`, `max_qos`), `tls`
 //! (a listener's TLS keys), `log` (the `log_*` keys), `security` (anonymous access,
 //! client ids, the password and ACL files) and `persistence` (the store's keys). It must
 //! not know a key's rule itself.
 
 mod caps;
+mod clients;
 mod listeners;
 mod log;
 mod persistence;
@@ -24,7 +26,7 @@ mod tls;
 use super::keys;
 use super::value::{self, ValueError};
 use super::{policies, Config, ConfigError, ConfigErrors, Origin};
-use crate::codec::QoS;
+use clients::PendingClients;
 use listeners::{DefaultListener, PendingListener};
 use std::collections::HashMap;
 
@@ -78,6 +80,8 @@ struct Parser<'f> {
     listeners: Vec<PendingListener>,
     /// Where listener-scoped keys go now.
     scope: Scope,
+    /// `use_username_as_clientid` before any `listener` line (every listener's default).
+    top_clients: PendingClients,
     /// The last line of each key that was applied, for checks across keys.
     seen: HashMap<&'static str, usize>,
 }
@@ -97,6 +101,7 @@ impl<'f> Parser<'f> {
             default_listener: DefaultListener::default(),
             listeners: Vec::new(),
             scope: Scope::Default,
+            top_clients: PendingClients::default(),
             seen: HashMap::new(),
         }
     }
@@ -208,8 +213,13 @@ impl<'f> Parser<'f> {
             | "allow_anonymous"
             | "allow_zero_length_clientid"
             | "auto_id_prefix"
+            | "clientid_prefixes"
+            | "check_retain_source"
             | "password_file"
             | "acl_file" => self.security_key(line, key, args),
+            "mount_point" | "use_username_as_clientid" | "max_qos" => {
+                self.clients_key(line, key, args)
+            }
             "log_dest"
             | "log_type"
             | "log_timestamp"
@@ -230,10 +240,9 @@ impl<'f> Parser<'f> {
             "retain_available" => self
                 .flag(line, key, args, |c| &mut c.limits.retain_available)
                 .then_some("retain_available"),
-            "max_qos" => self.int_arg(line, key, args, 0, 2).map(|q| {
-                self.config.limits.max_qos = QoS::from_bits(q as u8).unwrap_or(QoS::ExactlyOnce);
-                "max_qos"
-            }),
+            "upgrade_outgoing_qos" => self
+                .flag(line, key, args, |c| &mut c.limits.upgrade_outgoing_qos)
+                .then_some("upgrade_outgoing_qos"),
             "user" => {
                 let v = self.one(line, key, args);
                 v.map(|v| self.config.user = Some(v.to_string()))

@@ -1,6 +1,7 @@
 //! Security keys: anonymous access (`allow_anonymous`, `per_listener_settings`), client
-//! ids (`allow_zero_length_clientid`, `auto_id_prefix`) and the password and ACL files
-//! (`password_file`, `acl_file`, kept with the line that named them).
+//! ids (`allow_zero_length_clientid`, `auto_id_prefix`, `clientid_prefixes`), the
+//! password and ACL files (`password_file`, `acl_file`, kept with the line that named
+//! them) and the ACL check of retained messages' publishers (`check_retain_source`).
 //!
 //! This file must not read the password or ACL files: `Config::load_auth` does, at
 //! start-up, for `sol check` and on reload.
@@ -31,6 +32,15 @@ impl Parser<'_> {
                 v.map(|v| self.config.limits.auto_id_prefix = v.to_string())
                     .map(|_| "auto_id_prefix")
             }
+            // Global whatever per_listener_settings says, as in Mosquitto.
+            "clientid_prefixes" => {
+                let v = self.one(line, key, args);
+                v.map(|v| self.config.limits.clientid_prefixes = v.to_string())
+                    .map(|_| "clientid_prefixes")
+            }
+            "check_retain_source" => self
+                .flag(line, key, args, |c| &mut c.limits.check_retain_source)
+                .then_some("check_retain_source"),
             _ => {
                 self.global_security(line, key);
                 let path = self.one(line, key, args)?;
