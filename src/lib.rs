@@ -6,6 +6,9 @@
 //!   pool, each connection's read state machine and its writes. Thin: it frames bytes into
 //!   packets and carries out what the core decides; it reaches the core only through a
 //!   door that carries out the core's effects.
+//! - [`ws`]: MQTT over WebSockets without I/O: the HTTP upgrade request and its answers,
+//!   and the frame decoder that unmasks a WebSocket connection's MQTT bytes in the read
+//!   buffer itself, before `net` frames them as it frames TCP's.
 //! - [`codec`]: the MQTT wire format, the only place that knows packet bytes. Framing that
 //!   treats "not enough bytes yet" as normal, borrowing decoders and encoders that write
 //!   into a caller's buffer, both by the connection's protocol version.
@@ -29,8 +32,8 @@
 //! - [`auth`]: Mosquitto's password and ACL files; [`passwd`]: the `sol passwd` command.
 //! - [`privilege`]: switching from root to the configured user after binding.
 //!
-//! Dependencies point down: `codec`, `topic`, `x509`, `log` < `auth`, `tls` < `broker` <
-//! `config` < `net` < `cli` (docs/design.md, *Where things are*).
+//! Dependencies point down: `codec`, `ws`, `topic`, `x509`, `log` < `auth`, `tls` <
+//! `broker` < `config` < `net` < `cli` (docs/design.md, *Where things are*).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -48,4 +51,5 @@ pub mod privilege;
 pub mod store;
 pub mod tls;
 pub mod topic;
+pub mod ws;
 pub mod x509;

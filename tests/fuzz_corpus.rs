@@ -7,6 +7,8 @@
 mod broker;
 #[path = "../fuzz/src/codec.rs"]
 mod codec;
+#[path = "../fuzz/src/ws.rs"]
+mod ws;
 #[path = "../fuzz/src/x509.rs"]
 mod x509;
 
@@ -75,4 +77,9 @@ fn broker_corpus() {
 #[test]
 fn x509_cn_corpus() {
     replay_all("x509_cn", &mut x509::run);
+}
+
+#[test]
+fn ws_corpus() {
+    replay_all("ws", &mut ws::run);
 }

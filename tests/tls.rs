@@ -339,33 +339,6 @@ fn clock_at_1970_verifies_client_dates_against_the_floor() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The Python with paho-mqtt 2 (`tests/tls/paho_tls.py` uses its VERSION2 callbacks):
-/// `SOL_TEST_PYTHON` (CI: its venv), else the README's venv `.venv/bin/python`, else
-/// `python3`. Panics, saying what to install, when that Python has no paho-mqtt 2.
-fn paho_python() -> String {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let python = std::env::var("SOL_TEST_PYTHON").unwrap_or_else(|_| {
-        if venv.exists() {
-            venv.display().to_string()
-        } else {
-            "python3".into()
-        }
-    });
-    let has_paho = Command::new(&python)
-        .args([
-            "-c",
-            "import paho.mqtt.client as m; m.CallbackAPIVersion.VERSION2",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_paho,
-        "{python} has no paho-mqtt 2: `python3 -m venv .venv && .venv/bin/pip install \
-         paho-mqtt` in the repository (README, Quick start), or set SOL_TEST_PYTHON"
-    );
-    python
-}
-
 #[test]
 fn paho_with_ssl_and_a_client_certificate() {
     let python = paho_python();

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora (fuzz/corpus/codec, fuzz/corpus/broker) from real packets.
+"""Writes the seed corpora (fuzz/corpus/codec, fuzz/corpus/broker, fuzz/corpus/ws) from real
+packets.
 
 Run from the repository root: python3 fuzz/seeds/make.py. The broker seeds are spelled in
-the event format that fuzz/src/broker.rs reads (see its `run` and `packet`).
+the event format that fuzz/src/broker.rs reads (see its `run` and `packet`). The ws seeds are
+a byte choosing the split, then an upgrade request and/or client frames (fuzz/src/ws.rs).
 """
 import os
 
@@ -490,7 +492,51 @@ BROKER.update({
     + written(0, 1),
 })
 
-for target, seeds in (("codec", CODEC), ("broker", BROKER)):
+# --- WebSocket streams (see fuzz/src/ws.rs): split seed, upgrade request, client frames ---
+def ws_frame(first, payload, mask=b"\x37\xfa\x21\x3d", length=None):
+    """A masked client frame; `length` forces the length field's form (126 or 127)."""
+    n = len(payload)
+    form = length or (n if n <= 125 else 126 if n <= 0xFFFF else 127)
+    head = bytes([first, 0x80 | form])
+    if form == 126:
+        head += n.to_bytes(2, "big")
+    elif form == 127:
+        head += n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_request(*extra, protocol="mqtt", version="13"):
+    lines = ["GET /mqtt HTTP/1.1", "Host: broker", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: " + version]
+    if protocol is not None:
+        lines.append("Sec-WebSocket-Protocol: " + protocol)
+    return ("\r\n".join(lines + list(extra)) + "\r\n\r\n").encode()
+
+
+WS_CONNECT = CODEC["connect-311"]
+WS_PUBLISH = CODEC["publish-qos1-dup"]
+WS = {
+    "handshake-connect-ping-close": b"\x07" + ws_request() + ws_frame(0x82, WS_CONNECT)
+    + ws_frame(0x89, b"hi") + ws_frame(0x82, WS_PUBLISH[:3]) + ws_frame(0x82, WS_PUBLISH[3:])
+    + ws_frame(0x88, (1000).to_bytes(2, "big") + b"bye"),
+    "handshake-v31-no-protocol": b"\x00" + ws_request(protocol="mqttv3.1, mqtt")
+    + ws_frame(0x82, CODEC["connect-31-will-user-pass"]) + ws_request(protocol=None),
+    "handshake-refused-version": b"\x01" + ws_request("Origin: http://x", version="8"),
+    "fragments-with-controls": b"\x01" + ws_frame(0x02, WS_CONNECT[:4])
+    + ws_frame(0x89, bytes(range(125))) + ws_frame(0x00, WS_CONNECT[4:9])
+    + ws_frame(0x8A, b"") + ws_frame(0x80, WS_CONNECT[9:]) + ws_frame(0x82, b""),
+    # The 64-bit frame is cut short: its header and the start of its payload.
+    "lengths-16-and-64": b"\x33" + ws_frame(0x82, bytes(300))
+    + ws_frame(0x82, bytes(range(256)) * 274)[:200],
+    "text-frame": b"\x02" + ws_frame(0x81, b"Hello"),
+    "unmasked": b"\x02" + ws_frame(0x82, WS_CONNECT) + bytes([0x82, 5]) + b"Hello",
+    "non-minimal-length": b"\x05" + ws_frame(0x82, b"abc", length=126),
+    "close-bad-status-and-reason": b"\x09" + ws_frame(0x88, (1005).to_bytes(2, "big"))
+    + ws_frame(0x88, b"\x03\xe8\xc3"),
+    "reserved-bits-opcode": b"\x04" + ws_frame(0xC2, b"x") + ws_frame(0x83, b""),
+}
+
+for target, seeds in (("codec", CODEC), ("broker", BROKER), ("ws", WS)):
     d = os.path.join(ROOT, target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():

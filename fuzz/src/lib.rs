@@ -6,4 +6,5 @@
 
 pub mod broker;
 pub mod codec;
+pub mod ws;
 pub mod x509;

@@ -351,3 +351,30 @@ pub fn more_than_socket_buffers() -> usize {
     };
     max("tcp_rmem") + max("tcp_wmem") + (1 << 20)
 }
+
+/// The Python with paho-mqtt 2 (the scripts use its VERSION2 callbacks):
+/// `SOL_TEST_PYTHON` (CI: its venv), else the README's venv `.venv/bin/python`, else
+/// `python3`. Panics, saying what to install, when that Python has no paho-mqtt 2.
+pub fn paho_python() -> String {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let python = std::env::var("SOL_TEST_PYTHON").unwrap_or_else(|_| {
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    });
+    let has_paho = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import paho.mqtt.client as m; m.CallbackAPIVersion.VERSION2",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_paho,
+        "{python} has no paho-mqtt 2: `python3 -m venv .venv && .venv/bin/pip install \
+         paho-mqtt` in the repository (README, Quick start), or set SOL_TEST_PYTHON"
+    );
+    python
+}
