@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sol::config::{Bind, ListenerConfig};
+use sol::config::{Bind, ListenerConfig, ListenerProtocol};
 use sol::net::LocalAddr;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -292,6 +292,9 @@ fn unix_socket_listener() {
             socket_domain: None,
             allow_anonymous: true,
             tls: None,
+            protocol: ListenerProtocol::Mqtt,
+            bind_interface: None,
+            http_dir: None,
         }];
     });
     assert_eq!(server.addrs, vec![LocalAddr::Unix(path.clone())]);
