@@ -536,6 +536,45 @@ fn openwrt_gateway_file_with_tls_passwords_and_acls() {
 }
 
 #[test]
+fn sighup_reads_the_drop_ins_again() {
+    let t = TempDir::new("reload");
+    let port = free_port();
+    t.open("conf.d");
+    t.write("conf.d/10-access.conf", "allow_anonymous false\n");
+    let main = t.write(
+        "mosquitto.conf",
+        &format!(
+            "listener {port} 127.0.0.1\nlog_dest stderr\nuser root\ninclude_dir {}\n",
+            t.path("conf.d")
+        ),
+    );
+    let mut sol = SolProcess::start(&main);
+    wait_listening(&mut sol, &[port]);
+    let addr = ([127, 0, 0, 1], port).into();
+    let anonymous = |id: &str| {
+        let mut s = tcp(addr);
+        send(&mut s, &connect(id, 60, true));
+        read_packet(&mut s)
+    };
+    // CONNACK 5: not authorised.
+    assert_eq!(anonymous("before"), [0x20, 0x02, 0x00, 0x05]);
+    t.write("conf.d/10-access.conf", "allow_anonymous true\n");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(sol.child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    sol.expect_line("configuration reloaded");
+    assert_eq!(anonymous("after"), CONNACK_OK);
+    // A broken drop-in is reported at its line, and the running configuration kept.
+    t.write("conf.d/20-broken.conf", "max_keepalive soon\n");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    sol.expect_line(&format!(
+        "{}:1: max_keepalive: expected an integer, found 'soon'",
+        t.path("conf.d/20-broken.conf")
+    ));
+    sol.expect_line("not reloaded, the running configuration is kept");
+    assert_eq!(anonymous("kept"), CONNACK_OK);
+}
+
+#[test]
 fn this_machines_mosquitto_conf_checks() {
     let real = Path::new("/etc/mosquitto/mosquitto.conf");
     let Ok(text) = std::fs::read_to_string(real) else {
