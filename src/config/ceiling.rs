@@ -205,8 +205,8 @@ impl MemoryCeiling {
             .fold(0u64, |sum, i| sum.saturating_add(i.bytes))
     }
 
-    /// Why a ceiling above `limit` (`memory_limit`) is refused, naming its largest items
-    /// and the keys that lower them; `None` within the limit.
+    /// Why a ceiling above `limit` (`memory_limit`) is refused, naming its largest item
+    /// and the keys that lower it; `None` within the limit.
     ///
     /// Mosquitto's `memory_limit` makes allocations fail at run time, and whatever was
     /// being done then fails with them (a client disconnected, a message dropped). Sol
@@ -215,23 +215,19 @@ impl MemoryCeiling {
     /// the broker.
     pub fn limit_error(&self, limit: u64) -> Option<String> {
         let total = self.total();
-        if total <= limit {
-            return None;
-        }
-        let mut items: Vec<&CeilingItem> = self.items.iter().collect();
-        items.sort_by_key(|i| std::cmp::Reverse(i.bytes));
-        let largest: Vec<String> = items
-            .iter()
-            .take(3)
-            .map(|i| format!("{} {} ({})", i.name, size(i.bytes), i.formula))
-            .collect();
-        Some(format!(
-            "memory_limit: the caps allow up to {} but memory_limit is {}; lower the \
-             largest items ({}), or raise memory_limit (`sol check` itemises the ceiling)",
-            size(total),
-            size(limit),
-            largest.join("; ")
-        ))
+        let largest = self.items.iter().max_by_key(|i| i.bytes)?;
+        (total > limit).then(|| {
+            format!(
+                "memory_limit: the caps allow up to {} but memory_limit is {}; lower the \
+                 largest items (`sol check` itemises them; the largest is {}, {}: {}), or \
+                 raise memory_limit",
+                size(total),
+                size(limit),
+                largest.name,
+                size(largest.bytes),
+                largest.formula
+            )
+        })
     }
 }
 
@@ -296,7 +292,7 @@ mod tests {
         assert!(
             error.starts_with(&format!(
                 "memory_limit: the caps allow up to {} but memory_limit is 1.0 MiB; lower the \
-                 largest items (subscriptions ",
+                 largest items (`sol check` itemises them; the largest is subscriptions, ",
                 size(ceiling.total())
             )),
             "{error}"

@@ -223,13 +223,14 @@ fn atom_suites(atom: &str) -> Result<Vec<u16>, String> {
 
 /// Whether the suite `name` belongs to the OpenSSL alias `alias` (one of [`ALIASES`]).
 fn has_alias(name: &str, alias: &str) -> bool {
+    let mut words = name.split('-');
     match alias {
-        "aECDSA" | "ECDSA" => name.contains("-ECDSA-"),
-        "aRSA" | "RSA" => name.contains("-RSA-"),
-        "AES" | "AESGCM" => name.contains("-AES"),
+        "aECDSA" => words.any(|w| w == "ECDSA"),
+        "aRSA" => words.any(|w| w == "RSA"),
+        "AES" | "AESGCM" => words.any(|w| w.starts_with("AES")),
         // The ChaCha20 suites' PRF is SHA-256.
         "SHA256" => !name.ends_with("SHA384"),
-        word => name.split('-').any(|w| w == word),
+        word => words.any(|w| w == word),
     }
 }
 
