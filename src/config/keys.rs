@@ -273,10 +273,7 @@ pub fn cap(key: &str) -> Option<&'static Cap> {
 /// Mosquitto keys Sol accepts only with a value that describes what it does anyway
 /// (Debian's and Home Assistant's configurations contain them); any other value is
 /// refused as not supported yet.
-pub const AS_SOL_DOES: &[(&str, &[&str])] = &[
-    // Mosquitto 2.1's $CONTROL topics belong to its dynamic-security plugin.
-    ("enable_control_api", &["false"]),
-];
+pub const AS_SOL_DOES: &[(&str, &[&str])] = &[];
 
 /// The values of `key` Sol accepts because they describe what it does, if `key` is one
 /// of [`AS_SOL_DOES`].
@@ -373,6 +370,11 @@ const PSK: &str = "TLS-PSK is not available: rustls, Sol's TLS library, has no \
 const ENGINES: &str = "OpenSSL engines (a key kept in a TPM or an HSM) are not \
     available: Sol's TLS (rustls) reads the private key from keyfile, a PEM file. Export \
     the key to PEM, or terminate TLS in front of Sol";
+
+/// Why `enable_control_api true` (Mosquitto 2.1) is refused, and what to do instead.
+pub const CONTROL_API: &str = "Mosquitto's $CONTROL API belongs to its dynamic-security \
+    plugin, which Sol cannot load; keep users in password_file (`sol passwd`) and rules in \
+    acl_file, and reload them with SIGHUP";
 
 /// Mosquitto keys Sol refuses, each with why and what to do instead.
 pub const REFUSED: &[(&str, &str)] = &[

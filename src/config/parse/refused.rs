@@ -1,7 +1,8 @@
 //! Mosquitto keys Sol refuses ([`keys::REFUSED`]: each error says why and what to do
 //! instead), keys it accepts without effect ([`keys::NO_EFFECT`]: accepted, with a
-//! warning saying why nothing changes), and `accept_protocol_versions`, accepted when it
-//! names every version (what Sol does) and refused otherwise.
+//! warning saying why nothing changes), and `accept_protocol_versions` and
+//! `enable_control_api`, accepted when they describe what Sol does and refused
+//! otherwise.
 //!
 //! This file must not hold the reasons themselves (they are data, in `keys`).
 
@@ -29,10 +30,23 @@ impl Parser<'_> {
             self.warn(line, format!("{key}: accepted, but {why}"));
             return Some(Some("ignored"));
         }
-        if key == "accept_protocol_versions" {
-            return Some(self.accept_protocol_versions(line, args));
+        match key {
+            "accept_protocol_versions" => Some(self.accept_protocol_versions(line, args)),
+            // Mosquitto 2.1: `false` is what Sol does.
+            "enable_control_api" => Some(match self.bool_arg(line, key, args) {
+                Some(true) => {
+                    let why = keys::CONTROL_API;
+                    self.error(
+                        line,
+                        format!("enable_control_api true: not supported: {why}"),
+                    );
+                    None
+                }
+                Some(false) => Some("ignored"),
+                None => None,
+            }),
+            _ => None,
         }
-        None
     }
 
     /// `accept_protocol_versions 3,4,5` (Mosquitto 2.1, per listener): Sol speaks MQTT
@@ -138,6 +152,15 @@ mod tests {
             errors("quic_log_level\n"),
             "sol.conf:1: quic_log_level: missing value"
         );
+    }
+
+    #[test]
+    fn the_control_api_is_refused_only_when_asked_for() {
+        Config::parse("enable_control_api false\n", "sol.conf").expect("what Sol does");
+        assert!(errors("enable_control_api true\n").starts_with(
+            "sol.conf:1: enable_control_api true: not supported: Mosquitto's $CONTROL API"
+        ));
+        assert!(errors("enable_control_api maybe\n").contains("expected true or false"));
     }
 
     #[test]
