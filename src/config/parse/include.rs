@@ -5,14 +5,16 @@
 //! name is longer than five bytes and ends in `.conf` is read, sorted case-insensitively
 //! with an upper-case letter before the same letter in lower case (`00.conf`, `01.conf`,
 //! `A.conf`, `a.conf`, `B.conf`, `b.conf`); the files are parsed at once, so the main
-//! file's lines after `include_dir` apply after them; a directory that cannot be opened
-//! is an error. Only the main file may include (Mosquitto 2.0 ignores `include_dir` in an
+//! file's lines after `include_dir` apply after them; each file starts with no listener
+//! open (its listener-scoped lines before a `listener` line are the default listener's),
+//! and the main file goes on with its own listener after the include; a directory that
+//! cannot be opened is an error. Only the main file may include (Mosquitto 2.0 ignores `include_dir` in an
 //! included file without a word, 2.1 refuses it: Sol refuses it, so that no line is
 //! silently lost), and the directory must not hold the main file itself.
 //!
 //! This file reads directories and files; it must not know any other key's rule.
 
-use super::Parser;
+use super::{Parser, Scope};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,12 @@ impl Parser<'_> {
             }
         };
         self.including = true;
+        // As in Mosquitto, where the current listener is local to each file's reading: an
+        // included file starts at the default listener, and the main file goes on with
+        // its own listener after the include.
+        let outer = self.scope;
         for path in files {
+            self.scope = Scope::Default;
             if self.main.is_some() && std::fs::canonicalize(&path).ok() == self.main {
                 let message = format!(
                     "include_dir: {dir} holds the main configuration file {}; it must not \
@@ -59,6 +66,7 @@ impl Parser<'_> {
             }
         }
         self.including = false;
+        self.scope = outer;
         Some("include_dir")
     }
 }
@@ -96,7 +104,7 @@ fn before(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::Config;
+    use super::super::super::{Config, SocketDomain};
     use super::*;
 
     /// A fresh directory for one test.
@@ -157,6 +165,35 @@ mod tests {
         assert_eq!(
             config.included,
             [dir.join("10-a.conf"), dir.join("20-b.conf")]
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn each_file_has_its_own_current_listener() {
+        let dir = temp_dir("scope");
+        std::fs::write(dir.join("ws.conf"), "listener 9001\nprotocol websockets\n").expect("w");
+        let text = format!(
+            "listener 1883\ninclude_dir {}\nsocket_domain ipv4\n",
+            dir.display()
+        );
+        let config = Config::parse(&text, "main.conf").expect("valid");
+        let l = &config.listeners;
+        assert_eq!(
+            (l[0].port, l[0].socket_domain),
+            (1883, Some(SocketDomain::Ipv4))
+        );
+        assert_eq!((l[1].port, l[1].socket_domain), (9001, None));
+        // A listener-scoped line before the drop-in's first listener is the default
+        // listener's, not the main file's last listener's.
+        std::fs::write(dir.join("ws.conf"), "protocol websockets\n").expect("w");
+        let errors = Config::parse(&text, "main.conf").expect_err("no default listener");
+        assert_eq!(
+            errors.to_string(),
+            format!(
+                "{}:1: protocol: applies to a listener; put it after a 'listener' line",
+                dir.join("ws.conf").display()
+            )
         );
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
