@@ -102,12 +102,8 @@ impl BindTarget {
     /// port 0 the IPv6 socket can take the same port).
     pub fn of(config: &ListenerConfig) -> Vec<BindTarget> {
         let family = Family::of(config.socket_domain.as_ref());
-        if config.protocol == ListenerProtocol::WebSockets {
-            return vec![BindTarget::Refused(format!(
-                "listener {}: protocol websockets is not served by this build of Sol yet; \
-                 remove the listener or use protocol mqtt",
-                config.port
-            ))];
+        if let Some(why) = unservable(config) {
+            return vec![BindTarget::Refused(why)];
         }
         if let Some(interface) = &config.bind_interface {
             let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), config.port);
@@ -143,6 +139,18 @@ impl BindTarget {
             }
         }
     }
+}
+
+/// Why this build cannot serve the listener `config`, if it cannot: binding it fails
+/// with this reason, and `sol check` warns with it.
+pub fn unservable(config: &ListenerConfig) -> Option<String> {
+    (config.protocol == ListenerProtocol::WebSockets).then(|| {
+        format!(
+            "listener {}: protocol websockets is not served by this build of Sol yet; \
+             remove the listener or use protocol mqtt",
+            config.port
+        )
+    })
 }
 
 impl std::fmt::Display for BindTarget {
