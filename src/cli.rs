@@ -1,5 +1,6 @@
-//! The command line of the `sol` binary, and the start-up order: configuration, logging,
-//! listeners, run.
+//! The command line of the `sol` binary, and the start-up order: configuration (its
+//! memory ceiling checked against `memory_limit`), logging, pid file, listeners, drop of
+//! root, store, run.
 //!
 //! ```text
 //! sol [-c FILE | -p PORT] [-v]     run the broker
@@ -22,6 +23,7 @@
 //! holds no protocol logic.
 
 use crate::config::{Bind, Config};
+use crate::pid_file::PidFile;
 use crate::privilege::Dropped;
 use argh::FromArgs;
 use std::path::PathBuf;
@@ -289,8 +291,13 @@ fn check(path: &std::path::Path) -> Result<String, String> {
         config.resolve_auto_connections(fd_limit());
     }
     config.load_auth().map_err(|errors| errors.to_string())?;
+    memory_limit(path, &config)?;
     let mut report = check_report(&path.display().to_string(), &config);
-    let mut warnings = foreign_addresses(&config);
+    let mut warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    warnings.extend(foreign_addresses(&config));
+    warnings.extend(missing_interfaces(&config));
+    let unservable = config.listeners.iter().filter_map(crate::net::unservable);
+    warnings.extend(unservable.map(|why| format!("{why}: the broker would not start")));
     warnings.extend(unreadable_files(path, &config)?);
     warnings.extend(store_warnings(&config)?);
     for warning in warnings {
@@ -339,6 +346,33 @@ fn foreign_addresses(config: &Config) -> Vec<String> {
     warnings
 }
 
+/// The error of a configuration whose memory ceiling is above its `memory_limit`, as
+/// `FILE: memory_limit: ...`.
+fn memory_limit(path: &std::path::Path, config: &Config) -> Result<(), String> {
+    match config.memory_limit_error(crate::net::SLOT_SIZES) {
+        Some(error) => Err(format!("{}: {error}", path.display())),
+        None => Ok(()),
+    }
+}
+
+/// Listeners bound to a network interface this machine does not have (yet), as
+/// warnings: the broker retries the bind until it appears (a PPP or Wi-Fi link).
+fn missing_interfaces(config: &Config) -> Vec<String> {
+    config
+        .listeners
+        .iter()
+        .filter_map(|l| Some((l.port, l.bind_interface.as_deref()?)))
+        .filter(|(_, name)| nix::net::if_::if_nametoindex(*name).is_err())
+        .map(|(port, name)| {
+            format!(
+                "listener {port}: there is no network interface named {name} on this \
+                 machine; the broker would not listen there until it appears (it retries \
+                 the bind)"
+            )
+        })
+        .collect()
+}
+
 /// The account the broker runs as: started as root, the configured `user` (see
 /// [`crate::privilege`]); otherwise whoever starts it, assumed to be whoever runs `sol
 /// check`. `None` if it cannot be told.
@@ -362,8 +396,9 @@ fn unreadable_files(path: &std::path::Path, config: &Config) -> Result<Vec<Strin
         config.security.password_file.as_deref(),
         config.security.acl_file.as_deref(),
     ];
+    let included = config.included.iter().map(|p| p.as_path());
     let mut warnings = Vec::new();
-    for file in files.into_iter().flatten() {
+    for file in files.into_iter().flatten().chain(included) {
         if !crate::privilege::readable_by(file, &user).unwrap_or(false) {
             warnings.push(format!(
                 "{} is not readable by user {}, which the broker runs as: a reload (SIGHUP) \
@@ -445,8 +480,18 @@ fn check_report(file: &str, config: &Config) -> String {
     {
         out.push_str(&format!("  {line}\n"));
     }
+    if config.memory.memory_limit != usize::MAX {
+        out.push_str(&format!(
+            "  memory_limit {}: the ceiling fits (Sol keeps the limit by refusing caps whose \
+             worst case exceeds it)\n",
+            crate::config::size(config.memory.memory_limit as u64)
+        ));
+    }
     out.push('\n');
     out.push_str(&persistence_report(config));
+    if let Some(pid_file) = &config.pid_file {
+        out.push_str(&format!("\nPid file: {}\n", pid_file.display()));
+    }
     out
 }
 
@@ -530,6 +575,14 @@ fn run_broker(source: Source, verbose: bool) -> i32 {
             }
         },
     };
+    if let Some(path) = &config.source {
+        let mut sized = config.clone();
+        sized.resolve_auto_connections(fd_limit());
+        if let Err(e) = memory_limit(path, &sized) {
+            eprintln!("{e}");
+            return EXIT_CONFIG;
+        }
+    }
     if let Err(e) = crate::log::init(&config.log, verbose) {
         eprintln!("sol: {e}");
         return EXIT_RUNTIME;
@@ -539,6 +592,17 @@ fn run_broker(source: Source, verbose: bool) -> i32 {
         Some(path) => ::log::info!("Config loaded from {}.", path.display()),
         None => ::log::info!("Using the embedded defaults: loopback listeners only."),
     }
+    for warning in &config.warnings {
+        ::log::warn!("{warning}");
+    }
+    // Before the listeners and the drop of root, as Mosquitto; removed when `run` returns.
+    let _pid_file = match config.pid_file.as_deref().map(PidFile::write).transpose() {
+        Ok(pid_file) => pid_file,
+        Err(e) => {
+            report_runtime_error(&e);
+            return EXIT_RUNTIME;
+        }
+    };
     let mut notifier = crate::notify::Notifier::from_env();
     let user = config.user.clone();
     let store = config.persistence.store_settings();

@@ -30,7 +30,8 @@
 //! - [`notify`]: readiness, reload, stop and watchdog notifications to systemd.
 //! - [`cli`]: the `argh` command line of the `sol` binary.
 //! - [`auth`]: Mosquitto's password and ACL files; [`passwd`]: the `sol passwd` command.
-//! - [`privilege`]: switching from root to the configured user after binding.
+//! - [`privilege`]: switching from root to the configured user after binding;
+//!   [`pid_file`]: the pid file written before it.
 //!
 //! Dependencies point down: `codec`, `ws`, `topic`, `x509`, `log` < `auth`, `tls` <
 //! `broker` < `config` < `net` < `cli` (docs/design.md, *Where things are*).
@@ -47,6 +48,7 @@ pub mod log;
 pub mod net;
 pub mod notify;
 pub mod passwd;
+pub mod pid_file;
 pub mod privilege;
 pub mod store;
 pub mod tls;

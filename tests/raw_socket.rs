@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sol::config::{Bind, ListenerConfig};
+use sol::config::{Bind, ListenerConfig, ListenerProtocol};
 use sol::net::LocalAddr;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -293,6 +293,9 @@ fn unix_socket_listener() {
             allow_anonymous: true,
             tls: None,
             clients: Default::default(),
+            protocol: ListenerProtocol::Mqtt,
+            bind_interface: None,
+            http_dir: None,
         }];
     });
     assert_eq!(server.addrs, vec![LocalAddr::Unix(path.clone())]);

@@ -250,6 +250,31 @@ impl MemoryCeiling {
             .iter()
             .fold(0u64, |sum, i| sum.saturating_add(i.bytes))
     }
+
+    /// Why a ceiling above `limit` (`memory_limit`) is refused, naming its largest item
+    /// and the keys that lower it; `None` within the limit.
+    ///
+    /// Mosquitto's `memory_limit` makes allocations fail at run time, and whatever was
+    /// being done then fails with them (a client disconnected, a message dropped). Sol
+    /// fixes its memory at start instead: its caps bound every allocation, so the limit
+    /// is kept by refusing caps whose worst case exceeds it, before any client depends on
+    /// the broker.
+    pub fn limit_error(&self, limit: u64) -> Option<String> {
+        let total = self.total();
+        let largest = self.items.iter().max_by_key(|i| i.bytes)?;
+        (total > limit).then(|| {
+            format!(
+                "memory_limit: the caps allow up to {} but memory_limit is {}; lower the \
+                 largest items (`sol check` itemises them; the largest is {}, {}: {}), or \
+                 raise memory_limit",
+                size(total),
+                size(limit),
+                largest.name,
+                size(largest.bytes),
+                largest.formula
+            )
+        })
+    }
 }
 
 impl fmt::Display for MemoryCeiling {
@@ -304,6 +329,26 @@ mod tests {
         reactor_slot: 48,
         tls_connection: 40_000,
     };
+
+    #[test]
+    fn a_ceiling_above_memory_limit_is_refused_naming_its_largest_items() {
+        let config = Config::parse("max_connections 10\nmemory_limit 1M\n", "t").expect("ok");
+        let ceiling = config.memory_ceiling(SLOTS);
+        let error = ceiling.limit_error(1 << 20).expect("over the limit");
+        assert!(
+            error.starts_with(&format!(
+                "memory_limit: the caps allow up to {} but memory_limit is 1.0 MiB; lower the \
+                 largest items (`sol check` itemises them; the largest is subscriptions, ",
+                size(ceiling.total())
+            )),
+            "{error}"
+        );
+        assert_eq!(config.memory_limit_error(SLOTS), Some(error));
+        assert_eq!(ceiling.limit_error(ceiling.total()), None);
+        let unlimited = Config::parse("memory_limit 0\n", "t").expect("ok");
+        assert_eq!(unlimited.memory.memory_limit, usize::MAX);
+        assert_eq!(unlimited.memory_limit_error(SLOTS), None);
+    }
 
     #[test]
     fn sizes_are_human_readable() {

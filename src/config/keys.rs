@@ -1,7 +1,8 @@
 //! The declarative part of the key set: Sol's numeric caps as one table ([`CAPS`]: key,
 //! unit and bounds, and the field it sets), the Mosquitto keys Sol accepts only with the
-//! value that describes what it does anyway ([`AS_SOL_DOES`]), and those it does not
-//! implement yet ([`UNSUPPORTED`]).
+//! value that describes what it does anyway ([`AS_SOL_DOES`]), those it refuses with a
+//! reason ([`REFUSED`]), those it accepts without effect ([`NO_EFFECT`]), and those it
+//! does not implement yet ([`UNSUPPORTED`]).
 //!
 //! A key in none of these lists nor handled by the parser is unknown (most likely a
 //! typo), and reported as such. Keeping the Mosquitto names here lets a user who brings a
@@ -258,6 +259,16 @@ pub const CAPS: &[Cap] = &[
     bytes("large_message_memory", 1, NO_MAX, |c| {
         &mut c.limits.large_message_memory
     }),
+    // Mosquitto's heap cap, kept by Sol as a cap on the memory ceiling.
+    Cap {
+        key: "memory_limit",
+        kind: CapKind::Bytes {
+            min: 0,
+            max: NO_MAX,
+            zero: Zero::NoCap,
+            field: |c| &mut c.memory.memory_limit,
+        },
+    },
 ];
 
 /// The cap named `key`, if it is one.
@@ -268,10 +279,7 @@ pub fn cap(key: &str) -> Option<&'static Cap> {
 /// Mosquitto keys Sol accepts only with a value that describes what it does anyway
 /// (Debian's and Home Assistant's configurations contain them); any other value is
 /// refused as not supported yet.
-pub const AS_SOL_DOES: &[(&str, &[&str])] = &[
-    // MQTT over TCP or a Unix socket; WebSockets are not supported yet.
-    ("protocol", &["mqtt"]),
-];
+pub const AS_SOL_DOES: &[(&str, &[&str])] = &[];
 
 /// The values of `key` Sol accepts because they describe what it does, if `key` is one
 /// of [`AS_SOL_DOES`].
@@ -281,41 +289,8 @@ pub fn as_sol_does(key: &str) -> Option<(&'static str, &'static [&'static str])>
 
 /// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet.
 pub const UNSUPPORTED: &[&str] = &[
-    // Security, authentication, plugins.
-    "auth_plugin",
-    "auth_plugin_deny_special_chars",
-    "enable_control_api",
-    "global_plugin",
-    "plugin",
-    "psk_file",
-    "psk_hint",
-    // Persistence.
-    "retained_persistence",
-    // Process and files.
-    "include_dir",
-    "pid_file",
-    // Logging.
-    "quic_log_level",
-    // Limits Sol expresses differently.
-    "global_max_clients",
-    "global_max_connections",
-    "memory_limit",
     // Listener options.
-    "accept_protocol_versions",
-    "bind_interface",
-    "http_dir",
     "maximum_qos",
-    "max_topic_alias_broker",
-    "websockets_headers_size",
-    "websockets_origin",
-    // TLS.
-    "ciphers",
-    "ciphers_tls1.3",
-    "dhparamfile",
-    "tls_engine",
-    "tls_engine_kpass_sha1",
-    "tls_keyform",
-    "use_subject_as_username",
     // Bridges.
     "address",
     "addresses",
@@ -367,12 +342,102 @@ pub const UNSUPPORTED: &[&str] = &[
     "username",
 ];
 
-/// Prefixes of Mosquitto's plugin option families (`plugin_opt_NAME value`).
-pub const UNSUPPORTED_PREFIXES: &[&str] = &["auth_opt_", "plugin_opt_"];
-
 /// Whether `key` is a Mosquitto option Sol does not implement yet.
 pub fn is_unsupported(key: &str) -> bool {
-    UNSUPPORTED.contains(&key) || UNSUPPORTED_PREFIXES.iter().any(|p| key.starts_with(p))
+    UNSUPPORTED.contains(&key)
+}
+
+/// Why Sol cannot load plugins, and what to use instead.
+const PLUGINS: &str = "Sol cannot load Mosquitto's C plugins (auth_plugin, plugin, \
+    global_plugin and their auth_opt_*/plugin_opt_* lines). Users and passwords go in \
+    password_file (made by `sol passwd` or mosquitto_passwd), access rules in acl_file; \
+    docs/migrating-from-mosquitto.md shows how to move go-auth's and dynamic security's \
+    users there";
+
+/// Why Sol has no TLS-PSK, and what to use instead.
+const PSK: &str = "TLS-PSK is not available: rustls, Sol's TLS library, has no \
+    pre-shared-key cipher suites. Give the listener a certificate (certfile and keyfile; \
+    clients check it with the CA), and authenticate clients with password_file or client \
+    certificates (require_certificate)";
+
+/// Why Sol has no OpenSSL engines, and what to use instead.
+const ENGINES: &str = "OpenSSL engines (a key kept in a TPM or an HSM) are not \
+    available: Sol's TLS (rustls) reads the private key from keyfile, a PEM file. Export \
+    the key to PEM, or terminate TLS in front of Sol";
+
+/// Why `enable_control_api true` (Mosquitto 2.1) is refused, and what to do instead.
+pub const CONTROL_API: &str = "Mosquitto's $CONTROL API belongs to its dynamic-security \
+    plugin, which Sol cannot load; keep users in password_file (`sol passwd`) and rules in \
+    acl_file, and reload them with SIGHUP";
+
+/// Mosquitto keys Sol refuses, each with why and what to do instead.
+pub const REFUSED: &[(&str, &str)] = &[
+    ("auth_plugin", PLUGINS),
+    ("plugin", PLUGINS),
+    ("plugin_load", PLUGINS),
+    ("plugin_use", PLUGINS),
+    ("global_plugin", PLUGINS),
+    ("psk_hint", PSK),
+    ("psk_file", PSK),
+    ("tls_engine", ENGINES),
+    ("tls_engine_kpass_sha1", ENGINES),
+    (
+        "global_max_clients",
+        "Sol bounds clients with max_connections (clients connected at once, all \
+         listeners together) and max_offline_sessions (persistent sessions kept while \
+         their client is away); set those instead",
+    ),
+    (
+        "websockets_origin",
+        "Sol does not check the Origin header of WebSocket upgrades yet, and accepting \
+         the line without the check would let every web page's scripts in; remove it, or \
+         allow only trusted networks to reach the listener",
+    ),
+    (
+        "use_subject_as_username",
+        "Sol takes a user name from a client certificate's common name \
+         (use_identity_as_username true), not from its whole subject; use that, with the \
+         ACL written for the common names",
+    ),
+];
+
+/// Prefixes of Mosquitto's plugin option families (`plugin_opt_NAME value`), refused as
+/// [`REFUSED`] says.
+pub const REFUSED_PREFIXES: &[(&str, &str)] = &[
+    ("auth_opt_", PLUGINS),
+    ("plugin_opt_", PLUGINS),
+    ("global_plugin_opt_", PLUGINS),
+];
+
+/// Why `key` is refused, if it is.
+pub fn refusal(key: &str) -> Option<&'static str> {
+    REFUSED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .or_else(|| REFUSED_PREFIXES.iter().find(|(p, _)| key.starts_with(p)))
+        .map(|(_, why)| *why)
+}
+
+/// Mosquitto keys Sol accepts (their value checked loosely) but which change nothing in
+/// Sol, each with why; `sol check` prints the reason as a warning.
+pub const NO_EFFECT: &[(&str, &str)] = &[
+    (
+        "auth_plugin_deny_special_chars",
+        "it guards plugins, and Sol loads none: no effect",
+    ),
+    (
+        "max_topic_alias_broker",
+        "a maximum: Sol sends its clients no topic aliases, which MQTT 5.0 allows",
+    ),
+    ("quic_log_level", "Sol has no QUIC listeners: no effect"),
+];
+
+/// Why `key` has no effect in Sol, if it has none.
+pub fn no_effect(key: &str) -> Option<&'static str> {
+    NO_EFFECT
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, why)| *why)
 }
 
 #[cfg(test)]
@@ -386,7 +451,9 @@ mod tests {
             .iter()
             .copied()
             .chain(CAPS.iter().map(|c| c.key))
-            .chain(AS_SOL_DOES.iter().map(|(k, _)| *k));
+            .chain(AS_SOL_DOES.iter().map(|(k, _)| *k))
+            .chain(REFUSED.iter().map(|(k, _)| *k))
+            .chain(NO_EFFECT.iter().map(|(k, _)| *k));
         for key in keys {
             assert!(seen.insert(key), "{key} listed twice");
         }
@@ -413,9 +480,9 @@ mod tests {
 
     #[test]
     fn prefixes_match_plugin_options() {
-        assert!(is_unsupported("plugin_opt_db_path"));
-        assert!(is_unsupported("auth_opt_backends"));
-        assert!(is_unsupported("psk_file"));
-        assert!(!is_unsupported("max_keepalive"));
+        assert_eq!(refusal("plugin_opt_db_path"), Some(PLUGINS));
+        assert_eq!(refusal("auth_opt_backends"), Some(PLUGINS));
+        assert_eq!(refusal("psk_file"), Some(PSK));
+        assert_eq!(refusal("max_keepalive"), None);
     }
 }

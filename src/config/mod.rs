@@ -85,7 +85,22 @@ pub struct Config {
     pub security: SecurityFiles,
     /// Durable state: `persistence` and the keys beside it.
     pub persistence: Persistence,
+    /// `pid_file`: where the broker writes its process id at start-up (before dropping
+    /// root, as Mosquitto) and removes it at a clean exit.
+    pub pid_file: Option<PathBuf>,
+    /// The files `include_dir` read, in the order they were parsed (a reload reads the
+    /// directories again; `sol check` checks the broker's user can read them).
+    pub included: Vec<PathBuf>,
+    /// `websockets_headers_size`: the most bytes of HTTP headers a WebSocket upgrade
+    /// request may have (global in Mosquitto, default 1024).
+    pub websockets_headers_size: usize,
+    /// Lines accepted without effect or with a caveat, as `file:line: message`: logged at
+    /// start-up and on reload, printed by `sol check`.
+    pub warnings: Vec<ConfigError>,
 }
+
+/// The default of `websockets_headers_size` (and what 0 means), as in Mosquitto.
+pub const DEFAULT_WEBSOCKETS_HEADERS_SIZE: usize = 1024;
 
 /// Durable state (`persistence`, `persistence_location`, `persistence_file`,
 /// `autosave_interval`, `autosave_on_changes`, and Sol's `persistence_sync`). Fixed at
@@ -184,6 +199,24 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// `mount_point`, `use_username_as_clientid` and the listener's `max_qos`.
     pub clients: ListenerClients,
+    /// What the listener speaks (`protocol`).
+    pub protocol: ListenerProtocol,
+    /// `bind_interface`: accept only connections that arrive on this network interface
+    /// (`SO_BINDTODEVICE`); the listener then binds every address of its families, as
+    /// Mosquitto lets the interface take priority over the address.
+    pub bind_interface: Option<String>,
+    /// `http_dir`: static files a WebSocket listener may serve to plain HTTP requests.
+    pub http_dir: Option<PathBuf>,
+}
+
+/// What a listener speaks (`protocol mqtt|websockets`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// MQTT straight over TCP, TLS or a Unix socket.
+    #[default]
+    Mqtt,
+    /// MQTT inside WebSocket frames (RFC 6455), after an HTTP upgrade.
+    WebSockets,
 }
 
 /// The address a listener binds.
@@ -217,6 +250,10 @@ pub struct MemoryConfig {
     /// closed (logged and counted) and the others keep being served; new connections are
     /// not refused for it (only a full client pool refuses them).
     pub max_buffer_memory: usize,
+    /// `memory_limit`: the most the memory ceiling of the caps may be (`usize::MAX`: no
+    /// limit, Mosquitto's 0). A configuration whose ceiling is higher is refused (see
+    /// [`MemoryCeiling::limit_error`]).
+    pub memory_limit: usize,
 }
 
 impl Default for MemoryConfig {
@@ -224,6 +261,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             block_size: 4096,
             max_buffer_memory: 4 << 20,
+            memory_limit: usize::MAX,
         }
     }
 }
@@ -269,9 +307,9 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 impl fmt::Display for ListenerConfig {
-    /// `127.0.0.1:1883`, `[::1]:1883`, `*:1883 (ipv4)` or `unix:/run/sol.sock`, then
-    /// TLS and its client certificate checks if configured, then whether anonymous
-    /// clients are allowed.
+    /// `127.0.0.1:1883`, `[::1]:1883`, `*:1883 (ipv4)` or `unix:/run/sol.sock`, the
+    /// interface, `WebSockets` for a WebSocket listener, then TLS and its client
+    /// certificate checks if configured, then whether anonymous clients are allowed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.bind {
             Bind::Any => write!(f, "*:{}", self.port)?,
@@ -283,6 +321,12 @@ impl fmt::Display for ListenerConfig {
             Some(SocketDomain::Ipv4) => write!(f, " (ipv4)")?,
             Some(SocketDomain::Ipv6) => write!(f, " (ipv6)")?,
             None => {}
+        }
+        if let Some(interface) = &self.bind_interface {
+            write!(f, " on interface {interface}")?;
+        }
+        if self.protocol == ListenerProtocol::WebSockets {
+            write!(f, ", WebSockets")?;
         }
         if let Some(tls) = self.tls.as_ref().map(|t| &t.settings) {
             let version = match tls.min_version {
@@ -331,14 +375,14 @@ impl Config {
                 message: format!("cannot read the configuration file: {e}"),
             }])
         })?;
-        let mut config = parse::parse(&bytes, &file)?;
+        let mut config = parse::parse(&bytes, &file, Some(path))?;
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
 
     /// Parses configuration text; `file_name` is used in error messages only.
     pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
-        parse::parse(text.as_bytes(), file_name)
+        parse::parse(text.as_bytes(), file_name, None)
     }
 
     /// The worst-case memory the caps allow, itemised, with the reactor's per-connection
@@ -410,7 +454,18 @@ impl Config {
             user: None,
             security: SecurityFiles::default(),
             persistence: Persistence::default(),
+            pid_file: None,
+            included: Vec::new(),
+            websockets_headers_size: DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            warnings: Vec::new(),
         }
+    }
+
+    /// The error that refuses this configuration on this system, if its memory ceiling
+    /// (with the reactor's sizes `slots`) is above `memory_limit`.
+    pub fn memory_limit_error(&self, slots: SlotSizes) -> Option<String> {
+        self.memory_ceiling(slots)
+            .limit_error(self.memory.memory_limit as u64)
     }
 }
 
@@ -425,6 +480,9 @@ fn loopback_listeners(port: u16, allow_anonymous: bool) -> Vec<ListenerConfig> {
             allow_anonymous,
             tls: None,
             clients: ListenerClients::default(),
+            protocol: ListenerProtocol::Mqtt,
+            bind_interface: None,
+            http_dir: None,
         })
         .collect()
 }
@@ -524,6 +582,9 @@ mod tests {
             allow_anonymous,
             tls: None,
             clients: ListenerClients::default(),
+            protocol: ListenerProtocol::Mqtt,
+            bind_interface: None,
+            http_dir: None,
         };
         assert_eq!(
             l(Bind::Host("::1".into()), None, true).to_string(),

@@ -7,6 +7,12 @@
 //! - `Bind::Host` resolves the name and binds every address it resolves to.
 //! - `Bind::Unix` binds a Unix domain socket; a stale socket file (nobody accepting on it)
 //!   is removed first, and the file is removed again when the listener is dropped.
+//! - `bind_interface` binds the wildcard addresses of the listener's families with
+//!   `SO_BINDTODEVICE`, so only connections arriving on that interface are accepted. An
+//!   interface that does not exist (yet: a PPP or Wi-Fi link) is retried like an address
+//!   that is not available yet; a missing `CAP_NET_RAW` is fatal.
+//! - A `protocol websockets` listener is refused with a clear error until the WebSocket
+//!   stream joins the reactor, so that no WebSocket port silently speaks plain MQTT.
 //!
 //! TCP sockets are set up with `nix` (`SO_REUSEADDR`, `IPV6_V6ONLY`, non-blocking,
 //! close-on-exec) and handed to `mio` through `std`. Errors are sorted into three kinds
@@ -16,7 +22,7 @@
 //!
 //! This module must not know about connections or the broker.
 
-use crate::config::{Bind, ListenerConfig, SocketDomain};
+use crate::config::{Bind, ListenerConfig, ListenerProtocol, SocketDomain};
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{event, Interest, Registry, Token};
 use nix::errno::Errno;
@@ -79,6 +85,16 @@ pub enum BindTarget {
     },
     /// A Unix domain socket path.
     Unix(PathBuf),
+    /// One TCP address, accepting only connections that arrive on a network interface
+    /// (`bind_interface`).
+    Device {
+        /// The (wildcard) address.
+        addr: SocketAddr,
+        /// The interface name.
+        interface: String,
+    },
+    /// A listener Sol cannot serve in this build; binding it fails with this reason.
+    Refused(String),
 }
 
 impl BindTarget {
@@ -86,6 +102,25 @@ impl BindTarget {
     /// port 0 the IPv6 socket can take the same port).
     pub fn of(config: &ListenerConfig) -> Vec<BindTarget> {
         let family = Family::of(config.socket_domain.as_ref());
+        if let Some(why) = unservable(config) {
+            return vec![BindTarget::Refused(why)];
+        }
+        if let Some(interface) = &config.bind_interface {
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), config.port);
+            let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), config.port);
+            let addrs = match family {
+                Family::Both => vec![v4, v6],
+                Family::V4 => vec![v4],
+                Family::V6 => vec![v6],
+            };
+            return addrs
+                .into_iter()
+                .map(|addr| BindTarget::Device {
+                    addr,
+                    interface: interface.clone(),
+                })
+                .collect();
+        }
         match &config.bind {
             Bind::Unix(path) => vec![BindTarget::Unix(path.clone())],
             Bind::Host(name) => vec![BindTarget::Host {
@@ -106,12 +141,26 @@ impl BindTarget {
     }
 }
 
+/// Why this build cannot serve the listener `config`, if it cannot: binding it fails
+/// with this reason, and `sol check` warns with it.
+pub fn unservable(config: &ListenerConfig) -> Option<String> {
+    (config.protocol == ListenerProtocol::WebSockets).then(|| {
+        format!(
+            "listener {}: protocol websockets is not served by this build of Sol yet; \
+             remove the listener or use protocol mqtt",
+            config.port
+        )
+    })
+}
+
 impl std::fmt::Display for BindTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BindTarget::Tcp(addr) => write!(f, "{addr}"),
             BindTarget::Host { name, port, .. } => write!(f, "{name}:{port}"),
             BindTarget::Unix(path) => write!(f, "unix:{}", path.display()),
+            BindTarget::Device { addr, interface } => write!(f, "{addr}%{interface}"),
+            BindTarget::Refused(why) => f.write_str(why),
         }
     }
 }
@@ -145,6 +194,14 @@ pub fn bind(target: &BindTarget) -> Result<Bound, BindError> {
             listeners: vec![Listener::Tcp(bind_tcp(*addr)?)],
             retry: Vec::new(),
         }),
+        BindTarget::Device { addr, interface } => Ok(Bound {
+            listeners: vec![Listener::Tcp(bind_tcp_on(*addr, Some(interface))?)],
+            retry: Vec::new(),
+        }),
+        BindTarget::Refused(why) => Err(BindError::Fatal(io::Error::new(
+            io::ErrorKind::Unsupported,
+            why.clone(),
+        ))),
         BindTarget::Unix(path) => Ok(Bound {
             listeners: vec![bind_unix(path)?],
             retry: Vec::new(),
@@ -200,7 +257,15 @@ fn classify(errno: Errno, what: &str) -> BindError {
 /// A non-blocking TCP listener on `addr` with `SO_REUSEADDR` (and `IPV6_V6ONLY` for IPv6,
 /// so an IPv4 socket can share the port).
 fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    let what = addr.to_string();
+    bind_tcp_on(addr, None)
+}
+
+/// [`bind_tcp`], bound to the network interface `device` if one is given.
+fn bind_tcp_on(addr: SocketAddr, device: Option<&str>) -> Result<TcpListener, BindError> {
+    let what = match device {
+        Some(device) => format!("{addr} on interface {device}"),
+        None => addr.to_string(),
+    };
     let fail = |e: Errno| classify(e, &what);
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
@@ -219,6 +284,21 @@ fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, BindError> {
     socket::setsockopt(&fd, sockopt::TcpNoDelay, &true).map_err(fail)?;
     if addr.is_ipv6() {
         socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(fail)?;
+    }
+    if let Some(device) = device {
+        socket::setsockopt(&fd, sockopt::BindToDevice, &device.into()).map_err(|e| match e {
+            Errno::ENODEV => BindError::Retry(format!(
+                "cannot listen on {what}: there is no network interface named {device} (yet)"
+            )),
+            Errno::EPERM => BindError::Fatal(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "cannot listen on {what}: bind_interface needs the CAP_NET_RAW capability \
+                     (start Sol as root, or grant it: AmbientCapabilities=CAP_NET_RAW)"
+                ),
+            )),
+            other => fail(other),
+        })?;
     }
     socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)).map_err(fail)?;
     let backlog = Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN);
@@ -514,6 +594,54 @@ impl event::Source for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener on `bind` with the other settings at their defaults.
+    fn listener(port: u16, protocol: ListenerProtocol, interface: Option<&str>) -> ListenerConfig {
+        ListenerConfig {
+            port,
+            bind: Bind::Host("127.0.0.1".into()),
+            socket_domain: Some(SocketDomain::Ipv4),
+            allow_anonymous: true,
+            tls: None,
+            clients: Default::default(),
+            protocol,
+            bind_interface: interface.map(str::to_string),
+            http_dir: None,
+        }
+    }
+
+    #[test]
+    fn a_websocket_listener_is_refused_until_the_stream_exists() {
+        let targets = BindTarget::of(&listener(9001, ListenerProtocol::WebSockets, None));
+        match bind(&targets[0]) {
+            Err(BindError::Fatal(e)) => assert_eq!(
+                e.to_string(),
+                "listener 9001: protocol websockets is not served by this build of Sol yet; \
+                 remove the listener or use protocol mqtt"
+            ),
+            other => panic!("expected a fatal error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bind_interface_accepts_on_that_interface_and_waits_for_a_missing_one() {
+        let targets = BindTarget::of(&listener(0, ListenerProtocol::Mqtt, Some("lo")));
+        assert_eq!(targets.len(), 1, "ipv4 only");
+        let bound = bind(&targets[0]).expect("bound to lo");
+        let Some(Listener::Tcp(l)) = bound.listeners.first() else {
+            panic!("a TCP listener")
+        };
+        let port = l.local_addr().expect("addr").port();
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect over lo");
+        let missing = BindTarget::of(&listener(0, ListenerProtocol::Mqtt, Some("nosuch0")));
+        match bind(&missing[0]) {
+            Err(BindError::Retry(why)) => assert!(
+                why.ends_with("there is no network interface named nosuch0 (yet)"),
+                "{why}"
+            ),
+            other => panic!("expected a retry, got {other:?}"),
+        }
+    }
 
     fn unique_path(tag: &str) -> PathBuf {
         std::env::temp_dir().join(format!("sol-net-{tag}-{}.sock", std::process::id()))

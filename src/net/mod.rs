@@ -76,7 +76,7 @@ mod write;
 #[cfg(feature = "tls")]
 pub use tls_stream::{receive_tls_records, send_tls_records, TLS_CONNECTION_BYTES};
 
-pub use listener::LocalAddr;
+pub use listener::{unservable, LocalAddr};
 pub use pool::SLOT_BYTES;
 pub use store::STORE_STOP_WAIT;
 

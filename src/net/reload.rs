@@ -2,9 +2,12 @@
 //!
 //! Caps, per-listener policies and logging apply at once (through
 //! [`Broker::reconfigure`](crate::broker::Broker::reconfigure) and the log backend, which
-//! also reopens the log file, for logrotate), and so does the read-buffer budget. Listeners, the pool size, the buffer block size and the
-//! persistence settings are fixed at start: a change to them is logged as needing a restart and otherwise ignored.
-//! A file with errors changes nothing; every error is logged as `file:line: message`.
+//! also reopens the log file, for logrotate), and so does the read-buffer budget.
+//! Listeners, the pool size, the buffer block size, the persistence settings and the pid
+//! file are fixed at start: a change to them is logged as needing a restart and otherwise
+//! ignored. A file with errors changes nothing; every error is logged as
+//! `file:line: message`, and so does a file whose caps exceed its `memory_limit`. The
+//! `include_dir` directories are read again with the file.
 //! TLS listeners take the server configurations built when the new file was parsed (their
 //! certificate, key, CA and CRL files read then, once); a file that cannot be loaded is an
 //! error of the configuration, so nothing is reloaded. Connected clients stay connected.
@@ -28,6 +31,8 @@ pub struct FixedSettings {
     pub block_size: usize,
     /// Persistence: whether it is on, where, and how it saves.
     pub persistence: crate::config::Persistence,
+    /// `pid_file`: written once, at start-up.
+    pub pid_file: Option<std::path::PathBuf>,
 }
 
 impl FixedSettings {
@@ -39,6 +44,7 @@ impl FixedSettings {
             max_connections_auto: config.max_connections_auto,
             block_size: config.memory.block_size,
             persistence: config.persistence.clone(),
+            pid_file: config.pid_file.clone(),
         }
     }
 
@@ -58,6 +64,9 @@ impl FixedSettings {
         }
         if self.persistence != new.persistence {
             changed.push("persistence");
+        }
+        if self.pid_file != new.pid_file {
+            changed.push("pid_file");
         }
         changed
     }
@@ -136,6 +145,17 @@ impl Server {
                 return false;
             }
         };
+        if let Some(error) = new.memory_limit_error(SLOT_SIZES) {
+            log::error!("{}: {error}", path.display());
+            log::error!(
+                "{}: not reloaded, the running configuration is kept",
+                path.display()
+            );
+            return false;
+        }
+        for warning in &new.warnings {
+            log::warn!("{warning}");
+        }
         let fixed = FixedSettings::of(&new);
         let changed = self.fixed.changed(&fixed);
         for setting in &changed {

@@ -12,6 +12,7 @@
 //!
 //! This module sits below `config` and `net`: it must not import them, nor touch sockets.
 
+pub mod ciphers;
 #[cfg(feature = "tls")]
 mod server;
 
@@ -25,7 +26,8 @@ use std::sync::Arc;
 
 /// A TLS listener's files and options, in Mosquitto's spelling (`certfile`, `keyfile`,
 /// `cafile`, `capath`, `crlfile`, `require_certificate`, `disable_client_cert_date_checks`,
-/// `use_identity_as_username`, `tls_version`), as `config` checked them.
+/// `use_identity_as_username`, `tls_version`, `ciphers`, `ciphers_tls1.3`), as `config`
+/// checked them.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TlsSettings {
     /// The server certificate chain (PEM), leaf first.
@@ -49,6 +51,12 @@ pub struct TlsSettings {
     pub use_identity_as_username: bool,
     /// The lowest TLS version accepted (`tls_version`; default TLS 1.2).
     pub min_version: TlsVersion,
+    /// The TLS 1.2 cipher suites allowed, as IANA numbers in preference order
+    /// (`ciphers`, see [`ciphers::tls12`]); `None`: all of Sol's.
+    pub ciphers: Option<Vec<u16>>,
+    /// The TLS 1.3 cipher suites allowed (`ciphers_tls1.3`, see [`ciphers::tls13`]);
+    /// `None`: all of Sol's.
+    pub ciphers_tls13: Option<Vec<u16>>,
 }
 
 /// A minimum TLS version (`tls_version tlsv1.2|tlsv1.3`).

@@ -44,13 +44,34 @@ pub const BUILD_TIME: u64 = match u64::from_str_radix(env!("SOL_BUILD_TIME"), 10
 };
 
 /// The `ring` provider, chosen explicitly (no process-wide default is installed).
+#[cfg(test)]
 pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The `ring` provider with only the cipher suites `settings` allows (`ciphers`,
+/// `ciphers_tls1.3`), in their order; a version without a list keeps all of its suites.
+fn provider_for(settings: &TlsSettings) -> Arc<CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let all = std::mem::take(&mut provider.cipher_suites);
+    let is_tls13 = |s: &rustls::SupportedCipherSuite| s.tls13().is_some();
+    for (list, tls13) in [(&settings.ciphers_tls13, true), (&settings.ciphers, false)] {
+        match list {
+            None => provider
+                .cipher_suites
+                .extend(all.iter().filter(|s| is_tls13(s) == tls13)),
+            Some(ids) => provider.cipher_suites.extend(ids.iter().filter_map(|id| {
+                all.iter()
+                    .find(|s| is_tls13(s) == tls13 && u16::from(s.suite()) == *id)
+            })),
+        }
+    }
+    Arc::new(provider)
+}
+
 /// Builds the server configuration of one TLS listener, reading every file it names.
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
+    let provider = provider_for(settings);
     let certs = read_certs("certfile", &settings.certfile)?;
     let key = PrivateKeyDer::from_pem_file(&settings.keyfile).map_err(|e| {
         TlsError(format!(

@@ -113,10 +113,11 @@ impl Parser<'_> {
     /// `max_connections N|-1`: the size of the one pool all listeners share.
     pub(super) fn max_connections(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
         if let Some(&first) = self.seen.get("max_connections") {
+            let first = self.place(first, line);
             self.error(
                 line,
                 format!(
-                    "max_connections: already set at line {first}; Sol has one connection \
+                    "max_connections: already set at {first}; Sol has one connection \
                      pool for all listeners, so the cap is global and set once"
                 ),
             );

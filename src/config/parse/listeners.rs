@@ -1,6 +1,7 @@
 //! Listener keys: `listener`, the deprecated default listener (`port`, `bind_address`),
-//! `socket_domain`, and the final listener list with its checks across listeners (the
-//! same socket twice, an address of the other family).
+//! `socket_domain`, what a listener speaks and where (`protocol`, `bind_interface`,
+//! `http_dir`), and the final listener list with its checks across listeners (the same
+//! socket twice, an address of the other family).
 //!
 //! Addresses are kept as written; this file must not resolve names or touch sockets
 //! (`net` binds). It does refuse the shorthand IPv4 forms the system's resolver would
@@ -8,7 +9,8 @@
 
 use super::super::value;
 use super::super::{
-    loopback_listeners, Bind, ListenerConfig, SocketDomain, DEFAULT_PORT, MAX_UNIX_SOCKET_PATH,
+    loopback_listeners, Bind, ListenerConfig, ListenerProtocol, SocketDomain, DEFAULT_PORT,
+    DEFAULT_WEBSOCKETS_HEADERS_SIZE, MAX_UNIX_SOCKET_PATH,
 };
 use super::clients::PendingClients;
 use super::tls::PendingTls;
@@ -32,7 +34,24 @@ pub(super) struct PendingListener {
     pub(super) tls: PendingTls,
     /// `mount_point`, `use_username_as_clientid` and `max_qos` given for this listener.
     pub(super) clients: PendingClients,
+    /// `protocol`, `bind_interface` and `http_dir`.
+    pub(super) kind: ListenerKind,
 }
+
+/// What a listener speaks and where (`protocol`, `bind_interface`, `http_dir`), each as
+/// given, with its line.
+#[derive(Default)]
+pub(super) struct ListenerKind {
+    /// `protocol`, with its line.
+    protocol: Option<(ListenerProtocol, usize)>,
+    /// `bind_interface`.
+    interface: Option<(String, usize)>,
+    /// `http_dir`.
+    http_dir: Option<(PathBuf, usize)>,
+}
+
+/// Longest network interface name Linux allows (`IFNAMSIZ` less the NUL).
+const MAX_INTERFACE_NAME: usize = 15;
 
 /// The deprecated default listener of `port` and `bind_address` and the settings given
 /// before the first `listener` line.
@@ -46,6 +65,8 @@ pub(super) struct DefaultListener {
     pub(super) socket_domain: Option<(SocketDomain, usize)>,
     /// `allow_anonymous` before any `listener` under `per_listener_settings true`.
     pub(super) allow_anonymous: Option<(bool, usize)>,
+    /// `protocol`, `bind_interface` and `http_dir` before any `listener`.
+    pub(super) kind: ListenerKind,
 }
 
 impl Parser<'_> {
@@ -117,9 +138,86 @@ impl Parser<'_> {
             allow_anonymous: None,
             tls: PendingTls::default(),
             clients: PendingClients::default(),
+            kind: ListenerKind::default(),
         });
         self.scope = Scope::Listener(self.listeners.len() - 1);
         true
+    }
+
+    /// `protocol mqtt|websockets`, `bind_interface IFACE` or `http_dir DIR`, listener
+    /// scoped (before any `listener`, the default listener's).
+    pub(super) fn listener_key(
+        &mut self,
+        line: usize,
+        key: &str,
+        args: &[&str],
+    ) -> Option<&'static str> {
+        let value = self.one(line, key, args)?;
+        let unix = match self.scope {
+            Scope::Listener(i) => matches!(self.listeners[i].bind, Bind::Unix(_)),
+            _ => false,
+        };
+        let kind = match self.scope {
+            Scope::Default => &mut self.default_listener.kind,
+            Scope::Listener(i) => &mut self.listeners[i].kind,
+            Scope::Broken => return None,
+        };
+        let applied = match key {
+            "protocol" => {
+                let protocol = match value {
+                    "mqtt" => ListenerProtocol::Mqtt,
+                    "websockets" => ListenerProtocol::WebSockets,
+                    other => {
+                        let message =
+                            format!("protocol: expected mqtt or websockets, found '{other}'");
+                        self.error(line, message);
+                        return None;
+                    }
+                };
+                kind.protocol = Some((protocol, line));
+                "protocol"
+            }
+            "bind_interface" => {
+                kind.interface = Some((value.to_string(), line));
+                if unix {
+                    self.error(
+                        line,
+                        "bind_interface: does not apply to a Unix socket listener",
+                    );
+                    return None;
+                }
+                if value.len() > MAX_INTERFACE_NAME || value.contains('/') {
+                    self.error(
+                        line,
+                        format!(
+                            "bind_interface: '{value}' is not a network interface name (at \
+                             most {MAX_INTERFACE_NAME} characters, no '/')"
+                        ),
+                    );
+                    return None;
+                }
+                "bind_interface"
+            }
+            _ => {
+                kind.http_dir = Some((PathBuf::from(value), line));
+                "http_dir"
+            }
+        };
+        Some(applied)
+    }
+
+    /// `websockets_headers_size N`: global, as in Mosquitto; 0 means the default.
+    pub(super) fn websockets_headers_size(
+        &mut self,
+        line: usize,
+        args: &[&str],
+    ) -> Option<&'static str> {
+        let n = self.int_arg(line, "websockets_headers_size", args, 0, 65535)?;
+        self.config.websockets_headers_size = match usize::try_from(n).ok()? {
+            0 => DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            n => n,
+        };
+        Some("websockets_headers_size")
     }
 
     /// `port N`: the deprecated default listener's port.
@@ -202,6 +300,7 @@ impl Parser<'_> {
                     "socket_domain: applies to a listener; put it after a 'listener' line",
                 );
             }
+            self.stray_kind(&defaults.kind);
             let own = defaults.allow_anonymous.map(|(v, _)| v);
             let mut loopback = loopback_listeners(DEFAULT_PORT, anonymous(own));
             for l in &mut loopback {
@@ -230,6 +329,7 @@ impl Parser<'_> {
                 allow_anonymous: defaults.allow_anonymous.map(|a| a.0),
                 tls: PendingTls::default(),
                 clients: PendingClients::default(),
+                kind: defaults.kind,
             });
         } else {
             if let Some((_, line)) = defaults.socket_domain {
@@ -247,14 +347,15 @@ impl Parser<'_> {
                      after a 'listener' line",
                 );
             }
+            self.stray_kind(&defaults.kind);
         }
         all.append(&mut self.listeners);
 
         for (i, listener) in all.iter().enumerate() {
             if let Some(first) = all[..i].iter().find(|l| same_socket(l, listener)) {
                 let message = format!(
-                    "listener: the same socket is already defined at line {}",
-                    first.line
+                    "listener: the same socket is already defined at {}",
+                    self.place(first.line, listener.line)
                 );
                 self.error(listener.line, message);
             }
@@ -269,16 +370,53 @@ impl Parser<'_> {
         let mut out = Vec::with_capacity(all.len());
         for mut l in all {
             let tls = self.listener_tls(&mut l);
+            let kind = std::mem::take(&mut l.kind);
+            let protocol = kind.protocol.map_or(ListenerProtocol::Mqtt, |p| p.0);
+            if let Some((_, at)) = &kind.http_dir {
+                if protocol != ListenerProtocol::WebSockets {
+                    self.warn(
+                        *at,
+                        "http_dir: applies to 'protocol websockets' listeners only; ignored \
+                         here (as in Mosquitto)",
+                    );
+                }
+            }
             out.push(ListenerConfig {
                 port: l.port,
-                bind: l.bind,
+                // Mosquitto: the interface takes priority over the listener's address.
+                bind: match (&kind.interface, l.bind) {
+                    (Some(_), Bind::Host(_)) => Bind::Any,
+                    (_, bind) => bind,
+                },
                 socket_domain: l.socket_domain.map(|d| d.0),
                 allow_anonymous: anonymous(l.allow_anonymous),
                 tls,
                 clients: l.clients.resolve(&self.top_clients),
+                protocol,
+                bind_interface: kind.interface.map(|i| i.0),
+                http_dir: kind.http_dir.map(|d| d.0),
             });
         }
         out
+    }
+
+    /// Reports `protocol`, `bind_interface` or `http_dir` lines that came before any
+    /// `listener` in a file without a default listener: they would apply to nothing.
+    fn stray_kind(&mut self, kind: &ListenerKind) {
+        let websockets = kind
+            .protocol
+            .filter(|p| p.0 == ListenerProtocol::WebSockets);
+        let lines = [
+            websockets.map(|p| ("protocol", p.1)),
+            kind.interface.as_ref().map(|i| ("bind_interface", i.1)),
+            kind.http_dir.as_ref().map(|d| ("http_dir", d.1)),
+        ];
+        for (key, line) in lines.into_iter().flatten() {
+            self.error(
+                line,
+                format!("{key}: applies to a listener; put it after a 'listener' line"),
+            );
+        }
     }
 }
 
@@ -373,5 +511,76 @@ fn same_socket(a: &PendingListener, b: &PendingListener) -> bool {
         (Bind::Unix(x), Bind::Unix(y)) => x == y,
         (Bind::Unix(_), _) | (_, Bind::Unix(_)) => false,
         (x, y) => a.port == b.port && a.port != 0 && x == y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::{Bind, Config, ListenerProtocol};
+    use super::super::tests::errors;
+
+    #[test]
+    fn protocol_interface_and_http_dir_are_per_listener() {
+        let config = Config::parse(
+            "listener 1883\nlistener 9001 127.0.0.1\nprotocol websockets\nhttp_dir /srv/www\n\
+             listener 1884 192.168.1.1\nbind_interface eth0\nwebsockets_headers_size 4096\n",
+            "sol.conf",
+        )
+        .expect("valid");
+        let l = &config.listeners;
+        assert_eq!(l[0].protocol, ListenerProtocol::Mqtt);
+        assert_eq!(l[1].protocol, ListenerProtocol::WebSockets);
+        assert_eq!(
+            l[1].http_dir.as_deref(),
+            Some(std::path::Path::new("/srv/www"))
+        );
+        assert_eq!(l[1].bind, Bind::Host("127.0.0.1".into()));
+        // Mosquitto: the interface takes priority over the listener's address.
+        assert_eq!(l[2].bind_interface.as_deref(), Some("eth0"));
+        assert_eq!(l[2].bind, Bind::Any);
+        assert_eq!(
+            l[2].to_string(),
+            "*:1884 on interface eth0, anonymous refused"
+        );
+        assert_eq!(
+            l[1].to_string(),
+            "127.0.0.1:9001, WebSockets, anonymous refused"
+        );
+        assert_eq!(config.websockets_headers_size, 4096);
+        assert!(config.warnings.is_empty());
+        let zero = Config::parse("websockets_headers_size 0\n", "sol.conf").expect("valid");
+        assert_eq!(zero.websockets_headers_size, 1024);
+    }
+
+    #[test]
+    fn listener_kind_errors() {
+        assert_eq!(
+            errors("listener 1883\nprotocol http\n"),
+            "sol.conf:2: protocol: expected mqtt or websockets, found 'http'"
+        );
+        assert_eq!(
+            errors("listener 0 /run/sol.sock\nbind_interface eth0\n"),
+            "sol.conf:2: bind_interface: does not apply to a Unix socket listener"
+        );
+        assert!(errors("listener 1883\nbind_interface a/b\n").contains("not a network interface"));
+        assert_eq!(
+            errors("bind_interface eth0\nlistener 1883\n"),
+            "sol.conf:1: bind_interface: applies to a listener; put it after a 'listener' line"
+        );
+        assert!(errors("websockets_headers_size 70000\n")
+            .starts_with("sol.conf:1: websockets_headers_size"));
+        // Before any listener, the default listener of `port` takes them.
+        let config = Config::parse("port 1883\nprotocol websockets\n", "sol.conf").expect("valid");
+        assert_eq!(config.listeners[0].protocol, ListenerProtocol::WebSockets);
+    }
+
+    #[test]
+    fn http_dir_on_an_mqtt_listener_is_a_warning() {
+        let config = Config::parse("listener 1883\nhttp_dir /srv\n", "sol.conf").expect("valid");
+        assert_eq!(
+            config.warnings[0].to_string(),
+            "sol.conf:2: http_dir: applies to 'protocol websockets' listeners only; ignored here \
+             (as in Mosquitto)"
+        );
     }
 }

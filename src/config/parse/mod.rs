@@ -7,19 +7,30 @@
 //! recorded and parsing goes on, so one run reports the whole file; checks that involve
 //! several keys run at the end ([`Parser::finish`]).
 //!
+//! A parse may read several files: `include_dir` parses the files of a directory where
+//! its line stands (`include`). Every line read gets one position in the parse, so that
+//! a line remembered by a rule (a listener's, a setting's) names its own file in errors:
+//! each file has a span of positions ([`FileSpan`]), and [`Parser::error`] turns a
+//! position back into `file:line`.
+//!
 //! This file owns the grammar, the argument helpers and which file handles which key; the
 //! rules of the keys live beside it, one job per file: `caps` (the numeric caps of
-//! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping),
-//! `clients` (`mount_point`, `use_username_as_clientid`, `max_qos`), `tls`
-//! (a listener's TLS keys), `log` (the `log_*` keys), `security` (anonymous access,
-//! client ids, the password and ACL files) and `persistence` (the store's keys). It must
-//! not know a key's rule itself.
+//! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping, the
+//! listener's protocol and interface), `clients` (`mount_point`,
+//! `use_username_as_clientid`, `max_qos`), `tls` (a listener's TLS keys), `log` (the
+//! `log_*` keys), `security` (anonymous access, client ids, the password and ACL files),
+//! `persistence` (the store's keys), `include` (`include_dir`), `process` (`pid_file`)
+//! and `refused` (Mosquitto keys Sol refuses or accepts without effect, each with its
+//! reason). It must not know a key's rule itself.
 
 mod caps;
 mod clients;
+mod include;
 mod listeners;
 mod log;
 mod persistence;
+mod process;
+mod refused;
 mod security;
 mod tls;
 
@@ -29,19 +40,25 @@ use super::{policies, Config, ConfigError, ConfigErrors, Origin};
 use clients::PendingClients;
 use listeners::{DefaultListener, PendingListener};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-/// Parses a whole file; `file` names it in errors.
-pub fn parse(bytes: &[u8], file: &str) -> Result<Config, ConfigErrors> {
-    let mut parser = Parser::new(file);
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = index + 1;
-        match std::str::from_utf8(raw) {
-            Ok(text) => parser.line(line, text),
-            Err(_) => parser.error(line, "the line is not valid UTF-8"),
-        }
-    }
+/// Parses a whole file; `file` names it in errors. `path` is where it was read from (to
+/// tell it apart from the files `include_dir` reads), if it was read from a file.
+pub fn parse(bytes: &[u8], file: &str, path: Option<&Path>) -> Result<Config, ConfigErrors> {
+    let mut parser = Parser::new(file, path);
+    parser.read(bytes, file);
     parser.finish()
+}
+
+/// The positions one file's lines have in a parse: `base + line`, for `line` in
+/// `1..=lines`.
+struct FileSpan {
+    /// The position before the file's first line.
+    base: usize,
+    /// How many lines it has.
+    lines: usize,
+    /// The file's name in errors.
+    name: String,
 }
 
 /// Which listener the listener-scoped keys apply to.
@@ -57,10 +74,19 @@ enum Scope {
 
 /// The state of one parse.
 struct Parser<'f> {
-    /// The file name for errors.
+    /// The main file's name, as given to [`parse`].
     file: &'f str,
+    /// The files read so far, in the order they were read: the main file first.
+    files: Vec<FileSpan>,
+    /// The main file, canonical, when it was read from one (`include_dir` must not
+    /// include it).
+    main: Option<PathBuf>,
+    /// Files are being read from an `include_dir` (which may not appear in them).
+    including: bool,
     /// Every problem so far.
     errors: Vec<ConfigError>,
+    /// Lines Sol accepts but the user should know about (a key without effect).
+    warnings: Vec<ConfigError>,
     /// The configuration as set so far, from the defaults on; [`Parser::finish`] adds the
     /// listeners and their policies.
     config: Config,
@@ -87,11 +113,16 @@ struct Parser<'f> {
 }
 
 impl<'f> Parser<'f> {
-    /// A parse of the file named `file`, from the embedded defaults' caps and logging.
-    fn new(file: &'f str) -> Self {
+    /// A parse of the main file named `file` from the embedded defaults' caps and
+    /// logging; `main` is its path, if it is read from one.
+    fn new(file: &'f str, main: Option<&Path>) -> Self {
         Parser {
             file,
+            files: Vec::new(),
+            main: main.and_then(|p| std::fs::canonicalize(p).ok()),
+            including: false,
             errors: Vec::new(),
+            warnings: Vec::new(),
             config: Config::with_listeners(Vec::new()),
             log_dest_seen: false,
             log_type_seen: false,
@@ -106,20 +137,74 @@ impl<'f> Parser<'f> {
         }
     }
 
-    /// Records a problem at `line`.
-    fn error(&mut self, line: usize, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.to_string(),
-            line,
-            message: message.into(),
+    /// Parses the lines of one file, named `name` in errors, where the parse stands.
+    fn read(&mut self, bytes: &[u8], name: &str) {
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let lines = bytes.split(|&b| b == b'\n').count();
+        let base = self.files.last().map_or(0, |f| f.base + f.lines);
+        self.files.push(FileSpan {
+            base,
+            lines,
+            name: name.to_string(),
         });
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = base + index + 1;
+            match std::str::from_utf8(raw) {
+                Ok(text) => self.line(line, text),
+                Err(_) => self.error(line, "the line is not valid UTF-8"),
+            }
+        }
     }
 
-    /// The place of `line` in this file.
+    /// Records a problem at position `line` (0: the main file as a whole).
+    fn error(&mut self, line: usize, message: impl Into<String>) {
+        let error = self.at(line, message.into());
+        self.errors.push(error);
+    }
+
+    /// Records a warning at position `line`: the line is accepted.
+    fn warn(&mut self, line: usize, message: impl Into<String>) {
+        let warning = self.at(line, message.into());
+        self.warnings.push(warning);
+    }
+
+    /// `message` at position `line`, as `file:line`.
+    fn at(&self, line: usize, message: String) -> ConfigError {
+        let origin = self.origin(line);
+        ConfigError {
+            file: origin.file,
+            line: origin.line,
+            message,
+        }
+    }
+
+    /// The file and line of position `line` (0: the main file as a whole).
     fn origin(&self, line: usize) -> Origin {
-        Origin {
-            file: self.file.to_string(),
-            line,
+        let span = self
+            .files
+            .iter()
+            .find(|f| line > f.base && line <= f.base + f.lines)
+            .or(self.files.first());
+        match span {
+            Some(span) => Origin {
+                file: span.name.clone(),
+                line: line.saturating_sub(span.base),
+            },
+            None => Origin {
+                file: self.file.to_string(),
+                line,
+            },
+        }
+    }
+
+    /// Position `other` as an error at position `line` names it: `line N` in the same
+    /// file, `FILE:N` in another.
+    fn place(&self, other: usize, line: usize) -> String {
+        let (a, b) = (self.origin(other), self.origin(line));
+        if a.file == b.file {
+            format!("line {}", a.line)
+        } else {
+            format!("{}:{}", a.file, a.line)
         }
     }
 
@@ -200,6 +285,10 @@ impl<'f> Parser<'f> {
             "port" => self.port(line, args),
             "bind_address" => self.bind_address(line, args),
             "socket_domain" => self.socket_domain(line, args),
+            "protocol" | "bind_interface" | "http_dir" => self.listener_key(line, key, args),
+            "websockets_headers_size" => self.websockets_headers_size(line, args),
+            "include_dir" => self.include_dir(line, args),
+            "pid_file" => self.pid_file(line, args),
             "certfile"
             | "keyfile"
             | "cafile"
@@ -208,7 +297,11 @@ impl<'f> Parser<'f> {
             | "require_certificate"
             | "disable_client_cert_date_checks"
             | "use_identity_as_username"
-            | "tls_version" => self.tls_key(line, key, args),
+            | "tls_version"
+            | "ciphers"
+            | "ciphers_tls1.3"
+            | "dhparamfile"
+            | "tls_keyform" => self.tls_key(line, key, args),
             "per_listener_settings"
             | "allow_anonymous"
             | "allow_zero_length_clientid"
@@ -228,12 +321,13 @@ impl<'f> Parser<'f> {
             | "connection_messages"
             | "websockets_log_level" => self.log_key(line, key, args),
             "persistence"
+            | "retained_persistence"
             | "persistence_location"
             | "persistence_file"
             | "autosave_interval"
             | "autosave_on_changes"
             | "persistence_sync" => self.persistence_key(line, key, args),
-            "max_connections" => self.max_connections(line, args),
+            "max_connections" | "global_max_connections" => self.max_connections(line, args),
             "queue_qos0_messages" => self
                 .flag(line, key, args, |c| &mut c.limits.queue_qos0_messages)
                 .then_some("queue_qos0_messages"),
@@ -263,17 +357,26 @@ impl<'f> Parser<'f> {
         }
     }
 
-    /// A key of the tables in `keys` (a cap, one accepted only as Sol behaves, one not
-    /// supported yet), or an unknown one.
+    /// A key of the tables in `keys` (a cap, one refused or without effect in Sol, one
+    /// accepted only as Sol behaves, one not supported yet), or an unknown one.
     fn listed_key(&mut self, line: usize, key: &str, args: &[&str]) -> Option<&'static str> {
         if let Some(cap) = keys::cap(key) {
             return self.cap(line, cap, args);
+        }
+        if let Some(applied) = self.refused_key(line, key, args) {
+            return applied;
         }
         if let Some((name, accepted)) = keys::as_sol_does(key) {
             let value = self.one(line, key, args)?;
             if accepted.contains(&value) {
                 return Some(name);
             }
+            let message = format!(
+                "{key} {value}: not supported; Sol accepts only {} (what it does anyway)",
+                accepted.join(" or ")
+            );
+            self.error(line, message);
+            return None;
         } else if !keys::is_unsupported(key) {
             self.error(line, format!("unknown option '{key}'"));
             return None;
@@ -296,10 +399,14 @@ impl<'f> Parser<'f> {
         self.check_caps();
         let listeners = self.assemble_listeners();
         if !self.errors.is_empty() {
-            self.errors.sort_by_key(|e| e.line);
-            return Err(ConfigErrors(self.errors));
+            // File by file in reading order, each in line order.
+            let order = |e: &ConfigError| self.files.iter().position(|f| f.name == e.file);
+            let mut errors = std::mem::take(&mut self.errors);
+            errors.sort_by_key(|e| (order(e), e.line));
+            return Err(ConfigErrors(errors));
         }
         let mut config = self.config;
+        config.warnings = self.warnings;
         config.limits.listeners = policies(&listeners);
         config.listeners = listeners;
         Ok(config)

@@ -19,7 +19,8 @@ impl Parser<'_> {
         args: &[&str],
     ) -> Option<&'static str> {
         match key {
-            "persistence" => self
+            // Mosquitto reads `retained_persistence` as another name of `persistence`.
+            "persistence" | "retained_persistence" => self
                 .flag(line, key, args, |c| &mut c.persistence.enabled)
                 .then_some("persistence"),
             "autosave_on_changes" => self

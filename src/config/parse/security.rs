@@ -71,11 +71,12 @@ impl Parser<'_> {
         }
         if value {
             if let Some(first) = self.first_security_line {
+                let first = self.place(first, line);
                 self.error(
                     line,
                     format!(
                         "per_listener_settings: must come before any allow_anonymous, \
-                         allow_zero_length_clientid or auto_id_prefix line (line {first})"
+                         allow_zero_length_clientid or auto_id_prefix line ({first})"
                     ),
                 );
                 return None;

@@ -1,15 +1,17 @@
 //! A listener's TLS keys (`certfile`, `keyfile`, `cafile`, `capath`, `crlfile`,
 //! `require_certificate`, `disable_client_cert_date_checks`, `use_identity_as_username`,
-//! `tls_version`): where each may appear, which need which, and the listener's
-//! [`ListenerTls`], built here once (its PEM files read by [`crate::tls`]).
+//! `tls_version`, `ciphers`, `ciphers_tls1.3`, and `dhparamfile` and `tls_keyform pem`,
+//! accepted without effect): where each may appear, which need which, and the listener's
+//! [`ListenerTls`], built here once (its PEM files read by [`crate::tls`], its cipher
+//! lists read by [`crate::tls::ciphers`]).
 //!
 //! Without the `tls` feature every TLS key is an error: a file written for TLS must not
 //! silently serve plain MQTT. This file must not read the PEM files itself.
 
-use super::super::Bind;
+use super::super::{keys, Bind};
 use super::listeners::PendingListener;
 use super::{Parser, Scope};
-use crate::tls::{ListenerTls, TlsSettings, TlsVersion};
+use crate::tls::{ciphers, ListenerTls, TlsSettings, TlsVersion};
 use std::path::PathBuf;
 
 /// A listener's TLS keys as given, each with its line (0: not given).
@@ -33,6 +35,10 @@ pub(super) struct PendingTls {
     use_identity_as_username: Option<(bool, usize)>,
     /// `tls_version`.
     min_version: Option<TlsVersion>,
+    /// `ciphers`: the TLS 1.2 suites, with its line.
+    ciphers: Option<(Vec<u16>, usize)>,
+    /// `ciphers_tls1.3`: the TLS 1.3 suites, with its line.
+    ciphers_tls13: Option<(Vec<u16>, usize)>,
 }
 
 impl Parser<'_> {
@@ -105,6 +111,61 @@ impl Parser<'_> {
                 self.listeners[i].tls.min_version = Some(v);
                 "tls_version"
             }
+            "ciphers" | "ciphers_tls1.3" => {
+                let list = self.one(line, key, args)?;
+                let tls13 = key == "ciphers_tls1.3";
+                let selection = if tls13 {
+                    ciphers::tls13(list)
+                } else {
+                    ciphers::tls12(list)
+                };
+                let selection = selection.map_err(|e| self.error(line, format!("{key}: {e}")));
+                let selection = selection.ok()?;
+                if !selection.skipped.is_empty() {
+                    let message = format!(
+                        "{key}: skipped {}: Sol's TLS (rustls) does not have {}",
+                        selection.skipped.join(", "),
+                        if selection.skipped.len() == 1 {
+                            "it"
+                        } else {
+                            "them"
+                        }
+                    );
+                    self.warn(line, message);
+                }
+                let tls = &mut self.listeners[i].tls;
+                if tls13 {
+                    tls.ciphers_tls13 = Some((selection.suites, line));
+                    "ciphers_tls1.3"
+                } else {
+                    tls.ciphers = Some((selection.suites, line));
+                    "ciphers"
+                }
+            }
+            "dhparamfile" => {
+                self.one(line, key, args)?;
+                self.warn(
+                    line,
+                    "dhparamfile: accepted, but not used: rustls has no DHE cipher suites; \
+                     its ECDHE suites give the forward secrecy DH parameters are for",
+                );
+                "dhparamfile"
+            }
+            "tls_keyform" => match self.one(line, key, args)? {
+                "pem" => "tls_keyform",
+                "engine" => {
+                    let why = keys::refusal("tls_engine").unwrap_or_default();
+                    self.error(line, format!("tls_keyform engine: not supported: {why}"));
+                    return None;
+                }
+                other => {
+                    self.error(
+                        line,
+                        format!("tls_keyform: expected pem or engine, found '{other}'"),
+                    );
+                    return None;
+                }
+            },
             _ => {
                 let path = PathBuf::from(self.one(line, key, args)?);
                 let tls = &mut self.listeners[i].tls;
@@ -148,6 +209,8 @@ impl Parser<'_> {
                     tls.require_certificate.map(|r| r.1),
                     tls.no_date_checks.map(|d| d.1),
                     tls.use_identity_as_username.map(|u| u.1),
+                    tls.ciphers.map(|c| c.1),
+                    tls.ciphers_tls13.map(|c| c.1),
                 ];
                 if tls.cafile.is_some()
                     || tls.capath.is_some()
@@ -157,8 +220,8 @@ impl Parser<'_> {
                     self.error(
                         l.line,
                         "listener: has TLS keys (cafile, capath, crlfile, require_certificate, \
-                         disable_client_cert_date_checks, use_identity_as_username or \
-                         tls_version) but no 'certfile' and \
+                         disable_client_cert_date_checks, use_identity_as_username, \
+                         tls_version, ciphers or ciphers_tls1.3) but no 'certfile' and \
                          'keyfile'",
                     );
                 }
@@ -207,9 +270,39 @@ impl Parser<'_> {
             disable_client_cert_date_checks: tls.no_date_checks.is_some_and(|d| d.0),
             use_identity_as_username: tls.use_identity_as_username.is_some_and(|u| u.0),
             min_version: tls.min_version.unwrap_or_default(),
+            ciphers: tls.ciphers.map(|c| c.0),
+            ciphers_tls13: tls.ciphers_tls13.map(|c| c.0),
         };
         ListenerTls::load(settings)
             .map_err(|e| self.error(line, e.to_string()))
             .ok()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::super::super::Config;
+    use super::super::tests::errors;
+
+    #[test]
+    fn cipher_lists_are_checked_where_they_are_written() {
+        assert!(
+            errors("listener 8883\nciphers ECDHE-RSA-AES128-GCM-SHA265\n").starts_with(
+                "sol.conf:2: ciphers: unknown cipher 'ECDHE-RSA-AES128-GCM-SHA265'; Sol's TLS 1.2 \
+             ciphers are "
+            )
+        );
+        assert!(errors("listener 8883\nciphers_tls1.3 TLS_FOO\n")
+            .starts_with("sol.conf:2: ciphers_tls1.3: unknown TLS 1.3 cipher suite 'TLS_FOO'"));
+        assert!(errors("ciphers HIGH\n").starts_with("sol.conf:1: ciphers: applies to a listener"));
+    }
+
+    #[test]
+    fn engines_are_refused_and_pem_keys_accepted() {
+        assert!(errors("listener 8883\ntls_keyform engine\n")
+            .starts_with("sol.conf:2: tls_keyform engine: not supported: OpenSSL engines"));
+        assert!(errors("listener 8883\ntls_keyform der\n").contains("expected pem or engine"));
+        // `pem` is what Sol reads anyway.
+        Config::parse("listener 8883\ntls_keyform pem\n", "sol.conf").expect("accepted");
     }
 }
