@@ -296,8 +296,6 @@ fn check(path: &std::path::Path) -> Result<String, String> {
     let mut warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
     warnings.extend(foreign_addresses(&config));
     warnings.extend(missing_interfaces(&config));
-    let unservable = config.listeners.iter().filter_map(crate::net::unservable);
-    warnings.extend(unservable.map(|why| format!("{why}: the broker would not start")));
     warnings.extend(unreadable_files(path, &config)?);
     warnings.extend(store_warnings(&config)?);
     for warning in warnings {

@@ -10,10 +10,8 @@
 //! Sol drops to its configured user (or `nobody`), and must still write the store and
 //! remove its pid file there. The tests add `log_dest stderr` (in a drop-in, or at the
 //! end) to read the broker's log.
-//!
-//! Keys that other branches of issue 12 implement are commented out until they are
-//! merged ([`PENDING`]); the WebSocket listeners are named by `sol check` and refused
-//! clearly by `sol -c` until the WebSocket stream is in.
+//! WebSocket listeners (ws:// and wss://) are driven with paho-mqtt's WebSocket transport
+//! (`tests/ws/paho_ws_roundtrip.py`).
 
 #![cfg(feature = "tls")]
 
@@ -28,43 +26,6 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// Keys another branch of issue 12 implements, with that branch: lines starting with
-/// them are commented out until it is merged (the lead empties this list then).
-const PENDING: &[(&str, &str)] = &[
-    ("log_dest file", "logging"),
-    ("log_timestamp_format", "logging"),
-    ("log_facility", "logging"),
-    ("websockets_log_level", "logging"),
-    ("mount_point", "listener-semantics"),
-    ("use_username_as_clientid", "listener-semantics"),
-    ("clientid_prefixes", "listener-semantics"),
-    ("check_retain_source", "listener-semantics"),
-    ("upgrade_outgoing_qos", "listener-semantics"),
-    ("max_inflight_bytes", "listener-semantics"),
-];
-
-/// The branch implementing the key of `line`, if it is [`PENDING`].
-fn pending(line: &str) -> Option<&'static str> {
-    let line = line.trim_start();
-    PENDING
-        .iter()
-        .find(|(key, _)| {
-            line.strip_prefix(key)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
-        })
-        .map(|(_, branch)| *branch)
-}
-
-/// `text` with the lines of [`PENDING`] keys commented out.
-fn without_pending(text: &str) -> String {
-    text.lines()
-        .map(|line| match pending(line) {
-            Some(branch) => format!("# pending branch {branch}: {line}\n"),
-            None => format!("{line}\n"),
-        })
-        .collect()
-}
 
 /// A file of `tests/configs/`.
 fn repo_file(name: &str) -> String {
@@ -255,7 +216,7 @@ fn debian_stock_file_with_a_conf_d_drop_in() {
     let conf_d = t.open("conf.d");
     let main = t.write(
         "mosquitto.conf",
-        &without_pending(&rewrite(
+        &(rewrite(
             &repo_file("debian/mosquitto.conf"),
             &[
                 ("/run/mosquitto/mosquitto.pid", t.path("run/mosquitto.pid")),
@@ -372,26 +333,20 @@ fn home_assistant(t: &TempDir, ports: [u16; 4], certs: &Path) -> String {
     rewrite(&repo_file("home-assistant/mosquitto.conf"), &pairs)
 }
 
-/// `text` without its WebSocket listeners (a `listener` line followed by `protocol
-/// websockets`, up to the next `listener` or `include_dir`).
-fn without_websocket_listeners(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = String::new();
-    let mut skipping = false;
-    for (i, line) in lines.iter().enumerate() {
-        if line.starts_with("listener ") || line.starts_with("include_dir ") {
-            let next = lines[i + 1..].iter().find(|l| !l.trim().is_empty());
-            skipping = line.starts_with("listener ")
-                && next.is_some_and(|l| l.trim() == "protocol websockets");
-        }
-        if skipping {
-            out.push_str(&format!("# pending the WebSocket stream: {line}\n"));
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+/// paho-mqtt over WebSockets on `port`: a QoS 1 message to `topic` comes back.
+fn paho_over_websockets(port: u16, topic: &str, args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws/paho_ws_roundtrip.py");
+    let out = Command::new("timeout")
+        .args(["60", &paho_python(), script, &port.to_string(), topic])
+        .args(args)
+        .output()
+        .expect("run paho");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "paho over WebSockets on {port}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -399,7 +354,7 @@ fn home_assistant_add_on_file() {
     let t = TempDir::new("ha");
     let certs = tls_fixtures::certs("configs-ha");
     let ports = [free_port(), free_port(), free_port(), free_port()];
-    let text = without_pending(&home_assistant(&t, ports, &certs));
+    let text = home_assistant(&t, ports, &certs);
     let main = t.write("mosquitto.conf", &text);
 
     let report = check_ok(&main);
@@ -410,22 +365,13 @@ fn home_assistant_add_on_file() {
         format!("*:{mqtts}, TLS 1.2+, anonymous refused"),
         format!("*:{wss}, WebSockets, TLS 1.2+, anonymous refused"),
         "auth_plugin_deny_special_chars: accepted, but it guards plugins".to_string(),
-        format!(
-            "warning: listener {ws}: protocol websockets is not served by this build of Sol \
-             yet; remove the listener or use protocol mqtt: the broker would not start"
-        ),
     ] {
         assert!(report.contains(&expected), "{expected:?} in:\n{report}");
     }
+    assert!(!report.contains("would not start"), "{report}");
 
-    // Until the WebSocket stream is in, `sol -c` refuses the file, saying why.
-    let mut refused = SolProcess::start(&main);
-    refused.expect_line("protocol websockets is not served by this build of Sol yet");
-    assert!(!refused.wait_end().success());
-
-    let main = t.write("mqtt-only.conf", &without_websocket_listeners(&text));
     let mut sol = SolProcess::start(&main);
-    wait_listening(&mut sol, &[mqtt, mqtts]);
+    wait_listening(&mut sol, &[mqtt, ws, mqtts, wss]);
     let ha = login(mqtt, "home-assistant", "homeassistant", "discovery");
     publish_reaches(
         mqtt,
@@ -438,6 +384,19 @@ fn home_assistant_add_on_file() {
     let tls = ["-u", "addons", "-P", "service", "--cafile", &cafile];
     retained_round_trip(mqtts, &tls, "homeassistant/status", "online");
     publish_reaches(mqtts, &tls, &ha, "zigbee2mqtt/lamp", "on");
+    // The add-on's WebSocket listeners, as the Home Assistant frontend and browser
+    // dashboards use them: plain and over TLS, with the add-on's users.
+    let login = ["--user", "addons", "--password", "service"];
+    paho_over_websockets(ws, "dashboard/ws", &login);
+    let cafile_arg = [
+        "--user",
+        "addons",
+        "--password",
+        "service",
+        "--cafile",
+        &cafile,
+    ];
+    paho_over_websockets(wss, "dashboard/wss", &cafile_arg);
     let _ = std::fs::remove_dir_all(&certs);
 }
 
@@ -587,7 +546,7 @@ fn this_machines_mosquitto_conf_checks() {
         return;
     };
     let t = TempDir::new("machine");
-    let copy = t.write("mosquitto.conf", &without_pending(&text));
+    let copy = t.write("mosquitto.conf", &text);
     let report = check_ok(&copy);
     assert!(report.contains(": OK"), "{report}");
 }
@@ -730,7 +689,6 @@ fn at_most_three_keys_of_mosquittos_example_file_are_refused() {
     };
     let mut text = String::new();
     let mut lines: Vec<(usize, &str)> = Vec::new();
-    let mut pending_keys = Vec::new();
     let sections = [
         (Scope::Global, String::new()),
         (
@@ -747,10 +705,6 @@ fn at_most_three_keys_of_mosquittos_example_file_are_refused() {
         text.push_str(head);
         for (key, _, v) in VALUES.iter().filter(|(_, s, _)| s == scope) {
             let line = format!("{key} {}", value(v));
-            if let Some(branch) = pending(&line) {
-                pending_keys.push(format!("{key} (branch {branch})"));
-                continue;
-            }
             text.push_str(&line);
             text.push('\n');
             lines.push((text.lines().count(), key));
@@ -779,7 +733,7 @@ fn at_most_three_keys_of_mosquittos_example_file_are_refused() {
         );
         refused.push(key);
     }
-    eprintln!("refused: {refused:?}; pending: {pending_keys:?}");
+    eprintln!("refused: {refused:?}");
     assert!(
         refused.len() <= 3,
         "more than three keys of the example file refused: {refused:?}\n{stderr}"

@@ -34,6 +34,10 @@ pub struct SlotSizes {
     /// Bytes of one TLS connection's state (`net::TLS_CONNECTION_BYTES`: the boxed rustls
     /// connection and its buffers); 0 in a build without TLS.
     pub tls_connection: usize,
+    /// Bytes of one WebSocket connection's own state (`net::WS_CONNECTION_BYTES`: the
+    /// boxed stream with its frame decoder and waiting control frames), beside the
+    /// upgrade request while the handshake lasts (`websockets_headers_size`).
+    pub ws_connection: usize,
 }
 
 impl SlotSizes {
@@ -179,6 +183,22 @@ impl MemoryCeiling {
                 bytes: subscriptions.saturating_mul(per_subscription),
             },
         ];
+        if config
+            .listeners
+            .iter()
+            .any(|l| l.protocol == super::ListenerProtocol::WebSockets)
+        {
+            let per = (slots.ws_connection + config.websockets_headers_size) as u64;
+            items.push(CeilingItem {
+                name: "WebSocket state",
+                formula: format!(
+                    "max_connections {connections} x ({} B + websockets_headers_size {} B \
+                     during the upgrade; any slot may be a WebSocket)",
+                    slots.ws_connection, config.websockets_headers_size
+                ),
+                bytes: connections.saturating_mul(per),
+            });
+        }
         if config.listeners.iter().any(|l| l.tls.is_some()) {
             let per = slots.tls_connection as u64;
             items.push(CeilingItem {
@@ -328,6 +348,7 @@ mod tests {
     const SLOTS: SlotSizes = SlotSizes {
         reactor_slot: 48,
         tls_connection: 40_000,
+        ws_connection: 200,
     };
 
     #[test]
@@ -379,6 +400,25 @@ mod tests {
             .expect("TLS line");
         assert_eq!(tls.bytes, 10 * SLOTS.tls_connection as u64);
         assert_eq!(ceiling.total(), before + tls.bytes);
+    }
+
+    #[test]
+    fn a_websocket_listener_adds_its_state_and_upgrade_request_per_slot() {
+        let config = Config::parse(
+            "max_connections 10
+listener 9001
+protocol websockets
+",
+            "t",
+        )
+        .expect("ok");
+        let ceiling = config.memory_ceiling(SLOTS);
+        let ws = ceiling
+            .items
+            .iter()
+            .find(|i| i.name == "WebSocket state")
+            .expect("WebSocket line");
+        assert_eq!(ws.bytes, 10 * (200 + 4096));
     }
 
     #[test]

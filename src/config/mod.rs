@@ -92,15 +92,17 @@ pub struct Config {
     /// directories again; `sol check` checks the broker's user can read them).
     pub included: Vec<PathBuf>,
     /// `websockets_headers_size`: the most bytes of HTTP headers a WebSocket upgrade
-    /// request may have (global in Mosquitto, default 1024).
+    /// request may have (global in Mosquitto).
     pub websockets_headers_size: usize,
     /// Lines accepted without effect or with a caveat, as `file:line: message`: logged at
     /// start-up and on reload, printed by `sol check`.
     pub warnings: Vec<ConfigError>,
 }
 
-/// The default of `websockets_headers_size` (and what 0 means), as in Mosquitto.
-pub const DEFAULT_WEBSOCKETS_HEADERS_SIZE: usize = 1024;
+/// The default of `websockets_headers_size` (and what 0 means): 4096, what Mosquitto
+/// 2.0 accepts in practice (libwebsockets' own buffer), not the 1024 its manual gives
+/// (see `ws::DEFAULT_HEADERS_SIZE`): a browser's request with cookies passes.
+pub const DEFAULT_WEBSOCKETS_HEADERS_SIZE: usize = crate::ws::DEFAULT_HEADERS_SIZE;
 
 /// Durable state (`persistence`, `persistence_location`, `persistence_file`,
 /// `autosave_interval`, `autosave_on_changes`, and Sol's `persistence_sync`). Fixed at

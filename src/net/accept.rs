@@ -4,6 +4,7 @@
 //! refused when the pool is full, its address failed to log in too often, or the
 //! process is out of descriptors).
 
+use super::ws_stream::WsStream;
 use super::*;
 
 /// A listening socket and the configured listener it belongs to.
@@ -74,9 +75,20 @@ pub(super) fn is_transient_accept_error(e: &io::Error) -> bool {
 
 impl Server {
     /// Wraps an accepted socket of configured listener `index` in TLS if it is a TLS
-    /// listener.
+    /// listener, then in a WebSocket if it speaks MQTT over WebSockets.
     #[inline]
     pub(super) fn wrap(&self, stream: Stream, index: usize) -> io::Result<Stream> {
+        let stream = self.wrap_tls(stream, index)?;
+        Ok(match self.websockets.get(index).copied().flatten() {
+            Some(headers_limit) => Stream::Ws(Box::new(WsStream::new(stream, headers_limit))),
+            None => stream,
+        })
+    }
+
+    /// Wraps an accepted socket of configured listener `index` in TLS if it is a TLS
+    /// listener.
+    #[inline]
+    fn wrap_tls(&self, stream: Stream, index: usize) -> io::Result<Stream> {
         #[cfg(feature = "tls")]
         if let (Some(Some(config)), Stream::Tcp(_)) = (self.tls.get(index), &stream) {
             let conn = rustls::ServerConnection::new(config.clone())
@@ -285,7 +297,8 @@ impl Server {
             return;
         }
         if let Ok(addr) = listener.local_addr() {
-            log::info!("listening on {addr}");
+            let websockets = self.websockets.get(index).copied().flatten().is_some();
+            log::info!("listening on {addr}{}", protocol_note(websockets));
         }
         self.listeners.push(Some(BoundListener { listener, index }));
         // Connections may have queued before registration: accept them.

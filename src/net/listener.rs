@@ -22,7 +22,7 @@
 //!
 //! This module must not know about connections or the broker.
 
-use crate::config::{Bind, ListenerConfig, ListenerProtocol, SocketDomain};
+use crate::config::{Bind, ListenerConfig, SocketDomain};
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{event, Interest, Registry, Token};
 use nix::errno::Errno;
@@ -93,8 +93,6 @@ pub enum BindTarget {
         /// The interface name.
         interface: String,
     },
-    /// A listener Sol cannot serve in this build; binding it fails with this reason.
-    Refused(String),
 }
 
 impl BindTarget {
@@ -102,9 +100,6 @@ impl BindTarget {
     /// port 0 the IPv6 socket can take the same port).
     pub fn of(config: &ListenerConfig) -> Vec<BindTarget> {
         let family = Family::of(config.socket_domain.as_ref());
-        if let Some(why) = unservable(config) {
-            return vec![BindTarget::Refused(why)];
-        }
         if let Some(interface) = &config.bind_interface {
             let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), config.port);
             let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), config.port);
@@ -141,18 +136,6 @@ impl BindTarget {
     }
 }
 
-/// Why this build cannot serve the listener `config`, if it cannot: binding it fails
-/// with this reason, and `sol check` warns with it.
-pub fn unservable(config: &ListenerConfig) -> Option<String> {
-    (config.protocol == ListenerProtocol::WebSockets).then(|| {
-        format!(
-            "listener {}: protocol websockets is not served by this build of Sol yet; \
-             remove the listener or use protocol mqtt",
-            config.port
-        )
-    })
-}
-
 impl std::fmt::Display for BindTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -160,7 +143,6 @@ impl std::fmt::Display for BindTarget {
             BindTarget::Host { name, port, .. } => write!(f, "{name}:{port}"),
             BindTarget::Unix(path) => write!(f, "unix:{}", path.display()),
             BindTarget::Device { addr, interface } => write!(f, "{addr}%{interface}"),
-            BindTarget::Refused(why) => f.write_str(why),
         }
     }
 }
@@ -198,10 +180,6 @@ pub fn bind(target: &BindTarget) -> Result<Bound, BindError> {
             listeners: vec![Listener::Tcp(bind_tcp_on(*addr, Some(interface))?)],
             retry: Vec::new(),
         }),
-        BindTarget::Refused(why) => Err(BindError::Fatal(io::Error::new(
-            io::ErrorKind::Unsupported,
-            why.clone(),
-        ))),
         BindTarget::Unix(path) => Ok(Bound {
             listeners: vec![bind_unix(path)?],
             retry: Vec::new(),
@@ -469,6 +447,8 @@ pub enum Stream {
     /// TLS over TCP (boxed: the rustls state is large and most connections are plain).
     #[cfg(feature = "tls")]
     Tls(Box<super::tls_stream::TlsStream>),
+    /// MQTT over WebSockets, over TCP or TLS (boxed: most connections are plain).
+    Ws(Box<super::ws_stream::WsStream>),
 }
 
 impl Stream {
@@ -478,6 +458,7 @@ impl Stream {
             Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip()),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.peer_addr().ok().map(|a| a.ip()),
+            Stream::Ws(s) => s.inner().peer_ip(),
             Stream::Unix(_) => None,
         }
     }
@@ -493,6 +474,10 @@ impl Stream {
                 s.shutdown();
                 Ok(())
             }
+            Stream::Ws(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
 
@@ -500,11 +485,13 @@ impl Stream {
     /// (TLS: a read returns one record's plaintext at a time).
     #[inline]
     pub fn short_read_may_leave_bytes(&self) -> bool {
-        #[cfg(feature = "tls")]
-        if let Stream::Tls(_) = self {
-            return true;
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => true,
+            // A read returns fewer MQTT bytes than it took from the socket.
+            Stream::Ws(_) => true,
+            _ => false,
         }
-        false
     }
 
     /// The client certificate's common name, once, after a TLS handshake has completed
@@ -512,22 +499,24 @@ impl Stream {
     /// streams.
     #[inline]
     pub fn take_client_identity(&mut self) -> Option<Result<&str, crate::x509::CommonNameError>> {
-        #[cfg(feature = "tls")]
-        if let Stream::Tls(s) = self {
-            return s.take_client_identity();
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.take_client_identity(),
+            Stream::Ws(s) => s.inner_mut().take_client_identity(),
+            _ => None,
         }
-        None
     }
 
     /// Sends output a TLS stream still holds (records left when the socket blocked);
     /// nothing to do for plain streams.
     #[inline]
     pub fn send_pending(&mut self) -> io::Result<()> {
-        #[cfg(feature = "tls")]
-        if let Stream::Tls(s) = self {
-            return s.send_pending();
+        match self {
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.send_pending(),
+            Stream::Ws(s) => s.send_pending(),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -538,6 +527,7 @@ impl Read for Stream {
             Stream::Unix(s) => s.read(buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read(buf),
+            Stream::Ws(s) => s.read(buf),
         }
     }
 }
@@ -549,6 +539,7 @@ impl Write for Stream {
             Stream::Unix(s) => s.write(buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
+            Stream::Ws(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -557,6 +548,7 @@ impl Write for Stream {
             Stream::Unix(s) => s.write_vectored(bufs),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write_vectored(bufs),
+            Stream::Ws(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -571,6 +563,7 @@ impl event::Source for Stream {
             Stream::Unix(s) => s.register(r, t, i),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.tcp().register(r, t, i),
+            Stream::Ws(s) => s.inner_mut().register(r, t, i),
         }
     }
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
@@ -579,6 +572,7 @@ impl event::Source for Stream {
             Stream::Unix(s) => s.reregister(r, t, i),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.tcp().reregister(r, t, i),
+            Stream::Ws(s) => s.inner_mut().reregister(r, t, i),
         }
     }
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
@@ -587,6 +581,7 @@ impl event::Source for Stream {
             Stream::Unix(s) => s.deregister(r),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.tcp().deregister(r),
+            Stream::Ws(s) => s.inner_mut().deregister(r),
         }
     }
 }
@@ -594,6 +589,7 @@ impl event::Source for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ListenerProtocol;
 
     /// A listener on `bind` with the other settings at their defaults.
     fn listener(port: u16, protocol: ListenerProtocol, interface: Option<&str>) -> ListenerConfig {
@@ -607,19 +603,6 @@ mod tests {
             protocol,
             bind_interface: interface.map(str::to_string),
             http_dir: None,
-        }
-    }
-
-    #[test]
-    fn a_websocket_listener_is_refused_until_the_stream_exists() {
-        let targets = BindTarget::of(&listener(9001, ListenerProtocol::WebSockets, None));
-        match bind(&targets[0]) {
-            Err(BindError::Fatal(e)) => assert_eq!(
-                e.to_string(),
-                "listener 9001: protocol websockets is not served by this build of Sol yet; \
-                 remove the listener or use protocol mqtt"
-            ),
-            other => panic!("expected a fatal error, got {other:?}"),
         }
     }
 

@@ -72,17 +72,19 @@ mod store;
 #[cfg(feature = "tls")]
 mod tls_stream;
 mod write;
+mod ws_stream;
 
 #[cfg(feature = "tls")]
 pub use tls_stream::{receive_tls_records, send_tls_records, TLS_CONNECTION_BYTES};
 
-pub use listener::{unservable, LocalAddr};
+pub use listener::LocalAddr;
 pub use pool::SLOT_BYTES;
 pub use store::STORE_STOP_WAIT;
+pub use ws_stream::WS_CONNECTION_BYTES;
 
 use crate::broker::{Broker, CloseReason, ConnId};
 use crate::codec::{DecodeError, FixedHeader};
-use crate::config::{Config, SlotSizes};
+use crate::config::{Config, ListenerProtocol, SlotSizes};
 use crate::log::Throttle;
 use crate::notify::Notifier;
 use accept::{open_spare_fd, BoundListener, UnboundTarget};
@@ -114,6 +116,7 @@ pub const SLOT_SIZES: SlotSizes = SlotSizes {
     tls_connection: TLS_CONNECTION_BYTES,
     #[cfg(not(feature = "tls"))]
     tls_connection: 0,
+    ws_connection: WS_CONNECTION_BYTES,
 };
 
 /// Token of the [`ServerHandle`]'s waker.
@@ -198,6 +201,10 @@ pub struct Server {
     /// SIGHUP; connections keep the configuration they were accepted with.
     #[cfg(feature = "tls")]
     tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// For each configured listener, `Some(websockets_headers_size)` if it speaks MQTT
+    /// over WebSockets (`protocol websockets`), `None` for plain MQTT; the size is
+    /// replaced on SIGHUP.
+    websockets: Vec<Option<usize>>,
 }
 
 /// State shared between the reactor and its handles.
@@ -308,6 +315,7 @@ impl Server {
             listeners.len() + unbound.len(),
         );
         let fixed = FixedSettings::of(&config);
+        let websockets = websocket_listeners(&config);
         let mut limits = config.limits;
         limits.max_connections = size;
         // The core records durable changes (and holds acks) only for a store.
@@ -322,7 +330,8 @@ impl Server {
                 Interest::READABLE,
             )?;
             if let Ok(addr) = bound.listener.local_addr() {
-                log::info!("listening on {addr}");
+                let websockets = websockets.get(bound.index).copied().flatten().is_some();
+                log::info!("listening on {addr}{}", protocol_note(websockets));
             }
             slots.push(Some(bound));
         }
@@ -355,6 +364,7 @@ impl Server {
             stop: false,
             #[cfg(feature = "tls")]
             tls,
+            websockets,
             source: config.source,
             fixed,
             verbose: false,
@@ -506,5 +516,27 @@ impl Server {
             ));
         }
         status
+    }
+}
+
+/// For each configured listener, its `websockets_headers_size` if it speaks MQTT over
+/// WebSockets.
+fn websocket_listeners(config: &Config) -> Vec<Option<usize>> {
+    config
+        .listeners
+        .iter()
+        .map(|l| {
+            (l.protocol == ListenerProtocol::WebSockets).then_some(config.websockets_headers_size)
+        })
+        .collect()
+}
+
+/// What the "listening on" line adds for a listener: its protocol, when it is not plain
+/// MQTT.
+pub(super) fn protocol_note(websockets: bool) -> &'static str {
+    if websockets {
+        " (WebSockets)"
+    } else {
+        ""
     }
 }

@@ -81,7 +81,9 @@ impl SolProcess {
     pub fn tcp_addr(&mut self) -> SocketAddr {
         let line = self.expect_line("listening on ");
         let addr = line.rsplit("listening on ").next().unwrap_or_default();
-        addr.trim().parse().expect("a socket address")
+        // "ADDR" or "ADDR (WebSockets)".
+        let addr = addr.split_whitespace().next().unwrap_or_default();
+        addr.parse().expect("a socket address")
     }
 
     /// Sends `signal` and waits (bounded) for the process to end; its exit status.

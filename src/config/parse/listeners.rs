@@ -549,7 +549,7 @@ mod tests {
         assert_eq!(config.websockets_headers_size, 4096);
         assert!(config.warnings.is_empty());
         let zero = Config::parse("websockets_headers_size 0\n", "sol.conf").expect("valid");
-        assert_eq!(zero.websockets_headers_size, 1024);
+        assert_eq!(zero.websockets_headers_size, 4096);
     }
 
     #[test]
