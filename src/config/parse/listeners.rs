@@ -373,13 +373,16 @@ impl Parser<'_> {
             let kind = std::mem::take(&mut l.kind);
             let protocol = kind.protocol.map_or(ListenerProtocol::Mqtt, |p| p.0);
             if let Some((_, at)) = &kind.http_dir {
-                if protocol != ListenerProtocol::WebSockets {
-                    self.warn(
-                        *at,
+                self.warn(
+                    *at,
+                    if protocol == ListenerProtocol::WebSockets {
+                        "http_dir: accepted, but Sol serves no files (a plain HTTP request \
+                         gets 404); serve the directory with the device's web server"
+                    } else {
                         "http_dir: applies to 'protocol websockets' listeners only; ignored \
-                         here (as in Mosquitto)",
-                    );
-                }
+                         here (as in Mosquitto)"
+                    },
+                );
             }
             out.push(ListenerConfig {
                 port: l.port,
@@ -547,7 +550,13 @@ mod tests {
             "127.0.0.1:9001, WebSockets, anonymous refused"
         );
         assert_eq!(config.websockets_headers_size, 4096);
-        assert!(config.warnings.is_empty());
+        // Sol serves no files: accepted, and said so.
+        assert_eq!(config.warnings.len(), 1);
+        assert!(
+            config.warnings[0].message.contains("Sol serves no files"),
+            "{}",
+            config.warnings[0]
+        );
         let zero = Config::parse("websockets_headers_size 0\n", "sol.conf").expect("valid");
         assert_eq!(zero.websockets_headers_size, 4096);
     }
