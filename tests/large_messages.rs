@@ -286,3 +286,63 @@ fn a_packet_over_max_packet_size_is_logged_with_its_size_and_the_limit() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_retained_snapshot_as_large_as_the_allowance_can_be_replaced() {
+    // The default allowance (12 MiB) holds one 10 MiB body; its replacement needs 10 MiB
+    // more. After max_publisher_stall the old retained body is dropped for it.
+    let (mut sol, addr, dir) = sol_process("replace", "max_publisher_stall 0.2\n");
+    let camera = big_client_of(addr, "camera", true);
+    for seed in [1, 2] {
+        camera
+            .client
+            .publish(
+                "cam/snapshot",
+                QoS::AtLeastOnce,
+                true,
+                payload(TEN_MIB, seed),
+            )
+            .expect("publish");
+        camera.puback();
+    }
+    sol.expect_line("1 large retained message(s)");
+    let late = subscriber(addr, "late", true, "cam/snapshot", QoS::AtLeastOnce);
+    let got = late.publish();
+    assert!(
+        got.retain && got.payload == payload(TEN_MIB, 2),
+        "the new snapshot"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_waiting_publisher_gets_room_from_offline_queues_after_max_publisher_stall() {
+    let (mut sol, addr, dir) = sol_process(
+        "reclaim",
+        "large_message_memory 8M\nmax_publisher_stall 0.2\n",
+    );
+    // An offline persistent session that will hold what it is sent.
+    let away = subscriber(addr, "away", false, "fw/#", QoS::AtLeastOnce);
+    away.client.disconnect().expect("disconnect");
+    away.ended();
+    let updater = big_client_of(addr, "updater", true);
+    for seed in 0..3 {
+        updater
+            .client
+            .publish("fw/image", QoS::AtLeastOnce, false, payload(3 << 20, seed))
+            .expect("publish");
+        // The third does not fit beside the two queued ones: it waits, then the oldest
+        // queued one is dropped for it.
+        updater.puback();
+    }
+    sol.expect_line("dropped 1 large message(s) queued for offline sessions");
+    let back = client_with(addr, "away", false, big_packets);
+    assert!(back.connack(), "session present");
+    let seeds: Vec<u8> = (0..2).map(|_| back.publish().payload[0]).collect();
+    assert_eq!(
+        seeds,
+        [payload(1, 1)[0], payload(1, 2)[0]],
+        "the newest two are kept"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

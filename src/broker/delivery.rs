@@ -322,3 +322,67 @@ fn redelivery<'a>(message: &Message, stamp: Tick, ids: &'a [u32; 1]) -> PerSubsc
         subscription_ids: if ids[0] == 0 { &[] } else { ids },
     }
 }
+
+impl Broker {
+    /// A large PUBLISH has waited `max_publisher_stall` for `need` bytes of the
+    /// large-message allowance: makes room from what would otherwise hold it until it
+    /// expires, until `need` fits. First large messages at the front of offline
+    /// sessions' queues, oldest first (persistent sessions record them as sent, so the
+    /// store agrees); then large retained messages, largest first (a retained snapshot
+    /// as large as the allowance could otherwise never be replaced). Counted and logged.
+    /// Messages for online subscribers are left alone: they drain. Whether `need` fits
+    /// now.
+    pub fn reclaim_large(&mut self, need: usize, now: Instant) -> bool {
+        let allowance = self.limits.large_message_memory;
+        let offline: Vec<SessionId> = self
+            .sessions
+            .ids()
+            .filter(|&sid| self.sessions.get(sid).is_some_and(|s| s.conn().is_none()))
+            .collect();
+        let mut dropped = 0u64;
+        loop {
+            let mut progress = false;
+            for &sid in &offline {
+                if large::available(need, allowance) {
+                    break;
+                }
+                let large_front = self
+                    .sessions
+                    .get(sid)
+                    .and_then(|s| s.front())
+                    .is_some_and(|q| large::is_large(q.message.size()));
+                if !large_front {
+                    continue;
+                }
+                if let Some(mut sender) = self.sessions.sender(sid) {
+                    let _ = sender.next((usize::MAX, 0), |_, _| Err::<(), ()>(()));
+                    dropped += 1;
+                    progress = true;
+                }
+            }
+            if !progress || large::available(need, allowance) {
+                break;
+            }
+        }
+        let mut unretained = 0u64;
+        for topic in self.retained.large_topics() {
+            if large::available(need, allowance) {
+                break;
+            }
+            self.retained.clear(&topic);
+            unretained += 1;
+        }
+        if dropped + unretained > 0 {
+            self.stats.publish_dropped += dropped + unretained;
+            self.drop_log.warn(
+                now,
+                format_args!(
+                    "a publisher waited for large_message_memory: dropped {dropped} large \
+                     message(s) queued for offline sessions and {unretained} large retained \
+                     message(s)"
+                ),
+            );
+        }
+        large::available(need, allowance)
+    }
+}

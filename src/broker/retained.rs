@@ -126,6 +126,18 @@ impl RetainedStore {
             .map(|(_, retained)| retained)
     }
 
+    /// The topics of the large retained messages (not `$SYS` ones), largest first.
+    pub fn large_topics(&self) -> Vec<Box<str>> {
+        let mut large: Vec<(&Box<str>, usize)> = self
+            .map
+            .iter()
+            .filter(|(topic, (m, ..))| !topic.starts_with('$') && super::large::is_large(m.size()))
+            .map(|(topic, (m, ..))| (topic, m.size()))
+            .collect();
+        large.sort_unstable_by_key(|&(_, size)| std::cmp::Reverse(size));
+        large.into_iter().map(|(topic, _)| topic.clone()).collect()
+    }
+
     /// Removes the topic's retained message; true if there was one.
     pub fn clear(&mut self, topic: &str) -> bool {
         match self.map.remove(topic) {

@@ -65,8 +65,8 @@ pub(super) struct Connections {
     /// budget last round.
     pub(super) ready: VecDeque<ConnId>,
     /// Connections whose large PUBLISH waits for the large-message allowance, oldest
-    /// first, with the bytes it needs: woken one at a time as the allowance frees.
-    pub(super) large_waiters: VecDeque<(ConnId, usize)>,
+    /// first: woken one at a time as the allowance frees.
+    pub(super) large_waiters: VecDeque<LargeWaiter>,
     /// Connections to close, carried out when no connection is being read.
     pub(super) closing: VecDeque<ConnId>,
     /// Counters.
@@ -150,4 +150,17 @@ impl Connections {
             }
         }
     }
+}
+
+/// A connection whose large PUBLISH waits for the large-message allowance.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LargeWaiter {
+    /// The connection.
+    pub(super) conn: ConnId,
+    /// The bytes its packet needs.
+    pub(super) need: usize,
+    /// Since when it waits.
+    pub(super) since: std::time::Instant,
+    /// The core was asked to make room for it (once).
+    pub(super) reclaimed: bool,
 }

@@ -443,7 +443,7 @@ impl Server {
             self.publish_log_lines(now);
             self.settle();
             // After the turn's writes, acknowledgements and closes freed what they free.
-            self.wake_large_waiter();
+            self.wake_large_waiter(Instant::now());
             self.store_turn(now);
             self.conns.slots.recycle();
         }
@@ -474,6 +474,7 @@ impl Server {
             self.accept_again_at,
             self.notifier.watchdog_deadline(),
             self.store_deadline(),
+            self.large_waiter_deadline(),
         ]
         .into_iter()
         .flatten()

@@ -2,6 +2,7 @@
 //! a budget per event, handing the bytes to its read state machine ([`super::read`]), and
 //! the sink that passes each framed packet into the core.
 
+use super::core::LargeWaiter;
 use super::*;
 use crate::broker::large::{self, Reservation};
 use crate::broker::MessageBuilder;
@@ -52,7 +53,12 @@ impl PacketSink for BrokerSink<'_> {
         }
         if let Some(c) = self.conns.slots.get_mut(self.conn) {
             c.waiting = true;
-            self.conns.large_waiters.push_back((self.conn, need));
+            self.conns.large_waiters.push_back(LargeWaiter {
+                conn: self.conn,
+                need,
+                since: self.now,
+                reclaimed: false,
+            });
             log::debug!(
                 "connection {}: PUBLISH of {} bytes waits for the large-message allowance \
                  ({} of {allowance} bytes in use)",
@@ -255,25 +261,49 @@ impl Server {
 
     /// Wakes the oldest connection waiting for the large-message allowance once its
     /// packet fits (one at a time: it reserves only when it is read). Closed ones are
-    /// skipped.
-    pub(super) fn wake_large_waiter(&mut self) {
+    /// skipped. One that has waited `max_publisher_stall` has the core make room for it
+    /// once, by dropping large messages queued for offline sessions (which could
+    /// otherwise hold the allowance until they expire).
+    pub(super) fn wake_large_waiter(&mut self, now: Instant) {
         let allowance = self.core.get().limits().large_message_memory;
-        while let Some(&(id, need)) = self.conns.large_waiters.front() {
-            match self.conns.slots.get_mut(id) {
-                Some(c) if c.waiting && c.closing.is_none() => {
-                    if !large::available(need, allowance) {
-                        return;
-                    }
-                    c.waiting = false;
-                    self.conns.large_waiters.pop_front();
-                    self.conns.queue_ready(id);
-                    return;
-                }
-                _ => {
-                    self.conns.large_waiters.pop_front();
-                }
+        let stall = self.core.get().limits().max_publisher_stall;
+        while let Some(&waiter) = self.conns.large_waiters.front() {
+            let live = self
+                .conns
+                .slots
+                .get_mut(waiter.conn)
+                .is_some_and(|c| c.waiting && c.closing.is_none());
+            if !live {
+                self.conns.large_waiters.pop_front();
+                continue;
             }
+            let mut fits = large::available(waiter.need, allowance);
+            if !fits && !waiter.reclaimed && now.saturating_duration_since(waiter.since) >= stall {
+                if let Some(front) = self.conns.large_waiters.front_mut() {
+                    front.reclaimed = true;
+                }
+                let need = waiter.need;
+                fits = self
+                    .core
+                    .call(&mut self.conns, |b| b.reclaim_large(need, now));
+            }
+            if fits {
+                self.conns.large_waiters.pop_front();
+                if let Some(c) = self.conns.slots.get_mut(waiter.conn) {
+                    c.waiting = false;
+                }
+                self.conns.queue_ready(waiter.conn);
+            }
+            return;
         }
+    }
+
+    /// When the oldest large-message waiter is due to have room made for it, if one is
+    /// waiting.
+    pub(super) fn large_waiter_deadline(&self) -> Option<Instant> {
+        let waiter = self.conns.large_waiters.front()?;
+        let stall = self.core.get().limits().max_publisher_stall;
+        (!waiter.reclaimed).then(|| waiter.since + stall)
     }
 
     /// Reads the connections on the ready list (resumed, or over budget last round): first
