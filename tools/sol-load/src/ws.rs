@@ -383,6 +383,73 @@ mod tests {
         assert!(Upgrade::new("/a b", "h").is_err());
     }
 
+    /// Reads from the server's side of `peer` until `decoder` (Sol's own, server side) has
+    /// produced `want` MQTT bytes and `controls` control frames; returns both.
+    fn server_reads(
+        peer: &mut std::net::TcpStream,
+        decoder: &mut sol::ws::Decoder,
+        want: usize,
+        controls: usize,
+    ) -> (Vec<u8>, Vec<String>) {
+        let (mut mqtt, mut seen) = (Vec::new(), Vec::new());
+        while mqtt.len() < want || seen.len() < controls {
+            let mut buf = [0u8; 512];
+            let n = peer.read(&mut buf).expect("the client's frames");
+            assert!(n > 0, "the client closed");
+            let got = decoder.decode(&mut buf[..n], |c| seen.push(format!("{c:?}")));
+            assert_eq!(got.error, None, "the client's frames are valid");
+            mqtt.extend_from_slice(&buf[..got.mqtt]);
+        }
+        (mqtt, seen)
+    }
+
+    #[test]
+    fn bytes_written_before_the_101_follow_it_and_frames_behind_it_are_read() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (mut peer, _) = listener.accept().expect("accept");
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        // A blocking socket under the stream: each read waits for the peer's bytes.
+        let tcp = Stream::Plain(mio::net::TcpStream::from_std(client));
+        let upgrade = Upgrade::new("/mqtt", "127.0.0.1:1883").expect("a valid path");
+        let mut ws = WsStream::new(tcp, &upgrade).expect("random source");
+        // The CONNECT is held; the request goes out.
+        assert_eq!(ws.write(b"\x10\x02ab").expect("held"), 4);
+        let mut request = Vec::new();
+        while response_end(&request).is_none() {
+            let mut buf = [0u8; 512];
+            let n = peer.read(&mut buf).expect("the request");
+            assert!(n > 0, "the client closed");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let accepted = sol::ws::parse_request(&request, 4096)
+            .expect("Sol accepts the request")
+            .expect("whole");
+        assert_eq!(accepted.len, request.len(), "nothing sent before the 101");
+        // The 101, a Ping and two MQTT bytes in one write.
+        let mut answer = accepted.response().as_bytes().to_vec();
+        answer.extend_from_slice(&[0x89, 1, b'p', 0x82, 2, 0xe0, 0]);
+        peer.write_all(&answer).expect("answer");
+        let mut buf = [0u8; 64];
+        assert_eq!(ws.read(&mut buf).expect("MQTT bytes"), 2);
+        assert_eq!(buf[..2], [0xe0, 0]);
+        // The held CONNECT, then the Pong, both masked (Sol's decoder refuses anything else).
+        let mut decoder = sol::ws::Decoder::new();
+        let (mqtt, controls) = server_reads(&mut peer, &mut decoder, 4, 1);
+        assert_eq!(mqtt, b"\x10\x02ab");
+        assert_eq!(controls, ["Pong"]);
+        // A batch after the handshake is one frame; a Close is echoed and ends the stream.
+        assert_eq!(ws.write(&[7; 300]).expect("a frame"), 300);
+        let (mqtt, _) = server_reads(&mut peer, &mut decoder, 300, 0);
+        assert_eq!(mqtt, [7; 300]);
+        peer.write_all(&[0x88, 2, 0x03, 0xe8]).expect("close");
+        assert_eq!(ws.read(&mut buf).expect("end of stream"), 0);
+        let (_, controls) = server_reads(&mut peer, &mut decoder, 0, 1);
+        assert_eq!(controls, ["Close(Some(1000))"]);
+    }
+
     #[test]
     fn a_wrong_answer_is_refused_with_the_reason() {
         let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
