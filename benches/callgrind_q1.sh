@@ -11,6 +11,8 @@
 #   benches/callgrind_q1.sh target/profiling/sol off 5    # MQTT 5.0 clients
 #   benches/callgrind_q1.sh target/profiling/sol off 5 --publishers 4 --rate 5000 \
 #       --duration 4 fan-in                               # another sol-load scenario
+#   WEBSOCKETS=1 benches/callgrind_q1.sh target/profiling/sol off 3.1.1 --publishers 4 \
+#       --rate 5000 --duration 4 fan-in                   # over WebSockets (protocol websockets)
 #
 # Needs valgrind (Debian: apt-get install valgrind).
 set -euo pipefail
@@ -36,6 +38,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
     echo "log_dest stderr"
     echo "connection_messages false"
     echo "user root"
+    if [ -n "${WEBSOCKETS:-}" ]; then echo "protocol websockets"; fi
     case $mode in
         off) ;;
         interval) printf 'persistence true\npersistence_location %s\nautosave_interval 2\n' "$out" ;;
@@ -48,13 +51,16 @@ for _ in $(seq 300); do
     grep -q "listening on" "$out/log" && break
     sleep 0.1
 done
-"$load" -p "$port" --protocol "$protocol" "$@" >"$out/load.json"
+ws=()
+if [ -n "${WEBSOCKETS:-}" ]; then ws=(--websocket); fi
+"$load" -p "$port" --protocol "$protocol" "${ws[@]}" "$@" >"$out/load.json"
 kill -TERM "$broker"
 wait "$broker" || true
 python3 - "$out/log" "$out/load.json" "$mode" <<'PY'
 import json, re, sys
 ir = int(re.search(r"Collected : (\d+)", open(sys.argv[1]).read()).group(1))
 load = json.load(open(sys.argv[2]))
-print(f"{sys.argv[3]} ({load.get('protocol', '3.1.1')}): {ir:,} instructions, {load['received']:,} messages (lost {load['lost']}), "
+ws = " over WebSockets" if "websocket" in load else ""
+print(f"{sys.argv[3]} ({load.get('protocol', '3.1.1')}{ws}): {ir:,} instructions, {load['received']:,} messages (lost {load['lost']}), "
       f"{ir / load['received']:,.0f} per message")
 PY

@@ -15,6 +15,7 @@ medians with Sol/other ratios; --out FILE keeps every run as one JSON line.
     benches/compare.py --soak-minutes 10    # Sol under mixed load: RSS flat and under its ceiling
     benches/compare.py --smoke              # CI: every scenario ~1 s, a small sweep, 30 s soak
     benches/compare.py --protocol 5 --peers sol,mosquitto   # the same loads with MQTT 5.0 clients
+    benches/compare.py --websockets         # Sol over WebSockets against Sol over TCP, alternating
 
 Python 3.9+ standard library only. Linux only (/proc).
 """
@@ -59,6 +60,14 @@ SCENARIOS = {
 # set; in --smoke.
 TLS_SUFFIX = "-tls"
 SCENARIOS.update({name + TLS_SUFFIX: SCENARIOS[name] for name in ("fanin-q0", "fanout-q0", "latency")})
+# The same loads over WebSockets (Sol only: Debian's Mosquitto 2.0.11 is built without
+# them): the listener gets `protocol websockets` and sol-load `--websocket`. Compared with
+# the plain scenario of the same run (`ws_table`). Not in the default set.
+WS_SUFFIX = "-ws"
+WS_PAIRS = ["fanin-q0", "fanout-q0", "idle-rss"]
+SCENARIOS.update({name + WS_SUFFIX: SCENARIOS[name] for name in WS_PAIRS})
+# The WebSocket scenarios --smoke runs (a second or two each).
+WS_SMOKE = ["fanin-q0-ws", "fanout-q0-ws"]
 COMMON = [("broker_cpu_s", "broker CPU s", "low"), ("broker_peak_rss_kb", "broker peak RSS KiB", "low"),
           ("gen_cpu_pct", "generator CPU %", "low")]
 DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups",
@@ -68,6 +77,15 @@ PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
 
 def is_tls(scenario):
     return scenario.endswith(TLS_SUFFIX)
+
+
+def is_ws(scenario):
+    return scenario.endswith(WS_SUFFIX)
+
+
+def runs_on(broker, scenario):
+    """Whether the harness can run `scenario` on `broker` (TLS and WebSocket listeners)."""
+    return (broker.tls or not is_tls(scenario)) and (broker.websockets or not is_ws(scenario))
 
 
 # MQTT versions sol-load can speak (--protocol); rumqttd's harness listener is 3.1.1 only.
@@ -120,15 +138,15 @@ def run_once(broker, scenario, args, loadgen):
     if gen_args is None:
         result = rss_empty(broker, settle=1.0)
     elif scenario.startswith("idle"):
-        n = args.idle_connections if scenario == "idle-rss" else args.wakeup_connections
+        n = args.idle_connections if scenario.startswith("idle-rss") else args.wakeup_connections
         cmd = gen_args + ["--connections", str(n), "--duration", str(args.idle_hold)] + protocol_args(args)
         result = harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
-                                 limits={"max_connections": n + 256})
+                                 limits={"max_connections": n + 256}, ws=is_ws(scenario))
     else:
         cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)] + protocol_args(args)
         result = harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
                                  timeout=args.duration + args.drain + 120,
-                                 tls=args.certs if is_tls(scenario) else None)
+                                 tls=args.certs if is_tls(scenario) else None, ws=is_ws(scenario))
     result["scenario_name"] = scenario
     return result
 
@@ -166,11 +184,40 @@ def table(results, names, scenarios):
                 ratios.append(f"{s / m:.3g}x" if s is not None and m else "-")
             rows.append([sc, label + (" (+)" if better == "high" else " (-)")]
                         + [fmt(meds[n]) for n in names] + ratios)
+    return columns(header, rows)
+
+
+def columns(header, rows):
+    """`rows` under `header`, the first two columns left-aligned, the others right-aligned."""
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def ws_table(results, scenarios):
+    """Sol over WebSockets against Sol over plain TCP, for each `-ws` scenario whose plain
+    scenario ran too: medians, ws/tcp, and ws - tcp for the per-connection memory. Empty
+    when there is no such pair."""
+    rows = []
+    for ws in [s for s in scenarios if is_ws(s) and s[:-len(WS_SUFFIX)] in scenarios]:
+        tcp = ws[:-len(WS_SUFFIX)]
+        for key, label, better in SCENARIOS[ws][1] + COMMON:
+            meds = []
+            for sc in (tcp, ws):
+                vals = [float(r[key]) for r in results
+                        if r["broker"] == "sol" and r["scenario_name"] == sc and key in r]
+                meds.append(median(vals))
+            if None in meds:
+                continue
+            t, w = meds
+            ratio = f"{w / t:.3g}x" if t else "-"
+            diff = f"{w - t:+.0f}" if key == "rss_per_conn" else ""
+            rows.append([tcp, label + (" (+)" if better == "high" else " (-)"), fmt(t), fmt(w), ratio, diff])
+    if not rows:
+        return ""
+    return columns(["scenario", "metric", "sol tcp", "sol ws", "ws/tcp", "ws-tcp"], rows)
 
 
 # ---------------------------------------------------------------- modes
@@ -202,56 +249,67 @@ def make_brokers(names, args, sol, tmp):
     return brokers
 
 
-def side_by_side(args, brokers, loadgen, scenarios, out=None):
+def run_order(scenarios, repeats, interleave):
+    """(repetition, scenario) in the order they run: each scenario's repetitions in turn, or
+    with `interleave` one round of every scenario per repetition, every other round
+    reversed (so a plain scenario and its WebSocket twin alternate)."""
+    if not interleave:
+        return [(rep, sc) for sc in scenarios for rep in range(repeats)]
+    return [(rep, sc) for rep in range(repeats)
+            for sc in (scenarios if rep % 2 == 0 else list(reversed(scenarios)))]
+
+
+def side_by_side(args, brokers, loadgen, scenarios, out=None, interleave=False):
     """Every scenario on every broker, alternating the order; returns (results, failures)."""
     results, failures = [], []
-    for sc in scenarios:
-        for rep in range(args.repeats):
-            order = brokers if rep % 2 == 0 else list(reversed(brokers))
-            for b in order:
-                if is_tls(sc) and not b.tls:
-                    if rep == 0:
-                        log(f"{sc}: skipped on {b.name} (no TLS listener in the harness)")
-                    continue
-                if protocol_args(args) and b.name not in V5_PEERS and SCENARIOS[sc][0] is not None:
-                    if rep == 0:
-                        log(f"{sc}: skipped on {b.name} (no MQTT 5.0 listener in the harness)")
-                    continue
-                log(f"{sc} #{rep + 1} on {b.name}")
-                try:
-                    r = run_once(b, sc, args, loadgen)
-                except (RuntimeError, subprocess.TimeoutExpired) as e:
-                    log(f"  failed: {e}")
-                    failures.append(f"{sc} on {b.name}: {e}")
-                    continue
-                if r.get("errors"):
-                    log(f"  warning: {r['errors']} connection errors")
-                r["repeat"] = rep
-                results.append(r)
-                if out:
-                    out.write(json.dumps(r) + "\n")
-                    out.flush()
+    for rep, sc in run_order(scenarios, args.repeats, interleave):
+        order = brokers if rep % 2 == 0 else list(reversed(brokers))
+        for b in order:
+            if not runs_on(b, sc):
+                if rep == 0:
+                    kind = "TLS" if is_tls(sc) else "WebSocket"
+                    log(f"{sc}: skipped on {b.name} (no {kind} listener in the harness)")
+                continue
+            if protocol_args(args) and b.name not in V5_PEERS and SCENARIOS[sc][0] is not None:
+                if rep == 0:
+                    log(f"{sc}: skipped on {b.name} (no MQTT 5.0 listener in the harness)")
+                continue
+            log(f"{sc} #{rep + 1} on {b.name}")
+            try:
+                r = run_once(b, sc, args, loadgen)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                log(f"  failed: {e}")
+                failures.append(f"{sc} on {b.name}: {e}")
+                continue
+            if r.get("errors"):
+                log(f"  warning: {r['errors']} connection errors")
+            r["repeat"] = rep
+            results.append(r)
+            if out:
+                out.write(json.dumps(r) + "\n")
+                out.flush()
     return results, failures
 
 
 def smoke(args, sol, loadgen, tmp):
-    """CI: every scenario for about a second on Sol and Mosquitto, a two-point scaling sweep
-    on Sol, a 30-second soak. Fails if a run fails, reports connection errors, or the
-    soak fails."""
+    """CI: every scenario (of the WebSocket ones, `WS_SMOKE`) for about a second on Sol and
+    Mosquitto (where the harness can run it), a two-point scaling sweep on Sol, a 30-second
+    soak. Fails if a run fails, reports connection errors, or the soak fails."""
     args.duration, args.drain, args.repeats = 1.0, 2.0, 1
     args.idle_connections = args.wakeup_connections = 200
     args.idle_hold = 2.0
     names = ["sol", "mosquitto"]
     brokers = make_brokers(names, args, sol, tmp)
-    results, failures = side_by_side(args, brokers, loadgen, list(SCENARIOS))
-    print(table(results, names, list(SCENARIOS)))
+    scenarios = [s for s in SCENARIOS if not is_ws(s) or s in WS_SMOKE]
+    results, failures = side_by_side(args, brokers, loadgen, scenarios)
+    print(table(results, names, scenarios))
     for r in results:
         if r.get("errors"):
             failures.append(f"{r['scenario_name']} on {r['broker']}: {r['errors']} connection errors")
-    for sc in SCENARIOS:
-        for n in names:
-            if not any(r["scenario_name"] == sc and r["broker"] == n for r in results):
-                failures.append(f"{sc} on {n}: no result")
+    for sc in scenarios:
+        for b in brokers:
+            if runs_on(b, sc) and not any(r["scenario_name"] == sc and r["broker"] == b.name for r in results):
+                failures.append(f"{sc} on {b.name}: no result")
     sweep = scaling.Sweep(connections=[10, 100], subscriptions=[10, 1000], loads=list(scaling.LOADS),
                           rate=2000, duration=1.0, drain=args.drain, repeats=1)
     failures += scaling.run(sweep, brokers[:1], loadgen, os.path.join(tmp, "scaling.json"),
@@ -273,8 +331,9 @@ def main():
     ap.add_argument("--idle-connections", type=int, help="connections for idle-rss (default 10000; --quick 1000)")
     ap.add_argument("--wakeup-connections", type=int, default=1000, help="connections for idle-wakeups (default 1000)")
     ap.add_argument("--idle-hold", type=float, help="seconds the idle connections are held (default 20; --quick 4)")
-    ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                    help=f"comma-separated, from: {', '.join(SCENARIOS)}")
+    ap.add_argument("--scenarios",
+                    help=f"comma-separated, from: {', '.join(SCENARIOS)} (default: "
+                    f"{','.join(DEFAULT_SCENARIOS)}; with --websockets, each of {', '.join(WS_PAIRS)} and its -ws twin)")
     ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)} "
                     "(default: all; --scaling: sol,mosquitto)")
     ap.add_argument("--rumqttd", help="rumqttd binary (default $SOL_BENCH_RUMQTTD, else installed "
@@ -284,6 +343,10 @@ def main():
     ap.add_argument("--protocol", choices=PROTOCOLS, default="3.1.1",
                     help="MQTT version of sol-load's clients in the side-by-side and --smoke runs "
                     "(default 3.1.1; 5: Sol and Mosquitto only; the scaling sweep and soak stay 3.1.1)")
+    ap.add_argument("--websockets", action="store_true",
+                    help="Sol over WebSockets against Sol over TCP: the -ws scenarios and their plain "
+                    "twins (or those named by --scenarios), one round of each per repetition, alternating "
+                    "(default peers: sol)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
     ap.add_argument("--scaling", action="store_true",
@@ -309,6 +372,9 @@ def main():
     args.repeats = args.repeats or (1 if q else 3)
     args.idle_connections = args.idle_connections or (1000 if q else 10000)
     args.idle_hold = args.idle_hold or (4.0 if q else 20.0)
+    if args.scenarios is None:
+        pairs = [s for name in WS_PAIRS for s in (name, name + WS_SUFFIX)]
+        args.scenarios = ",".join(pairs if args.websockets else DEFAULT_SCENARIOS)
     scenarios = [s for s in args.scenarios.split(",") if s]
     for s in scenarios:
         if s not in SCENARIOS:
@@ -327,7 +393,7 @@ def main():
             harness.raise_nofile(1024)
             broker = harness.SolBroker("sol", sol, tmp, connection_messages=args.connection_messages)
             return 0 if soak.run(broker, loadgen, args.soak_minutes, args.soak_tolerance, out=args.out) else 1
-        default_peers = "sol,mosquitto" if args.scaling else ",".join(
+        default_peers = "sol,mosquitto" if args.scaling else "sol" if args.websockets else ",".join(
             p for p in PEERS if args.protocol == "3.1.1" or p in V5_PEERS)
         names = [n for n in (args.peers or default_peers).split(",") if n]
         if args.scaling:
@@ -343,11 +409,16 @@ def main():
         harness.raise_nofile(max(args.idle_connections, args.wakeup_connections) + 256)
         brokers = make_brokers(names, args, sol, tmp)
         out = open(args.out, "a") if args.out else None
-        results, _failures = side_by_side(args, brokers, loadgen, scenarios, out)
+        results, _failures = side_by_side(args, brokers, loadgen, scenarios, out, interleave=args.websockets)
         print()
         print(f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "
               "(+) higher is better, (-) lower is better")
         print(table(results, names, scenarios))
+        versus = ws_table(results, scenarios)
+        if versus:
+            print()
+            print("Sol over WebSockets against Sol over plain TCP (medians of the same run):")
+            print(versus)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,7 +5,9 @@ Brokers: Sol (built here, `release` profile), Debian's Mosquitto 2.0 (installed 
 when missing), rumqttd 0.20.0 (installed with `cargo install` into a cache directory when
 missing). Each run gets a fresh broker process on an ephemeral loopback port with a
 configuration file written here; Sol and Mosquitto can make that listener TLS with the
-throw-away certificates of `make_certs`. Python 3.9+ standard library only. Linux only (/proc).
+throw-away certificates of `make_certs`, and Sol can make it a WebSocket listener (`protocol
+websockets`; Debian's Mosquitto 2.0.11 is built without WebSockets). Python 3.9+ standard
+library only. Linux only (/proc).
 """
 
 import json
@@ -165,7 +167,8 @@ class Broker:
     """One broker under test. `start(limits)` returns (process, port) of a fresh instance;
     `limits` may hold max_connections, max_subscriptions (None: the broker's default).
     `start(limits, tls=certs)` makes its listener TLS with a `Certs`' server certificate,
-    for brokers with `tls = True`.
+    for brokers with `tls = True`; `start(limits, ws=True)` makes it a WebSocket listener,
+    for brokers with `websockets = True`.
 
     Subclasses write their configuration file (`_conf`) and may find their port in their
     log (`_port`)."""
@@ -173,6 +176,8 @@ class Broker:
     kind = "?"
     # Whether the harness knows how to give this broker a TLS listener.
     tls = False
+    # Whether it can give this broker a WebSocket listener (`protocol websockets`).
+    websockets = False
 
     def __init__(self, name, binary, tmp, extra_conf=(), connection_messages=False):
         self.name, self.binary, self.tmp = name, binary, tmp
@@ -189,24 +194,29 @@ class Broker:
     def _command(self, conf):
         return [self.binary, "-c", conf]
 
-    def write_conf(self, port, limits=None, tls=None):
+    def write_conf(self, port, limits=None, tls=None, ws=False):
         """Writes this broker's configuration file for `port` (its listener TLS with the
-        `Certs` `tls`, if given) and returns its path."""
+        `Certs` `tls`, if given, and speaking WebSockets if `ws`) and returns its path."""
         if tls and not self.tls:
             raise ValueError(f"{self.name}: no TLS listener in this harness")
+        if ws and not self.websockets:
+            raise ValueError(f"{self.name}: no WebSocket listener in this harness")
         text, ext = self._conf(port, limits or {})
         if tls:
             # Sol and Mosquitto take the certificate lines after the one `listener` line.
             text += "\n".join(tls.listener_lines) + "\n"
+        if ws:
+            # Listener-scoped too: it applies to the one listener above.
+            text += "protocol websockets\n"
         path = os.path.join(self.tmp, f"{self.name}.{ext}")
         with open(path, "w") as f:
             f.write(text)
         return path
 
-    def start(self, limits=None, tls=None):
+    def start(self, limits=None, tls=None, ws=False):
         for _attempt in range(5):
             port = free_port()
-            self.conf = self.write_conf(port, limits, tls)
+            self.conf = self.write_conf(port, limits, tls, ws)
             logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
             proc = subprocess.Popen(self._command(self.conf), stdout=logf, stderr=logf,
                                     stdin=subprocess.DEVNULL)
@@ -243,6 +253,7 @@ class SolBroker(Broker):
 
     kind = "sol"
     tls = True
+    websockets = True
 
     def _conf(self, port, limits):
         lines = ["listener 0 127.0.0.1", "allow_anonymous true",
@@ -261,9 +272,10 @@ class SolBroker(Broker):
         end = time.monotonic() + timeout
         while time.monotonic() < end and proc.poll() is None:
             logf.seek(0)
-            for line in logf.read().splitlines():
-                if "listening on 127.0.0.1:" in line:
-                    return int(line.rsplit(":", 1)[1])
+            # "listening on 127.0.0.1:PORT", " (WebSockets)" after it for such a listener.
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", logf.read())
+            if m:
+                return int(m.group(1))
             time.sleep(0.02)
         return 0
 
@@ -483,9 +495,10 @@ def cpu_window(duration):
     return during
 
 
-def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None):
+def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None, ws=False):
     """Runs sol-load with `gen_args` against a fresh `broker` and samples the broker; with
-    `tls` (a `Certs`), over TLS: the broker's listener and every sol-load connection.
+    `tls` (a `Certs`), over TLS: the broker's listener and every sol-load connection; with
+    `ws`, over WebSockets (`protocol websockets`, `sol-load --websocket`), on TLS or not.
 
     Once sol-load says `ready` (set-up done, measured phase begun), `during(pid, base)` runs
     and returns broker-side fields (`base` is the broker's sample before sol-load started).
@@ -493,9 +506,11 @@ def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=N
     `during` measured `broker_cpu_window_s` and messages were delivered, `cpu_s_per_m`:
     broker CPU seconds per million messages delivered in the window, which is the same
     number as microseconds per delivered message."""
-    proc, port = broker.start(limits, tls)
+    proc, port = broker.start(limits, tls, ws)
     if tls:
         gen_args = list(gen_args) + ["--tls-ca", tls.ca]
+    if ws:
+        gen_args = list(gen_args) + ["--websocket"]
     gen = None
     try:
         time.sleep(0.2)

@@ -205,6 +205,54 @@ class TlsScenarios(unittest.TestCase):
             self.assertNotIn(s, compare.DEFAULT_SCENARIOS)
 
 
+class WsScenarios(unittest.TestCase):
+    def test_each_is_its_plain_load_on_sol_only_and_none_is_in_the_default_run(self):
+        ws = [s for s in compare.SCENARIOS if compare.is_ws(s)]
+        self.assertEqual(ws, ["fanin-q0-ws", "fanout-q0-ws", "idle-rss-ws"])
+        for s in ws:
+            self.assertEqual(compare.SCENARIOS[s], compare.SCENARIOS[s[:-len(compare.WS_SUFFIX)]])
+            self.assertNotIn(s, compare.DEFAULT_SCENARIOS)
+        self.assertLessEqual(set(compare.WS_SMOKE), set(ws))
+        tmp = tempfile.mkdtemp()
+        sol = harness.SolBroker("sol", "/bin/true", tmp)
+        mosquitto = harness.MosquittoBroker("mosquitto", "/bin/true", tmp)
+        self.assertTrue(compare.runs_on(sol, "fanin-q0-ws"))
+        self.assertFalse(compare.runs_on(mosquitto, "fanin-q0-ws"))
+        self.assertTrue(compare.runs_on(mosquitto, "fanin-q0-tls"))
+        self.assertFalse(compare.runs_on(harness.RumqttdBroker("r", "/bin/true", tmp), "fanin-q0-tls"))
+
+    def test_the_listener_speaks_websockets_after_its_tls_lines(self):
+        tmp = tempfile.mkdtemp()
+        certs = types.SimpleNamespace(ca="/c/ca.crt", listener_lines=["certfile /c/server.crt",
+                                                                       "keyfile /c/server.key"])
+        b = harness.SolBroker("sol", "/bin/true", tmp)
+        with open(b.write_conf(1883, tls=certs, ws=True)) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "listener 0 127.0.0.1")
+        self.assertEqual(lines[-3:], certs.listener_lines + ["protocol websockets"])
+        with open(b.write_conf(1883)) as f:
+            self.assertNotIn("websockets", f.read())
+        with self.assertRaises(ValueError):
+            harness.MosquittoBroker("mosquitto", "/bin/true", tmp).write_conf(1883, ws=True)
+
+    def test_interleaved_rounds_alternate_each_pair(self):
+        order = compare.run_order(["a", "a-ws"], 3, interleave=True)
+        self.assertEqual(order, [(0, "a"), (0, "a-ws"), (1, "a-ws"), (1, "a"), (2, "a"), (2, "a-ws")])
+        self.assertEqual(compare.run_order(["a", "b"], 2, interleave=False), [(0, "a"), (1, "a"), (0, "b"), (1, "b")])
+
+    def test_ws_against_tcp_ratios_and_memory_difference(self):
+        results = ([{"broker": "sol", "scenario_name": "fanin-q0", "recv_rate": v} for v in (100, 300, 200)]
+                   + [{"broker": "sol", "scenario_name": "fanin-q0-ws", "recv_rate": v} for v in (150, 160)]
+                   + [{"broker": "sol", "scenario_name": "idle-rss", "rss_per_conn": 600}]
+                   + [{"broker": "sol", "scenario_name": "idle-rss-ws", "rss_per_conn": 750}])
+        text = compare.ws_table(results, ["fanin-q0", "fanin-q0-ws", "idle-rss", "idle-rss-ws"])
+        rate = next(line for line in text.splitlines() if "msg/s delivered" in line)
+        self.assertEqual(rate.split()[-3:], ["200", "155", "0.775x"])
+        rss = next(line for line in text.splitlines() if "RSS B/idle conn" in line)
+        self.assertEqual(rss.split()[-4:], ["600", "750", "1.25x", "+150"])
+        self.assertEqual(compare.ws_table(results, ["fanin-q0-ws"]), "")
+
+
 class Persistence(unittest.TestCase):
     def test_packets_split_where_they_end(self):
         pub = persistence.publish("home/a", b"x" * 200, qos=1, retain=True, packet_id=7)  # 2-byte length

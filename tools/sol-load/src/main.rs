@@ -13,15 +13,22 @@
 //! With `--tls-ca FILE` every connection is TLS (rustls with the ring provider, TLS 1.3 or
 //! 1.2 as the broker chooses), trusting that CA only; see [`tls`].
 //!
+//! With `--websocket` every connection speaks MQTT over WebSockets (RFC 6455, the
+//! subprotocol `mqtt`, request target `--ws-path`): `ws://`, or `wss://` with `--tls-ca`;
+//! see [`ws`]. What is measured is the same.
+//!
 //! With `--protocol 5` every client speaks MQTT 5.0 (see [`mqtt::Proto`]): CONNECT asks for
 //! a Receive Maximum of `--window`, PUBLISH carries a property section (empty unless
 //! `--user-property` or `--message-expiry` fill it), and what is measured is the same.
 
 mod mqtt;
 mod payload;
+mod stream;
 mod tls;
 mod topics;
 mod worker;
+mod ws;
+mod ws_frame;
 
 use argh::FromArgs;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -48,6 +55,12 @@ struct Args {
     /// with --tls-ca: the name the broker's certificate must carry (default: --host)
     #[argh(option)]
     tls_server_name: Option<String>,
+    /// speak MQTT over WebSockets (ws://, or wss:// with --tls-ca)
+    #[argh(switch)]
+    websocket: bool,
+    /// with --websocket: the request target of the upgrade (default /mqtt)
+    #[argh(option)]
+    ws_path: Option<String>,
     /// MQTT version every client speaks: 3.1.1 (default) or 5
     #[argh(option, default = "String::from(\"3.1.1\")")]
     protocol: String,
@@ -261,6 +274,14 @@ fn run(a: Args) -> Result<(), String> {
         }
         None => None,
     };
+    let websocket = match (a.websocket, &a.ws_path) {
+        (true, path) => Some(ws::Upgrade::new(
+            path.as_deref().unwrap_or("/mqtt"),
+            &addr.to_string(),
+        )?),
+        (false, Some(_)) => return Err("--ws-path goes with --websocket".into()),
+        (false, None) => None,
+    };
     let nofile = raise_nofile();
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
@@ -362,6 +383,7 @@ fn run(a: Args) -> Result<(), String> {
     let set = Arc::new(Settings {
         addr,
         tls,
+        websocket: websocket.clone(),
         proto: proto.clone(),
         mode,
         qos,
@@ -440,6 +462,9 @@ fn run(a: Args) -> Result<(), String> {
         let session = reports.iter().find_map(|r| r.tls.clone());
         j.str("tls", session.as_deref().unwrap_or("none"));
     }
+    if let Some(upgrade) = &websocket {
+        j.str("websocket", upgrade.path());
+    }
     let errors: u64 = reports.iter().map(|r| r.errors).sum();
     let mut human = format!("{} {}", a.scenario, a.label);
     if v5 {
@@ -447,6 +472,9 @@ fn run(a: Args) -> Result<(), String> {
     }
     if let Some(session) = reports.iter().find_map(|r| r.tls.as_deref()) {
         human.push_str(&format!(" ({session})"));
+    }
+    if let Some(upgrade) = &websocket {
+        human.push_str(&format!(" [WebSocket {}]", upgrade.path()));
     }
     match mode {
         Mode::PubSub => {

@@ -1,8 +1,8 @@
-//! A generator connection's byte stream: plain TCP, or TCP wrapped in a `rustls` client.
+//! TLS under a generator connection (`--tls-ca`): a TCP socket wrapped in a `rustls` client.
 //!
-//! [`Stream`] reads and writes like the `mio` socket it holds, so the worker's batching and
-//! edge-triggered reading stay as they are; this module alone knows about TLS. The plain
-//! variant forwards each call to the socket (one enum check). The TLS variant:
+//! [`TlsStream`] reads and writes like the `mio` socket it holds (it is one variant of
+//! [`crate::stream::Stream`]), so the worker's batching and edge-triggered reading stay as
+//! they are; this module alone knows about TLS:
 //!
 //! - `write` writes the records rustls still holds first (a blocked socket blocks the
 //!   caller, as for a plain socket), then encrypts the caller's whole batch (up to rustls'
@@ -65,77 +65,10 @@ impl Connector {
     }
 
     /// Starts a client session on a socket that is connecting.
-    fn wrap(&self, tcp: TcpStream) -> io::Result<TlsStream> {
+    pub fn wrap(&self, tcp: TcpStream) -> io::Result<TlsStream> {
         let conn = ClientConnection::new(Arc::clone(&self.config), self.name.clone())
             .map_err(io::Error::other)?;
         Ok(TlsStream { tcp, conn })
-    }
-}
-
-/// A connection's stream: plain, or TLS (boxed: the rustls state is large and most runs
-/// hold many plain connections).
-#[derive(Debug)]
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream>),
-}
-
-impl Stream {
-    /// `tcp` as it is, or wrapped in a TLS client session when `tls` is given.
-    pub fn new(tcp: TcpStream, tls: Option<&Connector>) -> io::Result<Stream> {
-        Ok(match tls {
-            None => Stream::Plain(tcp),
-            Some(c) => Stream::Tls(Box::new(c.wrap(tcp)?)),
-        })
-    }
-
-    /// The socket, for registration, socket options and connect errors.
-    pub fn tcp(&mut self) -> &mut TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(t) => &mut t.tcp,
-        }
-    }
-
-    /// The negotiated TLS version and cipher suite (e.g. `TLSv1_3 TLS13_AES_256_GCM_SHA384`),
-    /// once the handshake has completed; `None` for a plain stream.
-    pub fn describe(&self) -> Option<String> {
-        let Stream::Tls(t) = self else {
-            return None;
-        };
-        let version = t.conn.protocol_version()?;
-        let suite = t.conn.negotiated_cipher_suite()?;
-        Some(format!("{version:?} {:?}", suite.suite()))
-    }
-}
-
-impl Read for Stream {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.read(buf),
-            Stream::Tls(t) => t.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(s) => s.write(buf),
-            Stream::Tls(t) => t.write(buf),
-        }
-    }
-
-    /// Writes the TLS records still held (`WouldBlock` if the socket blocks again); nothing
-    /// to do for a plain socket.
-    #[inline]
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(_) => Ok(()),
-            Stream::Tls(t) => t.send_pending(),
-        }
     }
 }
 
@@ -151,8 +84,21 @@ pub struct TlsStream {
 impl TlsStream {
     /// Writes the records rustls holds until none are left (`Ok`) or the socket blocks
     /// (`WouldBlock`).
-    fn send_pending(&mut self) -> io::Result<()> {
+    pub fn send_pending(&mut self) -> io::Result<()> {
         send_tls_records(&mut self.conn, &mut self.tcp)
+    }
+
+    /// The socket, for registration, socket options and connect errors.
+    pub fn tcp(&mut self) -> &mut TcpStream {
+        &mut self.tcp
+    }
+
+    /// The negotiated TLS version and cipher suite (e.g. `TLSv1_3 TLS13_AES_256_GCM_SHA384`),
+    /// once the handshake has completed.
+    pub fn describe(&self) -> Option<String> {
+        let version = self.conn.protocol_version()?;
+        let suite = self.conn.negotiated_cipher_suite()?;
+        Some(format!("{version:?} {:?}", suite.suite()))
     }
 }
 

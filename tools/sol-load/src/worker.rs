@@ -8,16 +8,19 @@
 //! Background connections hold subscriptions that match none of the measured traffic;
 //! persistent subscribers (`sessions`) go offline and come back; every connection that has
 //! sent nothing for 3/4 of the keep-alive sends PINGREQ, so runs may last longer than it.
-//! Connections are [`Stream`]s: with `--tls-ca` each is a TLS client session, which the
-//! worker sees only through `Read`/`Write` (and `flush` for records a blocked socket left).
+//! Connections are [`Stream`]s: with `--tls-ca` each is a TLS client session, with
+//! `--websocket` each carries its MQTT bytes in WebSocket frames, and the worker sees either
+//! only through `Read`/`Write` (and `flush` for what a blocked socket left).
 //! Packets are written and read through [`mqtt::Proto`], MQTT 3.1.1 or 5.0; with 5.0 a
 //! publisher's window is also bounded by the broker's Receive Maximum, a Server Keep Alive
 //! replaces the asked keep-alive, and PUBACKs with an error reason code are counted.
 
 use crate::mqtt::{self, Ack, Frame, Proto, PublishParts};
 use crate::payload::{self, SeqTracker, Stamp};
-use crate::tls::{Connector, Stream};
+use crate::stream::Stream;
+use crate::tls::Connector;
 use crate::topics;
+use crate::ws::Upgrade;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -50,6 +53,8 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Wraps every connection in TLS when set (`--tls-ca`).
     pub tls: Option<Connector>,
+    /// Carries every connection's MQTT bytes in WebSocket frames when set (`--websocket`).
+    pub websocket: Option<Upgrade>,
     /// The MQTT version spoken and the properties sent (`--protocol`).
     pub proto: Proto,
     /// What the connections do.
@@ -287,7 +292,7 @@ impl Worker {
         c.window = self.set.window;
         c.ping_every = ping_interval(self.set.keepalive);
         match TcpStream::connect(self.set.addr)
-            .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref()))
+            .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref(), self.set.websocket.as_ref()))
         {
             Ok(mut s) => {
                 if let Err(e) = self.poll.registry().register(
@@ -990,6 +995,7 @@ mod tests {
         let set = Settings {
             addr: "127.0.0.1:1".parse().unwrap(),
             tls: None,
+            websocket: None,
             proto: Proto::v311(),
             mode: Mode::PubSub,
             qos: 0,

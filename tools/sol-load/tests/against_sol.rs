@@ -1,7 +1,7 @@
 //! The `sol-load` binary against a Sol broker running in this process: the capabilities the
 //! scaling and soak runs rely on (background subscriptions that match nothing, persistent
 //! sessions coming back, retained messages to churning clients, a rate-limited storm, TLS
-//! connections) do what they claim, judged from the generator's JSON line.
+//! and WebSocket connections) do what they claim, judged from the generator's JSON line.
 
 // The broker side of the root crate's test harness (a `sol::net::Server` on a thread).
 #[path = "../../../tests/common/server.rs"]
@@ -11,6 +11,7 @@ mod common;
 #[allow(dead_code)] // the rustls client configuration is for the broker's own tests
 mod tls_fixtures;
 
+use sol::config::ListenerProtocol;
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -55,6 +56,12 @@ fn num(j: &HashMap<String, String>, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} missing from {j:?}"))
         .parse()
         .expect("a number")
+}
+
+/// Asserts that a run lost nothing: each of `subscribers` received every message sent.
+fn assert_all_delivered(j: &HashMap<String, String>, subscribers: f64) {
+    assert_eq!(num(j, "lost"), 0.0, "{j:?}");
+    assert_eq!(num(j, "received"), subscribers * num(j, "sent"), "{j:?}");
 }
 
 #[test]
@@ -300,13 +307,129 @@ fn mqtt5_runs_count_and_time_every_message() {
     assert_eq!(num(&sessions, "lost"), 0.0, "{sessions:?}");
 }
 
-#[test]
-fn properties_need_mqtt5() {
+/// Runs `sol-load` with `args`, which it must refuse before connecting; its stderr.
+fn refused(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_sol-load"))
-        .args(["fan-in", "-p", "1", "--user-property", "k=v"])
+        .args(args)
         .output()
         .expect("sol-load runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn properties_need_mqtt5() {
+    let stderr = refused(&["fan-in", "-p", "1", "--user-property", "k=v"]);
     assert!(stderr.contains("--protocol 5"), "{stderr}");
+}
+
+#[test]
+fn websocket_runs_deliver_every_message() {
+    // Sol's loopback listeners (IPv4 and IPv6) speak MQTT over WebSockets only.
+    let sol = common::start(|c| {
+        for listener in &mut c.listeners {
+            listener.protocol = ListenerProtocol::WebSockets;
+        }
+    });
+    let port = sol.tcp().port();
+    // Paced QoS 0 fan-in, then a QoS 1 flood fan-out: frames of whole 64 KiB batches out,
+    // the broker's frames split anywhere by the reads in.
+    let paced = sol_load(
+        port,
+        &[
+            "fan-in",
+            "--websocket",
+            "--publishers",
+            "4",
+            "--rate",
+            "4000",
+            "--duration",
+            "1",
+        ],
+    );
+    assert_eq!(paced["websocket"], "/mqtt", "{paced:?}");
+    assert!(num(&paced, "sent") >= 2000.0, "{paced:?}");
+    assert_all_delivered(&paced, 1.0);
+    assert_eq!(num(&paced, "connects"), 5.0, "{paced:?}");
+    let flood = sol_load(
+        port,
+        &[
+            "fan-out",
+            "--websocket",
+            "--ws-path",
+            "/",
+            "--subscribers",
+            "4",
+            "--qos",
+            "1",
+            "--duration",
+            "1",
+        ],
+    );
+    assert_eq!(flood["websocket"], "/", "{flood:?}");
+    assert!(num(&flood, "sent") > 1000.0, "{flood:?}");
+    assert_eq!(num(&flood, "acked"), num(&flood, "sent"), "{flood:?}");
+    assert_all_delivered(&flood, 4.0);
+    // Each storm cycle ends with the broker's Close, which sol-load echoes.
+    let storm = sol_load(
+        port,
+        &["storm", "--websocket", "--rate", "100", "--duration", "0.5"],
+    );
+    assert!(num(&storm, "connects") >= 25.0, "{storm:?}");
+}
+
+#[test]
+fn websocket_over_tls_delivers_every_message() {
+    let dir = tls_fixtures::certs("sol-load-wss");
+    let sol = tls_fixtures::start_file(
+        &dir,
+        &tls_fixtures::tls_listener(&dir, "protocol websockets\n"),
+    );
+    let ca = dir.join("ca.crt");
+    let j = sol_load(
+        sol.tcp().port(),
+        &[
+            "fan-in",
+            "--websocket",
+            "--tls-ca",
+            ca.to_str().expect("a UTF-8 temporary path"),
+            "--publishers",
+            "4",
+            "--qos",
+            "1",
+            "--duration",
+            "1",
+        ],
+    );
+    assert!(j["tls"].starts_with("TLSv1_3"), "{j:?}");
+    assert_eq!(j["websocket"], "/mqtt", "{j:?}");
+    assert!(num(&j, "sent") >= 1000.0, "{j:?}");
+    assert_all_delivered(&j, 1.0);
+}
+
+#[test]
+fn a_websocket_client_on_a_plain_mqtt_port_fails_its_connections() {
+    // The upgrade request is not MQTT: Sol closes each connection, and the run ends on time.
+    let sol = common::start(|_| {});
+    let (j, stderr) = run(
+        sol.tcp().port(),
+        &[
+            "fan-in",
+            "--websocket",
+            "--publishers",
+            "2",
+            "--duration",
+            "0.2",
+        ],
+    );
+    assert_eq!(num(&j, "errors"), 3.0, "{stderr}");
+    assert_eq!(num(&j, "connects"), 0.0, "{stderr}");
+}
+
+#[test]
+fn ws_path_needs_websocket_and_an_absolute_path() {
+    let stderr = refused(&["fan-in", "-p", "1", "--ws-path", "/mqtt"]);
+    assert!(stderr.contains("--websocket"), "{stderr}");
+    let stderr = refused(&["fan-in", "-p", "1", "--websocket", "--ws-path", "mqtt"]);
+    assert!(stderr.contains("absolute path"), "{stderr}");
 }
