@@ -481,16 +481,18 @@ impl Stream {
         };
     }
 
-    /// Whether a read shorter than the buffer may leave bytes unread in the socket
-    /// (TLS: a read returns one record's plaintext at a time).
+    /// Whether a read that returned `n` of the `wanted` bytes left the socket empty, so
+    /// that an edge-triggered reader may stop without the `EAGAIN` read: a short read for
+    /// TCP and Unix sockets; never known for TLS (a read returns one record's plaintext
+    /// at a time); for a WebSocket, whether its own read of the socket was short (it
+    /// returns fewer MQTT bytes than it read).
     #[inline]
-    pub fn short_read_may_leave_bytes(&self) -> bool {
+    pub fn drained_by(&self, n: usize, wanted: usize) -> bool {
         match self {
+            Stream::Tcp(_) | Stream::Unix(_) => n < wanted,
             #[cfg(feature = "tls")]
-            Stream::Tls(_) => true,
-            // A read returns fewer MQTT bytes than it took from the socket.
-            Stream::Ws(_) => true,
-            _ => false,
+            Stream::Tls(_) => false,
+            Stream::Ws(s) => s.last_read_drained(),
         }
     }
 

@@ -123,7 +123,6 @@ impl Server {
             if conn.paused || conn.waiting || conn.closing.is_some() {
                 return;
             }
-            let short_read_drains = short_read_drains && !conn.stream.short_read_may_leave_bytes();
             if reads == READS_PER_EVENT {
                 // Fairness: let the others have their turn; come back next round.
                 self.conns.queue_ready(id);
@@ -142,6 +141,7 @@ impl Server {
                 }
                 Ok(n) => {
                     reads += 1;
+                    let drained = short_read_drains && conn.stream.drained_by(n, wanted);
                     // The first plaintext follows the completed handshake: the broker
                     // learns the client certificate's identity before any packet.
                     // (Copied out of the stream, once per connection: the core is called
@@ -169,7 +169,7 @@ impl Server {
                         self.on_outcome(id, outcome);
                         return;
                     }
-                    if short_read_drains && n < wanted {
+                    if drained {
                         return;
                     }
                 }

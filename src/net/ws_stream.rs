@@ -12,8 +12,8 @@
 //!   as for TCP. Pings are answered, a Close is echoed and reads as the end of the
 //!   stream, a malformed frame is answered with a Close carrying its status and reads as
 //!   an `InvalidData` error. A read returns fewer MQTT bytes than it read from the
-//!   socket, so a short read does not mean the socket is drained
-//!   ([`super::listener::Stream::short_read_may_leave_bytes`]).
+//!   socket, so whether the socket is drained is told apart
+//!   ([`super::listener::Stream::drained_by`]: its own read of the socket was short).
 //! - **Writing** puts a binary frame header (2-10 bytes) in front of whatever the
 //!   reactor gathered and writes both with one `writev`: the packets' bytes are not
 //!   copied. A frame the socket took only part of is finished before anything else (the
@@ -59,6 +59,8 @@ pub struct WsStream {
     frame_left: usize,
     /// A Close was sent (an echo, or for an error): nothing more is sent but its rest.
     closed: bool,
+    /// The last read of the socket returned fewer bytes than asked for.
+    raw_short: bool,
 }
 
 impl WsStream {
@@ -75,7 +77,14 @@ impl WsStream {
             head_len: 0,
             frame_left: 0,
             closed: false,
+            raw_short: false,
         }
+    }
+
+    /// Whether the last read left the socket empty: its own read of a plain socket was
+    /// short (a TLS socket's never tells).
+    pub fn last_read_drained(&self) -> bool {
+        self.raw_short && matches!(self.inner, Stream::Tcp(_) | Stream::Unix(_))
     }
 
     /// The stream under the WebSocket.
@@ -149,6 +158,7 @@ impl WsStream {
     /// accepted, with the `n` bytes that followed it moved to the front of `buf`.
     fn handshake(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let n = self.inner.read(buf)?;
+        self.raw_short = n < buf.len();
         if n == 0 {
             return Ok(Some(0));
         }
@@ -265,7 +275,10 @@ impl Read for WsStream {
             } else {
                 match self.inner.read(buf)? {
                     0 => return Ok(0),
-                    n => n,
+                    n => {
+                        self.raw_short = n < buf.len();
+                        n
+                    }
                 }
             };
             if n == 0 {
@@ -311,12 +324,13 @@ impl Write for WsStream {
             }
             let head_bytes = self.head;
             let head = &head_bytes[usize::from(self.head_at)..usize::from(self.head_len)];
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(bufs.len() + 1);
+            let mut slices = Slices::new();
             if !head.is_empty() {
                 slices.push(IoSlice::new(head));
             }
             take_range(bufs, taken, self.frame_left, &mut slices);
-            let written = match self.inner.write_vectored(&slices) {
+            let slices = slices.as_slice();
+            let written = match self.inner.write_vectored(slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && taken > 0 => return Ok(taken),
@@ -348,14 +362,43 @@ fn slices_len(slices: &[IoSlice<'_>]) -> usize {
     slices.iter().map(|s| s.len()).sum()
 }
 
+/// The slices of one `writev`: a frame header and what the reactor gathered (at most
+/// `gather::MAX_OUT`), on the stack; slices past the room are left for the next write.
+struct Slices<'a> {
+    /// The slices; the first `len` are set.
+    items: [IoSlice<'a>; super::gather::MAX_OUT + 1],
+    /// How many are set.
+    len: usize,
+}
+
+impl<'a> Slices<'a> {
+    /// None yet.
+    fn new() -> Slices<'a> {
+        Slices {
+            items: [IoSlice::new(&[]); super::gather::MAX_OUT + 1],
+            len: 0,
+        }
+    }
+
+    /// Appends `slice`; false when there is no room.
+    fn push(&mut self, slice: IoSlice<'a>) -> bool {
+        let Some(item) = self.items.get_mut(self.len) else {
+            return false;
+        };
+        *item = slice;
+        self.len += 1;
+        true
+    }
+
+    /// The slices set.
+    fn as_slice(&self) -> &[IoSlice<'a>] {
+        &self.items[..self.len]
+    }
+}
+
 /// Appends to `out` the slices of `bufs` covering bytes `skip..skip + len` of their
-/// concatenation.
-fn take_range<'a>(
-    bufs: &'a [IoSlice<'a>],
-    mut skip: usize,
-    mut len: usize,
-    out: &mut Vec<IoSlice<'a>>,
-) {
+/// concatenation (as many as fit).
+fn take_range<'a>(bufs: &'a [IoSlice<'a>], mut skip: usize, mut len: usize, out: &mut Slices<'a>) {
     for buf in bufs {
         if len == 0 {
             return;
@@ -368,7 +411,9 @@ fn take_range<'a>(
         let part = &bytes[skip..bytes.len().min(skip + len)];
         skip = 0;
         len -= part.len();
-        out.push(IoSlice::new(part));
+        if !out.push(IoSlice::new(part)) {
+            return;
+        }
     }
 }
 
@@ -389,10 +434,14 @@ mod tests {
     fn take_range_picks_bytes_across_slices() {
         let (a, b, c) = (b"abc".as_slice(), b"defg".as_slice(), b"hi".as_slice());
         let bufs = [IoSlice::new(a), IoSlice::new(b), IoSlice::new(c)];
-        let mut out = Vec::new();
+        let mut out = Slices::new();
         take_range(&bufs, 2, 6, &mut out);
-        let got: Vec<u8> = out.iter().flat_map(|s| s.iter().copied()).collect();
+        let got: Vec<u8> = out
+            .as_slice()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
         assert_eq!(got, b"cdefgh");
-        assert_eq!(slices_len(&out), 6);
+        assert_eq!(slices_len(out.as_slice()), 6);
     }
 }
