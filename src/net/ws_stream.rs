@@ -102,6 +102,10 @@ impl WsStream {
     /// nothing is left at a frame boundary, `WouldBlock` when the socket is full.
     pub fn send_pending(&mut self) -> io::Result<()> {
         self.inner.send_pending()?;
+        if self.head_at == self.head_len && (self.control.is_empty() || self.frame_left > 0) {
+            // Nothing owed (the common case on every write).
+            return Ok(());
+        }
         while self.head_at < self.head_len {
             let n = self
                 .inner
