@@ -36,6 +36,11 @@ use std::io::{self, IoSlice, Read, Write};
 /// state are counted apart. Control frames waiting are at most a Pong and a Close.
 pub const WS_CONNECTION_BYTES: usize = std::mem::size_of::<WsStream>() + 2 * ws::MAX_CONTROL_FRAME;
 
+/// The most bytes of Pongs that may wait for a blocked socket: one frame. A client that
+/// pings without reading gets a Pong for the Pings that find room and no more (RFC 6455
+/// 5.5.3 allows answering only some of them), so it cannot grow the connection's memory.
+const PONG_ROOM: usize = ws::MAX_CONTROL_FRAME;
+
 /// A TCP or TLS stream carrying MQTT over WebSockets.
 #[derive(Debug)]
 pub struct WsStream {
@@ -234,7 +239,15 @@ impl WsStream {
             Control::Close(status) => close = Some(status),
         });
         if let Some((frame, len)) = pong {
-            self.queue_control(&frame[..len]);
+            if self.control.len() + len <= PONG_ROOM {
+                self.queue_control(&frame[..len]);
+            } else {
+                log::debug!(
+                    target: TARGET_WEBSOCKETS,
+                    "WebSocket connection from {}: Ping not answered, a Pong still waits",
+                    self.peer_ip_text()
+                );
+            }
         }
         if let Some(error) = decoded.error {
             log::info!(
@@ -430,8 +443,55 @@ mod tests {
         // The box an idle WebSocket connection holds beside a TCP one (the request and
         // the control frames are freed once sent): within the issue's 200 bytes.
         let boxed = std::mem::size_of::<WsStream>();
+        // At most a Pong and a Close wait for a blocked socket.
+        assert!(PONG_ROOM + ws::MAX_CONTROL_FRAME <= 2 * ws::MAX_CONTROL_FRAME);
         assert!(boxed <= 160, "WsStream is {boxed} bytes");
         assert_eq!(WS_CONNECTION_BYTES, boxed + 2 * ws::MAX_CONTROL_FRAME);
+    }
+
+    /// A WebSocket over one end of a Unix socket pair, upgraded; the other end.
+    fn upgraded_pair() -> (WsStream, std::os::unix::net::UnixStream) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("pair");
+        ours.set_nonblocking(true).expect("non-blocking");
+        let mut ws = WsStream::new(Stream::Unix(mio::net::UnixStream::from_std(ours)), 4096);
+        let mut peer = theirs;
+        peer.write_all(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Protocol: mqtt\r\n\r\n",
+        )
+        .expect("request");
+        let mut buf = [0u8; 4096];
+        assert_eq!(
+            ws.read(&mut buf).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+        assert!(ws.request.is_none(), "upgraded");
+        (ws, peer)
+    }
+
+    #[test]
+    fn pings_from_a_client_that_does_not_read_cannot_grow_memory() {
+        let (mut ws, mut peer) = upgraded_pair();
+        // The peer reads nothing: after the socket's buffer fills, every Pong waits.
+        let ping = [0x89, 0x80 | 125, 1, 2, 3, 4]
+            .into_iter()
+            .chain(std::iter::repeat_n(0u8, 125))
+            .collect::<Vec<u8>>();
+        let mut buf = [0u8; 4096];
+        for _ in 0..20_000 {
+            peer.write_all(&ping).expect("ping");
+            let _ = ws.read(&mut buf);
+            assert!(
+                ws.control.len() <= PONG_ROOM,
+                "{} bytes of Pongs wait",
+                ws.control.len()
+            );
+        }
+        assert!(
+            !ws.control.is_empty(),
+            "the socket did fill up: the cap was reached"
+        );
     }
 
     #[test]
