@@ -41,6 +41,9 @@ pub const WS_CONNECTION_BYTES: usize = std::mem::size_of::<WsStream>() + 2 * ws:
 /// 5.5.3 allows answering only some of them), so it cannot grow the connection's memory.
 const PONG_ROOM: usize = ws::MAX_CONTROL_FRAME;
 
+// At most a Pong and a Close wait for a blocked socket: what `WS_CONNECTION_BYTES` counts.
+const _: () = assert!(PONG_ROOM + ws::MAX_CONTROL_FRAME <= 2 * ws::MAX_CONTROL_FRAME);
+
 /// A TCP or TLS stream carrying MQTT over WebSockets.
 #[derive(Debug)]
 pub struct WsStream {
@@ -443,8 +446,6 @@ mod tests {
         // The box an idle WebSocket connection holds beside a TCP one (the request and
         // the control frames are freed once sent): within the 200 bytes.
         let boxed = std::mem::size_of::<WsStream>();
-        // At most a Pong and a Close wait for a blocked socket.
-        assert!(PONG_ROOM + ws::MAX_CONTROL_FRAME <= 2 * ws::MAX_CONTROL_FRAME);
         assert!(boxed <= 160, "WsStream is {boxed} bytes");
         assert_eq!(WS_CONNECTION_BYTES, boxed + 2 * ws::MAX_CONTROL_FRAME);
     }
