@@ -38,8 +38,7 @@ const MAX_HEADER: usize = 14;
 /// The RSV1-3 bits of the first header byte.
 const RSV: u8 = 0x70;
 
-/// The MASK bit of the second header byte.
-const MASK: u8 = 0x80;
+use super::encoder::MASK;
 
 /// What a control frame asks of the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

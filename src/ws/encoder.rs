@@ -17,11 +17,14 @@ pub const MAX_CONTROL_FRAME: usize = 2 + MAX_CONTROL_PAYLOAD;
 /// of 125 bytes or less" (RFC 6455 5.5).
 pub(super) const MAX_CONTROL_PAYLOAD: usize = 125;
 
+/// The MASK bit of the second header byte: a client's frame (RFC 6455 5.2).
+pub(super) const MASK: u8 = 0x80;
+
 /// FIN set (first bit of the first byte): the frame ends its message.
 pub(super) const FIN: u8 = 0x80;
 
 /// Frame opcodes (RFC 6455 5.2, 11.8).
-pub(super) mod opcode {
+pub mod opcode {
     /// Continuation of a fragmented message.
     pub const CONTINUATION: u8 = 0x0;
     /// First frame of a text message.
@@ -40,16 +43,25 @@ pub(super) mod opcode {
 /// payload length in its shortest form ("the minimal number of bytes MUST be used to
 /// encode the length", RFC 6455 5.2), and returns how many bytes it wrote (2, 4 or 10).
 pub fn binary_header(len: usize, out: &mut [u8; MAX_DATA_HEADER]) -> usize {
-    out[0] = FIN | opcode::BINARY;
+    frame_header(opcode::BINARY, len, false, out)
+}
+
+/// Writes into `out` the header of a final frame of type `op` carrying `len` bytes, the
+/// length in its shortest form (RFC 6455 5.2), with the MASK bit set if `masked` (a
+/// client's frame: the caller appends the 4-byte key and masks the payload, 5.3; the
+/// load generator's side); returns how many bytes it wrote (2, 4 or 10).
+pub fn frame_header(op: u8, len: usize, masked: bool, out: &mut [u8; MAX_DATA_HEADER]) -> usize {
+    let mask = if masked { MASK } else { 0 };
+    out[0] = FIN | op;
     if len <= 125 {
-        out[1] = len as u8;
+        out[1] = mask | len as u8;
         2
     } else if let Ok(short) = u16::try_from(len) {
-        out[1] = 126;
+        out[1] = mask | 126;
         out[2..4].copy_from_slice(&short.to_be_bytes());
         4
     } else {
-        out[1] = 127;
+        out[1] = mask | 127;
         out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
         10
     }

@@ -50,7 +50,9 @@ mod handshake_tests;
 
 pub use close::{status, valid_close_status};
 pub use decoder::{Control, Decoded, Decoder, FrameError};
-pub use encoder::{binary_header, close, pong, MAX_CONTROL_FRAME, MAX_DATA_HEADER};
+pub use encoder::{
+    binary_header, close, frame_header, opcode, pong, MAX_CONTROL_FRAME, MAX_DATA_HEADER,
+};
 pub use handshake::{
     parse_request, HandshakeError, Request, Response, Subprotocol, DEFAULT_HEADERS_SIZE,
 };

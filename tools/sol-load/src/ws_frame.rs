@@ -29,21 +29,8 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 /// The largest server frame header: 2 bytes and a 64-bit length, no mask.
 const MAX_HEADER: usize = 10;
 
-/// Frame opcodes (RFC 6455 5.2, 11.8).
-pub mod opcode {
-    /// Continuation of a fragmented message.
-    pub const CONTINUATION: u8 = 0x0;
-    /// First frame of a text message.
-    pub const TEXT: u8 = 0x1;
-    /// First frame of a binary message (MQTT's).
-    pub const BINARY: u8 = 0x2;
-    /// Close.
-    pub const CLOSE: u8 = 0x8;
-    /// Ping.
-    pub const PING: u8 = 0x9;
-    /// Pong.
-    pub const PONG: u8 = 0xA;
-}
+/// Frame opcodes (RFC 6455 5.2, 11.8): the broker's own.
+pub use sol::ws::opcode;
 
 /// Appends to `out` a final frame of type `op` carrying `payload` masked with `mask`: the
 /// header with the length in its shortest form ("the minimal number of bytes MUST be used",
@@ -51,16 +38,9 @@ pub mod opcode {
 pub fn put_frame(op: u8, payload: &[u8], mask: [u8; 4], out: &mut Vec<u8>) {
     let len = payload.len();
     out.reserve(14 + len);
-    out.push(FIN | op);
-    if len <= 125 {
-        out.push(MASK | len as u8);
-    } else if let Ok(short) = u16::try_from(len) {
-        out.push(MASK | 126);
-        out.extend_from_slice(&short.to_be_bytes());
-    } else {
-        out.push(MASK | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let mut header = [0u8; sol::ws::MAX_DATA_HEADER];
+    let n = sol::ws::frame_header(op, len, true, &mut header);
+    out.extend_from_slice(&header[..n]);
     out.extend_from_slice(&mask);
     let start = out.len();
     out.extend_from_slice(payload);
