@@ -67,6 +67,15 @@ fn subscriber(
     c
 }
 
+/// `client` publishes `body` on `topic` at QoS 1 and has it acknowledged.
+fn publish_q1(client: &TestClient, topic: &str, retain: bool, body: Vec<u8>) {
+    client
+        .client
+        .publish(topic, QoS::AtLeastOnce, retain, body)
+        .expect("publish");
+    client.puback();
+}
+
 /// Connected publishers `camera0..n`.
 fn cameras(addr: std::net::SocketAddr, n: usize) -> Vec<TestClient> {
     (0..n)
@@ -119,11 +128,7 @@ fn a_retained_ten_mib_message_is_kept_and_sent_to_new_subscribers() {
     let server = start(|_| {});
     let camera = big_client(&server, "camera", true);
     let body = payload(TEN_MIB, 7);
-    camera
-        .client
-        .publish("cam/snapshot", QoS::AtLeastOnce, true, body.clone())
-        .expect("publish");
-    camera.puback();
+    publish_q1(&camera, "cam/snapshot", true, body.clone());
     let late = subscriber(server.tcp(), "late", true, "cam/snapshot", QoS::AtLeastOnce);
     let got = late.publish();
     assert!(got.retain, "sent as retained");
@@ -145,11 +150,7 @@ fn a_persistent_session_queues_a_ten_mib_message_while_offline() {
 
     let publisher = big_client(&server, "updater", true);
     let body = payload(TEN_MIB, 3);
-    publisher
-        .client
-        .publish("fw/image", QoS::AtLeastOnce, false, body.clone())
-        .expect("publish");
-    publisher.puback();
+    publish_q1(&publisher, "fw/image", false, body.clone());
     // Larger than max_queued_bytes (1 MiB): it may still enter the empty queue.
     let back = client_with(server.tcp(), "offline-viewer", false, big_packets);
     assert!(back.connack(), "session present");
@@ -294,16 +295,7 @@ fn a_retained_snapshot_as_large_as_the_allowance_can_be_replaced() {
     let (mut sol, addr, dir) = sol_process("replace", "max_publisher_stall 0.2\n");
     let camera = big_client_of(addr, "camera", true);
     for seed in [1, 2] {
-        camera
-            .client
-            .publish(
-                "cam/snapshot",
-                QoS::AtLeastOnce,
-                true,
-                payload(TEN_MIB, seed),
-            )
-            .expect("publish");
-        camera.puback();
+        publish_q1(&camera, "cam/snapshot", true, payload(TEN_MIB, seed));
     }
     sol.expect_line("1 large retained message(s)");
     let late = subscriber(addr, "late", true, "cam/snapshot", QoS::AtLeastOnce);
@@ -327,13 +319,9 @@ fn a_waiting_publisher_gets_room_from_offline_queues_after_max_publisher_stall()
     away.ended();
     let updater = big_client_of(addr, "updater", true);
     for seed in 0..3 {
-        updater
-            .client
-            .publish("fw/image", QoS::AtLeastOnce, false, payload(3 << 20, seed))
-            .expect("publish");
         // The third does not fit beside the two queued ones: it waits, then the oldest
         // queued one is dropped for it.
-        updater.puback();
+        publish_q1(&updater, "fw/image", false, payload(3 << 20, seed));
     }
     sol.expect_line("dropped 1 large message(s) queued for offline sessions");
     let back = client_with(addr, "away", false, big_packets);
