@@ -265,6 +265,9 @@ impl Server {
     /// once, by dropping large messages queued for offline sessions (which could
     /// otherwise hold the allowance until they expire).
     pub(super) fn wake_large_waiter(&mut self, now: Instant) {
+        if self.conns.large_waiters.is_empty() {
+            return;
+        }
         let allowance = self.core.get().limits().large_message_memory;
         let stall = self.core.get().limits().max_publisher_stall;
         while let Some(&waiter) = self.conns.large_waiters.front() {
