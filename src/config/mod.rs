@@ -21,11 +21,16 @@
 //! and below `net` and `cli`: it must not import them. What it needs from `net` (the
 //! reactor's slot sizes for the ceiling) is passed in.
 
+mod bridge;
 mod ceiling;
 mod keys;
 mod parse;
 mod value;
 
+pub use bridge::{
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, OutboxLimits, OutboxPolicy,
+    RestartTimeout, StartType, TopicMapping, DEFAULT_BRIDGE_PORT, MAX_BRIDGES,
+};
 pub use ceiling::{size, CeilingItem, MemoryCeiling, SlotSizes};
 
 use crate::auth::{Auth, AuthFile, FileError};
@@ -94,6 +99,8 @@ pub struct Config {
     /// `websockets_headers_size`: the most bytes of HTTP headers a WebSocket upgrade
     /// request may have (global in Mosquitto).
     pub websockets_headers_size: usize,
+    /// The `connection` blocks: bridges to upstream brokers, in file order.
+    pub bridges: Vec<BridgeConfig>,
     /// Lines accepted without effect or with a caveat, as `file:line: message`: logged at
     /// start-up and on reload, printed by `sol check`.
     pub warnings: Vec<ConfigError>,
@@ -459,6 +466,7 @@ impl Config {
             pid_file: None,
             included: Vec::new(),
             websockets_headers_size: DEFAULT_WEBSOCKETS_HEADERS_SIZE,
+            bridges: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -142,6 +142,52 @@ impl ListenerTls {
     }
 }
 
+/// TLS to an upstream broker (a bridge's `bridge_cafile`, `bridge_capath`,
+/// `bridge_certfile`, `bridge_keyfile`, `bridge_insecure`, `bridge_alpn`,
+/// `bridge_tls_version`), as `config` checked them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct UpstreamTlsSettings {
+    /// CA certificates (PEM) the upstream's certificate must chain to.
+    pub cafile: Option<PathBuf>,
+    /// A directory of CA certificates (every `*.pem` and `*.crt` file in it).
+    pub capath: Option<PathBuf>,
+    /// The bridge's client certificate chain (PEM), when the upstream asks for one.
+    pub certfile: Option<PathBuf>,
+    /// The client certificate's private key.
+    pub keyfile: Option<PathBuf>,
+    /// `bridge_insecure`: the upstream's certificate need not name the host connected to
+    /// (its chain is still checked).
+    pub insecure: bool,
+    /// `bridge_alpn`: the ALPN protocol offered.
+    pub alpn: Option<String>,
+    /// `bridge_tls_version`: the lowest TLS version used.
+    pub min_version: TlsVersion,
+}
+
+/// A bridge's TLS: its settings and (feature `tls`) the `rustls` client configuration
+/// built from them when the configuration was parsed.
+#[derive(Clone, Debug)]
+pub struct UpstreamTls {
+    /// The settings the configuration was built from.
+    pub settings: UpstreamTlsSettings,
+    /// The client configuration every connection of the bridge uses.
+    #[cfg(feature = "tls")]
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl PartialEq for UpstreamTls {
+    /// The same settings and the same built configuration, as [`ListenerTls`].
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(feature = "tls")]
+        if !Arc::ptr_eq(&self.client, &other.client) {
+            return false;
+        }
+        self.settings == other.settings
+    }
+}
+
+impl Eq for UpstreamTls {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
