@@ -34,13 +34,18 @@ impl Broker {
         now: Instant,
     ) {
         let l = &self.limits;
-        let (max_messages, max_bytes) = (l.max_queued_messages, l.max_queued_bytes);
+        let (mut max_messages, mut max_bytes) = (l.max_queued_messages, l.max_queued_bytes);
         let size = item.message.budget_size();
         let memory_full = self.sessions.held_bytes() + size > l.max_queued_memory;
-        let queue_qos0 = l.queue_qos0_messages;
+        let mut queue_qos0 = l.queue_qos0_messages;
         let Some(s) = self.sessions.get(sid) else {
             return;
         };
+        // A bridge's outbox has its own caps.
+        let bridge = s.bridge();
+        if let Some(o) = bridge.and_then(|b| self.bridge_outbox(b)) {
+            (max_messages, max_bytes, queue_qos0) = (o.max_messages, o.max_bytes, o.queue_qos0);
+        }
         let online = s.conn().is_some();
         if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
             return;
@@ -63,7 +68,15 @@ impl Broker {
         } else {
             None
         };
-        if let Some(why) = refused {
+        // A full bridge outbox drops its oldest message for the new one, or the new one.
+        let made_room = match (refused, bridge) {
+            (Some(_), Some(b)) if !memory_full => self.bridge_overflow(sid, b, now),
+            _ => false,
+        };
+        let Some(s) = self.sessions.get(sid) else {
+            return;
+        };
+        if let (Some(why), false) = (refused, made_room) {
             let id = s.client_id().to_string();
             self.stats.publish_dropped += 1;
             let topic = item.message.topic();

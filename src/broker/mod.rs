@@ -17,6 +17,7 @@
 //! sockets, files or `mio`.
 
 mod access;
+mod bridge;
 mod clock;
 mod compact_str;
 mod conn;
@@ -49,6 +50,7 @@ mod timer;
 mod topic_tree;
 mod will;
 
+pub use bridge::{BridgeCounts, BridgeLocal, BridgeOutbox};
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
 pub use conn::{ALIAS_BYTES, EXTRA_BYTES};
@@ -107,7 +109,7 @@ use id::SessionId;
 use log::{debug, info, warn};
 use outbox::Outbox;
 use retained::RetainedStore;
-use sessions::{Awaiting, Detached, Queued, SessionTable, NEVER};
+use sessions::{Awaiting, Detached, Queued, Session, SessionTable, NEVER};
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::time::Instant;
@@ -136,6 +138,8 @@ pub struct Broker {
     tree: TopicTree,
     /// Shared subscription groups (their entries in `tree` stand for them).
     shared: shared::SharedGroups,
+    /// The bridges' local sessions and outbox caps, by bridge index.
+    bridges: Vec<Option<bridge::BridgeState>>,
     /// MQTT 5.0 wills waiting for their Will Delay Interval, by session, with when.
     delayed_wills: HashMap<SessionId, (Tick, Will)>,
     /// Enhanced authentication methods offered to MQTT 5.0 clients (none by default).
@@ -194,6 +198,7 @@ impl Broker {
             sessions: SessionTable::new(track_durable),
             tree: TopicTree::default(),
             shared: shared::SharedGroups::default(),
+            bridges: Vec::new(),
             delayed_wills: HashMap::new(),
             auth_methods: Vec::new(),
             retained: RetainedStore::new(track_durable),

@@ -233,6 +233,17 @@ impl Broker {
         Ok(acl_checked)
     }
 
+    /// Removes session `sid`'s (non-shared) subscription to `filter`; whether it had one.
+    pub(super) fn unsubscribe_one(&mut self, sid: SessionId, filter: &str) -> bool {
+        match self.tree.find(filter) {
+            Some(at) if self.tree.remove_at(at, sid) => {
+                self.sessions.unsubscribed(sid, at, filter);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// UNSUBSCRIBE: each filter the session has is removed; UNSUBACK answers.
     pub(super) fn on_unsubscribe(
         &mut self,
@@ -257,14 +268,10 @@ impl Broker {
                 });
                 continue;
             }
-            let removed = match self.tree.find(filter) {
-                Some(at) if self.tree.remove_at(at, sid) => {
-                    self.sessions.unsubscribed(sid, at, filter);
-                    log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
-                    true
-                }
-                _ => false,
-            };
+            let removed = self.unsubscribe_one(sid, filter);
+            if removed {
+                log::info!(target: crate::log::TARGET_UNSUBSCRIBE, "{} {filter}", self.client_id_of(conn).unwrap_or_default());
+            }
             // MQTT 5.0 says which filters had no subscription [MQTT-3.11.3-1 of 5.0].
             codes.push(if removed {
                 ReasonCode::SUCCESS.0

@@ -66,6 +66,7 @@ impl Server {
     /// (waiting at most [`STORE_STOP_WAIT`] for the disk).
     pub(super) fn shutdown(&mut self) {
         self.notifier.stopping();
+        self.stop_bridges();
         for slot in &mut self.listeners {
             if let Some(mut bound) = slot.take() {
                 let _ = self.poll.registry().deregister(&mut bound.listener);

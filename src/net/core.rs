@@ -73,6 +73,12 @@ pub(super) struct Connections {
     pub(super) counters: Counters,
     /// The durable store the core's changes go to, when persistence is on.
     pub(super) store: Option<Store>,
+    /// The first connection slot owned by a bridge (`net::bridges`); slots from here
+    /// have no socket in `slots`.
+    pub(super) bridge_base: usize,
+    /// What the core asked of bridges' connections, for the reactor's bridge turn: a
+    /// close (with its reason) or a resumed read (`None`).
+    pub(super) bridge_events: VecDeque<(ConnId, Option<CloseReason>)>,
 }
 
 /// What the reactor counts (for logs now, `$SYS` later).
@@ -98,12 +104,20 @@ impl Connections {
             closing: VecDeque::new(),
             counters: Counters::default(),
             store: None,
+            bridge_base: usize::MAX,
+            bridge_events: VecDeque::new(),
         }
     }
 
     /// Carries out one effect of the core.
     fn apply(&mut self, effect: Effect) {
         match effect {
+            Effect::Close { conn, reason } if conn >= self.bridge_base => {
+                self.bridge_events.push_back((conn, Some(reason)));
+            }
+            Effect::ResumeRead(conn) if conn >= self.bridge_base => {
+                self.bridge_events.push_back((conn, None));
+            }
             Effect::Close { conn, reason } => self.request_close(conn, reason),
             Effect::PauseRead(conn) => {
                 if let Some(c) = self.slots.get_mut(conn) {

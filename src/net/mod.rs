@@ -57,6 +57,7 @@
 //! | `pool.rs`, `buffer.rs`, `login_limit.rs` | the client pool, the buffer pool, failed-login limits |
 
 mod accept;
+mod bridges;
 mod buffer;
 mod close;
 mod core;
@@ -71,6 +72,7 @@ mod signals;
 mod store;
 #[cfg(feature = "tls")]
 mod tls_stream;
+mod upstream;
 mod write;
 mod ws_stream;
 
@@ -201,6 +203,8 @@ pub struct Server {
     /// SIGHUP; connections keep the configuration they were accepted with.
     #[cfg(feature = "tls")]
     tls: Vec<Option<Arc<rustls::ServerConfig>>>,
+    /// The bridges to upstream brokers, owning the connection slots after the pool's.
+    links: bridges::Links,
     /// For each configured listener, `Some(websockets_headers_size)` if it speaks MQTT
     /// over WebSockets (`protocol websockets`), `None` for plain MQTT; the size is
     /// replaced on SIGHUP.
@@ -314,10 +318,14 @@ impl Server {
             fd_limit,
             listeners.len() + unbound.len(),
         );
+        // Bridges' slots (and tokens) follow the pool's, below the reactor's own tokens.
+        let size = size.min(MAX_POOL - config.bridges.len());
         let fixed = FixedSettings::of(&config);
         let websockets = websocket_listeners(&config);
+        let links = bridges::Links::new(&config, size);
         let mut limits = config.limits;
-        limits.max_connections = size;
+        // Each bridge owns a slot of the core after the pool's (its mio token too).
+        limits.max_connections = size + links.links.len();
         // The core records durable changes (and holds acks) only for a store.
         limits.track_durable = config.persistence.enabled;
         limits.ack_after_sync = config.persistence.enabled && config.persistence.sync;
@@ -345,7 +353,11 @@ impl Server {
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             core,
-            conns: Connections::new(size),
+            conns: Connections {
+                bridge_base: size,
+                ..Connections::new(size)
+            },
+            links,
             buffers: BufferPool::new(config.memory.block_size, config.memory.max_buffer_memory),
             scratch: vec![0u8; SCRATCH_SIZE].into_boxed_slice(),
             gather: Gather::new(),
@@ -409,6 +421,7 @@ impl Server {
     /// accepting, writes what the sockets take, closes every connection
     /// ([`CloseReason::Shutdown`]) and removes Unix socket files.
     pub fn run(&mut self) -> io::Result<()> {
+        self.start_bridges(Instant::now());
         self.notifier.ready(&self.status());
         while !self.stop {
             let timeout = self.poll_timeout(Instant::now());
@@ -441,6 +454,7 @@ impl Server {
                 });
             }
             self.publish_log_lines(now);
+            self.bridges_turn(now);
             self.settle();
             // After the turn's writes, acknowledgements and closes freed what they free.
             self.wake_large_waiter(Instant::now());
@@ -475,6 +489,7 @@ impl Server {
             self.notifier.watchdog_deadline(),
             self.store_deadline(),
             self.large_waiter_deadline(),
+            self.links.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -490,6 +505,11 @@ impl Server {
                 WAKER => self.on_wake(),
                 SIGNALS => self.on_signals(),
                 Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
+                Token(id) if self.links.index(id).is_some() => {
+                    if let Some(i) = self.links.index(id) {
+                        self.link_event(i, event);
+                    }
+                }
                 Token(id) => {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         // With the peer's FIN or an error pending, read until EOF/error.

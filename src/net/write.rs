@@ -9,6 +9,9 @@ impl Server {
     /// segments packed into one buffer, large ones lent in place ([`gather`]).
     pub(super) fn flush(&mut self, id: ConnId) {
         let now = Instant::now();
+        if let Some(i) = self.links.index(id) {
+            return self.write_link(i, now);
+        }
         loop {
             let Some(conn) = self.conns.slots.get_mut(id) else {
                 return;

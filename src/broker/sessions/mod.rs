@@ -313,7 +313,7 @@ impl SessionTable {
             return self.remove(sid).map(Detached::Ended);
         }
         s.offline_since = Some(stamp);
-        s.dropping = false;
+        s.set_dropping(false);
         let generation = s.generation();
         let mut freed = 0;
         if !queue_qos0 {
@@ -371,7 +371,23 @@ impl SessionTable {
     #[inline]
     pub fn set_dropping(&mut self, sid: SessionId, dropping: bool) {
         if let Some(s) = self.get_mut(sid) {
-            s.dropping = dropping;
+            s.set_dropping(dropping);
+        }
+    }
+
+    /// Session `sid` is the outbox of bridge `index` (below `config::MAX_BRIDGES`).
+    pub fn set_bridge(&mut self, sid: SessionId, index: usize) {
+        if let Some(s) = self.get_mut(sid) {
+            s.set_bridge(index);
+        }
+    }
+
+    /// Session `sid` is owned by `username` (a bridge's `local_username`, set at start).
+    pub fn set_username(&mut self, sid: SessionId, username: Option<&str>) {
+        if let Some(s) = self.get_mut(sid) {
+            if s.username.as_deref() != username {
+                s.username = username.map(Box::from);
+            }
         }
     }
 

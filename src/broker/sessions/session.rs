@@ -122,10 +122,16 @@ pub struct Session {
     /// its connection (MQTT 3.1.1's clean session 1), [`NEVER`] keeps it until
     /// `persistent_client_expiration` (clean session 0).
     pub(super) expiry: u32,
-    /// A publisher stall on this session's full queue ran out: overflowing QoS 1/2 messages
-    /// are dropped until the queue drains below its cap.
-    pub(super) dropping: bool,
+    /// Two marks in one byte (a session stays 192 bytes). Bit 7, [`DROPPING`]: a
+    /// publisher stall on this session's full queue ran out, so overflowing QoS 1/2
+    /// messages are dropped until the queue drains below its cap. Bits 0-6: the bridge
+    /// whose outbox it is (its index + 1; 0 for a client's session), whose caps and
+    /// policy its queue has (`super::super::bridge`).
+    pub(super) marks: u8,
 }
+
+/// [`Session::marks`]' bit of "dropping".
+const DROPPING: u8 = 0x80;
 
 impl Session {
     /// A fresh session for `client_id`.
@@ -145,7 +151,7 @@ impl Session {
             next_packet_id: 1,
             version: ProtocolVersion::default(),
             expiry,
-            dropping: false,
+            marks: 0,
         }
     }
 
@@ -209,7 +215,30 @@ impl Session {
     /// its queue ran out).
     #[inline]
     pub fn is_dropping(&self) -> bool {
-        self.dropping
+        self.marks & DROPPING != 0
+    }
+
+    /// The bridge whose outbox it is, if it is one.
+    #[inline]
+    pub fn bridge(&self) -> Option<usize> {
+        (self.marks & !DROPPING).checked_sub(1).map(usize::from)
+    }
+
+    /// Sets or clears the "dropping" mark (see [`Session::is_dropping`]).
+    pub(super) fn set_dropping(&mut self, dropping: bool) {
+        self.marks = (self.marks & !DROPPING) | if dropping { DROPPING } else { 0 };
+    }
+
+    /// Marks it as the outbox of bridge `index` (below 127).
+    pub(super) fn set_bridge(&mut self, index: usize) {
+        let bridge = u8::try_from(index + 1).unwrap_or(0).min(!DROPPING);
+        self.marks = (self.marks & DROPPING) | bridge;
+    }
+
+    /// Payload bytes queued (not in flight), as `max_queued_bytes` counts them.
+    #[inline]
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     /// The connection it is attached to; `None` while offline.

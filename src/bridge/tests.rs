@@ -1,0 +1,401 @@
+//! The bridge without sockets: an uplink driven packet by packet, answers decoded back
+//! with the codec, and the failover order across addresses.
+
+use super::uplink::{ToCore, Uplink};
+use super::Bridge;
+use crate::codec::{
+    self, encode_subscribe, property, Ack, Connack, Packet, Properties, Property, ProtocolVersion,
+    Publish, QoS, ReasonCode, Suback,
+};
+use crate::config::Origin;
+use crate::config::{
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, OutboxLimits, RestartTimeout,
+    StartType, TopicMapping,
+};
+use std::time::{Duration, Instant};
+
+/// A bridge as `connection b1` with `topic sensors/# both 1 L/ R/` and `cmd/# in`.
+pub(crate) fn config(protocol: BridgeProtocol) -> BridgeConfig {
+    let topic = |pattern: &str, direction, local: &str, remote: &str| TopicMapping {
+        pattern: pattern.into(),
+        direction,
+        qos: QoS::AtLeastOnce,
+        local_prefix: local.into(),
+        remote_prefix: remote.into(),
+        line: 2,
+    };
+    BridgeConfig {
+        name: "b1".into(),
+        at: Origin {
+            file: "sol.conf".into(),
+            line: 1,
+        },
+        addresses: vec![
+            BridgeAddress {
+                host: "primary".into(),
+                port: 1883,
+            },
+            BridgeAddress {
+                host: "secondary".into(),
+                port: 1884,
+            },
+        ],
+        round_robin: false,
+        topics: vec![
+            topic("sensors/#", Direction::Both, "L/", "R/"),
+            topic("cmd/#", Direction::In, "", "site/"),
+            topic("logs/#", Direction::Out, "", ""),
+        ],
+        remote_clientid: "gw.b1".into(),
+        local_clientid: "local.gw.b1".into(),
+        remote_username: Some("u".into()),
+        remote_password: Some("p".into()),
+        local_username: None,
+        cleansession: false,
+        local_cleansession: false,
+        keepalive: 60,
+        restart: RestartTimeout::Backoff {
+            base: Duration::from_secs(5),
+            cap: Duration::from_secs(30),
+        },
+        start_type: StartType::Automatic,
+        idle_timeout: Duration::from_secs(60),
+        threshold: 10,
+        notifications: true,
+        notification_topic: None,
+        notifications_local_only: false,
+        try_private: true,
+        protocol,
+        attempt_unsubscribe: true,
+        outgoing_retain: true,
+        max_packet_size: 0,
+        receive_maximum: 0,
+        session_expiry: None,
+        bind_address: None,
+        tls: None,
+        outbox: OutboxLimits::default(),
+    }
+}
+
+/// Every packet in `bytes`, decoded as `version` speaks.
+fn packets(bytes: &[u8], version: ProtocolVersion) -> Vec<Packet<'_>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Ok(Some(h)) = codec::FixedHeader::parse(rest) {
+        let end = h.header_len + h.remaining_len;
+        out.push(codec::decode(&rest[..end], version).expect("the uplink writes valid packets"));
+        rest = &rest[end..];
+    }
+    assert!(rest.is_empty(), "whole packets only");
+    out
+}
+
+/// An uplink of `cfg` past CONNACK and SUBACK; returns it and what it gave the core.
+fn connected(cfg: &BridgeConfig) -> Uplink {
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let now = Instant::now();
+    let mut uplink = Uplink::new(cfg, 20, now);
+    let n = uplink.output().len();
+    uplink.wrote(n, now);
+    let version = super::uplink::protocol_version(cfg.protocol);
+    let mut bytes = Packet::Connack(Connack::new(false, ReasonCode::SUCCESS))
+        .to_vec(version)
+        .expect("encodable");
+    let unsuback = codec::Unsuback::new(1);
+    bytes.extend(
+        Packet::Unsuback(unsuback)
+            .to_vec(version)
+            .expect("encodable"),
+    );
+    let suback = Suback {
+        packet_id: 2,
+        properties: Properties::NONE,
+        reason_codes: &[1, 1],
+    };
+    bytes.extend(Packet::Suback(suback).to_vec(version).expect("encodable"));
+    let mut ups = 0;
+    uplink
+        .received(&bytes, cfg, &bridge.mappings, &mut |ev| {
+            if let ToCore::Up {
+                receive_maximum, ..
+            } = ev
+            {
+                assert_eq!(receive_maximum, 20);
+                ups += 1;
+            }
+        })
+        .expect("accepted");
+    assert_eq!(ups, 1);
+    assert!(uplink.is_up());
+    uplink
+}
+
+#[test]
+fn connect_carries_the_bridge_identity_and_a_will_of_state_zero() {
+    let cfg = config(BridgeProtocol::V311);
+    let uplink = Uplink::new(&cfg, 20, Instant::now());
+    let sent = packets(uplink.output(), ProtocolVersion::V311);
+    let [Packet::Connect(c)] = sent.as_slice() else {
+        panic!("one CONNECT: {sent:?}");
+    };
+    assert_eq!(c.client_id, "gw.b1");
+    assert!(!c.clean_session);
+    assert_eq!((c.username, c.password), (Some("u"), Some(&b"p"[..])));
+    let will = c.will.expect("a will");
+    assert_eq!(will.topic, "$SYS/broker/connection/gw.b1/state");
+    assert_eq!((will.payload, will.retain), (&b"0"[..], true));
+}
+
+#[test]
+fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_up() {
+    let cfg = config(BridgeProtocol::V5);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let now = Instant::now();
+    let mut uplink = Uplink::new(&cfg, 20, now);
+    let n = uplink.output().len();
+    uplink.wrote(n, now);
+    let mut props = Vec::new();
+    Property::U16(property::RECEIVE_MAXIMUM, 5)
+        .write(&mut props)
+        .expect("small");
+    let connack = Connack {
+        session_present: false,
+        reason: ReasonCode::SUCCESS,
+        properties: Properties::from_bytes(&props),
+    };
+    let bytes = Packet::Connack(connack)
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable");
+    let mut window = 0;
+    uplink
+        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| {
+            if let ToCore::Up {
+                receive_maximum, ..
+            } = ev
+            {
+                window = receive_maximum;
+            }
+        })
+        .expect("accepted");
+    assert_eq!(
+        window, 5,
+        "the upstream's Receive Maximum bounds the outbox's window"
+    );
+    assert!(
+        !uplink.is_up(),
+        "not before the subscriptions are acknowledged"
+    );
+    let sent = packets(uplink.output(), ProtocolVersion::V5);
+    assert!(matches!(sent[0], Packet::Unsubscribe(u) if u.packet_id == 1
+        && u.filters().collect::<Vec<_>>() == ["logs/#"]));
+    let Packet::Subscribe(s) = sent[1] else {
+        panic!("SUBSCRIBE: {sent:?}")
+    };
+    let filters: Vec<_> = s.filters().collect();
+    assert_eq!(filters[0].0, "R/sensors/#");
+    assert!(filters[0].1.no_local, "a both-way topic does not come back");
+    assert_eq!(filters[1].0, "site/cmd/#");
+    assert!(!filters[1].1.no_local);
+    assert!(matches!(sent[2], Packet::Publish(p)
+        if p.topic == "$SYS/broker/connection/gw.b1/state" && p.payload == b"1" && p.retain));
+}
+
+#[test]
+fn upstream_messages_reach_the_core_under_their_local_name() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = connected(&cfg);
+    let publish = Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "site/cmd/open",
+        packet_id: Some(7),
+        properties: Properties::NONE,
+        payload: b"go",
+    };
+    let bytes = Packet::Publish(publish)
+        .to_vec(ProtocolVersion::V311)
+        .expect("encodable");
+    let mut got = Vec::new();
+    uplink
+        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| {
+            if let ToCore::Packet(Packet::Publish(p)) = ev {
+                got.push((p.topic.to_string(), p.packet_id, p.payload.to_vec()));
+            }
+        })
+        .expect("handled");
+    assert_eq!(got, [("cmd/open".to_string(), Some(7), b"go".to_vec())]);
+    // Its acknowledgment, from the core, goes back up unchanged.
+    let puback = Packet::Puback(Ack::new(7))
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable");
+    let mut unsent = Vec::new();
+    let before = uplink.output().len();
+    let took = uplink.from_core(&puback, &cfg, &bridge.mappings, &mut unsent);
+    assert_eq!(took, puback.len());
+    let sent = packets(&uplink.output()[before..], ProtocolVersion::V311);
+    assert!(matches!(sent[..], [Packet::Puback(a)] if a.packet_id == 7));
+}
+
+/// A v5 PUBLISH frame as the core writes it for the bridge: Subscription Identifier
+/// `id`, packet id 9.
+fn core_publish(topic: &str, id: u32, payload: &[u8], dup: bool) -> Vec<u8> {
+    let mut props = Vec::new();
+    Property::VarInt(property::SUBSCRIPTION_IDENTIFIER, id)
+        .write(&mut props)
+        .expect("small");
+    let publish = Publish {
+        dup,
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        topic,
+        packet_id: Some(9),
+        properties: Properties::from_bytes(&props),
+        payload,
+    };
+    Packet::Publish(publish)
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable")
+}
+
+#[test]
+fn outbox_messages_go_up_renamed_with_their_packet_id_and_retain_flag() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = connected(&cfg);
+    let before = uplink.output().len();
+    let frame = core_publish("L/sensors/t1", 1, b"21.5", true);
+    let mut unsent = Vec::new();
+    assert_eq!(
+        uplink.from_core(&frame, &cfg, &bridge.mappings, &mut unsent),
+        frame.len()
+    );
+    let sent = packets(&uplink.output()[before..], ProtocolVersion::V311);
+    let [Packet::Publish(p)] = sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        (p.topic, p.packet_id, p.payload),
+        ("R/sensors/t1", Some(9), &b"21.5"[..])
+    );
+    assert!(p.retain && p.dup);
+    assert_eq!((uplink.sent.messages, uplink.sent.resent), (1, 1));
+}
+
+#[test]
+fn a_message_the_upstream_would_refuse_is_acknowledged_to_the_core_and_counted() {
+    let mut cfg = config(BridgeProtocol::V311);
+    cfg.max_packet_size = 64;
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = connected(&cfg);
+    let before = uplink.output().len();
+    let frame = core_publish("L/sensors/t1", 1, &[0; 100], false);
+    let mut unsent = Vec::new();
+    uplink.from_core(&frame, &cfg, &bridge.mappings, &mut unsent);
+    assert_eq!(unsent, [(9, QoS::AtLeastOnce)]);
+    assert_eq!(uplink.output().len(), before, "nothing sent");
+    assert_eq!(uplink.sent.dropped, 1);
+}
+
+#[test]
+fn nothing_of_the_outbox_goes_up_before_the_subscriptions_are_acknowledged() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let frame = core_publish("L/sensors/t1", 1, b"x", false);
+    assert_eq!(
+        uplink.from_core(&frame, &cfg, &bridge.mappings, &mut Vec::new()),
+        0
+    );
+}
+
+#[test]
+fn a_refused_connection_is_an_error() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let refusal = Packet::Connack(Connack::new(false, ReasonCode::NOT_AUTHORIZED))
+        .to_vec(ProtocolVersion::V311)
+        .expect("encodable");
+    let err = uplink
+        .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
+        .expect_err("refused");
+    assert!(err.contains("refused"), "{err}");
+}
+
+#[test]
+fn keep_alive_pings_then_gives_up_without_an_answer() {
+    let cfg = config(BridgeProtocol::V311);
+    let t0 = Instant::now();
+    let mut uplink = connected(&cfg);
+    let n = uplink.output().len();
+    uplink.wrote(n, t0);
+    let later = t0 + Duration::from_secs(61);
+    uplink.tick(later).expect("a ping is due, not a failure");
+    assert!(matches!(
+        packets(uplink.output(), ProtocolVersion::V311)[..],
+        [Packet::Pingreq]
+    ));
+    assert!(uplink.tick(later + Duration::from_secs(61)).is_err());
+}
+
+#[test]
+fn failover_tries_each_address_then_waits_and_returns_to_the_first() {
+    let mut bridge = Bridge::new(config(BridgeProtocol::V311), 1);
+    assert_eq!(bridge.address().host, "primary");
+    assert_eq!(
+        bridge.failed(),
+        Some(Duration::ZERO),
+        "the next address at once"
+    );
+    assert_eq!(bridge.address().host, "secondary");
+    let wait = bridge.failed().expect("automatic");
+    assert!(
+        wait >= Duration::from_secs(5),
+        "a round done: back-off ({wait:?})"
+    );
+    assert_eq!(bridge.address().host, "primary", "then the main one again");
+    assert_eq!(
+        bridge.failed(),
+        Some(Duration::ZERO),
+        "a new round starts at once"
+    );
+    bridge.connected();
+    assert_eq!(
+        bridge.address().host,
+        "secondary",
+        "connected to the second"
+    );
+    assert_eq!(
+        bridge.failed(),
+        Some(Duration::ZERO),
+        "its loss: the main one at once"
+    );
+    assert_eq!(bridge.address().host, "primary");
+}
+
+#[test]
+fn start_type_once_gives_up_after_a_failure() {
+    let mut cfg = config(BridgeProtocol::V311);
+    cfg.start_type = StartType::Once;
+    let mut bridge = Bridge::new(cfg, 1);
+    assert_eq!(bridge.failed(), None);
+    assert!(bridge.given_up());
+}
+
+#[test]
+fn subscribe_encoding_is_the_codecs() {
+    // The uplink's SUBSCRIBE is the codec's own encoder: a guard that no second one
+    // appears here.
+    let mut out = Vec::new();
+    encode_subscribe(
+        ProtocolVersion::V311,
+        2,
+        Properties::NONE,
+        &[("a", QoS::AtMostOnce)],
+        &mut out,
+    )
+    .expect("small");
+    assert!(!out.is_empty());
+}

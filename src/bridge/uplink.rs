@@ -1,0 +1,583 @@
+//! One connection of a bridge to its upstream broker, as MQTT: the client side of the
+//! protocol, sans I/O. It writes CONNECT, then (once CONNACK accepts) the upstream
+//! subscriptions and the state notification; it frames what the upstream sends and hands
+//! each packet, renamed, to the core as the bridge's local connection would send it; and
+//! it turns the core's frames for that connection (MQTT 5.0 PUBLISHes of the outbox and
+//! acknowledgments) into the upstream's version and names.
+//!
+//! Packet ids pass through unchanged both ways: the core numbers what it sends the bridge
+//! (the outbox's inflight window), the upstream numbers what it sends; each side's ids
+//! are the other side's acknowledgments. The two subscription packets take ids 1 and 2
+//! before anything of the core's is forwarded, so they never meet one of its ids.
+//!
+//! The reactor owns the socket and the clock; this file must not touch either.
+
+use super::mapping::Mappings;
+use crate::codec::{
+    self, encode_subscribe, encode_unsubscribe, property, Ack, Connect, FixedHeader, Packet,
+    Properties, Property, ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions, Will,
+};
+use crate::config::{BridgeConfig, BridgeProtocol};
+use std::time::{Duration, Instant};
+
+/// Most bytes of output the uplink holds before it stops taking the core's frames:
+/// beyond it the outbox's messages wait in the core (and its caps apply).
+pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Largest packet accepted from the upstream when the bridge sets no limit: a message
+/// larger than this closes the connection (and is logged) rather than grow the buffer.
+pub const MAX_INCOMING_PACKET: usize = 16 << 20;
+
+/// What the uplink hands to the core.
+#[derive(Debug)]
+pub enum ToCore<'a> {
+    /// CONNACK accepted: attach the outbox's session, sending at most `receive_maximum`
+    /// unacknowledged messages of at most `maximum_packet_size` bytes.
+    Up {
+        /// The upstream's Receive Maximum (or the bridge's window).
+        receive_maximum: u16,
+        /// The upstream's Maximum Packet Size (or `bridge_max_packet_size`).
+        maximum_packet_size: u32,
+    },
+    /// A packet as the bridge's local connection sends it.
+    Packet(Packet<'a>),
+}
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// CONNECT sent, CONNACK awaited.
+    AwaitConnack,
+    /// Subscriptions sent, this many acknowledgments awaited; the core's frames wait.
+    Subscribing(u8),
+    /// Forwarding both ways.
+    Up,
+}
+
+/// Counters of one connection, added to the bridge's by the reactor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Messages sent upstream.
+    pub messages: u64,
+    /// Of those, re-sent (DUP) after a reconnect.
+    pub resent: u64,
+    /// Messages not sent: larger than the upstream accepts, or on no mapping.
+    pub dropped: u64,
+    /// Messages received from upstream and handed to the core.
+    pub received: u64,
+}
+
+/// One connection to the upstream. See the module documentation.
+#[derive(Debug)]
+pub struct Uplink {
+    /// The version spoken upstream.
+    version: ProtocolVersion,
+    /// Where the connection is.
+    state: State,
+    /// Bytes of a partial packet from upstream.
+    input: Vec<u8>,
+    /// Bytes for the upstream not written yet.
+    output: Vec<u8>,
+    /// Keep-alive interval.
+    keepalive: Duration,
+    /// When something was last written (a PINGREQ is due a keep-alive later).
+    last_sent: Instant,
+    /// When an unanswered PINGREQ was sent.
+    ping_sent: Option<Instant>,
+    /// Largest packet the upstream accepts (0: no limit).
+    max_packet: usize,
+    /// Counters since it connected.
+    pub sent: Sent,
+}
+
+/// The version a bridge speaks upstream.
+pub fn protocol_version(p: BridgeProtocol) -> ProtocolVersion {
+    match p {
+        BridgeProtocol::V31 => ProtocolVersion::V31,
+        BridgeProtocol::V311 => ProtocolVersion::V311,
+        BridgeProtocol::V5 => ProtocolVersion::V5,
+    }
+}
+
+/// The topic of a bridge's state notification: `notification_topic`, or Mosquitto's
+/// `$SYS/broker/connection/<remote_clientid>/state`.
+pub fn notification_topic(cfg: &BridgeConfig) -> String {
+    cfg.notification_topic
+        .clone()
+        .unwrap_or_else(|| format!("$SYS/broker/connection/{}/state", cfg.remote_clientid))
+}
+
+impl Uplink {
+    /// A connection of bridge `cfg` whose socket is now open: CONNECT is waiting to be
+    /// written.
+    pub fn new(cfg: &BridgeConfig, receive_maximum: u16, now: Instant) -> Uplink {
+        let version = protocol_version(cfg.protocol);
+        let mut uplink = Uplink {
+            version,
+            state: State::AwaitConnack,
+            input: Vec::new(),
+            output: Vec::new(),
+            keepalive: Duration::from_secs(u64::from(cfg.keepalive)),
+            last_sent: now,
+            ping_sent: None,
+            max_packet: cfg.max_packet_size as usize,
+            sent: Sent::default(),
+        };
+        let mut props = Vec::new();
+        if version == ProtocolVersion::V5 {
+            let _ = Property::U16(property::RECEIVE_MAXIMUM, receive_maximum).write(&mut props);
+            if !cfg.cleansession {
+                let expiry = cfg.session_expiry.unwrap_or(u32::MAX);
+                let _ = Property::U32(property::SESSION_EXPIRY_INTERVAL, expiry).write(&mut props);
+            }
+        }
+        let topic = notification_topic(cfg);
+        let will = (cfg.notifications && !cfg.notifications_local_only).then(|| Will {
+            topic: &topic,
+            properties: Properties::NONE,
+            payload: b"0",
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        });
+        let connect = Connect {
+            version,
+            clean_session: cfg.cleansession,
+            keep_alive: cfg.keepalive,
+            properties: Properties::from_bytes(&props),
+            client_id: &cfg.remote_clientid,
+            will,
+            username: cfg.remote_username.as_deref(),
+            password: cfg.remote_password.as_deref().map(str::as_bytes),
+        };
+        uplink.put(&Packet::Connect(connect));
+        uplink
+    }
+
+    /// Whether the upstream accepted the connection and the subscriptions are made.
+    pub fn is_up(&self) -> bool {
+        self.state == State::Up
+    }
+
+    /// Bytes waiting to be written upstream.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// The socket took `n` bytes of [`Uplink::output`].
+    pub fn wrote(&mut self, n: usize, now: Instant) {
+        self.output.drain(..n.min(self.output.len()));
+        if n > 0 {
+            self.last_sent = now;
+        }
+    }
+
+    /// Whether the uplink takes more of the core's frames now.
+    pub fn wants_core_output(&self) -> bool {
+        self.state == State::Up && self.output.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// Bytes read from the upstream: every whole packet is handled, what concerns the
+    /// core handed to `core`. An error ends the connection (the reason is for the log).
+    pub fn received(
+        &mut self,
+        bytes: &[u8],
+        cfg: &BridgeConfig,
+        mappings: &Mappings,
+        core: &mut dyn FnMut(ToCore<'_>),
+    ) -> Result<(), String> {
+        self.input.extend_from_slice(bytes);
+        let mut start = 0;
+        let result = loop {
+            let rest = &self.input[start..];
+            let header = match FixedHeader::parse(rest) {
+                Ok(Some(h)) => h,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(format!("malformed packet from upstream: {e}")),
+            };
+            if header.remaining_len > MAX_INCOMING_PACKET {
+                break Err(format!(
+                    "upstream packet of {} bytes is larger than {MAX_INCOMING_PACKET}",
+                    header.remaining_len
+                ));
+            }
+            let end = header.header_len + header.remaining_len;
+            if rest.len() < end {
+                break Ok(());
+            }
+            let frame = &rest[header.header_len..end];
+            let packet = match codec::decode_packet(&header, frame, self.version) {
+                Ok(p) => p,
+                Err(e) => break Err(format!("malformed packet from upstream: {e}")),
+            };
+            if matches!(packet, Packet::Pingresp) {
+                self.ping_sent = None;
+            }
+            let mut own = Vec::new();
+            let outcome = handle(
+                self.state,
+                self.version,
+                packet,
+                cfg,
+                mappings,
+                &mut own,
+                &mut self.sent,
+                core,
+            );
+            self.output.extend_from_slice(&own);
+            match outcome {
+                Ok(Some(state)) => self.state = state,
+                Ok(None) => {}
+                Err(e) => break Err(e),
+            }
+            start += end;
+        };
+        self.input.drain(..start);
+        result
+    }
+
+    /// Translates the core's frames for the bridge (whole MQTT 5.0 packets, oldest
+    /// first) into packets for the upstream; returns how many bytes it took (only whole
+    /// packets, and none before the uplink is up). Messages it cannot send (too large
+    /// for the upstream, or on no mapping) are counted as dropped, and their packet ids
+    /// and QoS added to `unsent`: the caller acknowledges them to the core
+    /// ([`acknowledge_unsent`]), so that they leave the outbox's inflight window.
+    pub fn from_core(
+        &mut self,
+        frames: &[u8],
+        cfg: &BridgeConfig,
+        mappings: &Mappings,
+        unsent: &mut Vec<(u16, QoS)>,
+    ) -> usize {
+        let mut taken = 0;
+        while self.wants_core_output() {
+            let rest = &frames[taken..];
+            let Ok(Some(header)) = FixedHeader::parse(rest) else {
+                break;
+            };
+            let end = header.header_len + header.remaining_len;
+            if rest.len() < end {
+                break;
+            }
+            let body = &rest[header.header_len..end];
+            taken += end;
+            let Ok(packet) = codec::decode_packet(&header, body, ProtocolVersion::V5) else {
+                continue;
+            };
+            match packet {
+                Packet::Publish(p) => self.forward(p, cfg, mappings, unsent),
+                Packet::Puback(_) | Packet::Pubrec(_) | Packet::Pubrel(_) | Packet::Pubcomp(_) => {
+                    self.put(&packet)
+                }
+                // The core has nothing else for a bridge (its DISCONNECT is a close).
+                _ => {}
+            }
+        }
+        taken
+    }
+
+    /// Sends one message of the outbox upstream under its remote name.
+    fn forward(
+        &mut self,
+        p: Publish<'_>,
+        cfg: &BridgeConfig,
+        mappings: &Mappings,
+        unsent: &mut Vec<(u16, QoS)>,
+    ) {
+        let id = p
+            .properties
+            .get(property::SUBSCRIPTION_IDENTIFIER)
+            .and_then(|prop| match prop {
+                Property::VarInt(_, v) => Some(v),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let kept;
+        let properties = if self.version == ProtocolVersion::V5 {
+            kept = p.properties.without(&[property::SUBSCRIPTION_IDENTIFIER]);
+            Properties::from_bytes(&kept)
+        } else {
+            Properties::NONE
+        };
+        let remote = mappings.to_remote(p.topic, id);
+        let publish = remote.as_deref().map(|topic| Publish {
+            topic,
+            retain: p.retain && cfg.outgoing_retain,
+            properties,
+            ..p
+        });
+        let packet = publish.map(Packet::Publish);
+        let fits = packet
+            .as_ref()
+            .and_then(|pk| pk.encoded_len(self.version).ok());
+        match (packet, fits) {
+            (Some(packet), Some(len)) if self.max_packet == 0 || len <= self.max_packet => {
+                self.sent.messages += 1;
+                self.sent.resent += u64::from(p.dup);
+                self.put(&packet);
+            }
+            _ => {
+                log::warn!(
+                    "bridge {}: message on {} not sent upstream: {}",
+                    cfg.name,
+                    p.topic,
+                    if remote.is_none() {
+                        "no topic mapping"
+                    } else {
+                        "larger than the upstream accepts"
+                    }
+                );
+                self.sent.dropped += 1;
+                if let Some(id) = p.packet_id {
+                    unsent.push((id, p.qos));
+                }
+            }
+        }
+    }
+
+    /// Keep-alive: a PINGREQ when nothing was written for the keep-alive interval; an
+    /// error when the last one is unanswered for as long. Returns when to call again.
+    pub fn tick(&mut self, now: Instant) -> Result<Instant, String> {
+        if let Some(sent) = self.ping_sent {
+            if now.duration_since(sent) >= self.keepalive {
+                return Err("no PINGRESP within the keep-alive interval".into());
+            }
+            return Ok(sent + self.keepalive);
+        }
+        if now.duration_since(self.last_sent) >= self.keepalive {
+            self.put(&Packet::Pingreq);
+            self.ping_sent = Some(now);
+            return Ok(now + self.keepalive);
+        }
+        Ok(self.last_sent + self.keepalive)
+    }
+
+    /// Queues DISCONNECT (a clean stop: the upstream does not publish the will).
+    pub fn disconnect(&mut self) {
+        let d = codec::Disconnect::default();
+        self.put(&Packet::Disconnect(d));
+    }
+
+    /// Encodes `packet` for the upstream.
+    fn put(&mut self, packet: &Packet<'_>) {
+        put(&mut self.output, packet, self.version);
+    }
+}
+
+/// Hands the core the acknowledgments of a message the uplink did not send (packet
+/// `id`, `qos`): PUBACK, or PUBREC and PUBCOMP, as if the upstream had taken it.
+pub fn acknowledge_unsent(id: u16, qos: QoS, core: &mut dyn FnMut(Packet<'_>)) {
+    let ack = Ack::new(id);
+    if qos == QoS::ExactlyOnce {
+        core(Packet::Pubrec(ack));
+        core(Packet::Pubcomp(ack));
+    } else {
+        core(Packet::Puback(ack));
+    }
+}
+
+/// Appends `packet`, encoded for `version`, to `out`.
+fn put(out: &mut Vec<u8>, packet: &Packet<'_>, version: ProtocolVersion) {
+    match packet.to_vec(version) {
+        Ok(bytes) => out.extend_from_slice(&bytes),
+        Err(e) => log::warn!("bridge: packet not encodable for the upstream: {e}"),
+    }
+}
+
+/// Handles one packet from upstream in `state`; the new state, if it changes. What the
+/// uplink answers itself goes to `out`.
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    state: State,
+    version: ProtocolVersion,
+    packet: Packet<'_>,
+    cfg: &BridgeConfig,
+    mappings: &Mappings,
+    out: &mut Vec<u8>,
+    sent: &mut Sent,
+    core: &mut dyn FnMut(ToCore<'_>),
+) -> Result<Option<State>, String> {
+    match (state, packet) {
+        (State::AwaitConnack, Packet::Connack(c)) => {
+            if c.reason != codec::ReasonCode::SUCCESS {
+                return Err(format!(
+                    "upstream refused the connection (reason {:#04x})",
+                    c.reason.0
+                ));
+            }
+            let receive_maximum = c
+                .properties
+                .u16(property::RECEIVE_MAXIMUM)
+                .unwrap_or(u16::MAX)
+                .min(cfg_window(cfg));
+            let limit = |v: u32| if v == 0 { u32::MAX } else { v };
+            let maximum_packet_size = c
+                .properties
+                .u32(property::MAXIMUM_PACKET_SIZE)
+                .unwrap_or(u32::MAX)
+                .min(limit(cfg.max_packet_size));
+            core(ToCore::Up {
+                receive_maximum,
+                maximum_packet_size,
+            });
+            Ok(Some(subscribe(version, cfg, mappings, out)))
+        }
+        (State::AwaitConnack, _) => Err("upstream sent a packet before CONNACK".into()),
+        (State::Subscribing(n), Packet::Suback(s)) => {
+            if let Some(code) = s.reason_codes.iter().find(|&&c| c >= 0x80) {
+                log::warn!(
+                    "bridge {}: upstream refused a subscription ({code:#04x})",
+                    cfg.name
+                );
+            }
+            Ok(Some(if n <= 1 {
+                State::Up
+            } else {
+                State::Subscribing(n - 1)
+            }))
+        }
+        (State::Subscribing(n), Packet::Unsuback(_)) => Ok(Some(if n <= 1 {
+            State::Up
+        } else {
+            State::Subscribing(n - 1)
+        })),
+        (_, Packet::Publish(p)) => {
+            match mappings.to_local(p.topic) {
+                Some(local) => {
+                    sent.received += 1;
+                    let properties = if version == ProtocolVersion::V5 {
+                        p.properties
+                    } else {
+                        Properties::NONE
+                    };
+                    let publish = Publish {
+                        topic: &local,
+                        properties,
+                        ..p
+                    };
+                    core(ToCore::Packet(Packet::Publish(publish)));
+                }
+                None => {
+                    log::debug!(
+                        "bridge {}: upstream message on {} matches no topic line",
+                        cfg.name,
+                        p.topic
+                    );
+                    if let Some(id) = p.packet_id {
+                        let ack = Ack::new(id);
+                        let answer = match p.qos {
+                            QoS::ExactlyOnce => Packet::Pubrec(ack),
+                            _ => Packet::Puback(ack),
+                        };
+                        put(out, &answer, version);
+                    }
+                }
+            }
+            Ok(None)
+        }
+        (
+            _,
+            packet @ (Packet::Puback(_)
+            | Packet::Pubrec(_)
+            | Packet::Pubrel(_)
+            | Packet::Pubcomp(_)),
+        ) => {
+            core(ToCore::Packet(packet));
+            Ok(None)
+        }
+        (_, Packet::Pingresp) => Ok(None),
+        (_, Packet::Disconnect(d)) => Err(format!(
+            "upstream disconnected (reason {:#04x})",
+            d.reason.0
+        )),
+        (_, other) => Err(format!(
+            "unexpected packet from upstream: {:?}",
+            packet_name(&other)
+        )),
+    }
+}
+
+/// The inflight window a bridge asks for: `bridge_receive_maximum`, or 20.
+fn cfg_window(cfg: &BridgeConfig) -> u16 {
+    if cfg.receive_maximum == 0 {
+        20
+    } else {
+        cfg.receive_maximum
+    }
+}
+
+/// The bridge's Receive Maximum toward the upstream (MQTT 5.0 CONNECT).
+pub fn receive_maximum(cfg: &BridgeConfig) -> u16 {
+    cfg_window(cfg)
+}
+
+/// A packet's name for the log.
+fn packet_name(packet: &Packet<'_>) -> &'static str {
+    match packet {
+        Packet::Connect(_) => "CONNECT",
+        Packet::Connack(_) => "CONNACK",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::Suback(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::Unsuback(_) => "UNSUBACK",
+        Packet::Pingreq => "PINGREQ",
+        Packet::Auth(_) => "AUTH",
+        _ => "packet",
+    }
+}
+
+/// After CONNACK: UNSUBSCRIBE from the `out`-only remote filters (id 1, with
+/// `bridge_attempt_unsubscribe`), SUBSCRIBE to the `in`/`both` ones (id 2), and the
+/// state notification `1`; the state that awaits their acknowledgments.
+fn subscribe(
+    version: ProtocolVersion,
+    cfg: &BridgeConfig,
+    mappings: &Mappings,
+    out: &mut Vec<u8>,
+) -> State {
+    let mut awaited = 0u8;
+    let out_only = mappings.out_only_filters();
+    if cfg.attempt_unsubscribe && !out_only.is_empty() {
+        let filters: Vec<&str> = out_only.iter().map(String::as_str).collect();
+        if encode_unsubscribe(version, 1, &filters, out).is_ok() {
+            awaited += 1;
+        }
+    }
+    let remote = mappings.remote_filters();
+    if !remote.is_empty() {
+        let filters: Vec<(&str, SubscriptionOptions)> = remote
+            .iter()
+            .map(|(f, qos, both)| {
+                let options = SubscriptionOptions {
+                    qos: *qos,
+                    // What the bridge publishes upstream does not come back [MQTT-3.8.3-3
+                    // of 5.0]; 3.x upstreams learn it is a bridge from try_private.
+                    no_local: *both,
+                    retain_as_published: true,
+                    retain_handling: RetainHandling::SendAtSubscribe,
+                };
+                (f.as_str(), options)
+            })
+            .collect();
+        if encode_subscribe(version, 2, Properties::NONE, &filters, out).is_ok() {
+            awaited += 1;
+        }
+    }
+    if cfg.notifications && !cfg.notifications_local_only {
+        let topic = notification_topic(cfg);
+        let up = Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: true,
+            topic: &topic,
+            packet_id: None,
+            properties: Properties::NONE,
+            payload: b"1",
+        };
+        put(out, &Packet::Publish(up), version);
+    }
+    if awaited == 0 {
+        State::Up
+    } else {
+        State::Subscribing(awaited)
+    }
+}

@@ -1,0 +1,211 @@
+//! Bridges as the core sees them: each bridge to an upstream broker is a local session
+//! (its outbox) subscribed to the bridge's `out` filters, and, while its uplink is up, a
+//! connection slot the reactor attaches to that session. The session exists from start,
+//! uplink or not, so messages wait in it (and in the store) through an outage; its queue
+//! has the bridge's own caps and full-queue policy (drop the oldest or the new message),
+//! counted per bridge.
+//!
+//! What the connection sends and receives are ordinary MQTT 5.0 packets (PUBLISH with
+//! a Subscription Identifier naming the `out` mapping that matched, PUBACK, ...), so
+//! routing, ACLs (under the bridge's `local_username`), retained messages and `$SYS`
+//! stay where they are. This file must not know about the uplink's socket or topics'
+//! remote side (`crate::bridge` maps them).
+
+use super::*;
+
+/// The caps and policy of a bridge's outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BridgeOutbox {
+    /// Most messages waiting.
+    pub max_messages: usize,
+    /// Most payload bytes waiting (a message counts as in `max_queued_bytes`).
+    pub max_bytes: usize,
+    /// A message for a full outbox replaces the oldest one (else it is dropped).
+    pub drop_oldest: bool,
+    /// QoS 0 messages wait while the uplink is down (else they are dropped).
+    pub queue_qos0: bool,
+}
+
+/// A bridge's local side: what [`Broker::bridge_session`] sets up.
+#[derive(Clone, Debug)]
+pub struct BridgeLocal<'a> {
+    /// The session's client id (`local_clientid`).
+    pub client_id: &'a str,
+    /// The user name its subscriptions and publications are checked under
+    /// (`local_username`).
+    pub username: Option<&'a str>,
+    /// `local_cleansession true`: whatever a previous run left is discarded at start.
+    pub clean: bool,
+    /// The outbox's caps.
+    pub outbox: BridgeOutbox,
+    /// The `out` filters with their QoS; a delivery through filter `i` carries
+    /// Subscription Identifier `i + 1`.
+    pub filters: &'a [(String, QoS)],
+}
+
+/// The core's record of one bridge.
+#[derive(Debug)]
+pub(super) struct BridgeState {
+    /// Its session.
+    pub(super) sid: SessionId,
+    /// Its outbox's caps.
+    pub(super) outbox: BridgeOutbox,
+    /// Messages dropped from or refused by its full outbox.
+    pub(super) dropped: u64,
+}
+
+/// A bridge's counters, for `$SYS/broker/connection/NAME/...` and `sol check`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BridgeCounts {
+    /// Messages waiting in its outbox (not sent yet).
+    pub queued: usize,
+    /// Payload bytes waiting.
+    pub queued_bytes: usize,
+    /// Messages sent and not acknowledged yet.
+    pub inflight: usize,
+    /// Messages dropped because the outbox was full.
+    pub dropped: u64,
+}
+
+impl Broker {
+    /// Sets up bridge `index`'s local session (call at start, after the store's
+    /// restore): found or created, kept until the broker stops, with `local`'s caps, and
+    /// subscribed to its `out` filters with No Local (what the bridge publishes here is
+    /// not sent back up), Retain As Published and no retained messages at subscribe.
+    /// Filters a previous configuration subscribed and this one does not are removed.
+    pub fn bridge_session(&mut self, index: usize, local: &BridgeLocal<'_>, now: Instant) {
+        if local.clean {
+            if let Some(old) = self.sessions.find(local.client_id) {
+                self.remove_session(old, now);
+            }
+        }
+        let sid = match self.sessions.find(local.client_id) {
+            Some(sid) => sid,
+            None => self.sessions.create(local.client_id, NEVER),
+        };
+        self.sessions.set_username(sid, local.username);
+        let wanted: Vec<&str> = local.filters.iter().map(|(f, _)| f.as_str()).collect();
+        let stale: Vec<String> = self.sessions.get(sid).map_or_else(Vec::new, |s| {
+            s.subscriptions()
+                .iter()
+                .map(|&at| self.tree.filter_of(at))
+                .filter(|f| !wanted.contains(&f.as_str()))
+                .collect()
+        });
+        for filter in stale {
+            self.unsubscribe_one(sid, &filter);
+        }
+        for (i, (filter, qos)) in local.filters.iter().enumerate() {
+            match self.subscribe_one(sid, filter, *qos) {
+                Ok(_) => {
+                    if let Some(at) = self.tree.find(filter) {
+                        let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                        self.tree.set_options(at, sid, true, true, id);
+                    }
+                }
+                Err((_, why)) => warn!(
+                    "bridge {}: local subscription to {filter:?} refused: {why}",
+                    local.client_id
+                ),
+            }
+        }
+        if self.bridges.len() <= index {
+            self.bridges.resize_with(index + 1, || None);
+        }
+        self.bridges[index] = Some(BridgeState {
+            sid,
+            outbox: local.outbox,
+            dropped: 0,
+        });
+        self.sessions.set_bridge(sid, index);
+    }
+
+    /// Bridge `index`'s uplink is up: `conn` (a slot the reactor keeps for it) becomes
+    /// the connection of its session, which resends what was in flight and drains its
+    /// outbox within `receive_maximum` (the upstream's) and `maximum_packet_size`.
+    pub fn bridge_attach(
+        &mut self,
+        conn: ConnId,
+        index: usize,
+        receive_maximum: u16,
+        maximum_packet_size: u32,
+        now: Instant,
+    ) {
+        let Some(sid) = self.bridge_sid(index) else {
+            return;
+        };
+        self.accepted(conn, usize::MAX, now);
+        let Some(c) = self.conn_mut(conn) else { return };
+        c.phase = Phase::Connected(sid);
+        c.version = ProtocolVersion::V5;
+        let e = c.extra_mut();
+        e.receive_maximum = receive_maximum.max(1);
+        e.maximum_packet_size = maximum_packet_size;
+        let username = self
+            .sessions
+            .get(sid)
+            .and_then(|s| s.username().map(Box::<str>::from));
+        self.sessions
+            .attach(sid, conn, ProtocolVersion::V5, NEVER, username.as_deref());
+        self.connected += 1;
+        self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
+        self.retransmit(conn, sid, now);
+        self.pump(sid, now);
+        self.arm_conn_timer(conn);
+    }
+
+    /// Publishes `payload` on `topic`, retained, from the broker itself: a bridge's
+    /// state and counters (`$SYS/broker/connection/...`).
+    pub fn publish_state(&mut self, topic: &str, payload: &[u8], qos: QoS, now: Instant) {
+        self.publish(None, Message::new(topic, payload), qos, true, now);
+    }
+
+    /// Bridge `index`'s counters.
+    pub fn bridge_counts(&self, index: usize) -> BridgeCounts {
+        let Some(Some(b)) = self.bridges.get(index) else {
+            return BridgeCounts::default();
+        };
+        let s = self.sessions.get(b.sid);
+        BridgeCounts {
+            queued: s.map_or(0, Session::queue_len),
+            queued_bytes: s.map_or(0, Session::queued_bytes),
+            inflight: s.map_or(0, Session::inflight_len),
+            dropped: b.dropped,
+        }
+    }
+
+    /// The session of bridge `index`.
+    fn bridge_sid(&self, index: usize) -> Option<SessionId> {
+        self.bridges.get(index)?.as_ref().map(|b| b.sid)
+    }
+
+    /// The outbox caps of a bridge's session (`bridge` is [`Session::bridge`]).
+    pub(super) fn bridge_outbox(&self, bridge: usize) -> Option<BridgeOutbox> {
+        self.bridges.get(bridge)?.as_ref().map(|b| b.outbox)
+    }
+
+    /// A message for bridge `bridge`'s full outbox: with `drop_oldest`, the oldest
+    /// queued message makes room (true); else the new one is refused (false). Counted
+    /// either way; a dropped oldest message is logged here (a refused new one where
+    /// every refused message is).
+    pub(super) fn bridge_overflow(&mut self, sid: SessionId, bridge: usize, now: Instant) -> bool {
+        let Some(Some(b)) = self.bridges.get_mut(bridge) else {
+            return false;
+        };
+        b.dropped += 1;
+        if !b.outbox.drop_oldest {
+            return false;
+        }
+        if let Some(mut sender) = self.sessions.sender(sid) {
+            // Sent nowhere: the store records it as gone, as for any dropped front.
+            let _ = sender.next((usize::MAX, 0), |_, _| Err::<(), ()>(()));
+        }
+        self.stats.publish_dropped += 1;
+        let id = self.sessions.get(sid).map_or("", Session::client_id);
+        self.drop_log.warn(
+            now,
+            format_args!("bridge outbox {id} full: dropped its oldest message"),
+        );
+        true
+    }
+}
