@@ -44,6 +44,7 @@ impl Broker {
                 return self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now);
             }
             c.version = p.version;
+            c.bridge = p.bridge;
         }
         match p.properties.str(property::AUTHENTICATION_METHOD) {
             // Enhanced authentication first; admitted once it succeeds [MQTT-4.12 of 5.0].

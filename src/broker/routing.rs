@@ -305,12 +305,13 @@ impl Broker {
                 false
             });
         }
-        let v5_publisher = from
+        let no_local_publisher = from
             .and_then(|c| self.conn(c))
-            .filter(|c| c.version == ProtocolVersion::V5);
-        if let Some(Phase::Connected(me)) = v5_publisher.map(|c| c.phase) {
+            .filter(|c| c.version == ProtocolVersion::V5 || c.bridge);
+        if let Some(Phase::Connected(me)) = no_local_publisher.map(|c| c.phase) {
             // No Local: not back to the publisher through such a subscription
-            // [MQTT-3.8.3-3 of 5.0]. Only an MQTT 5.0 client can ask for it.
+            // [MQTT-3.8.3-3 of 5.0]. Only an MQTT 5.0 client asks for it, and a
+            // Mosquitto bridge has it on every subscription (`on_subscribe`).
             matches.retain(|s| !(s.no_local && s.session == me));
         }
         if matches.len() > 1 {

@@ -4,6 +4,7 @@
 use super::harness::*;
 use super::*;
 
+mod bridge;
 mod caps;
 mod connect;
 mod flow;
