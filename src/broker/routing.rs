@@ -235,7 +235,7 @@ impl Broker {
             Some("payload larger than message_size_limit")
         } else if !validate_topic(topic, l.max_topic_length, l.max_topic_levels) {
             Some("topic exceeds max_topic_length or max_topic_levels")
-        } else if topic.starts_with("$SYS") {
+        } else if topic.starts_with("$SYS") && !is_bridge_state(topic) {
             Some("clients may not publish to $SYS")
         } else {
             None
@@ -395,4 +395,11 @@ impl Broker {
             );
         }
     }
+}
+
+/// Whether `topic` is a bridge's state, `$SYS/broker/connection/NAME/state`: the one
+/// `$SYS` topic Mosquitto lets a client write (`acl__check_dollar`), so that a bridge
+/// connecting in can publish `1` there when it is up and leave `0` as its will.
+fn is_bridge_state(topic: &str) -> bool {
+    crate::topic::filter_matches("$SYS/broker/connection/+/state", topic)
 }

@@ -133,3 +133,39 @@ fn a_restored_bridge_session_keeps_no_local_and_retain_as_published() {
         "Retain As Published kept"
     );
 }
+
+#[test]
+fn a_client_may_publish_a_bridge_state_to_sys_as_in_mosquitto() {
+    let mut h = Harness::new();
+    h.subscriber(0, "watcher", &[("$SYS/broker/connection/#", Q1)]);
+    open_bridge(&mut h, 1, b"MQTT", 0x84, "edge.to-sol", true);
+    let state = "$SYS/broker/connection/edge.to-sol/state";
+    h.send(1, publish(state, b"1", Q1, true, Some(1)));
+    h.send(
+        1,
+        publish("$SYS/broker/connection/x/other", b"1", Q1, false, Some(2)),
+    );
+    h.send(
+        1,
+        publish("$SYS/broker/connection/x", b"1", Q1, false, Some(3)),
+    );
+    assert_eq!(
+        h.take(1),
+        [Seen::Puback(1), Seen::Puback(2), Seen::Puback(3)]
+    );
+    assert_eq!(
+        h.take(0),
+        [pub_seen(state, b"1", Q1, false, Some(1))],
+        "only the state topic is written"
+    );
+    // Retained: a later subscriber learns the bridge is up.
+    h.open(2, "late", true);
+    h.send(2, subscribe(1, &[("$SYS/broker/connection/+/state", Q1)]));
+    assert_eq!(
+        h.take(2),
+        [
+            Seen::Suback(1, vec![1]),
+            pub_seen(state, b"1", Q1, true, Some(1))
+        ]
+    );
+}
