@@ -131,10 +131,11 @@ impl Broker {
         let uses_identity = self.uses_identity(conn);
         info!(
             target: TARGET_CONNECTION,
-            "client {client_id} connected (p{}, c{}, k{}{}{})",
+            "client {client_id} connected (p{}, c{}, k{}{}{}{})",
             p.version.level(),
             u8::from(p.clean_session),
             p.keep_alive,
+            if p.bridge { ", bridge" } else { "" },
             match (uses_identity, &username) {
                 (true, Some(user)) => format!(", u'{user}' from its certificate"),
                 _ => String::new(),
