@@ -45,6 +45,7 @@ fn payload(size: usize) -> Vec<u8> {
 fn connect_packet() -> Packet<'static> {
     Packet::Connect(Connect {
         version: V311,
+        bridge: false,
         clean_session: false,
         keep_alive: 60,
         properties: Properties::NONE,

@@ -33,6 +33,10 @@ CODEC = {
         s("MQIsdp") + bytes([3, 0xEE]) + (10).to_bytes(2, "big")
         + s("c2") + s("w/t") + s("gone") + s("user") + s("pw"),
     ),
+    # Mosquitto bridges (try_private) set the level's high bit; 0x85 is refused.
+    "connect-311-bridge": pkt(0x10, s("MQTT") + bytes([0x84, 0x02]) + (60).to_bytes(2, "big") + s("b1")),
+    "connect-31-bridge": pkt(0x10, s("MQIsdp") + bytes([0x83, 0x00]) + (60).to_bytes(2, "big") + s("b2")),
+    "connect-5-bridge-bit": pkt(0x10, s("MQTT") + bytes([0x85, 0x02]) + (60).to_bytes(2, "big") + b"\x00" + s("b3")),
     "connack": pkt(0x20, bytes([1, 0])),
     "publish-qos0-retain": pkt(0x31, s("a/b") + b"hello"),
     "publish-qos1-dup": pkt(0x3A, s("a/b") + (7).to_bytes(2, "big") + b"x"),

@@ -796,6 +796,7 @@ fn packet(input: &mut Input<'_>, version: ProtocolVersion) -> Vec<u8> {
             }
             Packet::Connect(Connect {
                 version,
+                bridge: false,
                 clean_session,
                 keep_alive,
                 properties: Properties::from_bytes(&props),

@@ -139,6 +139,7 @@ fn connect_carries_the_bridge_identity_and_a_will_of_state_zero() {
         panic!("one CONNECT: {sent:?}");
     };
     assert_eq!(c.client_id, "gw.b1");
+    assert!(c.bridge, "try_private marks the CONNECT");
     assert!(!c.clean_session);
     assert_eq!((c.username, c.password), (Some("u"), Some(&b"p"[..])));
     let will = c.will.expect("a will");

@@ -148,6 +148,9 @@ impl Uplink {
             will,
             username: cfg.remote_username.as_deref(),
             password: cfg.remote_password.as_deref().map(str::as_bytes),
+            // try_private: a 3.x upstream that knows the marker sends nothing back
+            // (the codec writes it for 3.x only; 5.0 asks No Local per subscription).
+            bridge: cfg.try_private,
         };
         uplink.put(&Packet::Connect(connect));
         uplink

@@ -50,6 +50,7 @@ fn wire(packet: Packet<'_>) -> Vec<u8> {
 fn c5(id: &'static str) -> Connect<'static> {
     Connect {
         version: V5,
+        bridge: false,
         clean_session: true,
         keep_alive: 60,
         properties: Properties::NONE,

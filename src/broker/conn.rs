@@ -46,6 +46,9 @@ pub(super) struct Conn {
     pub(super) paused_self: bool,
     /// Not read because a message of it waits for a full queue (see `Broker::stalled`).
     pub(super) stalled: bool,
+    /// Its CONNECT carried Mosquitto's bridge marker ([`codec::Connect::bridge`]): its
+    /// subscriptions get No Local and Retain As Published.
+    pub(super) bridge: bool,
     /// When the last packet arrived (keep-alive); before CONNECT, when it was accepted
     /// (CONNECT timeout): every packet before CONNECT ends that phase or the connection.
     pub(super) last_packet: Tick,
@@ -179,6 +182,7 @@ impl Broker {
             in_writable: false,
             paused_self: false,
             stalled: false,
+            bridge: false,
             last_packet: stamp,
             last_progress: stamp,
             timer_at: None,

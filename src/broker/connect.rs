@@ -44,6 +44,7 @@ impl Broker {
                 return self.protocol_error(conn, "second CONNECT [MQTT-3.1.0-2]", now);
             }
             c.version = p.version;
+            c.bridge = p.bridge;
         }
         match p.properties.str(property::AUTHENTICATION_METHOD) {
             // Enhanced authentication first; admitted once it succeeds [MQTT-4.12 of 5.0].
@@ -130,10 +131,11 @@ impl Broker {
         let uses_identity = self.uses_identity(conn);
         info!(
             target: TARGET_CONNECTION,
-            "client {client_id} connected (p{}, c{}, k{}{}{})",
+            "client {client_id} connected (p{}, c{}, k{}{}{}{})",
             p.version.level(),
             u8::from(p.clean_session),
             p.keep_alive,
+            if p.bridge { ", bridge" } else { "" },
             match (uses_identity, &username) {
                 (true, Some(user)) => format!(", u'{user}' from its certificate"),
                 _ => String::new(),

@@ -158,6 +158,7 @@ pub(super) fn connect(
 ) -> Packet<'static> {
     Packet::Connect(Connect {
         version: ProtocolVersion::V311,
+        bridge: false,
         clean_session: clean,
         keep_alive,
         properties: Properties::NONE,

@@ -235,7 +235,7 @@ impl Broker {
             Some("payload larger than message_size_limit")
         } else if !validate_topic(topic, l.max_topic_length, l.max_topic_levels) {
             Some("topic exceeds max_topic_length or max_topic_levels")
-        } else if topic.starts_with("$SYS") {
+        } else if topic.starts_with("$SYS") && !is_bridge_state(topic) {
             Some("clients may not publish to $SYS")
         } else {
             None
@@ -305,12 +305,13 @@ impl Broker {
                 false
             });
         }
-        let v5_publisher = from
+        let no_local_publisher = from
             .and_then(|c| self.conn(c))
-            .filter(|c| c.version == ProtocolVersion::V5);
-        if let Some(Phase::Connected(me)) = v5_publisher.map(|c| c.phase) {
+            .filter(|c| c.version == ProtocolVersion::V5 || c.bridge);
+        if let Some(Phase::Connected(me)) = no_local_publisher.map(|c| c.phase) {
             // No Local: not back to the publisher through such a subscription
-            // [MQTT-3.8.3-3 of 5.0]. Only an MQTT 5.0 client can ask for it.
+            // [MQTT-3.8.3-3 of 5.0]. Only an MQTT 5.0 client asks for it, and a
+            // Mosquitto bridge has it on every subscription (`on_subscribe`).
             matches.retain(|s| !(s.no_local && s.session == me));
         }
         if matches.len() > 1 {
@@ -394,4 +395,11 @@ impl Broker {
             );
         }
     }
+}
+
+/// Whether `topic` is a bridge's state, `$SYS/broker/connection/NAME/state`: the one
+/// `$SYS` topic Mosquitto lets a client write (`acl__check_dollar`), so that a bridge
+/// connecting in can publish `1` there when it is up and leave `0` as its will.
+fn is_bridge_state(topic: &str) -> bool {
+    crate::topic::filter_matches("$SYS/broker/connection/+/state", topic)
 }

@@ -23,6 +23,7 @@ impl Broker {
             .unwrap_or(0);
         let max_qos = self.max_qos(conn);
         let mount: Option<Box<str>> = self.mount_point(conn).map(Box::from);
+        let bridge = self.conn(conn).is_some_and(|c| c.bridge);
         for (filter, options) in p.filters() {
             let filter = mount::mounted_filter(mount.as_deref(), filter);
             // Granted at most max_qos [MQTT-3.2.2-9 of 5.0].
@@ -37,6 +38,15 @@ impl Broker {
                 let why = "No Local on a shared subscription";
                 return self.protocol_error(conn, why, now);
             }
+            // A Mosquitto bridge (3.1/3.1.1 with the bridge marker) gets No Local and
+            // Retain As Published on every subscription, as Mosquitto's
+            // `handle__subscribe` gives it: its own messages do not come back to it
+            // (no loop), and retained ones keep their flag on the other side.
+            let options = codec::SubscriptionOptions {
+                no_local: options.no_local || bridge,
+                retain_as_published: options.retain_as_published || bridge,
+                ..options
+            };
             let outcome = match shared {
                 None => self.subscribe_one(sid, &filter, qos).map(Some),
                 Some(Err(e)) => Err((ReasonCode::TOPIC_FILTER_INVALID, e.as_str())),

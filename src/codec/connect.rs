@@ -7,6 +7,13 @@
 //! the broker must first answer it with CONNACK 0x01 (3.1.1) or 0x84 (5.0)
 //! [MQTT-3.1.2-2].
 //!
+//! Mosquitto's bridges mark their CONNECT by setting the level's high bit (`try_private`,
+//! on by default): 0x83 for 3.1, 0x84 for 3.1.1, decoded into [`Connect::bridge`] and
+//! written back from it. Mosquitto knows no such marker for 5.0 (a 5.0 bridge asks for
+//! No Local and Retain As Published in each subscription instead), and takes 0x85 as
+//! 5.0 without the CONNECT properties field, which no well-formed 5.0 CONNECT decodes
+//! as; Sol refuses 0x85 as an unsupported level.
+//!
 //! MQTT 5.0 adds CONNECT properties after the keep-alive and will properties before the
 //! will topic. CONNACK is written by version: MQTT 3.1 has no session-present flag (the
 //! byte is reserved and 0), 3.1/3.1.1 carry the outcome as a return code
@@ -33,17 +40,23 @@ const WILL_RETAIN: u8 = 0x20;
 const PASSWORD: u8 = 0x40;
 const USERNAME: u8 = 0x80;
 
+/// The high bit of the protocol level a Mosquitto bridge sets (`try_private`).
+const BRIDGE_LEVEL: u8 = 0x80;
+
 /// Reads the protocol name [MQTT-3.1.2-1] and level; fails unless Sol speaks them.
-fn decode_protocol(r: &mut Reader<'_>) -> Result<ProtocolVersion, DecodeError> {
+/// Returns the version and whether the level carried the bridge bit (3.1 and 3.1.1
+/// only, as Mosquitto's `handle__connect` accepts it).
+fn decode_protocol(r: &mut Reader<'_>) -> Result<(ProtocolVersion, bool), DecodeError> {
     use ProtocolVersion::{V31, V311, V5};
     // Compared as bytes: a name that is not even UTF-8 is just an unknown name.
     let name = r.binary()?;
     let level = r.u8()?;
-    match (name, level) {
-        (b"MQTT", 4) => Ok(V311),
-        (b"MQTT", 5) => Ok(V5),
-        (b"MQIsdp", 3) => Ok(V31),
-        (b"MQTT" | b"MQIsdp", _) => Err(DecodeError::UnsupportedProtocolLevel(level)),
+    let bridge = level & BRIDGE_LEVEL != 0;
+    match (name, level & !BRIDGE_LEVEL, bridge) {
+        (b"MQTT", 4, _) => Ok((V311, bridge)),
+        (b"MQTT", 5, false) => Ok((V5, false)),
+        (b"MQIsdp", 3, _) => Ok((V31, bridge)),
+        (b"MQTT" | b"MQIsdp", ..) => Err(DecodeError::UnsupportedProtocolLevel(level)),
         _ => Err(DecodeError::InvalidProtocolName),
     }
 }
@@ -65,7 +78,7 @@ fn decode_will_topic<'a>(r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
 
 /// Decodes the body of a CONNECT.
 pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, DecodeError> {
-    let version = decode_protocol(r)?;
+    let (version, bridge) = decode_protocol(r)?;
     let flags = r.u8()?;
     // MQTT 3.1 left bit 0 undefined, and Mosquitto accepts it set there; 3.1.1 and 5.0
     // require 0.
@@ -125,6 +138,7 @@ pub(super) fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, Deco
     r.finish()?;
     Ok(Connect {
         version,
+        bridge,
         clean_session: flags & CLEAN_SESSION != 0,
         keep_alive,
         properties,
@@ -160,7 +174,9 @@ pub(super) fn connect_body_len(c: &Connect<'_>) -> Result<usize, EncodeError> {
 }
 
 /// Writes a CONNECT body. The flags follow from the fields; the encoder does not refuse a
-/// password without a user name (it writes what it is given).
+/// password without a user name (it writes what it is given). [`Connect::bridge`] sets
+/// the level's high bit for 3.1 and 3.1.1 and is not written for 5.0, which has no such
+/// marker.
 pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), EncodeError> {
     let mut flags = 0;
     if c.clean_session {
@@ -179,7 +195,8 @@ pub(super) fn write_connect(c: &Connect<'_>, w: &mut Writer<'_>) -> Result<(), E
         flags |= PASSWORD;
     }
     w.binary(c.version.protocol_name())?;
-    w.u8(c.version.level())?;
+    let bridge = c.bridge && !c.version.has_properties();
+    w.u8(c.version.level() | if bridge { BRIDGE_LEVEL } else { 0 })?;
     w.u8(flags)?;
     w.u16(c.keep_alive)?;
     let v5 = c.version.has_properties();
@@ -260,7 +277,10 @@ pub(super) fn write_connack(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decode, Packet, ProtocolVersion::V311};
+    use super::super::{
+        decode, Packet,
+        ProtocolVersion::{V311, V5},
+    };
     use super::*;
 
     /// A CONNECT frame from a protocol name, level, flags and payload bytes (keep-alive 60).
@@ -279,6 +299,7 @@ mod tests {
     fn minimal() -> Connect<'static> {
         Connect {
             version: ProtocolVersion::V311,
+            bridge: false,
             clean_session: true,
             keep_alive: 60,
             properties: Properties::NONE,
@@ -300,6 +321,7 @@ mod tests {
     fn full_connect_round_trips() {
         let connect = Connect {
             version: ProtocolVersion::V311,
+            bridge: false,
             clean_session: false,
             keep_alive: 0xbeef,
             properties: Properties::NONE,
@@ -374,6 +396,11 @@ mod tests {
             (b"MQTT", 6),
             (b"MQTT", 0),
             (b"MQIsdp", 4),
+            // The bridge bit on a level Sol does not speak either.
+            (b"MQTT", 0x83),
+            (b"MQTT", 0x86),
+            (b"MQTT", 0x80),
+            (b"MQIsdp", 0x84),
         ] {
             let frame = connect_frame(name, level, 0, &[0, 1, b'c']);
             assert_eq!(
@@ -381,6 +408,47 @@ mod tests {
                 Err(DecodeError::UnsupportedProtocolLevel(level))
             );
         }
+    }
+
+    #[test]
+    fn bridge_bit_on_3_1_1_and_3_1_decodes_and_is_written_back() {
+        for (name, level, version) in [
+            (&b"MQTT"[..], 0x84, ProtocolVersion::V311),
+            (b"MQIsdp", 0x83, ProtocolVersion::V31),
+        ] {
+            let frame = connect_frame(name, level, CLEAN_SESSION, &[0, 1, b'c']);
+            let expected = Connect {
+                version,
+                bridge: true,
+                ..minimal()
+            };
+            assert_eq!(decode(&frame, V311), Ok(Packet::Connect(expected)));
+            assert_eq!(Packet::Connect(expected).to_vec(V311), Ok(frame));
+        }
+    }
+
+    #[test]
+    fn bridge_bit_on_5_0_is_an_unsupported_level() {
+        // Mosquitto 2.0 takes 0x85 as 5.0 but without its properties field, so a
+        // well-formed 5.0 CONNECT (properties length 0 here) is malformed to it.
+        let frame = connect_frame(b"MQTT", 0x85, CLEAN_SESSION, &[0, 0, 1, b'c']);
+        assert_eq!(
+            decode(&frame, V311),
+            Err(DecodeError::UnsupportedProtocolLevel(0x85))
+        );
+    }
+
+    #[test]
+    fn bridge_is_not_written_for_5_0() {
+        let c = Connect {
+            version: V5,
+            bridge: true,
+            ..minimal()
+        };
+        let bytes = Packet::Connect(c).to_vec(V5).unwrap();
+        assert_eq!(bytes[8], 5);
+        let plain = Connect { bridge: false, ..c };
+        assert_eq!(decode(&bytes, V5), Ok(Packet::Connect(plain)));
     }
 
     #[test]
@@ -561,7 +629,7 @@ mod tests {
 
     #[test]
     fn v5_connect_round_trips_with_properties_and_will_properties() {
-        use super::super::{property, ProtocolVersion::V5};
+        use super::super::property;
         let props = [
             property::SESSION_EXPIRY_INTERVAL,
             0,
@@ -585,6 +653,7 @@ mod tests {
         ];
         let connect = Connect {
             version: V5,
+            bridge: false,
             clean_session: false,
             keep_alive: 30,
             properties: Properties::from_bytes(&props),
@@ -640,7 +709,6 @@ mod tests {
 
     #[test]
     fn v5_connack_carries_a_reason_code_and_properties_mqtt_3_2_2_2() {
-        use super::super::ProtocolVersion::V5;
         let connack = Connack {
             session_present: true,
             reason: ReasonCode::SUCCESS,

@@ -144,6 +144,11 @@ pub struct Connect<'a> {
     /// The protocol version its name and level announce; the connection speaks it from
     /// here on.
     pub version: ProtocolVersion,
+    /// Mosquitto's bridge marker: the high bit of a 3.1 or 3.1.1 protocol level (0x83,
+    /// 0x84; `try_private` in a Mosquitto bridge). The broker gives such a client No Local
+    /// and Retain As Published on every subscription, as Mosquitto does. Never set for
+    /// 5.0 (the encoder leaves it out there).
+    pub bridge: bool,
     /// Clean-session flag (MQTT 5.0: Clean Start).
     pub clean_session: bool,
     /// Keep-alive interval in seconds; 0 disables keep-alive.

@@ -114,6 +114,7 @@ impl Rig {
             conn,
             &Packet::Connect(Connect {
                 version,
+                bridge: false,
                 clean_session: clean,
                 keep_alive: 60,
                 properties: if version == V5 {
@@ -882,6 +883,7 @@ fn publish_retained(store: &mut Store, broker: &mut Broker, topic: &str, now: In
     broker.accepted(0, 0, now);
     let c = Packet::Connect(Connect {
         version: V311,
+        bridge: false,
         clean_session: true,
         keep_alive: 60,
         properties: Properties::NONE,

@@ -15,11 +15,14 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 mod client;
+mod mosquitto;
 mod process;
 mod server;
 
 #[allow(unused_imports)] // the type is named only by some test files
 pub use client::{client, client_with, TestClient};
+#[allow(unused_imports)] // used by the tests beside a real Mosquitto
+pub use mosquitto::Mosquitto;
 #[allow(unused_imports)] // used by the tests that need a process of their own
 pub use process::SolProcess;
 pub use server::{Running, TIMEOUT};

@@ -43,15 +43,7 @@ impl SolProcess {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start sol");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = stderr_lines(&mut child);
         SolProcess {
             child,
             lines,
@@ -121,6 +113,20 @@ impl SolProcess {
             .and_then(|u| u.parse().ok())
             .expect("uid")
     }
+}
+
+/// The lines of `child`'s piped stderr, forwarded by a thread as they come.
+pub(super) fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
 }
 
 impl Drop for SolProcess {

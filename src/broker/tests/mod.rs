@@ -4,6 +4,7 @@
 use super::harness::*;
 use super::*;
 
+mod bridge;
 mod bridge_outbox;
 mod caps;
 mod connect;

@@ -76,6 +76,7 @@ fn connect5(
 ) -> Packet<'static> {
     Packet::Connect(Connect {
         version: ProtocolVersion::V5,
+        bridge: false,
         clean_session: clean_start,
         keep_alive: 60,
         properties: Properties::from_bytes(properties),

@@ -95,6 +95,7 @@ impl Proto {
         }
         let connect = Connect {
             version: self.version,
+            bridge: false,
             clean_session,
             keep_alive: keepalive,
             properties: Properties::from_bytes(&props),

@@ -1,0 +1,236 @@
+//! Bridges over real sockets: a Sol bridged to an upstream broker started by the test on
+//! loopback (a second Sol here; Debian's Mosquitto in `bridge_mosquitto.rs`), driven with
+//! rumqttc on both sides. Every wait is bounded; the bridge being up is seen through its
+//! retained state notification, not a sleep.
+
+mod common;
+
+use common::{client, TestClient, TIMEOUT};
+use rumqttc::{Packet, QoS};
+use sol::config::{
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, Origin, OutboxLimits, RestartTimeout,
+    StartType, TopicMapping,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A bridge `name` to `upstream` with `topics` as (pattern, direction, QoS, local prefix,
+/// remote prefix), speaking `protocol`, with short restart waits.
+fn bridge(
+    name: &str,
+    upstream: &[SocketAddr],
+    topics: &[(&str, Direction, u8, &str, &str)],
+    protocol: BridgeProtocol,
+) -> BridgeConfig {
+    let qos = |q: u8| sol::codec::QoS::from_bits(q).expect("QoS 0-2");
+    BridgeConfig {
+        name: name.into(),
+        at: Origin {
+            file: "test".into(),
+            line: 1,
+        },
+        addresses: upstream
+            .iter()
+            .map(|a| BridgeAddress {
+                host: a.ip().to_string(),
+                port: a.port(),
+            })
+            .collect(),
+        round_robin: false,
+        topics: topics
+            .iter()
+            .map(|&(pattern, direction, q, local, remote)| TopicMapping {
+                pattern: pattern.into(),
+                direction,
+                qos: qos(q),
+                local_prefix: local.into(),
+                remote_prefix: remote.into(),
+                line: 2,
+            })
+            .collect(),
+        remote_clientid: format!("gw.{name}"),
+        local_clientid: format!("local.gw.{name}"),
+        remote_username: None,
+        remote_password: None,
+        local_username: None,
+        cleansession: false,
+        local_cleansession: false,
+        keepalive: 60,
+        restart: RestartTimeout::Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(500),
+        },
+        start_type: StartType::Automatic,
+        idle_timeout: Duration::from_secs(60),
+        threshold: 10,
+        notifications: true,
+        notification_topic: None,
+        notifications_local_only: false,
+        try_private: true,
+        protocol,
+        attempt_unsubscribe: true,
+        outgoing_retain: true,
+        max_packet_size: 0,
+        receive_maximum: 0,
+        session_expiry: None,
+        bind_address: None,
+        tls: None,
+        outbox: OutboxLimits::default(),
+    }
+}
+
+/// Subscribes `c` to `filter` at `qos` and waits for the SUBACK.
+fn subscribe(c: &TestClient, filter: &str, qos: QoS) {
+    c.client.subscribe(filter, qos).expect("subscribe");
+    c.suback();
+}
+
+/// Waits until bridge `name` of the broker at `addr` says it is up (its retained state
+/// `1`), through a client of its own.
+fn wait_up(addr: SocketAddr, name: &str) {
+    let watcher = client(addr, &format!("watch-{name}"), true);
+    watcher.connack();
+    let topic = format!("$SYS/broker/connection/{name}/state");
+    subscribe(&watcher, &topic, QoS::AtMostOnce);
+    watcher.wait_for("the bridge's state 1", |p| match p {
+        Packet::Publish(p) if p.topic == topic && &p.payload[..] == b"1" => Some(()),
+        _ => None,
+    });
+}
+
+/// The next PUBLISH `c` receives: topic, payload, QoS.
+fn next(c: &TestClient) -> (String, Vec<u8>, QoS) {
+    let p = c.publish();
+    (p.topic, p.payload.to_vec(), p.qos)
+}
+
+/// Both directions at QoS 0, 1 and 2 through a bridge speaking `protocol` to a second
+/// Sol, with prefixes on both sides.
+fn forwards_both_ways(protocol: BridgeProtocol) {
+    let upstream = common::start(|_| {});
+    let up = upstream.tcp();
+    let topics = [
+        ("sensors/#", Direction::Out, 2, "", "site1/"),
+        ("cmd/#", Direction::In, 2, "", "site1/"),
+    ];
+    let local = common::start(|c| c.bridges.push(bridge("b1", &[up], &topics, protocol)));
+    let here = local.tcp();
+    wait_up(here, "b1");
+
+    let central = client(up, "central", true);
+    central.connack();
+    subscribe(&central, "site1/sensors/#", QoS::ExactlyOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    subscribe(&device, "cmd/#", QoS::ExactlyOnce);
+
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
+        device
+            .client
+            .publish(format!("sensors/t{i}"), qos, false, vec![i as u8])
+            .expect("publish");
+        assert_eq!(
+            next(&central),
+            (format!("site1/sensors/t{i}"), vec![i as u8], qos),
+            "out, {qos:?}"
+        );
+        central
+            .client
+            .publish(format!("site1/cmd/c{i}"), qos, false, vec![i as u8])
+            .expect("publish");
+        assert_eq!(
+            next(&device),
+            (format!("cmd/c{i}"), vec![i as u8], qos),
+            "in, {qos:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bridge_to_a_311_upstream_forwards_both_ways_at_every_qos() {
+    forwards_both_ways(BridgeProtocol::V311);
+}
+
+#[test]
+fn a_bridge_to_a_50_upstream_forwards_both_ways_at_every_qos() {
+    forwards_both_ways(BridgeProtocol::V5);
+}
+
+#[test]
+fn a_both_way_topic_does_not_echo() {
+    let upstream = common::start(|_| {});
+    let up = upstream.tcp();
+    let topics = [("chat/#", Direction::Both, 1, "", "")];
+    let local = common::start(|c| {
+        c.bridges
+            .push(bridge("b1", &[up], &topics, BridgeProtocol::V5))
+    });
+    let here = local.tcp();
+    wait_up(here, "b1");
+    let a = client(here, "a", true);
+    a.connack();
+    subscribe(&a, "chat/#", QoS::AtLeastOnce);
+    let b = client(up, "b", true);
+    b.connack();
+    subscribe(&b, "chat/#", QoS::AtLeastOnce);
+    a.client
+        .publish("chat/1", QoS::AtLeastOnce, false, "from a")
+        .expect("publish");
+    b.client
+        .publish("chat/2", QoS::AtLeastOnce, false, "from b")
+        .expect("publish");
+    b.client
+        .publish("chat/end", QoS::AtLeastOnce, false, "end")
+        .expect("publish");
+    // Each side sees each message once: its own and the other's, then the marker.
+    let mut seen_a = Vec::new();
+    while seen_a.last().map(String::as_str) != Some("chat/end") {
+        seen_a.push(next(&a).0);
+    }
+    assert_eq!(seen_a, ["chat/1", "chat/2", "chat/end"]);
+    let mut seen_b = Vec::new();
+    while seen_b.last().map(String::as_str) != Some("chat/end") {
+        seen_b.push(next(&b).0);
+    }
+    seen_b.sort();
+    assert_eq!(seen_b, ["chat/1", "chat/2", "chat/end"]);
+}
+
+#[test]
+fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns() {
+    // The upstream listens on a port the test holds back until the outage is over.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    let up: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        c.bridges
+            .push(bridge("b1", &[up], &topics, BridgeProtocol::V311))
+    });
+    let here = local.tcp();
+    let device = client(here, "device", true);
+    device.connack();
+    for i in 0..200u32 {
+        device
+            .client
+            .publish("data/x", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec())
+            .expect("publish");
+        device.puback();
+    }
+    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = port));
+    let central = client(upstream.tcp(), "central", false);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    wait_up(here, "b1");
+    let mut got = Vec::new();
+    while got.len() < 200 {
+        let (_, payload, _) = next(&central);
+        got.push(u32::from_be_bytes(payload.try_into().expect("4 bytes")));
+    }
+    assert_eq!(got, (0..200).collect::<Vec<_>>(), "all of them, in order");
+    let _ = TIMEOUT;
+}
