@@ -179,18 +179,19 @@ fn a_both_way_topic_does_not_echo() {
     a.client
         .publish("chat/1", QoS::AtLeastOnce, false, "from a")
         .expect("publish");
+    assert_eq!(next(&a).0, "chat/1", "a client gets its own message");
     b.client
         .publish("chat/2", QoS::AtLeastOnce, false, "from b")
         .expect("publish");
     b.client
         .publish("chat/end", QoS::AtLeastOnce, false, "end")
         .expect("publish");
-    // Each side sees each message once: its own and the other's, then the marker.
+    // Each side sees each message once, then the marker: nothing came back.
     let mut seen_a = Vec::new();
     while seen_a.last().map(String::as_str) != Some("chat/end") {
         seen_a.push(next(&a).0);
     }
-    assert_eq!(seen_a, ["chat/1", "chat/2", "chat/end"]);
+    assert_eq!(seen_a, ["chat/2", "chat/end"]);
     let mut seen_b = Vec::new();
     while seen_b.last().map(String::as_str) != Some("chat/end") {
         seen_b.push(next(&b).0);

@@ -152,7 +152,11 @@ impl Server {
         if self.links.links.is_empty() {
             return;
         }
-        while let Some((id, close)) = self.conns.bridge_events.pop_front() {
+        // Only what is asked now: a read that spends its budget asks again, next turn.
+        for _ in 0..self.conns.bridge_events.len() {
+            let Some((id, close)) = self.conns.bridge_events.pop_front() else {
+                break;
+            };
             let Some(i) = self.links.index(id) else {
                 continue;
             };
@@ -327,7 +331,7 @@ impl Server {
             let n = match stream.read(&mut self.scratch) {
                 Ok(0) => return self.link_failed(i, "the upstream closed the connection", now),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.link_failed(i, &format!("read: {e}"), now),
             };
@@ -386,6 +390,7 @@ impl Server {
             }
             self.write_link(i, now);
         }
+        // Its read budget is spent: the rest next turn, after the others'.
         self.conns.bridge_events.push_back((id, None));
     }
 

@@ -479,7 +479,7 @@ impl Server {
 
     /// How long to sleep: zero with work left over, else until the nearest deadline.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.conns.ready.is_empty() {
+        if !self.conns.ready.is_empty() || !self.conns.bridge_events.is_empty() {
             return Some(Duration::ZERO);
         }
         [
