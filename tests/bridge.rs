@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client, Mosquitto, TestClient, TIMEOUT};
+use common::{client, Mosquitto, TestClient};
 use rumqttc::{Packet, QoS};
 use sol::config::{
     BridgeAddress, BridgeConfig, BridgeProtocol, Direction, Origin, OutboxLimits, RestartTimeout,
@@ -226,11 +226,9 @@ fn does_not_echo(up: SocketAddr, protocol: BridgeProtocol) {
 
 #[test]
 fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns() {
-    // The upstream listens on a port the test holds back until the outage is over.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = probe.local_addr().expect("addr").port();
-    drop(probe);
-    let up: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    // The upstream listens on a port nothing listens on until the outage is over.
+    let up = free_addr();
+    let port = up.port();
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
         c.bridges
@@ -239,23 +237,141 @@ fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns
     let here = local.tcp();
     let device = client(here, "device", true);
     device.connack();
-    for i in 0..200u32 {
-        device
-            .client
-            .publish("data/x", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec())
-            .expect("publish");
-        device.puback();
-    }
+    publish_seq(&device, 0..200);
     let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = port));
     let central = client(upstream.tcp(), "central", false);
     central.connack();
     subscribe(&central, "data/#", QoS::AtLeastOnce);
     wait_up(here, "b1");
-    let mut got = Vec::new();
-    while got.len() < 200 {
-        let (_, payload, _) = next(&central);
-        got.push(u32::from_be_bytes(payload.try_into().expect("4 bytes")));
-    }
+    let got = receive_seq(&central, 200);
     assert_eq!(got, (0..200).collect::<Vec<_>>(), "all of them, in order");
-    let _ = TIMEOUT;
+}
+
+/// An address with nothing listening (yet): a port the kernel just handed out, closed.
+fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr")
+}
+
+/// Waits until the retained `$SYS` value `topic` of the broker at `addr` is `value`.
+fn wait_value(addr: SocketAddr, topic: &str, value: &str) {
+    let watcher = client(addr, &format!("w-{topic}-{value}"), true);
+    watcher.connack();
+    subscribe(&watcher, topic, QoS::AtMostOnce);
+    watcher.wait_for(&format!("{topic} = {value}"), |p| match p {
+        Packet::Publish(p) if p.topic == topic && &p.payload[..] == value.as_bytes() => Some(()),
+        _ => None,
+    });
+}
+
+/// Publishes QoS 1 messages `data/x` with payloads `range` (big-endian u32), each
+/// acknowledged.
+fn publish_seq(c: &TestClient, range: std::ops::Range<u32>) {
+    for i in range {
+        c.client
+            .publish("data/x", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec())
+            .expect("publish");
+        c.puback();
+    }
+}
+
+/// The next `n` payloads `c` receives, as sequence numbers.
+fn receive_seq(c: &TestClient, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| u32::from_be_bytes(next(c).1.try_into().expect("4 bytes")))
+        .collect()
+}
+
+#[test]
+fn a_full_outbox_drops_the_oldest_counts_them_and_delivers_the_rest_in_order() {
+    let up = free_addr();
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
+        b.outbox.max_messages = 50;
+        c.bridges.push(b);
+        c.limits.sys_interval = Duration::from_secs(1);
+    });
+    let here = local.tcp();
+    let device = client(here, "device", true);
+    device.connack();
+    publish_seq(&device, 0..80);
+    wait_value(here, "$SYS/broker/connection/b1/dropped", "30");
+    wait_value(here, "$SYS/broker/connection/b1/queued", "50");
+    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = up.port()));
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    assert_eq!(receive_seq(&central, 50), (30..80).collect::<Vec<_>>());
+}
+
+#[test]
+fn refuse_new_keeps_the_oldest() {
+    let up = free_addr();
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
+        b.outbox.max_messages = 50;
+        b.outbox.policy = sol::config::OutboxPolicy::RefuseNew;
+        c.bridges.push(b);
+        c.limits.sys_interval = Duration::from_secs(1);
+    });
+    let here = local.tcp();
+    let device = client(here, "device", true);
+    device.connack();
+    publish_seq(&device, 0..80);
+    wait_value(here, "$SYS/broker/connection/b1/dropped", "30");
+    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = up.port()));
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    assert_eq!(receive_seq(&central, 50), (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lazy_bridge_connects_at_its_threshold() {
+    let upstream = common::start(|_| {});
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let mut b = bridge("b1", &[upstream.tcp()], &topics, BridgeProtocol::V311);
+        b.start_type = StartType::Lazy;
+        b.threshold = 5;
+        c.bridges.push(b);
+        c.limits.sys_interval = Duration::from_secs(1);
+    });
+    let here = local.tcp();
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    publish_seq(&device, 0..4);
+    wait_value(here, "$SYS/broker/connection/b1/queued", "4");
+    wait_value(here, "$SYS/broker/connection/b1/state", "0");
+    publish_seq(&device, 4..5);
+    assert_eq!(receive_seq(&central, 5), (0..5).collect::<Vec<_>>());
+}
+
+#[test]
+fn failover_to_the_second_address_when_the_first_is_down() {
+    let upstream = common::start(|_| {});
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let b = bridge(
+            "b1",
+            &[free_addr(), upstream.tcp()],
+            &topics,
+            BridgeProtocol::V311,
+        );
+        c.bridges.push(b);
+    });
+    let here = local.tcp();
+    wait_up(here, "b1");
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    publish_seq(&device, 0..3);
+    assert_eq!(receive_seq(&central, 3), [0, 1, 2]);
 }
