@@ -375,3 +375,44 @@ fn failover_to_the_second_address_when_the_first_is_down() {
     publish_seq(&device, 0..3);
     assert_eq!(receive_seq(&central, 3), [0, 1, 2]);
 }
+
+#[test]
+fn with_round_robin_false_the_bridge_moves_back_to_the_main_address_when_it_answers() {
+    let main = free_addr();
+    let second = common::start(|_| {});
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let b = bridge("b1", &[main, second.tcp()], &topics, BridgeProtocol::V311);
+        c.bridges.push(b);
+    });
+    let here = local.tcp();
+    wait_up(here, "b1");
+    // The main upstream starts: the bridge's state notification (retained, published
+    // upstream when it connects) shows it arrived there. Probes run every 5 s: two
+    // waits' worth.
+    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = main.port()));
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(
+        &central,
+        "$SYS/broker/connection/gw.b1/state",
+        QoS::AtMostOnce,
+    );
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        central.wait_for("the bridge on the main address", |p| match p {
+            Packet::Publish(p) if &p.payload[..] == b"1" => Some(()),
+            _ => None,
+        })
+    }));
+    if moved.is_err() {
+        central.wait_for("the bridge on the main address", |p| match p {
+            Packet::Publish(p) if &p.payload[..] == b"1" => Some(()),
+            _ => None,
+        });
+    }
+    let device = client(here, "device", true);
+    device.connack();
+    publish_seq(&device, 0..3);
+    assert_eq!(receive_seq(&central, 3), [0, 1, 2]);
+}

@@ -116,10 +116,8 @@ impl Bridge {
     /// An attempt failed or the connection was lost: the next address is tried (after
     /// the last, the first: the main one), at once while the round of addresses is not
     /// done, else after the back-off. `None`: not again (`start_type once`).
-    ///
-    /// Not yet: with `round_robin false`, Mosquitto also probes the main address while
-    /// connected to another and moves back when it answers; Sol moves back only when
-    /// the other connection fails.
+    /// With `round_robin false` the reactor also probes the main address while
+    /// connected to another ([`Bridge::probes_main`]) and moves back when it answers.
     pub fn failed(&mut self) -> Option<Duration> {
         if self.config.start_type == StartType::Once {
             self.given_up = true;
@@ -133,6 +131,23 @@ impl Bridge {
         }
         self.failures_this_round = 0;
         Some(self.backoff.next_wait())
+    }
+
+    /// Whether, connected now, it should check from time to time that the main (first)
+    /// address answers again, to move back to it (`round_robin false`, as Mosquitto).
+    pub fn probes_main(&self) -> bool {
+        !self.config.round_robin && self.address != 0
+    }
+
+    /// The main address answers again: the next attempt goes to it, at once.
+    pub fn back_to_main(&mut self) {
+        self.address = 0;
+        self.failures_this_round = 0;
+    }
+
+    /// The main (first) address.
+    pub fn main_address(&self) -> &BridgeAddress {
+        &self.config.addresses[0]
     }
 
     /// Whether `start_type once` gave up.

@@ -374,6 +374,22 @@ fn failover_tries_each_address_then_waits_and_returns_to_the_first() {
         "its loss: the main one at once"
     );
     assert_eq!(bridge.address().host, "primary");
+    bridge.failed();
+    bridge.connected();
+    assert!(
+        bridge.probes_main(),
+        "round_robin false: the main one is probed"
+    );
+    bridge.back_to_main();
+    assert_eq!(bridge.address().host, "primary");
+    assert!(!bridge.probes_main());
+    bridge.failed();
+    bridge.connected();
+    bridge.config.round_robin = true;
+    assert!(
+        !bridge.probes_main(),
+        "round_robin true: it stays where it works"
+    );
 }
 
 #[test]

@@ -21,6 +21,10 @@ use std::sync::mpsc;
 /// How long a TCP connect (and the upstream's CONNACK) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a bridge connected to another address checks whether its main one answers
+/// again (`round_robin false`), and how long one check may take.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Most bytes of the core's output translated for one bridge per call.
 const CORE_OUTPUT_CHUNK: usize = 64 * 1024;
 
@@ -42,6 +46,9 @@ pub(super) struct Link {
     phase: Phase,
     /// Counters as last published, to publish only changes.
     published: [u64; 6],
+    /// While connected to another address than the main one (`round_robin false`):
+    /// when to check the main one next, and the check under way.
+    probe: (Option<Instant>, Option<mpsc::Receiver<bool>>),
 }
 
 /// Where a bridge's connection is.
@@ -84,6 +91,7 @@ impl Links {
                 bridge: Bridge::new(b.clone(), seed.rotate_left(i as u32 * 7)),
                 phase: Phase::Idle,
                 published: [u64::MAX; 6],
+                probe: (None, None),
             })
             .collect();
         Links {
@@ -222,10 +230,74 @@ impl Server {
                 }
                 match uplink.tick(now) {
                     Ok(_) => self.write_link(i, now),
-                    Err(why) => self.link_failed(i, &why, now),
+                    Err(why) => return self.link_failed(i, &why, now),
                 }
+                self.probe_main(i, now);
             }
             _ => {}
+        }
+    }
+
+    /// While bridge `i` is connected to another address than its main one (`round_robin
+    /// false`): every [`PROBE_INTERVAL`], a helper thread checks whether the main one
+    /// accepts a TCP connection; when it does, the bridge disconnects and goes back.
+    fn probe_main(&mut self, i: usize, now: Instant) {
+        let l = &mut self.links.links[i];
+        if !l.bridge.probes_main() {
+            l.probe = (None, None);
+            return;
+        }
+        if let Some(rx) = &l.probe.1 {
+            match rx.try_recv() {
+                Ok(true) => {
+                    let main = l.bridge.main_address();
+                    log::info!(
+                        "bridge {}: the main address {}:{} answers again: moving back",
+                        l.bridge.config.name,
+                        main.host,
+                        main.port
+                    );
+                    l.probe = (None, None);
+                    if let Phase::Open { uplink, .. } = &mut l.phase {
+                        uplink.disconnect();
+                    }
+                    self.write_link(i, now);
+                    self.close_link(i, now);
+                    let l = &mut self.links.links[i];
+                    l.bridge.back_to_main();
+                    l.phase = Phase::Waiting(now);
+                }
+                Ok(false) | Err(mpsc::TryRecvError::Disconnected) => l.probe.1 = None,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            return;
+        }
+        match l.probe.0 {
+            None => l.probe.0 = Some(now + PROBE_INTERVAL),
+            Some(at) if at <= now => {
+                l.probe.0 = Some(now + PROBE_INTERVAL);
+                let main = l.bridge.main_address().clone();
+                let (tx, rx) = mpsc::channel();
+                let shared = Arc::clone(&self.shared);
+                let spawned = std::thread::Builder::new()
+                    .name("sol-probe".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        let answers = (main.host.as_str(), main.port)
+                            .to_socket_addrs()
+                            .ok()
+                            .and_then(|mut a| a.next())
+                            .is_some_and(|a| {
+                                std::net::TcpStream::connect_timeout(&a, PROBE_INTERVAL).is_ok()
+                            });
+                        let _ = tx.send(answers);
+                        let _ = shared.waker.wake();
+                    });
+                if spawned.is_ok() {
+                    l.probe.1 = Some(rx);
+                }
+            }
+            Some(_) => {}
         }
     }
 
