@@ -1,5 +1,6 @@
 //! Test harness: a [`sol::net::Server`] on a thread ([`server`]), hand-written MQTT 3.1.1
-//! packets, and the broker's log lines in the test's captured output.
+//! packets, and the broker's log lines in the test's captured output; an aedes cluster as
+//! the bridge tests' upstream ([`aedes`]).
 //!
 //! The packets here are spelled out byte by byte from the specification on purpose, not
 //! built with `sol::codec`: these tests check the broker over a real socket against an
@@ -14,11 +15,14 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+mod aedes;
 mod client;
 mod mosquitto;
 mod process;
 mod server;
 
+#[allow(unused_imports)] // used by the tests that need a clustered upstream
+pub use aedes::AedesCluster;
 #[allow(unused_imports)] // the type is named only by some test files
 pub use client::{client, client_with, TestClient};
 #[allow(unused_imports)] // used by the tests beside a real Mosquitto

@@ -1,6 +1,7 @@
 //! The `sol` binary as a child process, for tests that need a real process: signals
 //! (`SIGKILL` mid-write), privileges, restarts. Its stderr is read line by line by a
-//! thread, so every wait for a log line is bounded by [`TIMEOUT`]; killed on drop.
+//! thread, so every wait for a log line is bounded by [`TIMEOUT`]; killed on drop. The
+//! aedes cluster's `redis-server` and nodes run as these too (`aedes.rs`).
 
 use super::TIMEOUT;
 use std::io::{BufRead, BufReader};
