@@ -57,6 +57,12 @@ impl AedesCluster {
     /// connections and has loaded the cluster's sessions. `tag` names the temporary
     /// directory (unique per test).
     pub fn start(tag: &str, nodes: usize) -> AedesCluster {
+        AedesCluster::start_with(tag, nodes, &[])
+    }
+
+    /// As [`AedesCluster::start`], each node started with `node_args` too (`node.mjs`'s
+    /// options, e.g. `--ack-after-routing`).
+    pub fn start_with(tag: &str, nodes: usize, node_args: &[&str]) -> AedesCluster {
         let cluster = cluster_dir();
         check_installed(&cluster);
         let dir = shared_temp_dir(&format!("aedes-{tag}"));
@@ -78,7 +84,8 @@ impl AedesCluster {
                     .arg("--redis")
                     .arg(&socket)
                     .arg("--name")
-                    .arg(format!("node{}", i + 1));
+                    .arg(format!("node{}", i + 1))
+                    .args(node_args);
                 SolProcess::spawn(node)
             })
             .collect();

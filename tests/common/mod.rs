@@ -16,6 +16,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 mod aedes;
+pub mod bridge;
 mod client;
 mod mosquitto;
 mod process;

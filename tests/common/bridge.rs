@@ -1,0 +1,136 @@
+//! Bridges in tests: a bridge's configuration built in code, and the waits and
+//! sequences the bridge tests share (`tests/bridge.rs`, `tests/bridge_cluster.rs`).
+
+use super::{client, TestClient};
+use rumqttc::{Packet, QoS};
+use sol::config::{
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, Origin, OutboxLimits, RestartTimeout,
+    StartType, TopicMapping,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A bridge `name` to `upstream` with `topics` as (pattern, direction, QoS, local prefix,
+/// remote prefix), speaking `protocol`, with short restart waits.
+pub fn bridge(
+    name: &str,
+    upstream: &[SocketAddr],
+    topics: &[(&str, Direction, u8, &str, &str)],
+    protocol: BridgeProtocol,
+) -> BridgeConfig {
+    let qos = |q: u8| sol::codec::QoS::from_bits(q).expect("QoS 0-2");
+    BridgeConfig {
+        name: name.into(),
+        at: Origin {
+            file: "test".into(),
+            line: 1,
+        },
+        addresses: upstream
+            .iter()
+            .map(|a| BridgeAddress {
+                host: a.ip().to_string(),
+                port: a.port(),
+            })
+            .collect(),
+        round_robin: false,
+        topics: topics
+            .iter()
+            .map(|&(pattern, direction, q, local, remote)| TopicMapping {
+                pattern: pattern.into(),
+                direction,
+                qos: qos(q),
+                local_prefix: local.into(),
+                remote_prefix: remote.into(),
+                line: 2,
+            })
+            .collect(),
+        remote_clientid: format!("gw.{name}"),
+        local_clientid: format!("local.gw.{name}"),
+        remote_username: None,
+        remote_password: None,
+        local_username: None,
+        cleansession: false,
+        local_cleansession: false,
+        keepalive: 60,
+        restart: RestartTimeout::Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(500),
+        },
+        start_type: StartType::Automatic,
+        idle_timeout: Duration::from_secs(60),
+        threshold: 10,
+        notifications: true,
+        notification_topic: None,
+        notifications_local_only: false,
+        try_private: true,
+        protocol,
+        attempt_unsubscribe: true,
+        outgoing_retain: true,
+        max_packet_size: 0,
+        receive_maximum: 0,
+        session_expiry: None,
+        bind_address: None,
+        tls: None,
+        outbox: OutboxLimits::default(),
+    }
+}
+
+/// Subscribes `c` to `filter` at `qos` and waits for the SUBACK.
+pub fn subscribe(c: &TestClient, filter: &str, qos: QoS) {
+    c.client.subscribe(filter, qos).expect("subscribe");
+    c.suback();
+}
+
+/// Waits until bridge `name` of the broker at `addr` says it is up (its retained state
+/// `1`), through a client of its own.
+pub fn wait_up(addr: SocketAddr, name: &str) {
+    let watcher = client(addr, &format!("watch-{name}"), true);
+    watcher.connack();
+    let topic = format!("$SYS/broker/connection/{name}/state");
+    subscribe(&watcher, &topic, QoS::AtMostOnce);
+    watcher.wait_for("the bridge's state 1", |p| match p {
+        Packet::Publish(p) if p.topic == topic && &p.payload[..] == b"1" => Some(()),
+        _ => None,
+    });
+}
+
+/// The next PUBLISH `c` receives: topic, payload, QoS.
+pub fn next(c: &TestClient) -> (String, Vec<u8>, QoS) {
+    let p = c.publish();
+    (p.topic, p.payload.to_vec(), p.qos)
+}
+
+/// An address with nothing listening (yet): a port the kernel just handed out, closed.
+pub fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    probe.local_addr().expect("addr")
+}
+
+/// Waits until the retained `$SYS` value `topic` of the broker at `addr` is `value`.
+pub fn wait_value(addr: SocketAddr, topic: &str, value: &str) {
+    let watcher = client(addr, &format!("w-{topic}-{value}"), true);
+    watcher.connack();
+    subscribe(&watcher, topic, QoS::AtMostOnce);
+    watcher.wait_for(&format!("{topic} = {value}"), |p| match p {
+        Packet::Publish(p) if p.topic == topic && &p.payload[..] == value.as_bytes() => Some(()),
+        _ => None,
+    });
+}
+
+/// Publishes QoS 1 messages `data/x` with payloads `range` (big-endian u32), each
+/// acknowledged.
+pub fn publish_seq(c: &TestClient, range: std::ops::Range<u32>) {
+    for i in range {
+        c.client
+            .publish("data/x", QoS::AtLeastOnce, false, i.to_be_bytes().to_vec())
+            .expect("publish");
+        c.puback();
+    }
+}
+
+/// The next `n` payloads `c` receives, as sequence numbers.
+pub fn receive_seq(c: &TestClient, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| u32::from_be_bytes(next(c).1.try_into().expect("4 bytes")))
+        .collect()
+}
