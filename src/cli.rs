@@ -22,9 +22,10 @@
 //! Exit codes: [`EXIT_OK`], [`EXIT_CONFIG`], [`EXIT_USAGE`], [`EXIT_RUNTIME`]. This module
 //! holds no protocol logic.
 
-use crate::config::{Bind, Config};
+use crate::config::{Bind, BridgeConfig, BridgeProtocol, Config, Direction, OutboxPolicy};
 use crate::pid_file::PidFile;
 use crate::privilege::Dropped;
+use crate::tls::TlsVersion;
 use argh::FromArgs;
 use std::path::PathBuf;
 
@@ -462,6 +463,12 @@ fn check_report(file: &str, config: &Config) -> String {
     for listener in &config.listeners {
         out.push_str(&format!("  {listener}\n"));
     }
+    if !config.bridges.is_empty() {
+        out.push_str("\nBridges:\n");
+        for bridge in &config.bridges {
+            out.push_str(&bridge_report(bridge));
+        }
+    }
     let auto = if config.max_connections_auto {
         " (automatic, from the open file limit)"
     } else {
@@ -490,6 +497,57 @@ fn check_report(file: &str, config: &Config) -> String {
     if let Some(pid_file) = &config.pid_file {
         out.push_str(&format!("\nPid file: {}\n", pid_file.display()));
     }
+    out
+}
+
+/// One bridge in `sol check`: its name, upstream addresses, protocol, TLS and client id,
+/// its topic mappings (direction, QoS, local and remote filters), and its outbox budget.
+fn bridge_report(b: &BridgeConfig) -> String {
+    let addresses: Vec<String> = b
+        .addresses
+        .iter()
+        .map(|a| match a.host.contains(':') {
+            true => format!("[{}]:{}", a.host, a.port),
+            false => format!("{}:{}", a.host, a.port),
+        })
+        .collect();
+    let protocol = match b.protocol {
+        BridgeProtocol::V31 => "3.1",
+        BridgeProtocol::V311 => "3.1.1",
+        BridgeProtocol::V5 => "5.0",
+    };
+    let tls = match b.tls.as_ref().map(|t| t.settings.min_version) {
+        None => "no TLS",
+        Some(TlsVersion::Tls12) => "TLS 1.2+",
+        Some(TlsVersion::Tls13) => "TLS 1.3",
+    };
+    let mut out = format!(
+        "  {}: {}{}, MQTT {protocol}, {tls}, client id {}\n",
+        b.name,
+        addresses.join(", "),
+        if b.round_robin { " (round robin)" } else { "" },
+        b.remote_clientid
+    );
+    for t in &b.topics {
+        let (local, remote) = (t.local_filter(), t.remote_filter());
+        let (name, mapping) = match t.direction {
+            Direction::Out => ("out", format!("local {local} -> remote {remote}")),
+            Direction::In => ("in", format!("remote {remote} -> local {local}")),
+            Direction::Both => ("both", format!("local {local} <-> remote {remote}")),
+        };
+        out.push_str(&format!("    {name} QoS {}: {mapping}\n", t.qos as u8));
+    }
+    let o = &b.outbox;
+    out.push_str(&format!(
+        "    outbox: {} messages, {}, {} when full, QoS 0 {}\n",
+        o.max_messages,
+        crate::config::size(o.max_bytes as u64),
+        match o.policy {
+            OutboxPolicy::DropOldest => "drops the oldest",
+            OutboxPolicy::RefuseNew => "refuses new messages",
+        },
+        if o.queue_qos0 { "queued" } else { "not queued" }
+    ));
     out
 }
 
@@ -756,6 +814,38 @@ mod tests {
             "sol.conf: OK\n\nListeners:\n  *:1883, anonymous refused\n  unix:/run/sol.sock, anonymous refused\n\nMemory ceiling"
         ), "{report}");
         assert!(report.contains("  total "), "{report}");
+    }
+
+    #[test]
+    fn check_reports_each_bridge_and_its_outbox() {
+        let config = Config::parse(
+            "connection cloud\naddress mqtt.example.com:8883 [::1]:1884\nround_robin true\n\
+             remote_clientid gw1\nbridge_protocol_version mqttv50\n\
+             topic sensors/# out 1 site/ gw1/\ntopic cmd/# in 2 \"\" gw1/\ntopic a/# both\n\
+             bridge_outbox_messages 500\nbridge_outbox_bytes 1M\n\
+             bridge_outbox_policy refuse_new\nbridge_outbox_qos0 true\n",
+            "x",
+        )
+        .expect("valid");
+        let report = check_report("sol.conf", &config);
+        assert!(
+            report.contains(
+                "\nBridges:\n  cloud: mqtt.example.com:8883, [::1]:1884 (round robin), MQTT \
+                 5.0, no TLS, client id gw1\n\
+                 \x20   out QoS 1: local site/sensors/# -> remote gw1/sensors/#\n\
+                 \x20   in QoS 2: remote gw1/cmd/# -> local cmd/#\n\
+                 \x20   both QoS 0: local a/# <-> remote a/#\n\
+                 \x20   outbox: 500 messages, 1.0 MiB, refuses new messages when full, QoS 0 \
+                 queued\n"
+            ),
+            "{report}"
+        );
+        assert!(report.contains("\n  bridge outboxes "), "{report}");
+        let plain = check_report(
+            "sol.conf",
+            &Config::parse("listener 1883\n", "x").expect("ok"),
+        );
+        assert!(!plain.contains("Bridges:"), "{plain}");
     }
 
     #[test]

@@ -628,7 +628,8 @@ const VALUES: &[(&str, Scope, &str)] = &[
 ];
 
 /// The distinct keys of a Mosquitto example file, each with whether it is a bridge key
-/// (found only in the file's "Bridges" section: they come with the bridge issue). A
+/// (found only in the file's "Bridges" section, which `config::parse::bridge`'s tests
+/// parse, uncommented, with a bridge's values). A
 /// setting is written `#key value` (prose is `# text`), or uncommented.
 fn example_keys(text: &str) -> Vec<(String, bool)> {
     let mut keys: Vec<(String, bool)> = Vec::new();

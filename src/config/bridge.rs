@@ -91,6 +91,49 @@ pub struct BridgeConfig {
     pub outbox: OutboxLimits,
 }
 
+impl BridgeConfig {
+    /// A bridge named `name` (its `connection` line `at`) with Mosquitto's defaults, and
+    /// Sol's outbox defaults: no address and no topic yet, and the client ids and
+    /// `local_cleansession` still empty, to be derived once the whole block is read.
+    pub fn new(name: String, at: Origin) -> BridgeConfig {
+        BridgeConfig {
+            name,
+            at,
+            addresses: Vec::new(),
+            round_robin: false,
+            topics: Vec::new(),
+            remote_clientid: String::new(),
+            local_clientid: String::new(),
+            remote_username: None,
+            remote_password: None,
+            local_username: None,
+            cleansession: false,
+            local_cleansession: false,
+            keepalive: 60,
+            restart: RestartTimeout::Backoff {
+                base: Duration::from_secs(5),
+                cap: Duration::from_secs(30),
+            },
+            start_type: StartType::Automatic,
+            idle_timeout: Duration::from_secs(60),
+            threshold: 10,
+            notifications: true,
+            notification_topic: None,
+            notifications_local_only: false,
+            try_private: true,
+            protocol: BridgeProtocol::V311,
+            attempt_unsubscribe: true,
+            outgoing_retain: true,
+            max_packet_size: 0,
+            receive_maximum: 0,
+            session_expiry: None,
+            bind_address: None,
+            tls: None,
+            outbox: OutboxLimits::default(),
+        }
+    }
+}
+
 /// One upstream address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BridgeAddress {
@@ -125,7 +168,9 @@ pub struct TopicMapping {
     pub local_prefix: String,
     /// Prefix on the remote side.
     pub remote_prefix: String,
-    /// The line, for `sol check`'s warnings.
+    /// The line of the `topic` line, for `sol check`'s warnings. It is in the file of the
+    /// bridge's `connection` line ([`BridgeConfig::at`]): as in Mosquitto, a `connection`
+    /// block ends with its file.
     pub line: usize,
 }
 

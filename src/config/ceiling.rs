@@ -227,6 +227,22 @@ impl MemoryCeiling {
                 bytes: connections.saturating_mul(per),
             });
         }
+        if !config.bridges.is_empty() {
+            let sum = |f: fn(&super::OutboxLimits) -> usize| {
+                let each = config.bridges.iter().map(|b| n(f(&b.outbox)));
+                each.fold(0u64, u64::saturating_add)
+            };
+            let (messages, bytes) = (sum(|o| o.max_messages), sum(|o| o.max_bytes));
+            items.push(CeilingItem {
+                name: "bridge outboxes",
+                formula: format!(
+                    "bridge_outbox_bytes {bytes} + bridge_outbox_messages {messages} x \
+                     {ENTRY_OVERHEAD_ESTIMATE} B (all bridges; bookkeeping per message, the \
+                     estimate of a retained message's)"
+                ),
+                bytes: bytes.saturating_add(messages.saturating_mul(ENTRY_OVERHEAD_ESTIMATE)),
+            });
+        }
         let log = config.log.buffer_bytes();
         if log > 0 {
             items.push(CeilingItem {
@@ -419,6 +435,29 @@ protocol websockets
             .find(|i| i.name == "WebSocket state")
             .expect("WebSocket line");
         assert_eq!(ws.bytes, 10 * (200 + 4096));
+    }
+
+    #[test]
+    fn bridge_outboxes_add_their_bytes_and_bookkeeping() {
+        let bridge = |name: &str, outbox: &str| {
+            format!("connection {name}\naddress h\ntopic {name}/#\n{outbox}")
+        };
+        let text =
+            bridge("a", "bridge_outbox_messages 100\nbridge_outbox_bytes 1M\n") + &bridge("b", "");
+        let config = Config::parse(&text, "t").expect("valid");
+        let ceiling = config.memory_ceiling(SLOTS);
+        let item = ceiling.items.iter().find(|i| i.name == "bridge outboxes");
+        let item = item.expect("a bridge outboxes line");
+        let defaults = crate::config::OutboxLimits::default();
+        let messages = (100 + defaults.max_messages) as u64;
+        let bytes = (1 << 20) + defaults.max_bytes as u64;
+        assert_eq!(item.bytes, bytes + messages * ENTRY_OVERHEAD_ESTIMATE);
+        assert!(item.formula.starts_with(&format!(
+            "bridge_outbox_bytes {bytes} + bridge_outbox_messages {messages} x 64 B"
+        )));
+        let none = Config::parse("listener 1883\n", "t").expect("valid");
+        let ceiling = none.memory_ceiling(SLOTS);
+        assert!(!ceiling.items.iter().any(|i| i.name == "bridge outboxes"));
     }
 
     #[test]

@@ -287,59 +287,11 @@ pub fn as_sol_does(key: &str) -> Option<(&'static str, &'static [&'static str])>
     AS_SOL_DOES.iter().find(|(k, _)| *k == key).copied()
 }
 
-/// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet.
+/// Mosquitto 2.x options that Sol rejects by name because it does not implement them yet
+/// (the bridge's keys are `parse::bridge`'s, or refused below with a reason).
 pub const UNSUPPORTED: &[&str] = &[
     // Listener options.
     "maximum_qos",
-    // Bridges.
-    "address",
-    "addresses",
-    "bridge_alpn",
-    "bridge_attempt_unsubscribe",
-    "bridge_bind_address",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_ciphers",
-    "bridge_ciphers_tls1.3",
-    "bridge_identity",
-    "bridge_insecure",
-    "bridge_keyfile",
-    "bridge_max_packet_size",
-    "bridge_max_topic_alias",
-    "bridge_outgoing_retain",
-    "bridge_protocol_version",
-    "bridge_psk",
-    "bridge_receive_maximum",
-    "bridge_reload_type",
-    "bridge_require_ocsp",
-    "bridge_session_expiry_interval",
-    "bridge_tcp_keepalive",
-    "bridge_tcp_user_timeout",
-    "bridge_tls_version",
-    "cleansession",
-    "clientid",
-    "connection",
-    "idle_timeout",
-    "keepalive_interval",
-    "local_cleansession",
-    "local_clientid",
-    "local_password",
-    "local_username",
-    "notification_topic",
-    "notifications",
-    "notifications_local_only",
-    "password",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
-    "start_type",
-    "threshold",
-    "topic",
-    "try_private",
-    "username",
 ];
 
 /// Whether `key` is a Mosquitto option Sol does not implement yet.
@@ -359,6 +311,28 @@ const PSK: &str = "TLS-PSK is not available: rustls, Sol's TLS library, has no \
     pre-shared-key cipher suites. Give the listener a certificate (certfile and keyfile; \
     clients check it with the CA), and authenticate clients with password_file or client \
     certificates (require_certificate)";
+
+/// Why a bridge has no TLS-PSK, and what to use instead.
+const BRIDGE_PSK: &str = "TLS-PSK is not available: rustls, Sol's TLS library, has no \
+    pre-shared-key cipher suites. Check the upstream's certificate with bridge_cafile or \
+    bridge_capath, and authenticate the bridge with remote_username/remote_password or a \
+    client certificate (bridge_certfile, bridge_keyfile)";
+
+/// Why `bridge_require_ocsp true` is refused, and what to do instead.
+pub const OCSP: &str = "rustls, Sol's TLS library, does not check OCSP responses, so a \
+    bridge cannot require one; remove the line or set it to false (the upstream's \
+    certificate chain, dates and name are still checked)";
+
+/// Why a bridge's TCP options are refused, and what does the job instead.
+const BRIDGE_TCP: &str = "Sol does not set TCP keep-alive or user timeouts on a bridge's \
+    connection yet; its keepalive_interval (MQTT PINGREQ and PINGRESP) finds a dead upstream \
+    instead. Remove the line, or lower keepalive_interval";
+
+/// Why a bridge's cipher lists are refused, and what Sol uses instead.
+const BRIDGE_CIPHERS: &str = "Sol cannot restrict a bridge's cipher suites yet; it offers \
+    rustls' suites (ECDHE with AES-GCM or ChaCha20-Poly1305 only, TLS 1.2 and 1.3), which \
+    leave out every weak one. Remove the line (bridge_tls_version tlsv1.3 keeps TLS 1.3 \
+    only)";
 
 /// Why Sol has no OpenSSL engines, and what to use instead.
 const ENGINES: &str = "OpenSSL engines (a key kept in a TPM or an HSM) are not \
@@ -380,6 +354,17 @@ pub const REFUSED: &[(&str, &str)] = &[
     ("psk_hint", PSK),
     ("psk_file", PSK),
     ("tls_engine", ENGINES),
+    ("bridge_identity", BRIDGE_PSK),
+    ("bridge_psk", BRIDGE_PSK),
+    ("bridge_tcp_keepalive", BRIDGE_TCP),
+    ("bridge_tcp_user_timeout", BRIDGE_TCP),
+    ("bridge_ciphers", BRIDGE_CIPHERS),
+    ("bridge_ciphers_tls1.3", BRIDGE_CIPHERS),
+    (
+        "bridge_reload_type",
+        "Mosquitto 2.1. Sol does not change bridges on a reload (SIGHUP) yet: a changed \
+         connection block takes effect at the next start. Remove the line",
+    ),
     ("tls_engine_kpass_sha1", ENGINES),
     (
         "global_max_clients",
@@ -430,6 +415,10 @@ pub const NO_EFFECT: &[(&str, &str)] = &[
         "a maximum: Sol sends its clients no topic aliases, which MQTT 5.0 allows",
     ),
     ("quic_log_level", "Sol has no QUIC listeners: no effect"),
+    (
+        "bridge_max_topic_alias",
+        "a maximum: Sol's bridge sends its upstream no topic aliases, which MQTT 5.0 allows",
+    ),
 ];
 
 /// Why `key` has no effect in Sol, if it has none.

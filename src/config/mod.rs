@@ -11,7 +11,8 @@
 //! `net` when it binds. `docs/configuration.md` documents every key.
 //!
 //! Layout: `parse` (the line grammar and key dispatch, with one file per family of keys:
-//! `caps`, `listeners`, `tls`, `log`, `security`, `persistence`), `keys` (the data: the table of
+//! `caps`, `listeners`, `tls`, `bridge`, `log`, `security`, `persistence`), `bridge` (the
+//! types of a bridge's configuration), `keys` (the data: the table of
 //! numeric caps and the Mosquitto keys Sol does not support yet), `value` (booleans,
 //! integers, sizes, durations) and `ceiling` (the memory ceiling).
 //!

@@ -1,10 +1,12 @@
-//! TLS listeners: the settings of a listener's TLS keys ([`TlsSettings`], in Mosquitto's
-//! spelling) and the `rustls` configuration built from them ([`ListenerTls`]).
+//! TLS listeners and bridges: the settings of a listener's TLS keys ([`TlsSettings`], in
+//! Mosquitto's spelling) and the `rustls` configuration built from them ([`ListenerTls`]);
+//! the same for a bridge's TLS to its upstream ([`UpstreamTlsSettings`], [`UpstreamTls`]).
 //!
 //! The settings types exist in every build, so that `config` describes a listener the
-//! same way with or without TLS; the `rustls` part (`server`, feature `tls`) reads the PEM
-//! files and builds the server configuration. A build without the feature never makes a
-//! [`ListenerTls`]: `config` refuses the TLS keys.
+//! same way with or without TLS; the `rustls` part (`server` and `client`, feature `tls`)
+//! reads the PEM files and builds the server and client configurations. A build without
+//! the feature never makes a [`ListenerTls`] or an [`UpstreamTls`]: `config` refuses the
+//! TLS keys.
 //!
 //! The PEM files are read once per configuration: `config` builds a [`ListenerTls`] while
 //! parsing (so a bad file is an error of the file, at its line), and the reactor wraps
@@ -14,8 +16,12 @@
 
 pub mod ciphers;
 #[cfg(feature = "tls")]
+mod client;
+#[cfg(feature = "tls")]
 mod server;
 
+#[cfg(feature = "tls")]
+pub use client::client_config;
 #[cfg(feature = "tls")]
 pub use server::{effective_now, server_config, BUILD_TIME};
 
@@ -81,6 +87,9 @@ impl fmt::Display for TlsError {
 
 impl std::error::Error for TlsError {}
 
+/// What a build without the `tls` feature answers when asked for TLS.
+pub const NO_TLS: &str = "this build of Sol has no TLS (built without the 'tls' feature)";
+
 /// A TLS listener: its settings and (feature `tls`) the `rustls` server configuration
 /// built from them, with every file it names read once, when the configuration was parsed.
 #[derive(Clone, Debug)]
@@ -117,9 +126,7 @@ impl ListenerTls {
     /// Always an error: this build has no TLS (`config` refuses the TLS keys before).
     #[cfg(not(feature = "tls"))]
     pub fn load(_settings: TlsSettings) -> Result<ListenerTls, TlsError> {
-        Err(TlsError(
-            "this build of Sol has no TLS (built without the 'tls' feature)".into(),
-        ))
+        Err(TlsError(NO_TLS.into()))
     }
 
     /// A listener with `settings` whose configuration has no certificate (every handshake
@@ -187,6 +194,39 @@ impl PartialEq for UpstreamTls {
 }
 
 impl Eq for UpstreamTls {}
+
+impl UpstreamTls {
+    /// Reads the files `settings` names and builds the bridge's client configuration.
+    #[cfg(feature = "tls")]
+    pub fn load(settings: UpstreamTlsSettings) -> Result<UpstreamTls, TlsError> {
+        let client = client_config(&settings)?;
+        Ok(UpstreamTls { settings, client })
+    }
+
+    /// Always an error: this build has no TLS (`config` refuses the TLS keys before).
+    #[cfg(not(feature = "tls"))]
+    pub fn load(_settings: UpstreamTlsSettings) -> Result<UpstreamTls, TlsError> {
+        Err(TlsError(NO_TLS.into()))
+    }
+}
+
+/// Throw-away certificates for tests, made by `tests/tls/make-certs.sh` (openssl CLI) in
+/// a fresh directory: `ca`, `server` (for 127.0.0.1 and localhost), `client` (signed by
+/// `ca`), `other-ca`, and more (the script lists them).
+#[cfg(all(test, feature = "tls"))]
+pub(crate) fn test_certs(tag: &str) -> PathBuf {
+    let name = format!("sol-certs-{tag}-{}", std::process::id());
+    let dir = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = include_str!("../../tests/tls/make-certs.sh");
+    let status = std::process::Command::new("sh")
+        .args(["-c", script, "make-certs.sh"])
+        .arg(&dir)
+        .status()
+        .expect("run make-certs.sh (needs the openssl CLI)");
+    assert!(status.success(), "make-certs.sh failed");
+    dir
+}
 
 #[cfg(test)]
 mod tests {

@@ -43,8 +43,8 @@ pub const BUILD_TIME: u64 = match u64::from_str_radix(env!("SOL_BUILD_TIME"), 10
     Err(_) => 0,
 };
 
-/// The `ring` provider, chosen explicitly (no process-wide default is installed).
-#[cfg(test)]
+/// The `ring` provider, chosen explicitly (no process-wide default is installed), with all
+/// of its cipher suites.
 pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -73,36 +73,12 @@ fn provider_for(settings: &TlsSettings) -> Arc<CryptoProvider> {
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider_for(settings);
     let certs = read_certs("certfile", &settings.certfile)?;
-    let key = PrivateKeyDer::from_pem_file(&settings.keyfile).map_err(|e| {
-        TlsError(format!(
-            "keyfile: {}: no usable private key ({})",
-            settings.keyfile.display(),
-            pem_error(&e)
-        ))
-    })?;
-    let versions: &[&'static rustls::SupportedProtocolVersion] = match settings.min_version {
-        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-        TlsVersion::Tls13 => &[&rustls::version::TLS13],
-    };
+    let key = read_key("keyfile", &settings.keyfile)?;
     let builder = ServerConfig::builder_with_details(provider.clone(), Arc::new(BuildTimeFloor))
-        .with_protocol_versions(versions)
+        .with_protocol_versions(versions(settings.min_version))
         .map_err(|e| TlsError(format!("tls_version: {e}")))?;
     let builder = if settings.require_certificate {
-        let mut roots = RootCertStore::empty();
-        if let Some(cafile) = &settings.cafile {
-            add_roots(&mut roots, "cafile", cafile)?;
-        }
-        if let Some(capath) = &settings.capath {
-            let dir = std::fs::read_dir(capath)
-                .map_err(|e| TlsError(format!("capath: {}: {e}", capath.display())))?;
-            for entry in dir.flatten() {
-                let path = entry.path();
-                let ext = path.extension().and_then(|e| e.to_str());
-                if matches!(ext, Some("pem" | "crt")) {
-                    add_roots(&mut roots, "capath", &path)?;
-                }
-            }
-        }
+        let roots = roots("", settings.cafile.as_deref(), settings.capath.as_deref())?;
         if roots.is_empty() {
             return Err(TlsError(
                 "require_certificate: cafile/capath hold no CA certificate".into(),
@@ -148,8 +124,55 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
     Ok(Arc::new(config))
 }
 
+/// The TLS versions from `min` up, newest first.
+pub(super) fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    const FROM_1_2: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
+    match min {
+        TlsVersion::Tls12 => FROM_1_2,
+        TlsVersion::Tls13 => &FROM_1_2[..1],
+    }
+}
+
+/// The CA certificates of `cafile` and of the `*.pem` and `*.crt` files in `capath`
+/// (possibly none); errors name the key as `{prefix}cafile` or `{prefix}capath`.
+pub(super) fn roots(
+    prefix: &str,
+    cafile: Option<&Path>,
+    capath: Option<&Path>,
+) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    if let Some(cafile) = cafile {
+        add_roots(&mut roots, &format!("{prefix}cafile"), cafile)?;
+    }
+    if let Some(capath) = capath {
+        let key = format!("{prefix}capath");
+        let dir = std::fs::read_dir(capath)
+            .map_err(|e| TlsError(format!("{key}: {}: {e}", capath.display())))?;
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str());
+            if matches!(ext, Some("pem" | "crt")) {
+                add_roots(&mut roots, &key, &path)?;
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1), named `key` in errors.
+pub(super) fn read_key(key: &str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        TlsError(format!(
+            "{key}: {}: no usable private key ({})",
+            path.display(),
+            pem_error(&e)
+        ))
+    })
+}
+
 /// Every certificate in a PEM file; an error if there is none.
-fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(super) fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let fail = |e: rustls::pki_types::pem::Error| {
         TlsError(format!("{key}: {}: {}", path.display(), pem_error(&e)))
     };
@@ -280,10 +303,11 @@ impl ClientCertVerifier for IgnoreDates {
 /// Logged once: the clock is behind the build time.
 static CLOCK_WARNED: AtomicBool = AtomicBool::new(false);
 
-/// rustls' clock for certificate checks: the system clock, never earlier than
+/// rustls' clock for certificate checks (client certificates on a listener, the
+/// upstream's certificate on a bridge): the system clock, never earlier than
 /// [`BUILD_TIME`] (a gateway before NTP; see the module documentation).
 #[derive(Debug)]
-struct BuildTimeFloor;
+pub(super) struct BuildTimeFloor;
 
 impl TimeProvider for BuildTimeFloor {
     fn current_time(&self) -> Option<UnixTime> {
@@ -291,8 +315,8 @@ impl TimeProvider for BuildTimeFloor {
         if floored && !CLOCK_WARNED.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "the system clock is earlier than this build ({BUILD_TIME} s after the \
-                 epoch; no NTP yet?): client certificate dates are checked against the \
-                 build time"
+                 epoch; no NTP yet?): certificate dates are checked against the build \
+                 time"
             );
         }
         Some(now)

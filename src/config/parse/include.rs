@@ -6,8 +6,9 @@
 //! with an upper-case letter before the same letter in lower case (`00.conf`, `01.conf`,
 //! `A.conf`, `a.conf`, `B.conf`, `b.conf`); the files are parsed at once, so the main
 //! file's lines after `include_dir` apply after them; each file starts with no listener
-//! open (its listener-scoped lines before a `listener` line are the default listener's),
-//! and the main file goes on with its own listener after the include; a directory that
+//! open (its listener-scoped lines before a `listener` line are the default listener's)
+//! and no bridge open, and the main file goes on with its own listener and bridge after
+//! the include; a directory that
 //! cannot be opened is an error. Only the main file may include (Mosquitto 2.0 ignores `include_dir` in an
 //! included file without a word, 2.1 refuses it: Sol refuses it, so that no line is
 //! silently lost), and the directory must not hold the main file itself.
@@ -42,9 +43,9 @@ impl Parser<'_> {
         // As in Mosquitto, where the current listener is local to each file's reading: an
         // included file starts at the default listener, and the main file goes on with
         // its own listener after the include.
-        let outer = self.scope;
+        let outer = (self.scope, self.bridge);
         for path in files {
-            self.scope = Scope::Default;
+            (self.scope, self.bridge) = (Scope::Default, None);
             if self.main.is_some() && std::fs::canonicalize(&path).ok() == self.main {
                 let message = format!(
                     "include_dir: {dir} holds the main configuration file {}; it must not \
@@ -66,7 +67,7 @@ impl Parser<'_> {
             }
         }
         self.including = false;
-        self.scope = outer;
+        (self.scope, self.bridge) = outer;
         Some("include_dir")
     }
 }
@@ -193,6 +194,44 @@ mod tests {
             format!(
                 "{}:1: protocol: applies to a listener; put it after a 'listener' line",
                 dir.join("ws.conf").display()
+            )
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_bridge_block_ends_with_its_file() {
+        let dir = temp_dir("bridge");
+        let drop_in = dir.join("b.conf");
+        std::fs::write(&drop_in, "connection inner\naddress h\ntopic in/#\n").expect("w");
+        let text = format!(
+            "connection outer\naddress h\ninclude_dir {}\ntopic out/#\n",
+            dir.display()
+        );
+        let config = Config::parse(&text, "main.conf").expect("valid");
+        let b = &config.bridges;
+        // The main file goes on with its bridge; each topic has its own file's line.
+        assert_eq!((b[0].name.as_str(), b[0].at.line), ("outer", 1));
+        assert_eq!(
+            (b[0].topics[0].pattern.as_str(), b[0].topics[0].line),
+            ("out/#", 4)
+        );
+        assert_eq!(
+            (b[1].at.file.as_str(), b[1].at.line),
+            (drop_in.to_str().unwrap_or_default(), 1)
+        );
+        assert_eq!(
+            (b[1].topics[0].pattern.as_str(), b[1].topics[0].line),
+            ("in/#", 3)
+        );
+        // A drop-in starts with no bridge open, as in Mosquitto.
+        std::fs::write(&drop_in, "topic x/#\n").expect("w");
+        let errors = Config::parse(&text, "main.conf").expect_err("no bridge open");
+        assert_eq!(
+            errors.to_string(),
+            format!(
+                "{}:1: topic: applies to a bridge; put it after a 'connection' line",
+                drop_in.display()
             )
         );
         std::fs::remove_dir_all(&dir).expect("cleanup");

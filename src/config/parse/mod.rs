@@ -17,12 +17,14 @@
 //! rules of the keys live beside it, one job per file: `caps` (the numeric caps of
 //! `keys::CAPS`, `max_connections`), `listeners` (listener addresses and scoping, the
 //! listener's protocol and interface), `clients` (`mount_point`,
-//! `use_username_as_clientid`, `max_qos`), `tls` (a listener's TLS keys), `log` (the
+//! `use_username_as_clientid`, `max_qos`), `tls` (a listener's TLS keys), `bridge` (the
+//! `connection` blocks), `log` (the
 //! `log_*` keys), `security` (anonymous access, client ids, the password and ACL files),
 //! `persistence` (the store's keys), `include` (`include_dir`), `process` (`pid_file`)
 //! and `refused` (Mosquitto keys Sol refuses or accepts without effect, each with its
 //! reason). It must not know a key's rule itself.
 
+mod bridge;
 mod caps;
 mod clients;
 mod include;
@@ -110,6 +112,10 @@ struct Parser<'f> {
     top_clients: PendingClients,
     /// The last line of each key that was applied, for checks across keys.
     seen: HashMap<&'static str, usize>,
+    /// The `connection` blocks, in file order.
+    bridges: Vec<bridge::PendingBridge>,
+    /// The bridge the bridge keys apply to now (index into `bridges`), if one is open.
+    bridge: Option<usize>,
 }
 
 impl<'f> Parser<'f> {
@@ -134,6 +140,8 @@ impl<'f> Parser<'f> {
             scope: Scope::Default,
             top_clients: PendingClients::default(),
             seen: HashMap::new(),
+            bridges: Vec::new(),
+            bridge: None,
         }
     }
 
@@ -220,7 +228,11 @@ impl<'f> Parser<'f> {
         if key.starts_with('#') {
             return;
         }
-        let args: Vec<&str> = words.take_while(|w| !w.starts_with('#')).collect();
+        // A bridge's `topic #` names the filter `#`: as in Mosquitto, the first word after
+        // `topic` is its pattern, whatever it starts with.
+        let pattern = if key == "topic" { words.next() } else { None };
+        let rest = words.take_while(|w| !w.starts_with('#'));
+        let args: Vec<&str> = pattern.into_iter().chain(rest).collect();
         self.key(line, key, &args);
     }
 
@@ -350,6 +362,7 @@ impl<'f> Parser<'f> {
             "retry_interval" => self
                 .int_arg(line, key, args, 0, i64::MAX)
                 .map(|_| "ignored"),
+            _ if bridge::KEYS.contains(&key) => self.bridge_key(line, key, args),
             _ => self.listed_key(line, key, args),
         };
         if let Some(name) = applied {
@@ -397,16 +410,19 @@ impl<'f> Parser<'f> {
     /// error found.
     fn finish(mut self) -> Result<Config, ConfigErrors> {
         self.check_caps();
+        self.finish_bridges();
         let listeners = self.assemble_listeners();
-        if !self.errors.is_empty() {
-            // File by file in reading order, each in line order.
-            let order = |e: &ConfigError| self.files.iter().position(|f| f.name == e.file);
-            let mut errors = std::mem::take(&mut self.errors);
-            errors.sort_by_key(|e| (order(e), e.line));
+        // File by file in reading order, each in line order (checks at the end of the
+        // file add theirs last).
+        let order = |e: &ConfigError| (self.files.iter().position(|f| f.name == e.file), e.line);
+        let (mut errors, mut warnings) = (self.errors, self.warnings);
+        if !errors.is_empty() {
+            errors.sort_by_key(order);
             return Err(ConfigErrors(errors));
         }
+        warnings.sort_by_key(order);
         let mut config = self.config;
-        config.warnings = self.warnings;
+        config.warnings = warnings;
         config.limits.listeners = policies(&listeners);
         config.listeners = listeners;
         Ok(config)

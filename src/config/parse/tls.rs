@@ -53,10 +53,7 @@ impl Parser<'_> {
         args: &[&str],
     ) -> Option<&'static str> {
         if !cfg!(feature = "tls") {
-            self.error(
-                line,
-                format!("{key}: this build of Sol has no TLS (built without the 'tls' feature)"),
-            );
+            self.error(line, format!("{key}: {}", crate::tls::NO_TLS));
             return None;
         }
         let i = match self.scope {
