@@ -61,15 +61,29 @@ impl Mappings {
     }
 
     /// The remote topic of a local message on `topic` delivered through the local
-    /// subscription with Subscription Identifier `subscription_id` (a message that
-    /// matched several carries the lowest one): the local prefix replaced by the remote
-    /// one. `None` if the identifier names no line or the topic lacks the prefix.
+    /// subscription with Subscription Identifier `subscription_id`: the local prefix
+    /// replaced by the remote one. Without a usable identifier (0: a message restored
+    /// from the store, which does not keep it), the first `out` line whose local filter
+    /// matches. `None` if no line maps it.
     pub fn to_remote(&self, topic: &str, subscription_id: u32) -> Option<String> {
-        let i = *self
-            .out
-            .get(usize::try_from(subscription_id).ok()?.checked_sub(1)?)?;
-        let t = &self.topics[i];
-        rename(topic, &t.local_prefix, &t.remote_prefix, &t.pattern)
+        let named = usize::try_from(subscription_id)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|i| self.out.get(i))
+            .map(|&i| &self.topics[i])
+            .filter(|t| filter_matches(&t.local_filter(), topic));
+        let line = named.or_else(|| {
+            self.out
+                .iter()
+                .map(|&i| &self.topics[i])
+                .find(|t| filter_matches(&t.local_filter(), topic))
+        })?;
+        rename(
+            topic,
+            &line.local_prefix,
+            &line.remote_prefix,
+            &line.pattern,
+        )
     }
 
     /// The local topic of a message that arrived from upstream on `topic`: through the
@@ -142,8 +156,17 @@ mod tests {
         assert_eq!(m.local_filters().len(), 2);
         assert_eq!(m.to_remote("a/1", 1).as_deref(), Some("x/a/1"));
         assert_eq!(m.to_remote("b/1", 2).as_deref(), Some("y/b/1"));
-        assert_eq!(m.to_remote("b/1", 3), None);
-        assert_eq!(m.to_remote("b/1", 0), None);
+        assert_eq!(m.to_remote("c/1", 3), None, "no line maps it");
+        assert_eq!(
+            m.to_remote("b/1", 0).as_deref(),
+            Some("y/b/1"),
+            "restored from the store without its identifier: matched again"
+        );
+        assert_eq!(
+            m.to_remote("b/1", 1).as_deref(),
+            Some("y/b/1"),
+            "a stale id"
+        );
         assert_eq!(m.out_only_filters(), ["x/a/#", "y/b/#"]);
         assert_eq!(m.to_local("c/cmd/go").as_deref(), Some("cmd/go"));
     }

@@ -236,7 +236,7 @@ impl Broker {
                 ..RestoreOutcome::default()
             };
         }
-        let (inflight, queue, dropped_messages) = self.restorable_entries(s.entries);
+        let (inflight, queue, dropped_messages) = self.restorable_entries(&id, s.entries);
         let offline_since = self.clock.stamp(now).before(s.offline_for);
         let sid = self.sessions.restore(
             id,
@@ -279,10 +279,24 @@ impl Broker {
         }
     }
 
-    /// Splits stored entries into the inflight window and the queue, within the queue
-    /// caps and `max_queued_memory`; returns them and how many were dropped.
-    fn restorable_entries(&self, entries: Vec<StoredEntry>) -> (Vec<Inflight>, Vec<Queued>, usize) {
+    /// Splits the stored entries of `client_id`'s session into the inflight window and
+    /// the queue, within its queue caps (a bridge's outbox has its own) and
+    /// `max_queued_memory`; returns them and how many were dropped.
+    fn restorable_entries(
+        &self,
+        client_id: &str,
+        entries: Vec<StoredEntry>,
+    ) -> (Vec<Inflight>, Vec<Queued>, usize) {
         let l = &self.limits;
+        let (max_messages, max_bytes, queue_qos0) =
+            match l.bridge_outboxes.iter().find(|(id, _)| &**id == client_id) {
+                Some((_, o)) => (o.max_messages, o.max_bytes, o.queue_qos0),
+                None => (
+                    l.max_queued_messages,
+                    l.max_queued_bytes,
+                    l.queue_qos0_messages,
+                ),
+            };
         let mut memory = self.sessions.held_bytes();
         let (mut inflight, mut queue, mut queued_bytes, mut dropped) =
             (Vec::new(), Vec::new(), 0usize, 0usize);
@@ -315,11 +329,10 @@ impl Broker {
                     });
                 }
                 (None, Some(message)) => {
-                    let over_bytes = l.max_queued_bytes != 0
-                        && queued_bytes + size > l.max_queued_bytes
-                        && !queue.is_empty();
-                    let qos0_dropped = e.qos == QoS::AtMostOnce && !l.queue_qos0_messages;
-                    if queue.len() >= l.max_queued_messages || over_bytes || qos0_dropped {
+                    let over_bytes =
+                        max_bytes != 0 && queued_bytes + size > max_bytes && !queue.is_empty();
+                    let qos0_dropped = e.qos == QoS::AtMostOnce && !queue_qos0;
+                    if queue.len() >= max_messages || over_bytes || qos0_dropped {
                         dropped += 1;
                         continue;
                     }

@@ -125,6 +125,11 @@ pub struct Limits {
     /// A retained message is sent to a new subscriber only if its publisher may still
     /// write its topic under the ACL in force (`check_retain_source`).
     pub check_retain_source: bool,
+    /// The outboxes of bridges: each bridge's local client id and its queue's caps,
+    /// which replace `max_queued_messages`, `max_queued_bytes` and `queue_qos0_messages`
+    /// for that session, from the store's restore on (set by the reactor from the
+    /// bridges it runs; fixed at start, as bridges are).
+    pub bridge_outboxes: Vec<(Box<str>, super::BridgeOutbox)>,
     /// Deliveries go at the subscription's QoS, not the lower of it and the message's
     /// (`upgrade_outgoing_qos`; against [MQTT-3.8.4-6], as in Mosquitto).
     pub upgrade_outgoing_qos: bool,
@@ -199,6 +204,7 @@ impl Default for Limits {
             auto_id_prefix: "auto-".to_string(),
             clientid_prefixes: String::new(),
             check_retain_source: false,
+            bridge_outboxes: Vec::new(),
             upgrade_outgoing_qos: false,
             max_inflight_bytes: 0,
             retain_available: true,

@@ -268,6 +268,7 @@ impl Broker {
         // Whether there is a store is fixed at start.
         limits.track_durable = self.limits.track_durable;
         limits.ack_after_sync = self.limits.ack_after_sync;
+        limits.bridge_outboxes = std::mem::take(&mut self.limits.bridge_outboxes);
         self.limits = limits;
     }
 

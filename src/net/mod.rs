@@ -324,8 +324,17 @@ impl Server {
         let websockets = websocket_listeners(&config);
         let links = bridges::Links::new(&config, size);
         let mut limits = config.limits;
-        // Each bridge owns a slot of the core after the pool's (its mio token too).
+        // Each bridge owns a slot of the core after the pool's (its mio token too), and
+        // its outbox's caps hold from the store's restore on.
         limits.max_connections = size + links.links.len();
+        limits.bridge_outboxes = links
+            .links
+            .iter()
+            .map(|l| {
+                let local = l.bridge.local();
+                (Box::from(local.client_id), local.outbox)
+            })
+            .collect();
         // The core records durable changes (and holds acks) only for a store.
         limits.track_durable = config.persistence.enabled;
         limits.ack_after_sync = config.persistence.enabled && config.persistence.sync;

@@ -159,3 +159,36 @@ fn a_restart_keeps_the_outbox_and_its_subscriptions_are_the_configured_ones() {
     h.send(1, publish("M/t", b"new", Q1, false, Some(10)));
     assert_eq!(h.broker.bridge_counts(0).queued, 3);
 }
+
+#[test]
+fn a_restored_outbox_keeps_its_own_caps_not_the_clients() {
+    let o = outbox(500, true);
+    let mut h = Harness::with(Limits {
+        max_queued_messages: 10,
+        bridge_outboxes: vec![("local.gw.b1".into(), o)],
+        ..Limits::default()
+    });
+    let entry = |i: u8| StoredEntry {
+        message: Some(Message::new("L/t", &[i])),
+        qos: Q1,
+        retain: false,
+        packet_id: None,
+    };
+    let restored = |id: &str| RestoredSession {
+        client_id: id.into(),
+        username: None,
+        version: ProtocolVersion::V5,
+        offline_for: Duration::ZERO,
+        expiry: NEVER,
+        subscriptions: Vec::new(),
+        entries: (0..100).map(entry).collect(),
+        pubrel_ids: Vec::new(),
+    };
+    let outcome = h.broker.restore_session(restored("local.gw.b1"), h.now);
+    assert_eq!(outcome.dropped_messages, 0, "the outbox's cap is 500");
+    let outcome = h.broker.restore_session(restored("a-client"), h.now);
+    assert_eq!(
+        outcome.dropped_messages, 90,
+        "a client's is max_queued_messages"
+    );
+}
