@@ -236,7 +236,7 @@ impl Broker {
                 ..RestoreOutcome::default()
             };
         }
-        let (inflight, queue, dropped_messages) = self.restorable_entries(&id, s.entries);
+        let (inflight, queue, dropped_messages) = self.restorable_entries(id, s.entries);
         let offline_since = self.clock.stamp(now).before(s.offline_for);
         let sid = self.sessions.restore(
             id,
