@@ -30,53 +30,197 @@ use crate::topic::{self, Relation};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-/// Every key this file handles.
-pub(super) const KEYS: &[&str] = &[
-    "connection",
-    "address",
-    "addresses",
-    "topic",
-    "restart_timeout",
-    "bridge_bind_address",
-    "notification_topic",
-    "local_password",
-    "bridge_require_ocsp",
-    "start_type",
-    "bridge_protocol_version",
-    "bridge_outbox_policy",
-    "bridge_tls_version",
-    "bridge_max_packet_size",
-    "bridge_outbox_bytes",
-    "keepalive_interval",
-    "idle_timeout",
-    "threshold",
-    "bridge_receive_maximum",
-    "bridge_session_expiry_interval",
-    "bridge_outbox_messages",
-    "round_robin",
-    "cleansession",
-    "local_cleansession",
-    "notifications",
-    "notifications_local_only",
-    "try_private",
-    "bridge_attempt_unsubscribe",
-    "bridge_outgoing_retain",
-    "bridge_outbox_qos0",
-    "bridge_insecure",
-    "remote_clientid",
-    "clientid",
-    "local_clientid",
-    "remote_username",
-    "username",
-    "remote_password",
-    "password",
-    "local_username",
-    "bridge_alpn",
-    "bridge_cafile",
-    "bridge_capath",
-    "bridge_certfile",
-    "bridge_keyfile",
+/// How a bridge key's value is read, and where it goes.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// `connection NAME`: opens a bridge.
+    Connection,
+    /// `address`, `addresses`.
+    Addresses,
+    /// `topic`.
+    Topic,
+    /// `restart_timeout`.
+    Restart,
+    /// `bridge_bind_address`: an IP address.
+    BindAddress,
+    /// `notification_topic`: a topic name.
+    NotificationTopic,
+    /// `local_password`: accepted, unused.
+    LocalPassword,
+    /// `bridge_require_ocsp`: `false` only.
+    Ocsp,
+    /// `true` or `false`, into the field.
+    Flag(fn(&mut PendingBridge) -> &mut bool),
+    /// A decimal integer in `min..=max`, set by the function.
+    Int(i64, i64, fn(&mut BridgeConfig, i64)),
+    /// A size in bytes in `min..=max` (`k` and `M` suffixes), set by the function.
+    Size(u64, u64, fn(&mut BridgeConfig, u64)),
+    /// One of the names, set by the function from its index.
+    Choice(&'static [&'static str], fn(&mut PendingBridge, usize)),
+    /// One word, set by the function.
+    Text(fn(&mut PendingBridge, String)),
+}
+
+/// Every key this file handles, with how its value is read.
+const KEYS: &[(&str, Kind)] = &[
+    ("connection", Kind::Connection),
+    ("address", Kind::Addresses),
+    ("addresses", Kind::Addresses),
+    ("topic", Kind::Topic),
+    ("restart_timeout", Kind::Restart),
+    ("bridge_bind_address", Kind::BindAddress),
+    ("notification_topic", Kind::NotificationTopic),
+    ("local_password", Kind::LocalPassword),
+    ("bridge_require_ocsp", Kind::Ocsp),
+    ("round_robin", Kind::Flag(|p| &mut p.bridge.round_robin)),
+    ("cleansession", Kind::Flag(|p| &mut p.bridge.cleansession)),
+    (
+        "local_cleansession",
+        Kind::Flag(|p| p.local_cleansession.get_or_insert(false)),
+    ),
+    ("notifications", Kind::Flag(|p| &mut p.bridge.notifications)),
+    (
+        "notifications_local_only",
+        Kind::Flag(|p| &mut p.bridge.notifications_local_only),
+    ),
+    ("try_private", Kind::Flag(|p| &mut p.bridge.try_private)),
+    (
+        "bridge_attempt_unsubscribe",
+        Kind::Flag(|p| &mut p.bridge.attempt_unsubscribe),
+    ),
+    (
+        "bridge_outgoing_retain",
+        Kind::Flag(|p| &mut p.bridge.outgoing_retain),
+    ),
+    (
+        "bridge_outbox_qos0",
+        Kind::Flag(|p| &mut p.bridge.outbox.queue_qos0),
+    ),
+    ("bridge_insecure", Kind::Flag(|p| &mut p.tls.insecure)),
+    // The bounds keep each value within its field's type.
+    (
+        "keepalive_interval",
+        Kind::Int(5, 65535, |b, v| b.keepalive = v as u16),
+    ),
+    (
+        "idle_timeout",
+        Kind::Int(1, MAX_TIMEOUT_SECS as i64, |b, v| {
+            b.idle_timeout = Duration::from_secs(v as u64)
+        }),
+    ),
+    (
+        "threshold",
+        Kind::Int(1, u32::MAX as i64, |b, v| b.threshold = v as u32),
+    ),
+    (
+        "bridge_receive_maximum",
+        Kind::Int(1, 65535, |b, v| b.receive_maximum = v as u16),
+    ),
+    (
+        "bridge_session_expiry_interval",
+        Kind::Int(0, u32::MAX as i64, |b, v| b.session_expiry = Some(v as u32)),
+    ),
+    (
+        "bridge_outbox_messages",
+        Kind::Int(1, MAX_COUNT, |b, v| b.outbox.max_messages = v as usize),
+    ),
+    (
+        "bridge_max_packet_size",
+        Kind::Size(0, PROTOCOL_MAX_PACKET_SIZE as u64, |b, v| {
+            b.max_packet_size = v as u32
+        }),
+    ),
+    (
+        "bridge_outbox_bytes",
+        Kind::Size(1, usize::MAX as u64, |b, v| b.outbox.max_bytes = v as usize),
+    ),
+    (
+        "start_type",
+        Kind::Choice(&["automatic", "lazy", "once"], |p, i| {
+            p.bridge.start_type = [StartType::Automatic, StartType::Lazy, StartType::Once][i]
+        }),
+    ),
+    (
+        "bridge_protocol_version",
+        Kind::Choice(&["mqttv31", "mqttv311", "mqttv50"], |p, i| {
+            p.bridge.protocol = [
+                BridgeProtocol::V31,
+                BridgeProtocol::V311,
+                BridgeProtocol::V5,
+            ][i]
+        }),
+    ),
+    (
+        "bridge_outbox_policy",
+        Kind::Choice(&["drop_oldest", "refuse_new"], |p, i| {
+            p.bridge.outbox.policy = [OutboxPolicy::DropOldest, OutboxPolicy::RefuseNew][i]
+        }),
+    ),
+    (
+        "bridge_tls_version",
+        Kind::Choice(&["tlsv1.2", "tlsv1.3"], |p, i| {
+            p.tls.min_version = [TlsVersion::Tls12, TlsVersion::Tls13][i]
+        }),
+    ),
+    (
+        "remote_clientid",
+        Kind::Text(|p, v| p.bridge.remote_clientid = v),
+    ),
+    ("clientid", Kind::Text(|p, v| p.bridge.remote_clientid = v)),
+    (
+        "local_clientid",
+        Kind::Text(|p, v| p.bridge.local_clientid = v),
+    ),
+    (
+        "remote_username",
+        Kind::Text(|p, v| p.bridge.remote_username = Some(v)),
+    ),
+    (
+        "username",
+        Kind::Text(|p, v| p.bridge.remote_username = Some(v)),
+    ),
+    (
+        "remote_password",
+        Kind::Text(|p, v| p.bridge.remote_password = Some(v)),
+    ),
+    (
+        "password",
+        Kind::Text(|p, v| p.bridge.remote_password = Some(v)),
+    ),
+    (
+        "local_username",
+        Kind::Text(|p, v| p.bridge.local_username = Some(v)),
+    ),
+    ("bridge_alpn", Kind::Text(|p, v| p.tls.alpn = Some(v))),
+    (
+        "bridge_cafile",
+        Kind::Text(|p, v| p.tls.cafile = Some(v.into())),
+    ),
+    (
+        "bridge_capath",
+        Kind::Text(|p, v| p.tls.capath = Some(v.into())),
+    ),
+    (
+        "bridge_certfile",
+        Kind::Text(|p, v| p.tls.certfile = Some(v.into())),
+    ),
+    (
+        "bridge_keyfile",
+        Kind::Text(|p, v| p.tls.keyfile = Some(v.into())),
+    ),
 ];
+
+/// Largest count on this target (`usize::MAX`, as far as `i64` reaches).
+const MAX_COUNT: i64 = if (usize::MAX as u64) < i64::MAX as u64 {
+    usize::MAX as i64
+} else {
+    i64::MAX
+};
+
+/// Whether `key` is one of a bridge's keys.
+pub(super) fn is_key(key: &str) -> bool {
+    KEYS.iter().any(|(k, _)| *k == key)
+}
 
 /// The keys of a bridge's TLS: errors without the `tls` feature, and, in a bridge
 /// without `bridge_cafile` or `bridge_capath`, errors at their line.
@@ -124,8 +268,8 @@ impl Parser<'_> {
         key: &str,
         args: &[&str],
     ) -> Option<&'static str> {
-        let key: &'static str = KEYS.iter().copied().find(|k| *k == key)?;
-        if key == "connection" {
+        let (key, kind) = KEYS.iter().copied().find(|(k, _)| *k == key)?;
+        if let Kind::Connection = kind {
             let name = self.one(line, key, args)?;
             self.bridges.push(PendingBridge {
                 bridge: BridgeConfig::new(name.to_string(), self.origin(line)),
@@ -140,22 +284,22 @@ impl Parser<'_> {
             self.bridge = Some(self.bridges.len() - 1);
             return Some(key);
         }
-        if TLS_KEYS.contains(&key) && !cfg!(feature = "tls") {
+        let tls = TLS_KEYS.contains(&key);
+        if tls && !cfg!(feature = "tls") {
             self.error(line, format!("{key}: {NO_TLS}"));
             return None;
         }
         let Some(i) = self.bridge else {
-            self.error(
-                line,
-                format!("{key}: applies to a bridge; put it after a 'connection' line"),
-            );
+            let why = format!("{key}: applies to a bridge; put it after a 'connection' line");
+            self.error(line, why);
             return None;
         };
-        match key {
-            "address" | "addresses" => self.bridge_addresses(i, line, key, args)?,
-            "topic" => self.bridge_topic(i, line, args)?,
-            "restart_timeout" => self.bridge_restart(i, line, args)?,
-            "bridge_bind_address" => {
+        match kind {
+            Kind::Connection => {}
+            Kind::Addresses => self.bridge_addresses(i, line, key, args)?,
+            Kind::Topic => self.bridge_topic(i, line, args)?,
+            Kind::Restart => self.bridge_restart(i, line, args)?,
+            Kind::BindAddress => {
                 let v = self.one(line, key, args)?;
                 let Ok(ip) = v.parse::<IpAddr>() else {
                     let why = format!("{key}: expected an IP address of this machine, found '{v}'");
@@ -164,7 +308,7 @@ impl Parser<'_> {
                 };
                 self.bridges[i].bridge.bind_address = Some(ip);
             }
-            "notification_topic" => {
+            Kind::NotificationTopic => {
                 let v = self.one(line, key, args)?;
                 if v.contains(['+', '#']) {
                     let why = format!(
@@ -175,129 +319,47 @@ impl Parser<'_> {
                 }
                 self.bridges[i].bridge.notification_topic = Some(v.to_string());
             }
-            "local_password" => {
+            Kind::LocalPassword => {
                 self.one(line, key, args)?;
                 self.warn(line, LOCAL_PASSWORD);
             }
-            "bridge_require_ocsp" => {
+            Kind::Ocsp => {
                 if self.bool_arg(line, key, args)? {
                     self.error(line, format!("{key} true: not supported: {}", keys::OCSP));
                     return None;
                 }
             }
-            "start_type" => {
-                use StartType::*;
-                let options = [("automatic", Automatic), ("lazy", Lazy), ("once", Once)];
-                self.bridges[i].bridge.start_type = self.choice(line, key, args, &options)?;
+            Kind::Flag(field) => *field(&mut self.bridges[i]) = self.bool_arg(line, key, args)?,
+            Kind::Int(min, max, set) => {
+                let v = self.int_arg(line, key, args, min, max)?;
+                set(&mut self.bridges[i].bridge, v);
             }
-            "bridge_protocol_version" => {
-                use BridgeProtocol::*;
-                let options = [("mqttv31", V31), ("mqttv311", V311), ("mqttv50", V5)];
-                self.bridges[i].bridge.protocol = self.choice(line, key, args, &options)?;
-            }
-            "bridge_outbox_policy" => {
-                use OutboxPolicy::*;
-                let options = [("drop_oldest", DropOldest), ("refuse_new", RefuseNew)];
-                self.bridges[i].bridge.outbox.policy = self.choice(line, key, args, &options)?;
-            }
-            "bridge_tls_version" => {
-                let options = [
-                    ("tlsv1.2", TlsVersion::Tls12),
-                    ("tlsv1.3", TlsVersion::Tls13),
-                ];
-                self.bridges[i].tls.min_version = self.choice(line, key, args, &options)?;
-            }
-            "bridge_max_packet_size" | "bridge_outbox_bytes" => {
-                let outbox = key == "bridge_outbox_bytes";
-                let (min, max) = match outbox {
-                    true => (1, usize::MAX as u64),
-                    false => (0, PROTOCOL_MAX_PACKET_SIZE as u64),
-                };
+            Kind::Size(min, max, set) => {
                 let token = self.one(line, key, args)?;
                 let v = value::parse_size(token, min, max);
                 let v = v.map_err(|e| self.value_error(line, key, e)).ok()?;
-                // Within the field's type: the bounds above.
-                let b = &mut self.bridges[i].bridge;
-                match outbox {
-                    true => b.outbox.max_bytes = v as usize,
-                    false => b.max_packet_size = v as u32,
-                }
+                set(&mut self.bridges[i].bridge, v);
             }
-            "keepalive_interval"
-            | "idle_timeout"
-            | "threshold"
-            | "bridge_receive_maximum"
-            | "bridge_session_expiry_interval"
-            | "bridge_outbox_messages" => {
-                let (min, max) = match key {
-                    "keepalive_interval" => (5, 65535),
-                    "idle_timeout" => (1, MAX_TIMEOUT_SECS as i64),
-                    "bridge_receive_maximum" => (1, 65535),
-                    "bridge_session_expiry_interval" => (0, u32::MAX.into()),
-                    "threshold" => (1, u32::MAX.into()),
-                    _ => (1, i64::try_from(usize::MAX).unwrap_or(i64::MAX)),
+            Kind::Choice(names, set) => {
+                let token = self.one(line, key, args)?;
+                let Some(n) = names.iter().position(|name| *name == token) else {
+                    let (last, rest) = names.split_last()?;
+                    let rest = rest.join(", ");
+                    let why = format!("{key}: expected {rest} or {last}, found '{token}'");
+                    self.error(line, why);
+                    return None;
                 };
-                let v = self.int_arg(line, key, args, min, max)?;
-                // Within the field's type: the bounds above.
-                let b = &mut self.bridges[i].bridge;
-                match key {
-                    "keepalive_interval" => b.keepalive = v as u16,
-                    "idle_timeout" => b.idle_timeout = Duration::from_secs(v as u64),
-                    "bridge_receive_maximum" => b.receive_maximum = v as u16,
-                    "bridge_session_expiry_interval" => b.session_expiry = Some(v as u32),
-                    "threshold" => b.threshold = v as u32,
-                    _ => b.outbox.max_messages = v as usize,
-                }
+                set(&mut self.bridges[i], n);
             }
-            "round_robin"
-            | "cleansession"
-            | "local_cleansession"
-            | "notifications"
-            | "notifications_local_only"
-            | "try_private"
-            | "bridge_attempt_unsubscribe"
-            | "bridge_outgoing_retain"
-            | "bridge_outbox_qos0"
-            | "bridge_insecure" => {
-                let v = self.bool_arg(line, key, args)?;
-                let p = &mut self.bridges[i];
-                let b = &mut p.bridge;
-                *match key {
-                    "round_robin" => &mut b.round_robin,
-                    "cleansession" => &mut b.cleansession,
-                    "local_cleansession" => p.local_cleansession.insert(v),
-                    "notifications" => &mut b.notifications,
-                    "notifications_local_only" => &mut b.notifications_local_only,
-                    "try_private" => &mut b.try_private,
-                    "bridge_attempt_unsubscribe" => &mut b.attempt_unsubscribe,
-                    "bridge_outgoing_retain" => &mut b.outgoing_retain,
-                    "bridge_outbox_qos0" => &mut b.outbox.queue_qos0,
-                    _ => &mut p.tls.insecure,
-                } = v;
-            }
-            // The keys with one word of text.
-            _ => {
+            Kind::Text(set) => {
                 let v = self.one(line, key, args)?.to_string();
-                let p = &mut self.bridges[i];
-                let (b, tls) = (&mut p.bridge, &mut p.tls);
-                match key {
-                    "remote_clientid" | "clientid" => b.remote_clientid = v,
-                    "local_clientid" => b.local_clientid = v,
-                    "remote_username" | "username" => b.remote_username = Some(v),
-                    "remote_password" | "password" => {
-                        b.remote_password = Some(v);
-                        p.password_line = Some(line);
-                    }
-                    "local_username" => b.local_username = Some(v),
-                    "bridge_alpn" => tls.alpn = Some(v),
-                    "bridge_cafile" => tls.cafile = Some(v.into()),
-                    "bridge_capath" => tls.capath = Some(v.into()),
-                    "bridge_certfile" => tls.certfile = Some(v.into()),
-                    _ => tls.keyfile = Some(v.into()),
+                if key.ends_with("password") {
+                    self.bridges[i].password_line = Some(line);
                 }
+                set(&mut self.bridges[i], v);
             }
         }
-        if TLS_KEYS.contains(&key) {
+        if tls {
             self.bridges[i].tls_lines.push((key, line));
         }
         Some(key)
@@ -321,11 +383,16 @@ impl Parser<'_> {
             self.error(line, format!("{key}: missing value"));
             return None;
         }
-        let addresses = args
-            .iter()
-            .map(|a| bridge_address(a).map_err(|why| format!("{key}: '{a}': {why}")));
-        let addresses = addresses.collect::<Result<Vec<_>, _>>();
-        let addresses = addresses.map_err(|e| self.error(line, e)).ok()?;
+        let mut addresses = Vec::with_capacity(args.len());
+        for a in args {
+            match bridge_address(a) {
+                Ok(address) => addresses.push(address),
+                Err(why) => {
+                    self.error(line, format!("{key}: '{a}': {why}"));
+                    return None;
+                }
+            }
+        }
         self.bridges[i].bridge.addresses = addresses;
         Some(())
     }
@@ -356,17 +423,19 @@ impl Parser<'_> {
     /// `restart_timeout N` or `restart_timeout BASE CAP` for bridge `i`.
     fn bridge_restart(&mut self, i: usize, line: usize, args: &[&str]) -> Option<()> {
         let key = "restart_timeout";
-        let secs = |t: &&str| value::parse_int(t, 1, MAX_TIMEOUT_SECS as i64);
-        let values = args.iter().map(secs).collect::<Result<Vec<_>, _>>();
-        let values = values.map_err(|e| self.value_error(line, key, e)).ok()?;
+        let mut values = [0; 2];
+        for (v, token) in values.iter_mut().zip(args) {
+            let secs = value::parse_int(token, 1, MAX_TIMEOUT_SECS as i64);
+            *v = secs.map_err(|e| self.value_error(line, key, e)).ok()?;
+        }
         let secs = |s: i64| Duration::from_secs(s.unsigned_abs());
-        self.bridges[i].bridge.restart = match values[..] {
-            [n] => RestartTimeout::Constant(secs(n)),
-            [base, cap] if base <= cap => RestartTimeout::Backoff {
+        self.bridges[i].bridge.restart = match (args.len(), values) {
+            (1, [n, _]) => RestartTimeout::Constant(secs(n)),
+            (2, [base, cap]) if base <= cap => RestartTimeout::Backoff {
                 base: secs(base),
                 cap: secs(cap),
             },
-            [base, cap] => {
+            (2, [base, cap]) => {
                 let why =
                     format!("restart_timeout: the cap ({cap} s) is lower than the base ({base} s)");
                 self.error(line, why);
@@ -380,28 +449,6 @@ impl Parser<'_> {
             }
         };
         Some(())
-    }
-
-    /// The single argument of `key`, one of `options` (name, value).
-    fn choice<T: Copy>(
-        &mut self,
-        line: usize,
-        key: &str,
-        args: &[&str],
-        options: &[(&str, T)],
-    ) -> Option<T> {
-        let token = self.one(line, key, args)?;
-        if let Some((_, v)) = options.iter().find(|(name, _)| *name == token) {
-            return Some(*v);
-        }
-        let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-        let (last, rest) = names.split_last()?;
-        let why = format!(
-            "{key}: expected {} or {last}, found '{token}'",
-            rest.join(", ")
-        );
-        self.error(line, why);
-        None
     }
 
     /// Checks every bridge now that the file is read, derives the defaults that depend on

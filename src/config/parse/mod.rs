@@ -362,7 +362,7 @@ impl<'f> Parser<'f> {
             "retry_interval" => self
                 .int_arg(line, key, args, 0, i64::MAX)
                 .map(|_| "ignored"),
-            _ if bridge::KEYS.contains(&key) => self.bridge_key(line, key, args),
+            _ if bridge::is_key(key) => self.bridge_key(line, key, args),
             _ => self.listed_key(line, key, args),
         };
         if let Some(name) = applied {
