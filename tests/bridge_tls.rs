@@ -4,6 +4,7 @@
 //! upstream refuses the handshake and the bridge stays down.
 
 mod common;
+#[allow(dead_code)] // its certificates and listeners; its client is rumqttc's here
 #[path = "tls/fixtures.rs"]
 mod tls_fixtures;
 

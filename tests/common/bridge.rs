@@ -4,8 +4,7 @@
 use super::{client, TestClient};
 use rumqttc::{Packet, QoS};
 use sol::config::{
-    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, Origin, OutboxLimits, RestartTimeout,
-    StartType, TopicMapping,
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, Origin, RestartTimeout, TopicMapping,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,60 +18,39 @@ pub fn bridge(
     protocol: BridgeProtocol,
 ) -> BridgeConfig {
     let qos = |q: u8| sol::codec::QoS::from_bits(q).expect("QoS 0-2");
-    BridgeConfig {
-        name: name.into(),
-        at: Origin {
+    let mut b = BridgeConfig::new(
+        name.into(),
+        Origin {
             file: "test".into(),
             line: 1,
         },
-        addresses: upstream
-            .iter()
-            .map(|a| BridgeAddress {
-                host: a.ip().to_string(),
-                port: a.port(),
-            })
-            .collect(),
-        round_robin: false,
-        topics: topics
-            .iter()
-            .map(|&(pattern, direction, q, local, remote)| TopicMapping {
-                pattern: pattern.into(),
-                direction,
-                qos: qos(q),
-                local_prefix: local.into(),
-                remote_prefix: remote.into(),
-                line: 2,
-            })
-            .collect(),
-        remote_clientid: format!("gw.{name}"),
-        local_clientid: format!("local.gw.{name}"),
-        remote_username: None,
-        remote_password: None,
-        local_username: None,
-        cleansession: false,
-        local_cleansession: false,
-        keepalive: 60,
-        restart: RestartTimeout::Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(500),
-        },
-        start_type: StartType::Automatic,
-        idle_timeout: Duration::from_secs(60),
-        threshold: 10,
-        notifications: true,
-        notification_topic: None,
-        notifications_local_only: false,
-        try_private: true,
-        protocol,
-        attempt_unsubscribe: true,
-        outgoing_retain: true,
-        max_packet_size: 0,
-        receive_maximum: 0,
-        session_expiry: None,
-        bind_address: None,
-        tls: None,
-        outbox: OutboxLimits::default(),
-    }
+    );
+    b.addresses = upstream
+        .iter()
+        .map(|a| BridgeAddress {
+            host: a.ip().to_string(),
+            port: a.port(),
+        })
+        .collect();
+    b.topics = topics
+        .iter()
+        .map(|&(pattern, direction, q, local, remote)| TopicMapping {
+            pattern: pattern.into(),
+            direction,
+            qos: qos(q),
+            local_prefix: local.into(),
+            remote_prefix: remote.into(),
+            line: 2,
+        })
+        .collect();
+    b.remote_clientid = format!("gw.{name}");
+    b.local_clientid = format!("local.gw.{name}");
+    b.restart = RestartTimeout::Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_millis(500),
+    };
+    b.protocol = protocol;
+    b
 }
 
 /// Subscribes `c` to `filter` at `qos` and waits for the SUBACK.
