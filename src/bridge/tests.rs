@@ -416,3 +416,37 @@ fn subscribe_encoding_is_the_codecs() {
     .expect("small");
     assert!(!out.is_empty());
 }
+
+#[test]
+fn a_publish_before_connack_is_handled_after_it() {
+    // aedes does this when a resumed session has messages under a stream.
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let publish = Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "site/cmd/early",
+        packet_id: Some(3),
+        properties: Properties::NONE,
+        payload: b"x",
+    };
+    let mut bytes = Packet::Publish(publish)
+        .to_vec(ProtocolVersion::V311)
+        .expect("encodable");
+    bytes.extend(
+        Packet::Connack(Connack::new(true, ReasonCode::SUCCESS))
+            .to_vec(ProtocolVersion::V311)
+            .expect("encodable"),
+    );
+    let mut seen = Vec::new();
+    uplink
+        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| match ev {
+            ToCore::Up { .. } => seen.push("up".to_string()),
+            ToCore::Packet(Packet::Publish(p)) => seen.push(p.topic.to_string()),
+            ToCore::Packet(_) => {}
+        })
+        .expect("tolerated");
+    assert_eq!(seen, ["up", "cmd/early"], "the core attached first");
+}

@@ -28,6 +28,9 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// larger than this closes the connection (and is logged) rather than grow the buffer.
 pub const MAX_INCOMING_PACKET: usize = 16 << 20;
 
+/// Most bytes of PUBLISHes kept when an upstream sends them before its CONNACK.
+const MAX_EARLY: usize = 256 * 1024;
+
 /// What the uplink hands to the core.
 #[derive(Debug)]
 pub enum ToCore<'a> {
@@ -86,6 +89,8 @@ pub struct Uplink {
     ping_sent: Option<Instant>,
     /// Largest packet the upstream accepts (0: no limit).
     max_packet: usize,
+    /// PUBLISHes the upstream sent before its CONNACK, handled right after it.
+    early: Vec<u8>,
     /// Counters since it connected.
     pub sent: Sent,
 }
@@ -121,6 +126,7 @@ impl Uplink {
             last_sent: now,
             ping_sent: None,
             max_packet: cfg.max_packet_size as usize,
+            early: Vec::new(),
             sent: Sent::default(),
         };
         let mut props = Vec::new();
@@ -215,6 +221,16 @@ impl Uplink {
             if matches!(packet, Packet::Pingresp) {
                 self.ping_sent = None;
             }
+            if self.state == State::AwaitConnack && matches!(packet, Packet::Publish(_)) {
+                // aedes sends a resumed session's messages before its CONNACK under a
+                // stream, which [MQTT-3.2.0-1] forbids: kept, and handled after it.
+                if self.early.len() + end > MAX_EARLY {
+                    break Err("upstream sent too much before CONNACK".into());
+                }
+                self.early.extend_from_slice(&rest[..end]);
+                start += end;
+                continue;
+            }
             let mut own = Vec::new();
             let outcome = handle(
                 self.state,
@@ -227,12 +243,20 @@ impl Uplink {
                 core,
             );
             self.output.extend_from_slice(&own);
+            start += end;
             match outcome {
-                Ok(Some(state)) => self.state = state,
+                Ok(Some(state)) => {
+                    let was_waiting = self.state == State::AwaitConnack;
+                    self.state = state;
+                    if was_waiting && !self.early.is_empty() {
+                        // What came before the CONNACK goes next, in its order.
+                        let early = std::mem::take(&mut self.early);
+                        self.input.splice(start..start, early);
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
-            start += end;
         };
         self.input.drain(..start);
         result
