@@ -16,7 +16,7 @@ use crate::bridge::Bridge;
 use crate::broker::CloseReason;
 use crate::codec::QoS;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::mpsc;
+use std::sync::Mutex;
 
 /// How long a TCP connect (and the upstream's CONNACK) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,7 +48,7 @@ pub(super) struct Link {
     published: [u64; 6],
     /// While connected to another address than the main one (`round_robin false`):
     /// when to check the main one next, and the check under way.
-    probe: (Option<Instant>, Option<mpsc::Receiver<bool>>),
+    probe: (Option<Instant>, Option<Lookup>),
 }
 
 /// Where a bridge's connection is.
@@ -57,8 +57,8 @@ enum Phase {
     Idle,
     /// Connecting again at this time.
     Waiting(Instant),
-    /// Resolving its address on a helper thread.
-    Resolving(mpsc::Receiver<io::Result<Vec<SocketAddr>>>),
+    /// Resolving its address on a helper thread, since then.
+    Resolving(Lookup, Instant),
     /// TCP connect under way, since then.
     Connecting(UpStream, Instant),
     /// Connected: MQTT under way.
@@ -77,18 +77,17 @@ enum Phase {
 }
 
 impl Links {
-    /// The bridges of `config`, owning slots from `base`.
-    pub(super) fn new(config: &Config, base: usize) -> Links {
+    /// The bridges `configs`, owning slots from `base`.
+    pub(super) fn new(configs: Vec<crate::config::BridgeConfig>, base: usize) -> Links {
         let seed = u64::from(std::process::id())
             ^ std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-        let links = config
-            .bridges
-            .iter()
+        let links = configs
+            .into_iter()
             .enumerate()
             .map(|(i, b)| Link {
-                bridge: Bridge::new(b.clone(), seed.rotate_left(i as u32 * 7)),
+                bridge: Bridge::new(b, seed.rotate_left(i as u32 * 7)),
                 phase: Phase::Idle,
                 published: [u64::MAX; 6],
                 probe: (None, None),
@@ -117,7 +116,9 @@ impl Links {
             .iter()
             .filter_map(|l| match l.phase {
                 Phase::Waiting(at) => Some(at),
-                Phase::Connecting(_, since) => Some(since + CONNECT_TIMEOUT),
+                Phase::Connecting(_, since) | Phase::Resolving(_, since) => {
+                    Some(since + CONNECT_TIMEOUT)
+                }
                 Phase::Open {
                     since,
                     attached: false,
@@ -201,13 +202,13 @@ impl Server {
                 self.begin_resolve(i);
             }
             Phase::Waiting(at) if *at <= now => self.begin_resolve(i),
-            Phase::Resolving(rx) => match rx.try_recv() {
-                Ok(Ok(addrs)) => self.begin_connect(i, addrs, now),
-                Ok(Err(e)) => self.link_failed(i, &format!("cannot resolve: {e}"), now),
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    self.link_failed(i, "the resolver thread ended", now)
+            Phase::Resolving(lookup, since) => match lookup.answer() {
+                Some(Ok(addrs)) => self.begin_connect(i, addrs, now),
+                Some(Err(e)) => self.link_failed(i, &format!("cannot resolve: {e}"), now),
+                None if now.duration_since(*since) >= CONNECT_TIMEOUT => {
+                    self.link_failed(i, "no answer from the resolver", now)
                 }
+                None => {}
             },
             Phase::Connecting(_, since) if now.duration_since(*since) >= CONNECT_TIMEOUT => {
                 self.link_failed(i, "connect timed out", now)
@@ -247,9 +248,9 @@ impl Server {
             l.probe = (None, None);
             return;
         }
-        if let Some(rx) = &l.probe.1 {
-            match rx.try_recv() {
-                Ok(true) => {
+        if let Some(lookup) = &l.probe.1 {
+            match lookup.answer() {
+                Some(Ok(_)) => {
                     let main = l.bridge.main_address();
                     log::info!(
                         "bridge {}: the main address {}:{} answers again: moving back",
@@ -267,8 +268,8 @@ impl Server {
                     l.bridge.back_to_main();
                     l.phase = Phase::Waiting(now);
                 }
-                Ok(false) | Err(mpsc::TryRecvError::Disconnected) => l.probe.1 = None,
-                Err(mpsc::TryRecvError::Empty) => {}
+                Some(Err(_)) => l.probe.1 = None,
+                None => {}
             }
             return;
         }
@@ -277,25 +278,7 @@ impl Server {
             Some(at) if at <= now => {
                 l.probe.0 = Some(now + PROBE_INTERVAL);
                 let main = l.bridge.main_address().clone();
-                let (tx, rx) = mpsc::channel();
-                let shared = Arc::clone(&self.shared);
-                let spawned = std::thread::Builder::new()
-                    .name("sol-probe".into())
-                    .stack_size(64 * 1024)
-                    .spawn(move || {
-                        let answers = (main.host.as_str(), main.port)
-                            .to_socket_addrs()
-                            .ok()
-                            .and_then(|mut a| a.next())
-                            .is_some_and(|a| {
-                                std::net::TcpStream::connect_timeout(&a, PROBE_INTERVAL).is_ok()
-                            });
-                        let _ = tx.send(answers);
-                        let _ = shared.waker.wake();
-                    });
-                if spawned.is_ok() {
-                    l.probe.1 = Some(rx);
-                }
+                l.probe.1 = Lookup::start(main, true, &self.shared).ok();
             }
             Some(_) => {}
         }
@@ -304,20 +287,8 @@ impl Server {
     /// Starts resolving bridge `i`'s current address on a helper thread.
     fn begin_resolve(&mut self, i: usize) {
         let address = self.links.links[i].bridge.address().clone();
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::clone(&self.shared);
-        let spawned = std::thread::Builder::new()
-            .name("sol-resolve".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let found = (address.host.as_str(), address.port)
-                    .to_socket_addrs()
-                    .map(Iterator::collect);
-                let _ = tx.send(found);
-                let _ = shared.waker.wake();
-            });
-        self.links.links[i].phase = match spawned {
-            Ok(_) => Phase::Resolving(rx),
+        self.links.links[i].phase = match Lookup::start(address, false, &self.shared) {
+            Ok(lookup) => Phase::Resolving(lookup, Instant::now()),
             Err(e) => {
                 log::warn!("bridge: cannot start a resolver thread: {e}");
                 Phase::Waiting(Instant::now() + Duration::from_secs(1))
@@ -627,6 +598,51 @@ impl Server {
                 });
             }
         }
+    }
+}
+
+/// A name resolved (and, for a probe, connected to) on a short-lived thread, because
+/// `getaddrinfo` and a blocking connect would stall the reactor; the answer waits in a
+/// shared slot, and the reactor's waker says it is there.
+pub(super) struct Lookup(Arc<Mutex<Option<io::Result<Vec<SocketAddr>>>>>);
+
+impl Lookup {
+    /// Starts looking `address` up; with `probe`, the answer is an error unless its
+    /// first address also accepts a TCP connection within [`PROBE_INTERVAL`].
+    fn start(
+        address: crate::config::BridgeAddress,
+        probe: bool,
+        shared: &Arc<Shared>,
+    ) -> io::Result<Lookup> {
+        let slot = Arc::new(Mutex::new(None));
+        let (answer, shared) = (Arc::clone(&slot), Arc::clone(shared));
+        std::thread::Builder::new()
+            .name("sol-resolve".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut found: io::Result<Vec<SocketAddr>> = (address.host.as_str(), address.port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect);
+                if let (true, Ok(addrs)) = (probe, &found) {
+                    let first = addrs.first().ok_or(io::ErrorKind::NotFound);
+                    if let Err(e) = first
+                        .map_err(io::Error::from)
+                        .and_then(|a| std::net::TcpStream::connect_timeout(a, PROBE_INTERVAL))
+                    {
+                        found = Err(e);
+                    }
+                }
+                if let Ok(mut slot) = answer.lock() {
+                    *slot = Some(found);
+                }
+                let _ = shared.waker.wake();
+            })?;
+        Ok(Lookup(slot))
+    }
+
+    /// The answer, once there (taken).
+    fn answer(&self) -> Option<io::Result<Vec<SocketAddr>>> {
+        self.0.lock().ok()?.take()
     }
 }
 

@@ -253,7 +253,7 @@ impl Server {
     ///
     /// Fails if a listener cannot be bound for a reason other than its address not being
     /// available yet (`EADDRINUSE`, `EACCES`, ...), or if no listener is bound or waiting.
-    pub fn new(config: Config) -> io::Result<Server> {
+    pub fn new(mut config: Config) -> io::Result<Server> {
         let auth = load_auth(&config)
             .map_err(|errors| io::Error::new(io::ErrorKind::InvalidData, errors.join("; ")))?;
         // Built when the configuration was parsed: a bad certificate failed that.
@@ -322,7 +322,7 @@ impl Server {
         let size = size.min(MAX_POOL - config.bridges.len());
         let fixed = FixedSettings::of(&config);
         let websockets = websocket_listeners(&config);
-        let links = bridges::Links::new(&config, size);
+        let links = bridges::Links::new(std::mem::take(&mut config.bridges), size);
         let mut limits = config.limits;
         // Each bridge owns a slot of the core after the pool's (its mio token too), and
         // its outbox's caps hold from the store's restore on.
