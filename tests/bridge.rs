@@ -289,3 +289,41 @@ fn with_round_robin_false_the_bridge_moves_back_to_the_main_address_when_it_answ
     publish_seq(&device, 0..3);
     assert_eq!(receive_seq(&central, 3), [0, 1, 2]);
 }
+
+#[test]
+fn bind_address_and_outgoing_retain_false() {
+    let upstream = common::start(|_| {});
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let local = common::start(|c| {
+        let mut b = bridge("b1", &[upstream.tcp()], &topics, BridgeProtocol::V311);
+        b.bind_address = Some("127.0.0.1".parse().expect("an address"));
+        b.outgoing_retain = false;
+        c.bridges.push(b);
+    });
+    let here = local.tcp();
+    wait_up(here, "b1");
+    let central = client(upstream.tcp(), "central", true);
+    central.connack();
+    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    device
+        .client
+        .publish("data/r", QoS::AtLeastOnce, true, "kept here")
+        .expect("publish");
+    assert_eq!(central.publish().topic, "data/r");
+    // A late subscriber upstream gets no retained message: the flag was cleared on the
+    // way. (Its own marker, published after it subscribed, comes first.)
+    let late = client(upstream.tcp(), "late", true);
+    late.connack();
+    subscribe(&late, "data/r", QoS::AtLeastOnce);
+    late.client
+        .publish("data/r", QoS::AtLeastOnce, false, "marker")
+        .expect("publish");
+    assert_eq!(next(&late).1, b"marker", "nothing was retained upstream");
+    let here_late = client(here, "here-late", true);
+    here_late.connack();
+    subscribe(&here_late, "data/r", QoS::AtLeastOnce);
+    let p = here_late.publish();
+    assert!(p.retain && &p.payload[..] == b"kept here", "but it is here");
+}
