@@ -236,8 +236,14 @@ cargo_for() {
                 # cross/discard.ld drops what the linker keeps but nothing reads: the C
                 # parts' unwind tables (17 KB on mipsel, 20 KB on aarch64) and MIPS's
                 # .pdr (150 KB on mipsel).
+                # -Zlocation-detail=none: a panic still prints its message, but its
+                # location as `<redacted>` (no file names, lines, columns in the binary).
+                # -Zfmt-debug=shallow: a derived Debug prints the type or variant name
+                # only (Sol logs fieldless enums and strings with {:?}; the bridge's TLS
+                # client made room for both necessary: docs/embedded.md). Tests (the
+                # `test` subcommand) are built without either.
                 features=(-Zbuild-std-features=optimize_for_size
-                    --config "target.$t.rustflags=['-C', 'force-unwind-tables=no', '-C', 'link-arg=-Wl,-T,$ROOT/cross/discard.ld']")
+                    --config "target.$t.rustflags=['-C', 'force-unwind-tables=no', '-C', 'link-arg=-Wl,-T,$ROOT/cross/discard.ld', '-Z', 'location-detail=none', '-Z', 'fmt-debug=shallow']")
             fi
             RUSTUP_TOOLCHAIN=$NIGHTLY cargo-zigbuild "$sub" --locked -Zbuild-std=std,panic_abort \
                 "${features[@]}" --target "$t" "$@"

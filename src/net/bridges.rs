@@ -304,6 +304,9 @@ impl Server {
             return self.link_failed(i, "the name has no address", now);
         };
         let opened = upstream::connect(addr, cfg.bind_address).and_then(|tcp| {
+            // Small packets waiting for acknowledgements: Nagle's algorithm would hold
+            // each behind the upstream's delayed ACK.
+            tcp.set_nodelay(true)?;
             let mut stream = wrap(cfg, &l.bridge.address().host, tcp)?;
             let token = Token(self.links.base + i);
             self.poll.registry().register(

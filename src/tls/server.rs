@@ -204,7 +204,7 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => io.to_string(),
         rustls::pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind".into(),
-        other => format!("{other:?}"),
+        other => other.to_string(),
     }
 }
 
