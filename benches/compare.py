@@ -187,10 +187,10 @@ def table(results, names, scenarios):
     return columns(header, rows)
 
 
-def columns(header, rows):
-    """`rows` under `header`, the first two columns left-aligned, the others right-aligned."""
+def columns(header, rows, left=2):
+    """`rows` under `header`, the first `left` columns left-aligned, the others right-aligned."""
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -213,9 +213,12 @@ class Broker:
             f.write(text)
         return path
 
-    def start(self, limits=None, tls=None, ws=False):
+    def start(self, limits=None, tls=None, ws=False, port=None):
+        """`port`: listen there (a restart on the same address, for brokers whose
+        configuration names the port) rather than on a port free a moment ago."""
+        fixed = port
         for _attempt in range(5):
-            port = free_port()
+            port = fixed or free_port()
             self.conf = self.write_conf(port, limits, tls, ws)
             logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
             proc = subprocess.Popen(self._command(self.conf), stdout=logf, stderr=logf,
@@ -495,10 +498,12 @@ def cpu_window(duration):
     return during
 
 
-def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None, ws=False):
+def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None, ws=False, setup=None):
     """Runs sol-load with `gen_args` against a fresh `broker` and samples the broker; with
     `tls` (a `Certs`), over TLS: the broker's listener and every sol-load connection; with
     `ws`, over WebSockets (`protocol websockets`, `sol-load --websocket`), on TLS or not.
+    `setup(port)`, if given, runs once the broker listens and before sol-load starts (e.g.
+    waits until a bridge is up); it raises RuntimeError to fail the run.
 
     Once sol-load says `ready` (set-up done, measured phase begun), `during(pid, base)` runs
     and returns broker-side fields (`base` is the broker's sample before sol-load started).
@@ -513,6 +518,8 @@ def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=N
         gen_args = list(gen_args) + ["--websocket"]
     gen = None
     try:
+        if setup:
+            setup(port)
         time.sleep(0.2)
         base = proc_sample(proc.pid)
         sampler = Sampler(proc.pid)

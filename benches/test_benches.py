@@ -12,6 +12,7 @@ import xml.dom.minidom
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bridge  # noqa: E402
 import compare  # noqa: E402
 import harness  # noqa: E402
 import persistence  # noqa: E402
@@ -107,6 +108,11 @@ class Table(unittest.TestCase):
         text = compare.table(self.results(), ["sol", "mosquitto"], ["fanin-q1"])
         row = next(line for line in text.splitlines() if "msg/s delivered" in line)
         self.assertEqual(row.split()[-3:], ["200", "50", "4x"])
+
+    def test_text_columns_can_all_be_left_aligned(self):
+        text = compare.columns(["check", "n"], [["short", "1"], ["longer one", "22"]], left=2)
+        self.assertEqual(text.splitlines()[2], "short       1 ")
+        self.assertEqual(compare.columns(["check", "n"], [["short", "1"]], left=1).splitlines()[2], "short  1")
 
     def test_no_ratios_without_sol(self):
         text = compare.table(self.results(), ["mosquitto"], ["fanin-q1"])
@@ -304,6 +310,113 @@ class Persistence(unittest.TestCase):
         self.assertNotIn("listener 0 ", conf)
         self.assertIn("max_retained_messages 101000", conf)
         self.assertIn("max_queued_messages 2000", conf)
+
+
+class Bridge(unittest.TestCase):
+    def args(self, **kw):
+        a = dict(outbox_messages=2000, policy="drop_oldest", drain_timeout=120.0, qos=1, publishers=16,
+                 size=64, rate=10000.0, duration=10.0, drain=5.0)
+        a.update(kw)
+        return types.SimpleNamespace(**a)
+
+    def test_both_bridges_forward_the_same_topic_with_the_same_queue_cap(self):
+        tmp = tempfile.mkdtemp()
+        sol = harness.SolBroker("sol", "/bin/true", tmp, bridge.sol_bridge_lines(
+            4242, 1, 100000, "64M", restart_timeout="2", sys_interval=1))
+        with open(sol.write_conf(0)) as f:
+            lines = f.read().splitlines()
+        self.assertLess(lines.index("sys_interval 1"), lines.index("connection up"))  # a global key
+        for line in ("address 127.0.0.1:4242", "topic bench/# out 1", "bridge_outbox_messages 100000",
+                     "bridge_outbox_bytes 64M", "bridge_outbox_policy drop_oldest", "restart_timeout 2"):
+            self.assertIn(line, lines)
+        self.assertGreater(lines.index("address 127.0.0.1:4242"), lines.index("connection up"))
+        mosq = harness.MosquittoBroker("mosquitto", "/bin/true", tmp, bridge.mosquitto_bridge_lines(4242, 0, 100000))
+        with open(mosq.write_conf(1883)) as f:
+            lines = f.read().splitlines()
+        self.assertLess(lines.index("max_queued_messages 100000"), lines.index("connection up"))
+        self.assertIn("topic bench/# out 0", lines)
+        self.assertIn(f"max_inflight_messages {harness.INFLIGHT}", lines)
+
+    def test_the_loads_differ_only_in_rate_and_subscribe_upstream_elsewhere(self):
+        flood, paced = (bridge.load_args(sc, self.args()) for sc in ("flood", "paced"))
+        self.assertEqual(flood[flood.index("--rate") + 1], "0")
+        self.assertEqual(paced[paced.index("--rate") + 1], "10000")
+        self.assertEqual([x for i, x in enumerate(flood) if i != flood.index("--rate") + 1],
+                         [x for i, x in enumerate(paced) if i != paced.index("--rate") + 1])
+        self.assertNotIn("--sub-port", flood)  # added with the upstream's port
+
+    def test_sequence_numbers_survive_the_payload_and_repeats_are_counted(self):
+        p = bridge.seq_payload(70000, 64)
+        self.assertEqual((len(p), bridge.payload_seq(p)), (64, 70000))
+        a = bridge.Arrivals()
+        for seq in (1, 2, 2, 3):
+            a.add(bridge.seq_payload(seq, 8))
+        self.assertEqual((a.seen, a.repeats), ({1, 2, 3}, 1))
+
+    def test_the_bridge_counters_are_read_from_sys_topics(self):
+        payloads = {b"$SYS/broker/connection/up/queued": b"20000", b"$SYS/broker/connection/up/dropped": b"17",
+                    b"$SYS/broker/connection/other/queued": b"5", b"$SYS/broker/connection/up/state": b"0",
+                    b"$SYS/broker/connection/up/bogus": b"1", b"$SYS/broker/connection/up/sent": b"x"}
+        self.assertEqual(bridge.connection_stats(payloads), {"queued": 20000, "dropped": 17, "state": 0})
+
+    def test_the_cap_is_reached_at_the_first_drop(self):
+        series = [{"t": t, "dropped": d} for t, d in [(1, None), (2, 5), (3, 5), (4, 9), (5, 30)]]
+        self.assertEqual(bridge.cap_reached_at(series), 4)  # 5 were dropped before the outage
+        self.assertIsNone(bridge.cap_reached_at(series[:3]))
+
+    def test_rss_flat_after_the_cap_within_the_larger_tolerance(self):
+        series = [{"t": t, "rss_kb": 4000 if t >= 20 else 3000 + 50 * t} for t in range(601)]
+        v = bridge.rss_check(series, 20, 600, pct=5, kib=512)
+        self.assertTrue(v["ok"], v)
+        self.assertEqual((v["ref_kb"], v["peak_kb"], v["window_s"], v["allowed_kb"]), (4000, 4000, 30, 512))
+        series[400]["rss_kb"] = 4600  # one sample beyond 512 KiB fails it
+        self.assertFalse(bridge.rss_check(series, 20, 600, pct=5, kib=512)["ok"])
+        big = [{"t": t, "rss_kb": 100000 if t < 100 else 104000} for t in range(601)]
+        self.assertTrue(bridge.rss_check(big, 0, 600, pct=5, kib=512)["ok"])  # 5 % of 100 MiB
+        self.assertFalse(bridge.rss_check(big[:1], 0, 1, pct=5, kib=512)["ok"])  # no sample after
+
+    def test_the_policy_names_which_messages_are_lost(self):
+        # 1000 offered during the outage from #500, outbox 100: drop_oldest keeps #1400..#1499.
+        oldest = list(range(500, 1400))
+        self.assertTrue(bridge.policy_check("drop_oldest", oldest, 500, 1500, 100, 5)[0])
+        self.assertFalse(bridge.policy_check("refuse_new", oldest, 500, 1500, 100, 5)[0])
+        newest = list(range(600, 1500))
+        self.assertTrue(bridge.policy_check("refuse_new", newest, 500, 1500, 100, 5)[0])
+        self.assertFalse(bridge.policy_check("drop_oldest", newest, 500, 1500, 100, 5)[0])
+        self.assertFalse(bridge.policy_check("drop_oldest", [3] + oldest, 500, 1500, 100, 5)[0])  # before
+        self.assertFalse(bridge.policy_check("drop_oldest", [], 500, 1500, 100, 5)[0])  # no drop at all?
+
+    def outage_run(self, **kw):
+        o = {"t_cap": 20.0, "queued_max": 2000, "rss": {"ok": True, "ref_kb": 4000, "peak_kb": 4010,
+                                                        "growth_kb": 10, "allowed_kb": 512},
+             "peak_rss_kb": 4100, "offered_outage": 12000, "dropped": 10000, "lost_seqs": list(range(1000, 11000)),
+             "seq_stop": 1000, "seq_end": 13000, "offered": 14000, "delivered": 4000, "drain_s": 3.0,
+             "delivered_after": 2000}
+        o.update(kw)
+        return {name: ok for name, _m, _e, ok in bridge.outage_verdict(o, self.args(), 60 << 20)}
+
+    def test_an_outage_passes_when_every_check_does(self):
+        self.assertTrue(all(self.outage_run().values()))
+
+    def test_an_outage_fails_on_each_broken_promise(self):
+        for change, check in [({"queued_max": 2100}, "most messages queued"),
+                              ({"dropped": 9000, "delivered": 5000}, "dropped (counted)"),
+                              ({"delivered": 3990}, "acknowledged, not delivered, not counted"),
+                              ({"drain_s": None}, "outbox drained after the upstream came back"),
+                              ({"peak_rss_kb": 70000}, "peak RSS"),
+                              ({"t_cap": None}, "outbox cap reached")]:
+            verdict = self.outage_run(**change)
+            self.assertFalse(verdict[check], change)
+
+    def test_the_throughput_table_puts_sol_over_mosquitto(self):
+        results = [{"broker": b, "scenario_name": "paced", "recv_rate": v, "cpu_s_per_m": c}
+                   for b, v, c in [("sol", 9000, 4), ("sol", 10000, 5), ("sol", 9500, 6), ("mosquitto", 5000, 10)]]
+        text = bridge.tp_table(results, ["paced"])
+        row = next(line for line in text.splitlines() if "delivered upstream" in line)
+        self.assertEqual(row.split()[-3:], ["9,500", "5,000", "1.9x"])
+        row = next(line for line in text.splitlines() if "CPU s/M" in line)
+        self.assertEqual(row.split()[-3:], ["5", "10", "0.5x"])
+        self.assertNotIn("duplicates", text)  # no run measured them
 
 
 if __name__ == "__main__":

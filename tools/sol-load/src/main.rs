@@ -10,6 +10,9 @@
 //! both so one can see it was not the bottleneck. A line `ready N` goes to stderr once the
 //! N connections are set up and the measured phase starts.
 //!
+//! With `--sub-port PORT` the subscribers connect to another broker on the same host as
+//! the publishers (the upstream of a bridge the publishers feed, `benches/bridge.py`).
+//!
 //! With `--tls-ca FILE` every connection is TLS (rustls with the ring provider, TLS 1.3 or
 //! 1.2 as the broker chooses), trusting that CA only; see [`tls`].
 //!
@@ -49,6 +52,10 @@ struct Args {
     /// broker port
     #[argh(option, short = 'p')]
     port: u16,
+    /// subscribers connect to this port on --host instead of --port (e.g. the upstream of
+    /// a bridge the publishers feed)
+    #[argh(option)]
+    sub_port: Option<u16>,
     /// connect with TLS, trusting the CA certificate(s) in this PEM file only
     #[argh(option)]
     tls_ca: Option<std::path::PathBuf>,
@@ -263,6 +270,10 @@ fn protocol(a: &Args) -> Result<mqtt::Proto, String> {
 
 fn run(a: Args) -> Result<(), String> {
     let addr = resolve(&a.host, a.port)?;
+    let sub_addr = match a.sub_port {
+        Some(port) => resolve(&a.host, port)?,
+        None => addr,
+    };
     let proto = protocol(&a)?;
     let tls = match &a.tls_ca {
         Some(ca) => Some(tls::Connector::new(
@@ -282,6 +293,10 @@ fn run(a: Args) -> Result<(), String> {
         (false, Some(_)) => return Err("--ws-path goes with --websocket".into()),
         (false, None) => None,
     };
+    if websocket.is_some() && a.sub_port.is_some() {
+        // The upgrade request names one host:port for every connection.
+        return Err("--sub-port does not go with --websocket".into());
+    }
     let nofile = raise_nofile();
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
@@ -382,6 +397,7 @@ fn run(a: Args) -> Result<(), String> {
     let connections = roles.len();
     let set = Arc::new(Settings {
         addr,
+        sub_addr,
         tls,
         websocket: websocket.clone(),
         proto: proto.clone(),
@@ -464,6 +480,9 @@ fn run(a: Args) -> Result<(), String> {
     }
     if let Some(upgrade) = &websocket {
         j.str("websocket", upgrade.path());
+    }
+    if let Some(port) = a.sub_port {
+        j.num("sub_port", port);
     }
     let errors: u64 = reports.iter().map(|r| r.errors).sum();
     let mut human = format!("{} {}", a.scenario, a.label);

@@ -51,6 +51,8 @@ pub enum Mode {
 pub struct Settings {
     /// Broker address (loopback).
     pub addr: SocketAddr,
+    /// Where the subscribers connect (`--sub-port`; otherwise `addr`).
+    pub sub_addr: SocketAddr,
     /// Wraps every connection in TLS when set (`--tls-ca`).
     pub tls: Option<Connector>,
     /// Carries every connection's MQTT bytes in WebSocket frames when set (`--websocket`).
@@ -291,7 +293,11 @@ impl Worker {
         c.writable = false;
         c.window = self.set.window;
         c.ping_every = ping_interval(self.set.keepalive);
-        match TcpStream::connect(self.set.addr)
+        let addr = match c.role {
+            Role::Subscriber(_) => self.set.sub_addr,
+            _ => self.set.addr,
+        };
+        match TcpStream::connect(addr)
             .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref(), self.set.websocket.as_ref()))
         {
             Ok(mut s) => {
@@ -994,6 +1000,7 @@ mod tests {
     fn background_filters_are_spread_over_the_connections_without_overlap() {
         let set = Settings {
             addr: "127.0.0.1:1".parse().unwrap(),
+            sub_addr: "127.0.0.1:1".parse().unwrap(),
             tls: None,
             websocket: None,
             proto: Proto::v311(),

@@ -1,7 +1,7 @@
 //! The `sol-load` binary against a Sol broker running in this process: the capabilities the
 //! scaling and soak runs rely on (background subscriptions that match nothing, persistent
 //! sessions coming back, retained messages to churning clients, a rate-limited storm, TLS
-//! and WebSocket connections) do what they claim, judged from the generator's JSON line.
+//! and WebSocket connections, subscribers on another broker) do what they claim, judged from the generator's JSON line.
 
 // The broker side of the root crate's test harness (a `sol::net::Server` on a thread).
 #[path = "../../../tests/common/server.rs"]
@@ -138,6 +138,54 @@ fn persistent_sessions_come_back_to_their_queued_messages() {
     assert!(num(&j, "connects") >= 4.0 * 3.0 + 1.0, "{j:?}");
     assert!(num(&j, "sent") > 300.0, "{j:?}");
     assert_eq!(num(&j, "lost"), 0.0, "{j:?}");
+}
+
+/// A fan-in whose publishers use `edge` and whose subscriber uses `--sub-port upstream`.
+fn split_fan_in(edge: u16, upstream: u16) -> HashMap<String, String> {
+    let upstream = upstream.to_string();
+    let args = [
+        "fan-in",
+        "--publishers",
+        "2",
+        "--qos",
+        "1",
+        "--rate",
+        "500",
+        "--duration",
+        "1",
+        "--drain",
+        "3",
+        "--sub-port",
+        &upstream,
+    ];
+    sol_load(edge, &args)
+}
+
+#[test]
+fn subscribers_on_sub_port_get_what_a_bridge_carries_there() {
+    let upstream = common::start(|_| {});
+    let up = upstream.tcp().port();
+    // Without a bridge nothing crosses: the subscriber is not on the publishers' broker.
+    let island = common::start(|_| {});
+    let j = split_fan_in(island.tcp().port(), up);
+    assert_eq!(num(&j, "sub_port"), f64::from(up));
+    assert!(num(&j, "sent") > 0.0, "{j:?}");
+    assert_eq!(num(&j, "received"), 0.0, "{j:?}");
+    // Bridged to the upstream, every message arrives there.
+    let text = format!("connection up\naddress 127.0.0.1:{up}\ntopic bench/# out 1\n");
+    let bridges = sol::config::Config::parse(&text, "test.conf")
+        .expect("a bridge block")
+        .bridges;
+    let edge = common::start(move |c| c.bridges = bridges);
+    let j = split_fan_in(edge.tcp().port(), up);
+    assert!(num(&j, "sent") > 0.0, "{j:?}");
+    assert_all_delivered(&j, 1.0);
+}
+
+#[test]
+fn sub_port_does_not_go_with_websockets() {
+    let stderr = refused(&["fan-in", "-p", "1", "--sub-port", "2", "--websocket"]);
+    assert!(stderr.contains("--sub-port"), "{stderr}");
 }
 
 #[test]
