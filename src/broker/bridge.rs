@@ -174,6 +174,25 @@ impl Broker {
         }
     }
 
+    /// Message bytes held by clients' sessions, for `max_queued_memory`: every
+    /// session's but the bridges' outboxes, which have their own caps (known by client
+    /// id from the start, so also while the store restores sessions).
+    #[inline]
+    pub(super) fn client_held_bytes(&self) -> usize {
+        let all = self.sessions.held_bytes();
+        let outboxes = &self.limits.bridge_outboxes;
+        if outboxes.is_empty() {
+            return all;
+        }
+        let held: usize = outboxes
+            .iter()
+            .filter_map(|(id, _)| self.sessions.find(id))
+            .filter_map(|sid| self.sessions.get(sid))
+            .map(Session::held_bytes)
+            .sum();
+        all - held
+    }
+
     /// The session of bridge `index`.
     fn bridge_sid(&self, index: usize) -> Option<SessionId> {
         self.bridges.get(index)?.as_ref().map(|b| b.sid)

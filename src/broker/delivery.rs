@@ -36,13 +36,14 @@ impl Broker {
         let l = &self.limits;
         let (mut max_messages, mut max_bytes) = (l.max_queued_messages, l.max_queued_bytes);
         let size = item.message.budget_size();
-        let memory_full = self.sessions.held_bytes() + size > l.max_queued_memory;
         let mut queue_qos0 = l.queue_qos0_messages;
         let Some(s) = self.sessions.get(sid) else {
             return;
         };
-        // A bridge's outbox has its own caps.
+        // A bridge's outbox has its own caps (and its own line in the memory ceiling):
+        // max_queued_memory neither applies to it nor counts it.
         let bridge = s.bridge();
+        let memory_full = bridge.is_none() && self.client_held_bytes() + size > l.max_queued_memory;
         if let Some(o) = bridge.and_then(|b| self.bridge_outbox(b)) {
             (max_messages, max_bytes, queue_qos0) = (o.max_messages, o.max_bytes, o.queue_qos0);
         }

@@ -288,21 +288,23 @@ impl Broker {
         entries: Vec<StoredEntry>,
     ) -> (Vec<Inflight>, Vec<Queued>, usize) {
         let l = &self.limits;
-        let (max_messages, max_bytes, queue_qos0) =
+        // A bridge's outbox has its own caps, and max_queued_memory does not count it.
+        let (max_messages, max_bytes, queue_qos0, max_memory) =
             match l.bridge_outboxes.iter().find(|(id, _)| &**id == client_id) {
-                Some((_, o)) => (o.max_messages, o.max_bytes, o.queue_qos0),
+                Some((_, o)) => (o.max_messages, o.max_bytes, o.queue_qos0, usize::MAX),
                 None => (
                     l.max_queued_messages,
                     l.max_queued_bytes,
                     l.queue_qos0_messages,
+                    l.max_queued_memory,
                 ),
             };
-        let mut memory = self.sessions.held_bytes();
+        let mut memory = self.client_held_bytes();
         let (mut inflight, mut queue, mut queued_bytes, mut dropped) =
             (Vec::new(), Vec::new(), 0usize, 0usize);
         for e in entries {
             let size = e.message.as_ref().map_or(0, Message::budget_size);
-            if memory + size > l.max_queued_memory {
+            if memory.saturating_add(size) > max_memory {
                 dropped += 1;
                 continue;
             }

@@ -192,3 +192,41 @@ fn a_restored_outbox_keeps_its_own_caps_not_the_clients() {
         "a client's is max_queued_messages"
     );
 }
+
+#[test]
+fn max_queued_memory_neither_caps_nor_counts_an_outbox() {
+    let filters = [("L/#".to_string(), Q1)];
+    let o = outbox(1000, true);
+    let mut h = Harness::with(Limits {
+        max_queued_memory: 200,
+        bridge_outboxes: vec![("local.gw.b1".into(), o)],
+        ..Limits::default()
+    });
+    let local = BridgeLocal {
+        client_id: "local.gw.b1",
+        username: None,
+        clean: false,
+        outbox: o,
+        filters: &filters,
+    };
+    h.broker.bridge_session(0, &local, h.now);
+    h.open(1, "publisher", true);
+    // A parked client session, to see what max_queued_memory leaves it.
+    h.open(2, "parked", false);
+    h.send(2, subscribe(1, &[("L/#", Q1)]));
+    h.take(2);
+    h.broker.closed(2, CloseReason::SocketError, h.now);
+    h.effects();
+    publish_n(&mut h, 20);
+    let counts = h.broker.bridge_counts(0);
+    assert_eq!(
+        (counts.queued, counts.dropped),
+        (20, 0),
+        "the outbox's own caps"
+    );
+    let parked = h.broker.client_held_bytes();
+    assert!(
+        parked > 0 && parked <= 200,
+        "the client's queue: {parked} B, within the cap"
+    );
+}
