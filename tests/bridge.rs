@@ -23,12 +23,8 @@ fn forwards_both_ways(up: SocketAddr, protocol: BridgeProtocol) {
     let here = local.tcp();
     wait_up(here, "b1");
 
-    let central = client(up, "central", true);
-    central.connack();
-    subscribe(&central, "site1/sensors/#", QoS::ExactlyOnce);
-    let device = client(here, "device", true);
-    device.connack();
-    subscribe(&device, "cmd/#", QoS::ExactlyOnce);
+    let central = subscribed(up, "central", "site1/sensors/#", QoS::ExactlyOnce);
+    let device = subscribed(here, "device", "cmd/#", QoS::ExactlyOnce);
 
     for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
         .into_iter()
@@ -102,12 +98,8 @@ fn does_not_echo(up: SocketAddr, protocol: BridgeProtocol) {
     let local = common::start(|c| c.bridges.push(bridge("b1", &[up], &topics, protocol)));
     let here = local.tcp();
     wait_up(here, "b1");
-    let a = client(here, "a", true);
-    a.connack();
-    subscribe(&a, "chat/#", QoS::AtLeastOnce);
-    let b = client(up, "b", true);
-    b.connack();
-    subscribe(&b, "chat/#", QoS::AtLeastOnce);
+    let a = subscribed(here, "a", "chat/#", QoS::AtLeastOnce);
+    let b = subscribed(up, "b", "chat/#", QoS::AtLeastOnce);
     a.client
         .publish("chat/1", QoS::AtLeastOnce, false, "from a")
         .expect("publish");
@@ -155,13 +147,15 @@ fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns
     assert_eq!(got, (0..200).collect::<Vec<_>>(), "all of them, in order");
 }
 
-#[test]
-fn a_full_outbox_drops_the_oldest_counts_them_and_delivers_the_rest_in_order() {
+/// 80 QoS 1 messages into an outbox of 50 while the upstream is not there, under
+/// `policy`: the 30 dropped are counted in `$SYS`; what arrives once it starts.
+fn outbox_at_cap(policy: sol::config::OutboxPolicy) -> Vec<u32> {
     let up = free_addr();
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
         let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
         b.outbox.max_messages = 50;
+        b.outbox.policy = policy;
         c.bridges.push(b);
         c.limits.sys_interval = Duration::from_secs(1);
     });
@@ -172,33 +166,20 @@ fn a_full_outbox_drops_the_oldest_counts_them_and_delivers_the_rest_in_order() {
     wait_value(here, "$SYS/broker/connection/b1/dropped", "30");
     wait_value(here, "$SYS/broker/connection/b1/queued", "50");
     let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = up.port()));
-    let central = client(upstream.tcp(), "central", true);
-    central.connack();
-    subscribe(&central, "data/#", QoS::AtLeastOnce);
-    assert_eq!(receive_seq(&central, 50), (30..80).collect::<Vec<_>>());
+    let central = subscribed(upstream.tcp(), "central", "data/#", QoS::AtLeastOnce);
+    receive_seq(&central, 50)
+}
+
+#[test]
+fn a_full_outbox_drops_the_oldest_counts_them_and_delivers_the_rest_in_order() {
+    let got = outbox_at_cap(sol::config::OutboxPolicy::DropOldest);
+    assert_eq!(got, (30..80).collect::<Vec<_>>());
 }
 
 #[test]
 fn refuse_new_keeps_the_oldest() {
-    let up = free_addr();
-    let topics = [("data/#", Direction::Out, 1, "", "")];
-    let local = common::start(|c| {
-        let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
-        b.outbox.max_messages = 50;
-        b.outbox.policy = sol::config::OutboxPolicy::RefuseNew;
-        c.bridges.push(b);
-        c.limits.sys_interval = Duration::from_secs(1);
-    });
-    let here = local.tcp();
-    let device = client(here, "device", true);
-    device.connack();
-    publish_seq(&device, 0..80);
-    wait_value(here, "$SYS/broker/connection/b1/dropped", "30");
-    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = up.port()));
-    let central = client(upstream.tcp(), "central", true);
-    central.connack();
-    subscribe(&central, "data/#", QoS::AtLeastOnce);
-    assert_eq!(receive_seq(&central, 50), (0..50).collect::<Vec<_>>());
+    let got = outbox_at_cap(sol::config::OutboxPolicy::RefuseNew);
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
 }
 
 #[test]
@@ -213,9 +194,7 @@ fn a_lazy_bridge_connects_at_its_threshold() {
         c.limits.sys_interval = Duration::from_secs(1);
     });
     let here = local.tcp();
-    let central = client(upstream.tcp(), "central", true);
-    central.connack();
-    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let central = subscribed(upstream.tcp(), "central", "data/#", QoS::AtLeastOnce);
     let device = client(here, "device", true);
     device.connack();
     publish_seq(&device, 0..4);
@@ -240,9 +219,7 @@ fn failover_to_the_second_address_when_the_first_is_down() {
     });
     let here = local.tcp();
     wait_up(here, "b1");
-    let central = client(upstream.tcp(), "central", true);
-    central.connack();
-    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let central = subscribed(upstream.tcp(), "central", "data/#", QoS::AtLeastOnce);
     let device = client(here, "device", true);
     device.connack();
     publish_seq(&device, 0..3);
@@ -302,9 +279,7 @@ fn bind_address_and_outgoing_retain_false() {
     });
     let here = local.tcp();
     wait_up(here, "b1");
-    let central = client(upstream.tcp(), "central", true);
-    central.connack();
-    subscribe(&central, "data/#", QoS::AtLeastOnce);
+    let central = subscribed(upstream.tcp(), "central", "data/#", QoS::AtLeastOnce);
     let device = client(here, "device", true);
     device.connack();
     device
@@ -314,16 +289,12 @@ fn bind_address_and_outgoing_retain_false() {
     assert_eq!(central.publish().topic, "data/r");
     // A late subscriber upstream gets no retained message: the flag was cleared on the
     // way. (Its own marker, published after it subscribed, comes first.)
-    let late = client(upstream.tcp(), "late", true);
-    late.connack();
-    subscribe(&late, "data/r", QoS::AtLeastOnce);
+    let late = subscribed(upstream.tcp(), "late", "data/r", QoS::AtLeastOnce);
     late.client
         .publish("data/r", QoS::AtLeastOnce, false, "marker")
         .expect("publish");
     assert_eq!(next(&late).1, b"marker", "nothing was retained upstream");
-    let here_late = client(here, "here-late", true);
-    here_late.connack();
-    subscribe(&here_late, "data/r", QoS::AtLeastOnce);
+    let here_late = subscribed(here, "here-late", "data/r", QoS::AtLeastOnce);
     let p = here_late.publish();
     assert!(p.retain && &p.payload[..] == b"kept here", "but it is here");
 }

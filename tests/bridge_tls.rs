@@ -8,8 +8,8 @@ mod common;
 #[path = "tls/fixtures.rs"]
 mod tls_fixtures;
 
-use common::bridge::{free_addr, next, subscribe, wait_up, wait_value};
-use common::{client, Mosquitto, SolProcess};
+use common::bridge::{free_addr, next, subscribed, wait_up, wait_value};
+use common::{Mosquitto, SolProcess};
 use rumqttc::QoS;
 use sol::config::Config;
 use std::net::SocketAddr;
@@ -43,12 +43,8 @@ struct Up {
 /// upstream on its plain listener).
 fn both_ways(here: SocketAddr, up: SocketAddr) {
     wait_up(here, "b1");
-    let central = client(up, "central", true);
-    central.connack();
-    subscribe(&central, "site/data/#", QoS::AtLeastOnce);
-    let device = client(here, "device", true);
-    device.connack();
-    subscribe(&device, "data/cmd", QoS::AtLeastOnce);
+    let central = subscribed(up, "central", "site/data/#", QoS::AtLeastOnce);
+    let device = subscribed(here, "device", "data/cmd", QoS::AtLeastOnce);
     device
         .client
         .publish("data/t", QoS::AtLeastOnce, false, "21.5")

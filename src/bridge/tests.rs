@@ -9,8 +9,7 @@ use crate::codec::{
 };
 use crate::config::Origin;
 use crate::config::{
-    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, OutboxLimits, RestartTimeout,
-    StartType, TopicMapping,
+    BridgeAddress, BridgeConfig, BridgeProtocol, Direction, RestartTimeout, StartType, TopicMapping,
 };
 use std::time::{Duration, Instant};
 
@@ -24,57 +23,38 @@ pub(crate) fn config(protocol: BridgeProtocol) -> BridgeConfig {
         remote_prefix: remote.into(),
         line: 2,
     };
-    BridgeConfig {
-        name: "b1".into(),
-        at: Origin {
+    let mut b = BridgeConfig::new(
+        "b1".into(),
+        Origin {
             file: "sol.conf".into(),
             line: 1,
         },
-        addresses: vec![
-            BridgeAddress {
-                host: "primary".into(),
-                port: 1883,
-            },
-            BridgeAddress {
-                host: "secondary".into(),
-                port: 1884,
-            },
-        ],
-        round_robin: false,
-        topics: vec![
-            topic("sensors/#", Direction::Both, "L/", "R/"),
-            topic("cmd/#", Direction::In, "", "site/"),
-            topic("logs/#", Direction::Out, "", ""),
-        ],
-        remote_clientid: "gw.b1".into(),
-        local_clientid: "local.gw.b1".into(),
-        remote_username: Some("u".into()),
-        remote_password: Some("p".into()),
-        local_username: None,
-        cleansession: false,
-        local_cleansession: false,
-        keepalive: 60,
-        restart: RestartTimeout::Backoff {
-            base: Duration::from_secs(5),
-            cap: Duration::from_secs(30),
+    );
+    b.addresses = vec![
+        BridgeAddress {
+            host: "primary".into(),
+            port: 1883,
         },
-        start_type: StartType::Automatic,
-        idle_timeout: Duration::from_secs(60),
-        threshold: 10,
-        notifications: true,
-        notification_topic: None,
-        notifications_local_only: false,
-        try_private: true,
-        protocol,
-        attempt_unsubscribe: true,
-        outgoing_retain: true,
-        max_packet_size: 0,
-        receive_maximum: 0,
-        session_expiry: None,
-        bind_address: None,
-        tls: None,
-        outbox: OutboxLimits::default(),
-    }
+        BridgeAddress {
+            host: "secondary".into(),
+            port: 1884,
+        },
+    ];
+    b.topics = vec![
+        topic("sensors/#", Direction::Both, "L/", "R/"),
+        topic("cmd/#", Direction::In, "", "site/"),
+        topic("logs/#", Direction::Out, "", ""),
+    ];
+    b.remote_clientid = "gw.b1".into();
+    b.local_clientid = "local.gw.b1".into();
+    b.remote_username = Some("u".into());
+    b.remote_password = Some("p".into());
+    b.restart = RestartTimeout::Backoff {
+        base: Duration::from_secs(5),
+        cap: Duration::from_secs(30),
+    };
+    b.protocol = protocol;
+    b
 }
 
 /// Every packet in `bytes`, decoded as `version` speaks.

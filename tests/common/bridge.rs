@@ -59,6 +59,14 @@ pub fn subscribe(c: &TestClient, filter: &str, qos: QoS) {
     c.suback();
 }
 
+/// A clean-session client `id` of `addr`, subscribed to `filter` at `qos`.
+pub fn subscribed(addr: SocketAddr, id: &str, filter: &str, qos: QoS) -> TestClient {
+    let c = client(addr, id, true);
+    c.connack();
+    subscribe(&c, filter, qos);
+    c
+}
+
 /// Waits until bridge `name` of the broker at `addr` says it is up (its retained state
 /// `1`), through a client of its own.
 pub fn wait_up(addr: SocketAddr, name: &str) {
@@ -86,9 +94,7 @@ pub fn free_addr() -> SocketAddr {
 
 /// Waits until the retained `$SYS` value `topic` of the broker at `addr` is `value`.
 pub fn wait_value(addr: SocketAddr, topic: &str, value: &str) {
-    let watcher = client(addr, &format!("w-{topic}-{value}"), true);
-    watcher.connack();
-    subscribe(&watcher, topic, QoS::AtMostOnce);
+    let watcher = subscribed(addr, &format!("w-{topic}-{value}"), topic, QoS::AtMostOnce);
     watcher.wait_for(&format!("{topic} = {value}"), |p| match p {
         Packet::Publish(p) if p.topic == topic && &p.payload[..] == value.as_bytes() => Some(()),
         _ => None,

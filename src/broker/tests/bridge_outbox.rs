@@ -17,11 +17,9 @@ fn outbox(max_messages: usize, drop_oldest: bool) -> BridgeOutbox {
     }
 }
 
-/// A harness with bridge 0 (outbox `o`, subscribed to `L/#` at QoS 1) and a publisher
-/// on connection 1.
-fn bridged(o: BridgeOutbox) -> Harness {
-    let mut h = Harness::new();
-    let filters = [("L/#".to_string(), Q1)];
+/// Sets up bridge 0 `local.gw.b1` with outbox `o`, subscribed to `filter` at QoS 1.
+fn set_up(h: &mut Harness, o: BridgeOutbox, filter: &str) {
+    let filters = [(filter.to_string(), Q1)];
     let local = BridgeLocal {
         client_id: "local.gw.b1",
         username: None,
@@ -30,6 +28,13 @@ fn bridged(o: BridgeOutbox) -> Harness {
         filters: &filters,
     };
     h.broker.bridge_session(0, &local, h.now);
+}
+
+/// A harness with bridge 0 (outbox `o`, subscribed to `L/#` at QoS 1) and a publisher
+/// on connection 1.
+fn bridged(o: BridgeOutbox) -> Harness {
+    let mut h = Harness::new();
+    set_up(&mut h, o, "L/#");
     h.open(1, "publisher", true);
     h
 }
@@ -145,15 +150,7 @@ fn a_restart_keeps_the_outbox_and_its_subscriptions_are_the_configured_ones() {
     let mut h = bridged(outbox(100, true));
     publish_n(&mut h, 2);
     // The configuration changed: L/# is gone, M/# is new; what waited stays.
-    let filters = [("M/#".to_string(), Q1)];
-    let local = BridgeLocal {
-        client_id: "local.gw.b1",
-        username: None,
-        clean: false,
-        outbox: outbox(100, true),
-        filters: &filters,
-    };
-    h.broker.bridge_session(0, &local, h.now);
+    set_up(&mut h, outbox(100, true), "M/#");
     assert_eq!(h.broker.bridge_counts(0).queued, 2);
     h.send(1, publish("L/t", b"late", Q1, false, Some(9)));
     h.send(1, publish("M/t", b"new", Q1, false, Some(10)));
@@ -195,21 +192,13 @@ fn a_restored_outbox_keeps_its_own_caps_not_the_clients() {
 
 #[test]
 fn max_queued_memory_neither_caps_nor_counts_an_outbox() {
-    let filters = [("L/#".to_string(), Q1)];
     let o = outbox(1000, true);
     let mut h = Harness::with(Limits {
         max_queued_memory: 200,
         bridge_outboxes: vec![("local.gw.b1".into(), o)],
         ..Limits::default()
     });
-    let local = BridgeLocal {
-        client_id: "local.gw.b1",
-        username: None,
-        clean: false,
-        outbox: o,
-        filters: &filters,
-    };
-    h.broker.bridge_session(0, &local, h.now);
+    set_up(&mut h, o, "L/#");
     h.open(1, "publisher", true);
     // A parked client session, to see what max_queued_memory leaves it.
     h.open(2, "parked", false);
