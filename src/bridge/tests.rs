@@ -430,3 +430,35 @@ fn a_publish_before_connack_is_handled_after_it() {
         .expect("tolerated");
     assert_eq!(seen, ["up", "cmd/early"], "the core attached first");
 }
+
+#[test]
+fn the_upstreams_server_keep_alive_replaces_the_bridges() {
+    let cfg = config(BridgeProtocol::V5);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let t0 = Instant::now();
+    let mut uplink = Uplink::new(&cfg, 20, t0);
+    let n = uplink.output().len();
+    uplink.wrote(n, t0);
+    let mut props = Vec::new();
+    Property::U16(property::SERVER_KEEP_ALIVE, 10)
+        .write(&mut props)
+        .expect("small");
+    let connack = Connack {
+        session_present: false,
+        reason: ReasonCode::SUCCESS,
+        properties: Properties::from_bytes(&props),
+    };
+    let bytes = Packet::Connack(connack)
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable");
+    uplink
+        .received(&bytes, &cfg, &bridge.mappings, &mut |_| {})
+        .expect("accepted");
+    let n = uplink.output().len();
+    uplink.wrote(n, t0);
+    uplink.tick(t0 + Duration::from_secs(10)).expect("a ping");
+    assert!(
+        packets(uplink.output(), ProtocolVersion::V5).contains(&Packet::Pingreq),
+        "pinged after 10 s, not the configured 60"
+    );
+}

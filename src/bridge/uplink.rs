@@ -218,8 +218,15 @@ impl Uplink {
                 Ok(p) => p,
                 Err(e) => break Err(format!("malformed packet from upstream: {e}")),
             };
-            if matches!(packet, Packet::Pingresp) {
-                self.ping_sent = None;
+            match packet {
+                Packet::Pingresp => self.ping_sent = None,
+                // The keep-alive the upstream asks for replaces ours [MQTT-3.2.2-21 of 5.0].
+                Packet::Connack(c) => {
+                    if let Some(secs) = c.properties.u16(property::SERVER_KEEP_ALIVE) {
+                        self.keepalive = Duration::from_secs(u64::from(secs.max(1)));
+                    }
+                }
+                _ => {}
             }
             if self.state == State::AwaitConnack && matches!(packet, Packet::Publish(_)) {
                 // aedes sends a resumed session's messages before its CONNACK under a
@@ -442,6 +449,24 @@ fn handle(
                 .u32(property::MAXIMUM_PACKET_SIZE)
                 .unwrap_or(u32::MAX)
                 .min(limit(cfg.max_packet_size));
+            // Not translated yet: a 5.0 upstream that accepts less than a topic line's
+            // QoS refuses those messages. Said once per connection, with what to do.
+            let max_qos = c
+                .properties
+                .get(property::MAXIMUM_QOS)
+                .and_then(|p| match p {
+                    Property::Byte(_, q) => Some(q),
+                    _ => None,
+                });
+            if let Some(max) = max_qos {
+                if cfg.topics.iter().any(|t| t.qos as u8 > max) {
+                    log::warn!(
+                        "bridge {}: the upstream accepts QoS {max} at most: lower the QoS of \
+                         the topic lines above it",
+                        cfg.name
+                    );
+                }
+            }
             core(ToCore::Up {
                 receive_maximum,
                 maximum_packet_size,
