@@ -33,6 +33,12 @@ pub struct FixedSettings {
     pub persistence: crate::config::Persistence,
     /// `pid_file`: written once, at start-up.
     pub pid_file: Option<std::path::PathBuf>,
+    /// The bridges (`connection` blocks; as in Mosquitto, a reload does not change
+    /// them), each without its built TLS configuration, and its TLS settings.
+    pub bridges: Vec<(
+        crate::config::BridgeConfig,
+        Option<crate::tls::UpstreamTlsSettings>,
+    )>,
 }
 
 impl FixedSettings {
@@ -45,6 +51,18 @@ impl FixedSettings {
             block_size: config.memory.block_size,
             persistence: config.persistence.clone(),
             pid_file: config.pid_file.clone(),
+            bridges: config
+                .bridges
+                .iter()
+                .map(|b| {
+                    let settings = b.tls.as_ref().map(|t| t.settings.clone());
+                    let without = crate::config::BridgeConfig {
+                        tls: None,
+                        ..b.clone()
+                    };
+                    (without, settings)
+                })
+                .collect(),
         }
     }
 
@@ -67,6 +85,9 @@ impl FixedSettings {
         }
         if self.pid_file != new.pid_file {
             changed.push("pid_file");
+        }
+        if self.bridges != new.bridges {
+            changed.push("bridge (connection)");
         }
         changed
     }
