@@ -3,6 +3,8 @@
 //! certificate: a second Sol and Debian's Mosquitto. Without the certificate the
 //! upstream refuses the handshake and the bridge stays down.
 
+#![cfg(feature = "tls")]
+
 mod common;
 #[allow(dead_code)] // its certificates and listeners; its client is rumqttc's here
 #[path = "tls/fixtures.rs"]
