@@ -49,6 +49,11 @@ impl Broker {
         }
         let online = s.conn().is_some();
         if !online && item.qos == QoS::AtMostOnce && !queue_qos0 {
+            // A bridge counts what its uplink missed (a client's offline QoS 0 is not
+            // its to miss [MQTT-3.1.2-5]).
+            if let Some(b) = bridge.and_then(|b| self.bridges.get_mut(b)?.as_mut()) {
+                b.dropped += 1;
+            }
             return;
         }
         let refused = if memory_full {

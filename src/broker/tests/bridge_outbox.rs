@@ -219,3 +219,21 @@ fn max_queued_memory_neither_caps_nor_counts_an_outbox() {
         "the client's queue: {parked} B, within the cap"
     );
 }
+
+#[test]
+fn qos0_for_an_uplink_that_is_down_is_counted_unless_it_waits() {
+    for (queue_qos0, queued, dropped) in [(false, 0, 2), (true, 2, 0)] {
+        let mut h = bridged(BridgeOutbox {
+            queue_qos0,
+            ..outbox(100, true)
+        });
+        h.send(1, publish("L/t", b"a", Q0, false, None));
+        h.send(1, publish("L/t", b"b", Q0, false, None));
+        let counts = h.broker.bridge_counts(0);
+        assert_eq!(
+            (counts.queued, counts.dropped),
+            (queued, dropped),
+            "{queue_qos0}"
+        );
+    }
+}
