@@ -51,7 +51,9 @@ pub(super) struct Link {
     probe: (Option<Instant>, Option<Lookup>),
 }
 
-/// Where a bridge's connection is.
+/// Where a bridge's connection is. (One per bridge, at most 64: the open connection's
+/// size beside the others' does not matter, and it is the common case.)
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// Not connecting (`lazy` before its threshold, `once` after a failure, stopping).
     Idle,
@@ -73,6 +75,8 @@ enum Phase {
         active: Instant,
         /// When the connection was opened (CONNACK must come within the timeout).
         since: Instant,
+        /// When the keep-alive is due to be looked at ([`Uplink::tick`]).
+        tick_at: Instant,
     },
 }
 
@@ -106,12 +110,9 @@ impl Links {
     }
 
     /// The nearest time a bridge has something to do.
+    /// (What depends on traffic, a lazy bridge's threshold, is checked every turn: an
+    /// idle broker with a connected bridge wakes for its keep-alive, probes and `$SYS`.)
     pub(super) fn deadline(&self) -> Option<Instant> {
-        let lazy = self
-            .links
-            .iter()
-            .any(|l| !l.bridge.starts_at_once())
-            .then(|| Instant::now() + Duration::from_secs(1));
         self.links
             .iter()
             .filter_map(|l| match l.phase {
@@ -124,11 +125,16 @@ impl Links {
                     attached: false,
                     ..
                 } => Some(since + CONNECT_TIMEOUT),
-                Phase::Open { .. } => Some(Instant::now() + Duration::from_secs(1)),
+                Phase::Open {
+                    tick_at, active, ..
+                } => {
+                    let idle =
+                        (!l.bridge.starts_at_once()).then(|| active + l.bridge.config.idle_timeout);
+                    [Some(tick_at), idle, l.probe.0].into_iter().flatten().min()
+                }
                 _ => None,
             })
             .chain(self.stats_at)
-            .chain(lazy)
             .min()
     }
 }
@@ -220,7 +226,12 @@ impl Server {
             } if now.duration_since(*since) >= CONNECT_TIMEOUT => {
                 self.link_failed(i, "no CONNACK from the upstream", now)
             }
-            Phase::Open { uplink, active, .. } => {
+            Phase::Open {
+                uplink,
+                active,
+                tick_at,
+                ..
+            } => {
                 if lazy && uplink.is_up() && now.duration_since(*active) >= idle_timeout {
                     log::info!("bridge {}: idle: disconnecting", l.bridge.config.name);
                     uplink.disconnect();
@@ -230,7 +241,10 @@ impl Server {
                     return;
                 }
                 match uplink.tick(now) {
-                    Ok(_) => self.write_link(i, now),
+                    Ok(next) => {
+                        *tick_at = next;
+                        self.write_link(i, now);
+                    }
                     Err(why) => return self.link_failed(i, &why, now),
                 }
                 self.probe_main(i, now);
@@ -356,6 +370,7 @@ impl Server {
                 attached: false,
                 active: now,
                 since: now,
+                tick_at: now,
             };
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
