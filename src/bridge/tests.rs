@@ -4,8 +4,8 @@
 use super::uplink::{ToCore, Uplink};
 use super::Bridge;
 use crate::codec::{
-    self, encode_subscribe, property, Ack, Connack, Packet, Properties, Property, ProtocolVersion,
-    Publish, QoS, ReasonCode, Suback,
+    self, property, Ack, Connack, Packet, Properties, Property, ProtocolVersion, Publish, QoS,
+    ReasonCode, Suback,
 };
 use crate::config::Origin;
 use crate::config::{
@@ -110,6 +110,20 @@ fn connected(cfg: &BridgeConfig) -> Uplink {
     uplink
 }
 
+/// An MQTT 5.0 CONNACK accepting the connection with the u16 property `id` = `value`.
+fn connack_with(id: u8, value: u16) -> Vec<u8> {
+    let mut props = Vec::new();
+    Property::U16(id, value).write(&mut props).expect("small");
+    let connack = Connack {
+        session_present: false,
+        reason: ReasonCode::SUCCESS,
+        properties: Properties::from_bytes(&props),
+    };
+    Packet::Connack(connack)
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable")
+}
+
 #[test]
 fn connect_carries_the_bridge_identity_and_a_will_of_state_zero() {
     let cfg = config(BridgeProtocol::V311);
@@ -135,18 +149,7 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
     let mut uplink = Uplink::new(&cfg, 20, now);
     let n = uplink.output().len();
     uplink.wrote(n, now);
-    let mut props = Vec::new();
-    Property::U16(property::RECEIVE_MAXIMUM, 5)
-        .write(&mut props)
-        .expect("small");
-    let connack = Connack {
-        session_present: false,
-        reason: ReasonCode::SUCCESS,
-        properties: Properties::from_bytes(&props),
-    };
-    let bytes = Packet::Connack(connack)
-        .to_vec(ProtocolVersion::V5)
-        .expect("encodable");
+    let bytes = connack_with(property::RECEIVE_MAXIMUM, 5);
     let mut window = 0;
     uplink
         .received(&bytes, &cfg, &bridge.mappings, &mut |ev| {
@@ -382,22 +385,6 @@ fn start_type_once_gives_up_after_a_failure() {
 }
 
 #[test]
-fn subscribe_encoding_is_the_codecs() {
-    // The uplink's SUBSCRIBE is the codec's own encoder: a guard that no second one
-    // appears here.
-    let mut out = Vec::new();
-    encode_subscribe(
-        ProtocolVersion::V311,
-        2,
-        Properties::NONE,
-        &[("a", QoS::AtMostOnce)],
-        &mut out,
-    )
-    .expect("small");
-    assert!(!out.is_empty());
-}
-
-#[test]
 fn a_publish_before_connack_is_handled_after_it() {
     // aedes does this when a resumed session has messages under a stream.
     let cfg = config(BridgeProtocol::V311);
@@ -439,18 +426,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
     let mut uplink = Uplink::new(&cfg, 20, t0);
     let n = uplink.output().len();
     uplink.wrote(n, t0);
-    let mut props = Vec::new();
-    Property::U16(property::SERVER_KEEP_ALIVE, 10)
-        .write(&mut props)
-        .expect("small");
-    let connack = Connack {
-        session_present: false,
-        reason: ReasonCode::SUCCESS,
-        properties: Properties::from_bytes(&props),
-    };
-    let bytes = Packet::Connack(connack)
-        .to_vec(ProtocolVersion::V5)
-        .expect("encodable");
+    let bytes = connack_with(property::SERVER_KEEP_ALIVE, 10);
     uplink
         .received(&bytes, &cfg, &bridge.mappings, &mut |_| {})
         .expect("accepted");
@@ -461,4 +437,55 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
         packets(uplink.output(), ProtocolVersion::V5).contains(&Packet::Pingreq),
         "pinged after 10 s, not the configured 60"
     );
+}
+
+#[test]
+fn more_than_max_early_before_connack_ends_the_connection() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let payload = vec![0u8; 60 * 1024];
+    let publish = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "site/cmd/early",
+        packet_id: None,
+        properties: Properties::NONE,
+        payload: &payload,
+    };
+    let one = Packet::Publish(publish)
+        .to_vec(ProtocolVersion::V311)
+        .expect("encodable");
+    let fits = super::uplink::MAX_EARLY / one.len();
+    for _ in 0..fits {
+        uplink
+            .received(&one, &cfg, &bridge.mappings, &mut |_| {})
+            .expect("kept while within MAX_EARLY");
+    }
+    let err = uplink
+        .received(&one, &cfg, &bridge.mappings, &mut |_| {})
+        .expect_err("one more is too much");
+    assert!(err.contains("before CONNACK"), "{err}");
+}
+
+#[test]
+fn the_uplink_takes_no_more_of_the_outbox_once_its_output_is_at_high_water() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = connected(&cfg);
+    let frame = core_publish("L/sensors/t1", 1, &[0; 1000], false);
+    let frames: Vec<u8> = frame
+        .iter()
+        .copied()
+        .cycle()
+        .take(frame.len() * 100)
+        .collect();
+    let took = uplink.from_core(&frames, &cfg, &bridge.mappings, &mut Vec::new());
+    assert!(
+        took < frames.len(),
+        "the socket did not drain: the rest waits in the core"
+    );
+    let high = super::uplink::OUTPUT_HIGH_WATER;
+    assert!(uplink.output().len() >= high && uplink.output().len() < high + frame.len() + 64);
 }

@@ -29,7 +29,7 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 pub const MAX_INCOMING_PACKET: usize = 16 << 20;
 
 /// Most bytes of PUBLISHes kept when an upstream sends them before its CONNACK.
-const MAX_EARLY: usize = 256 * 1024;
+pub(crate) const MAX_EARLY: usize = 256 * 1024;
 
 /// What the uplink hands to the core.
 #[derive(Debug)]

@@ -43,7 +43,10 @@ impl Broker {
         // A bridge's outbox has its own caps (and its own line in the memory ceiling):
         // max_queued_memory neither applies to it nor counts it.
         let bridge = s.bridge();
-        let memory_full = bridge.is_none() && self.client_held_bytes() + size > l.max_queued_memory;
+        // The total first: the outboxes are subtracted (hash lookups) only near the cap.
+        let memory_full = bridge.is_none()
+            && self.sessions.held_bytes() + size > l.max_queued_memory
+            && self.client_held_bytes() + size > l.max_queued_memory;
         if let Some(o) = bridge.and_then(|b| self.bridge_outbox(b)) {
             (max_messages, max_bytes, queue_qos0) = (o.max_messages, o.max_bytes, o.queue_qos0);
         }
