@@ -410,10 +410,17 @@ pub fn acknowledge_unsent(id: u16, qos: QoS, core: &mut dyn FnMut(Packet<'_>)) {
 }
 
 /// Appends `packet`, encoded for `version`, to `out`.
+/// Encoded in place at the end of `out` (no buffer per packet: every bridged message
+/// comes through here).
 fn put(out: &mut Vec<u8>, packet: &Packet<'_>, version: ProtocolVersion) {
-    match packet.to_vec(version) {
-        Ok(bytes) => out.extend_from_slice(&bytes),
-        Err(e) => log::warn!("bridge: packet not encodable for the upstream: {e}"),
+    let start = out.len();
+    let written = packet.encoded_len(version).and_then(|len| {
+        out.resize(start + len, 0);
+        packet.encode(version, &mut out[start..])
+    });
+    if let Err(e) = written {
+        out.truncate(start);
+        log::warn!("bridge: packet not encodable for the upstream: {e}");
     }
 }
 

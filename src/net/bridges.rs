@@ -36,6 +36,9 @@ pub(super) struct Links {
     pub(super) links: Vec<Link>,
     /// When the `$SYS` counters are published next (with `sys_interval`).
     pub(super) stats_at: Option<Instant>,
+    /// The core's frames for a bridge, copied to be translated: one buffer, reused
+    /// (at most [`CORE_OUTPUT_CHUNK`] plus a frame).
+    frames: Vec<u8>,
 }
 
 /// One bridge and its connection.
@@ -101,6 +104,7 @@ impl Links {
             base,
             links,
             stats_at: None,
+            frames: Vec::new(),
         }
     }
 
@@ -475,7 +479,8 @@ impl Server {
             };
             let mut took = 0;
             if uplink.wants_core_output() && core.get().has_output(id) {
-                let mut frames = Vec::new();
+                let frames = &mut links.frames;
+                frames.clear();
                 for segment in core.get().output(id) {
                     frames.extend_from_slice(segment);
                     if frames.len() >= CORE_OUTPUT_CHUNK {
@@ -485,7 +490,7 @@ impl Server {
                 let mut unsent = Vec::new();
                 let before = uplink.sent.messages;
                 let (cfg, mappings) = (&l.bridge.config, &l.bridge.mappings);
-                took = uplink.from_core(&frames, cfg, mappings, &mut unsent);
+                took = uplink.from_core(frames, cfg, mappings, &mut unsent);
                 if uplink.sent.messages != before {
                     *active = now;
                 }
