@@ -247,7 +247,10 @@ impl Server {
                 match uplink.tick(now) {
                     Ok(next) => {
                         *tick_at = next;
-                        self.write_link(i, now);
+                        // Only a PINGREQ it just queued needs writing here.
+                        if !uplink.output().is_empty() {
+                            self.write_link(i, now);
+                        }
                     }
                     Err(why) => return self.link_failed(i, &why, now),
                 }
