@@ -298,3 +298,92 @@ fn bind_address_and_outgoing_retain_false() {
     let p = here_late.publish();
     assert!(p.retain && &p.payload[..] == b"kept here", "but it is here");
 }
+
+/// Sol bridges `a/#` out at QoS 2 (MQTT 5.0) to a Mosquitto with `config`, which
+/// disconnects a client that publishes above its `max_qos` or retained without
+/// `retain_available`; a device publishes `sent` (QoS, retain) here. Checks that a
+/// subscriber upstream gets each message at the QoS it expects (`received`), that the bridge connected once, and that the outbox drained (every
+/// message acknowledged to the core, also those the upstream acknowledges differently).
+fn through_a_limited_mosquitto(config: &str, sent: &[(QoS, bool)], received: &[QoS]) {
+    let tag = format!("bridge-{}", config.trim().replace(' ', "-"));
+    let mut upstream = Mosquitto::start(&tag, config);
+    let topics = [("a/#", Direction::Out, 2, "", "")];
+    let local = common::start(|c| {
+        let mut b = bridge("b1", &[upstream.addr], &topics, BridgeProtocol::V5);
+        // Its will is retained and QoS 1: beyond what such an upstream accepts.
+        b.notifications_local_only = true;
+        c.bridges.push(b);
+        c.limits.sys_interval = Duration::from_secs(1);
+    });
+    let here = local.tcp();
+    wait_up(here, "b1");
+    let central = subscribed(upstream.addr, "central", "a/#", QoS::ExactlyOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    for (i, &(qos, retain)) in sent.iter().enumerate() {
+        device
+            .client
+            .publish(format!("a/{i}"), qos, retain, vec![i as u8])
+            .expect("publish");
+    }
+    // Mosquitto routes a QoS 2 message at its PUBREL: a later QoS 1 one may pass it.
+    let mut got: Vec<_> = received.iter().map(|_| next(&central)).collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<_> = received
+        .iter()
+        .enumerate()
+        .map(|(i, &qos)| (format!("a/{i}"), vec![i as u8], qos))
+        .collect();
+    assert_eq!(got, expected);
+    let count = sent.len().to_string();
+    wait_value(here, "$SYS/broker/connection/b1/sent", &count);
+    wait_value(here, "$SYS/broker/connection/b1/inflight", "0");
+    wait_value(here, "$SYS/broker/connection/b1/queued", "0");
+    let logged = upstream.logged();
+    let connects = logged.iter().filter(|l| l.contains(" as gw.b1 ")).count();
+    assert_eq!(
+        connects,
+        1,
+        "the bridge stayed connected:\n{}",
+        logged.join("\n")
+    );
+}
+
+#[test]
+fn a_bridge_sends_qos_2_at_qos_1_to_a_mosquitto_with_max_qos_1() {
+    through_a_limited_mosquitto(
+        "max_qos 1\n",
+        &[
+            (QoS::ExactlyOnce, false),
+            (QoS::AtLeastOnce, false),
+            (QoS::ExactlyOnce, false),
+        ],
+        &[QoS::AtLeastOnce; 3],
+    );
+}
+
+#[test]
+fn a_bridge_sends_everything_at_qos_0_to_a_mosquitto_with_max_qos_0() {
+    through_a_limited_mosquitto(
+        "max_qos 0\n",
+        &[
+            (QoS::ExactlyOnce, false),
+            (QoS::AtLeastOnce, false),
+            (QoS::ExactlyOnce, false),
+        ],
+        &[QoS::AtMostOnce; 3],
+    );
+}
+
+#[test]
+fn a_bridge_sends_a_retained_message_unretained_to_a_mosquitto_without_retain_available() {
+    through_a_limited_mosquitto(
+        "retain_available false\n",
+        &[
+            (QoS::AtLeastOnce, true),
+            (QoS::ExactlyOnce, true),
+            (QoS::AtLeastOnce, false),
+        ],
+        &[QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtLeastOnce],
+    );
+}

@@ -70,18 +70,39 @@ fn packets(bytes: &[u8], version: ProtocolVersion) -> Vec<Packet<'_>> {
     out
 }
 
-/// An uplink of `cfg` past CONNACK and SUBACK; returns it and what it gave the core.
+/// An uplink of `cfg` past CONNACK and SUBACK.
 fn connected(cfg: &BridgeConfig) -> Uplink {
+    connected_with(cfg, &[])
+}
+
+/// An uplink of `cfg` past a CONNACK with the byte properties `props` (MQTT 5.0) and
+/// SUBACK; what it wrote after the CONNACK is left in its output.
+fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
     let bridge = Bridge::new(cfg.clone(), 1);
     let now = Instant::now();
     let mut uplink = Uplink::new(cfg, 20, now);
     let n = uplink.output().len();
     uplink.wrote(n, now);
     let version = super::uplink::protocol_version(cfg.protocol);
-    let mut bytes = Packet::Connack(Connack::new(false, ReasonCode::SUCCESS))
-        .to_vec(version)
-        .expect("encodable");
-    let unsuback = codec::Unsuback::new(1);
+    let mut encoded = Vec::new();
+    for &(id, value) in props {
+        Property::Byte(id, value)
+            .write(&mut encoded)
+            .expect("small");
+    }
+    let connack = Connack {
+        properties: Properties::from_bytes(&encoded),
+        ..Connack::new(false, ReasonCode::SUCCESS)
+    };
+    let mut bytes = Packet::Connack(connack).to_vec(version).expect("encodable");
+    let unsuback = codec::Unsuback {
+        reason_codes: if version == ProtocolVersion::V5 {
+            &[0]
+        } else {
+            &[]
+        },
+        ..codec::Unsuback::new(1)
+    };
     bytes.extend(
         Packet::Unsuback(unsuback)
             .to_vec(version)
@@ -223,15 +244,20 @@ fn upstream_messages_reach_the_core_under_their_local_name() {
 }
 
 /// A v5 PUBLISH frame as the core writes it for the bridge: Subscription Identifier
-/// `id`, packet id 9.
+/// `id`, packet id 9, QoS 1, retained.
 fn core_publish(topic: &str, id: u32, payload: &[u8], dup: bool) -> Vec<u8> {
+    core_publish_at(QoS::AtLeastOnce, topic, id, payload, dup)
+}
+
+/// [`core_publish`] at `qos`.
+fn core_publish_at(qos: QoS, topic: &str, id: u32, payload: &[u8], dup: bool) -> Vec<u8> {
     let mut props = Vec::new();
     Property::VarInt(property::SUBSCRIPTION_IDENTIFIER, id)
         .write(&mut props)
         .expect("small");
     let publish = Publish {
         dup,
-        qos: QoS::AtLeastOnce,
+        qos,
         retain: true,
         topic,
         packet_id: Some(9),
@@ -306,6 +332,22 @@ fn a_refused_connection_is_an_error() {
         .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
         .expect_err("refused");
     assert!(err.contains("refused"), "{err}");
+}
+
+#[test]
+fn a_refusal_of_the_retained_will_says_how_to_do_without_it() {
+    // [MQTT-3.2.2-13 of 5.0]: an upstream without retained messages refuses a retained
+    // will, and the bridge's state notification is one.
+    let cfg = config(BridgeProtocol::V5);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let refusal = Packet::Connack(Connack::new(false, ReasonCode::RETAIN_NOT_SUPPORTED))
+        .to_vec(ProtocolVersion::V5)
+        .expect("encodable");
+    let err = uplink
+        .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
+        .expect_err("refused");
+    assert!(err.contains("notifications_local_only true"), "{err}");
 }
 
 #[test]
@@ -488,4 +530,163 @@ fn the_uplink_takes_no_more_of_the_outbox_once_its_output_is_at_high_water() {
     );
     let high = super::uplink::OUTPUT_HIGH_WATER;
     assert!(uplink.output().len() >= high && uplink.output().len() < high + frame.len() + 64);
+}
+
+/// Hands `uplink` the core's `frames`; what it wrote upstream for them, and what it
+/// left for the caller to acknowledge to the core.
+fn from_core(uplink: &mut Uplink, cfg: &BridgeConfig, frames: &[u8]) -> (Vec<u8>, Vec<(u16, QoS)>) {
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let before = uplink.output().len();
+    let mut unsent = Vec::new();
+    let took = uplink.from_core(frames, cfg, &bridge.mappings, &mut unsent);
+    assert_eq!(took, frames.len(), "every frame taken");
+    (uplink.output()[before..].to_vec(), unsent)
+}
+
+/// Feeds `uplink` `bytes` from upstream; the packets it handed the core, each encoded
+/// as MQTT 5.0.
+fn from_upstream(uplink: &mut Uplink, cfg: &BridgeConfig, bytes: &[u8]) -> Vec<Vec<u8>> {
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let mut got = Vec::new();
+    uplink
+        .received(bytes, cfg, &bridge.mappings, &mut |ev| {
+            if let ToCore::Packet(p) = ev {
+                got.push(ack(p, ProtocolVersion::V5));
+            }
+        })
+        .expect("handled");
+    got
+}
+
+/// `packet` (an acknowledgment of the core's or the upstream's), encoded for `version`.
+fn ack(packet: Packet<'_>, version: ProtocolVersion) -> Vec<u8> {
+    packet.to_vec(version).expect("encodable")
+}
+
+#[test]
+fn above_a_maximum_qos_of_0_messages_go_up_at_qos_0_and_are_acknowledged_to_the_core() {
+    // [MQTT-3.2.2-11 of 5.0]: nothing goes up above the upstream's Maximum QoS.
+    let cfg = config(BridgeProtocol::V5);
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut uplink = connected_with(&cfg, &[(property::MAXIMUM_QOS, 0)]);
+        let frame = core_publish_at(qos, "L/sensors/t1", 1, b"x", true);
+        let (sent, unsent) = from_core(&mut uplink, &cfg, &frame);
+        let [Packet::Publish(p)] = packets(&sent, ProtocolVersion::V5)[..] else {
+            panic!("one PUBLISH: {sent:?}")
+        };
+        assert_eq!((p.qos, p.packet_id, p.dup), (QoS::AtMostOnce, None, false));
+        assert_eq!(p.topic, "R/sensors/t1");
+        assert_eq!(
+            unsent,
+            [(9, qos)],
+            "no ack comes from upstream: the caller acks it to the core"
+        );
+        assert_eq!(
+            (uplink.sent.messages, uplink.sent.dropped),
+            (1, 0),
+            "sent, not dropped"
+        );
+        if qos == QoS::ExactlyOnce {
+            // The core answers the PUBREC it was given with PUBREL: not the upstream's.
+            let pubrel = ack(Packet::pubrel(9), ProtocolVersion::V5);
+            let (sent, _) = from_core(&mut uplink, &cfg, &pubrel);
+            assert!(sent.is_empty(), "the core's PUBREL stays here: {sent:?}");
+        }
+    }
+}
+
+#[test]
+fn above_a_maximum_qos_of_1_a_qos_2_message_goes_up_at_qos_1_and_its_puback_completes_the_cores_flow(
+) {
+    let cfg = config(BridgeProtocol::V5);
+    let mut uplink = connected_with(&cfg, &[(property::MAXIMUM_QOS, 1)]);
+    let frame = core_publish_at(QoS::ExactlyOnce, "L/sensors/t1", 1, b"x", false);
+    let (sent, unsent) = from_core(&mut uplink, &cfg, &frame);
+    let [Packet::Publish(p)] = packets(&sent, ProtocolVersion::V5)[..] else {
+        panic!("one PUBLISH: {sent:?}")
+    };
+    assert_eq!((p.qos, p.packet_id), (QoS::AtLeastOnce, Some(9)));
+    assert!(unsent.is_empty(), "the upstream acknowledges it");
+    // The upstream's PUBACK is the core's PUBREC and PUBCOMP.
+    let puback = ack(Packet::Puback(Ack::new(9)), ProtocolVersion::V5);
+    let core = from_upstream(&mut uplink, &cfg, &puback);
+    let v5 = ProtocolVersion::V5;
+    assert_eq!(
+        core,
+        [
+            ack(Packet::Pubrec(Ack::new(9)), v5),
+            ack(Packet::Pubcomp(Ack::new(9)), v5)
+        ]
+    );
+    let pubrel = ack(Packet::pubrel(9), ProtocolVersion::V5);
+    let (sent, _) = from_core(&mut uplink, &cfg, &pubrel);
+    assert!(sent.is_empty(), "the core's PUBREL stays here: {sent:?}");
+    // A QoS 1 message is not lowered: its PUBACK reaches the core as it is.
+    let frame = core_publish_at(QoS::AtLeastOnce, "L/sensors/t2", 1, b"y", false);
+    let (sent, _) = from_core(&mut uplink, &cfg, &frame);
+    assert!(matches!(packets(&sent, ProtocolVersion::V5)[..],
+        [Packet::Publish(p)] if p.qos == QoS::AtLeastOnce));
+    let core = from_upstream(&mut uplink, &cfg, &puback);
+    assert_eq!(core, [puback], "its PUBACK reaches the core as it is");
+}
+
+#[test]
+fn without_retain_available_messages_and_the_state_go_up_without_retain() {
+    // [MQTT-3.2.2-14 of 5.0]: no RETAIN 1 to an upstream that has no retained messages.
+    let cfg = config(BridgeProtocol::V5);
+    let mut uplink = connected_with(&cfg, &[(property::RETAIN_AVAILABLE, 0)]);
+    let state = packets(uplink.output(), ProtocolVersion::V5)
+        .into_iter()
+        .find_map(|p| match p {
+            Packet::Publish(p) => Some((p.topic.to_string(), p.retain)),
+            _ => None,
+        });
+    assert_eq!(
+        state,
+        Some(("$SYS/broker/connection/gw.b1/state".to_string(), false))
+    );
+    let frame = core_publish("L/sensors/t1", 1, b"x", false);
+    let (sent, _) = from_core(&mut uplink, &cfg, &frame);
+    assert!(matches!(packets(&sent, ProtocolVersion::V5)[..],
+        [Packet::Publish(p)] if !p.retain && p.qos == QoS::AtLeastOnce));
+}
+
+#[test]
+fn without_those_properties_qos_2_and_retain_go_up_unchanged_and_acks_pass_through() {
+    for protocol in [BridgeProtocol::V311, BridgeProtocol::V5] {
+        let cfg = config(protocol);
+        let version = super::uplink::protocol_version(protocol);
+        let mut uplink = connected(&cfg);
+        let frame = core_publish_at(QoS::ExactlyOnce, "L/sensors/t1", 1, b"x", false);
+        let (sent, unsent) = from_core(&mut uplink, &cfg, &frame);
+        assert!(matches!(packets(&sent, version)[..],
+            [Packet::Publish(p)] if p.qos == QoS::ExactlyOnce && p.retain && p.packet_id == Some(9)));
+        assert!(unsent.is_empty());
+        let pubrec = ack(Packet::Pubrec(Ack::new(9)), version);
+        let core = from_upstream(&mut uplink, &cfg, &pubrec);
+        assert_eq!(
+            core,
+            [ack(Packet::Pubrec(Ack::new(9)), ProtocolVersion::V5)]
+        );
+        let pubrel = ack(Packet::pubrel(9), ProtocolVersion::V5);
+        let (sent, _) = from_core(&mut uplink, &cfg, &pubrel);
+        assert!(matches!(packets(&sent, version)[..], [Packet::Pubrel(a)] if a.packet_id == 9));
+    }
+}
+
+#[test]
+fn a_qos_2_message_the_upstream_would_refuse_keeps_the_cores_pubrel_here() {
+    let mut cfg = config(BridgeProtocol::V311);
+    cfg.max_packet_size = 64;
+    let mut uplink = connected(&cfg);
+    let frame = core_publish_at(QoS::ExactlyOnce, "L/sensors/t1", 1, &[0; 100], false);
+    let (sent, unsent) = from_core(&mut uplink, &cfg, &frame);
+    assert!(sent.is_empty());
+    assert_eq!(unsent, [(9, QoS::ExactlyOnce)]);
+    let pubrel = ack(Packet::pubrel(9), ProtocolVersion::V5);
+    let (sent, _) = from_core(&mut uplink, &cfg, &pubrel);
+    assert!(
+        sent.is_empty(),
+        "no PUBREL upstream for what it never got: {sent:?}"
+    );
 }

@@ -10,6 +10,12 @@
 //! are the other side's acknowledgments. The two subscription packets take ids 1 and 2
 //! before anything of the core's is forwarded, so they never meet one of its ids.
 //!
+//! An MQTT 5.0 upstream's CONNACK may accept less than the outbox sends: a Maximum QoS
+//! and Retain Available 0. Messages then go up at the lower QoS, without RETAIN, and
+//! the uplink completes for the core the flows the upstream will not: a message sent at
+//! QoS 0 is acknowledged to the core at once, a QoS 2 message sent at QoS 1 when its
+//! PUBACK arrives, and the core's PUBREL of such a message stays here.
+//!
 //! The reactor owns the socket and the clock; this file must not touch either.
 
 use super::mapping::Mappings;
@@ -17,7 +23,7 @@ use crate::codec::{
     self, encode_subscribe, encode_unsubscribe, property, Ack, Connect, FixedHeader, Packet,
     Properties, Property, ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions, Will,
 };
-use crate::config::{BridgeConfig, BridgeProtocol};
+use crate::config::{BridgeConfig, BridgeProtocol, Direction, TopicMapping};
 use std::time::{Duration, Instant};
 
 /// Most bytes of output the uplink holds before it stops taking the core's frames:
@@ -70,11 +76,22 @@ pub struct Sent {
     pub received: u64,
 }
 
+/// What the upstream speaks and, from its CONNACK, accepts.
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    /// The version spoken upstream.
+    version: ProtocolVersion,
+    /// Its Maximum QoS (2 when it sends none): no PUBLISH goes up above it.
+    max_qos: QoS,
+    /// Its Retain Available: without it no PUBLISH goes up with RETAIN 1.
+    retain: bool,
+}
+
 /// One connection to the upstream. See the module documentation.
 #[derive(Debug)]
 pub struct Uplink {
-    /// The version spoken upstream.
-    version: ProtocolVersion,
+    /// The upstream's version and limits.
+    peer: Peer,
     /// Where the connection is.
     state: State,
     /// Bytes of a partial packet from upstream.
@@ -91,6 +108,12 @@ pub struct Uplink {
     max_packet: usize,
     /// PUBLISHes the upstream sent before its CONNACK, handled right after it.
     early: Vec<u8>,
+    /// Packet ids of the core's QoS 2 messages sent at QoS 1: their PUBACK is the
+    /// core's PUBREC and PUBCOMP.
+    as_qos1: Vec<u16>,
+    /// Packet ids of QoS 2 messages the uplink acknowledged to the core itself: the
+    /// core's PUBREL for them is not the upstream's business.
+    released: Vec<u16>,
     /// Counters since it connected.
     pub sent: Sent,
 }
@@ -118,7 +141,11 @@ impl Uplink {
     pub fn new(cfg: &BridgeConfig, receive_maximum: u16, now: Instant) -> Uplink {
         let version = protocol_version(cfg.protocol);
         let mut uplink = Uplink {
-            version,
+            peer: Peer {
+                version,
+                max_qos: QoS::ExactlyOnce,
+                retain: true,
+            },
             state: State::AwaitConnack,
             input: Vec::new(),
             output: Vec::new(),
@@ -127,6 +154,8 @@ impl Uplink {
             ping_sent: None,
             max_packet: cfg.max_packet_size as usize,
             early: Vec::new(),
+            as_qos1: Vec::new(),
+            released: Vec::new(),
             sent: Sent::default(),
         };
         let mut props = Vec::new();
@@ -214,7 +243,7 @@ impl Uplink {
                 break Ok(());
             }
             let frame = &rest[header.header_len..end];
-            let packet = match codec::decode_packet(&header, frame, self.version) {
+            let packet = match codec::decode_packet(&header, frame, self.peer.version) {
                 Ok(p) => p,
                 Err(e) => break Err(format!("malformed packet from upstream: {e}")),
             };
@@ -225,6 +254,15 @@ impl Uplink {
                     if let Some(secs) = c.properties.u16(property::SERVER_KEEP_ALIVE) {
                         self.keepalive = Duration::from_secs(u64::from(secs.max(1)));
                     }
+                }
+                // A QoS 2 message sent at QoS 1 is through: the core's flow completes.
+                Packet::Puback(a) if take(&mut self.as_qos1, a.packet_id) => {
+                    self.released.push(a.packet_id);
+                    acknowledge_unsent(a.packet_id, QoS::ExactlyOnce, &mut |p| {
+                        core(ToCore::Packet(p))
+                    });
+                    start += end;
+                    continue;
                 }
                 _ => {}
             }
@@ -241,7 +279,7 @@ impl Uplink {
             let mut own = Vec::new();
             let outcome = handle(
                 self.state,
-                self.version,
+                &mut self.peer,
                 packet,
                 cfg,
                 mappings,
@@ -272,9 +310,11 @@ impl Uplink {
     /// Translates the core's frames for the bridge (whole MQTT 5.0 packets, oldest
     /// first) into packets for the upstream; returns how many bytes it took (only whole
     /// packets, and none before the uplink is up). Messages it cannot send (too large
-    /// for the upstream, or on no mapping) are counted as dropped, and their packet ids
-    /// and QoS added to `unsent`: the caller acknowledges them to the core
-    /// ([`acknowledge_unsent`]), so that they leave the outbox's inflight window.
+    /// for the upstream, or on no mapping) are counted as dropped; their packet ids and
+    /// QoS are added to `unsent`, and so are those of messages sent at QoS 0 below their
+    /// own (the upstream's Maximum QoS), which no acknowledgment will come back for: the
+    /// caller acknowledges them to the core ([`acknowledge_unsent`]), so that they
+    /// leave the outbox's inflight window.
     pub fn from_core(
         &mut self,
         frames: &[u8],
@@ -299,6 +339,8 @@ impl Uplink {
             };
             match packet {
                 Packet::Publish(p) => self.forward(p, cfg, mappings, unsent),
+                // The answer to a PUBREC the uplink gave the core itself.
+                Packet::Pubrel(a) if take(&mut self.released, a.packet_id) => {}
                 Packet::Puback(_) | Packet::Pubrec(_) | Packet::Pubrel(_) | Packet::Pubcomp(_) => {
                     self.put(&packet)
                 }
@@ -326,28 +368,45 @@ impl Uplink {
             })
             .unwrap_or(0);
         let kept;
-        let properties = if self.version == ProtocolVersion::V5 {
+        let properties = if self.peer.version == ProtocolVersion::V5 {
             kept = p.properties.without(&[property::SUBSCRIPTION_IDENTIFIER]);
             Properties::from_bytes(&kept)
         } else {
             Properties::NONE
         };
         let remote = mappings.to_remote(p.topic, id);
+        // Never above the upstream's Maximum QoS [MQTT-3.2.2-11 of 5.0], never retained
+        // without its Retain Available [MQTT-3.2.2-14 of 5.0]; Mosquitto's bridge does
+        // the same (`db__message_insert` in src/database.c lowers a message's QoS to
+        // the CONNACK's `maximum_qos`; `send__publish` in lib/send_publish.c clears
+        // `retain` without `retain_available`).
+        let qos = p.qos.min(self.peer.max_qos);
         let publish = remote.as_deref().map(|topic| Publish {
             topic,
-            retain: p.retain && cfg.outgoing_retain,
+            qos,
+            // QoS 0 has no packet id and no DUP [MQTT-3.3.1-2], [MQTT-2.2.1-2].
+            dup: p.dup && qos != QoS::AtMostOnce,
+            packet_id: p.packet_id.filter(|_| qos != QoS::AtMostOnce),
+            retain: p.retain && cfg.outgoing_retain && self.peer.retain,
             properties,
             ..p
         });
         let packet = publish.map(Packet::Publish);
         let fits = packet
             .as_ref()
-            .and_then(|pk| pk.encoded_len(self.version).ok());
+            .and_then(|pk| pk.encoded_len(self.peer.version).ok());
         match (packet, fits) {
             (Some(packet), Some(len)) if self.max_packet == 0 || len <= self.max_packet => {
                 self.sent.messages += 1;
                 self.sent.resent += u64::from(p.dup);
                 self.put(&packet);
+                if let Some(id) = p.packet_id {
+                    match (p.qos, qos) {
+                        (_, QoS::AtMostOnce) => self.acknowledged_here(id, p.qos, unsent),
+                        (QoS::ExactlyOnce, QoS::AtLeastOnce) => self.as_qos1.push(id),
+                        _ => {}
+                    }
+                }
             }
             _ => {
                 log::warn!(
@@ -362,9 +421,19 @@ impl Uplink {
                 );
                 self.sent.dropped += 1;
                 if let Some(id) = p.packet_id {
-                    unsent.push((id, p.qos));
+                    self.acknowledged_here(id, p.qos, unsent);
                 }
             }
+        }
+    }
+
+    /// Message `id` of QoS `qos` gets no acknowledgment from upstream: added to
+    /// `unsent` for the caller to acknowledge to the core; for QoS 2, the core's PUBREL
+    /// that follows stays here.
+    fn acknowledged_here(&mut self, id: u16, qos: QoS, unsent: &mut Vec<(u16, QoS)>) {
+        unsent.push((id, qos));
+        if qos == QoS::ExactlyOnce {
+            self.released.push(id);
         }
     }
 
@@ -393,12 +462,19 @@ impl Uplink {
 
     /// Encodes `packet` for the upstream.
     fn put(&mut self, packet: &Packet<'_>) {
-        put(&mut self.output, packet, self.version);
+        put(&mut self.output, packet, self.peer.version);
     }
 }
 
-/// Hands the core the acknowledgments of a message the uplink did not send (packet
-/// `id`, `qos`): PUBACK, or PUBREC and PUBCOMP, as if the upstream had taken it.
+/// Removes `id` from `ids`; whether it was there.
+fn take(ids: &mut Vec<u16>, id: u16) -> bool {
+    let at = ids.iter().position(|&i| i == id);
+    at.map(|i| ids.swap_remove(i)).is_some()
+}
+
+/// Hands the core the acknowledgments of a message (packet `id`, `qos`) the upstream
+/// will not acknowledge as the core expects (not sent, sent at a lower QoS): PUBACK, or
+/// PUBREC and PUBCOMP, as if the upstream had taken it.
 pub fn acknowledge_unsent(id: u16, qos: QoS, core: &mut dyn FnMut(Packet<'_>)) {
     let ack = Ack::new(id);
     if qos == QoS::ExactlyOnce {
@@ -425,11 +501,12 @@ fn put(out: &mut Vec<u8>, packet: &Packet<'_>, version: ProtocolVersion) {
 }
 
 /// Handles one packet from upstream in `state`; the new state, if it changes. What the
-/// uplink answers itself goes to `out`.
+/// uplink answers itself goes to `out`; what a CONNACK says the upstream accepts, to
+/// `peer`.
 #[allow(clippy::too_many_arguments)]
 fn handle(
     state: State,
-    version: ProtocolVersion,
+    peer: &mut Peer,
     packet: Packet<'_>,
     cfg: &BridgeConfig,
     mappings: &Mappings,
@@ -437,12 +514,26 @@ fn handle(
     sent: &mut Sent,
     core: &mut dyn FnMut(ToCore<'_>),
 ) -> Result<Option<State>, String> {
+    let version = peer.version;
     match (state, packet) {
         (State::AwaitConnack, Packet::Connack(c)) => {
             if c.reason != codec::ReasonCode::SUCCESS {
+                // Only the will can exceed the upstream's QoS or retain [MQTT-3.2.2-12
+                // of 5.0], [MQTT-3.2.2-13 of 5.0].
+                let will = [
+                    codec::ReasonCode::RETAIN_NOT_SUPPORTED,
+                    codec::ReasonCode::QOS_NOT_SUPPORTED,
+                ]
+                .contains(&c.reason);
                 return Err(format!(
-                    "upstream refused the connection (reason {:#04x})",
-                    c.reason.0
+                    "upstream refused the connection (reason {:#04x}){}",
+                    c.reason.0,
+                    if will {
+                        ": it refuses the state notification's will (retained, QoS 1): \
+                         set notifications_local_only true"
+                    } else {
+                        ""
+                    }
                 ));
             }
             let receive_maximum = c
@@ -456,29 +547,35 @@ fn handle(
                 .u32(property::MAXIMUM_PACKET_SIZE)
                 .unwrap_or(u32::MAX)
                 .min(limit(cfg.max_packet_size));
-            // Not translated yet: a 5.0 upstream that accepts less than a topic line's
-            // QoS refuses those messages. Said once per connection, with what to do.
-            let max_qos = c
-                .properties
-                .get(property::MAXIMUM_QOS)
-                .and_then(|p| match p {
-                    Property::Byte(_, q) => Some(q),
-                    _ => None,
-                });
-            if let Some(max) = max_qos {
-                if cfg.topics.iter().any(|t| t.qos as u8 > max) {
-                    log::warn!(
-                        "bridge {}: the upstream accepts QoS {max} at most: lower the QoS of \
-                         the topic lines above it",
-                        cfg.name
-                    );
-                }
+            // What the upstream accepts (absent: QoS 2, retain; a 3.x CONNACK has no
+            // properties). Said once per connection when it lowers what goes up.
+            let props = c.properties;
+            peer.max_qos = props
+                .byte(property::MAXIMUM_QOS)
+                .and_then(QoS::from_bits)
+                .unwrap_or(QoS::ExactlyOnce);
+            peer.retain = props.byte(property::RETAIN_AVAILABLE) != Some(0);
+            let lowered = |t: &TopicMapping| t.direction != Direction::In && t.qos > peer.max_qos;
+            if cfg.topics.iter().any(lowered) {
+                let max = peer.max_qos as u8;
+                log::warn!(
+                    "bridge {}: the upstream accepts QoS {max} at most: messages above it \
+                     are sent at QoS {max}",
+                    cfg.name
+                );
+            }
+            if !peer.retain && cfg.outgoing_retain {
+                log::warn!(
+                    "bridge {}: the upstream keeps no retained messages: messages are sent \
+                     without the retain flag",
+                    cfg.name
+                );
             }
             core(ToCore::Up {
                 receive_maximum,
                 maximum_packet_size,
             });
-            Ok(Some(subscribe(version, cfg, mappings, out)))
+            Ok(Some(subscribe(*peer, cfg, mappings, out)))
         }
         (State::AwaitConnack, _) => Err("upstream sent a packet before CONNACK".into()),
         (State::Subscribing(n), Packet::Suback(s)) => {
@@ -586,13 +683,10 @@ fn packet_name(packet: &Packet<'_>) -> &'static str {
 
 /// After CONNACK: UNSUBSCRIBE from the `out`-only remote filters (id 1, with
 /// `bridge_attempt_unsubscribe`), SUBSCRIBE to the `in`/`both` ones (id 2), and the
-/// state notification `1`; the state that awaits their acknowledgments.
-fn subscribe(
-    version: ProtocolVersion,
-    cfg: &BridgeConfig,
-    mappings: &Mappings,
-    out: &mut Vec<u8>,
-) -> State {
+/// state notification `1` (retained if the upstream keeps retained messages); the state
+/// that awaits their acknowledgments.
+fn subscribe(peer: Peer, cfg: &BridgeConfig, mappings: &Mappings, out: &mut Vec<u8>) -> State {
+    let version = peer.version;
     let mut awaited = 0u8;
     let out_only = mappings.out_only_filters();
     if cfg.attempt_unsubscribe && !out_only.is_empty() {
@@ -626,7 +720,7 @@ fn subscribe(
         let up = Publish {
             dup: false,
             qos: QoS::AtMostOnce,
-            retain: true,
+            retain: peer.retain,
             topic: &topic,
             packet_id: None,
             properties: Properties::NONE,

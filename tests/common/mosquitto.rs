@@ -120,6 +120,14 @@ impl Mosquitto {
         })
     }
 
+    /// Every line it logged up to now (those read, and those waiting), without waiting.
+    pub fn logged(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     /// Everything it logged so far.
     fn said(&self) -> String {
         self.seen.join("\n")
