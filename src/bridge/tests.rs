@@ -321,33 +321,30 @@ fn nothing_of_the_outbox_goes_up_before_the_subscriptions_are_acknowledged() {
 }
 
 #[test]
-fn a_refused_connection_is_an_error() {
-    let cfg = config(BridgeProtocol::V311);
-    let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
-    let refusal = Packet::Connack(Connack::new(false, ReasonCode::NOT_AUTHORIZED))
-        .to_vec(ProtocolVersion::V311)
-        .expect("encodable");
-    let err = uplink
-        .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
-        .expect_err("refused");
-    assert!(err.contains("refused"), "{err}");
-}
-
-#[test]
-fn a_refusal_of_the_retained_will_says_how_to_do_without_it() {
+fn a_refused_connection_is_an_error_that_says_why() {
     // [MQTT-3.2.2-13 of 5.0]: an upstream without retained messages refuses a retained
-    // will, and the bridge's state notification is one.
-    let cfg = config(BridgeProtocol::V5);
-    let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
-    let refusal = Packet::Connack(Connack::new(false, ReasonCode::RETAIN_NOT_SUPPORTED))
-        .to_vec(ProtocolVersion::V5)
-        .expect("encodable");
-    let err = uplink
-        .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
-        .expect_err("refused");
-    assert!(err.contains("notifications_local_only true"), "{err}");
+    // will, and the bridge's state notification is one: the error says how to do
+    // without it.
+    let cases = [
+        (BridgeProtocol::V311, ReasonCode::NOT_AUTHORIZED, "refused"),
+        (
+            BridgeProtocol::V5,
+            ReasonCode::RETAIN_NOT_SUPPORTED,
+            "notifications_local_only true",
+        ),
+    ];
+    for (protocol, reason, says) in cases {
+        let cfg = config(protocol);
+        let bridge = Bridge::new(cfg.clone(), 1);
+        let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+        let refusal = Packet::Connack(Connack::new(false, reason))
+            .to_vec(super::uplink::protocol_version(protocol))
+            .expect("encodable");
+        let err = uplink
+            .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
+            .expect_err("refused");
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 #[test]
