@@ -10,8 +10,44 @@
 //! routing, ACLs (under the bridge's `local_username`), retained messages and `$SYS`
 //! stay where they are. This file must not know about the uplink's socket or topics'
 //! remote side (`crate::bridge` maps them).
+//!
+//! With a store, an outbox keeps a window in RAM ([`WINDOW_MESSAGES`],
+//! [`WINDOW_BYTES`]); what arrives beyond it is *spilled*: recorded for the store only
+//! ([`Durable::MessageSpilled`]), which lets go of the message once it is written. The
+//! core keeps each spilled message's size (for the caps, 4 bytes each) and, as the window
+//! drains, asks the store for the oldest of them back ([`Durable::RefillWanted`]); the
+//! reactor hands the answer to [`Broker::bridge_refill`]. Without a store the whole
+//! outbox is in RAM, up to its caps.
 
 use super::*;
+use std::collections::VecDeque;
+
+/// Most messages of a bridge's outbox kept in RAM while the rest wait on disk.
+pub const WINDOW_MESSAGES: usize = 256;
+/// Most message bytes of a bridge's outbox kept in RAM (one larger message still fits).
+pub const WINDOW_BYTES: usize = 256 * 1024;
+
+/// The messages of a bridge's outbox that wait on disk only, oldest first.
+#[derive(Debug, Default)]
+pub(super) struct Spilled {
+    /// Their sizes (as [`Message::budget_size`]), those asked back included.
+    sizes: VecDeque<u32>,
+    /// Sum of `sizes`.
+    bytes: usize,
+    /// How many of the oldest were asked back and have not arrived (0: none asked).
+    asked: usize,
+    /// Of those, how many were dropped meanwhile (the answer's first ones are skipped).
+    skip: usize,
+}
+
+impl Spilled {
+    /// One more message of `size` bytes on disk only.
+    pub(super) fn push(&mut self, size: usize) {
+        self.sizes
+            .push_back(u32::try_from(size).unwrap_or(u32::MAX));
+        self.bytes += size;
+    }
+}
 
 /// The caps and policy of a bridge's outbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +88,8 @@ pub(super) struct BridgeState {
     pub(super) outbox: BridgeOutbox,
     /// Messages dropped from or refused by its full outbox.
     pub(super) dropped: u64,
+    /// Its messages on disk only.
+    pub(super) spilled: Spilled,
 }
 
 /// A bridge's counters, for `$SYS/broker/connection/NAME/...` and `sol check`.
@@ -112,10 +150,19 @@ impl Broker {
         if self.bridges.len() <= index {
             self.bridges.resize_with(index + 1, || None);
         }
+        let spilled = match self
+            .restored_spills
+            .iter()
+            .position(|(id, _)| &**id == local.client_id && !local.clean)
+        {
+            Some(i) => self.restored_spills.swap_remove(i).1,
+            None => Spilled::default(),
+        };
         self.bridges[index] = Some(BridgeState {
             sid,
             outbox: local.outbox,
             dropped: 0,
+            spilled,
         });
         self.sessions.set_bridge(sid, index);
     }
@@ -167,8 +214,8 @@ impl Broker {
         };
         let s = self.sessions.get(b.sid);
         BridgeCounts {
-            queued: s.map_or(0, Session::queue_len),
-            queued_bytes: s.map_or(0, Session::queued_bytes),
+            queued: s.map_or(0, Session::queue_len) + b.spilled.sizes.len(),
+            queued_bytes: s.map_or(0, Session::queued_bytes) + b.spilled.bytes,
             inflight: s.map_or(0, Session::inflight_len),
             dropped: b.dropped,
         }
@@ -215,9 +262,22 @@ impl Broker {
         if !b.outbox.drop_oldest {
             return false;
         }
-        if let Some(mut sender) = self.sessions.sender(sid) {
-            // Sent nowhere: the store records it as gone, as for any dropped front.
-            let _ = sender.next((usize::MAX, 0), |_, _| Err::<(), ()>(()));
+        let in_ram = self.sessions.get(sid).is_some_and(|s| s.queue_len() > 0);
+        if in_ram {
+            if let Some(mut sender) = self.sessions.sender(sid) {
+                // Sent nowhere: the store records it as gone, as for any dropped front.
+                let _ = sender.next((usize::MAX, 0), |_, _| Err::<(), ()>(()));
+            }
+        } else {
+            // The window in RAM drained and waits for the disk: the oldest is there.
+            let sp = &mut b.spilled;
+            if let Some(size) = sp.sizes.pop_front() {
+                sp.bytes -= size as usize;
+                if sp.skip < sp.asked {
+                    sp.skip += 1;
+                }
+                self.sessions.spilled_dropped(sid);
+            }
         }
         self.stats.publish_dropped += 1;
         let id = self.sessions.get(sid).map_or("", Session::client_id);
@@ -226,5 +286,147 @@ impl Broker {
             format_args!("bridge outbox {id} full: dropped its oldest message"),
         );
         true
+    }
+
+    /// How many messages and bytes of bridge `bridge`'s outbox wait on disk only.
+    pub(super) fn spilled_of(&self, bridge: usize) -> (usize, usize) {
+        match self.bridges.get(bridge) {
+            Some(Some(b)) => (b.spilled.sizes.len(), b.spilled.bytes),
+            _ => (0, 0),
+        }
+    }
+
+    /// Where a message for bridge `bridge`'s outbox (session `sid`, within its caps)
+    /// goes: back to the caller to join the queue in RAM, or, with a store and the
+    /// window full (or messages already on disk: order is kept), to disk only. A QoS 0
+    /// message the outbox does not keep offline (`bridge_outbox_qos0 false`) is dropped
+    /// rather than written, counted.
+    pub(super) fn bridge_spill(
+        &mut self,
+        sid: SessionId,
+        bridge: usize,
+        item: Queued,
+        now: Instant,
+    ) -> Option<Queued> {
+        let Some(s) = self.sessions.get(sid) else {
+            return Some(item);
+        };
+        let size = item.message.budget_size();
+        let in_ram = s.queue_len();
+        let Some(Some(b)) = self.bridges.get_mut(bridge) else {
+            return Some(item);
+        };
+        let window_full =
+            in_ram >= WINDOW_MESSAGES || (in_ram > 0 && s.queued_bytes() + size > WINDOW_BYTES);
+        if !self.limits.track_durable || (b.spilled.sizes.is_empty() && !window_full) {
+            return Some(item);
+        }
+        if item.qos == QoS::AtMostOnce && !b.outbox.queue_qos0 {
+            b.dropped += 1;
+            self.stats.publish_dropped += 1;
+            let id = s.client_id().to_string();
+            self.drop_log.warn(
+                now,
+                format_args!("bridge outbox {id}: QoS 0 message dropped, its window is full"),
+            );
+            return None;
+        }
+        b.spilled.push(size);
+        self.sessions.spill(sid, item);
+        None
+    }
+
+    /// Asks the store for the oldest messages of session `sid`'s outbox on disk, if it
+    /// is a bridge's, its window has drained to half and nothing is asked already: as
+    /// many as fill the window again.
+    pub(super) fn bridge_ask(&mut self, sid: SessionId) {
+        let Some(s) = self.sessions.get(sid) else {
+            return;
+        };
+        let (in_ram, ram_bytes) = (s.queue_len(), s.queued_bytes());
+        let Some(Some(b)) = s.bridge().and_then(|i| self.bridges.get_mut(i)) else {
+            return;
+        };
+        let sp = &mut b.spilled;
+        if sp.asked > 0 || sp.sizes.is_empty() || in_ram > WINDOW_MESSAGES / 2 {
+            return;
+        }
+        let mut room = WINDOW_BYTES.saturating_sub(ram_bytes);
+        let mut count = 0;
+        for &size in sp.sizes.iter().take(WINDOW_MESSAGES - in_ram) {
+            if count > 0 && size as usize > room {
+                break;
+            }
+            room = room.saturating_sub(size as usize);
+            count += 1;
+        }
+        sp.asked = count;
+        sp.skip = 0;
+        self.sessions
+            .refill_wanted(sid, u32::try_from(count).unwrap_or(u32::MAX));
+    }
+
+    /// The store's answer to bridge outbox `client_id`'s request for its oldest
+    /// messages on disk: `entries` in order (`None`: they could not be read: dropped,
+    /// counted and logged). Those dropped while the request was out are skipped; the
+    /// rest join the queue in RAM and are sent if the uplink is up.
+    pub fn bridge_refill(
+        &mut self,
+        client_id: &str,
+        entries: Option<Vec<StoredEntry>>,
+        now: Instant,
+    ) {
+        let Some(sid) = self.sessions.find(client_id) else {
+            return;
+        };
+        let bridge = self.sessions.get(sid).and_then(Session::bridge);
+        let Some(Some(b)) = bridge.and_then(|i| self.bridges.get_mut(i)) else {
+            return;
+        };
+        let sp = &mut b.spilled;
+        if sp.asked == 0 {
+            return;
+        }
+        let arrived = sp.asked - sp.skip;
+        for _ in 0..arrived {
+            if let Some(size) = sp.sizes.pop_front() {
+                sp.bytes -= size as usize;
+            }
+        }
+        let skip = sp.skip;
+        (sp.asked, sp.skip) = (0, 0);
+        // All of them or none: the store's picture moves them all.
+        let entries =
+            entries.filter(|v| v.len() == skip + arrived && v.iter().all(|e| e.message.is_some()));
+        let kept = entries.is_some();
+        let items: Vec<Queued> = entries
+            .unwrap_or_default()
+            .into_iter()
+            .skip(skip)
+            .filter_map(|e| {
+                Some(Queued {
+                    message: e.message?,
+                    qos: e.qos,
+                    retain: e.retain,
+                    subscription_id: 0,
+                    share: 0,
+                })
+            })
+            .collect();
+        let lost = arrived.saturating_sub(items.len());
+        if lost > 0 {
+            b.dropped += lost as u64;
+            self.stats.publish_dropped += lost as u64;
+            self.drop_log.warn(
+                now,
+                format_args!(
+                    "bridge outbox {client_id}: {lost} message(s) on disk could not be read \
+                     back; dropped"
+                ),
+            );
+        }
+        self.sessions.refilled(sid, items, kept);
+        self.pump(sid, now);
+        self.bridge_ask(sid);
     }
 }

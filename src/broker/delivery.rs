@@ -59,9 +59,12 @@ impl Broker {
             }
             return;
         }
+        // A bridge's outbox counts what waits on disk too.
+        let caps = (max_messages, max_bytes, size);
+        let full = |s: &Session, on_disk| queue_full(s, on_disk, caps);
         let refused = if memory_full {
             Some("max_queued_memory reached")
-        } else if s.queue_full(max_messages, max_bytes, size) {
+        } else if full(s, bridge.map(|b| self.spilled_of(b))) {
             // A draining subscriber's QoS 1/2 messages overflow the cap while their
             // publisher is paused; everything else is dropped and counted.
             let stallable = online
@@ -95,8 +98,14 @@ impl Broker {
             );
             return;
         }
-        let overflow = s.queue_full(max_messages, max_bytes, size);
-        self.sessions.enqueue(sid, item);
+        let overflow = full(s, bridge.map(|b| self.spilled_of(b)));
+        let item = match bridge {
+            Some(b) => self.bridge_spill(sid, b, item, now),
+            None => Some(item),
+        };
+        if let Some(item) = item {
+            self.sessions.enqueue(sid, item);
+        }
         if let (true, Some(publisher)) = (overflow, from) {
             self.stall(publisher, sid, now);
         }
@@ -132,6 +141,7 @@ impl Broker {
             return;
         }
         let queued = sender.session().queue_len();
+        let bridge = sender.session().bridge().is_some();
         let mut moved = 0usize;
         let mut unencodable = 0u64;
         if queued > 0 {
@@ -219,6 +229,10 @@ impl Broker {
         }
         if has_room {
             self.release_stalls_on(sid, now);
+        }
+        // A bridge's outbox takes its messages on disk back as its window drains.
+        if bridge {
+            self.bridge_ask(sid);
         }
     }
 
@@ -406,5 +420,22 @@ impl Broker {
             );
         }
         large::available(need, allowance)
+    }
+}
+
+/// Whether session `s`'s queue is full under `(max_messages, max_bytes)` with a message of
+/// `size` more bytes; a bridge's outbox (`on_disk`: its messages and bytes on disk only)
+/// counts those too.
+fn queue_full(
+    s: &Session,
+    on_disk: Option<(usize, usize)>,
+    (max_messages, max_bytes, size): (usize, usize, usize),
+) -> bool {
+    match on_disk {
+        None | Some((0, _)) => s.queue_full(max_messages, max_bytes, size),
+        Some((n, bytes)) => {
+            s.queue_len() + n >= max_messages
+                || (max_bytes != 0 && s.queued_bytes() + bytes + size > max_bytes)
+        }
     }
 }

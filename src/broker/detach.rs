@@ -35,7 +35,13 @@ impl Broker {
         self.release_stalls_on(sid, now);
         let stamp = self.clock.stamp(now);
         let l = &self.limits;
-        let (max_offline, queue_qos0) = (l.max_offline_sessions, l.queue_qos0_messages);
+        let (mut max_offline, mut queue_qos0) = (l.max_offline_sessions, l.queue_qos0_messages);
+        // A bridge's outbox is kept whatever the offline count, with its own QoS 0 rule
+        // (its messages on disk hold no QoS 0 it would drop here).
+        let bridge = self.sessions.get(sid).and_then(sessions::Session::bridge);
+        if let Some(o) = bridge.and_then(|b| self.bridge_outbox(b)) {
+            (max_offline, queue_qos0) = (usize::MAX, o.queue_qos0);
+        }
         match self.sessions.detach(sid, stamp, max_offline, queue_qos0) {
             None => {}
             Some(Detached::Ended(s)) => self.unsubscribe_all(sid, &s, now),

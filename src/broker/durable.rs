@@ -84,7 +84,7 @@ pub struct RestoredSession {
 }
 
 /// What became of a restored session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestoreOutcome {
     /// The session was put back (false: expired, or over a cap; see the log).
     pub kept: bool,
@@ -92,6 +92,9 @@ pub struct RestoreOutcome {
     pub dropped_messages: usize,
     /// Its subscriptions dropped (invalid under the caps in force).
     pub dropped_subscriptions: usize,
+    /// A bridge outbox's messages beyond its window in RAM, in order: the core counts
+    /// them as on disk only; the store keeps them so (queued, no packet id).
+    pub spilled: Vec<StoredEntry>,
 }
 
 impl Broker {
@@ -236,7 +239,14 @@ impl Broker {
                 ..RestoreOutcome::default()
             };
         }
-        let (inflight, queue, dropped_messages) = self.restorable_entries(id, s.entries);
+        let (inflight, queue, spilled, dropped_messages) = self.restorable_entries(id, s.entries);
+        if !spilled.is_empty() {
+            let mut on_disk = bridge::Spilled::default();
+            for e in &spilled {
+                on_disk.push(e.message.as_ref().map_or(0, Message::budget_size));
+            }
+            self.restored_spills.push((id.into(), on_disk));
+        }
         let offline_since = self.clock.stamp(now).before(s.offline_for);
         let sid = self.sessions.restore(
             id,
@@ -276,32 +286,36 @@ impl Broker {
             kept: true,
             dropped_messages,
             dropped_subscriptions,
+            spilled,
         }
     }
 
     /// Splits the stored entries of `client_id`'s session into the inflight window and
     /// the queue, within its queue caps (a bridge's outbox has its own) and
-    /// `max_queued_memory`; returns them and how many were dropped.
+    /// `max_queued_memory`; a bridge's outbox keeps its window in RAM and the rest of its
+    /// queue on disk only (the third list). Returns them and how many were dropped.
     fn restorable_entries(
         &self,
         client_id: &str,
         entries: Vec<StoredEntry>,
-    ) -> (Vec<Inflight>, Vec<Queued>, usize) {
+    ) -> (Vec<Inflight>, Vec<Queued>, Vec<StoredEntry>, usize) {
         let l = &self.limits;
         // A bridge's outbox has its own caps, and max_queued_memory does not count it.
-        let (max_messages, max_bytes, queue_qos0, max_memory) =
-            match l.bridge_outboxes.iter().find(|(id, _)| &**id == client_id) {
-                Some((_, o)) => (o.max_messages, o.max_bytes, o.queue_qos0, usize::MAX),
-                None => (
-                    l.max_queued_messages,
-                    l.max_queued_bytes,
-                    l.queue_qos0_messages,
-                    l.max_queued_memory,
-                ),
-            };
+        let outbox = l.bridge_outboxes.iter().find(|(id, _)| &**id == client_id);
+        let (max_messages, max_bytes, queue_qos0, max_memory) = match outbox {
+            Some((_, o)) => (o.max_messages, o.max_bytes, o.queue_qos0, usize::MAX),
+            None => (
+                l.max_queued_messages,
+                l.max_queued_bytes,
+                l.queue_qos0_messages,
+                l.max_queued_memory,
+            ),
+        };
+        let spills = outbox.is_some() && l.track_durable;
         let mut memory = self.client_held_bytes();
         let (mut inflight, mut queue, mut queued_bytes, mut dropped) =
             (Vec::new(), Vec::new(), 0usize, 0usize);
+        let (mut spilled, mut ram_bytes) = (Vec::new(), 0usize);
         for e in entries {
             let size = e.message.as_ref().map_or(0, Message::budget_size);
             if memory.saturating_add(size) > max_memory {
@@ -331,14 +345,28 @@ impl Broker {
                     });
                 }
                 (None, Some(message)) => {
+                    let waiting = queue.len() + spilled.len();
                     let over_bytes =
-                        max_bytes != 0 && queued_bytes + size > max_bytes && !queue.is_empty();
+                        max_bytes != 0 && queued_bytes + size > max_bytes && waiting > 0;
                     let qos0_dropped = e.qos == QoS::AtMostOnce && !queue_qos0;
-                    if queue.len() >= max_messages || over_bytes || qos0_dropped {
+                    if waiting >= max_messages || over_bytes || qos0_dropped {
                         dropped += 1;
                         continue;
                     }
                     queued_bytes += size;
+                    let window_full = !spilled.is_empty()
+                        || queue.len() >= bridge::WINDOW_MESSAGES
+                        || (!queue.is_empty() && ram_bytes + size > bridge::WINDOW_BYTES);
+                    if spills && window_full {
+                        spilled.push(StoredEntry {
+                            message: Some(message),
+                            qos: e.qos,
+                            retain: e.retain,
+                            packet_id: None,
+                        });
+                        continue;
+                    }
+                    ram_bytes += size;
                     queue.push(Queued {
                         message,
                         qos: e.qos,
@@ -354,7 +382,7 @@ impl Broker {
             }
             memory += size;
         }
-        (inflight, queue, dropped)
+        (inflight, queue, spilled, dropped)
     }
 
     /// Subscribes a restored session to `filter` at `qos`, checked like a SUBSCRIBE

@@ -157,6 +157,43 @@ pub enum Durable {
         /// The session's client id.
         client_id: CompactStr,
     },
+    /// A message joined the end of a bridge outbox's queue on disk only (its window in
+    /// RAM is full): a store writes its body for this entry alone and lets go of the
+    /// message once written; it comes back through [`Durable::RefillWanted`].
+    MessageSpilled {
+        /// The outbox session's client id.
+        client_id: CompactStr,
+        /// The message.
+        message: Message,
+        /// The delivery QoS.
+        qos: QoS,
+        /// The RETAIN flag it will be sent with.
+        retain: bool,
+    },
+    /// The oldest message of a bridge outbox on disk only was dropped (full outbox,
+    /// drop_oldest): the oldest of those asked back if any are, else the oldest spilled.
+    SpilledDropped {
+        /// The outbox session's client id.
+        client_id: CompactStr,
+    },
+    /// The core asks for the oldest `count` messages on disk only of a bridge outbox;
+    /// the store answers with them (the reactor hands the answer to
+    /// [`Broker::bridge_refill`]). One request per outbox at a time.
+    RefillWanted {
+        /// The outbox session's client id.
+        client_id: CompactStr,
+        /// How many.
+        count: u32,
+    },
+    /// The answer to [`Durable::RefillWanted`] arrived: the messages asked back (less
+    /// those dropped meanwhile) joined the queue in RAM, or, `kept` false, were lost
+    /// (the store could not read them).
+    Refilled {
+        /// The outbox session's client id.
+        client_id: CompactStr,
+        /// Whether they were read.
+        kept: bool,
+    },
     /// An inbound QoS 2 message was delivered; its id awaits PUBREL [MQTT-4.3.3-2].
     PubrelAwaited {
         /// The session's client id.

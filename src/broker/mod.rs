@@ -50,7 +50,7 @@ mod timer;
 mod topic_tree;
 mod will;
 
-pub use bridge::{BridgeCounts, BridgeLocal, BridgeOutbox};
+pub use bridge::{BridgeCounts, BridgeLocal, BridgeOutbox, WINDOW_BYTES, WINDOW_MESSAGES};
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
 pub use conn::{ALIAS_BYTES, EXTRA_BYTES};
@@ -140,6 +140,9 @@ pub struct Broker {
     shared: shared::SharedGroups,
     /// The bridges' local sessions and outbox caps, by bridge index.
     bridges: Vec<Option<bridge::BridgeState>>,
+    /// Bridge outboxes' messages on disk only as the store restored them, by client id,
+    /// until [`Broker::bridge_session`] takes them.
+    restored_spills: Vec<(Box<str>, bridge::Spilled)>,
     /// MQTT 5.0 wills waiting for their Will Delay Interval, by session, with when.
     delayed_wills: HashMap<SessionId, (Tick, Will)>,
     /// Enhanced authentication methods offered to MQTT 5.0 clients (none by default).
@@ -199,6 +202,7 @@ impl Broker {
             tree: TopicTree::default(),
             shared: shared::SharedGroups::default(),
             bridges: Vec::new(),
+            restored_spills: Vec::new(),
             delayed_wills: HashMap::new(),
             auth_methods: Vec::new(),
             retained: RetainedStore::new(track_durable),

@@ -233,15 +233,34 @@ impl MemoryCeiling {
                 each.fold(0u64, u64::saturating_add)
             };
             let (messages, bytes) = (sum(|o| o.max_messages), sum(|o| o.max_bytes));
-            items.push(CeilingItem {
-                name: "bridge outboxes",
-                formula: format!(
-                    "bridge_outbox_bytes {bytes} + bridge_outbox_messages {messages} x \
-                     {ENTRY_OVERHEAD_ESTIMATE} B (all bridges; bookkeeping per message, the \
-                     estimate of a retained message's)"
-                ),
-                bytes: bytes.saturating_add(messages.saturating_mul(ENTRY_OVERHEAD_ESTIMATE)),
-            });
+            let item = if config.persistence.enabled {
+                // Beyond its window an outbox waits on disk: in RAM the window, what the
+                // next save writes, and per message its size and the store's entry.
+                use crate::store::{model::ENTRY_INDEX_BYTES, SPILL_BATCH};
+                let held = (crate::broker::WINDOW_BYTES + SPILL_BATCH) as u64;
+                let ram = sum(|o| o.max_bytes.min(crate::broker::WINDOW_BYTES + SPILL_BATCH));
+                let per = 4 + ENTRY_INDEX_BYTES as u64;
+                CeilingItem {
+                    name: "bridge outboxes",
+                    formula: format!(
+                        "{ram} B of messages (each bridge's bridge_outbox_bytes up to {held} B \
+                         in RAM: the rest on disk) + bridge_outbox_messages {messages} x {per} B \
+                         (all bridges; bookkeeping per message)"
+                    ),
+                    bytes: ram.saturating_add(messages.saturating_mul(per)),
+                }
+            } else {
+                CeilingItem {
+                    name: "bridge outboxes",
+                    formula: format!(
+                        "bridge_outbox_bytes {bytes} + bridge_outbox_messages {messages} x \
+                         {ENTRY_OVERHEAD_ESTIMATE} B (all bridges; bookkeeping per message, \
+                         the estimate of a retained message's; without persistence all in RAM)"
+                    ),
+                    bytes: bytes.saturating_add(messages.saturating_mul(ENTRY_OVERHEAD_ESTIMATE)),
+                }
+            };
+            items.push(item);
         }
         let log = config.log.buffer_bytes();
         if log > 0 {
@@ -458,6 +477,20 @@ protocol websockets
         let none = Config::parse("listener 1883\n", "t").expect("valid");
         let ceiling = none.memory_ceiling(SLOTS);
         assert!(!ceiling.items.iter().any(|i| i.name == "bridge outboxes"));
+    }
+
+    #[test]
+    fn with_persistence_a_bridge_outbox_counts_its_window_not_its_byte_cap() {
+        let text = "persistence true\nconnection a\naddress h\ntopic a/#\n\
+                    bridge_outbox_messages 100000\nbridge_outbox_bytes 64M\n";
+        let config = Config::parse(text, "t").expect("valid");
+        let ceiling = config.memory_ceiling(SLOTS);
+        let item = ceiling.items.iter().find(|i| i.name == "bridge outboxes");
+        let item = item.expect("a bridge outboxes line");
+        let held = (crate::broker::WINDOW_BYTES + crate::store::SPILL_BATCH) as u64;
+        let per = 4 + crate::store::model::ENTRY_INDEX_BYTES as u64;
+        assert_eq!(item.bytes, held + 100_000 * per);
+        assert!(item.bytes < 64 << 20, "far below the byte cap on disk");
     }
 
     #[test]

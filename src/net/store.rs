@@ -1,6 +1,7 @@
 //! The reactor's side of the durable store: opening it and restoring the core before any
-//! client is accepted, handing it each turn's changes, and sending the acknowledgements
-//! it held (`persistence_sync`) once their batch is on disk.
+//! client is accepted, handing it each turn's changes, sending the acknowledgements it
+//! held (`persistence_sync`) once their batch is on disk, and handing bridge outboxes
+//! the messages it read back for them.
 //!
 //! The store's writer thread never blocks the loop: it wakes the poll (through the
 //! [`ServerHandle`] waker) when a sync completes or the disk starts failing, and the turn
@@ -45,6 +46,20 @@ impl Server {
     /// due, seals the acknowledgements held in the turn with the batch that carries their
     /// changes, and sends those whose batch is on disk.
     pub(super) fn store_turn(&mut self, now: Instant) {
+        let Some(store) = self.conns.store.as_mut() else {
+            return;
+        };
+        // Bridge outboxes' messages read back from disk rejoin their queues (and are
+        // sent) before the save, which then records that they did.
+        let refills = store.take_refills(self.core.get(), now);
+        if !refills.is_empty() {
+            self.core.call(&mut self.conns, |b| {
+                for (client_id, entries) in refills {
+                    b.bridge_refill(&client_id, entries, now);
+                }
+            });
+            self.flush_writable();
+        }
         let Some(store) = self.conns.store.as_mut() else {
             return;
         };

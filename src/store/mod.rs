@@ -131,7 +131,21 @@ pub struct Store {
     turn_clock_ms: u64,
     /// Records dropped while loading (damaged or refused by the caps).
     load_dropped: u64,
+    /// Bridge outboxes' requests answered from memory, for [`Store::take_refills`].
+    ready: Vec<Refill>,
+    /// Requests waiting for the writer thread to read their messages, by number.
+    reading: Vec<(u64, model::Request)>,
+    /// Number of the last read handed to the writer.
+    read_id: u64,
 }
+
+/// The answer to a bridge outbox's request for its messages on disk: its client id and
+/// the messages in order (`None`: they could not be read back).
+pub type Refill = (Box<str>, Option<Vec<StoredEntry>>);
+
+/// Message bytes spilled by bridge outboxes that make a save due whatever the interval:
+/// the messages beyond an outbox's window in RAM wait on disk, not in memory.
+pub const SPILL_BATCH: usize = 64 * 1024;
 
 impl Store {
     /// Opens the store at `settings.path`: creates its directory if needed, removes a
@@ -230,6 +244,9 @@ impl Store {
             pending_since: None,
             turn_clock_ms: loaded.clock_ms,
             load_dropped,
+            ready: Vec::new(),
+            reading: Vec::new(),
+            read_id: 0,
         };
         Ok((store, Opened { loaded, source }))
     }
@@ -274,6 +291,7 @@ impl Store {
         }
         let clock = loaded.clock_ms;
         let mut offline_at: HashMap<String, u64> = HashMap::new();
+        let mut spilled = Vec::new();
         for s in loaded.sessions.values() {
             let offline = if s.offline_at == format::ONLINE {
                 clock
@@ -328,6 +346,9 @@ impl Store {
                 sessions += 1;
                 offline_at.insert(s.client_id.clone(), offline);
             }
+            if !outcome.spilled.is_empty() {
+                spilled.push((s.client_id.clone(), outcome.spilled));
+            }
             dropped += (outcome.dropped_messages + outcome.dropped_subscriptions) as u64
                 + u64::from(!outcome.kept);
         }
@@ -347,7 +368,11 @@ impl Store {
         self.model.adopt(broker, |id| {
             offline_at.get(id).copied().unwrap_or(format::ONLINE)
         });
+        for (client_id, entries) in spilled {
+            self.model.adopt_spilled(&client_id, entries);
+        }
         let plan = self.model.compaction(broker, self.clock_ms(), false);
+        self.model.chill();
         self.gen += 1;
         self.jobs.send(Job::Compact {
             source,
@@ -358,7 +383,92 @@ impl Store {
 
     /// Takes in one change of the core (its time is that of the current reactor turn).
     pub fn record(&mut self, change: Durable) {
+        let refill = matches!(change, Durable::RefillWanted { .. });
         self.model.record(change, self.turn_clock_ms);
+        if refill {
+            for request in self.model.take_requests() {
+                self.ask(request);
+            }
+        }
+    }
+
+    /// Answers a bridge outbox's request from memory, or hands the reading of the
+    /// bodies on disk to the writer thread (after every job before it, so it finds
+    /// them where the model says).
+    fn ask(&mut self, request: model::Request) {
+        let ranges: Vec<(u64, u32)> = request
+            .entries
+            .iter()
+            .filter_map(|(_, _, body)| body.as_ref().err().copied())
+            .collect();
+        if ranges.is_empty() {
+            let entries = request
+                .entries
+                .into_iter()
+                .map(|(qos, retain, body)| StoredEntry {
+                    message: body.ok(),
+                    qos,
+                    retain,
+                    packet_id: None,
+                })
+                .collect();
+            self.ready.push((request.client_id, Some(entries)));
+            return;
+        }
+        self.read_id += 1;
+        self.jobs.send(Job::Read {
+            id: self.read_id,
+            ranges,
+        });
+        self.reading.push((self.read_id, request));
+    }
+
+    /// The answers to bridge outboxes' requests ready now (from memory, or read by the
+    /// writer thread), for [`Broker::bridge_refill`]. Bodies read back get what is left
+    /// of their expiry on the store's clock.
+    pub fn take_refills(&mut self, broker: &Broker, now: Instant) -> Vec<Refill> {
+        let mut answers = std::mem::take(&mut self.ready);
+        if self.reading.is_empty() {
+            return answers;
+        }
+        let clock = self.clock_ms();
+        for (id, done) in self.status.take_reads() {
+            let Some(i) = self.reading.iter().position(|(r, _)| *r == id) else {
+                continue;
+            };
+            let (_, request) = self.reading.swap_remove(i);
+            let entries = done.ok().and_then(|bytes| {
+                let mut at = 0;
+                let mut entries = Vec::with_capacity(request.entries.len());
+                for (qos, retain, body) in request.entries {
+                    let message = match body {
+                        Ok(m) => m,
+                        Err((_, len)) => {
+                            let records = bytes.get(at..at + len as usize)?;
+                            at += len as usize;
+                            read_body(records, broker, clock, now)?
+                        }
+                    };
+                    entries.push(StoredEntry {
+                        message: Some(message),
+                        qos,
+                        retain,
+                        packet_id: None,
+                    });
+                }
+                Some(entries)
+            });
+            if entries.is_none() {
+                log::error!(
+                    "store: {}: the messages of bridge outbox {} on disk could not be read \
+                     back",
+                    self.settings.path.display(),
+                    request.client_id
+                );
+            }
+            answers.push((request.client_id, entries));
+        }
+        answers
     }
 
     /// When the next save is due, for the reactor's poll timeout (`None`: nothing
@@ -386,6 +496,7 @@ impl Store {
         let s = &self.settings;
         let due = pending > 0
             && (s.sync_acks
+                || self.model.spill_unsaved() >= SPILL_BATCH
                 || (s.on_changes && s.autosave_interval > 0 && pending >= s.autosave_interval)
                 || self.next_deadline().is_some_and(|at| at <= now));
         if due && !self.status.failing() {
@@ -460,6 +571,29 @@ impl Store {
     }
 }
 
+/// A message body's records as [`Model`] wrote them (the body, then its expiry if it has
+/// one), read back: the message, expiring what is left of its interval at store clock
+/// `clock`; `None` if they are not such records (damage).
+fn read_body(records: &[u8], broker: &Broker, clock: u64, now: Instant) -> Option<Message> {
+    let (record, len) = format::read_record(records).ok()?;
+    let format::Record::Body {
+        topic,
+        properties,
+        payload,
+        ..
+    } = record
+    else {
+        return None;
+    };
+    let expires_in = match format::read_record(&records[len..]) {
+        Ok((format::Record::BodyExpiry { expires_ms, .. }, _)) => {
+            Some(Duration::from_millis(expires_ms.saturating_sub(clock)))
+        }
+        _ => None,
+    };
+    Some(broker.restored_message((topic, properties, payload), expires_in, now))
+}
+
 /// The lock file next to the store file: `<file>.lock`.
 fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -484,5 +618,7 @@ fn move_aside<D: Disk>(disk: &D, path: &Path) -> std::io::Result<PathBuf> {
     unreachable!("some number is free")
 }
 
+#[cfg(test)]
+mod spill_tests;
 #[cfg(test)]
 mod tests;

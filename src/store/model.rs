@@ -78,6 +78,19 @@ struct EntryView {
     changed: bool,
     /// Bytes of its records on disk (dead once it leaves).
     bytes: u32,
+    /// A body of its own (a bridge outbox's message spilled to disk): its id, and where
+    /// its record is once written. Such a body is written for this entry alone, so the
+    /// model can let go of the message once it is on disk.
+    own: Option<OwnBody>,
+}
+
+/// A body an entry has to itself; see [`EntryView::own`].
+#[derive(Clone, Copy, Debug)]
+struct OwnBody {
+    /// The store's id for it.
+    id: u64,
+    /// Offset and size of its records; `None` until written.
+    at: Option<(u64, u32)>,
 }
 
 impl EntryView {
@@ -111,6 +124,12 @@ struct SessionView {
     pubrel_bytes: u32,
     /// Its messages: in flight (packet id set) first, then queued.
     entries: VecDeque<EntryView>,
+    /// A bridge outbox's messages on disk only, oldest first (after `taken`).
+    spilled: VecDeque<EntryView>,
+    /// Those asked back by the core and not arrived yet (after `entries`).
+    taken: VecDeque<EntryView>,
+    /// Some of `spilled` or `taken` are written and still hold their message.
+    unchilled: bool,
     /// Entries on disk that left since the last save.
     deleted: Vec<u32>,
     /// Next entry number.
@@ -139,8 +158,35 @@ impl SessionView {
             subs_bytes: 0,
             pubrel_bytes: 0,
             entries: VecDeque::new(),
+            spilled: VecDeque::new(),
+            taken: VecDeque::new(),
+            unchilled: false,
             deleted: Vec::new(),
             next_seq: 0,
+        }
+    }
+
+    /// A new entry numbered next.
+    fn entry(
+        &mut self,
+        message: Message,
+        qos: QoS,
+        retain: bool,
+        own: Option<OwnBody>,
+    ) -> EntryView {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        EntryView {
+            seq,
+            message: Some(message),
+            qos,
+            retain,
+            packet_id: 0,
+            pubrec: false,
+            written: false,
+            changed: false,
+            bytes: 0,
+            own,
         }
     }
 
@@ -212,9 +258,29 @@ pub struct ModelStats {
     pub pending: u64,
 }
 
+/// A bridge outbox's request for its oldest messages on disk only
+/// ([`Durable::RefillWanted`]), as the model prepared it for the store.
+#[derive(Debug)]
+pub struct Request {
+    /// The outbox session's client id.
+    pub client_id: Box<str>,
+    /// The messages in order.
+    pub entries: Vec<Asked>,
+}
+
+/// One message of a [`Request`]: QoS, RETAIN flag, and the message if the model still
+/// holds it, else where its body's records are (offset, length).
+pub type Asked = (QoS, bool, Result<Message, (u64, u32)>);
+
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub struct Model {
+    /// Requests of bridge outboxes not handed to the store yet.
+    requests: Vec<Request>,
+    /// Message bytes spilled and not written yet (held until the next save).
+    spill_unsaved: usize,
+    /// Sessions whose spilled entries may hold messages already written.
+    unchilled: Vec<Box<str>>,
     /// Bodies by [`Message::addr`].
     bodies: HashMap<usize, BodyInfo>,
     /// Next body id (0 means "none" in records).
@@ -325,19 +391,75 @@ impl Model {
                 retain,
             } => {
                 if let Some(s) = self.touch(&client_id) {
-                    let seq = s.next_seq;
-                    s.next_seq = s.next_seq.wrapping_add(1);
-                    s.entries.push_back(EntryView {
-                        seq,
-                        message: Some(message),
-                        qos,
-                        retain,
-                        packet_id: 0,
-                        pubrec: false,
-                        written: false,
-                        changed: false,
-                        bytes: 0,
-                    });
+                    let e = s.entry(message, qos, retain, None);
+                    s.entries.push_back(e);
+                }
+            }
+            Durable::MessageSpilled {
+                client_id,
+                message,
+                qos,
+                retain,
+            } => {
+                let own = Some(OwnBody {
+                    id: self.next_body,
+                    at: None,
+                });
+                let size = message.budget_size();
+                let Some(s) = self.touch(&client_id) else {
+                    return;
+                };
+                let e = s.entry(message, qos, retain, own);
+                s.spilled.push_back(e);
+                self.next_body += 1;
+                self.spill_unsaved += size;
+            }
+            Durable::SpilledDropped { client_id } => {
+                let Some(s) = self.touch(&client_id) else {
+                    return;
+                };
+                let e = match s.taken.pop_front() {
+                    Some(e) => Some(e),
+                    None => s.spilled.pop_front(),
+                };
+                if let Some(e) = e {
+                    self.drop_entry(&client_id, e);
+                }
+            }
+            Durable::RefillWanted { client_id, count } => {
+                let Some(s) = self.sessions.get_mut(client_id.as_str()) else {
+                    return;
+                };
+                let mut entries = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    let Some(e) = s.spilled.pop_front() else {
+                        break;
+                    };
+                    let body = match (&e.message, e.own.and_then(|o| o.at)) {
+                        (Some(m), _) => Ok(m.clone()),
+                        (None, Some(at)) => Err(at),
+                        // Not reached: a spilled entry lets go of its message once written.
+                        (None, None) => Err((0, 0)),
+                    };
+                    entries.push((e.qos, e.retain, body));
+                    s.taken.push_back(e);
+                }
+                self.requests.push(Request {
+                    client_id: client_id.as_str().into(),
+                    entries,
+                });
+            }
+            Durable::Refilled { client_id, kept } => {
+                let Some(s) = self.touch(&client_id) else {
+                    return;
+                };
+                let taken = std::mem::take(&mut s.taken);
+                if kept {
+                    s.entries.extend(taken);
+                } else {
+                    for e in taken {
+                        self.drop_entry(&client_id, e);
+                    }
                 }
             }
             Durable::MessageSent {
@@ -381,13 +503,23 @@ impl Model {
                 let Some(s) = self.touch(&client_id) else {
                     return;
                 };
+                let mut own_dead = 0;
                 let released = inflight(&s.entries, packet_id)
                     .and_then(|i| s.entries.get_mut(i))
                     .and_then(|e| {
                         e.pubrec = true;
                         e.changed = e.written;
+                        // Only its PUBREL remains: its own body (if any) is dead.
+                        if let Some(OwnBody {
+                            at: Some((_, size)),
+                            ..
+                        }) = e.own.take()
+                        {
+                            own_dead = u64::from(size);
+                        }
                         e.message.take().filter(|_| e.written)
                     });
+                self.dead += own_dead;
                 if let Some(m) = released {
                     self.release(&m);
                 }
@@ -458,7 +590,7 @@ impl Model {
             self.removed.push(s.key);
             self.dead += u64::from(s.meta_bytes + s.subs_bytes + s.pubrel_bytes);
         }
-        for e in s.entries {
+        for e in s.entries.into_iter().chain(s.taken).chain(s.spilled) {
             self.drop_entry(client_id, e);
         }
     }
@@ -473,8 +605,10 @@ impl Model {
         if let Some(s) = self.sessions.get_mut(client_id) {
             s.deleted.push(e.seq);
         }
-        if let Some(m) = &e.message {
-            self.release(m);
+        match (e.own, &e.message) {
+            (Some(own), _) => self.dead += own.at.map_or(0, |(_, size)| u64::from(size)),
+            (None, Some(m)) => self.release(m),
+            (None, None) => {}
         }
     }
 
@@ -597,16 +731,35 @@ impl Model {
             let size = w.record(&Record::EntryDel { key: s.key, seq });
             self.dead += size as u64;
         }
-        for i in 0..s.entries.len() {
-            let e = &s.entries[i];
+        self.flush_entries(w, broker, s.key, &mut s.entries);
+        let cold = self.flush_entries(w, broker, s.key, &mut s.taken)
+            + self.flush_entries(w, broker, s.key, &mut s.spilled);
+        if cold > 0 && !s.unchilled {
+            s.unchilled = true;
+            self.unchilled.push(client_id.into());
+        }
+        self.sessions.insert(client_id.into(), s);
+    }
+
+    /// Writes the entries of `entries` not on disk yet and the changes of those that
+    /// are; returns how many were written.
+    fn flush_entries(
+        &mut self,
+        w: &mut Writer,
+        broker: &Broker,
+        key: u32,
+        entries: &mut VecDeque<EntryView>,
+    ) -> usize {
+        let mut written = 0;
+        for e in entries.iter_mut() {
             if !e.written {
-                let body = match e.message.clone() {
-                    Some(m) => self.reference(w, broker, &m),
-                    None => 0,
+                let body = match (e.own.is_some(), e.message.clone()) {
+                    (true, _) => self.write_own(w, broker, e),
+                    (false, Some(m)) => self.reference(w, broker, &m),
+                    (false, None) => 0,
                 };
-                let e = &mut s.entries[i];
                 e.bytes = w.record(&Record::EntryAdd {
-                    key: s.key,
+                    key,
                     seq: e.seq,
                     body,
                     qos: e.qos,
@@ -615,10 +768,10 @@ impl Model {
                 }) as u32;
                 e.written = true;
                 e.changed = false;
+                written += 1;
             } else if e.changed {
-                let e = &mut s.entries[i];
                 e.bytes += w.record(&Record::EntrySet {
-                    key: s.key,
+                    key,
                     seq: e.seq,
                     packet_id: e.packet_id,
                     flags: e.flags(),
@@ -626,7 +779,56 @@ impl Model {
                 e.changed = false;
             }
         }
-        self.sessions.insert(client_id.into(), s);
+        written
+    }
+
+    /// Writes entry `e`'s own body into `w` if it is not on disk; its id.
+    fn write_own(&mut self, w: &mut Writer, broker: &Broker, e: &mut EntryView) -> u64 {
+        let Some(own) = e.own.as_mut() else { return 0 };
+        if let (None, Some(m)) = (own.at, &e.message) {
+            let offset = self.file_len + w.buf.len() as u64;
+            let size = write_body(w, own.id, m, broker, self.now_ms);
+            own.at = Some((offset, size));
+        }
+        own.id
+    }
+
+    /// Lets go of the messages of spilled entries that are on disk (after a save or a
+    /// compaction is handed to the writer: a read queued after it finds them).
+    pub fn chill(&mut self) {
+        self.spill_unsaved = 0;
+        for client_id in std::mem::take(&mut self.unchilled) {
+            let Some(s) = self.sessions.get_mut(&client_id) else {
+                continue;
+            };
+            s.unchilled = false;
+            for e in s.taken.iter_mut().chain(s.spilled.iter_mut()) {
+                if e.own.is_some_and(|o| o.at.is_some()) {
+                    e.message = None;
+                }
+            }
+        }
+    }
+
+    /// Message bytes spilled since the last save: what the model holds for outboxes
+    /// beyond their windows until it is written.
+    pub fn spill_unsaved(&self) -> usize {
+        self.spill_unsaved
+    }
+
+    /// Spilled messages the model still holds (not written yet).
+    #[cfg(test)]
+    pub fn spilled_in_memory(&self) -> usize {
+        let held = |s: &SessionView| {
+            let all = s.spilled.iter().chain(&s.taken);
+            all.filter(|e| e.message.is_some()).count()
+        };
+        self.sessions.values().map(held).sum()
+    }
+
+    /// The bridge outboxes' requests recorded since the last call.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
     }
 
     /// A save: the changes since the last one as a batch to append at the file's end, or,
@@ -639,15 +841,15 @@ impl Model {
     pub fn save(&mut self, broker: &Broker, clock_ms: u64, compact_min: u64) -> Option<Save> {
         let at = self.file_len;
         let batch = self.flush(broker, clock_ms);
-        if self.wants_compaction(compact_min) {
+        let save = if self.wants_compaction(compact_min) {
             // The batch's bodies never reach the disk: the plan encodes bodies from memory.
-            return Some(Save::Rewrite(self.compaction(
-                broker,
-                clock_ms,
-                batch.is_some(),
-            )));
-        }
-        batch.map(|bytes| Save::Append { bytes, at })
+            let plan = self.compaction(broker, clock_ms, batch.is_some());
+            Some(Save::Rewrite(plan))
+        } else {
+            batch.map(|bytes| Save::Append { bytes, at })
+        };
+        self.chill();
+        save
     }
 
     /// Whether the file has grown enough past its live state to be rewritten: more than
@@ -758,14 +960,33 @@ impl Model {
         }) as u32;
         (s.written, s.dirty, s.meta, s.subs, s.pubrel) = (true, false, false, false, false);
         s.deleted.clear();
-        for i in 0..s.entries.len() {
-            let body = match s.entries[i].message.clone() {
-                Some(m) => self.place(old, out, broker, &m, from_memory),
-                None => 0,
+        let key = s.key;
+        for e in s
+            .entries
+            .iter_mut()
+            .chain(&mut s.taken)
+            .chain(&mut s.spilled)
+        {
+            let body = match (e.own.as_mut(), e.message.clone()) {
+                (Some(own), message) => {
+                    // Its own body: from memory while it holds the message, else copied.
+                    let at = out.position();
+                    let size = match (message, own.at) {
+                        (Some(m), _) => write_body(&mut out.w, own.id, &m, broker, self.now_ms),
+                        (None, Some((offset, size))) => {
+                            out.copy(offset, u64::from(size));
+                            size
+                        }
+                        (None, None) => 0,
+                    };
+                    own.at = (size > 0).then_some((at, size));
+                    own.id
+                }
+                (None, Some(m)) => self.place(old, out, broker, &m, from_memory),
+                (None, None) => 0,
             };
-            let e = &mut s.entries[i];
             e.bytes = out.w.record(&Record::EntryAdd {
-                key: s.key,
+                key,
                 seq: e.seq,
                 body,
                 qos: e.qos,
@@ -775,7 +996,31 @@ impl Model {
             e.written = true;
             e.changed = false;
         }
+        if !s.spilled.is_empty() || !s.taken.is_empty() {
+            s.unchilled = true;
+            self.unchilled.push(client_id.into());
+        }
         self.sessions.insert(client_id.into(), s);
+    }
+
+    /// Adds a restored bridge outbox's messages beyond its window (the core counts them
+    /// as on disk only; [`crate::broker::RestoreOutcome::spilled`]) to session
+    /// `client_id`, after [`Model::adopt`]; the compaction that follows writes them and
+    /// [`Model::chill`] lets go of them.
+    pub fn adopt_spilled(&mut self, client_id: &str, entries: Vec<StoredEntry>) {
+        let Some(s) = self.sessions.get_mut(client_id) else {
+            return;
+        };
+        for e in entries {
+            let Some(message) = e.message else { continue };
+            let own = Some(OwnBody {
+                id: self.next_body,
+                at: None,
+            });
+            self.next_body += 1;
+            let e = s.entry(message, e.qos, e.retain, own);
+            s.spilled.push_back(e);
+        }
     }
 
     /// Builds the model of a store whose file is about to be rewritten from the core's
@@ -805,6 +1050,7 @@ impl Model {
                     written: false,
                     changed: false,
                     bytes: 0,
+                    own: None,
                 });
                 s.next_seq = seq as u32 + 1;
             }

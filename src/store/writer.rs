@@ -42,9 +42,21 @@ pub enum Job {
         /// The batch number.
         gen: u64,
     },
+    /// Read records back for a bridge outbox (its messages on disk only): `ranges`
+    /// (offset, length) of the store file as it is after the jobs before this one; the
+    /// answer goes to [`Status::take_reads`] under `id`, and the reactor is woken.
+    Read {
+        /// The request's number.
+        id: u64,
+        /// What to read, in order.
+        ranges: Vec<(u64, u32)>,
+    },
     /// Sync what is written and end the thread.
     Stop,
 }
+
+/// A read's answer: its number and the bytes of its ranges one after another.
+pub type ReadDone = (u64, io::Result<Vec<u8>>);
 
 /// What the writer thread tells the reactor: whether the disk is failing (an atomic,
 /// read every turn) and the counters behind a mutex (32-bit MIPS has no 64-bit atomics;
@@ -56,6 +68,8 @@ pub struct Status {
     failing: AtomicBool,
     /// The counters.
     counters: Mutex<Counters>,
+    /// Reads done and not taken by the reactor yet.
+    reads: Mutex<Vec<ReadDone>>,
 }
 
 /// The writer's counters.
@@ -84,6 +98,11 @@ impl Status {
     /// Whether the disk is failing right now.
     pub fn failing(&self) -> bool {
         self.failing.load(Ordering::Acquire)
+    }
+
+    /// The reads done since the last call.
+    pub fn take_reads(&self) -> Vec<ReadDone> {
+        std::mem::take(&mut *self.reads.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// A copy of the counters.
@@ -297,6 +316,7 @@ impl<D: Disk> Writer<D> {
     pub(super) fn handle(&mut self, jobs: Vec<Job>) -> bool {
         let mut stop = false;
         let mut gen = 0;
+        let mut read = false;
         for job in jobs {
             match job {
                 Job::Append { bytes, at, gen: g } => {
@@ -312,6 +332,17 @@ impl<D: Disk> Writer<D> {
                     self.retry("compaction", |w| w.compact(source.as_deref(), &plan));
                     gen = gen.max(g);
                 }
+                Job::Read { id, ranges } => {
+                    let done = self.read(&ranges);
+                    if let Err(e) = &done {
+                        log::error!("store: reading a bridge outbox's messages back: {e}");
+                    }
+                    let reads = self.status.reads.lock();
+                    reads
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((id, done));
+                    read = true;
+                }
                 Job::Stop => stop = true,
             }
         }
@@ -321,8 +352,28 @@ impl<D: Disk> Writer<D> {
             c.synced = c.synced.max(gen);
             drop(c);
             self.wake();
+        } else if read {
+            self.wake();
         }
         stop
+    }
+
+    /// The bytes of `ranges` of the store file, one after another (one try: a failed
+    /// read is answered as such, and the messages are counted as lost).
+    fn read(&mut self, ranges: &[(u64, u32)]) -> io::Result<Vec<u8>> {
+        let mut opened = None;
+        let file = match self.file.as_mut() {
+            Some(f) => f,
+            None => opened.insert(self.disk.open_read(&self.path)?),
+        };
+        let total = ranges.iter().map(|&(_, len)| len as usize).sum();
+        let mut out = vec![0u8; total];
+        let mut at = 0;
+        for &(offset, len) in ranges {
+            file.read_at(offset, &mut out[at..at + len as usize])?;
+            at += len as usize;
+        }
+        Ok(out)
     }
 
     /// Tells the reactor the status changed.

@@ -476,6 +476,48 @@ impl SessionTable {
         }
     }
 
+    /// Records `item` for session `sid` (a bridge's outbox) as queued on disk only: it
+    /// does not enter the queue in RAM, and the store keeps it until asked back
+    /// ([`SessionTable::refill_wanted`]). Without a store nothing is recorded (the caller
+    /// spills only with one).
+    pub fn spill(&mut self, sid: SessionId, item: Queued) {
+        let Queued {
+            message,
+            qos,
+            retain,
+            ..
+        } = item;
+        self.record(sid, |client_id| Durable::MessageSpilled {
+            client_id,
+            message,
+            qos,
+            retain,
+        });
+    }
+
+    /// The oldest message of session `sid` on disk only was dropped.
+    pub fn spilled_dropped(&mut self, sid: SessionId) {
+        self.record(sid, |client_id| Durable::SpilledDropped { client_id });
+    }
+
+    /// Asks the store for the oldest `count` messages of session `sid` on disk only.
+    pub fn refill_wanted(&mut self, sid: SessionId, count: u32) {
+        self.record(sid, |client_id| Durable::RefillWanted { client_id, count });
+    }
+
+    /// The messages asked back for session `sid` arrived: `items` (those not dropped
+    /// meanwhile) join the end of its queue in RAM; with `kept` false none could be read.
+    pub fn refilled(&mut self, sid: SessionId, items: Vec<Queued>, kept: bool) {
+        let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        for item in items {
+            self.held_bytes += item.message.budget_size();
+            s.push(item);
+        }
+        self.record(sid, |client_id| Durable::Refilled { client_id, kept });
+    }
+
     /// A handle that sends session `sid`'s queued messages one by one, for the delivery
     /// loop (one lookup for a whole batch).
     #[inline]
