@@ -16,7 +16,8 @@ Two modes:
   Measured: messages/s delivered upstream while publishing, lost, the bridging broker's CPU
   seconds per million messages delivered (all its threads, /proc) and its peak RSS; medians
   and Sol/Mosquitto ratios measured in the same run.
-- `outage`: Sol bridged to an upstream Mosquitto (persistence on, a persistent QoS 1
+- `outage`: Sol (`--edge-persistence`, default on: the outbox's window in RAM, the rest
+  on disk) bridged to an upstream Mosquitto (persistence on, a persistent QoS 1
   subscriber counting what arrives, its queue unlimited). A steady QoS 1 stream goes into
   Sol; after a warm-up the upstream is stopped for `--outage-minutes`, with the outbox at a
   cap reached early (`bridge_outbox_messages`; `bridge_outbox_policy drop_oldest` by
@@ -336,7 +337,8 @@ def outage_verdict(o, args, ceiling):
 
 
 def outage_report(o, checks, args, ceiling):
-    lines = [f"outage of {args.outage_minutes:g} min, {args.rate:g} msg/s QoS 1 into Sol, outbox "
+    lines = [f"outage of {args.outage_minutes:g} min, {args.rate:g} msg/s QoS 1 into Sol (persistence "
+             f"{args.edge_persistence}), outbox "
              f"{args.outbox_messages:,} messages / {args.outbox_bytes}, {args.policy}, ceiling "
              f"{ceiling / 2**20:.1f} MiB (`sol check -c`)",
              f"offered {o['offered']:,} (during the outage {o['offered_outage']:,}), delivered upstream "
@@ -377,9 +379,13 @@ def outage(args, sol, mosquitto, tmp, out):
     up_lines = persistence.persistence_lines("mosquitto", "on", store, 3600) + ["max_queued_messages 0"]
     upstream = harness.MosquittoBroker("upstream", mosquitto, tmp, up_lines)
     _proc, up_port = upstream.start()
-    edge = harness.SolBroker("sol", sol, tmp, sol_bridge_lines(
-        up_port, 1, args.outbox_messages, args.outbox_bytes, args.policy,
-        restart_timeout=args.restart_timeout, sys_interval=1))
+    edge_store = os.path.join(tmp, "edge-store")
+    os.mkdir(edge_store)
+    os.chmod(edge_store, 0o777)
+    edge_lines = sol_bridge_lines(up_port, 1, args.outbox_messages, args.outbox_bytes, args.policy,
+                                  restart_timeout=args.restart_timeout, sys_interval=1)
+    edge_lines += persistence.persistence_lines("sol", args.edge_persistence, edge_store, 300)
+    edge = harness.SolBroker("sol", sol, tmp, edge_lines)
     proc, port = edge.start()
     ceiling = edge.ceiling_bytes(edge.conf)
     log(f"outage: Sol on {port} bridged to Mosquitto on {up_port}; ceiling {ceiling / 2**20:.1f} MiB")
@@ -509,6 +515,9 @@ def main():
     g.add_argument("--warmup", type=float, help="seconds of stream before the outage (default 10; --quick 2)")
     g.add_argument("--policy", choices=["drop_oldest", "refuse_new"], default="drop_oldest",
                    help="Sol's bridge_outbox_policy (default drop_oldest)")
+    g.add_argument("--edge-persistence", choices=["off", "on", "sync"], default="on",
+                   help="the bridging Sol's persistence (default on: the outbox keeps a window in RAM "
+                        "and the rest on disk; off: all of it in RAM)")
     g.add_argument("--restart-timeout", default="2", help="Sol's restart_timeout (default 2: a constant 2 s)")
     g.add_argument("--drain-timeout", type=float, default=120.0,
                    help="longest wait for the outbox to drain once the upstream is back (default 120 s)")
