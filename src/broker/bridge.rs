@@ -92,6 +92,16 @@ pub(super) struct BridgeState {
     pub(super) spilled: Spilled,
 }
 
+impl BridgeState {
+    /// Whether its outbox (session `s`, and what waits on disk) is below its caps: the
+    /// publishers held back on it may go on.
+    pub(super) fn has_room(&self, s: &Session) -> bool {
+        let o = &self.outbox;
+        let on_disk = (self.spilled.sizes.len(), self.spilled.bytes);
+        !super::delivery::queue_full(s, Some(on_disk), (o.max_messages, o.max_bytes, 0))
+    }
+}
+
 /// A bridge's counters, for `$SYS/broker/connection/NAME/...` and `sol check`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BridgeCounts {

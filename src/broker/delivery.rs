@@ -141,7 +141,8 @@ impl Broker {
             return;
         }
         let queued = sender.session().queue_len();
-        let bridge = sender.session().bridge().is_some();
+        let bridge_index = sender.session().bridge();
+        let bridge = bridge_index.is_some();
         let mut moved = 0usize;
         let mut unencodable = 0u64;
         if queued > 0 {
@@ -216,7 +217,11 @@ impl Broker {
             }
         }
         // Every `written` lands here, mostly with nothing queued: only the room check.
-        let has_room = !sender.session().queue_full(max_messages, max_bytes, 0);
+        let has_room = match bridge_index.and_then(|b| self.bridges.get(b)?.as_ref()) {
+            // A bridge's outbox: its own caps, counting what waits on disk.
+            Some(b) => b.has_room(sender.session()),
+            None => !sender.session().queue_full(max_messages, max_bytes, 0),
+        };
         if has_room {
             self.sessions.set_dropping(sid, false);
         }
@@ -426,7 +431,7 @@ impl Broker {
 /// Whether session `s`'s queue is full under `(max_messages, max_bytes)` with a message of
 /// `size` more bytes; a bridge's outbox (`on_disk`: its messages and bytes on disk only)
 /// counts those too.
-fn queue_full(
+pub(super) fn queue_full(
     s: &Session,
     on_disk: Option<(usize, usize)>,
     (max_messages, max_bytes, size): (usize, usize, usize),
