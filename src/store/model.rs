@@ -750,14 +750,21 @@ impl Model {
         key: u32,
         entries: &mut VecDeque<EntryView>,
     ) -> usize {
+        // The new entries' bodies first, side by side, then the entries: a compaction
+        // copies a run of bodies as one piece.
+        let mut bodies = Vec::new();
+        for e in entries.iter_mut().filter(|e| !e.written) {
+            bodies.push(match (e.own.is_some(), e.message.clone()) {
+                (true, _) => self.write_own(w, broker, e),
+                (false, Some(m)) => self.reference(w, broker, &m),
+                (false, None) => 0,
+            });
+        }
+        let mut bodies = bodies.into_iter();
         let mut written = 0;
         for e in entries.iter_mut() {
             if !e.written {
-                let body = match (e.own.is_some(), e.message.clone()) {
-                    (true, _) => self.write_own(w, broker, e),
-                    (false, Some(m)) => self.reference(w, broker, &m),
-                    (false, None) => 0,
-                };
+                let body = bodies.next().unwrap_or(0);
                 e.bytes = w.record(&Record::EntryAdd {
                     key,
                     seq: e.seq,
@@ -961,13 +968,11 @@ impl Model {
         (s.written, s.dirty, s.meta, s.subs, s.pubrel) = (true, false, false, false, false);
         s.deleted.clear();
         let key = s.key;
-        for e in s
-            .entries
-            .iter_mut()
-            .chain(&mut s.taken)
-            .chain(&mut s.spilled)
-        {
-            let body = match (e.own.as_mut(), e.message.clone()) {
+        // Bodies first, then the entries (see `flush_entries`).
+        let mut bodies = Vec::with_capacity(s.entries.len() + s.taken.len() + s.spilled.len());
+        let all = s.entries.iter_mut().chain(&mut s.taken);
+        for e in all.chain(&mut s.spilled) {
+            bodies.push(match (e.own.as_mut(), e.message.clone()) {
                 (Some(own), message) => {
                     // Its own body: from memory while it holds the message, else copied.
                     let at = out.position();
@@ -984,7 +989,10 @@ impl Model {
                 }
                 (None, Some(m)) => self.place(old, out, broker, &m, from_memory),
                 (None, None) => 0,
-            };
+            });
+        }
+        let all = s.entries.iter_mut().chain(&mut s.taken);
+        for (e, body) in all.chain(&mut s.spilled).zip(bodies) {
             e.bytes = out.w.record(&Record::EntryAdd {
                 key,
                 seq: e.seq,
@@ -1144,11 +1152,20 @@ impl PlanWriter {
         }
     }
 
-    /// Copies `len` bytes at `offset` of the old file.
+    /// Copies `len` bytes at `offset` of the old file (one piece with the copy before it
+    /// when nothing was encoded between and they are side by side there).
     fn copy(&mut self, offset: u64, len: u64) {
+        self.plan.len += len;
+        if self.w.buf.is_empty() {
+            if let Some(Piece::Copy { offset: o, len: l }) = self.plan.pieces.last_mut() {
+                if *o + *l == offset {
+                    *l += len;
+                    return;
+                }
+            }
+        }
         self.cut();
         self.plan.pieces.push(Piece::Copy { offset, len });
-        self.plan.len += len;
     }
 
     /// The finished plan.

@@ -310,3 +310,20 @@ fn a_power_cut_keeps_every_spilled_message_that_was_synced() {
     assert_eq!(seen, (0..n).collect::<Vec<_>>());
     assert!(store.stop(&broker, Duration::from_secs(10)));
 }
+
+#[test]
+fn a_compaction_copies_an_outbox_on_disk_in_one_run() {
+    let disk = SimDisk::default();
+    let (mut store, mut broker, _rx) = bridged(&disk, outbox(10_000, true));
+    publish(&mut store, &mut broker, 0..3 * WINDOW_MESSAGES as u32);
+    // Saved a message at a time: the first rewrite copies body by body and puts the
+    // bodies side by side; the next copies them as one run, not one piece per message.
+    let _ = store.model.compaction(&broker, 1, false);
+    let plan = store.model.compaction(&broker, 2, false);
+    let copies = plan
+        .pieces
+        .iter()
+        .filter(|p| matches!(p, super::model::Piece::Copy { .. }))
+        .count();
+    assert_eq!(copies, 1, "{} pieces", plan.pieces.len());
+}
