@@ -379,8 +379,14 @@ mod tests {
         let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
         let sink = Sink::spawn(Kind::Stdout, Output::File(File::from(write_end)), &format())
             .expect("spawn");
-        let before = dropped_lines();
         let line = "x".repeat(99);
+        // The writer is running before the flood (however slowly its thread starts, as
+        // under qemu): lines are dropped only once the pipe and the buffer are full, and
+        // none is taken after that.
+        sink.push_line(&line);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        assert!(sink.queue.wait_written(deadline), "the writer runs");
+        let before = dropped_lines();
         // Far more than the pipe (64 KiB) and the buffer take: every push returns at
         // once; the ones that do not fit are counted.
         let started = Instant::now();
@@ -414,7 +420,7 @@ mod tests {
             })
             .sum();
         assert!(dropped > 0);
-        assert_eq!(written + dropped, 3000);
+        assert_eq!(written + dropped, 3001);
     }
 
     #[test]
