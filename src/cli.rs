@@ -468,6 +468,11 @@ fn check_report(file: &str, config: &Config) -> String {
         for bridge in &config.bridges {
             out.push_str(&bridge_report(bridge));
         }
+        out.push_str(if config.persistence.enabled {
+            "  (outboxes: a window in RAM, the rest on disk in the store)\n"
+        } else {
+            "  (outboxes: in RAM; with persistence a window in RAM, the rest on disk)\n"
+        });
     }
     let auto = if config.max_connections_auto {
         " (automatic, from the open file limit)"
