@@ -410,6 +410,12 @@ impl Model {
                     return;
                 };
                 let e = s.entry(message, qos, retain, own);
+                if s.spilled.len() == s.spilled.capacity() {
+                    // An eighth more, not double: a full outbox rotates through all of
+                    // its ring (the oldest dropped, the newest added), so every slot of
+                    // it becomes resident.
+                    s.spilled.reserve_exact((s.spilled.len() / 8).max(64));
+                }
                 s.spilled.push_back(e);
                 self.next_body += 1;
                 self.spill_unsaved += size;
