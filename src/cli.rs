@@ -609,6 +609,22 @@ fn persistence_report(config: &Config) -> String {
 }
 
 /// The soft `RLIMIT_NOFILE`, or 1024 if it cannot be read.
+/// glibc only (Debian's and Raspberry Pi OS's builds; musl has no such heuristic):
+/// fixes malloc's mmap threshold at its initial 128 KiB. By default glibc raises it to
+/// the size of each large block freed, so that the next ones come from the heap, which
+/// keeps its high-water mark resident: a store compaction's plan (hundreds of KiB for a
+/// full bridge outbox) then left RSS that much higher for good (+672 KiB measured in a
+/// 3-minute outage, +64 KiB with the threshold fixed). Large blocks are mapped and
+/// returned to the system when freed.
+fn fixed_mmap_threshold() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets a parameter of the allocator; called before any thread
+    // but the main one exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 // `rlim_t` is u32 on 32-bit glibc (armv7-unknown-linux-gnueabihf), u64 elsewhere.
 #[allow(clippy::useless_conversion)]
 fn fd_limit() -> u64 {
@@ -618,6 +634,7 @@ fn fd_limit() -> u64 {
 
 /// Runs the broker, then gives the log writers a bounded time to write what they hold.
 fn run(source: Source, verbose: bool) -> i32 {
+    fixed_mmap_threshold();
     let code = run_broker(source, verbose);
     crate::log::flush();
     code
