@@ -236,14 +236,18 @@ cargo_for() {
                 # cross/discard.ld drops what the linker keeps but nothing reads: the C
                 # parts' unwind tables (17 KB on mipsel, 20 KB on aarch64) and MIPS's
                 # .pdr (150 KB on mipsel).
+                # --cfg sol_no_unwind_tables and the --wrap's: std's stack walk (a panic's
+                # RUST_BACKTRACE output, empty without tables) goes to src/main.rs's
+                # stand-ins, so zig's libunwind is not linked (35 KB on mipsel, 20 KB on
+                # aarch64, with the fprintf and stdio it pulled in).
                 # -Zlocation-detail=none: a panic still prints its message, but its
                 # location as `<redacted>` (no file names, lines, columns in the binary).
                 # -Zfmt-debug=shallow: a derived Debug prints the type or variant name
                 # only (Sol logs fieldless enums and strings with {:?}; the bridge's TLS
                 # client made room for both necessary: docs/embedded.md). Tests (the
-                # `test` subcommand) are built without either.
+                # `test` subcommand) are built without any of these.
                 features=(-Zbuild-std-features=optimize_for_size
-                    --config "target.$t.rustflags=['-C', 'force-unwind-tables=no', '-C', 'link-arg=-Wl,-T,$ROOT/cross/discard.ld', '-Z', 'location-detail=none', '-Z', 'fmt-debug=shallow']")
+                    --config "target.$t.rustflags=['-C', 'force-unwind-tables=no', '--cfg', 'sol_no_unwind_tables', '-C', 'link-arg=-Wl,-T,$ROOT/cross/discard.ld', '-C', 'link-arg=-Wl,--wrap=_Unwind_Backtrace,--wrap=_Unwind_GetIP,--wrap=_Unwind_VRS_Get', '-Z', 'location-detail=none', '-Z', 'fmt-debug=shallow']")
             fi
             RUSTUP_TOOLCHAIN=$NIGHTLY cargo-zigbuild "$sub" --locked -Zbuild-std=std,panic_abort \
                 "${features[@]}" --target "$t" "$@"

@@ -11,7 +11,8 @@
 #      seen by a later subscriber, then SIGTERM and a clean exit 0;
 #   3. runs the library's unit tests (`cargo test --lib`) under qemu-user for a 32-bit
 #      target (armv7 musl) and a big-endian one (mips musl);
-#   4. checks the size budget: aarch64 musl with TLS, stripped, must be <= SIZE_BUDGET bytes.
+#   4. checks the size budgets (SIZE_BUDGETS): aarch64 musl and mipsel musl with TLS,
+#      stripped, for each of them that was built.
 #
 # Works on a fresh Debian 12 with rustup, as root, without stdin (CI=true); installs
 # what it needs (through cross/build.sh, plus mosquitto-clients).  Every wait is bounded
@@ -29,11 +30,11 @@ cd "$ROOT" || exit 2
 read -ra SMOKE_TARGETS <<<"${CROSS_SMOKE_TARGETS-aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl}"
 read -ra TEST_TARGETS <<<"${CROSS_TEST_TARGETS-armv7-unknown-linux-musleabihf mips-unknown-linux-musl}"
 PROFILE=release-z
-# aarch64 musl with TLS (the default `tls` feature: rustls + ring): 1.3 MB (decimal, the
-# stricter reading; issue 5).  See docs/embedded.md: the baseline is recorded there; a
-# change that grows it by more than 5 % says why.
-SIZE_BUDGET_TARGET=aarch64-unknown-linux-musl
-SIZE_BUDGET=1300000
+# With TLS (the default `tls` feature: rustls + ring), decimal megabytes (the stricter
+# reading): aarch64 musl 1.3 MB (issue 5), mipsel musl 1.4 MB (routers; MIPS code is
+# about 50 % larger).  See docs/embedded.md: the baseline is recorded there; a change
+# that grows it by more than 5 % says why.
+SIZE_BUDGETS=(aarch64-unknown-linux-musl:1300000 mipsel-unknown-linux-musl:1400000)
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 HOST=127.0.0.1
@@ -313,15 +314,21 @@ TEST_SECS=$(secs_since "$t")
 
 # ------------------------------------------------------------------ size
 
-step "size budget"
-budget_size=${SIZE[$SIZE_BUDGET_TARGET]:-}
-if [ -z "$budget_size" ]; then
-    fail "size: no $SIZE_BUDGET_TARGET binary"
-elif [ "$budget_size" -le "$SIZE_BUDGET" ]; then
-    pass "size $SIZE_BUDGET_TARGET $budget_size <= $SIZE_BUDGET bytes"
-else
-    fail "size $SIZE_BUDGET_TARGET $budget_size > $SIZE_BUDGET bytes (budget; see docs/embedded.md)"
-fi
+step "size budgets"
+for entry in "${SIZE_BUDGETS[@]}"; do
+    triple=${entry%%:*}
+    budget=${entry#*:}
+    # A run narrowed by hand (CROSS_SMOKE_TARGETS) checks the budgets of what it built.
+    [[ " ${SMOKE_TARGETS[*]} " == *" $triple "* ]] || continue
+    budget_size=${SIZE[$triple]:-}
+    if [ -z "$budget_size" ]; then
+        fail "size: no $triple binary"
+    elif [ "$budget_size" -le "$budget" ]; then
+        pass "size $triple $budget_size <= $budget bytes"
+    else
+        fail "size $triple $budget_size > $budget bytes (budget; see docs/embedded.md)"
+    fi
+done
 
 # ------------------------------------------------------------------ summary
 

@@ -355,7 +355,9 @@ impl fmt::Display for MemoryCeiling {
     }
 }
 
-/// Bytes in B, KiB, MiB, GiB or TiB with one decimal.
+/// Bytes in B, KiB, MiB, GiB or TiB with one decimal, rounded half to even (what `{:.1}`
+/// prints for the exact quotient). In integers: nothing else in the binary formats a
+/// float, and float formatting costs 8 KB on aarch64, 15 KB on mipsel.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes == u64::MAX {
@@ -364,13 +366,21 @@ pub fn size(bytes: u64) -> String {
     if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
+    while unit < UNITS.len() - 1 && bytes >> (10 * (unit + 2)) > 0 {
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    // bytes / 2^shift in tenths: the whole part times 10 plus the tenths digit of the
+    // remainder, then rounded on what is left (below 2^shift).
+    let shift = 10 * (unit + 1);
+    let mask = (1u64 << shift) - 1;
+    let rest = (bytes & mask) * 10;
+    let mut tenths = (bytes >> shift) * 10 + (rest >> shift);
+    let (left, half) = (rest & mask, 1u64 << (shift - 1));
+    if left > half || (left == half && tenths % 2 == 1) {
+        tenths += 1;
+    }
+    format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
 }
 
 #[cfg(test)]
@@ -415,6 +425,43 @@ mod tests {
         assert_eq!(size(8 << 20), "8.0 MiB");
         assert_eq!(size(3 << 30), "3.0 GiB");
         assert_eq!(size(u64::MAX), "unbounded");
+    }
+
+    #[test]
+    fn sizes_round_as_one_decimal_float_formatting_does() {
+        let float = |bytes: u64| {
+            let mut value = bytes as f64 / 1024.0;
+            let mut unit = 0;
+            while value >= 1024.0 && unit < 3 {
+                value /= 1024.0;
+                unit += 1;
+            }
+            format!("{value:.1} {}", ["KiB", "MiB", "GiB", "TiB"][unit])
+        };
+        let edges = (10..=50).flat_map(|shift: u32| {
+            let p = 1u64 << shift;
+            [
+                p - 1,
+                p,
+                p + 1,
+                p / 20 * 21,
+                p + p / 20,
+                p + p / 20 + 1,
+                3 * p - 1,
+            ]
+        });
+        let steps = (1024..200_000)
+            .step_by(97)
+            .chain((0..64).map(|i| 51 << (10 + i % 40)));
+        let all = edges.chain(steps).chain([(1 << 53) - 1, 9 << 50]);
+        for bytes in all.filter(|&b| b >= 1024) {
+            assert_eq!(size(bytes), float(bytes), "{bytes}");
+        }
+        assert_eq!(size(1024 + 51), "1.0 KiB", "1.0498 rounds down");
+        assert_eq!(size(1024 + 52), "1.1 KiB", "1.0508 rounds up");
+        assert_eq!(size(1024 + 256), "1.2 KiB", "1.25: half to even");
+        assert_eq!(size(1024 + 768), "1.8 KiB", "1.75: half to even");
+        assert_eq!(size((1 << 20) - 1), "1024.0 KiB");
     }
 
     #[test]
