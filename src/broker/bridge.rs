@@ -62,6 +62,19 @@ pub struct BridgeOutbox {
     pub queue_qos0: bool,
 }
 
+#[cfg(test)]
+impl BridgeOutbox {
+    /// Caps for tests: `max_messages`, no byte cap, QoS 0 not queued.
+    pub fn for_test(max_messages: usize, drop_oldest: bool) -> BridgeOutbox {
+        BridgeOutbox {
+            max_messages,
+            max_bytes: 0,
+            drop_oldest,
+            queue_qos0: false,
+        }
+    }
+}
+
 /// A bridge's local side: what [`Broker::bridge_session`] sets up.
 #[derive(Clone, Debug)]
 pub struct BridgeLocal<'a> {

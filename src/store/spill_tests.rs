@@ -18,12 +18,7 @@ const PUBLISHER: usize = 0;
 const UPLINK: usize = 9;
 
 fn outbox(max_messages: usize, drop_oldest: bool) -> BridgeOutbox {
-    BridgeOutbox {
-        max_messages,
-        max_bytes: 0,
-        drop_oldest,
-        queue_qos0: false,
-    }
+    BridgeOutbox::for_test(max_messages, drop_oldest)
 }
 
 /// A broker with bridge 0's outbox (`o`, subscribed to `L/#` at QoS 1) restored from

@@ -9,12 +9,7 @@ use crate::broker::{BridgeLocal, BridgeOutbox};
 const BRIDGE: ConnId = 40;
 
 fn outbox(max_messages: usize, drop_oldest: bool) -> BridgeOutbox {
-    BridgeOutbox {
-        max_messages,
-        max_bytes: 0,
-        drop_oldest,
-        queue_qos0: false,
-    }
+    BridgeOutbox::for_test(max_messages, drop_oldest)
 }
 
 /// Sets up bridge 0 `local.gw.b1` with outbox `o`, subscribed to `filter` at QoS 1.
