@@ -173,14 +173,11 @@ impl Broker {
         if self.bridges.len() <= index {
             self.bridges.resize_with(index + 1, || None);
         }
-        let spilled = match self
-            .restored_spills
-            .iter()
-            .position(|(id, _)| &**id == local.client_id && !local.clean)
-        {
-            Some(i) => self.restored_spills.swap_remove(i).1,
-            None => Spilled::default(),
-        };
+        // What the store restored on disk only (gone with the session if it is clean).
+        let restored = (self.restored_spills.iter())
+            .position(|(id, _)| &**id == local.client_id)
+            .map(|i| self.restored_spills.swap_remove(i).1);
+        let spilled = restored.filter(|_| !local.clean).unwrap_or_default();
         self.bridges[index] = Some(BridgeState {
             sid,
             outbox: local.outbox,

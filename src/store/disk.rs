@@ -321,6 +321,8 @@ pub mod sim {
         space: Option<usize>,
         /// Syncs fail with EIO while set.
         failing_sync: bool,
+        /// Reads of open files (`read_at`) fail with EIO while set.
+        failing_reads: bool,
         /// Bytes written, for write-volume checks.
         written: u64,
         /// Operations done (appends, syncs, truncations, creations, renames, removals).
@@ -475,6 +477,11 @@ pub mod sim {
             self.state().failing_sync = failing;
         }
 
+        /// Makes reads of open files fail with EIO (or work again).
+        pub fn set_failing_reads(&self, failing: bool) {
+            self.state().failing_reads = failing;
+        }
+
         /// Bytes written so far.
         pub fn written(&self) -> u64 {
             self.state().written
@@ -534,6 +541,9 @@ pub mod sim {
 
         fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
             let s = self.disk.state();
+            if s.failing_reads {
+                return Err(io::Error::from_raw_os_error(5));
+            }
             let data = &s.inodes[&self.ino].current;
             let start = offset as usize;
             let src = data

@@ -5,7 +5,7 @@
 use super::disk::sim::SimDisk;
 use super::*;
 use crate::broker::{
-    BridgeLocal, BridgeOutbox, Broker, CloseReason, Effect, Limits, WINDOW_MESSAGES,
+    BridgeLocal, BridgeOutbox, Broker, CloseReason, Effect, Limits, WINDOW_BYTES, WINDOW_MESSAGES,
 };
 use crate::codec::ProtocolVersion::{V311, V5};
 use crate::codec::{self, Connect, FixedHeader, Packet, Properties, Publish, QoS};
@@ -97,6 +97,11 @@ fn feed(broker: &mut Broker, conn: usize, packet: &Packet<'_>, version: codec::P
 /// A client publishes messages `range` (payload: the number, big-endian) on `L/t` at QoS
 /// 1, one reactor turn each.
 fn publish(store: &mut Store, broker: &mut Broker, range: std::ops::Range<u32>) {
+    publish_sized(store, broker, range, 200);
+}
+
+/// [`publish`] with payloads of `size` bytes (at least 4).
+fn publish_sized(store: &mut Store, broker: &mut Broker, range: std::ops::Range<u32>, size: usize) {
     broker.accepted(PUBLISHER, 0, Instant::now());
     let connect = Connect {
         version: V311,
@@ -112,7 +117,7 @@ fn publish(store: &mut Store, broker: &mut Broker, range: std::ops::Range<u32>) 
     feed(broker, PUBLISHER, &Packet::Connect(connect), V311);
     for i in range {
         // 4 bytes of number and padding: a few saves' worth of spilled messages.
-        let mut payload = [0u8; 200];
+        let mut payload = vec![0u8; size];
         payload[..4].copy_from_slice(&i.to_be_bytes());
         let p = Publish {
             dup: false,
@@ -321,4 +326,53 @@ fn a_compaction_copies_an_outbox_on_disk_in_one_run() {
         .filter(|p| matches!(p, super::model::Piece::Copy { .. }))
         .count();
     assert_eq!(copies, 1, "{} pieces", plan.pieces.len());
+}
+
+#[test]
+fn large_messages_fill_the_window_by_its_bytes() {
+    let disk = SimDisk::default();
+    let (mut store, mut broker, rx) = bridged(&disk, outbox(10_000, true));
+    let size = 4096;
+    publish_sized(&mut store, &mut broker, 0..200, size);
+    let held = in_ram(&broker);
+    assert!(
+        held > 1 && held * size <= WINDOW_BYTES,
+        "{held} messages of {size} B in RAM"
+    );
+    assert_eq!(broker.bridge_counts(0).queued, 200);
+    let seen = drain(&mut store, &mut broker, &rx, 200);
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    assert!(store.stop(&broker, Duration::from_secs(10)));
+}
+
+#[test]
+fn messages_the_disk_cannot_give_back_are_dropped_counted_and_the_outbox_goes_on() {
+    let disk = SimDisk::default();
+    let (mut store, mut broker, rx) = bridged(&disk, outbox(10_000, true));
+    let n = 3 * WINDOW_MESSAGES as u32;
+    publish(&mut store, &mut broker, 0..n);
+    disk.set_failing_reads(true);
+    // The window in RAM still goes; what is asked back from disk fails and is dropped.
+    let seen = drain(&mut store, &mut broker, &rx, WINDOW_MESSAGES);
+    assert_eq!(seen, (0..WINDOW_MESSAGES as u32).collect::<Vec<_>>());
+    loop {
+        turn(&mut store, &mut broker);
+        if broker.bridge_counts(0).queued == 0 {
+            break;
+        }
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the store answers every request");
+    }
+    let counts = broker.bridge_counts(0);
+    assert_eq!(
+        counts.dropped,
+        u64::from(n) - WINDOW_MESSAGES as u64,
+        "all counted"
+    );
+    // The disk works again: the outbox carries new messages.
+    disk.set_failing_reads(false);
+    publish(&mut store, &mut broker, n..n + 3);
+    let seen = drain(&mut store, &mut broker, &rx, 3);
+    assert_eq!(seen, vec![n, n + 1, n + 2]);
+    assert!(store.stop(&broker, Duration::from_secs(10)));
 }
