@@ -24,12 +24,18 @@ fn publish_all(addr: std::net::SocketAddr, topic: &str, payloads: &[&str]) {
     }
 }
 
-/// The payloads of the next `n` PUBLISHes `session` receives, sorted (QoS 1 across nodes
-/// promises delivery, not order between the queue and live messages).
+/// The distinct payloads `session` receives until it has `n` of them, sorted. QoS 1
+/// across nodes promises delivery, not order between the queue and live messages, and
+/// allows a message to come twice (aedes may replay a queued message that was already on
+/// its way when the session resumed), so a repeat of a payload already seen is skipped.
 fn receive(session: &TestClient, n: usize) -> Vec<String> {
-    let mut got: Vec<String> = (0..n)
-        .map(|_| String::from_utf8_lossy(&session.publish().payload).into_owned())
-        .collect();
+    let mut got: Vec<String> = Vec::new();
+    while got.len() < n {
+        let payload = String::from_utf8_lossy(&session.publish().payload).into_owned();
+        if !got.contains(&payload) {
+            got.push(payload);
+        }
+    }
     got.sort();
     got
 }
@@ -74,6 +80,16 @@ fn a_session_resumes_on_another_node_after_its_node_is_killed() {
     assert!(resumed.connack(), "node 2 has the session made on node 1");
     assert_eq!(receive(&resumed, 3), ["m1", "m2", "m3"]);
     // Its subscription came along too: a new publish arrives live.
+    // A late repeat of a queued message may still come first (at least once).
     publish_all(cluster.addr(1), "site/up", &["m4"]);
-    assert_eq!(receive(&resumed, 1), ["m4"]);
+    loop {
+        let payload = String::from_utf8_lossy(&resumed.publish().payload).into_owned();
+        if payload == "m4" {
+            break;
+        }
+        assert!(
+            ["m1", "m2", "m3"].contains(&payload.as_str()),
+            "only a repeat of a queued message may come before m4, got {payload}"
+        );
+    }
 }
