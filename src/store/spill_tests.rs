@@ -351,6 +351,15 @@ fn messages_the_disk_cannot_give_back_are_dropped_counted_and_the_outbox_goes_on
     let (mut store, mut broker, rx) = bridged(&disk, outbox(10_000, true));
     let n = 3 * WINDOW_MESSAGES as u32;
     publish(&mut store, &mut broker, 0..n);
+    // Every spilled message on disk first, none still in memory to be answered from
+    // (the last save may still be on the writer thread).
+    let gen = store.turn(&broker, Instant::now());
+    while store.synced() < gen {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("the writer syncs");
+    }
+    turn(&mut store, &mut broker);
+    assert_eq!(store.model.spilled_in_memory(), 0, "all on disk");
     disk.set_failing_reads(true);
     // The window in RAM still goes; what is asked back from disk fails and is dropped.
     let seen = drain(&mut store, &mut broker, &rx, WINDOW_MESSAGES);
