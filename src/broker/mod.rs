@@ -429,6 +429,14 @@ impl Broker {
         self.stats.bytes_received += n as u64;
     }
 
+    /// Whether [`Broker::poll_effect`] may have something: cheap, so the reactor asks it
+    /// after every call into the core and polls only when it says yes (most calls, such
+    /// as a QoS 0 PUBLISH routed to an online subscriber, produce no effect).
+    #[inline]
+    pub fn may_have_effects(&self) -> bool {
+        !self.effects.is_empty() || self.limits.track_durable
+    }
+
     /// The next effect to carry out, oldest first; then what the session table and the
     /// retained store have made durable ([`Effect::Durable`]).
     #[inline]

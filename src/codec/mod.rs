@@ -35,6 +35,7 @@ mod properties;
 mod publish;
 mod reason;
 mod subscribe;
+pub mod swar;
 mod version;
 mod wire;
 

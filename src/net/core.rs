@@ -40,7 +40,9 @@ impl Core {
         f: impl FnOnce(&mut Broker) -> R,
     ) -> R {
         let result = f(&mut self.broker);
-        self.carry_out(conns);
+        if self.broker.may_have_effects() {
+            self.carry_out(conns);
+        }
         result
     }
 

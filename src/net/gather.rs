@@ -11,6 +11,7 @@
 //! The buffer is transient: it holds bytes only between packing and the write that
 //! follows, so it is one per reactor, not one per connection.
 
+use heapless::Vec as FixedVec;
 use std::io::IoSlice;
 
 /// Bytes packed for one write at most (a larger first segment still goes alone).
@@ -19,6 +20,11 @@ pub const BATCH: usize = 64 * 1024;
 pub const COPY_MAX: usize = 512;
 /// Most segments the packed output consists of (`IOV_MAX` is 1024 on Linux).
 pub const MAX_OUT: usize = 64;
+
+/// The packed output of one write: at most [`MAX_OUT`] slices, on the stack. A
+/// fixed-capacity vector, not an array: a write of one small message fills one slice, and
+/// initialising 64 would cost more than packing it.
+pub type Packed<'a> = FixedVec<IoSlice<'a>, MAX_OUT>;
 
 /// One piece of packed output.
 #[derive(Clone, Copy)]
@@ -44,20 +50,19 @@ impl Gather {
     /// Packs a prefix of `segments` (the broker's [`output`](crate::broker::Broker::output))
     /// into `out`: consecutive small segments become one
     /// slice of the internal buffer, large ones are lent as they are. Stops when [`BATCH`]
-    /// bytes or [`MAX_OUT`] output slices are reached. Returns the number of slices
-    /// written to `out` and the bytes they hold; the caller writes them and reports to the
-    /// broker how many bytes the socket took.
+    /// bytes or [`MAX_OUT`] output slices are reached. Returns the bytes `out` holds; the
+    /// caller writes them and reports to the broker how many bytes the socket took.
     pub fn pack<'a>(
         &'a mut self,
         segments: impl Iterator<Item = &'a [u8]>,
-        out: &mut [IoSlice<'a>; MAX_OUT],
-    ) -> (usize, usize) {
+        out: &mut Packed<'a>,
+    ) -> usize {
         if self.buf.capacity() == 0 {
             self.buf.reserve_exact(BATCH);
         }
         self.buf.clear();
-        let mut spans = [Span::Lent(&[]); MAX_OUT];
-        let mut n: usize = 0;
+        // Spans, not slices, while the buffer is still being written.
+        let mut spans: FixedVec<Span<'a>, MAX_OUT> = FixedVec::new();
         let mut total = 0;
         for seg in segments {
             let len = seg.len();
@@ -69,31 +74,32 @@ impl Gather {
             }
             if len <= COPY_MAX {
                 // The buffer only grows, so a copied span that is last ends at its end.
-                match n.checked_sub(1).map(|last| &mut spans[last]) {
+                match spans.last_mut() {
                     Some(Span::Copied(_, end)) => *end += len,
-                    _ if n == MAX_OUT => break,
                     _ => {
-                        spans[n] = Span::Copied(self.buf.len(), self.buf.len() + len);
-                        n += 1;
+                        let at = self.buf.len();
+                        if spans.push(Span::Copied(at, at + len)).is_err() {
+                            break;
+                        }
                     }
                 }
                 self.buf.extend_from_slice(seg);
-            } else if n == MAX_OUT {
+            } else if spans.push(Span::Lent(seg)).is_err() {
                 break;
-            } else {
-                spans[n] = Span::Lent(seg);
-                n += 1;
             }
             total += len;
         }
         let buf: &'a [u8] = &self.buf;
-        for (slot, span) in out.iter_mut().zip(&spans[..n]) {
-            *slot = match *span {
+        out.clear();
+        for span in &spans {
+            let slice = match *span {
                 Span::Copied(start, end) => IoSlice::new(&buf[start..end]),
                 Span::Lent(seg) => IoSlice::new(seg),
             };
+            // As many slices as spans, and both hold MAX_OUT.
+            let _ = out.push(slice);
         }
-        (n, total)
+        total
     }
 }
 
@@ -103,9 +109,9 @@ mod tests {
 
     fn packed(segments: &[&[u8]]) -> (Vec<Vec<u8>>, usize) {
         let mut gather = Gather::new();
-        let mut out = [IoSlice::new(&[]); MAX_OUT];
-        let (n, total) = gather.pack(segments.iter().copied(), &mut out);
-        (out[..n].iter().map(|s| s.to_vec()).collect(), total)
+        let mut out = Packed::new();
+        let total = gather.pack(segments.iter().copied(), &mut out);
+        (out.iter().map(|s| s.to_vec()).collect(), total)
     }
 
     #[test]

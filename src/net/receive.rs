@@ -114,7 +114,7 @@ impl Server {
     /// `EAGAIN` read; the caller passes false when a FIN may be waiting behind the data,
     /// since its edge was already consumed.
     pub(super) fn read_conn(&mut self, id: ConnId, short_read_drains: bool) {
-        let now = Instant::now();
+        let now = self.turn_now;
         let mut reads = 0;
         loop {
             let Some(conn) = self.conns.slots.get_mut(id) else {
@@ -312,7 +312,7 @@ impl Server {
     /// Reads the connections on the ready list (resumed, or over budget last round): first
     /// the bytes they hold, then their sockets.
     pub(super) fn read_ready(&mut self) {
-        let now = Instant::now();
+        let now = self.turn_now;
         for _ in 0..self.conns.ready.len() {
             let Some(id) = self.conns.ready.pop_front() else {
                 break;

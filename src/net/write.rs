@@ -8,7 +8,7 @@ impl Server {
     /// Writes what the broker has for `id` until done or the socket is full: small
     /// segments packed into one buffer, large ones lent in place ([`gather`]).
     pub(super) fn flush(&mut self, id: ConnId) {
-        let now = Instant::now();
+        let now = self.turn_now;
         if let Some(i) = self.links.index(id) {
             return self.write_link(i, now);
         }
@@ -29,12 +29,16 @@ impl Server {
             if !self.core.get().has_output(id) {
                 return;
             }
-            let mut out = [IoSlice::new(&[]); gather::MAX_OUT];
-            let (n, total) = self.gather.pack(self.core.get().output(id), &mut out);
-            if total == 0 {
-                return;
-            }
-            match conn.stream.write_vectored(&out[..n]) {
+            // Scoped: the packed slices borrow the core's output until written.
+            let (total, result) = {
+                let mut out = gather::Packed::new();
+                let total = self.gather.pack(self.core.get().output(id), &mut out);
+                if total == 0 {
+                    return;
+                }
+                (total, conn.stream.write_vectored(&out))
+            };
+            match result {
                 Ok(0) => {
                     self.conns.request_close(id, CloseReason::SocketError);
                     return;
