@@ -396,8 +396,6 @@ def latency_sweep(args, brokers, loadgen, out=None):
     names = [b.name for b in brokers]
     for s in sats:
         s["scenario_name"] = s["load"]
-        for rate, ok in s.get("probes", []):
-            log(f"{s['load']} on {s['broker']}: probe {rate:,}/s {'passed' if ok else 'failed'}")
     sat_text = table(sats, names, list(loads), metrics=lambda _case: saturation.SAT_METRICS, first="load")
     lat_cases = list(dict.fromkeys(r["scenario_name"] for r in results))
     lat_text = table(results, names, lat_cases, metrics=lambda _case: saturation.LAT_METRICS,

@@ -7,8 +7,9 @@ peer's saturation is measured in the same run:
 - QoS 1 only, the highest paced rate delivered with no loss. A flood that loses nothing is
   its own answer; otherwise (Mosquitto's QoS 1 fan-in collapses when flooded) a bisection
   between 0 and the rate the flood was acknowledged at: a probe at rate R passes when it lost
-  nothing and sent at least `KEPT_UP` of R (less means the broker's acknowledgements, or the
-  generator, held the publishers back).
+  nothing and both sent and delivered (while publishing) at least `KEPT_UP` of R (less means
+  the broker's acknowledgements, or the generator, held the publishers back, or the broker
+  fell behind).
 
 A load's saturation is the lossless paced rate at QoS 1 and the flood's delivered rate at
 QoS 0 (where losses are by design), in published messages per second (a fan-out's
@@ -41,9 +42,12 @@ def qos_of(gen_args):
 
 def passed(result, rate):
     """Whether a run paced at `rate` (published msg/s) delivered it: nothing lost, no
-    connection error, and at least `KEPT_UP` of the rate sent."""
+    connection error, and at least `KEPT_UP` of the rate both sent and delivered while
+    publishing (a broker that acknowledges at the rate but delivers the backlog after the
+    publishers stop did not sustain it)."""
     return (int(result.get("lost", 1)) == 0 and not result.get("errors")
-            and float(result.get("send_rate", 0)) >= KEPT_UP * rate)
+            and float(result.get("send_rate", 0)) >= KEPT_UP * rate
+            and published_rate(result) >= KEPT_UP * rate)
 
 
 def bisect(ok, lo, hi, probes):
@@ -64,7 +68,7 @@ def bisect(ok, lo, hi, probes):
     return lo, trail
 
 
-def saturation(run, broker, load, gen_args, probes):
+def saturation(run, broker, load, gen_args, probes, log=lambda _msg: None):
     """One peer's saturation on one load (see the module comment): a dict of the flood's
     delivered msg/s (`flood_recv_rate`, deliveries), its lost count, for QoS 1 the lossless
     paced rate (`lossless_rate`, published msg/s) and the probes tried, and `saturation`
@@ -80,7 +84,9 @@ def saturation(run, broker, load, gen_args, probes):
         best, trail = published_rate(flood), []
     else:
         def ok(rate):
-            return passed(run(broker, gen_args + ["--rate", str(rate)]), rate)
+            good = passed(run(broker, gen_args + ["--rate", str(rate)]), rate)
+            log(f"{load} on {broker.name}: {rate:,}/s {'passed' if good else 'failed'}")
+            return good
         best, trail = bisect(ok, 0, round(float(flood["send_rate"])), probes)
     sat.update(lossless_rate=float(best), saturation=float(best), probes=trail)
     return sat
@@ -119,7 +125,7 @@ def sweep(run, brokers, loads, saturation_workload, workloads, repeats, probes, 
         for b in brokers:
             log(f"saturation of {b.name} on {load}")
             try:
-                sats.append(saturation(run, b, load, list(gen_args) + list(saturation_workload), probes))
+                sats.append(saturation(run, b, load, list(gen_args) + list(saturation_workload), probes, log))
             except (RuntimeError, OSError) as e:
                 failures.append(f"saturation of {load} on {b.name}: {e}")
     for load, gen_args in loads.items():

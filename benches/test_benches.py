@@ -184,10 +184,12 @@ class Saturation(unittest.TestCase):
         self.assertEqual(saturation.bisect(lambda r: True, 0, 3, 10), (2, [(2, True)]))
 
     def test_a_probe_passes_only_if_it_kept_up_and_lost_nothing(self):
-        self.assertTrue(saturation.passed({"lost": 0, "errors": 0, "send_rate": 960}, 1000))
-        self.assertFalse(saturation.passed({"lost": 0, "errors": 0, "send_rate": 940}, 1000))
-        self.assertFalse(saturation.passed({"lost": 1, "errors": 0, "send_rate": 1000}, 1000))
-        self.assertFalse(saturation.passed({"lost": 0, "errors": 2, "send_rate": 1000}, 1000))
+        ok = {"lost": 0, "errors": 0, "send_rate": 960, "recv_rate": 96_000, "subscribers": 100}
+        self.assertTrue(saturation.passed(ok, 1000))
+        self.assertFalse(saturation.passed(dict(ok, send_rate=940), 1000))
+        self.assertFalse(saturation.passed(dict(ok, recv_rate=90_000), 1000))  # delivered after the window
+        self.assertFalse(saturation.passed(dict(ok, lost=1), 1000))
+        self.assertFalse(saturation.passed(dict(ok, errors=2), 1000))
 
     def test_fan_out_saturation_is_per_published_message(self):
         run = fake_run({"mosquitto": 4000}, subscribers=100)

@@ -10,6 +10,10 @@
 //! both so one can see it was not the bottleneck. A line `ready N` goes to stderr once the
 //! N connections are set up and the measured phase starts.
 //!
+//! `--write-mode batch|single` chooses whether publishers write many PUBLISH packets per
+//! write or one (each paced message when it falls due, see [`pace`]); `--nodelay on|off`
+//! whether every client socket sets TCP_NODELAY. Both are in the JSON line.
+//!
 //! With `--sub-port PORT` the subscribers connect to another broker on the same host as
 //! the publishers (the upstream of a bridge the publishers feed, `benches/bridge.py`).
 //!
