@@ -16,6 +16,9 @@ medians with Sol/other ratios; --out FILE keeps every run as one JSON line.
     benches/compare.py --smoke              # CI: every scenario ~1 s, a small sweep, 30 s soak
     benches/compare.py --protocol 5 --peers sol,mosquitto   # the same loads with MQTT 5.0 clients
     benches/compare.py --websockets         # Sol over WebSockets against Sol over TCP, alternating
+    benches/compare.py --workloads single-nodelay,batch-nodelay,single-delay,batch-delay
+    benches/compare.py --latency-sweep      # saturation, then latency at 50 % and 80 % of Mosquitto's
+    benches/compare.py --latency-sweep --write-docs   # ... and the tables into docs/performance.md
 
 Python 3.9+ standard library only. Linux only (/proc).
 """
@@ -31,6 +34,7 @@ import tempfile
 import time
 
 import harness
+import saturation
 import scaling
 import soak
 from harness import log
@@ -73,6 +77,35 @@ COMMON = [("broker_cpu_s", "broker CPU s", "low"), ("broker_peak_rss_kb", "broke
 DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups",
                      "rss-empty"]
 PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
+
+# How sol-load's publishers write (--write-mode) and whether every client socket sets
+# TCP_NODELAY (--nodelay). The scenarios of WORKLOAD_SCENARIOS run once per workload of
+# --workloads; the others (floods, which measure capacity) keep sol-load's default,
+# batch-nodelay. The default workload is the one most like a client library: one PUBLISH
+# per write, TCP_NODELAY set (docs/performance.md says why).
+WORKLOADS = {
+    "single-nodelay": ["--write-mode", "single", "--nodelay", "on"],
+    "batch-nodelay": ["--write-mode", "batch", "--nodelay", "on"],
+    "single-delay": ["--write-mode", "single", "--nodelay", "off"],
+    "batch-delay": ["--write-mode", "batch", "--nodelay", "off"],
+}
+DEFAULT_WORKLOADS = ["single-nodelay"]
+WORKLOAD_SCENARIOS = {"latency", "fanin-q1", "fanout-q1"}
+# The loads of --latency-sweep (see benches/saturation.py).
+SWEEP_LOADS = ["fanin-q0", "fanout-q0", "fanin-q1", "fanout-q1"]
+
+
+def cases(scenarios, workloads):
+    """What runs: each scenario of WORKLOAD_SCENARIOS once per workload, as
+    `SCENARIO/WORKLOAD`; the others as they are."""
+    return [f"{sc}/{w}" if sc in WORKLOAD_SCENARIOS else sc
+            for sc in scenarios for w in (workloads if sc in WORKLOAD_SCENARIOS else [None])]
+
+
+def split_case(case):
+    """(scenario, workload or None) of a `cases` entry."""
+    sc, _, w = case.partition("/")
+    return sc, w or None
 
 
 def is_tls(scenario):
@@ -132,8 +165,18 @@ def rss_empty(broker, settle):
         broker.stop()
 
 
-def run_once(broker, scenario, args, loadgen):
-    """One run of `scenario` on a fresh `broker`; `args.certs` serves the TLS scenarios."""
+def run_load(broker, gen_args, args, loadgen, tls=None, ws=False):
+    """One sol-load run of `gen_args` for `--duration` seconds on a fresh `broker`, with the
+    broker's CPU over the publishing window."""
+    cmd = list(gen_args) + ["--duration", str(args.duration), "--drain", str(args.drain)] + protocol_args(args)
+    return harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
+                           timeout=args.duration + args.drain + 120, tls=tls, ws=ws)
+
+
+def run_once(broker, case, args, loadgen):
+    """One run of `case` (a scenario, or `SCENARIO/WORKLOAD`) on a fresh `broker`;
+    `args.certs` serves the TLS scenarios."""
+    scenario, workload = split_case(case)
     gen_args, _metrics = SCENARIOS[scenario]
     if gen_args is None:
         result = rss_empty(broker, settle=1.0)
@@ -143,11 +186,9 @@ def run_once(broker, scenario, args, loadgen):
         result = harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
                                  limits={"max_connections": n + 256}, ws=is_ws(scenario))
     else:
-        cmd = gen_args + ["--duration", str(args.duration), "--drain", str(args.drain)] + protocol_args(args)
-        result = harness.measure(broker, cmd, loadgen, harness.cpu_window(args.duration),
-                                 timeout=args.duration + args.drain + 120,
-                                 tls=args.certs if is_tls(scenario) else None, ws=is_ws(scenario))
-    result["scenario_name"] = scenario
+        result = run_load(broker, gen_args + WORKLOADS.get(workload, []), args, loadgen,
+                          tls=args.certs if is_tls(scenario) else None, ws=is_ws(scenario))
+    result["scenario_name"] = case
     return result
 
 
@@ -165,25 +206,33 @@ def fmt(v):
     return f"{v:.3g}" if v != int(v) else f"{int(v)}"
 
 
-def table(results, names, scenarios):
-    """Medians per broker, and Sol/other ratios when Sol is among `names`."""
+def table(results, names, scenarios, metrics=None, first="scenario"):
+    """Medians per broker, and Sol/other ratios when Sol is among `names`, one row per
+    scenario (or case) and metric. Cases of one scenario (`SCENARIO/WORKLOAD`) sit side by
+    side: each metric's rows for all of them together. `metrics(case)` lists a case's
+    metrics (default: its scenario's and COMMON)."""
+    metrics = metrics or (lambda case: SCENARIOS[split_case(case)[0]][1] + COMMON)
     others = [n for n in names if n != "sol"] if "sol" in names else []
-    header = ["scenario", "metric"] + names + [f"sol/{o}" for o in others]
+    header = [first, "metric"] + names + [f"sol/{o}" for o in others]
+    groups = {}
+    for case in scenarios:
+        groups.setdefault(split_case(case)[0], []).append(case)
     rows = []
-    for sc in scenarios:
-        for key, label, better in SCENARIOS[sc][1] + COMMON:
-            meds = {}
-            for n in names:
-                vals = [r[key] for r in results if r["broker"] == n and r["scenario_name"] == sc and key in r]
-                meds[n] = median([float(v) for v in vals])
-            if all(v is None for v in meds.values()):
-                continue
-            ratios = []
-            for o in others:
-                s, m = meds.get("sol"), meds.get(o)
-                ratios.append(f"{s / m:.3g}x" if s is not None and m else "-")
-            rows.append([sc, label + (" (+)" if better == "high" else " (-)")]
-                        + [fmt(meds[n]) for n in names] + ratios)
+    for group in groups.values():
+        for key, label, better in metrics(group[0]):
+            for sc in group:
+                meds = {}
+                for n in names:
+                    vals = [r[key] for r in results if r["broker"] == n and r["scenario_name"] == sc and key in r]
+                    meds[n] = median([float(v) for v in vals])
+                if all(v is None for v in meds.values()):
+                    continue
+                ratios = []
+                for o in others:
+                    s, m = meds.get("sol"), meds.get(o)
+                    ratios.append(f"{s / m:.3g}x" if s is not None and m else "-")
+                rows.append([sc, label + (" (+)" if better == "high" else " (-)")]
+                            + [fmt(meds[n]) for n in names] + ratios)
     return columns(header, rows)
 
 
@@ -260,17 +309,18 @@ def run_order(scenarios, repeats, interleave):
 
 
 def side_by_side(args, brokers, loadgen, scenarios, out=None, interleave=False):
-    """Every scenario on every broker, alternating the order; returns (results, failures)."""
+    """Every scenario (or `cases` entry) on every broker, alternating the order; returns
+    (results, failures)."""
     results, failures = [], []
     for rep, sc in run_order(scenarios, args.repeats, interleave):
         order = brokers if rep % 2 == 0 else list(reversed(brokers))
         for b in order:
-            if not runs_on(b, sc):
+            if not runs_on(b, split_case(sc)[0]):
                 if rep == 0:
                     kind = "TLS" if is_tls(sc) else "WebSocket"
                     log(f"{sc}: skipped on {b.name} (no {kind} listener in the harness)")
                 continue
-            if protocol_args(args) and b.name not in V5_PEERS and SCENARIOS[sc][0] is not None:
+            if protocol_args(args) and b.name not in V5_PEERS and SCENARIOS[split_case(sc)[0]][0] is not None:
                 if rep == 0:
                     log(f"{sc}: skipped on {b.name} (no MQTT 5.0 listener in the harness)")
                 continue
@@ -300,7 +350,9 @@ def smoke(args, sol, loadgen, tmp):
     args.idle_hold = 2.0
     names = ["sol", "mosquitto"]
     brokers = make_brokers(names, args, sol, tmp)
-    scenarios = [s for s in SCENARIOS if not is_ws(s) or s in WS_SMOKE]
+    # The default workload everywhere, and the latency scenario in every workload.
+    scenarios = cases([s for s in SCENARIOS if not is_ws(s) or s in WS_SMOKE], DEFAULT_WORKLOADS)
+    scenarios += [f"latency/{w}" for w in WORKLOADS if w not in DEFAULT_WORKLOADS]
     results, failures = side_by_side(args, brokers, loadgen, scenarios)
     print(table(results, names, scenarios))
     for r in results:
@@ -308,7 +360,8 @@ def smoke(args, sol, loadgen, tmp):
             failures.append(f"{r['scenario_name']} on {r['broker']}: {r['errors']} connection errors")
     for sc in scenarios:
         for b in brokers:
-            if runs_on(b, sc) and not any(r["scenario_name"] == sc and r["broker"] == b.name for r in results):
+            if runs_on(b, split_case(sc)[0]) and not any(r["scenario_name"] == sc and r["broker"] == b.name
+                                                          for r in results):
                 failures.append(f"{sc} on {b.name}: no result")
     sweep = scaling.Sweep(connections=[10, 100], subscriptions=[10, 1000], loads=list(scaling.LOADS),
                           rate=2000, duration=1.0, drain=args.drain, repeats=1)
@@ -319,6 +372,48 @@ def smoke(args, sol, loadgen, tmp):
     for f in failures:
         log(f"FAILED: {f}")
     log("smoke: " + ("FAILED" if failures else "all runs completed"))
+    return 1 if failures else 0
+
+
+def latency_sweep(args, brokers, loadgen, out=None):
+    """--latency-sweep: every peer's saturation, then latency at 50 % and 80 % of stock
+    Mosquitto's (benches/saturation.py); prints both tables (and writes them with
+    --write-docs). Returns the exit status."""
+    loads = {name: SCENARIOS[name][0] for name in args.sweep_loads}
+
+    def run(broker, gen_args):
+        r = run_load(broker, list(gen_args) + ["--threads", str(args.sweep_threads)], args, loadgen)
+        if r.get("errors"):
+            log(f"  warning: {r['errors']} connection errors")
+        if out:
+            out.write(json.dumps(r) + "\n")
+            out.flush()
+        return r
+
+    workloads = {w: WORKLOADS[w] for w in args.workloads}
+    sats, results, failures = saturation.sweep(run, brokers, loads, WORKLOADS[args.saturation_workload],
+                                               workloads, args.repeats, args.sweep_probes, log)
+    names = [b.name for b in brokers]
+    for s in sats:
+        s["scenario_name"] = s["load"]
+    sat_text = table(sats, names, list(loads), metrics=lambda _case: saturation.SAT_METRICS, first="load")
+    lat_cases = list(dict.fromkeys(r["scenario_name"] for r in results))
+    lat_text = table(results, names, lat_cases, metrics=lambda _case: saturation.LAT_METRICS,
+                     first="load, share of Mosquitto's saturation, rate, workload")
+    text = (f"saturation ({args.duration:g} s runs, {args.saturation_workload}; QoS 0: the flood's deliveries "
+            f"per subscriber; QoS 1: the highest paced rate with nothing lost, the flood's if it lost nothing, "
+            f"else {args.sweep_probes} bisection probes):\n{sat_text}\n\n"
+            f"latency at {', '.join(f'{round(f * 100)} %' for f in saturation.FRACTIONS)} of "
+            f"{saturation.REFERENCE}'s saturation, medians of {args.repeats} run(s):\n{lat_text}\n")
+    lagging = saturation.behind(results, names)
+    if lagging:
+        text += "\nsent less than 95 % of the asked rate (latency not at that rate):\n  " + "\n  ".join(lagging) + "\n"
+    print()
+    print(text)
+    if args.write_docs:
+        harness.write_docs(args.write_docs, args.docs_block or "latency-sweep", text)
+    for f in failures:
+        log(f"FAILED: {f}")
     return 1 if failures else 0
 
 
@@ -347,6 +442,32 @@ def main():
                     help="Sol over WebSockets against Sol over TCP: the -ws scenarios and their plain "
                     "twins (or those named by --scenarios), one round of each per repetition, alternating "
                     "(default peers: sol)")
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help=f"comma-separated, from: {', '.join(WORKLOADS)}: how sol-load writes (batch: up to 64 KiB "
+                    "of PUBLISH packets per write; single: one per write, each paced message when due) and whether "
+                    "its sockets set TCP_NODELAY (nodelay) or not (delay); "
+                    f"{', '.join(sorted(WORKLOAD_SCENARIOS))} and the --latency-sweep points run once per workload "
+                    f"(default {','.join(DEFAULT_WORKLOADS)})")
+    ap.add_argument("--latency-sweep", action="store_true",
+                    help="instead of the side-by-side table: every peer's saturation (QoS 1: also the highest paced "
+                    "rate with nothing lost), then latency at 50 %% and 80 %% of stock Mosquitto's saturation "
+                    "(needs mosquitto among --peers)")
+    ap.add_argument("--sweep-loads", default=",".join(SWEEP_LOADS),
+                    help=f"--latency-sweep: comma-separated scenarios (default {','.join(SWEEP_LOADS)})")
+    ap.add_argument("--sweep-probes", type=int, default=6,
+                    help="--latency-sweep: bisection probes for a QoS 1 flood that lost messages (default 6)")
+    ap.add_argument("--saturation-workload", default="batch-nodelay", choices=list(WORKLOADS),
+                    help="--latency-sweep: the workload of the floods and probes (default batch-nodelay, the "
+                    "floods' own)")
+    ap.add_argument("--sweep-threads", type=int, default=1,
+                    help="--latency-sweep: sol-load threads (default 1)")
+    ap.add_argument("--write-docs", nargs="?", const=os.path.join(harness.REPO, "docs", "performance.md"),
+                    metavar="FILE", help="also write the tables, headed by the command, commit, machine and date, "
+                    "between the `<!-- compare.py begin NAME -->` and `end NAME` markers of FILE (default "
+                    "docs/performance.md; a block not there yet is appended at the end)")
+    ap.add_argument("--docs-block", metavar="NAME",
+                    help="the block --write-docs replaces (default: side-by-side, side-by-side-mqtt5, websockets or "
+                    "latency-sweep, after the mode)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
     ap.add_argument("--scaling", action="store_true",
@@ -376,9 +497,17 @@ def main():
         pairs = [s for name in WS_PAIRS for s in (name, name + WS_SUFFIX)]
         args.scenarios = ",".join(pairs if args.websockets else DEFAULT_SCENARIOS)
     scenarios = [s for s in args.scenarios.split(",") if s]
-    for s in scenarios:
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.sweep_loads = [s for s in args.sweep_loads.split(",") if s]
+    for s in scenarios + args.sweep_loads:
         if s not in SCENARIOS:
             raise SystemExit(f"unknown scenario {s}; known: {', '.join(SCENARIOS)}")
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            raise SystemExit(f"unknown workload {w}; known: {', '.join(WORKLOADS)}")
+    for s in args.sweep_loads:
+        if SCENARIOS[s][0] is None or SCENARIOS[s][0][0] not in ("fan-in", "fan-out") or is_tls(s) or is_ws(s):
+            raise SystemExit(f"--sweep-loads: {s} is not a plain fan-in or fan-out")
     ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
 
     sol, loadgen = harness.build(args.no_build)
@@ -409,16 +538,22 @@ def main():
         harness.raise_nofile(max(args.idle_connections, args.wakeup_connections) + 256)
         brokers = make_brokers(names, args, sol, tmp)
         out = open(args.out, "a") if args.out else None
-        results, _failures = side_by_side(args, brokers, loadgen, scenarios, out, interleave=args.websockets)
-        print()
-        print(f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "
-              "(+) higher is better, (-) lower is better")
-        print(table(results, names, scenarios))
-        versus = ws_table(results, scenarios)
+        if args.latency_sweep:
+            return latency_sweep(args, brokers, loadgen, out)
+        runs = cases(scenarios, args.workloads)
+        results, _failures = side_by_side(args, brokers, loadgen, runs, out, interleave=args.websockets)
+        text = (f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "
+                "(+) higher is better, (-) lower is better; SCENARIO/WORKLOAD: sol-load's writes and "
+                "TCP_NODELAY (floods: batch-nodelay)\n" + table(results, names, runs) + "\n")
+        versus = ws_table(results, runs)
         if versus:
-            print()
-            print("Sol over WebSockets against Sol over plain TCP (medians of the same run):")
-            print(versus)
+            text += "\nSol over WebSockets against Sol over plain TCP (medians of the same run):\n" + versus + "\n"
+        print()
+        print(text)
+        if args.write_docs:
+            block = args.docs_block or ("websockets" if args.websockets else
+                                        "side-by-side" if args.protocol == "3.1.1" else "side-by-side-mqtt5")
+            harness.write_docs(args.write_docs, block, text)
         return 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,7 @@ import platform
 import queue
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -421,6 +422,60 @@ def machine():
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------- published tables
+
+def markers(name):
+    """The comment lines that enclose block `name` in a Markdown file (`splice`)."""
+    return f"<!-- compare.py begin {name} -->", f"<!-- compare.py end {name} -->"
+
+
+def splice(text, name, body):
+    """`text` with what lies between the markers of block `name` replaced by `body`; the
+    block is appended at the end if `text` has no such markers (move it where it belongs:
+    the markers go with it). Raises ValueError if only one marker is there, or they are
+    in the wrong order, or there are two of one."""
+    begin, end = markers(name)
+    i, j = text.find(begin), text.find(end)
+    if i < 0 and j < 0:
+        return text.rstrip("\n") + f"\n\n{begin}\n{body.strip(chr(10))}\n{end}\n"
+    if i < 0 or j < i or text.count(begin) > 1 or text.count(end) > 1:
+        raise ValueError(f"block {name!r}: expected one {begin!r} followed by one {end!r}")
+    return text[:i + len(begin)] + "\n" + body.strip("\n") + "\n" + text[j:]
+
+
+def git_commit():
+    """The checkout's short commit, with `+changes` if tracked files differ from it; `?`
+    outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+changes" if dirty else "")
+
+
+def provenance(command, info, date, commit):
+    """The lines heading a published table: the exact command, the commit, the machine
+    (`machine()`) and the date."""
+    return (f"Command (Sol at `{commit}`), {date}:\n\n```sh\n{command}\n```\n\n"
+            f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}.\n")
+
+
+def write_docs(path, name, text):
+    """Writes `text` (a table as printed), headed by `provenance` of this process's command
+    line, into block `name` of the Markdown file `path` (see `splice`)."""
+    command = "benches/compare.py " + shlex.join(sys.argv[1:])
+    body = provenance(command, machine(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), git_commit())
+    body += f"\n```\n{text.strip(chr(10))}\n```\n"
+    with open(path) as f:
+        old = f.read()
+    with open(path, "w") as f:
+        f.write(splice(old, name, body))
+    log(f"wrote block {name!r} of {path}")
 
 
 # ---------------------------------------------------------------- sol-load

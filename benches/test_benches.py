@@ -16,6 +16,7 @@ import bridge  # noqa: E402
 import compare  # noqa: E402
 import harness  # noqa: E402
 import persistence  # noqa: E402
+import saturation  # noqa: E402
 import scaling  # noqa: E402
 import soak  # noqa: E402
 
@@ -117,6 +118,164 @@ class Table(unittest.TestCase):
     def test_no_ratios_without_sol(self):
         text = compare.table(self.results(), ["mosquitto"], ["fanin-q1"])
         self.assertNotIn("sol/", text)
+
+
+class Workloads(unittest.TestCase):
+    def test_latency_and_qos1_scenarios_run_once_per_workload_and_floods_once(self):
+        runs = compare.cases(["fanin-q0", "latency", "fanin-q1"], ["single-nodelay", "batch-delay"])
+        self.assertEqual(runs, ["fanin-q0", "latency/single-nodelay", "latency/batch-delay",
+                                "fanin-q1/single-nodelay", "fanin-q1/batch-delay"])
+        self.assertEqual(compare.split_case("latency/batch-delay"), ("latency", "batch-delay"))
+        self.assertEqual(compare.split_case("fanin-q0-tls"), ("fanin-q0-tls", None))
+
+    def test_each_workload_names_sol_loads_write_mode_and_nodelay(self):
+        for name, extra in compare.WORKLOADS.items():
+            mode, delay = name.split("-")
+            self.assertEqual(extra, ["--write-mode", mode, "--nodelay", "on" if delay == "nodelay" else "off"])
+        self.assertEqual(compare.DEFAULT_WORKLOADS, ["single-nodelay"])
+
+    def test_a_metric_of_every_workload_sits_side_by_side(self):
+        results = [{"broker": b, "scenario_name": f"latency/{w}", "lat_p99_us": p99, "lat_p50_us": 1}
+                   for b, w, p99 in [("sol", "single-nodelay", 100), ("mosquitto", "single-nodelay", 400),
+                                     ("sol", "batch-delay", 200), ("mosquitto", "batch-delay", 800)]]
+        text = compare.table(results, ["sol", "mosquitto"], ["latency/single-nodelay", "latency/batch-delay"])
+        rows = [line.split() for line in text.splitlines()[2:]]
+        self.assertEqual([(r[0], r[1]) for r in rows[:4]],
+                         [("latency/single-nodelay", "p50"), ("latency/batch-delay", "p50"),
+                          ("latency/single-nodelay", "p99"), ("latency/batch-delay", "p99")])
+        self.assertEqual(rows[2][-3:], ["100", "400", "0.25x"])
+        self.assertEqual(rows[3][-3:], ["200", "800", "0.25x"])
+
+
+class FakeBroker:
+    def __init__(self, name):
+        self.name = name
+
+
+def fake_run(capacity, flood_lost=0, subscribers=1, calls=None):
+    """A `run(broker, gen_args)` whose broker `name` delivers up to `capacity[name]`
+    published msg/s without loss when paced, and floods at twice that, losing
+    `flood_lost[name]` (QoS 1) messages."""
+    def run(broker, gen_args):
+        if calls is not None:
+            calls.append((broker.name, list(gen_args)))
+        cap = capacity[broker.name]
+        if "--rate" in gen_args:
+            rate = float(gen_args[gen_args.index("--rate") + 1])
+            sent = min(rate, cap)
+            lost = 0 if rate <= cap else int(rate - cap)
+            return {"broker": broker.name, "send_rate": sent, "recv_rate": sent * subscribers, "lost": lost,
+                    "errors": 0, "subscribers": subscribers, "duration_s": 1, "broker_cpu_window_s": sent / cap}
+        lost = (flood_lost or {}).get(broker.name, 0)
+        return {"broker": broker.name, "send_rate": 2 * cap, "recv_rate": (cap if not lost else cap / 20) * subscribers,
+                "lost": lost, "errors": 0, "subscribers": subscribers}
+    return run
+
+
+class Saturation(unittest.TestCase):
+    def test_bisection_finds_the_highest_passing_rate_within_its_resolution(self):
+        rate, trail = saturation.bisect(lambda r: r <= 98_729, 0, 186_000, 6)
+        self.assertEqual(len(trail), 6)
+        self.assertLessEqual(rate, 98_729)
+        self.assertGreater(rate, 98_729 - 186_000 / 2 ** 6)
+        self.assertEqual(trail[0], (93_000, True))
+        self.assertEqual(saturation.bisect(lambda r: False, 0, 100, 4)[0], 0)
+        # Probes stop when the interval has no whole rate left.
+        self.assertEqual(saturation.bisect(lambda r: True, 0, 3, 10), (2, [(2, True)]))
+
+    def test_a_probe_passes_only_if_it_kept_up_and_lost_nothing(self):
+        ok = {"lost": 0, "errors": 0, "send_rate": 960, "recv_rate": 96_000, "subscribers": 100}
+        self.assertTrue(saturation.passed(ok, 1000))
+        self.assertFalse(saturation.passed(dict(ok, send_rate=940), 1000))
+        self.assertFalse(saturation.passed(dict(ok, recv_rate=90_000), 1000))  # delivered after the window
+        self.assertFalse(saturation.passed(dict(ok, lost=1), 1000))
+        self.assertFalse(saturation.passed(dict(ok, errors=2), 1000))
+
+    def test_fan_out_saturation_is_per_published_message(self):
+        run = fake_run({"mosquitto": 4000}, subscribers=100)
+        sat = saturation.saturation(run, FakeBroker("mosquitto"), "fanout-q0", ["fan-out", "--qos", "0"], 6)
+        self.assertEqual(sat["flood_recv_rate"], 400_000)
+        self.assertEqual(sat["saturation"], 4000)
+        self.assertNotIn("lossless_rate", sat)
+
+    def test_a_lossless_qos1_flood_is_its_own_answer_and_a_lossy_one_is_bisected(self):
+        calls = []
+        run = fake_run({"sol": 200_000, "mosquitto": 100_000}, flood_lost={"mosquitto": 5000}, calls=calls)
+        sol = saturation.saturation(run, FakeBroker("sol"), "fanin-q1", ["fan-in", "--qos", "1"], 6)
+        self.assertEqual((sol["lossless_rate"], sol["probes"], len(calls)), (200_000, [], 1))
+        mosq = saturation.saturation(run, FakeBroker("mosquitto"), "fanin-q1", ["fan-in", "--qos", "1"], 6)
+        self.assertEqual(mosq["flood_recv_rate"], 5000)
+        self.assertEqual(len(mosq["probes"]), 6)
+        self.assertLessEqual(mosq["lossless_rate"], 100_000)
+        self.assertGreater(mosq["lossless_rate"], 100_000 - 200_000 / 2 ** 6)
+        self.assertEqual(mosq["saturation"], mosq["lossless_rate"])
+        # Probes go up to the rate the flood was acknowledged at (2 x capacity here).
+        self.assertEqual(calls[2], ("mosquitto", ["fan-in", "--qos", "1", "--rate", "100000"]))
+
+    def test_every_peer_runs_at_half_and_four_fifths_of_mosquittos_saturation_in_each_workload(self):
+        calls = []
+        run = fake_run({"sol": 300_000, "mosquitto": 100_000}, calls=calls)
+        brokers = [FakeBroker("sol"), FakeBroker("mosquitto")]
+        workloads = {"single-nodelay": ["--write-mode", "single"], "batch-delay": ["--nodelay", "off"]}
+        sats, results, failures = saturation.sweep(run, brokers, {"fanin-q0": ["fan-in", "--qos", "0"]},
+                                                   ["--write-mode", "batch"], workloads, 2, 6, lambda _m: None)
+        self.assertEqual(failures, [])
+        self.assertEqual([s["saturation"] for s in sats], [300_000, 100_000])
+        self.assertEqual(calls[0], ("sol", ["fan-in", "--qos", "0", "--write-mode", "batch"]))
+        paced = calls[2:]
+        self.assertEqual(len(paced), 2 * 2 * 2 * 2)  # fractions x workloads x repeats x peers
+        self.assertEqual(paced[0], ("sol", ["fan-in", "--qos", "0", "--rate", "50000", "--write-mode", "single"]))
+        self.assertEqual(paced[2][0], "mosquitto")  # the second repetition reverses the order
+        self.assertEqual({c[1][c[1].index("--rate") + 1] for c in paced}, {"50000", "80000"})
+        self.assertEqual(results[0]["scenario_name"], "fanin-q0 50% 50,000/s single-nodelay")
+        self.assertEqual((results[0]["asked_rate"], results[0]["broker_cpu_pct"]), (50_000, 16.7))
+        self.assertEqual(saturation.behind(results, ["sol", "mosquitto"]), [])
+        slow = [dict(results[0], send_rate=40_000)]
+        self.assertEqual(len(saturation.behind(slow, ["sol"])), 1)
+
+    def test_the_sweep_needs_stock_mosquitto(self):
+        with self.assertRaises(SystemExit):
+            saturation.sweep(fake_run({"sol": 1}), [FakeBroker("sol")], {"fanin-q0": []}, [], {}, 1, 1,
+                             lambda _m: None)
+
+
+class Docs(unittest.TestCase):
+    doc = "# Results\n\n<!-- compare.py begin t -->\nold table\n<!-- compare.py end t -->\n\nafter\n"
+
+    def test_the_block_between_its_markers_is_replaced_and_nothing_else(self):
+        new = harness.splice(self.doc, "t", "new table\n")
+        self.assertEqual(new, self.doc.replace("old table", "new table"))
+        self.assertEqual(harness.splice(new, "t", "new table"), new)
+
+    def test_a_missing_block_is_appended_with_its_markers(self):
+        new = harness.splice(self.doc, "other", "x")
+        self.assertTrue(new.startswith(self.doc))
+        self.assertTrue(new.endswith("<!-- compare.py begin other -->\nx\n<!-- compare.py end other -->\n"))
+        self.assertEqual(harness.splice(new, "other", "y"), new.replace("\nx\n", "\ny\n"))
+
+    def test_broken_markers_are_refused(self):
+        for text in ["<!-- compare.py begin t -->\n", "<!-- compare.py end t -->\n<!-- compare.py begin t -->\n",
+                     self.doc + self.doc]:
+            with self.assertRaises(ValueError):
+                harness.splice(text, "t", "x")
+
+    def test_a_table_is_headed_by_its_command_commit_machine_and_date(self):
+        head = harness.provenance("benches/compare.py --latency-sweep", {"cpu": "Xeon", "cores": 2, "kernel": "6.1"},
+                                  "2026-12-06 12:00 UTC", "abc1234")
+        self.assertIn("```sh\nbenches/compare.py --latency-sweep\n```", head)
+        self.assertIn("`abc1234`", head)
+        self.assertIn("2026-12-06 12:00 UTC", head)
+        self.assertIn("Machine: Xeon, 2 cores, Linux 6.1.", head)
+
+    def test_write_docs_keeps_the_rest_of_the_file(self):
+        path = os.path.join(tempfile.mkdtemp(), "perf.md")
+        with open(path, "w") as f:
+            f.write(self.doc)
+        harness.write_docs(path, "t", "a | b\n")
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("# Results\n\n<!-- compare.py begin t -->\nCommand (Sol at `"))
+        self.assertIn("```\na | b\n```\n<!-- compare.py end t -->\n\nafter\n", text)
 
 
 class Proc(unittest.TestCase):

@@ -10,6 +10,10 @@
 //! both so one can see it was not the bottleneck. A line `ready N` goes to stderr once the
 //! N connections are set up and the measured phase starts.
 //!
+//! `--write-mode batch|single` chooses whether publishers write many PUBLISH packets per
+//! write or one (each paced message when it falls due, see [`pace`]); `--nodelay on|off`
+//! whether every client socket sets TCP_NODELAY. Both are in the JSON line.
+//!
 //! With `--sub-port PORT` the subscribers connect to another broker on the same host as
 //! the publishers (the upstream of a bridge the publishers feed, `benches/bridge.py`).
 //!
@@ -25,6 +29,7 @@
 //! `--user-property` or `--message-expiry` fill it), and what is measured is the same.
 
 mod mqtt;
+mod pace;
 mod payload;
 mod stream;
 mod tls;
@@ -38,7 +43,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use worker::{Mode, Report, Role, Settings, Worker};
+use worker::{Mode, Report, Role, Settings, Worker, WriteMode};
 
 /// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm).
 #[derive(FromArgs, Debug)]
@@ -100,6 +105,13 @@ struct Args {
     /// otherwise 0); storm: connects per second (default 0, as fast as possible)
     #[argh(option)]
     rate: Option<f64>,
+    /// how publishers write: batch (up to 64 KiB of PUBLISH packets per write; the default)
+    /// or single (one PUBLISH per write; with --rate each written when it falls due)
+    #[argh(option, default = "String::from(\"batch\")")]
+    write_mode: String,
+    /// TCP_NODELAY on every client socket: on (the default) or off (Nagle's algorithm)
+    #[argh(option, default = "String::from(\"on\")")]
+    nodelay: String,
     /// publishers set the RETAIN flag on every message
     #[argh(switch)]
     retain: bool,
@@ -297,6 +309,16 @@ fn run(a: Args) -> Result<(), String> {
         // The upgrade request names one host:port for every connection.
         return Err("--sub-port does not go with --websocket".into());
     }
+    let write_mode = match a.write_mode.as_str() {
+        "batch" => WriteMode::Batch,
+        "single" => WriteMode::Single,
+        m => return Err(format!("--write-mode {m:?}: batch or single")),
+    };
+    let nodelay = match a.nodelay.as_str() {
+        "on" => true,
+        "off" => false,
+        v => return Err(format!("--nodelay {v:?}: on or off")),
+    };
     let nofile = raise_nofile();
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
@@ -410,6 +432,8 @@ fn run(a: Args) -> Result<(), String> {
         } else {
             0.0
         },
+        write_mode,
+        nodelay,
         duration: Duration::from_secs_f64(a.duration),
         drain: Duration::from_secs_f64(a.drain.max(0.0)),
         keepalive: a.keepalive,
@@ -469,7 +493,9 @@ fn run(a: Args) -> Result<(), String> {
     j.str("tool", "sol-load")
         .str("scenario", &a.scenario)
         .str("label", &a.label)
-        .str("protocol", if v5 { "5.0" } else { "3.1.1" });
+        .str("protocol", if v5 { "5.0" } else { "3.1.1" })
+        .str("write_mode", &a.write_mode)
+        .str("nodelay", &a.nodelay);
     if v5 {
         j.num("publish_properties_bytes", proto.publish_properties_len());
     }
@@ -495,10 +521,17 @@ fn run(a: Args) -> Result<(), String> {
     if let Some(upgrade) = &websocket {
         human.push_str(&format!(" [WebSocket {}]", upgrade.path()));
     }
+    if write_mode != WriteMode::Batch || !nodelay {
+        human.push_str(&format!(
+            " [{} writes, nodelay {}]",
+            a.write_mode, a.nodelay
+        ));
+    }
     match mode {
         Mode::PubSub => {
             let sent: u64 = reports.iter().flat_map(|r| &r.sent).map(|s| s.1).sum();
             let acked: u64 = reports.iter().map(|r| r.acked).sum();
+            let pub_writes: u64 = reports.iter().map(|r| r.pub_writes).sum();
             let refused: u64 = reports.iter().map(|r| r.refused).sum();
             let received: u64 = reports.iter().map(|r| r.received).sum();
             let dups: u64 = reports.iter().map(|r| r.duplicates).sum();
@@ -536,6 +569,7 @@ fn run(a: Args) -> Result<(), String> {
                 .num("other_received", other)
                 .num("connects", connects)
                 .num("sent", sent)
+                .num("pub_writes", pub_writes)
                 .num("acked", acked)
                 .num("refused", refused)
                 .num("expected", expected)

@@ -1,8 +1,13 @@
 //! One generator thread: a `mio` event loop driving many non-blocking client sockets.
 //!
-//! Publishers batch many PUBLISH packets into one buffer and write it with one syscall;
-//! they write until the socket would block, then wait for the writable edge, so a flooding
-//! publisher waits on the broker instead of spinning. QoS 1 publishers keep at most
+//! Publishers batch many PUBLISH packets into one buffer and write it with one syscall
+//! ([`WriteMode::Batch`]), or write each PUBLISH on its own ([`WriteMode::Single`], as a
+//! client library does); they write until the socket would block, then wait for the
+//! writable edge, so a flooding publisher waits on the broker instead of spinning. With a
+//! rate, batch mode looks at the schedule once a millisecond (the poll timeout's
+//! resolution) and writes what fell due meanwhile in one go; single mode wakes on a
+//! [`Timer`] when the next message is due, each publisher's schedule offset so the run's
+//! messages are evenly spaced (see [`crate::pace`]). QoS 1 publishers keep at most
 //! `window` messages unacknowledged. Subscribers read with one shared scratch buffer (an idle
 //! connection holds no buffer), count deliveries per publisher sequence and acknowledge QoS 1.
 //! Background connections hold subscriptions that match none of the measured traffic;
@@ -16,6 +21,7 @@
 //! replaces the asked keep-alive, and PUBACKs with an error reason code are counted.
 
 use crate::mqtt::{self, Ack, Frame, Proto, PublishParts};
+use crate::pace::{self, Schedule, Timer};
 use crate::payload::{self, SeqTracker, Stamp};
 use crate::stream::Stream;
 use crate::tls::Connector;
@@ -34,6 +40,21 @@ const BATCH_BYTES: usize = 64 * 1024;
 const SCRATCH: usize = 256 * 1024;
 /// Filters per SUBSCRIBE packet of a background connection.
 const FILTERS_PER_SUBSCRIBE: usize = 64;
+/// Single writes: messages a publisher writes before the loop serves the other sockets
+/// (batch mode writes at most four batches).
+const SINGLE_PER_TURN: usize = 64;
+/// The poll token of the rate timer (connections use their index).
+const TIMER: Token = Token(usize::MAX);
+
+/// How publishers hand PUBLISH packets to the socket (`--write-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// As many packets per write as the budget allows, up to 64 KiB; with a rate, what fell
+    /// due since the last look (about a millisecond) in one write, stamped together.
+    Batch,
+    /// One packet per write, each stamped when written; with a rate, each written when due.
+    Single,
+}
 
 /// What a thread's connections do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +90,10 @@ pub struct Settings {
     pub window: u64,
     /// Messages per second per publisher; 0 = as fast as the broker takes them.
     pub rate_per_publisher: f64,
+    /// How publishers write their packets.
+    pub write_mode: WriteMode,
+    /// Set TCP_NODELAY on every client socket (`--nodelay on`).
+    pub nodelay: bool,
     /// Publishing (or holding, or storming) time.
     pub duration: Duration,
     /// Longest wait for the last deliveries and acknowledgements after publishing stops.
@@ -111,6 +136,24 @@ pub struct Settings {
     pub storm_subscribe: bool,
     /// Storm: connects per second for this thread; 0 = as fast as the broker answers.
     pub connect_rate: f64,
+}
+
+impl Settings {
+    /// Publisher `n`'s schedule with a rate (`None`: flood). Single writes offset each
+    /// publisher's so the run's messages are evenly spaced; batch writes start all at once.
+    pub fn schedule(&self, n: u32) -> Option<Schedule> {
+        if self.rate_per_publisher <= 0.0 {
+            return None;
+        }
+        let phase = match self.write_mode {
+            WriteMode::Batch => Duration::ZERO,
+            WriteMode::Single => pace::phase(
+                n,
+                self.rate_per_publisher * f64::from(self.publishers.max(1)),
+            ),
+        };
+        Some(Schedule::new(self.rate_per_publisher, phase))
+    }
 }
 
 /// A connection's role and its global index.
@@ -178,6 +221,8 @@ pub struct Report {
     pub acked: u64,
     /// Of those, PUBACKs refusing the message (MQTT 5.0 reason code 0x80 or above).
     pub refused: u64,
+    /// Write calls made by this thread's publishers (one syscall each on plain TCP).
+    pub pub_writes: u64,
     /// Unique deliveries per subscriber of this thread.
     pub received: u64,
     /// Unique deliveries while publishers were publishing (the steady-state rate).
@@ -311,7 +356,9 @@ impl Worker {
                     c.state = State::Closed;
                     return;
                 }
-                let _ = s.tcp().set_nodelay(true);
+                if self.set.nodelay {
+                    let _ = s.tcp().set_nodelay(true);
+                }
                 self.set
                     .proto
                     .connect(&id, self.set.keepalive, clean, &mut c.out);
@@ -346,8 +393,13 @@ impl Worker {
         let Some(sock) = c.sock.as_mut() else {
             return true;
         };
+        let publisher = matches!(c.role, Role::Publisher(_));
         while c.out_pos < c.out.len() {
-            match sock.write(&c.out[c.out_pos..]) {
+            let written = sock.write(&c.out[c.out_pos..]);
+            if publisher {
+                self.report.pub_writes += 1;
+            }
+            match written {
                 Ok(0) => return false,
                 Ok(n) => c.out_pos += n,
                 Err(e) if would_block(&e) => {
@@ -373,12 +425,14 @@ impl Worker {
         true
     }
 
-    /// A publisher builds and writes batches while it may; returns true if it stopped with
-    /// budget left and the socket still writable (so the loop must come back without waiting).
+    /// A publisher builds and writes batches (or single messages) while it may; returns true
+    /// if it stopped with budget left and the socket still writable (so the loop must come
+    /// back without waiting).
     fn pump(&mut self, i: usize, now: Instant) -> bool {
         let set = Arc::clone(&self.set);
         let size = set.size.max(payload::HEADER_LEN);
-        for _round in 0..4 {
+        let single = set.write_mode == WriteMode::Single;
+        for _round in 0..if single { SINGLE_PER_TURN } else { 4 } {
             if !self.flush(i) {
                 self.fail(i);
                 return false;
@@ -394,15 +448,19 @@ impl Worker {
             if set.qos > 0 {
                 budget = budget.min(c.window.saturating_sub(c.seq - c.acked));
             }
-            if set.rate_per_publisher > 0.0 {
-                let due = (now.duration_since(self.start).as_secs_f64() * set.rate_per_publisher)
-                    as u64
-                    + 1;
+            // A single message is stamped (and its schedule read) when it is written.
+            let now = if single { Instant::now() } else { now };
+            if let Some(schedule) = set.schedule(pid) {
+                let due = schedule.due(now.duration_since(self.start));
                 budget = budget.min(due.saturating_sub(c.seq));
             }
             let per =
                 c.parts.head.len() + if set.qos > 0 { 2 } else { 0 } + c.parts.tail.len() + size;
-            let n = budget.min((BATCH_BYTES / per).max(1) as u64);
+            let n = budget.min(if single {
+                1
+            } else {
+                (BATCH_BYTES / per).max(1) as u64
+            });
             if n == 0 {
                 return false;
             }
@@ -877,6 +935,24 @@ impl Worker {
         Ok(r)
     }
 
+    /// When the next message of a publisher that could write it now (ready, writable, with
+    /// window left) is due; `None` if no such publisher or no rate.
+    fn next_due(&self, pubs: &[usize]) -> Option<Instant> {
+        pubs.iter()
+            .filter_map(|&i| {
+                let c = &self.conns[i];
+                let Role::Publisher(pid) = c.role else {
+                    return None;
+                };
+                let room = self.set.qos == 0 || c.seq - c.acked < c.window;
+                if c.state != State::Ready || !c.writable || !c.out.is_empty() || !room {
+                    return None;
+                }
+                Some(self.start + self.set.schedule(pid)?.at(c.seq))
+            })
+            .min()
+    }
+
     fn run_pubsub(&mut self, events: &mut Events, deadline: Instant) -> io::Result<()> {
         let of_role = |w: &Worker, publisher: bool| -> Vec<usize> {
             (0..w.conns.len())
@@ -889,6 +965,11 @@ impl Worker {
         };
         let pubs = of_role(self, true);
         let subs = of_role(self, false);
+        let paced = self.set.rate_per_publisher > 0.0 && !pubs.is_empty();
+        let mut timer = match self.set.write_mode {
+            WriteMode::Single if paced => Some(Timer::new(self.poll.registry(), TIMER)?),
+            _ => None,
+        };
         let mut now = Instant::now();
         while now < deadline {
             let mut busy = false;
@@ -905,7 +986,13 @@ impl Worker {
             let mut timeout = wake.saturating_duration_since(now);
             if busy {
                 timeout = Duration::ZERO;
-            } else if self.set.rate_per_publisher > 0.0 {
+            } else if let Some(timer) = timer.as_mut() {
+                // The timer wakes the poll when the next message is due (the timeout's
+                // resolution is a millisecond).
+                if let Some(at) = self.next_due(&pubs) {
+                    timer.set(at, now)?;
+                }
+            } else if paced {
                 timeout = timeout.min(Duration::from_millis(1));
             }
             now = self.turn(events, timeout)?;
@@ -1009,6 +1096,8 @@ mod tests {
             size: 64,
             window: 20,
             rate_per_publisher: 0.0,
+            write_mode: WriteMode::Batch,
+            nodelay: true,
             duration: Duration::from_secs(1),
             drain: Duration::from_secs(1),
             keepalive: 60,

@@ -228,6 +228,62 @@ fn storm_clients_subscribe_to_retained_messages_at_the_asked_rate() {
     assert!(num(&storm, "other_received") > 0.0, "{storm:?}");
 }
 
+/// A one-second fan-in of 4 publishers at `qos` and `rate` (0: flood), with `extra`
+/// arguments; it must go cleanly.
+fn fan_in(port: u16, qos: &str, rate: &str, extra: &[&str]) -> HashMap<String, String> {
+    let mut args = vec![
+        "fan-in",
+        "--publishers",
+        "4",
+        "--qos",
+        qos,
+        "--rate",
+        rate,
+        "--duration",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    sol_load(port, &args)
+}
+
+#[test]
+fn single_writes_send_each_message_in_its_own_write_and_lose_none() {
+    let sol = common::start(|_| {});
+    let port = sol.tcp().port();
+    // Paced QoS 0 with Nagle on, then a QoS 1 flood: each PUBLISH is one write (plus each
+    // publisher's CONNECT and DISCONNECT), and every message arrives, stamped.
+    for (qos, rate, nodelay) in [("0", "2000", "off"), ("1", "0", "on")] {
+        let j = fan_in(
+            port,
+            qos,
+            rate,
+            &["--write-mode", "single", "--nodelay", nodelay],
+        );
+        assert_eq!(j["write_mode"], "single", "{j:?}");
+        assert_eq!(j["nodelay"], nodelay, "{j:?}");
+        assert!(num(&j, "sent") >= 1000.0, "{j:?}");
+        assert!(num(&j, "pub_writes") >= num(&j, "sent") + 8.0, "{j:?}");
+        assert_all_delivered(&j, 1.0);
+        if rate != "0" {
+            assert_eq!(num(&j, "lat_samples"), num(&j, "received"), "{j:?}");
+        }
+    }
+    // The default: batches of many messages per write.
+    let batch = sol_load(port, &["fan-in", "--publishers", "4", "--duration", "0.5"]);
+    assert_eq!(batch["write_mode"], "batch", "{batch:?}");
+    assert_eq!(batch["nodelay"], "on", "{batch:?}");
+    assert!(
+        num(&batch, "pub_writes") * 10.0 < num(&batch, "sent"),
+        "{batch:?}"
+    );
+}
+
+#[test]
+fn write_mode_and_nodelay_take_only_their_values() {
+    assert!(refused(&["fan-in", "-p", "1", "--write-mode", "each"]).contains("batch or single"));
+    assert!(refused(&["fan-in", "-p", "1", "--nodelay", "yes"]).contains("on or off"));
+}
+
 #[test]
 fn tls_fan_in_delivers_every_message() {
     let dir = tls_fixtures::certs("sol-load");
@@ -237,22 +293,7 @@ fn tls_fan_in_delivers_every_message() {
     let ca = ca.to_str().expect("a UTF-8 temporary path");
     // Paced QoS 0, then a QoS 1 flood (publishers blocked on the window and the socket).
     for (qos, rate) in [("0", "4000"), ("1", "0")] {
-        let j = sol_load(
-            port,
-            &[
-                "fan-in",
-                "--publishers",
-                "4",
-                "--qos",
-                qos,
-                "--rate",
-                rate,
-                "--duration",
-                "1",
-                "--tls-ca",
-                ca,
-            ],
-        );
+        let j = fan_in(port, qos, rate, &["--tls-ca", ca]);
         assert!(j["tls"].starts_with("TLSv1_3"), "{j:?}");
         assert!(num(&j, "sent") >= 2000.0, "{j:?}");
         assert_eq!(num(&j, "lost"), 0.0, "{j:?}");
