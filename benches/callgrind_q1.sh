@@ -14,6 +14,9 @@
 #   WEBSOCKETS=1 benches/callgrind_q1.sh target/profiling/sol off 3.1.1 --publishers 4 \
 #       --rate 5000 --duration 4 fan-in                   # over WebSockets (protocol websockets)
 #
+# For per-message figures with start-up cancelled (the difference of a short and a long
+# run), Mosquitto alongside, and CI's regression check, use benches/instructions.py.
+#
 # Needs valgrind (Debian: apt-get install valgrind).
 set -euo pipefail
 sol=$1

@@ -1,6 +1,7 @@
 """Unit tests of the benchmark scripts' own logic (no broker needed):
 `python3 -m unittest discover -s benches` (CI runs it before `compare.py --smoke`)."""
 
+import json
 import os
 import sys
 import tempfile
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bridge  # noqa: E402
 import compare  # noqa: E402
 import harness  # noqa: E402
+import instructions  # noqa: E402
 import persistence  # noqa: E402
 import saturation  # noqa: E402
 import scaling  # noqa: E402
@@ -581,6 +583,153 @@ class Bridge(unittest.TestCase):
         row = next(line for line in text.splitlines() if "CPU s/M" in line)
         self.assertEqual(row.split()[-3:], ["5", "10", "0.5x"])
         self.assertNotIn("duplicates", text)  # no run measured them
+
+
+class Instructions(unittest.TestCase):
+    def test_the_figure_is_the_difference_of_two_runs_per_unit(self):
+        # 10 M instructions of start-up and shutdown in both runs cancel.
+        short = (10_000_000 + 20_000 * 4_000, 20_000)
+        long = (10_000_000 + 40_000 * 4_000, 40_000)
+        self.assertEqual(instructions.per_unit(short, long), 4_000)
+        self.assertEqual(instructions.per_unit((100, 10), (250, 40)), 5)
+
+    def test_no_more_units_in_the_long_run_is_refused(self):
+        with self.assertRaises(ValueError):
+            instructions.per_unit((100, 10), (200, 10))
+        with self.assertRaises(ValueError):
+            instructions.per_unit((100, 10), (200, 9))
+
+    def test_spread_is_the_range_over_the_median(self):
+        self.assertAlmostEqual(instructions.spread([4900, 5000, 5100]), 0.04)
+        self.assertEqual(instructions.spread([5000]), 0.0)
+
+    def test_a_summary_keeps_the_runs_and_why_others_were_rejected(self):
+        s = instructions.summary([4900.04, 5000, 5100], ["mosquitto issue-q1 8 s rejected: 95 messages lost"])
+        self.assertEqual((s["figures"], s["median"], s["spread"]), ([4900.0, 5000, 5100], 5000, 0.04))
+        self.assertEqual(len(s["rejected"]), 1)
+        s = instructions.summary([], ["lost"])
+        self.assertIsNone(s["median"])
+        self.assertNotIn("rejected", instructions.summary([5000]))
+
+    def test_callgrinds_collected_line_is_read_from_the_log(self):
+        log = ("==8695== Callgrind, a call-graph generating cache profiler\n"
+               "1796585656: listening on 127.0.0.1:49391\n"
+               "==9193== Events    : Ir\n==9193== Collected : 51270870\n==9193== \n"
+               "==9193== I   refs:      51,270,870\n")
+        self.assertEqual(instructions.parse_collected(log), 51270870)
+        self.assertIsNone(instructions.parse_collected("==1== Callgrind\nkilled\n"))
+
+    def test_the_totals_line_of_the_output_file_is_read(self):
+        out = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 51270870\n\nfn=(1)\n0 5\ntotals: 51270871\n"
+        self.assertEqual(instructions.parse_totals(out), 51270871)
+        self.assertEqual(instructions.parse_totals("events: Ir\nsummary: 42\n"), 42)
+        self.assertIsNone(instructions.parse_totals("events: Ir\n"))
+
+    def test_growth_up_to_five_percent_passes_and_beyond_fails(self):
+        base = {"fanin-q0": 4000, "fanin-q1": 6000, "connect": 12000}
+        rows, ok = instructions.compare({"fanin-q0": 4199, "fanin-q1": 6000, "connect": 11000}, base)
+        self.assertTrue(ok, rows)
+        rows, ok = instructions.compare({"fanin-q0": 4201, "fanin-q1": 6000, "connect": 12000}, base)
+        self.assertFalse(ok)
+        verdicts = {name: verdict for name, _b, _n, _r, verdict in rows}
+        self.assertTrue(verdicts["fanin-q0"].startswith("FAIL: +5.0 %"), verdicts)
+        self.assertEqual(verdicts["fanin-q1"], "ok")
+
+    def test_a_drop_passes_and_asks_for_an_update(self):
+        rows, ok = instructions.compare({"fanin-q0": 3000}, {"fanin-q0": 4000})
+        self.assertTrue(ok)
+        self.assertIn("--update", rows[0][4])
+
+    def test_a_workload_missing_from_the_baseline_fails(self):
+        rows, ok = instructions.compare({"fanout-q1": 2000}, {"fanin-q0": 4000})
+        self.assertFalse(ok)
+        self.assertIn("not in the baseline", rows[0][4])
+
+    def test_the_committed_baseline_has_every_checked_workload(self):
+        with open(instructions.BASELINE) as f:
+            base = json.load(f)
+        self.assertEqual(set(base["figures"]), set(instructions.CHECK_WORKLOADS))
+        for key in ("date", "command", "commit", "machine"):
+            self.assertIn(key, base)
+
+    def load(self, paced, **kw):
+        load = {"errors": 0, "lost": 0, "sent": paced, "expected": paced, "received": paced,
+                "received_in_window": paced - 10}
+        load.update(kw)
+        return load
+
+    def test_a_run_that_lost_or_fell_behind_is_rejected(self):
+        w = instructions.WORKLOADS["fanin-q0"]
+        n = int(w.rate * 4)  # what 4 s at the paced rate send
+        self.assertEqual(instructions.load_problems(w, self.load(n), 4.0), [])
+        self.assertTrue(instructions.load_problems(w, self.load(n, lost=1, received=n - 1), 4.0))
+        self.assertTrue(instructions.load_problems(w, self.load(n, errors=2), 4.0))
+        # Delivered in the end, but not while publishing: the broker fell behind.
+        self.assertTrue(instructions.load_problems(w, self.load(n, received_in_window=n * 3 // 4), 4.0))
+        # sol-load itself did not send at the rate asked.
+        short = n * 3 // 4
+        self.assertTrue(instructions.load_problems(w, self.load(n, sent=short, expected=short, received=short,
+                                                                 received_in_window=short), 4.0))
+
+    def test_fan_out_counts_deliveries_and_a_storm_counts_cycles(self):
+        fanout = instructions.WORKLOADS["fanout-q0"]
+        self.assertEqual(fanout.units({"received": 20000, "sent": 2000}), 20000)
+        storm = instructions.WORKLOADS["connect"]
+        self.assertEqual(storm.units({"connects": 800, "received": 0}), 800)
+        paced = int(storm.rate * 4)
+        self.assertEqual(instructions.load_problems(storm, {"errors": 0, "connects": paced}, 4.0), [])
+        self.assertTrue(instructions.load_problems(storm, {"errors": 0, "connects": paced // 2}, 4.0))
+        self.assertTrue(instructions.load_problems(storm, {"errors": 1, "connects": paced}, 4.0))
+
+    def test_each_workload_is_paced_and_timed_by_its_duration(self):
+        for w in instructions.WORKLOADS.values():
+            cmd = w.command(4.0)
+            self.assertEqual(cmd[cmd.index("--rate") + 1], str(w.rate), w.name)
+            self.assertEqual(cmd[cmd.index("--duration") + 1], "4.0", w.name)
+
+    def test_brokers_run_under_callgrind_and_stay_root_to_write_its_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for cls in (instructions.SolCallgrind, instructions.MosquittoCallgrind):
+                b = cls("b", "/bin/broker", tmp)
+                b.out = os.path.join(tmp, "cg.out")
+                cmd = b._command("b.conf")
+                self.assertEqual(cmd[:3], ["valgrind", "--tool=callgrind", f"--callgrind-out-file={b.out}"])
+                self.assertEqual(cmd[3:], ["/bin/broker", "-c", "b.conf"])
+                with open(b.write_conf(1883)) as f:
+                    conf = f.read().splitlines()
+                for line in ("user root", "allow_anonymous true", f"max_inflight_messages {harness.INFLIGHT}",
+                             "connection_messages false"):
+                    self.assertIn(line, conf, cls.__name__)
+
+    ANNOTATE = """--------------------------------------------------------------------------------
+Ir                   file:function
+--------------------------------------------------------------------------------
+150,864,749 (100.0%)  PROGRAM TOTALS
+
+--------------------------------------------------------------------------------
+Ir                  file:function
+--------------------------------------------------------------------------------
+6,218,469 ( 4.12%)  /rustc/abc/library/alloc/src/vec/mod.rs:sol::net::write::<impl sol::net::Server>::flush
+5,442,007 ( 3.61%)  /work/src/net/write.rs:sol::net::write::<impl sol::net::Server>::flush [/work/target/profiling/sol]
+2,050,620 ( 1.36%)  ./string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:__memcpy_avx_unaligned_erms [/usr/lib/x86_64-linux-gnu/libc.so.6]
+   12,000 ( 0.01%)  ???:0x000000000001a2b0 [/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2]
+"""
+
+    def test_annotate_output_is_summed_per_function(self):
+        per = instructions.parse_annotate(self.ANNOTATE)
+        self.assertEqual(per, {"sol::net::write::<impl sol::net::Server>::flush": 6218469 + 5442007,
+                               "__memcpy_avx_unaligned_erms": 2050620,
+                               "0x000000000001a2b0": 12000})
+        per_file = instructions.parse_annotate(self.ANNOTATE, by="file")
+        self.assertEqual(per_file["/work/src/net/write.rs"], 5442007)
+        self.assertEqual(per_file["/rustc/abc/library/alloc/src/vec/mod.rs"], 6218469)
+
+    def test_the_breakdown_ranks_functions_by_their_growth_per_unit(self):
+        short = {"flush": 1000, "decode": 500, "startup": 9000}
+        long = {"flush": 21000, "decode": 10500, "startup": 9000, "late": 100}
+        rows, rest = instructions.breakdown(short, long, 10, 2)
+        self.assertEqual(rows, [("flush", 2000.0), ("decode", 1000.0)])
+        self.assertEqual(rest, 10.0)  # "late" 10 per unit, "startup" 0
 
 
 if __name__ == "__main__":
