@@ -26,7 +26,9 @@ Two parts (`--parts cycle,resume`):
   received, the broker's CPU during the storm and the time it was runnable but waiting
   for a CPU (schedstat: contention with the generator), the bystanders' p50/p99/max latency
   without and with the storm, the restart's stop and start times and each broker's
-  listen backlog. Fails (exit 1) if a session, queued message or subscription is lost,
+  listen backlog. `--mosquitto-nodelay` gives Mosquitto `set_tcp_nodelay true` (Sol
+  always sets TCP_NODELAY): without it the bystanders' tail on Mosquitto is its Nagle
+  delays, storm or not. Fails (exit 1) if a session, queued message or subscription is lost,
   a connection fails, or the broker logs an error.
 
     benches/storm.py --quick                      # smoke: 2 s storms, 500 clients, 1 repetition (~1 min)
@@ -132,11 +134,20 @@ def cycle_part(args, brokers, loadgen, out):
 
 # ---------------------------------------------------------------- resume
 
-def resume_lines(kind, store, clients):
+def mosquitto_lines(nodelay):
+    """Mosquitto's lines beyond harness.py's stock ones: `set_tcp_nodelay true` if asked
+    (Sol always sets TCP_NODELAY; without it Mosquitto's small writes wait for the
+    bystanders' delayed ACKs, which shows in their latency tail, not in a storm)."""
+    return ["set_tcp_nodelay true"] if nodelay else []
+
+
+def resume_lines(kind, store, clients, nodelay=False):
     """The broker's configuration beyond harness.py's stock lines: persistence on in
     `store` (saved at the clean stop) and, for Sol, caps above the run's sessions,
     connections and subscriptions (Mosquitto has none by default)."""
     lines = persistence.persistence_lines(kind, "on", store, 1800)
+    if kind == "mosquitto":
+        lines += mosquitto_lines(nodelay)
     if kind == "sol":
         lines += [f"max_connections {clients + 256}", f"max_offline_sessions {clients + 256}",
                   f"max_subscriptions {clients + 1024}"]
@@ -279,7 +290,7 @@ def resume_once(kind, binary, args, loadgen, base, rep, concurrency):
     n = args.clients
     store = tempfile.mkdtemp(prefix=f"{kind}-store-", dir=base)
     os.chmod(store, 0o777)  # the brokers write it as their own users
-    extra = resume_lines(kind, store, n)
+    extra = resume_lines(kind, store, n, args.mosquitto_nodelay)
     broker = (persistence.Sol(kind, binary, base, extra) if kind == "sol"
               else harness.MosquittoBroker(kind, binary, base, extra))
     prefix = client_prefix(kind, rep)
@@ -367,6 +378,8 @@ def main():
     ap.add_argument("--repeats", type=int, help="runs per broker (default 3; --quick 1)")
     ap.add_argument("--peers", default="sol,mosquitto", help="comma-separated: sol, mosquitto (default both)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    ap.add_argument("--mosquitto-nodelay", action="store_true",
+                    help="Mosquitto with set_tcp_nodelay true (default: stock, off), as Sol always is")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
     g = ap.add_argument_group("cycle")
     g.add_argument("--loads", default="flood,paced", help="comma-separated: flood, paced")
@@ -415,7 +428,8 @@ def main():
     failures = []
     try:
         if "cycle" in args.parts:
-            brokers = [harness.SolBroker("sol", sol, tmp), harness.MosquittoBroker("mosquitto", mosquitto, tmp)]
+            mosq = harness.MosquittoBroker("mosquitto", mosquitto, tmp, mosquitto_lines(args.mosquitto_nodelay))
+            brokers = [harness.SolBroker("sol", sol, tmp), mosq]
             failures += cycle_part(args, brokers, loadgen, out)
         if "resume" in args.parts:
             failures += resume_part(args, {"sol": sol, "mosquitto": mosquitto}, loadgen, tmp, out)

@@ -461,6 +461,9 @@ class Storm(unittest.TestCase):
         mosq = storm.resume_lines("mosquitto", "/d", 5000)
         self.assertIn("persistence_location /d/", mosq)
         self.assertFalse([x for x in mosq if x.startswith("max_")])  # Mosquitto's are unlimited
+        self.assertNotIn("set_tcp_nodelay true", mosq)  # stock unless asked
+        self.assertIn("set_tcp_nodelay true", storm.resume_lines("mosquitto", "/d", 5000, nodelay=True))
+        self.assertNotIn("set_tcp_nodelay true", storm.resume_lines("sol", "/d", 5000, nodelay=True))
 
     def test_client_ids_fit_in_23_characters_and_differ_per_broker_and_repetition(self):
         ids = {storm.client_prefix(k, rep, pid=99999) for k in ("sol", "mosquitto") for rep in range(10)}
