@@ -31,7 +31,7 @@ Two parts (`--parts cycle,resume`):
   delays, storm or not. Fails (exit 1) if a session, queued message or subscription is lost,
   a connection fails, or the broker logs an error.
 
-    benches/storm.py --quick                      # smoke: 2 s storms, 500 clients, 1 repetition (~1 min)
+    benches/storm.py --quick                      # smoke: 2 s storms, 500 clients, 1 repetition (~30 s)
     benches/storm.py                              # 10 s storms, 5,000 clients, 3 repetitions
     benches/storm.py --parts resume --concurrency 0,100 --repeats 5 --out storm.jsonl
 

@@ -231,8 +231,11 @@ impl Got {
 
 /// One connection: a client or a thread's publisher.
 struct Link {
+    /// The connection while it is open.
     sock: Option<Stream>,
+    /// What it is doing; changed only by [`Runner::set_state`].
     state: State,
+    /// The socket took everything last time (edge-triggered: set again by the writable event).
     writable: bool,
     /// Bytes for the broker not written yet.
     out: Vec<u8>,
@@ -335,24 +338,31 @@ fn min_some(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
 
 /// One thread's part: its clients (global indices) and its publisher.
 pub struct Runner {
+    /// What all threads were given.
     opts: Arc<Options>,
+    /// This thread's number (its publisher's id).
     thread: usize,
+    /// This thread's event loop; a link's token is its index.
     poll: Poll,
     /// Global index of each client; `links[i]` is client `ks[i]`, the last link the publisher.
     ks: Vec<u32>,
+    /// The clients' connections, then the publisher's.
     links: Vec<Link>,
+    /// What this thread counted.
     tally: Tally,
     /// Clients opened so far.
     next: usize,
-    /// Clients whose state is [`State::in_flight`] and [`State::settled`] (kept by
-    /// [`Runner::set_state`]).
+    /// Clients whose state is [`State::in_flight`] (kept by [`Runner::set_state`]).
     in_flight: usize,
+    /// Clients whose state is [`State::settled`] (kept by [`Runner::set_state`]).
     settled: usize,
-    /// Publisher: topics (client indices) left to publish to, and the sequence it sends.
+    /// Publisher: topics (client indices) left to publish to.
     to_publish: Vec<u32>,
+    /// Publisher: the sequence number it sends (0 queued, 1 live).
     seq: u64,
-    /// Publisher: whether it has started, and when all its messages were acknowledged.
+    /// Publisher: whether it has started.
     publishing: bool,
+    /// Publisher: when all its messages were acknowledged.
     published_all_at: Option<Instant>,
 }
 
