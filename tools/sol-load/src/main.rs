@@ -3,7 +3,8 @@
 //! Scenarios: `fan-in` (N publishers to 1 subscriber), `fan-out` (1 publisher to N
 //! subscribers), `latency` (fixed total rate; p50/p99/max from timestamps in the payload),
 //! `sessions` (persistent subscribers going offline and coming back), `idle` (hold N
-//! subscribed connections) and `storm` (connect/disconnect loop). The publishing scenarios
+//! subscribed connections), `storm` (connect/disconnect loop) and `resume` (persistent
+//! sessions reconnecting at once after a broker restart, see [`resume`]). The publishing scenarios
 //! can hold background connections and subscriptions that match none of the measured
 //! traffic while they run. Every run is bounded in time. The result is one JSON line on
 //! stdout and one human line on stderr; the generator's own CPU time (getrusage) is part of
@@ -31,6 +32,7 @@
 mod mqtt;
 mod pace;
 mod payload;
+mod resume;
 mod stream;
 mod tls;
 mod topics;
@@ -45,10 +47,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use worker::{Mode, Report, Role, Settings, Worker, WriteMode};
 
-/// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm).
+/// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm, resume).
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// scenario: fan-in, fan-out, latency, sessions, idle or storm
+    /// scenario: fan-in, fan-out, latency, sessions, idle, storm or resume
     #[argh(positional)]
     scenario: String,
     /// broker host (loopback only; default 127.0.0.1)
@@ -142,6 +144,14 @@ struct Args {
     /// storm: subscribe to ROOT/# (receiving what is retained there) before disconnecting
     #[argh(switch)]
     subscribe: bool,
+    /// resume: prepare (sessions subscribed, offline, one message queued each) or
+    /// reconnect (all back at once, after a broker restart)
+    #[argh(option)]
+    phase: Option<String>,
+    /// resume: client id prefix, the same in both phases (ids PREFIX0, PREFIX1, ...; topics
+    /// ROOT/0, ROOT/1, ... with ROOT resume/PREFIX unless --topic-root)
+    #[argh(option)]
+    client_prefix: Option<String>,
     /// idle connections (default 1000)
     #[argh(option, default = "1000")]
     connections: u32,
@@ -320,6 +330,9 @@ fn run(a: Args) -> Result<(), String> {
         v => return Err(format!("--nodelay {v:?}: on or off")),
     };
     let nofile = raise_nofile();
+    if a.scenario == "resume" {
+        return run_resume(a, addr, proto, tls, websocket, nofile);
+    }
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
             Mode::PubSub,
@@ -345,7 +358,7 @@ fn run(a: Args) -> Result<(), String> {
         "storm" => (Mode::Storm, 0, 0),
         s => {
             return Err(format!(
-                "unknown scenario {s:?} (fan-in, fan-out, latency, sessions, idle, storm)"
+                "unknown scenario {s:?} (fan-in, fan-out, latency, sessions, idle, storm, resume)"
             ))
         }
     };
@@ -666,6 +679,50 @@ fn run(a: Args) -> Result<(), String> {
         100.0 * cpu / wall.max(1e-9)
     );
     Ok(())
+}
+
+/// `resume`: checks its options and runs the phase (see [`resume`]).
+fn run_resume(
+    a: Args,
+    addr: SocketAddr,
+    proto: mqtt::Proto,
+    tls: Option<tls::Connector>,
+    websocket: Option<ws::Upgrade>,
+    nofile: u64,
+) -> Result<(), String> {
+    let phase = resume::Phase::parse(a.phase.as_deref().unwrap_or(""))?;
+    let prefix = a.client_prefix.ok_or("resume needs --client-prefix")?;
+    let threads = a.threads.max(1);
+    resume::check_prefix(&prefix, a.connections, threads)?;
+    let topic_root = a.topic_root.unwrap_or_else(|| format!("resume/{prefix}"));
+    check_topic(&topic_root)?;
+    if !(a.duration > 0.0 && a.duration < f64::from(a.keepalive)) {
+        return Err("resume: --duration must be positive and below --keepalive".into());
+    }
+    let need = u64::from(a.connections) + threads as u64 + 64;
+    if nofile < need {
+        return Err(format!(
+            "open-file limit {nofile} is below the {need} needed: raise it (ulimit -Hn)"
+        ));
+    }
+    let opts = resume::Options {
+        addr,
+        tls,
+        websocket,
+        proto,
+        phase,
+        clients: a.connections,
+        prefix,
+        topic_root,
+        concurrency: a.concurrency.div_ceil(threads).max(1),
+        window: a.window,
+        size: a.size.max(payload::HEADER_LEN),
+        keepalive: a.keepalive,
+        limit: Duration::from_secs_f64(a.duration),
+        drain: Duration::from_secs_f64(a.drain.max(0.0)),
+        epoch: Instant::now(),
+    };
+    resume::run(opts, threads, &a.label)
 }
 
 fn main() -> ExitCode {

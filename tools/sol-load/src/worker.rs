@@ -262,8 +262,27 @@ pub struct Worker {
     next_ping: Instant,
 }
 
-fn would_block(e: &io::Error) -> bool {
+pub(crate) fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Waits at most `timeout` for events (an interrupted wait is a round without any) and
+/// returns the time after it; [`readiness`] reads each event.
+pub(crate) fn wait(poll: &mut Poll, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
+    match poll.poll(events, Some(timeout)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Instant::now())
+}
+
+/// An event's connection index, whether to read (readable, closed or failed) and whether
+/// to write (writable or failed).
+pub(crate) fn readiness(ev: &mio::event::Event) -> (usize, bool, bool) {
+    let failed = ev.is_error();
+    let read = ev.is_readable() || ev.is_read_closed() || failed;
+    (ev.token().0, read, ev.is_writable() || failed)
 }
 
 impl Worker {
@@ -838,20 +857,10 @@ impl Worker {
 
     /// One round of the event loop with at most `timeout`; returns the time after it.
     fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
-        match self.poll.poll(events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
+        let now = wait(&mut self.poll, events, timeout)?;
         for ev in events.iter() {
-            let i = ev.token().0;
-            self.on_event(
-                i,
-                ev.is_readable() || ev.is_read_closed() || ev.is_error(),
-                ev.is_writable() || ev.is_error(),
-                now,
-            );
+            let (i, readable, writable) = readiness(ev);
+            self.on_event(i, readable, writable, now);
         }
         Ok(now)
     }
