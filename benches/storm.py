@@ -41,7 +41,6 @@ Python 3.9+ standard library only. Linux only (/proc). Loopback only, no fixed p
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -421,23 +420,14 @@ def main():
     harness.raise_nofile(2 * args.clients + 1024)
     log(f"machine: {harness.machine()}; load average {os.getloadavg()[0]:.2f}; somaxconn "
         f"{open('/proc/sys/net/core/somaxconn').read().strip()}")
-    tmp = tempfile.mkdtemp(prefix="sol-storm-")
-    os.chmod(tmp, 0o755)  # mosquitto started as root reads its config after dropping privileges
-    out = open(args.out, "a") if args.out else None
-    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the brokers
     failures = []
-    try:
+    with harness.bench_run("sol-storm-", args.out) as (tmp, out):
         if "cycle" in args.parts:
             mosq = harness.MosquittoBroker("mosquitto", mosquitto, tmp, mosquitto_lines(args.mosquitto_nodelay))
             brokers = [harness.SolBroker("sol", sol, tmp), mosq]
             failures += cycle_part(args, brokers, loadgen, out)
         if "resume" in args.parts:
             failures += resume_part(args, {"sol": sol, "mosquitto": mosquitto}, loadgen, tmp, out)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        if out:
-            out.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     for f in failures:
         log(f"FAILED: {f}")
     return 1 if failures else 0

@@ -2,6 +2,8 @@
 `python3 -m unittest discover -s benches` (CI runs it before `compare.py --smoke`)."""
 
 import os
+import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -277,6 +279,39 @@ class Docs(unittest.TestCase):
             text = f.read()
         self.assertTrue(text.startswith("# Results\n\n<!-- compare.py begin t -->\nCommand (Sol at `"))
         self.assertIn("```\na | b\n```\n<!-- compare.py end t -->\n\nafter\n", text)
+
+
+class BenchRun(unittest.TestCase):
+    def test_the_directory_and_out_file_live_only_inside_and_sigterm_is_put_back(self):
+        out_path = os.path.join(tempfile.mkdtemp(), "runs.jsonl")
+        with open(out_path, "w") as f:
+            f.write("earlier\n")
+        before = signal.getsignal(signal.SIGTERM)
+        with harness.bench_run("sol-test-", out_path) as (tmp, out):
+            self.assertTrue(os.path.basename(tmp).startswith("sol-test-"))
+            self.assertEqual(stat.S_IMODE(os.stat(tmp).st_mode), 0o755)
+            self.assertIsNot(signal.getsignal(signal.SIGTERM), before)
+            out.write("this run\n")
+        self.assertFalse(os.path.exists(tmp))
+        self.assertTrue(out.closed)
+        self.assertIs(signal.getsignal(signal.SIGTERM), before)
+        with open(out_path) as f:
+            self.assertEqual(f.read(), "earlier\nthis run\n")
+
+    def test_sigterm_exits_through_the_callers_finally(self):
+        stopped = []
+        with self.assertRaises(SystemExit) as e:
+            with harness.bench_run("sol-test-") as (tmp, out):
+                self.assertIsNone(out)
+                try:
+                    # Delivered before kill() returns (POSIX), handled at the next bytecode.
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    self.fail("SIGTERM did not exit")
+                finally:
+                    stopped.append("brokers")
+        self.assertEqual(e.exception.code, 1)
+        self.assertEqual(stopped, ["brokers"])
+        self.assertFalse(os.path.exists(tmp))
 
 
 class Proc(unittest.TestCase):

@@ -34,6 +34,7 @@ mod pace;
 mod payload;
 mod resume;
 mod stream;
+mod target;
 mod tls;
 mod topics;
 mod worker;
@@ -45,7 +46,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use worker::{Mode, Report, Role, Settings, Worker, WriteMode};
+use target::Target;
+use worker::{Mode, Role, Settings, Worker, WriteMode};
 
 /// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm, resume).
 #[derive(FromArgs, Debug)]
@@ -210,6 +212,54 @@ fn cpu_times() -> (f64, f64) {
     }
 }
 
+/// What the generator threads returned, with the time and CPU they took.
+struct Finished<R> {
+    /// Each thread's result, in the order the threads were made.
+    results: Vec<R>,
+    /// Seconds from the threads' common start to the end of the last one.
+    wall: f64,
+    /// The generator's CPU seconds (user, system) from before the first thread was made.
+    cpu: (f64, f64),
+}
+
+/// Makes a generator thread for each of `runners` (built as its thread is made), starts
+/// them together once all are set up (stderr: `ready {ready}`), and waits for all of them.
+fn run_threads<R, F>(
+    runners: impl ExactSizeIterator<Item = std::io::Result<F>>,
+    ready: impl std::fmt::Display,
+) -> Result<Finished<R>, String>
+where
+    F: FnOnce(Arc<Barrier>) -> std::io::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(runners.len() + 1));
+    let cpu0 = cpu_times();
+    let mut handles = Vec::new();
+    for runner in runners {
+        let r = runner.map_err(|e| e.to_string())?;
+        let b = Arc::clone(&barrier);
+        handles.push(std::thread::spawn(move || r(b)));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    eprintln!("ready {ready}");
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(
+            h.join()
+                .map_err(|_| "a generator thread panicked".to_string())?
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu1 = cpu_times();
+    Ok(Finished {
+        results,
+        wall,
+        cpu: (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1),
+    })
+}
+
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     let addr = (host, port)
         .to_socket_addrs()
@@ -330,8 +380,14 @@ fn run(a: Args) -> Result<(), String> {
         v => return Err(format!("--nodelay {v:?}: on or off")),
     };
     let nofile = raise_nofile();
+    let target = Target {
+        addr,
+        tls,
+        websocket: websocket.clone(),
+        proto: proto.clone(),
+    };
     if a.scenario == "resume" {
-        return run_resume(a, addr, proto, tls, websocket, nofile);
+        return run_resume(a, target, nofile);
     }
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
@@ -431,11 +487,8 @@ fn run(a: Args) -> Result<(), String> {
         .max(topics::levels(&topic_root) + 1);
     let connections = roles.len();
     let set = Arc::new(Settings {
-        addr,
+        target,
         sub_addr,
-        tls,
-        websocket: websocket.clone(),
-        proto: proto.clone(),
         mode,
         qos,
         size: a.size,
@@ -477,28 +530,14 @@ fn run(a: Args) -> Result<(), String> {
     for (k, r) in roles.into_iter().enumerate() {
         per[k % threads].push(r);
     }
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let cpu0 = cpu_times();
-    let mut handles = Vec::new();
-    for roles in per {
-        let w = Worker::new(Arc::clone(&set), roles).map_err(|e| e.to_string())?;
-        let b = Arc::clone(&barrier);
-        handles.push(std::thread::spawn(move || w.run(b)));
-    }
-    barrier.wait();
-    let start = Instant::now();
-    eprintln!("ready {connections}");
-    let mut reports: Vec<Report> = Vec::new();
-    for h in handles {
-        reports.push(
-            h.join()
-                .map_err(|_| "a generator thread panicked".to_string())?
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let wall = start.elapsed().as_secs_f64();
-    let cpu1 = cpu_times();
-    let (cpu_user, cpu_sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let runners = per
+        .into_iter()
+        .map(|roles| Worker::new(Arc::clone(&set), roles).map(|w| move |b| w.run(b)));
+    let Finished {
+        results: mut reports,
+        wall,
+        cpu: (cpu_user, cpu_sys),
+    } = run_threads(runners, connections)?;
     let cpu = cpu_user + cpu_sys;
 
     let mut j = Json::new();
@@ -682,14 +721,7 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 /// `resume`: checks its options and runs the phase (see [`resume`]).
-fn run_resume(
-    a: Args,
-    addr: SocketAddr,
-    proto: mqtt::Proto,
-    tls: Option<tls::Connector>,
-    websocket: Option<ws::Upgrade>,
-    nofile: u64,
-) -> Result<(), String> {
+fn run_resume(a: Args, target: Target, nofile: u64) -> Result<(), String> {
     let phase = resume::Phase::parse(a.phase.as_deref().unwrap_or(""))?;
     let prefix = a.client_prefix.ok_or("resume needs --client-prefix")?;
     let threads = a.threads.max(1);
@@ -706,10 +738,7 @@ fn run_resume(
         ));
     }
     let opts = resume::Options {
-        addr,
-        tls,
-        websocket,
-        proto,
+        target,
         phase,
         clients: a.connections,
         prefix,

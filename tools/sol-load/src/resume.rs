@@ -19,19 +19,16 @@
 //! With `--threads T` the clients are shared round-robin over T threads, each with its own
 //! event loop and publisher; the threads start the storm together. This module drives its
 //! own small event loop (one pass per connection, timed per client) rather than the
-//! worker's looping ones, and writes packets only through [`Proto`]. It sends no PINGREQ:
-//! `--duration` bounds the phase and must stay below the keep-alive.
+//! worker's looping ones, and writes packets only through [`mqtt::Proto`]. It sends no
+//! PINGREQ: `--duration` bounds the phase and must stay below the keep-alive.
 
-use crate::mqtt::{self, Ack, Frame, Proto};
+use crate::mqtt::{self, Ack, Frame};
 use crate::payload::{self, Stamp};
 use crate::stream::Stream;
-use crate::tls::Connector;
-use crate::worker::{readiness, wait, would_block};
-use crate::ws::Upgrade;
-use mio::net::TcpStream;
+use crate::target::Target;
+use crate::worker::{would_block, EventLoop};
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read};
-use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -109,14 +106,9 @@ pub fn share(clients: u32, threads: usize, t: usize) -> Vec<u32> {
 /// What both phases are given.
 #[derive(Debug)]
 pub struct Options {
-    /// Broker address (loopback).
-    pub addr: SocketAddr,
-    /// Wraps every connection in TLS when set (`--tls-ca`).
-    pub tls: Option<Connector>,
-    /// Carries every connection in WebSocket frames when set (`--websocket`).
-    pub websocket: Option<Upgrade>,
-    /// The MQTT version spoken (`--protocol`); 5.0 keeps sessions with an expiry that never ends.
-    pub proto: Proto,
+    /// The broker, how every connection reaches it and the MQTT version spoken; with 5.0 the
+    /// clients' sessions have an expiry that never ends.
+    pub target: Target,
     /// Which invocation this is.
     pub phase: Phase,
     /// Persistent clients in all (`--connections`).
@@ -421,9 +413,7 @@ impl Runner {
         if !publisher && self.tally.first_connect.is_none() {
             self.tally.first_connect = Some(now.duration_since(opts.epoch));
         }
-        let stream = TcpStream::connect(opts.addr)
-            .and_then(|tcp| Stream::new(tcp, opts.tls.as_ref(), opts.websocket.as_ref()));
-        let mut s = match stream {
+        let mut s = match opts.target.open(opts.target.addr) {
             Ok(s) => s,
             Err(e) => {
                 if self.tally.errors == 0 {
@@ -444,7 +434,8 @@ impl Runner {
         let _ = s.tcp().set_nodelay(true);
         // Clients keep their sessions; the publishers need none.
         let l = &mut self.links[i];
-        opts.proto
+        opts.target
+            .proto
             .connect(&id, opts.keepalive, publisher, &mut l.out);
         l.sock = Some(s);
         self.set_state(i, State::Connecting);
@@ -496,6 +487,12 @@ impl Runner {
             Err(_) => false,
         }
     }
+}
+
+impl EventLoop for Runner {
+    fn poller(&mut self) -> &mut Poll {
+        &mut self.poll
+    }
 
     fn on_event(&mut self, i: usize, readable: bool, writable: bool, now: Instant) {
         if i >= self.links.len() || self.links[i].sock.is_none() {
@@ -514,7 +511,9 @@ impl Runner {
             self.fail(i);
         }
     }
+}
 
+impl Runner {
     /// Reads until the socket would block and handles every whole packet; false once the
     /// connection is closed.
     fn read(&mut self, i: usize, now: Instant) -> bool {
@@ -579,7 +578,7 @@ impl Runner {
             2 => {
                 let Ack::Connected {
                     session_present, ..
-                } = opts.proto.ack(f)?
+                } = opts.target.proto.ack(f)?
                 else {
                     return Err("SUBACK where a CONNACK was due".into());
                 };
@@ -597,20 +596,24 @@ impl Runner {
                 self.tally.last_connack = Some(now.duration_since(opts.epoch));
                 if opts.phase == Phase::Prepare {
                     let filter = [topic(&opts.topic_root, self.ks[i])];
-                    opts.proto.subscribe(1, &filter, 1, &mut l.out);
+                    opts.target.proto.subscribe(1, &filter, 1, &mut l.out);
                     self.set_state(i, State::AwaitSuback);
                 }
             }
             9 => {
-                opts.proto.ack(f)?;
+                opts.target.proto.ack(f)?;
                 self.tally.subscribed += 1;
-                opts.proto.disconnect(&mut self.links[i].out);
+                opts.target.proto.disconnect(&mut self.links[i].out);
                 self.set_state(i, State::AwaitClose);
             }
             3 => {
-                let (qos, id, body) = opts.proto.parse_publish(f).ok_or("a malformed PUBLISH")?;
+                let (qos, id, body) = opts
+                    .target
+                    .proto
+                    .parse_publish(f)
+                    .ok_or("a malformed PUBLISH")?;
                 if qos == 1 {
-                    opts.proto.puback(id, &mut self.links[i].out);
+                    opts.target.proto.puback(id, &mut self.links[i].out);
                 }
                 if publisher {
                     self.tally.foreign += 1;
@@ -628,7 +631,7 @@ impl Runner {
             }
             4 if publisher => {
                 self.tally.acked += 1;
-                if opts.proto.puback_refused(f) {
+                if opts.target.proto.puback_refused(f) {
                     return Err("a PUBACK refused a message".into());
                 }
             }
@@ -648,10 +651,12 @@ impl Runner {
         let size = self.opts.size.max(payload::HEADER_LEN);
         while !self.to_publish.is_empty() && self.tally.published - self.tally.acked < window {
             let k = self.to_publish.pop().expect("checked not empty");
-            let parts =
-                self.opts
-                    .proto
-                    .publish_parts(&topic(&self.opts.topic_root, k), 1, false, size);
+            let parts = self.opts.target.proto.publish_parts(
+                &topic(&self.opts.topic_root, k),
+                1,
+                false,
+                size,
+            );
             let out = &mut self.links[p].out;
             out.extend_from_slice(&parts.head);
             out.extend_from_slice(&((self.tally.published % 65535) as u16 + 1).to_be_bytes());
@@ -670,16 +675,6 @@ impl Runner {
         if self.to_publish.is_empty() && self.tally.acked >= self.tally.published {
             self.published_all_at.get_or_insert(now);
         }
-    }
-
-    /// One round of the event loop waiting at most `timeout`; returns the time after it.
-    fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
-        let now = wait(&mut self.poll, events, timeout)?;
-        for ev in events.iter() {
-            let (i, readable, writable) = readiness(ev);
-            self.on_event(i, readable, writable, now);
-        }
-        Ok(now)
     }
 
     /// Whether the phase is over (`now`: for the reconnect drain).
@@ -742,7 +737,7 @@ impl Runner {
         }
         for i in 0..self.links.len() {
             if self.links[i].sock.is_some() {
-                self.opts.proto.disconnect(&mut self.links[i].out);
+                self.opts.target.proto.disconnect(&mut self.links[i].out);
                 let _ = self.flush(i);
                 self.close(i, State::Offline);
             }
@@ -756,29 +751,16 @@ impl Runner {
 pub fn run(opts: Options, threads: usize, label: &str) -> Result<(), String> {
     let threads = threads.max(1);
     let opts = Arc::new(opts);
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let cpu0 = crate::cpu_times();
-    let mut handles = Vec::new();
-    for t in 0..threads {
-        let r = Runner::new(Arc::clone(&opts), t, share(opts.clients, threads, t))
-            .map_err(|e| e.to_string())?;
-        let b = Arc::clone(&barrier);
-        handles.push(std::thread::spawn(move || r.run(b)));
-    }
-    barrier.wait();
-    let start = Instant::now();
-    eprintln!("ready {}", opts.clients);
+    let runners = (0..threads).map(|t| {
+        Runner::new(Arc::clone(&opts), t, share(opts.clients, threads, t))
+            .map(|r| move |b| r.run(b))
+    });
+    let done = crate::run_threads(runners, opts.clients)?;
     let mut t = Tally::default();
-    for h in handles {
-        t.merge(
-            h.join()
-                .map_err(|_| "a generator thread panicked".to_string())?
-                .map_err(|e| e.to_string())?,
-        );
+    for tally in done.results {
+        t.merge(tally);
     }
-    let wall = start.elapsed().as_secs_f64();
-    let cpu1 = crate::cpu_times();
-    let cpu = (cpu1.0 - cpu0.0) + (cpu1.1 - cpu0.1);
+    let (wall, cpu) = (done.wall, done.cpu.0 + done.cpu.1);
     let phase = match opts.phase {
         Phase::Prepare => "prepare",
         Phase::Reconnect => "reconnect",
@@ -877,29 +859,22 @@ mod tests {
     #[test]
     fn a_reconnecting_client_frees_its_place_at_connack_a_preparing_one_when_closed() {
         use State::*;
-        let all = [
-            Waiting,
-            Connecting,
-            AwaitConnack,
-            AwaitSuback,
-            AwaitClose,
-            Online,
-            Offline,
-            Failed,
+        // Each state: in flight (prepare, reconnect), then settled (prepare, reconnect).
+        let table = [
+            (Waiting, [false, false], [false, false]),
+            (Connecting, [true, true], [false, false]),
+            (AwaitConnack, [true, true], [false, false]),
+            (AwaitSuback, [true, false], [false, false]),
+            (AwaitClose, [true, false], [false, false]),
+            (Online, [false, false], [false, true]),
+            (Offline, [false, false], [true, false]),
+            (Failed, [false, false], [true, true]),
         ];
-        let of = |phase, f: fn(State, Phase) -> bool| -> Vec<State> {
-            all.iter().copied().filter(|s| f(*s, phase)).collect()
-        };
-        assert_eq!(
-            of(Phase::Prepare, State::in_flight),
-            [Connecting, AwaitConnack, AwaitSuback, AwaitClose]
-        );
-        assert_eq!(
-            of(Phase::Reconnect, State::in_flight),
-            [Connecting, AwaitConnack]
-        );
-        assert_eq!(of(Phase::Prepare, State::settled), [Offline, Failed]);
-        assert_eq!(of(Phase::Reconnect, State::settled), [Online, Failed]);
+        let phases = [Phase::Prepare, Phase::Reconnect];
+        for (s, in_flight, settled) in table {
+            assert_eq!(phases.map(|p| s.in_flight(p)), in_flight, "{s:?} in flight");
+            assert_eq!(phases.map(|p| s.settled(p)), settled, "{s:?} settled");
+        }
     }
 
     #[test]
