@@ -41,13 +41,10 @@ Python 3.9+ standard library only. Linux only (/proc). Loopback only, no fixed p
 
 import argparse
 import os
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -548,11 +545,7 @@ def main():
     harness.raise_nofile(1024)
     log(f"machine: {harness.machine()}; "
         f"{subprocess.run([mosquitto, '-h'], capture_output=True, text=True).stdout.splitlines()[:1]}")
-    tmp = tempfile.mkdtemp(prefix="sol-bridge-")
-    os.chmod(tmp, 0o755)  # mosquitto started as root reads its config before dropping privileges
-    out = open(args.out, "a") if args.out else None
-    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops the brokers
-    try:
+    with harness.bench_run("sol-bridge-", args.out) as (tmp, out):
         if tp:
             failures = throughput(args, sol, loadgen, mosquitto, tmp, out)
         else:
@@ -560,11 +553,6 @@ def main():
                 failures = outage(args, sol, mosquitto, tmp, out)
             except (RuntimeError, OSError) as e:
                 failures = [f"outage: {e}"]
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        if out:
-            out.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     for f in failures:
         log(f"FAILED: {f}")
     if not tp:

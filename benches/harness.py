@@ -1,5 +1,5 @@
-"""What compare.py, scaling.py and soak.py share: the brokers under test, /proc sampling, and
-running tools/sol-load.
+"""What the benches share: the brokers under test, /proc sampling, running tools/sol-load, and
+the frame of a main (`bench_run`: its directory, --out file and SIGTERM).
 
 Brokers: Sol (built here, `release` profile), Debian's Mosquitto 2.0 (installed with apt-get
 when missing), rumqttd 0.20.0 (installed with `cargo install` into a cache directory when
@@ -10,6 +10,7 @@ websockets`; Debian's Mosquitto 2.0.11 is built without WebSockets). Python 3.9+
 library only. Linux only (/proc).
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -402,6 +404,26 @@ def build(no_build):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} missing: build first or drop --no-build")
     return sol, loadgen
+
+
+@contextlib.contextmanager
+def bench_run(prefix, out_path=None):
+    """The frame of a bench's main: yields (tmp, out), a fresh temporary directory (named
+    `prefix...`, readable by all: Mosquitto started as root reaches it after dropping
+    privileges) and the `--out` file opened for appending (None without one). Meanwhile
+    SIGTERM exits (status 1), so that the callers' `finally` blocks stop their brokers; on
+    the way out the handler is put back, the file closed and the directory removed."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)
+    out = open(out_path, "a") if out_path else None
+    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        yield tmp, out
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        if out:
+            out.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def raise_nofile(need):

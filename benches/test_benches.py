@@ -3,6 +3,8 @@
 
 import json
 import os
+import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -21,6 +23,7 @@ import persistence  # noqa: E402
 import saturation  # noqa: E402
 import scaling  # noqa: E402
 import soak  # noqa: E402
+import storm  # noqa: E402
 
 try:
     import tomllib
@@ -278,6 +281,39 @@ class Docs(unittest.TestCase):
             text = f.read()
         self.assertTrue(text.startswith("# Results\n\n<!-- compare.py begin t -->\nCommand (Sol at `"))
         self.assertIn("```\na | b\n```\n<!-- compare.py end t -->\n\nafter\n", text)
+
+
+class BenchRun(unittest.TestCase):
+    def test_the_directory_and_out_file_live_only_inside_and_sigterm_is_put_back(self):
+        out_path = os.path.join(tempfile.mkdtemp(), "runs.jsonl")
+        with open(out_path, "w") as f:
+            f.write("earlier\n")
+        before = signal.getsignal(signal.SIGTERM)
+        with harness.bench_run("sol-test-", out_path) as (tmp, out):
+            self.assertTrue(os.path.basename(tmp).startswith("sol-test-"))
+            self.assertEqual(stat.S_IMODE(os.stat(tmp).st_mode), 0o755)
+            self.assertIsNot(signal.getsignal(signal.SIGTERM), before)
+            out.write("this run\n")
+        self.assertFalse(os.path.exists(tmp))
+        self.assertTrue(out.closed)
+        self.assertIs(signal.getsignal(signal.SIGTERM), before)
+        with open(out_path) as f:
+            self.assertEqual(f.read(), "earlier\nthis run\n")
+
+    def test_sigterm_exits_through_the_callers_finally(self):
+        stopped = []
+        with self.assertRaises(SystemExit) as e:
+            with harness.bench_run("sol-test-") as (tmp, out):
+                self.assertIsNone(out)
+                try:
+                    # Delivered before kill() returns (POSIX), handled at the next bytecode.
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    self.fail("SIGTERM did not exit")
+                finally:
+                    stopped.append("brokers")
+        self.assertEqual(e.exception.code, 1)
+        self.assertEqual(stopped, ["brokers"])
+        self.assertFalse(os.path.exists(tmp))
 
 
 class Proc(unittest.TestCase):
@@ -583,6 +619,108 @@ class Bridge(unittest.TestCase):
         row = next(line for line in text.splitlines() if "CPU s/M" in line)
         self.assertEqual(row.split()[-3:], ["5", "10", "0.5x"])
         self.assertNotIn("duplicates", text)  # no run measured them
+
+
+class Storm(unittest.TestCase):
+    def args(self, **kw):
+        a = dict(threads=4, loopers=64, duration=10.0, rate=2000.0)
+        a.update(kw)
+        return types.SimpleNamespace(**a)
+
+    def test_the_paced_cycle_differs_from_the_flood_only_by_its_rate(self):
+        flood, paced = (storm.cycle_args(load, self.args()) for load in ("flood", "paced"))
+        self.assertEqual(paced[:len(flood)], flood)
+        self.assertEqual(paced[len(flood):], ["--rate", "2000"])
+        self.assertEqual(flood[flood.index("--threads") + 1], "4")  # more generator threads than cores
+
+    def test_cpu_per_thousand_cycles_is_the_window_cpu_over_the_cycles(self):
+        r = storm.per_cycle({"broker_cpu_window_s": 1.5, "connects": 100000}, 10.0)
+        self.assertAlmostEqual(r["cpu_s_per_1000"], 0.015)  # 15 µs per cycle
+        self.assertEqual(r["broker_cpu_pct"], 15.0)
+        self.assertNotIn("cpu_s_per_1000", storm.per_cycle({"broker_cpu_window_s": 1.0, "connects": 0}, 10.0))
+
+    def test_the_cycle_table_puts_sol_over_mosquitto(self):
+        results = [{"broker": b, "load": "paced", "cpu_s_per_1000": c}
+                   for b, c in [("sol", 0.01), ("sol", 0.012), ("sol", 0.3), ("mosquitto", 0.02)]]
+        text = storm.side_table(results, ["paced"], storm.CYCLE_METRICS, "load")
+        row = next(line for line in text.splitlines() if "per 1,000 cycles" in line)
+        self.assertEqual(row.split()[-3:], ["0.012", "0.02", "0.6x"])
+        self.assertNotIn("cycles/s", text)  # no run measured it
+
+    def test_both_brokers_keep_sessions_on_disk_and_sol_has_room_for_all_of_them(self):
+        sol = storm.resume_lines("sol", "/d", 5000)
+        self.assertIn("persistence true", sol)
+        self.assertIn("persistence_location /d", sol)
+        for key in ("max_connections", "max_offline_sessions", "max_subscriptions"):
+            value = next(int(x.split()[1]) for x in sol if x.startswith(key + " "))
+            self.assertGreater(value, 5000, key)
+        mosq = storm.resume_lines("mosquitto", "/d", 5000)
+        self.assertIn("persistence_location /d/", mosq)
+        self.assertFalse([x for x in mosq if x.startswith("max_")])  # Mosquitto's are unlimited
+        self.assertNotIn("set_tcp_nodelay true", mosq)  # stock unless asked
+        self.assertIn("set_tcp_nodelay true", storm.resume_lines("mosquitto", "/d", 5000, nodelay=True))
+        self.assertNotIn("set_tcp_nodelay true", storm.resume_lines("sol", "/d", 5000, nodelay=True))
+
+    def test_client_ids_fit_in_23_characters_and_differ_per_broker_and_repetition(self):
+        ids = {storm.client_prefix(k, rep, pid=99999) for k in ("sol", "mosquitto") for rep in range(10)}
+        self.assertEqual(len(ids), 20)
+        for p in ids:
+            self.assertLessEqual(len(p + "99999"), 23)
+            self.assertRegex(p, r"^[A-Za-z0-9_-]+$")
+
+    def test_the_listen_backlog_is_the_send_queue_of_the_listening_socket(self):
+        out = "LISTEN 0      100        127.0.0.1:37317      0.0.0.0:*\n"
+        self.assertEqual(storm.parse_backlog(out), 100)
+        self.assertIsNone(storm.parse_backlog(""))
+
+    def test_schedstat_gives_run_and_wait_times(self):
+        self.assertEqual(storm.parse_schedstat("123456 7890 42\n"), (123456, 7890))
+
+    def resume_run(self, n=500, **kw):
+        r = {"broker": "sol", "concurrency": n,
+             "prepare": {"offline": n, "acked": n, "errors": 0},
+             "reconnect": {"connacks": n, "session_present": n, "queued_received": n, "live_received": n,
+                           "errors": 0, "foreign": 0, "connect_to_last_connack_s": "0.3",
+                           "connect_to_last_queued_s": "0.4", "handshake_p99_us": "2500.0"},
+             "latency_during": {"errors": 0, "lost": 0, "lat_p99_us": "900.0"}, "log_problems": []}
+        for k, v in kw.items():
+            part, _, field = k.partition("__")
+            if field:
+                r[part][field] = v
+            else:
+                r[part] = v
+        return {name: ok for name, ok, _detail in storm.resume_checks(r, n)}, r
+
+    def test_a_resume_passes_when_every_session_comes_back_whole(self):
+        checks, _ = self.resume_run()
+        self.assertTrue(all(checks.values()), checks)
+
+    def test_a_resume_fails_on_each_thing_lost(self):
+        for change, check in [({"reconnect__session_present": 499}, "sessions kept"),
+                              ({"reconnect__queued_received": 0}, "queued messages kept"),
+                              ({"reconnect__live_received": 499}, "subscriptions kept"),
+                              ({"reconnect__connacks": 499}, "clients back"),
+                              ({"prepare__acked": 10}, "sessions prepared"),
+                              ({"reconnect__errors": 1}, "no connection errors"),
+                              ({"reconnect__foreign": 1}, "no connection errors"),
+                              ({"log_problems": ["Error: store damaged"]}, "broker log clean"),
+                              ({"latency_during__lost": 3}, "bystanders unharmed")]:
+            checks, _ = self.resume_run(**change)
+            self.assertFalse(checks[check], change)
+            self.assertEqual(sum(not ok for ok in checks.values()), 1, change)
+
+    def test_the_storm_must_end_inside_the_bystanders_window(self):
+        _, r = self.resume_run()
+        self.assertTrue(storm.storm_in_window(r, 0.5, 5.0))  # 0.5 + 0.4 s
+        self.assertFalse(storm.storm_in_window(r, 4.7, 5.0))
+
+    def test_a_resume_row_is_flattened_in_the_table_units(self):
+        _, r = self.resume_run()
+        f = storm.flatten(r)
+        self.assertEqual((f["back_s"], f["queued_s"], f["hs_p99_ms"], f["lat1_p99"]), ("0.3", "0.4", 2.5, "900.0"))
+        self.assertIsNone(f["lat0_p99"])  # no baseline in this run
+        text = storm.side_table([f], [500], storm.RESUME_METRICS, "concurrency")
+        self.assertIn("first connect to last CONNACK", text)
 
 
 class Instructions(unittest.TestCase):

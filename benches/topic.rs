@@ -202,7 +202,7 @@ fn bench_tree_matches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for n in TREE_SIZES {
         let mut rng = SplitMix64(SEED);
-        let tree = tree_of(&filters(n, &mut rng));
+        let mut tree = tree_of(&filters(n, &mut rng));
         for depth in TOPIC_DEPTHS {
             let topics = topics(n, depth, &mut rng);
             let mut out = Vec::new();

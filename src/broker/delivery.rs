@@ -117,6 +117,9 @@ impl Broker {
     /// Moves queued messages into the connection's outbox while the inflight window and
     /// the batch size allow, then releases publishers if the queue has room again.
     pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
+        if self.pump_idle(sid, now) {
+            return;
+        }
         let max_inflight = self.max_inflight();
         let max_inflight_bytes = self.limits.max_inflight_bytes;
         if self.sessions.get(sid).is_some_and(|s| s.deferred() > 0) {
@@ -239,6 +242,36 @@ impl Broker {
         if bridge {
             self.bridge_ask(sid);
         }
+    }
+
+    /// [`Broker::pump`] for a client session with nothing queued and nothing to re-send,
+    /// the case of most calls (every acknowledgment and every write lands in `pump`):
+    /// only the end of a pump applies, the room check that releases publishers. Returns
+    /// false, doing nothing, when the full pump is needed.
+    #[inline]
+    fn pump_idle(&mut self, sid: SessionId, now: Instant) -> bool {
+        let Some(s) = self.sessions.get(sid) else {
+            return true;
+        };
+        if s.queue_len() > 0 || s.deferred() > 0 || s.bridge().is_some() {
+            return false;
+        }
+        // As the full pump: nothing for a session without a live connection.
+        let live = s
+            .conn()
+            .and_then(|conn| self.conn(conn))
+            .is_some_and(|c| !c.closing);
+        let (max_messages, max_bytes) = (
+            self.limits.max_queued_messages,
+            self.limits.max_queued_bytes,
+        );
+        if live && !s.queue_full(max_messages, max_bytes, 0) {
+            if s.is_dropping() {
+                self.sessions.set_dropping(sid, false);
+            }
+            self.release_stalls_on(sid, now);
+        }
+        true
     }
 
     /// The most QoS 1/2 messages in flight to one client `max_inflight_messages` allows.

@@ -40,6 +40,7 @@ mod mount;
 mod outbox;
 mod output;
 mod retained;
+mod route_cache;
 mod routing;
 mod sessions;
 mod shared;

@@ -10,6 +10,7 @@
 use super::compact_str::CompactStr;
 use super::id::SessionId;
 use super::index::ArenaIndex;
+use super::route_cache::RouteCache;
 use crate::codec::QoS;
 #[cfg(test)]
 use crate::topic::{filter_matches, tests::VALID_FILTERS};
@@ -178,6 +179,11 @@ pub struct TopicTree {
     seed: Box<(SharedSeed, u64)>,
     /// Number of (filter, session) subscriptions stored.
     count: usize,
+    /// Bumped by every change (each `&mut self` method but `matches`), so the route
+    /// cache never answers from an older tree. Starts at 1 (0 marks an empty slot).
+    generation: u64,
+    /// Recent matches by topic name.
+    cache: RouteCache,
 }
 
 impl Default for TopicTree {
@@ -188,6 +194,8 @@ impl Default for TopicTree {
             children: ArenaIndex::default(),
             seed: Box::new(random_seed()),
             count: 0,
+            generation: 1,
+            cache: RouteCache::default(),
         }
     }
 }
@@ -212,6 +220,7 @@ impl TopicTree {
 
     /// As [`TopicTree::insert`], also returning the stored filter.
     pub fn subscribe(&mut self, filter: &str, session: SessionId, qos: QoS) -> (bool, FilterRef) {
+        self.generation += 1;
         let at = self.walk_create(filter);
         let node = &mut self.nodes[at.node()];
         let range = node.range(at.hash());
@@ -241,6 +250,7 @@ impl TopicTree {
     /// Removes `session`'s subscription to the stored filter `at`. Returns true if there
     /// was one.
     pub fn remove_at(&mut self, at: FilterRef, session: SessionId) -> bool {
+        self.generation += 1;
         let Some(node) = self.nodes.get_mut(at.node()) else {
             return false;
         };
@@ -258,6 +268,7 @@ impl TopicTree {
     /// Marks whether deliveries through `session`'s subscription to the stored filter `at`
     /// need an ACL check.
     pub fn set_acl_checked(&mut self, at: FilterRef, session: SessionId, checked: bool) {
+        self.generation += 1;
         if let Some(node) = self.nodes.get_mut(at.node()) {
             let range = node.range(at.hash());
             if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
@@ -276,6 +287,7 @@ impl TopicTree {
         retain_as_published: bool,
         subscription_id: u32,
     ) {
+        self.generation += 1;
         if let Some(node) = self.nodes.get_mut(at.node()) {
             let range = node.range(at.hash());
             if let Some(s) = node.subs[range].iter_mut().find(|s| s.session == session) {
@@ -342,9 +354,26 @@ impl TopicTree {
     }
 
     /// Appends every subscriber whose filter matches `topic` to `out` (a session may appear
-    /// once per matching filter: the caller merges them).
-    pub fn matches(&self, topic: &str, out: &mut Vec<Subscriber>) {
+    /// once per matching filter: the caller merges them). Answered from the route cache
+    /// when this topic was matched since the tree last changed.
+    pub fn matches(&mut self, topic: &str, out: &mut Vec<Subscriber>) {
+        let hash = self.topic_hash(topic);
+        if let Some(found) = self.cache.get(topic, hash, self.generation) {
+            out.extend_from_slice(found);
+            return;
+        }
+        let start = out.len();
         self.collect(0, Some(topic), topic.starts_with('$'), out);
+        self.cache.put(topic, hash, self.generation, &out[start..]);
+    }
+
+    /// The keyed hash of a whole topic name, for the route cache.
+    #[inline]
+    fn topic_hash(&self, topic: &str) -> u64 {
+        let (shared, per_tree) = &*self.seed;
+        let mut h = FoldHasher::with_seed(*per_tree, shared);
+        h.write(topic.as_bytes());
+        h.finish()
     }
 
     fn collect(
@@ -490,12 +519,52 @@ mod tests {
     const Q0: QoS = QoS::AtMostOnce;
     const Q1: QoS = QoS::AtLeastOnce;
 
-    fn matched(tree: &TopicTree, topic: &str) -> Vec<(SessionId, QoS)> {
+    fn matched(tree: &mut TopicTree, topic: &str) -> Vec<(SessionId, QoS)> {
         let mut out = Vec::new();
         tree.matches(topic, &mut out);
         let mut v: Vec<_> = out.into_iter().map(|s| (s.session, s.qos)).collect();
         v.sort();
         v
+    }
+
+    /// The route cache never answers from an older tree: each kind of change shows in the
+    /// next match of a topic matched (and so cached) before it.
+    #[test]
+    fn matches_follow_every_change_of_the_tree_however_often_a_topic_is_routed() {
+        let mut tree = TopicTree::default();
+        assert_eq!(
+            matched(&mut tree, "a/b"),
+            vec![],
+            "an empty match is kept too"
+        );
+        tree.insert("a/+", 1, Q0);
+        assert_eq!(matched(&mut tree, "a/b"), vec![(1, Q0)]);
+        assert_eq!(matched(&mut tree, "a/b"), vec![(1, Q0)], "from the cache");
+        tree.insert("a/b", 2, Q1);
+        assert_eq!(matched(&mut tree, "a/b"), vec![(1, Q0), (2, Q1)]);
+        tree.insert("a/+", 1, Q1);
+        assert_eq!(
+            matched(&mut tree, "a/b"),
+            vec![(1, Q1), (2, Q1)],
+            "QoS replaced"
+        );
+        assert!(tree.remove("a/+", 1));
+        assert_eq!(matched(&mut tree, "a/b"), vec![(2, Q1)]);
+        let at = tree.find("a/b").expect("stored");
+        let options = |tree: &mut TopicTree| {
+            let mut out = Vec::new();
+            tree.matches("a/b", &mut out);
+            out.iter()
+                .map(|s| (s.acl_checked, s.subscription_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(options(&mut tree), [(false, 0)]);
+        tree.set_options(at, 2, false, false, 9);
+        assert_eq!(options(&mut tree), [(false, 9)]);
+        tree.set_acl_checked(at, 2, true);
+        assert_eq!(options(&mut tree), [(true, 9)]);
+        assert!(tree.remove("a/b", 2));
+        assert_eq!(matched(&mut tree, "a/b"), vec![]);
     }
 
     #[test]
@@ -523,8 +592,11 @@ mod tests {
         tree.insert("#", 1, Q0);
         tree.insert("+/monitor/Clients", 2, Q0);
         tree.insert("$SYS/monitor/+", 3, Q0);
-        assert_eq!(matched(&tree, "$SYS/monitor/Clients"), vec![(3, Q0)]);
-        assert_eq!(matched(&tree, "a/monitor/Clients"), vec![(1, Q0), (2, Q0)]);
+        assert_eq!(matched(&mut tree, "$SYS/monitor/Clients"), vec![(3, Q0)]);
+        assert_eq!(
+            matched(&mut tree, "a/monitor/Clients"),
+            vec![(1, Q0), (2, Q0)]
+        );
     }
 
     #[test]
@@ -546,7 +618,7 @@ mod tests {
                 .filter(|(_, f)| filter_matches(f, t))
                 .map(|(i, _)| (i as SessionId, Q0))
                 .collect();
-            assert_eq!(matched(&tree, t), expect, "topic {t}");
+            assert_eq!(matched(&mut tree, t), expect, "topic {t}");
         }
     }
 
@@ -577,7 +649,7 @@ mod tests {
                     .filter(|&f| live[f] && filter_matches(filters[f], t))
                     .map(|f| (f as SessionId, Q0))
                     .collect();
-                assert_eq!(matched(&tree, t), expect, "topic {t}");
+                assert_eq!(matched(&mut tree, t), expect, "topic {t}");
             }
         }
     }
@@ -597,7 +669,7 @@ mod tests {
         assert_eq!(tree.find("a/#"), None);
         assert!(tree.remove_at(a, 1));
         assert!(!tree.remove_at(a, 1));
-        assert_eq!(matched(&tree, "a/b/c"), vec![(2, Q1)]);
+        assert_eq!(matched(&mut tree, "a/b/c"), vec![(2, Q1)]);
         assert!(tree.remove_at(a, 2));
         assert!(tree.is_empty() && tree.nodes[0].is_empty());
     }
@@ -620,7 +692,7 @@ mod tests {
         assert!(tree.insert("a/b", 7, Q0));
         assert!(!tree.insert("a/b", 7, Q1));
         assert_eq!(tree.len(), 1);
-        assert_eq!(matched(&tree, "a/b"), vec![(7, Q1)]);
+        assert_eq!(matched(&mut tree, "a/b"), vec![(7, Q1)]);
     }
 
     #[test]
@@ -636,6 +708,6 @@ mod tests {
         assert!(tree.nodes[0].is_empty());
         tree.insert("x/y/z/w", 3, Q0);
         assert_eq!(tree.nodes.len(), grown, "freed nodes are reused");
-        assert_eq!(matched(&tree, "x/y/z/w"), vec![(3, Q0)]);
+        assert_eq!(matched(&mut tree, "x/y/z/w"), vec![(3, Q0)]);
     }
 }

@@ -3,7 +3,8 @@
 //! Scenarios: `fan-in` (N publishers to 1 subscriber), `fan-out` (1 publisher to N
 //! subscribers), `latency` (fixed total rate; p50/p99/max from timestamps in the payload),
 //! `sessions` (persistent subscribers going offline and coming back), `idle` (hold N
-//! subscribed connections) and `storm` (connect/disconnect loop). The publishing scenarios
+//! subscribed connections), `storm` (connect/disconnect loop) and `resume` (persistent
+//! sessions reconnecting at once after a broker restart, see [`resume`]). The publishing scenarios
 //! can hold background connections and subscriptions that match none of the measured
 //! traffic while they run. Every run is bounded in time. The result is one JSON line on
 //! stdout and one human line on stderr; the generator's own CPU time (getrusage) is part of
@@ -31,7 +32,9 @@
 mod mqtt;
 mod pace;
 mod payload;
+mod resume;
 mod stream;
+mod target;
 mod tls;
 mod topics;
 mod worker;
@@ -43,12 +46,13 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use worker::{Mode, Report, Role, Settings, Worker, WriteMode};
+use target::Target;
+use worker::{Mode, Role, Settings, Worker, WriteMode};
 
-/// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm).
+/// Loopback MQTT load generator (fan-in, fan-out, latency, sessions, idle, storm, resume).
 #[derive(FromArgs, Debug)]
 struct Args {
-    /// scenario: fan-in, fan-out, latency, sessions, idle or storm
+    /// scenario: fan-in, fan-out, latency, sessions, idle, storm or resume
     #[argh(positional)]
     scenario: String,
     /// broker host (loopback only; default 127.0.0.1)
@@ -142,6 +146,14 @@ struct Args {
     /// storm: subscribe to ROOT/# (receiving what is retained there) before disconnecting
     #[argh(switch)]
     subscribe: bool,
+    /// resume: prepare (sessions subscribed, offline, one message queued each) or
+    /// reconnect (all back at once, after a broker restart)
+    #[argh(option)]
+    phase: Option<String>,
+    /// resume: client id prefix, the same in both phases (ids PREFIX0, PREFIX1, ...; topics
+    /// ROOT/0, ROOT/1, ... with ROOT resume/PREFIX unless --topic-root)
+    #[argh(option)]
+    client_prefix: Option<String>,
     /// idle connections (default 1000)
     #[argh(option, default = "1000")]
     connections: u32,
@@ -198,6 +210,54 @@ fn cpu_times() -> (f64, f64) {
         let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
         (tv(ru.ru_utime), tv(ru.ru_stime))
     }
+}
+
+/// What the generator threads returned, with the time and CPU they took.
+struct Finished<R> {
+    /// Each thread's result, in the order the threads were made.
+    results: Vec<R>,
+    /// Seconds from the threads' common start to the end of the last one.
+    wall: f64,
+    /// The generator's CPU seconds (user, system) from before the first thread was made.
+    cpu: (f64, f64),
+}
+
+/// Makes a generator thread for each of `runners` (built as its thread is made), starts
+/// them together once all are set up (stderr: `ready {ready}`), and waits for all of them.
+fn run_threads<R, F>(
+    runners: impl ExactSizeIterator<Item = std::io::Result<F>>,
+    ready: impl std::fmt::Display,
+) -> Result<Finished<R>, String>
+where
+    F: FnOnce(Arc<Barrier>) -> std::io::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(runners.len() + 1));
+    let cpu0 = cpu_times();
+    let mut handles = Vec::new();
+    for runner in runners {
+        let r = runner.map_err(|e| e.to_string())?;
+        let b = Arc::clone(&barrier);
+        handles.push(std::thread::spawn(move || r(b)));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    eprintln!("ready {ready}");
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(
+            h.join()
+                .map_err(|_| "a generator thread panicked".to_string())?
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu1 = cpu_times();
+    Ok(Finished {
+        results,
+        wall,
+        cpu: (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1),
+    })
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
@@ -320,6 +380,15 @@ fn run(a: Args) -> Result<(), String> {
         v => return Err(format!("--nodelay {v:?}: on or off")),
     };
     let nofile = raise_nofile();
+    let target = Target {
+        addr,
+        tls,
+        websocket: websocket.clone(),
+        proto: proto.clone(),
+    };
+    if a.scenario == "resume" {
+        return run_resume(a, target, nofile);
+    }
     let (mode, pubs, subs) = match a.scenario.as_str() {
         "fan-in" => (
             Mode::PubSub,
@@ -345,7 +414,7 @@ fn run(a: Args) -> Result<(), String> {
         "storm" => (Mode::Storm, 0, 0),
         s => {
             return Err(format!(
-                "unknown scenario {s:?} (fan-in, fan-out, latency, sessions, idle, storm)"
+                "unknown scenario {s:?} (fan-in, fan-out, latency, sessions, idle, storm, resume)"
             ))
         }
     };
@@ -418,11 +487,8 @@ fn run(a: Args) -> Result<(), String> {
         .max(topics::levels(&topic_root) + 1);
     let connections = roles.len();
     let set = Arc::new(Settings {
-        addr,
+        target,
         sub_addr,
-        tls,
-        websocket: websocket.clone(),
-        proto: proto.clone(),
         mode,
         qos,
         size: a.size,
@@ -464,28 +530,14 @@ fn run(a: Args) -> Result<(), String> {
     for (k, r) in roles.into_iter().enumerate() {
         per[k % threads].push(r);
     }
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let cpu0 = cpu_times();
-    let mut handles = Vec::new();
-    for roles in per {
-        let w = Worker::new(Arc::clone(&set), roles).map_err(|e| e.to_string())?;
-        let b = Arc::clone(&barrier);
-        handles.push(std::thread::spawn(move || w.run(b)));
-    }
-    barrier.wait();
-    let start = Instant::now();
-    eprintln!("ready {connections}");
-    let mut reports: Vec<Report> = Vec::new();
-    for h in handles {
-        reports.push(
-            h.join()
-                .map_err(|_| "a generator thread panicked".to_string())?
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let wall = start.elapsed().as_secs_f64();
-    let cpu1 = cpu_times();
-    let (cpu_user, cpu_sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let runners = per
+        .into_iter()
+        .map(|roles| Worker::new(Arc::clone(&set), roles).map(|w| move |b| w.run(b)));
+    let Finished {
+        results: mut reports,
+        wall,
+        cpu: (cpu_user, cpu_sys),
+    } = run_threads(runners, connections)?;
     let cpu = cpu_user + cpu_sys;
 
     let mut j = Json::new();
@@ -666,6 +718,40 @@ fn run(a: Args) -> Result<(), String> {
         100.0 * cpu / wall.max(1e-9)
     );
     Ok(())
+}
+
+/// `resume`: checks its options and runs the phase (see [`resume`]).
+fn run_resume(a: Args, target: Target, nofile: u64) -> Result<(), String> {
+    let phase = resume::Phase::parse(a.phase.as_deref().unwrap_or(""))?;
+    let prefix = a.client_prefix.ok_or("resume needs --client-prefix")?;
+    let threads = a.threads.max(1);
+    resume::check_prefix(&prefix, a.connections, threads)?;
+    let topic_root = a.topic_root.unwrap_or_else(|| format!("resume/{prefix}"));
+    check_topic(&topic_root)?;
+    if !(a.duration > 0.0 && a.duration < f64::from(a.keepalive)) {
+        return Err("resume: --duration must be positive and below --keepalive".into());
+    }
+    let need = u64::from(a.connections) + threads as u64 + 64;
+    if nofile < need {
+        return Err(format!(
+            "open-file limit {nofile} is below the {need} needed: raise it (ulimit -Hn)"
+        ));
+    }
+    let opts = resume::Options {
+        target,
+        phase,
+        clients: a.connections,
+        prefix,
+        topic_root,
+        concurrency: a.concurrency.div_ceil(threads).max(1),
+        window: a.window,
+        size: a.size.max(payload::HEADER_LEN),
+        keepalive: a.keepalive,
+        limit: Duration::from_secs_f64(a.duration),
+        drain: Duration::from_secs_f64(a.drain.max(0.0)),
+        epoch: Instant::now(),
+    };
+    resume::run(opts, threads, &a.label)
 }
 
 fn main() -> ExitCode {

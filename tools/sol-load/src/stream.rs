@@ -64,6 +64,35 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Whether the socket's non-blocking connect has completed, on a writable event:
+    /// `Ok(false)` while it is still in progress (a spurious wake-up), the error if it failed.
+    pub fn connected(&mut self) -> io::Result<bool> {
+        let tcp = self.tcp();
+        match tcp.take_error()? {
+            Some(e) => Err(e),
+            None => Ok(tcp.peer_addr().is_ok()),
+        }
+    }
+
+    /// Writes as much of `buf` as the socket takes, then what the stream holds: the bytes
+    /// of `buf` taken, and `Ok` once all of it is out, `WouldBlock` when the socket blocked
+    /// first (wait for the writable edge), another error if the connection failed (a write
+    /// of 0 bytes is `WriteZero`).
+    pub fn send(&mut self, buf: &[u8]) -> (usize, io::Result<()>) {
+        let mut at = 0;
+        while at < buf.len() {
+            match self.write(&buf[at..]) {
+                Ok(0) => return (at, Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (at, Err(e)),
+            }
+        }
+        (at, self.flush())
+    }
+}
+
 impl Read for Stream {
     #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

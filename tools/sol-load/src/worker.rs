@@ -20,14 +20,12 @@
 //! publisher's window is also bounded by the broker's Receive Maximum, a Server Keep Alive
 //! replaces the asked keep-alive, and PUBACKs with an error reason code are counted.
 
-use crate::mqtt::{self, Ack, Frame, Proto, PublishParts};
+use crate::mqtt::{self, Ack, Frame, PublishParts};
 use crate::pace::{self, Schedule, Timer};
 use crate::payload::{self, SeqTracker, Stamp};
 use crate::stream::Stream;
-use crate::tls::Connector;
+use crate::target::Target;
 use crate::topics;
-use crate::ws::Upgrade;
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -70,16 +68,10 @@ pub enum Mode {
 /// Settings shared by all threads.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Broker address (loopback).
-    pub addr: SocketAddr,
-    /// Where the subscribers connect (`--sub-port`; otherwise `addr`).
+    /// The broker, how every connection reaches it and the MQTT version spoken.
+    pub target: Target,
+    /// Where the subscribers connect (`--sub-port`; otherwise `target.addr`).
     pub sub_addr: SocketAddr,
-    /// Wraps every connection in TLS when set (`--tls-ca`).
-    pub tls: Option<Connector>,
-    /// Carries every connection's MQTT bytes in WebSocket frames when set (`--websocket`).
-    pub websocket: Option<Upgrade>,
-    /// The MQTT version spoken and the properties sent (`--protocol`).
-    pub proto: Proto,
     /// What the connections do.
     pub mode: Mode,
     /// QoS of publishes and subscriptions.
@@ -262,8 +254,36 @@ pub struct Worker {
     next_ping: Instant,
 }
 
-fn would_block(e: &io::Error) -> bool {
+pub(crate) fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// A generator thread's event loop: its connections indexed by their poll tokens
+/// ([`Worker`], and the `resume` scenario's runner).
+pub(crate) trait EventLoop {
+    /// The poll the connections are registered with.
+    fn poller(&mut self) -> &mut Poll;
+
+    /// Serves connection `i`: whether to read (readable, closed or failed) and whether to
+    /// write (writable or failed); `now` is the time after the wait.
+    fn on_event(&mut self, i: usize, readable: bool, writable: bool, now: Instant);
+
+    /// One round of the event loop waiting at most `timeout` for events (an interrupted
+    /// wait is a round without any); returns the time after it.
+    fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
+        match self.poller().poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        for ev in events.iter() {
+            let failed = ev.is_error();
+            let read = ev.is_readable() || ev.is_read_closed() || failed;
+            self.on_event(ev.token().0, read, ev.is_writable() || failed, now);
+        }
+        Ok(now)
+    }
 }
 
 impl Worker {
@@ -271,7 +291,7 @@ impl Worker {
     pub fn new(set: Arc<Settings>, roles: Vec<Role>) -> io::Result<Worker> {
         let now = Instant::now();
         let parts_for = |r: &Role| match *r {
-            Role::Publisher(n) => set.proto.publish_parts(
+            Role::Publisher(n) => set.target.proto.publish_parts(
                 &topics::measured_topic(&set.topic_root, n, set.topic_levels),
                 set.qos,
                 set.retain,
@@ -340,11 +360,9 @@ impl Worker {
         c.ping_every = ping_interval(self.set.keepalive);
         let addr = match c.role {
             Role::Subscriber(_) => self.set.sub_addr,
-            _ => self.set.addr,
+            _ => self.set.target.addr,
         };
-        match TcpStream::connect(addr)
-            .and_then(|tcp| Stream::new(tcp, self.set.tls.as_ref(), self.set.websocket.as_ref()))
-        {
+        match self.set.target.open(addr) {
             Ok(mut s) => {
                 if let Err(e) = self.poll.registry().register(
                     s.tcp(),
@@ -360,6 +378,7 @@ impl Worker {
                     let _ = s.tcp().set_nodelay(true);
                 }
                 self.set
+                    .target
                     .proto
                     .connect(&id, self.set.keepalive, clean, &mut c.out);
                 c.sock = Some(s);
@@ -512,6 +531,12 @@ impl Worker {
         }
         self.close(i);
     }
+}
+
+impl EventLoop for Worker {
+    fn poller(&mut self) -> &mut Poll {
+        &mut self.poll
+    }
 
     fn on_event(&mut self, i: usize, readable: bool, writable: bool, now: Instant) {
         if i >= self.conns.len() || self.conns[i].sock.is_none() {
@@ -541,7 +566,9 @@ impl Worker {
             self.fail(i);
         }
     }
+}
 
+impl Worker {
     /// Reads until the socket would block, handling every complete packet; false if closed.
     fn read(&mut self, i: usize, now: Instant) -> bool {
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -615,7 +642,7 @@ impl Worker {
         let c = &mut self.conns[i];
         match f.header >> 4 {
             2 => {
-                let session_present = match set.proto.ack(f) {
+                let session_present = match set.target.proto.ack(f) {
                     Ok(Ack::Connected {
                         session_present,
                         receive_maximum,
@@ -652,7 +679,7 @@ impl Worker {
                         vec![format!("{}/#", set.topic_root)]
                     }
                     Role::Storm(_) => {
-                        set.proto.disconnect(&mut c.out);
+                        set.target.proto.disconnect(&mut c.out);
                         c.state = State::AwaitClose;
                         return Some(());
                     }
@@ -666,7 +693,8 @@ impl Worker {
                 };
                 c.pending_subacks = 0;
                 for (k, chunk) in filters.chunks(FILTERS_PER_SUBSCRIBE).enumerate() {
-                    set.proto
+                    set.target
+                        .proto
                         .subscribe((k % 65535) as u16 + 1, chunk, qos, &mut c.out);
                     c.pending_subacks += 1;
                 }
@@ -677,7 +705,7 @@ impl Worker {
                 }
             }
             9 => {
-                if let Err(e) = set.proto.ack(f) {
+                if let Err(e) = set.target.proto.ack(f) {
                     eprintln!("sol-load: {e}");
                     return None;
                 }
@@ -687,9 +715,9 @@ impl Worker {
                 }
             }
             3 => {
-                let (qos, id, body) = set.proto.parse_publish(f)?;
+                let (qos, id, body) = set.target.proto.parse_publish(f)?;
                 if qos == 1 {
-                    set.proto.puback(id, &mut c.out);
+                    set.target.proto.puback(id, &mut c.out);
                     c.last_tx = now;
                 }
                 if !matches!(c.role, Role::Subscriber(_)) {
@@ -710,7 +738,7 @@ impl Worker {
             }
             4 => {
                 c.acked += 1;
-                if set.proto.puback_refused(f) {
+                if set.target.proto.puback_refused(f) {
                     if self.report.refused == 0 {
                         eprintln!(
                             "sol-load: a PUBACK refused a message: reason {:#04x}",
@@ -726,7 +754,7 @@ impl Worker {
                 eprintln!(
                     "sol-load: the broker disconnected {:?}: {}",
                     c.role,
-                    set.proto.disconnect_reason(f)
+                    set.target.proto.disconnect_reason(f)
                 );
                 return None;
             }
@@ -744,7 +772,7 @@ impl Worker {
         let c = &mut self.conns[i];
         match c.role {
             Role::Storm(_) => {
-                set.proto.disconnect(&mut c.out);
+                set.target.proto.disconnect(&mut c.out);
                 c.state = State::AwaitClose;
             }
             Role::Subscriber(n) if set.persistent => {
@@ -785,7 +813,7 @@ impl Worker {
             };
             match c.state {
                 State::Ready if now.duration_since(c.last_tx) >= every => {
-                    self.set.proto.pingreq(&mut c.out);
+                    self.set.target.proto.pingreq(&mut c.out);
                     c.last_tx = now;
                     if !self.flush(i) {
                         self.fail(i);
@@ -816,7 +844,7 @@ impl Worker {
             };
             match self.conns[i].state {
                 State::Ready if self.publishing && now >= at => {
-                    self.set.proto.disconnect(&mut self.conns[i].out);
+                    self.set.target.proto.disconnect(&mut self.conns[i].out);
                     let _ = self.flush(i);
                     self.close(i);
                     let c = &mut self.conns[i];
@@ -834,26 +862,6 @@ impl Worker {
             }
         }
         next
-    }
-
-    /// One round of the event loop with at most `timeout`; returns the time after it.
-    fn turn(&mut self, events: &mut Events, timeout: Duration) -> io::Result<Instant> {
-        match self.poll.poll(events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        let now = Instant::now();
-        for ev in events.iter() {
-            let i = ev.token().0;
-            self.on_event(
-                i,
-                ev.is_readable() || ev.is_read_closed() || ev.is_error(),
-                ev.is_writable() || ev.is_error(),
-                now,
-            );
-        }
-        Ok(now)
     }
 
     fn count_in(&self, states: &[State]) -> usize {
@@ -910,7 +918,7 @@ impl Worker {
         }
         for i in 0..self.conns.len() {
             if self.conns[i].sock.is_some() {
-                self.set.proto.disconnect(&mut self.conns[i].out);
+                self.set.target.proto.disconnect(&mut self.conns[i].out);
                 let _ = self.flush(i);
                 self.close(i);
             }
@@ -1086,11 +1094,13 @@ mod tests {
     #[test]
     fn background_filters_are_spread_over_the_connections_without_overlap() {
         let set = Settings {
-            addr: "127.0.0.1:1".parse().unwrap(),
+            target: Target {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                tls: None,
+                websocket: None,
+                proto: mqtt::Proto::v311(),
+            },
             sub_addr: "127.0.0.1:1".parse().unwrap(),
-            tls: None,
-            websocket: None,
-            proto: Proto::v311(),
             mode: Mode::PubSub,
             qos: 0,
             size: 64,

@@ -1,0 +1,125 @@
+//! The topic tree's memory of recent matches: topic name → the subscribers its walk
+//! found, for the topics messages keep being published on.
+//!
+//! A gateway's publishers send to the same few topics over and over (a sensor, its
+//! topic), and walking the tree costs about 500 instructions for a three-level topic
+//! (a hash and a probe per level, the wildcard branches), a seventh of everything Sol
+//! does for a message arriving on its own. A hit costs one hash of the topic, one
+//! comparison and the copy of the subscribers.
+//!
+//! The cache is valid for one state of the tree only: every entry carries the tree's
+//! generation, which [`super::topic_tree::TopicTree`] bumps on every change, so an entry
+//! from before a SUBSCRIBE or UNSUBSCRIBE is never used. It is small and fixed:
+//! [`ENTRIES`] slots, direct-mapped, allocated on first use, and a slot keeps its buffers
+//! when it is replaced, so a steady state allocates nothing. Matches with many
+//! subscribers (a fan-out, where the walk is a small part of the work) and long topics
+//! are not kept, which bounds it at about 10 KB.
+
+use super::topic_tree::Subscriber;
+
+/// Slots. A power of two (the index is the hash's low bits).
+pub const ENTRIES: usize = 32;
+/// Most subscribers a kept match has.
+pub const MAX_SUBSCRIBERS: usize = 8;
+/// Longest topic kept, in bytes.
+pub const MAX_TOPIC: usize = 128;
+
+/// One remembered match.
+#[derive(Debug, Default)]
+struct Entry {
+    /// The tree's generation when it was made; 0: empty (generations start at 1).
+    generation: u64,
+    /// The topic name.
+    topic: String,
+    /// What the walk appended for it.
+    subscribers: Vec<Subscriber>,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct RouteCache {
+    /// The slots; empty until the first match is kept.
+    entries: Vec<Entry>,
+}
+
+impl RouteCache {
+    /// The subscribers remembered for `topic` (whose hash is `hash`) in tree generation
+    /// `generation`, if any.
+    #[inline]
+    pub fn get(&self, topic: &str, hash: u64, generation: u64) -> Option<&[Subscriber]> {
+        let e = self.entries.get(slot(hash))?;
+        (e.generation == generation && e.topic == topic).then_some(&e.subscribers[..])
+    }
+
+    /// Remembers what the walk found for `topic` in tree generation `generation`, if it
+    /// is small enough to keep; replaces what the slot held.
+    pub fn put(&mut self, topic: &str, hash: u64, generation: u64, subscribers: &[Subscriber]) {
+        if subscribers.len() > MAX_SUBSCRIBERS || topic.len() > MAX_TOPIC {
+            return;
+        }
+        if self.entries.is_empty() {
+            self.entries.resize_with(ENTRIES, Entry::default);
+        }
+        let e = &mut self.entries[slot(hash)];
+        e.generation = generation;
+        e.topic.clear();
+        e.topic.push_str(topic);
+        e.subscribers.clear();
+        e.subscribers.extend_from_slice(subscribers);
+    }
+}
+
+/// The slot of a topic's hash.
+#[inline]
+fn slot(hash: u64) -> usize {
+    (hash as usize) & (ENTRIES - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::QoS;
+
+    fn sub(session: u32) -> Subscriber {
+        Subscriber {
+            session,
+            qos: QoS::AtLeastOnce,
+            acl_checked: false,
+            no_local: false,
+            retain_as_published: false,
+            subscription_id: 0,
+        }
+    }
+
+    #[test]
+    fn a_match_is_found_for_its_topic_and_generation_only() {
+        let mut cache = RouteCache::default();
+        assert_eq!(cache.get("a/b", 7, 1), None, "empty, nothing allocated");
+        cache.put("a/b", 7, 1, &[sub(3)]);
+        assert_eq!(cache.get("a/b", 7, 1), Some(&[sub(3)][..]));
+        assert_eq!(cache.get("a/b", 7, 2), None, "the tree changed since");
+        assert_eq!(
+            cache.get("a/c", 7, 1),
+            None,
+            "another topic in the same slot"
+        );
+        cache.put("a/c", 7 + ENTRIES as u64, 1, &[]);
+        assert_eq!(
+            cache.get("a/c", 7 + ENTRIES as u64, 1),
+            Some(&[][..]),
+            "no subscriber"
+        );
+        assert_eq!(cache.get("a/b", 7, 1), None, "replaced");
+    }
+
+    #[test]
+    fn large_matches_and_long_topics_are_not_kept() {
+        let mut cache = RouteCache::default();
+        let many: Vec<Subscriber> = (0..=MAX_SUBSCRIBERS as u32).map(sub).collect();
+        cache.put("fan/out", 1, 1, &many);
+        assert_eq!(cache.get("fan/out", 1, 1), None);
+        let long = "t".repeat(MAX_TOPIC + 1);
+        cache.put(&long, 2, 1, &[sub(1)]);
+        assert_eq!(cache.get(&long, 2, 1), None);
+    }
+}
