@@ -743,10 +743,11 @@ class Instructions(unittest.TestCase):
 
     def test_a_summary_keeps_the_runs_and_why_others_were_rejected(self):
         s = instructions.summary([4900.04, 5000, 5100], ["mosquitto issue-q1 8 s rejected: 95 messages lost"])
-        self.assertEqual((s["figures"], s["median"], s["spread"]), ([4900.0, 5000, 5100], 5000, 0.04))
+        self.assertEqual((s["figures"], s["median"], s["max"], s["spread"]), ([4900.0, 5000, 5100], 5000, 5100, 0.04))
         self.assertEqual(len(s["rejected"]), 1)
         s = instructions.summary([], ["lost"])
         self.assertIsNone(s["median"])
+        self.assertIsNone(s["max"])
         self.assertNotIn("rejected", instructions.summary([5000]))
 
     def test_callgrinds_collected_line_is_read_from_the_log(self):
