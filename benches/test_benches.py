@@ -826,7 +826,7 @@ class Instructions(unittest.TestCase):
             self.assertEqual(cmd[cmd.index("--rate") + 1], str(w.rate), w.name)
             self.assertEqual(cmd[cmd.index("--duration") + 1], "4.0", w.name)
 
-    def test_brokers_run_under_callgrind_and_stay_root_to_write_its_file(self):
+    def test_brokers_run_under_callgrind_stay_root_to_write_its_file_and_skip_sys(self):
         with tempfile.TemporaryDirectory() as tmp:
             for cls in (instructions.SolCallgrind, instructions.MosquittoCallgrind):
                 b = cls("b", "/bin/broker", tmp)
@@ -836,8 +836,8 @@ class Instructions(unittest.TestCase):
                 self.assertEqual(cmd[3:], ["/bin/broker", "-c", "b.conf"])
                 with open(b.write_conf(1883)) as f:
                     conf = f.read().splitlines()
-                for line in ("user root", "allow_anonymous true", f"max_inflight_messages {harness.INFLIGHT}",
-                             "connection_messages false"):
+                for line in ("user root", "sys_interval 0", "allow_anonymous true",
+                             f"max_inflight_messages {harness.INFLIGHT}", "connection_messages false"):
                     self.assertIn(line, conf, cls.__name__)
 
     ANNOTATE = """--------------------------------------------------------------------------------
