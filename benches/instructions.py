@@ -44,6 +44,7 @@ Workload shapes and why they are stable: see WORKLOADS and docs/performance.md
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import re
@@ -307,12 +308,16 @@ def run_once(broker, loadgen, workload, duration, out):
     return instructions, workload.units(load), load
 
 
+# Numbers the callgrind files of a process's runs (kept ones must not be overwritten).
+_RUN = itertools.count()
+
+
 def measure(broker, loadgen, workload, durations, tmp, keep=False):
     """One figure: the short and the long run. With `keep`, the two callgrind files stay
     (for `--breakdown`) and their paths are returned too."""
     runs = []
     for d in durations:
-        out = os.path.join(tmp, f"{broker.name}-{workload.name}-{d:g}.{len(os.listdir(tmp))}.callgrind")
+        out = os.path.join(tmp, f"{broker.name}-{workload.name}-{d:g}.{next(_RUN)}.callgrind")
         for attempt in range(RETRIES + 1):
             try:
                 i, u, load = run_once(broker, loadgen, workload, d, out)
@@ -356,6 +361,12 @@ def git_commit():
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "?"
+
+
+def shown(path):
+    """`path` relative to the repository when it is inside it."""
+    rel = os.path.relpath(os.path.abspath(path), harness.REPO)
+    return path if rel.startswith("..") else rel
 
 
 def fmt(v):
@@ -524,12 +535,12 @@ def main():
         with open(a.baseline, "w") as f:
             json.dump(record, f, indent=1)
             f.write("\n")
-        print(f"\nbaseline written: {os.path.relpath(a.baseline, harness.REPO)}")
+        print(f"\nbaseline written: {shown(a.baseline)}")
     elif a.check:
         with open(a.baseline) as f:
             base = json.load(f)
         rows, ok = compare(measured, base["figures"])
-        print(f"\nagainst {os.path.relpath(a.baseline, harness.REPO)} ({base['commit']}, {base['date']}):")
+        print(f"\nagainst {shown(a.baseline)} ({base['commit']}, {base['date']}):")
         print(f"{'workload':<12} {'baseline':>9} {'now':>9} {'ratio':>6}  verdict")
         for name, b, now, ratio, verdict in rows:
             r = "-" if ratio is None else f"{ratio:.3f}"
