@@ -19,25 +19,29 @@ medians with Sol/other ratios; --out FILE keeps every run as one JSON line.
     benches/compare.py --workloads single-nodelay,batch-nodelay,single-delay,batch-delay
     benches/compare.py --latency-sweep      # saturation, then latency at 50 % and 80 % of Mosquitto's
     benches/compare.py --latency-sweep --write-docs   # ... and the tables into docs/performance.md
+    benches/compare.py --costs              # MQTT 5, TLS, WebSockets, persistence: cost against plain 3.1.1
+    benches/compare.py --costs --repeats 5 --write-docs   # ... medians of 5, into docs/performance.md
 
 Python 3.9+ standard library only. Linux only (/proc).
 """
 
 import argparse
+import copy
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import costs
 import harness
+import persistence
 import saturation
 import scaling
 import soak
-from harness import log
+from harness import columns, fmt, log, median  # noqa: F401 (bridge.py, storm.py use them as compare.*)
 
 # name -> (sol-load arguments, or None for a broker with nothing connected; metrics to
 # tabulate). A metric is (json key, label, better), better being "high" or "low".
@@ -173,6 +177,14 @@ def run_load(broker, gen_args, args, loadgen, tls=None, ws=False):
                            timeout=args.duration + args.drain + 120, tls=tls, ws=ws)
 
 
+def run_idle(broker, gen_args, n, args, loadgen, tls=None, ws=False):
+    """One `idle` run of `n` connections held `--idle-hold` seconds on a fresh `broker`
+    (its connection cap raised to fit), measured by `idle_window`."""
+    cmd = list(gen_args) + ["--connections", str(n), "--duration", str(args.idle_hold)] + protocol_args(args)
+    return harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
+                           limits={"max_connections": n + 256}, tls=tls, ws=ws)
+
+
 def run_once(broker, case, args, loadgen):
     """One run of `case` (a scenario, or `SCENARIO/WORKLOAD`) on a fresh `broker`;
     `args.certs` serves the TLS scenarios."""
@@ -182,9 +194,7 @@ def run_once(broker, case, args, loadgen):
         result = rss_empty(broker, settle=1.0)
     elif scenario.startswith("idle"):
         n = args.idle_connections if scenario.startswith("idle-rss") else args.wakeup_connections
-        cmd = gen_args + ["--connections", str(n), "--duration", str(args.idle_hold)] + protocol_args(args)
-        result = harness.measure(broker, cmd, loadgen, idle_window(n, args.idle_hold),
-                                 limits={"max_connections": n + 256}, ws=is_ws(scenario))
+        result = run_idle(broker, gen_args, n, args, loadgen, ws=is_ws(scenario))
     else:
         result = run_load(broker, gen_args + WORKLOADS.get(workload, []), args, loadgen,
                           tls=args.certs if is_tls(scenario) else None, ws=is_ws(scenario))
@@ -193,18 +203,6 @@ def run_once(broker, case, args, loadgen):
 
 
 # ---------------------------------------------------------------- table
-
-def median(values):
-    return statistics.median(values) if values else None
-
-
-def fmt(v):
-    if v is None:
-        return "-"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    return f"{v:.3g}" if v != int(v) else f"{int(v)}"
-
 
 def table(results, names, scenarios, metrics=None, first="scenario"):
     """Medians per broker, and Sol/other ratios when Sol is among `names`, one row per
@@ -234,15 +232,6 @@ def table(results, names, scenarios, metrics=None, first="scenario"):
                 rows.append([sc, label + (" (+)" if better == "high" else " (-)")]
                             + [fmt(meds[n]) for n in names] + ratios)
     return columns(header, rows)
-
-
-def columns(header, rows, left=2):
-    """`rows` under `header`, the first `left` columns left-aligned, the others right-aligned."""
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [header] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def ws_table(results, scenarios):
@@ -375,6 +364,21 @@ def smoke(args, sol, loadgen, tmp):
     return 1 if failures else 0
 
 
+def report(args, text, block, failures, lagging, lagging_title):
+    """Prints a mode's tables `text`, with the paced runs that missed their rate (`lagging`)
+    listed under `lagging_title`; writes them into docs block `block` (or --docs-block) with
+    --write-docs; logs `failures`. Returns the exit status."""
+    if lagging:
+        text += f"\n{lagging_title}:\n  " + "\n  ".join(lagging) + "\n"
+    print()
+    print(text)
+    if args.write_docs:
+        harness.write_docs(args.write_docs, args.docs_block or block, text)
+    for f in failures:
+        log(f"FAILED: {f}")
+    return 1 if failures else 0
+
+
 def latency_sweep(args, brokers, loadgen, out=None):
     """--latency-sweep: every peer's saturation, then latency at 50 % and 80 % of stock
     Mosquitto's (benches/saturation.py); prints both tables (and writes them with
@@ -405,16 +409,76 @@ def latency_sweep(args, brokers, loadgen, out=None):
             f"else {args.sweep_probes} bisection probes):\n{sat_text}\n\n"
             f"latency at {', '.join(f'{round(f * 100)} %' for f in saturation.FRACTIONS)} of "
             f"{saturation.REFERENCE}'s saturation, medians of {args.repeats} run(s):\n{lat_text}\n")
-    lagging = saturation.behind(results, names)
-    if lagging:
-        text += "\nsent less than 95 % of the asked rate (latency not at that rate):\n  " + "\n  ".join(lagging) + "\n"
-    print()
-    print(text)
-    if args.write_docs:
-        harness.write_docs(args.write_docs, args.docs_block or "latency-sweep", text)
-    for f in failures:
-        log(f"FAILED: {f}")
-    return 1 if failures else 0
+    return report(args, text, "latency-sweep", failures, saturation.behind(results, names),
+                  "sent less than 95 % of the asked rate (latency not at that rate)")
+
+
+def cost_loads(args):
+    """{load: (sol-load arguments, what it is)} of --costs: the floods keep sol-load's
+    batches, the paced loads run the default workload (one PUBLISH per write, TCP_NODELAY)."""
+    paced = WORKLOADS[DEFAULT_WORKLOADS[0]]
+    rate = f"{args.costs_q1_rate:.0f}"
+    latency = SCENARIOS["latency"][0]
+    return {
+        "fanin-q0": (SCENARIOS["fanin-q0"][0], "64 -> 1 QoS 0, 64 B, flood"),
+        "fanin-q1": (SCENARIOS["fanin-q1"][0] + ["--rate", rate] + paced,
+                     f"64 -> 1 QoS 1, 64 B, window {harness.INFLIGHT}, paced at {args.costs_q1_rate:,.0f} msg/s"),
+        "fanout-q0": (SCENARIOS["fanout-q0"][0], "1 -> 100 QoS 0, 64 B, flood"),
+        "latency": (latency + paced, f"1 -> 1 QoS 0, 64 B, {int(latency[latency.index('--rate') + 1]):,} msg/s"),
+        "idle-rss": (SCENARIOS["idle-rss"][0],
+                     f"{args.idle_connections:,} idle subscribed connections held {args.idle_hold:g} s"),
+    }
+
+
+def cost_run(broker, gen_args, variant, args, loadgen, store_dir):
+    """One --costs run of `gen_args` on a fresh copy of `broker` in `variant`: its listener
+    TLS or WebSockets, sol-load's MQTT version, and, with persistence, a new store
+    directory under `store_dir`, removed afterwards."""
+    v = costs.VARIANTS[variant]
+    run_broker = copy.copy(broker)
+    directory = None
+    if v.persistence:
+        directory = tempfile.mkdtemp(prefix=f"{broker.name}-{variant}-", dir=store_dir)
+        os.chmod(directory, 0o777)  # the broker writes it after dropping root
+    run_broker.extra_conf = broker.extra_conf + costs.conf_lines(broker.kind, variant, directory)
+    gen_args = list(gen_args) + costs.gen_args(variant)
+    tls = args.certs if v.tls else None
+    try:
+        if gen_args[0] == "idle":
+            return run_idle(run_broker, gen_args, args.idle_connections, args, loadgen, tls=tls, ws=v.ws)
+        return run_load(run_broker, gen_args, args, loadgen, tls=tls, ws=v.ws)
+    finally:
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def cost_table(args, brokers, loadgen, out=None):
+    """--costs: every load of `args.costs_loads` on every broker in every variant of
+    `args.costs_variants` it has (benches/costs.py); prints the table (and writes it with
+    --write-docs). Returns the exit status."""
+    loads = cost_loads(args)
+    store_dir = tempfile.mkdtemp(prefix="sol-costs-", dir=args.costs_dir)
+    os.chmod(store_dir, 0o755)
+    fs = persistence.filesystem(store_dir)
+    if fs and fs[2] in ("tmpfs", "ramfs") and any(costs.VARIANTS[v].persistence for v in args.costs_variants):
+        log(f"warning: {store_dir} is on {fs[2]}: syncs cost nothing there (--costs-dir a disk)")
+    try:
+        results, failures = costs.measure(
+            lambda b, load, variant: cost_run(b, loads[load][0], variant, args, loadgen, store_dir),
+            args.costs_loads, args.costs_variants, brokers, args.repeats, log, out)
+    finally:
+        shutil.rmtree(store_dir, ignore_errors=True)
+    rates = {load: float(a[a.index("--rate") + 1]) for load, (a, _) in loads.items() if "--rate" in a}
+    legend = "\n".join(f"  {load}: {loads[load][1]}" for load in args.costs_loads)
+    text = (f"Cost of each capability against plain MQTT {costs.BASE} over TCP: medians of {args.repeats} "
+            f"run(s), {args.duration:g} s each; BROKER/{costs.BASE} = the variant's figure / the same "
+            "broker's plain one; (+) higher is better, (-) lower is better; n/a: not in that broker (or "
+            "the harness). mqtt5: MQTT 5.0 clients; tls: TLS listener (EC P-256 certificate); ws: WebSocket listener; "
+            f"persist: persistence true, autosave_interval {costs.AUTOSAVE} (both brokers' default), "
+            f"store on {fs[2] if fs else '?'}; persist-sync: also persistence_sync true.\n"
+            f"{legend}\n\n{costs.table(results, brokers, args.costs_loads, args.costs_variants)}\n")
+    return report(args, text, "costs", failures, costs.not_at_rate(results, rates),
+                  "lost messages or kept less than 95 % of the asked rate (figures not at that rate)")
 
 
 def main():
@@ -461,13 +525,27 @@ def main():
                     "floods' own)")
     ap.add_argument("--sweep-threads", type=int, default=1,
                     help="--latency-sweep: sol-load threads (default 1)")
+    ap.add_argument("--costs", action="store_true",
+                    help="instead of the side-by-side table: what MQTT 5.0, TLS, WebSockets and persistence cost "
+                    "against plain MQTT 3.1.1 over TCP, each broker against its own plain figure (default peers: "
+                    "sol,mosquitto; --idle-connections 1000, --idle-hold 4)")
+    ap.add_argument("--costs-variants", default=",".join(costs.VARIANTS),
+                    help=f"--costs: comma-separated, from: {', '.join(costs.VARIANTS)} (default: all; "
+                    f"{costs.BASE} always runs)")
+    ap.add_argument("--costs-loads", default=",".join(costs.LOAD_METRICS),
+                    help=f"--costs: comma-separated, from: {', '.join(costs.LOAD_METRICS)} (default: all)")
+    ap.add_argument("--costs-q1-rate", type=float, default=20000,
+                    help="--costs: the paced rate of fanin-q1, msg/s (default 20000)")
+    ap.add_argument("--costs-dir", default="/var/tmp",
+                    help="--costs: where the persistence variants' store directories are made (a disk, not "
+                    "tmpfs; default /var/tmp)")
     ap.add_argument("--write-docs", nargs="?", const=os.path.join(harness.REPO, "docs", "performance.md"),
                     metavar="FILE", help="also write the tables, headed by the command, commit, machine and date, "
                     "between the `<!-- compare.py begin NAME -->` and `end NAME` markers of FILE (default "
                     "docs/performance.md; a block not there yet is appended at the end)")
     ap.add_argument("--docs-block", metavar="NAME",
-                    help="the block --write-docs replaces (default: side-by-side, side-by-side-mqtt5, websockets or "
-                    "latency-sweep, after the mode)")
+                    help="the block --write-docs replaces (default: side-by-side, side-by-side-mqtt5, websockets, "
+                    "latency-sweep or costs, after the mode)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--out", help="append every run as a JSON line to this file")
     ap.add_argument("--scaling", action="store_true",
@@ -489,6 +567,20 @@ def main():
                     help="CI: every scenario ~1 s on Sol and Mosquitto, a small scaling sweep, a 30 s soak")
     args = ap.parse_args()
     q = args.quick
+    if args.costs:
+        args.idle_connections = args.idle_connections or 1000
+        args.idle_hold = args.idle_hold or 4.0
+        variants = {v for v in args.costs_variants.split(",") if v} | {costs.BASE}
+        loads = {x for x in args.costs_loads.split(",") if x}
+        for v in variants - set(costs.VARIANTS):
+            raise SystemExit(f"unknown variant {v}; known: {', '.join(costs.VARIANTS)}")
+        for x in loads - set(costs.LOAD_METRICS):
+            raise SystemExit(f"unknown --costs load {x}; known: {', '.join(costs.LOAD_METRICS)}")
+        # The table's order, whatever the command line's.
+        args.costs_variants = [v for v in costs.VARIANTS if v in variants]
+        args.costs_loads = [x for x in costs.LOAD_METRICS if x in loads]
+        if args.protocol != "3.1.1":
+            raise SystemExit("--costs runs MQTT 5.0 as one of its variants: leave --protocol out")
     args.duration = args.duration or (2.0 if q else 10.0)
     args.repeats = args.repeats or (1 if q else 3)
     args.idle_connections = args.idle_connections or (1000 if q else 10000)
@@ -513,7 +605,8 @@ def main():
     sol, loadgen = harness.build(args.no_build)
     tmp = tempfile.mkdtemp(prefix="sol-compare-")
     os.chmod(tmp, 0o755)  # mosquitto started as root reads its config before dropping privileges
-    args.certs = harness.Certs(tmp) if args.smoke or any(is_tls(s) for s in scenarios) else None
+    tls = args.smoke or any(is_tls(s) for s in scenarios) or args.costs and "tls" in args.costs_variants
+    args.certs = harness.Certs(tmp) if tls else None
     try:
         if args.smoke:
             harness.raise_nofile(1024)
@@ -522,7 +615,7 @@ def main():
             harness.raise_nofile(1024)
             broker = harness.SolBroker("sol", sol, tmp, connection_messages=args.connection_messages)
             return 0 if soak.run(broker, loadgen, args.soak_minutes, args.soak_tolerance, out=args.out) else 1
-        default_peers = "sol,mosquitto" if args.scaling else "sol" if args.websockets else ",".join(
+        default_peers = "sol,mosquitto" if args.scaling or args.costs else "sol" if args.websockets else ",".join(
             p for p in PEERS if args.protocol == "3.1.1" or p in V5_PEERS)
         names = [n for n in (args.peers or default_peers).split(",") if n]
         if args.scaling:
@@ -540,6 +633,8 @@ def main():
         out = open(args.out, "a") if args.out else None
         if args.latency_sweep:
             return latency_sweep(args, brokers, loadgen, out)
+        if args.costs:
+            return cost_table(args, brokers, loadgen, out)
         runs = cases(scenarios, args.workloads)
         results, _failures = side_by_side(args, brokers, loadgen, runs, out, interleave=args.websockets)
         text = (f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "

@@ -21,6 +21,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -444,6 +445,31 @@ def machine():
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
             "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------- text tables
+
+def median(values):
+    """The median of `values`; None if there are none."""
+    return statistics.median(values) if values else None
+
+
+def fmt(v):
+    """A table cell for number `v`: thousands separated, else three significant digits."""
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}" if v != int(v) else f"{int(v)}"
+
+
+def columns(header, rows, left=2):
+    """`rows` under `header`, the first `left` columns left-aligned, the others right-aligned."""
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [header] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- published tables

@@ -1,6 +1,7 @@
 """Unit tests of the benchmark scripts' own logic (no broker needed):
 `python3 -m unittest discover -s benches` (CI runs it before `compare.py --smoke`)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bridge  # noqa: E402
 import compare  # noqa: E402
+import costs  # noqa: E402
 import harness  # noqa: E402
 import instructions  # noqa: E402
 import persistence  # noqa: E402
@@ -721,6 +723,132 @@ class Storm(unittest.TestCase):
         self.assertIsNone(f["lat0_p99"])  # no baseline in this run
         text = storm.side_table([f], [500], storm.RESUME_METRICS, "concurrency")
         self.assertIn("first connect to last CONNACK", text)
+
+
+class Costs(unittest.TestCase):
+    """compare.py --costs: each capability against plain 3.1.1, each broker against itself."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.sol = harness.SolBroker("sol", "/bin/true", self.tmp)
+        self.mosquitto = harness.MosquittoBroker("mosquitto", "/bin/true", self.tmp)
+        self.rumqttd = harness.RumqttdBroker("rumqttd", "/bin/true", self.tmp)
+
+    def test_each_variant_runs_only_where_the_broker_has_it(self):
+        had = {b.name: [v for v in costs.VARIANTS if costs.supports(b, v)]
+               for b in (self.sol, self.mosquitto, self.rumqttd)}
+        self.assertEqual(had["sol"], ["3.1.1", "mqtt5", "tls", "ws", "persist", "persist-sync"])
+        # Debian's Mosquitto 2.0.11 has no WebSockets, and no acknowledge-after-sync mode.
+        self.assertEqual(had["mosquitto"], ["3.1.1", "mqtt5", "tls", "persist"])
+        self.assertEqual(had["rumqttd"], ["3.1.1"])
+        nodelay = harness.MosquittoBroker("mosq-nodelay", "/bin/true", self.tmp, ["set_tcp_nodelay true"])
+        self.assertTrue(costs.supports(nodelay, "persist"))  # by kind, not by name
+
+    def test_persistence_variants_write_the_store_keys_into_the_brokers_config(self):
+        sol = costs.conf_lines("sol", "persist", "/var/tmp/s")
+        self.assertEqual(sol, ["persistence true", "persistence_location /var/tmp/s",
+                               f"autosave_interval {costs.AUTOSAVE}"])
+        self.assertEqual(costs.conf_lines("sol", "persist-sync", "/var/tmp/s"), sol + ["persistence_sync true"])
+        self.assertIn("persistence_location /var/tmp/m/", costs.conf_lines("mosquitto", "persist", "/var/tmp/m"))
+        for v in ("3.1.1", "mqtt5", "tls", "ws"):
+            self.assertEqual(costs.conf_lines("sol", v, None), [])
+        b = harness.SolBroker("sol", "/bin/true", self.tmp, costs.conf_lines("sol", "persist-sync", "/d"))
+        with open(b.write_conf(0)) as f:
+            self.assertIn("persistence_sync true\n", f.read())
+
+    def test_only_the_mqtt5_variant_changes_the_clients_version(self):
+        self.assertEqual(costs.gen_args("mqtt5"), ["--protocol", "5"])
+        self.assertEqual([v for v in costs.VARIANTS if costs.gen_args(v)], ["mqtt5"])
+        self.assertEqual([v for v in costs.VARIANTS if costs.VARIANTS[v].tls], ["tls"])
+        self.assertEqual([v for v in costs.VARIANTS if costs.VARIANTS[v].ws], ["ws"])
+
+    def test_the_order_alternates_between_repetitions(self):
+        order = costs.schedule(["fanin-q0", "latency"], list(costs.VARIANTS), [self.sol, self.mosquitto], 2)
+        first = [(v, b.name) for rep, load, v, b in order if rep == 0 and load == "latency"]
+        second = [(v, b.name) for rep, load, v, b in order if rep == 1 and load == "latency"]
+        self.assertEqual(first[0], ("3.1.1", "sol"))
+        self.assertEqual(second, list(reversed(first)))
+        self.assertEqual(len(first), 6 + 4)  # Sol's variants and Mosquitto's
+        self.assertNotIn(("ws", "mosquitto"), first)
+
+    def result(self, broker, load, variant, **fields):
+        return dict(broker=broker, load=load, variant=variant, **fields)
+
+    def test_each_broker_is_measured_against_its_own_plain_figure(self):
+        results = ([self.result("sol", "fanin-q0", "3.1.1", recv_rate=v) for v in (1000, 3000, 2000)]
+                   + [self.result("sol", "fanin-q0", "tls", recv_rate=1500),
+                      self.result("mosquitto", "fanin-q0", "3.1.1", recv_rate=400),
+                      self.result("mosquitto", "fanin-q0", "tls", recv_rate=300),
+                      self.result("sol", "fanin-q0", "ws", recv_rate=1000)])
+        text = costs.table(results, [self.sol, self.mosquitto], ["fanin-q0"], ["3.1.1", "tls", "ws", "persist"])
+        lines = text.splitlines()
+        self.assertEqual(lines[0].split(),
+                         ["load", "metric", "variant", "sol", "mosquitto", "sol/3.1.1", "mosquitto/3.1.1"])
+        # "fanin-q0  msg/s delivered (+)  VARIANT  sol  mosquitto  sol/3.1.1  mosquitto/3.1.1"
+        rows = [line.split()[4:] for line in lines[2:]]
+        self.assertEqual(rows, [["3.1.1", "2,000", "400", "base", "base"],
+                                ["tls", "1,500", "300", "0.75x", "0.75x"],
+                                ["ws", "1,000", "n/a", "0.5x", "n/a"]])  # persist: no figure, no row
+
+    def test_a_ratio_needs_both_figures_and_a_nonzero_base(self):
+        self.assertEqual(costs.ratio(3.0, 2.0), "1.5x")
+        self.assertEqual(costs.ratio(0.0, 0.0), "-")  # lost 0 against lost 0
+        self.assertEqual(costs.ratio(None, 2.0), "-")
+        self.assertEqual(costs.ratio(1.0, None), "-")
+
+    def test_failed_runs_are_reported_and_the_others_kept(self):
+        def run(b, load, variant):
+            if variant == "tls" and b.name == "mosquitto":
+                raise RuntimeError("no handshake")
+            return {"recv_rate": 10}
+        out = []
+        results, failures = costs.measure(run, ["fanin-q0"], ["3.1.1", "tls"], [self.sol, self.mosquitto], 3,
+                                          out.append)
+        self.assertEqual(len(results), 9)
+        self.assertEqual(len(failures), 3)
+        self.assertIn("fanin-q0, tls on mosquitto: no handshake", failures[0])
+        self.assertEqual({(r["broker"], r["variant"]) for r in results if r["repeat"] == 2},
+                         {("sol", "3.1.1"), ("sol", "tls"), ("mosquitto", "3.1.1")})
+
+    def test_paced_runs_that_lost_or_fell_behind_are_listed(self):
+        ok = self.result("sol", "fanin-q1", "tls", repeat=0, lost=0, send_rate=20000, recv_rate=19990)
+        lossy = self.result("mosquitto", "fanin-q1", "persist", repeat=1, lost=12, send_rate=20000,
+                            recv_rate=19990)
+        slow = self.result("sol", "latency", "ws", repeat=0, lost=0, send_rate=15000, recv_rate=15000)
+        flood = self.result("sol", "fanin-q0", "3.1.1", repeat=0, lost=5000, send_rate=1, recv_rate=1)
+        listed = costs.not_at_rate([ok, lossy, slow, flood], {"fanin-q1": 20000, "latency": 20000})
+        self.assertEqual(len(listed), 2)
+        self.assertTrue(listed[0].startswith("fanin-q1, persist #2 on mosquitto"))
+        self.assertTrue(listed[1].startswith("latency, ws #1 on sol: sent 15,000/s"))
+
+    def test_the_table_goes_into_the_costs_block_with_the_runs_that_missed_their_rate(self):
+        path = os.path.join(self.tmp, "perf.md")
+        with open(path, "w") as f:
+            f.write("# Perf\n\n<!-- compare.py begin costs -->\nold\n<!-- compare.py end costs -->\n\ntail\n")
+        args = types.SimpleNamespace(write_docs=path, docs_block=None)
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+            status = compare.report(args, "TABLE\n", "costs", [], ["latency, ws #1 on sol"], "missed")
+            failed = compare.report(types.SimpleNamespace(write_docs=None), "T", "costs", ["x"], [], "")
+        with open(path) as f:
+            text = f.read()
+        self.assertEqual((status, failed), (0, 1))
+        self.assertIn("TABLE\n\nmissed:\n  latency, ws #1 on sol\n```\n<!-- compare.py end costs -->\n\ntail", text)
+        self.assertNotIn("old", text)
+        self.assertIn("benches/compare.py ", text)  # the command heads it
+
+    def test_paced_loads_write_like_a_client_library_and_floods_batch(self):
+        args = types.SimpleNamespace(costs_q1_rate=20000.0, idle_connections=1000, idle_hold=4.0)
+        loads = compare.cost_loads(args)
+        self.assertEqual(list(loads), list(costs.LOAD_METRICS))
+        q1 = loads["fanin-q1"][0]
+        self.assertEqual(q1[q1.index("--rate") + 1], "20000")
+        self.assertEqual(q1[q1.index("--qos") + 1], "1")
+        for paced in ("fanin-q1", "latency"):
+            self.assertIn("single", loads[paced][0])
+        for flood in ("fanin-q0", "fanout-q0"):
+            self.assertNotIn("--rate", loads[flood][0])
+            self.assertNotIn("--write-mode", loads[flood][0])
+        self.assertEqual(loads["idle-rss"][0][0], "idle")
 
 
 class Instructions(unittest.TestCase):
