@@ -14,8 +14,6 @@ use super::route_cache::RouteCache;
 use crate::codec::QoS;
 #[cfg(test)]
 use crate::topic::{filter_matches, tests::VALID_FILTERS};
-use foldhash::fast::FoldHasher;
-use foldhash::SharedSeed;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
@@ -172,11 +170,11 @@ pub struct TopicTree {
     free: Vec<u32>,
     /// Literal children by (parent, level).
     children: ArenaIndex,
-    /// Keys the hash of (parent, level) for `children`: foldhash (a few instructions per
-    /// level; SipHash cost 140, twice per routed message on a three-level topic) with
-    /// secret seeds drawn from std's `RandomState`, which the OS seeds. A client cannot
-    /// read the hashes, so it cannot choose filters that collide. Boxed: 48 bytes.
-    seed: Box<(SharedSeed, u64)>,
+    /// Keys the hash of (parent, level) for `children` (SipHash, keyed by the OS's
+    /// random source: a client cannot choose filters that collide). About 140
+    /// instructions per level, paid on the walk only: a repeated topic is answered by
+    /// the route cache.
+    seed: RandomState,
     /// Number of (filter, session) subscriptions stored.
     count: usize,
     /// Bumped by every change (each `&mut self` method but `matches`), so the route
@@ -192,7 +190,7 @@ impl Default for TopicTree {
             nodes: vec![Node::new(NONE, "")],
             free: Vec::new(),
             children: ArenaIndex::default(),
-            seed: Box::new(random_seed()),
+            seed: RandomState::new(),
             count: 0,
             generation: 1,
             cache: RouteCache::default(),
@@ -357,23 +355,13 @@ impl TopicTree {
     /// once per matching filter: the caller merges them). Answered from the route cache
     /// when this topic was matched since the tree last changed.
     pub fn matches(&mut self, topic: &str, out: &mut Vec<Subscriber>) {
-        let hash = self.topic_hash(topic);
-        if let Some(found) = self.cache.get(topic, hash, self.generation) {
+        if let Some(found) = self.cache.get(topic, self.generation) {
             out.extend_from_slice(found);
             return;
         }
         let start = out.len();
         self.collect(0, Some(topic), topic.starts_with('$'), out);
-        self.cache.put(topic, hash, self.generation, &out[start..]);
-    }
-
-    /// The keyed hash of a whole topic name, for the route cache.
-    #[inline]
-    fn topic_hash(&self, topic: &str) -> u64 {
-        let (shared, per_tree) = &*self.seed;
-        let mut h = FoldHasher::with_seed(*per_tree, shared);
-        h.write(topic.as_bytes());
-        h.finish()
+        self.cache.put(topic, self.generation, &out[start..]);
     }
 
     fn collect(
@@ -408,8 +396,7 @@ impl TopicTree {
     /// level (on the matching path once per level).
     #[inline]
     fn key_hash(&self, parent: usize, level: &str) -> u64 {
-        let (shared, per_tree) = &*self.seed;
-        let mut h = FoldHasher::with_seed(*per_tree, shared);
+        let mut h = self.seed.build_hasher();
         h.write_u32(parent as u32);
         h.write(level.as_bytes());
         h.finish()
@@ -488,16 +475,6 @@ impl TopicTree {
             idx = parent;
         }
     }
-}
-
-/// Secret seeds for [`TopicTree::key_hash`]: two outputs of a std `RandomState`, whose
-/// keys come from the OS's random source.
-fn random_seed() -> (SharedSeed, u64) {
-    let random = RandomState::new();
-    (
-        SharedSeed::from_u64(random.hash_one(0x5eed_u64)),
-        random.hash_one(0x7ae5_u64),
-    )
 }
 
 /// The first level of a topic name and the rest after its `/`, if any. A byte loop, not
