@@ -4,6 +4,7 @@
 //! refused when the pool is full, its address failed to log in too often, or the
 //! process is out of descriptors).
 
+use super::listener::Peer;
 use super::ws_stream::WsStream;
 use super::*;
 
@@ -197,8 +198,8 @@ impl Server {
     }
 
     /// Gives an accepted socket a slot and tells the broker; refuses it if the pool is full.
-    pub(super) fn admit(&mut self, stream: Stream, peer: String, listener: usize) {
-        let now = Instant::now();
+    pub(super) fn admit(&mut self, stream: Stream, peer: Peer, listener: usize) {
+        let now = self.turn_now;
         if !self.logins.is_empty() {
             if let Some(ip) = stream.peer_ip().filter(|&ip| self.logins.refuses(ip, now)) {
                 drop(stream);

@@ -378,9 +378,9 @@ impl Listener {
 
     /// Accepts one connection; TCP connections get `TCP_NODELAY` (MQTT packets are small
     /// and latency matters more than segment count), inherited from the listener where
-    /// the kernel does that (checked on the first connection). Returns the stream and a
-    /// printable peer address.
-    pub fn accept(&self) -> io::Result<(Stream, String)> {
+    /// the kernel does that (checked on the first connection). Returns the stream and
+    /// who connected, for log lines.
+    pub fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
                 let (stream, peer) = l.accept()?;
@@ -389,12 +389,32 @@ impl Listener {
                         log::debug!("TCP_NODELAY on connection from {peer}: {e}");
                     }
                 }
-                Ok((Stream::Tcp(stream), peer.to_string()))
+                Ok((Stream::Tcp(stream), Peer::Tcp(peer)))
             }
             Listener::Unix { listener, file } => {
                 let (stream, _) = listener.accept()?;
-                Ok((Stream::Unix(stream), format!("unix:{}", file.0.display())))
+                Ok((Stream::Unix(stream), Peer::Unix(file.0.clone())))
             }
+        }
+    }
+}
+
+/// Who connected, for log lines only: kept as an address and formatted when a line is
+/// written. Formatting it at every accept cost about 1,600 instructions, a sixth of a
+/// whole connect/CONNACK/DISCONNECT cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP client's address.
+    Tcp(SocketAddr),
+    /// A client of the Unix socket listener at this path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => addr.fmt(f),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }
@@ -664,6 +684,18 @@ mod tests {
             };
             assert!(stream.nodelay().expect("getsockopt"));
         }
+    }
+
+    #[test]
+    fn a_peer_reads_in_log_lines_as_its_address_or_socket_file() {
+        let tcp = Peer::Tcp("192.168.1.20:51234".parse().expect("an address"));
+        assert_eq!(tcp.to_string(), "192.168.1.20:51234");
+        let v6 = Peer::Tcp("[::1]:1883".parse().expect("an address"));
+        assert_eq!(v6.to_string(), "[::1]:1883");
+        assert_eq!(
+            Peer::Unix("/run/sol/sol.sock".into()).to_string(),
+            "unix:/run/sol/sol.sock"
+        );
     }
 
     #[test]
