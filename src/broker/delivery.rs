@@ -219,15 +219,11 @@ impl Broker {
                 }
             }
         }
-        // Every `written` lands here, mostly with nothing queued: only the room check.
         let has_room = match bridge_index.and_then(|b| self.bridges.get(b)?.as_ref()) {
             // A bridge's outbox: its own caps, counting what waits on disk.
             Some(b) => b.has_room(sender.session()),
             None => !sender.session().queue_full(max_messages, max_bytes, 0),
         };
-        if has_room {
-            self.sessions.set_dropping(sid, false);
-        }
         self.stats.publish_dropped += unencodable;
         if moved > 0 {
             self.stats.publish_sent += moved as u64;
@@ -236,7 +232,7 @@ impl Broker {
             self.arm_conn_timer(conn);
         }
         if has_room {
-            self.release_stalls_on(sid, now);
+            self.room_freed(sid, now);
         }
         // A bridge's outbox takes its messages on disk back as its window drains.
         if bridge {
@@ -266,12 +262,16 @@ impl Broker {
             self.limits.max_queued_bytes,
         );
         if live && !s.queue_full(max_messages, max_bytes, 0) {
-            if s.is_dropping() {
-                self.sessions.set_dropping(sid, false);
-            }
-            self.release_stalls_on(sid, now);
+            self.room_freed(sid, now);
         }
         true
+    }
+
+    /// The end of every pump whose session's queue has room: its overflowing QoS 1/2
+    /// messages are no longer dropped, and the publishers it stalled are released.
+    fn room_freed(&mut self, sid: SessionId, now: Instant) {
+        self.sessions.set_dropping(sid, false);
+        self.release_stalls_on(sid, now);
     }
 
     /// The most QoS 1/2 messages in flight to one client `max_inflight_messages` allows.

@@ -174,7 +174,7 @@ pub struct TopicTree {
     /// random source: a client cannot choose filters that collide). About 140
     /// instructions per level, paid on the walk only: a repeated topic is answered by
     /// the route cache.
-    seed: RandomState,
+    hasher: RandomState,
     /// Number of (filter, session) subscriptions stored.
     count: usize,
     /// Bumped by every change (each `&mut self` method but `matches`), so the route
@@ -190,7 +190,7 @@ impl Default for TopicTree {
             nodes: vec![Node::new(NONE, "")],
             free: Vec::new(),
             children: ArenaIndex::default(),
-            seed: RandomState::new(),
+            hasher: RandomState::new(),
             count: 0,
             generation: 1,
             cache: RouteCache::default(),
@@ -396,7 +396,7 @@ impl TopicTree {
     /// level (on the matching path once per level).
     #[inline]
     fn key_hash(&self, parent: usize, level: &str) -> u64 {
-        let mut h = self.seed.build_hasher();
+        let mut h = self.hasher.build_hasher();
         h.write_u32(parent as u32);
         h.write(level.as_bytes());
         h.finish()
