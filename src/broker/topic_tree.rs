@@ -10,7 +10,7 @@
 use super::compact_str::CompactStr;
 use super::id::SessionId;
 use super::index::ArenaIndex;
-use super::route_cache::RouteCache;
+use super::route_cache::{self, RouteCache};
 use crate::codec::QoS;
 #[cfg(test)]
 use crate::topic::{filter_matches, tests::VALID_FILTERS};
@@ -355,13 +355,14 @@ impl TopicTree {
     /// once per matching filter: the caller merges them). Answered from the route cache
     /// when this topic was matched since the tree last changed.
     pub fn matches(&mut self, topic: &str, out: &mut Vec<Subscriber>) {
-        if let Some(found) = self.cache.get(topic, self.generation) {
+        let slot = route_cache::slot(topic);
+        if let Some(found) = self.cache.get(slot, topic, self.generation) {
             out.extend_from_slice(found);
             return;
         }
         let start = out.len();
         self.collect(0, Some(topic), topic.starts_with('$'), out);
-        self.cache.put(topic, self.generation, &out[start..]);
+        self.cache.put(slot, topic, self.generation, &out[start..]);
     }
 
     fn collect(
