@@ -29,6 +29,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,9 @@ COMMON = [("broker_cpu_s", "broker CPU s", "low"), ("broker_peak_rss_kb", "broke
 DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "idle-rss", "idle-wakeups",
                      "rss-empty"]
 PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
+# Besides PEERS: `sol-wN`, Sol with `max_inflight_messages N` instead of the common window (the
+# QoS 1 window experiment of issue 14: what the window to one subscriber bounds).
+SOL_WINDOW_PEER = re.compile(r"sol-w([1-9][0-9]*)$")
 
 # How sol-load's publishers write (--write-mode) and whether every client socket sets
 # TCP_NODELAY (--nodelay). The scenarios of WORKLOAD_SCENARIOS run once per workload of
@@ -282,8 +286,13 @@ def make_brokers(names, args, sol, tmp):
                                                    connection_messages=cm))
         elif n == "rumqttd":
             brokers.append(harness.RumqttdBroker("rumqttd", rumqttd, tmp))
+        elif SOL_WINDOW_PEER.match(n):
+            # The later line wins, as in Mosquitto's files.
+            window = SOL_WINDOW_PEER.match(n).group(1)
+            brokers.append(harness.SolBroker(n, sol, tmp, [f"max_inflight_messages {window}"],
+                                             connection_messages=cm))
         else:
-            raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}")
+            raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}, sol-wN (Sol with window N)")
     return brokers
 
 
@@ -493,8 +502,8 @@ def main():
     ap.add_argument("--scenarios",
                     help=f"comma-separated, from: {', '.join(SCENARIOS)} (default: "
                     f"{','.join(DEFAULT_SCENARIOS)}; with --websockets, each of {', '.join(WS_PAIRS)} and its -ws twin)")
-    ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)} "
-                    "(default: all; --scaling: sol,mosquitto)")
+    ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)}, and sol-wN "
+                    "(Sol with max_inflight_messages N) (default: all; --scaling: sol,mosquitto)")
     ap.add_argument("--rumqttd", help="rumqttd binary (default $SOL_BENCH_RUMQTTD, else installed "
                     "into ~/.cache/sol-bench/rumqttd)")
     ap.add_argument("--connection-messages", action="store_true",

@@ -386,6 +386,18 @@ class BrokerConfigs(unittest.TestCase):
         self.assertIn("max_connections 175", capped)
         self.assertIn("max_subscriptions 1075", capped)
         self.assertIn("max_subscriptions_per_client 18", capped)
+    def test_a_sol_window_peer_overrides_the_common_window_and_nothing_else(self):
+        args = types.SimpleNamespace(connection_messages=False, rumqttd=None)
+        (b,) = compare.make_brokers(["sol-w100"], args, "/bin/true", self.tmp)
+        self.assertEqual(b.name, "sol-w100")
+        lines = self.read(b.write_conf(0)).splitlines()
+        windows = [line for line in lines if line.startswith("max_inflight_messages")]
+        # Sol, like Mosquitto, takes an option's last line.
+        self.assertEqual(windows, [f"max_inflight_messages {harness.INFLIGHT}", "max_inflight_messages 100"])
+        for bad in ("sol-w", "sol-w0", "sol-wx"):
+            with self.assertRaises(SystemExit):
+                compare.make_brokers([bad], args, "/bin/true", self.tmp)
+
 
 
     def test_a_tls_listener_gets_the_certificate_lines_where_the_harness_knows_how(self):
