@@ -115,7 +115,8 @@ impl Broker {
     }
 
     /// Moves queued messages into the connection's outbox while the inflight window and
-    /// the batch size allow, then releases publishers if the queue has room again.
+    /// the batch size allow, then releases the publishers stalled on the queue if it has
+    /// drained enough ([`Broker::room_freed`]).
     pub(super) fn pump(&mut self, sid: SessionId, now: Instant) {
         if self.pump_idle(sid, now) {
             return;
@@ -219,10 +220,19 @@ impl Broker {
                 }
             }
         }
-        let has_room = match bridge_index.and_then(|b| self.bridges.get(b)?.as_ref()) {
+        // Whether its stalled publishers may be read again: drained, or with room once
+        // a stall has lasted (`stall_aged`).
+        let (drained, room) = match bridge_index.and_then(|b| self.bridges.get(b)?.as_ref()) {
             // A bridge's outbox: its own caps, counting what waits on disk.
-            Some(b) => b.has_room(sender.session()),
-            None => !sender.session().queue_full(max_messages, max_bytes, 0),
+            Some(b) => {
+                let room = b.has_room(sender.session());
+                (room, room)
+            }
+            None => {
+                let s = sender.session();
+                let room = !s.queue_full(max_messages, max_bytes, 0);
+                (room && s.queue_drained(max_messages, max_bytes), room)
+            }
         };
         self.stats.publish_dropped += unencodable;
         if moved > 0 {
@@ -231,7 +241,7 @@ impl Broker {
             self.mark_writable(conn);
             self.arm_conn_timer(conn);
         }
-        if has_room {
+        if drained || (room && self.stall_aged(sid, now)) {
             self.room_freed(sid, now);
         }
         // A bridge's outbox takes its messages on disk back as its window drains.
@@ -242,7 +252,7 @@ impl Broker {
 
     /// [`Broker::pump`] for a client session with nothing queued and nothing to re-send,
     /// the case of most calls (every acknowledgment and every write lands in `pump`):
-    /// only the end of a pump applies, the room check that releases publishers. Returns
+    /// only the end of a pump applies, the drain check that releases publishers. Returns
     /// false, doing nothing, when the full pump is needed.
     #[inline]
     fn pump_idle(&mut self, sid: SessionId, now: Instant) -> bool {
@@ -261,14 +271,30 @@ impl Broker {
             self.limits.max_queued_messages,
             self.limits.max_queued_bytes,
         );
-        if live && !s.queue_full(max_messages, max_bytes, 0) {
+        if live && s.queue_drained(max_messages, max_bytes) {
             self.room_freed(sid, now);
         }
         true
     }
 
-    /// The end of every pump whose session's queue has room: its overflowing QoS 1/2
-    /// messages are no longer dropped, and the publishers it stalled are released.
+    /// Whether a publisher stalled on session `sid` has waited half of
+    /// `max_publisher_stall`: then it is released as soon as the queue has room, drained
+    /// or not, so a subscriber that drains slowly holds its publishers back (as it did
+    /// before the low-water mark) instead of making their stalls run out.
+    fn stall_aged(&self, sid: SessionId, now: Instant) -> bool {
+        // Stalls are kept in the order they began: the first on `sid` is its oldest.
+        self.stalled
+            .iter()
+            .find(|p| p.session == sid)
+            .is_some_and(|p| {
+                now.saturating_duration_since(p.since) >= self.limits.max_publisher_stall / 2
+            })
+    }
+
+    /// The end of every pump whose session's queue has drained to its low-water mark
+    /// ([`Session::queue_drained`]), or has room with a stall aged ([`Broker::stall_aged`]):
+    /// its overflowing QoS 1/2 messages are no longer dropped, and the publishers it
+    /// stalled are released.
     fn room_freed(&mut self, sid: SessionId, now: Instant) {
         self.sessions.set_dropping(sid, false);
         self.release_stalls_on(sid, now);

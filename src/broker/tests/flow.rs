@@ -127,6 +127,91 @@ fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
     assert_eq!(h.broker.stats().publisher_stalls, 1);
 }
 
+/// Opens subscriber 0 (QoS 1 on `t`) and publisher 1 under `limits`, then has the
+/// publisher send `n` QoS 1 messages; returns the harness and the packet id of the one
+/// message in flight to the subscriber (the window is 1).
+fn one_subscriber_flooded(limits: Limits, n: u16) -> (Harness, u16) {
+    let mut h = Harness::with(Limits {
+        max_inflight_messages: 1,
+        ..limits
+    });
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    for i in 1..=n {
+        h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
+    }
+    let id = in_flight(&mut h);
+    (h, id)
+}
+
+/// The packet id of the one QoS 1 message the subscriber (connection 0) was just sent.
+fn in_flight(h: &mut Harness) -> u16 {
+    match h.take(0).as_slice() {
+        [Seen::Publish { id: Some(id), .. }] => *id,
+        other => panic!("expected one QoS 1 delivery, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_stalled_publisher_is_read_again_once_the_queue_has_drained_to_half() {
+    let limits = Limits {
+        max_queued_messages: 8,
+        max_publisher_stall: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    // 1 in flight, 8 queued, the 10th over the cap: the publisher stalls.
+    let (mut h, mut id) = one_subscriber_flooded(limits, 10);
+    assert_eq!(h.paused, vec![1]);
+    // Each acknowledgment moves one message into flight: 9 queued, then 8, 7, 6, 5.
+    for queued in (5..=8).rev() {
+        h.send(0, Packet::puback(id));
+        id = in_flight(&mut h);
+        assert_eq!(
+            h.paused,
+            vec![1],
+            "{queued} queued: not drained to half yet"
+        );
+    }
+    h.send(0, Packet::puback(id));
+    assert!(h.paused.is_empty(), "4 queued: half the cap free, released");
+    assert_eq!(
+        h.broker.stats().publisher_stalls,
+        1,
+        "one stall, not one per slot"
+    );
+    assert_eq!(h.broker.stats().publish_dropped, 0);
+}
+
+#[test]
+fn a_slowly_draining_subscriber_holds_its_publishers_without_their_stalls_running_out() {
+    let limits = Limits {
+        max_queued_messages: 8,
+        max_publisher_stall: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let (mut h, mut id) = one_subscriber_flooded(limits, 10);
+    assert_eq!(h.paused, vec![1]);
+    // Half of max_publisher_stall on, the subscriber acknowledges one: 8 queued, full.
+    h.advance(Duration::from_secs(1));
+    h.send(0, Packet::puback(id));
+    id = in_flight(&mut h);
+    assert_eq!(h.paused, vec![1], "no room yet");
+    // The next frees a slot: the aged stall ends with room, long before the low-water mark.
+    h.send(0, Packet::puback(id));
+    assert!(
+        h.paused.is_empty(),
+        "released with room once half the stall has passed"
+    );
+    // The publisher goes on; the queue is full again and it is held again, nothing dropped.
+    h.send(1, publish("t", b"x", Q1, false, Some(11)));
+    h.send(1, publish("t", b"y", Q1, false, Some(12)));
+    assert_eq!(h.paused, vec![1]);
+    assert_eq!(h.broker.stats().publish_dropped, 0);
+    assert_eq!(h.broker.stats().publisher_stalls, 2);
+}
+
 #[test]
 fn stall_longer_than_max_publisher_stall_releases_publisher_and_drops_for_that_subscriber() {
     let limits = Limits {
