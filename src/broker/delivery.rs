@@ -238,6 +238,7 @@ impl Broker {
         if moved > 0 {
             self.stats.publish_sent += moved as u64;
             self.stats.messages_sent += moved as u64;
+            self.unwritten += moved;
             self.mark_writable(conn);
             self.arm_conn_timer(conn);
         }

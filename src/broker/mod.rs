@@ -156,6 +156,9 @@ pub struct Broker {
     effects: VecDeque<Effect>,
     /// Connections with new output not yet polled.
     writable: VecDeque<ConnId>,
+    /// Frames queued for writing since the writable list was last drained
+    /// ([`Broker::unwritten_frames`]).
+    unwritten: usize,
     /// Publishers paused by flow control.
     stalled: Vec<Stall>,
     /// Acknowledgements held for the store (`persistence_sync`).
@@ -210,6 +213,7 @@ impl Broker {
             timers: Timers::default(),
             effects: VecDeque::new(),
             writable: VecDeque::new(),
+            unwritten: 0,
             stalled: Vec::new(),
             held: held_acks::HeldAcks::default(),
             scratch: Vec::new(),

@@ -21,7 +21,17 @@ impl Broker {
                 }
             }
         }
+        self.unwritten = 0;
         None
+    }
+
+    /// Frames (packets) queued for writing since [`Broker::poll_writable`] last ran dry:
+    /// how much output the reactor would write if it wrote now. It writes after a read
+    /// once this is large enough to be worth a write of its own, and at the end of its
+    /// turn otherwise.
+    #[inline]
+    pub fn unwritten_frames(&self) -> usize {
+        self.unwritten
     }
 
     /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
@@ -131,6 +141,7 @@ impl Broker {
         }
         c.outbox.push_back(frame);
         self.stats.messages_sent += 1;
+        self.unwritten += 1;
         self.mark_writable(conn);
         self.arm_conn_timer(conn);
     }

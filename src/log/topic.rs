@@ -11,6 +11,7 @@
 
 use super::queue::count_dropped;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 /// Bytes of line text waiting for the reactor's next turn: every line of a turn that
@@ -44,6 +45,11 @@ static QUEUE: Mutex<TopicQueue> = Mutex::new(TopicQueue {
     dropped: 0,
 });
 
+/// Whether the queue may hold something to drain: set under the lock by every push (and
+/// drop), cleared under it by the drain. The reactor checks it once per turn, so a turn
+/// with nothing logged costs one load instead of a lock.
+static WAITING: AtomicBool = AtomicBool::new(false);
+
 thread_local! {
     /// This thread is inside [`drain_topic`]: its log lines skip the topic.
     static PUBLISHING: Cell<bool> = const { Cell::new(false) };
@@ -63,6 +69,7 @@ pub(super) fn push(topic: &'static str, payload: String) {
         return;
     }
     let mut q = queue();
+    WAITING.store(true, Ordering::Release);
     if q.bytes + payload.len() > TOPIC_QUEUE_BYTES {
         q.dropped = q.dropped.saturating_add(1);
         count_dropped(1);
@@ -76,8 +83,12 @@ pub(super) fn push(topic: &'static str, payload: String) {
 /// meanwhile on this thread are not queued for the topic. Does nothing when none wait.
 /// If some were dropped, says how many (a warning, published at the next drain).
 pub fn drain_topic(publish: impl FnOnce(&[TopicLine])) {
+    if !WAITING.load(Ordering::Acquire) {
+        return;
+    }
     let (lines, dropped) = {
         let mut q = queue();
+        WAITING.store(false, Ordering::Relaxed);
         if q.lines.is_empty() && q.dropped == 0 {
             return;
         }

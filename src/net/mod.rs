@@ -133,6 +133,11 @@ const LISTENER_BASE: usize = MAX_POOL + 2;
 const SCRATCH_SIZE: usize = 64 * 1024;
 /// Reads per connection per readiness event before others get their turn (4 × 64 KiB).
 pub const READS_PER_EVENT: usize = 4;
+/// Frames of output after which a read is followed by a write, before the next read: a
+/// subscriber's refilled inflight window (20 PUBLISHes by default) goes at once, and a
+/// flood from many publishers cannot overflow a queue between two writes. Output of
+/// packets read one at a time waits for the end of the turn and leaves in one write.
+const WRITE_AFTER_FRAMES: usize = 16;
 /// Connections accepted per listener per round before others get their turn.
 const ACCEPTS_PER_EVENT: usize = 64;
 /// Interval between attempts to bind a listener whose address is not available yet.
@@ -439,7 +444,11 @@ impl Server {
         self.start_bridges(Instant::now());
         self.notifier.ready(&self.status());
         while !self.stop {
-            let timeout = self.poll_timeout(Instant::now());
+            // The core's next deadline, asked once per turn: a timer armed during the
+            // turn is never due before the poll after it, which computes a zero timeout
+            // if it is due by then.
+            let core_deadline = self.core.get().next_deadline();
+            let timeout = self.poll_timeout(Instant::now(), core_deadline);
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -460,7 +469,7 @@ impl Server {
             if self.bind_retry_at.is_some_and(|at| at <= now) {
                 self.retry_binds(now);
             }
-            if self.core.get().next_deadline().is_some_and(|at| at <= now) {
+            if core_deadline.is_some_and(|at| at <= now) {
                 let stats = self.store_stats();
                 self.core.call(&mut self.conns, |b| {
                     if let Some(stats) = stats {
@@ -493,13 +502,14 @@ impl Server {
         });
     }
 
-    /// How long to sleep: zero with work left over, else until the nearest deadline.
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+    /// How long to sleep: zero with work left over, else until the nearest deadline
+    /// (`core_deadline` is the core's).
+    fn poll_timeout(&self, now: Instant, core_deadline: Option<Instant>) -> Option<Duration> {
         if !self.conns.ready.is_empty() || !self.conns.bridge_events.is_empty() {
             return Some(Duration::ZERO);
         }
         [
-            self.core.get().next_deadline(),
+            core_deadline,
             self.bind_retry_at,
             self.accept_again_at,
             self.notifier.watchdog_deadline(),

@@ -161,10 +161,14 @@ impl Server {
                     } else {
                         self.frame(id, n, now)
                     };
-                    // Deliver what this read produced before reading more: subscribers
-                    // drain while publishers are read, so a flood from many publishers
-                    // does not overflow their queues between two writes.
-                    self.flush_writable();
+                    // Deliver what the reads produced before reading more once it is
+                    // worth a write: subscribers drain while publishers are read, so a
+                    // flood from many publishers does not overflow their queues between
+                    // two writes. Less (packets arriving one at a time) is written at
+                    // the end of the turn, one write per connection for all of it.
+                    if self.core.get().unwritten_frames() >= WRITE_AFTER_FRAMES {
+                        self.flush_writable();
+                    }
                     if outcome != Outcome::Open {
                         self.on_outcome(id, outcome);
                         return;
