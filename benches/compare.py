@@ -379,6 +379,9 @@ def report(args, text, block, failures, lagging, lagging_title):
     --write-docs; logs `failures`. Returns the exit status."""
     if lagging:
         text += f"\n{lagging_title}:\n  " + "\n  ".join(lagging) + "\n"
+    steal = harness.steal_note(harness.steal_seen)
+    if steal:
+        text += f"\n{steal}\n"
     print()
     print(text)
     if args.write_docs:

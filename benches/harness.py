@@ -67,6 +67,44 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
+# Host steal above which a run's timings say more about the host than about the brokers.
+STEAL_WARN_PCT = 3.0
+# The host steal of every run `measure` made in this process, in order (`steal_note`).
+steal_seen = []
+
+
+def cpu_times(stat_line):
+    """(steal, total) jiffies of the machine from the `cpu` line of /proc/stat: steal is the
+    time a hypervisor ran something else while this VM's CPUs wanted to run (0 on bare
+    metal)."""
+    fields = [int(x) for x in stat_line.split()[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def host_times():
+    """`cpu_times` of the machine now."""
+    with open("/proc/stat") as f:
+        return cpu_times(f.readline())
+
+
+def steal_pct(before, after):
+    """Percent of all CPU time the host took between two `host_times` samples."""
+    total = after[1] - before[1]
+    return round(100.0 * (after[0] - before[0]) / total, 1) if total > 0 else 0.0
+
+
+def steal_note(seen):
+    """A line for under a table: the host steal of the runs `seen` (percentages), and how
+    many were above STEAL_WARN_PCT; empty when none was."""
+    if not seen or max(seen) <= STEAL_WARN_PCT:
+        return ""
+    high = sum(1 for v in seen if v > STEAL_WARN_PCT)
+    return (f"host steal during the runs: median {median(seen):g} %, max {max(seen):g} %; {high} of "
+            f"{len(seen)} runs above {STEAL_WARN_PCT:g} % (the hypervisor took those CPUs: their timings "
+            f"measure the host as much as the brokers; rerun on a quiet host)")
+
+
 def _status(path):
     status = {}
     with open(path) as f:
@@ -625,6 +663,7 @@ def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=N
             setup(port)
         time.sleep(0.2)
         base = proc_sample(proc.pid)
+        host0 = host_times()
         sampler = Sampler(proc.pid)
         sampler.start()
         gen = LoadGen(loadgen, gen_args, port, broker.name)
@@ -636,6 +675,10 @@ def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=N
         if not ready:
             raise RuntimeError(f"sol-load never became ready: {gen.human()}")
         result.update(extra)
+        result["host_steal_pct"] = steal_pct(host0, host_times())
+        steal_seen.append(result["host_steal_pct"])
+        if result["host_steal_pct"] > STEAL_WARN_PCT:
+            log(f"  warning: the host took {result['host_steal_pct']:g} % of the CPUs during this run (steal)")
         result["broker"] = broker.name
         result["broker_cpu_s"] = round(end["cpu"] - base["cpu"], 4)
         result["broker_peak_rss_kb"] = max(end["hwm_kb"], sampler.peak_kb)

@@ -355,6 +355,25 @@ class Proc(unittest.TestCase):
         self.assertGreater(during - before, 0.1)
 
 
+class HostSteal(unittest.TestCase):
+    def test_steal_is_the_eighth_number_of_the_cpu_line(self):
+        line = "cpu  237900 30511 158778 571864 2210 0 76729 33423 0 0"
+        self.assertEqual(harness.cpu_times(line), (33423, 237900 + 30511 + 158778 + 571864 + 2210 + 76729 + 33423))
+        self.assertEqual(harness.cpu_times("cpu 1 2 3 4"), (0, 10), "an old kernel without steal")
+
+    def test_steal_pct_is_the_share_of_all_cpu_time_between_two_samples(self):
+        self.assertEqual(harness.steal_pct((100, 1000), (192, 2000)), 9.2)
+        self.assertEqual(harness.steal_pct((5, 10), (5, 10)), 0.0)
+
+    def test_a_note_only_when_some_run_was_above_the_threshold(self):
+        self.assertEqual(harness.steal_note([]), "")
+        self.assertEqual(harness.steal_note([0.0, 1.5, harness.STEAL_WARN_PCT]), "")
+        note = harness.steal_note([0.5, 9.2, 4.0])
+        self.assertIn("median 4 %", note)
+        self.assertIn("max 9.2 %", note)
+        self.assertIn("2 of 3 runs", note)
+
+
 class BrokerConfigs(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
