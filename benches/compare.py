@@ -286,10 +286,9 @@ def make_brokers(names, args, sol, tmp):
                                                    connection_messages=cm))
         elif n == "rumqttd":
             brokers.append(harness.RumqttdBroker("rumqttd", rumqttd, tmp))
-        elif SOL_WINDOW_PEER.match(n):
+        elif window := SOL_WINDOW_PEER.match(n):
             # The later line wins, as in Mosquitto's files.
-            window = SOL_WINDOW_PEER.match(n).group(1)
-            brokers.append(harness.SolBroker(n, sol, tmp, [f"max_inflight_messages {window}"],
+            brokers.append(harness.SolBroker(n, sol, tmp, [f"max_inflight_messages {window[1]}"],
                                              connection_messages=cm))
         else:
             raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}, sol-wN (Sol with window N)")

@@ -230,8 +230,11 @@ impl Broker {
             }
             None => {
                 let s = sender.session();
-                let room = !s.queue_full(max_messages, max_bytes, 0);
-                (room && s.queue_drained(max_messages, max_bytes), room)
+                // Drained implies room: the low-water mark is below each cap.
+                (
+                    s.queue_drained(max_messages, max_bytes),
+                    !s.queue_full(max_messages, max_bytes, 0),
+                )
             }
         };
         self.stats.publish_dropped += unencodable;
@@ -263,16 +266,13 @@ impl Broker {
         if s.queue_len() > 0 || s.deferred() > 0 || s.bridge().is_some() {
             return false;
         }
-        // As the full pump: nothing for a session without a live connection.
+        // As the full pump: nothing for a session without a live connection. An empty
+        // queue has drained.
         let live = s
             .conn()
             .and_then(|conn| self.conn(conn))
             .is_some_and(|c| !c.closing);
-        let (max_messages, max_bytes) = (
-            self.limits.max_queued_messages,
-            self.limits.max_queued_bytes,
-        );
-        if live && s.queue_drained(max_messages, max_bytes) {
+        if live {
             self.room_freed(sid, now);
         }
         true

@@ -127,21 +127,25 @@ fn full_queue_pauses_the_publisher_and_loses_no_qos1_message() {
     assert_eq!(h.broker.stats().publisher_stalls, 1);
 }
 
-/// Opens subscriber 0 (QoS 1 on `t`) and publisher 1 under `limits`, then has the
-/// publisher send `n` QoS 1 messages; returns the harness and the packet id of the one
-/// message in flight to the subscriber (the window is 1).
-fn one_subscriber_flooded(limits: Limits, n: u16) -> (Harness, u16) {
+/// Opens subscriber 0 (QoS 1 on `t`, window 1, a queue of 8) and publisher 1 with
+/// `max_publisher_stall` of `stall`, then has the publisher send 10 QoS 1 messages: 1 in
+/// flight, 8 queued, the 10th over the cap, which stalls the publisher. Returns the
+/// harness and the packet id of the message in flight.
+fn one_subscriber_flooded(stall: Duration) -> (Harness, u16) {
     let mut h = Harness::with(Limits {
         max_inflight_messages: 1,
-        ..limits
+        max_queued_messages: 8,
+        max_publisher_stall: stall,
+        ..Limits::default()
     });
     h.open(0, "sub", true);
     h.open(1, "pub", true);
     h.send(0, subscribe(1, &[("t", Q1)]));
     h.take(0);
-    for i in 1..=n {
+    for i in 1..=10u16 {
         h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
     }
+    assert_eq!(h.paused, vec![1], "the 10th message stalls the publisher");
     let id = in_flight(&mut h);
     (h, id)
 }
@@ -156,14 +160,7 @@ fn in_flight(h: &mut Harness) -> u16 {
 
 #[test]
 fn a_stalled_publisher_is_read_again_once_the_queue_has_drained_to_half() {
-    let limits = Limits {
-        max_queued_messages: 8,
-        max_publisher_stall: Duration::from_secs(10),
-        ..Limits::default()
-    };
-    // 1 in flight, 8 queued, the 10th over the cap: the publisher stalls.
-    let (mut h, mut id) = one_subscriber_flooded(limits, 10);
-    assert_eq!(h.paused, vec![1]);
+    let (mut h, mut id) = one_subscriber_flooded(Duration::from_secs(10));
     // Each acknowledgment moves one message into flight: 9 queued, then 8, 7, 6, 5.
     for queued in (5..=8).rev() {
         h.send(0, Packet::puback(id));
@@ -186,13 +183,7 @@ fn a_stalled_publisher_is_read_again_once_the_queue_has_drained_to_half() {
 
 #[test]
 fn a_slowly_draining_subscriber_holds_its_publishers_without_their_stalls_running_out() {
-    let limits = Limits {
-        max_queued_messages: 8,
-        max_publisher_stall: Duration::from_secs(2),
-        ..Limits::default()
-    };
-    let (mut h, mut id) = one_subscriber_flooded(limits, 10);
-    assert_eq!(h.paused, vec![1]);
+    let (mut h, mut id) = one_subscriber_flooded(Duration::from_secs(2));
     // Half of max_publisher_stall on, the subscriber acknowledges one: 8 queued, full.
     h.advance(Duration::from_secs(1));
     h.send(0, Packet::puback(id));
@@ -210,6 +201,27 @@ fn a_slowly_draining_subscriber_holds_its_publishers_without_their_stalls_runnin
     assert_eq!(h.paused, vec![1]);
     assert_eq!(h.broker.stats().publish_dropped, 0);
     assert_eq!(h.broker.stats().publisher_stalls, 2);
+}
+
+#[test]
+fn unwritten_frames_count_the_output_queued_since_the_writable_list_ran_dry() {
+    // The reactor writes after a read once this reaches WRITE_AFTER_FRAMES.
+    let mut h = Harness::new();
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    while h.broker.poll_writable().is_some() {}
+    assert_eq!(h.broker.unwritten_frames(), 0, "drained");
+    for i in 0..3u8 {
+        h.send(1, publish("t", &[i], Q0, false, None));
+    }
+    assert_eq!(h.broker.unwritten_frames(), 3, "three deliveries");
+    h.send(1, publish("t", b"q", Q1, false, Some(1)));
+    assert_eq!(h.broker.unwritten_frames(), 5, "a delivery and a PUBACK");
+    assert!(h.broker.poll_writable().is_some());
+    assert_eq!(h.broker.unwritten_frames(), 5, "until the list runs dry");
+    while h.broker.poll_writable().is_some() {}
+    assert_eq!(h.broker.unwritten_frames(), 0);
 }
 
 #[test]
