@@ -190,6 +190,10 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
         !uplink.is_up(),
         "not before the subscriptions are acknowledged"
     );
+    assert!(
+        uplink.wants_core_output(),
+        "the outbox drains from the CONNACK on, when the state says 1"
+    );
     let sent = packets(uplink.output(), ProtocolVersion::V5);
     assert!(matches!(sent[0], Packet::Unsubscribe(u) if u.packet_id == 1
         && u.filters().collect::<Vec<_>>() == ["logs/#"]));
@@ -203,6 +207,15 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
     assert!(!filters[1].1.no_local);
     assert!(matches!(sent[2], Packet::Publish(p)
         if p.topic == "$SYS/broker/connection/gw.b1/state" && p.payload == b"1" && p.retain));
+    // A queued message goes up behind them, before the SUBACKs, as Mosquitto's do.
+    let frame = core_publish("L/sensors/t1", 1, b"21.5", false);
+    let before = uplink.output().len();
+    assert_eq!(
+        uplink.from_core(&frame, &cfg, &bridge.mappings, &mut Vec::new()),
+        frame.len()
+    );
+    let sent = packets(&uplink.output()[before..], ProtocolVersion::V5);
+    assert!(matches!(sent[..], [Packet::Publish(p)] if p.topic == "R/sensors/t1"));
 }
 
 #[test]

@@ -57,7 +57,8 @@ pub enum ToCore<'a> {
 enum State {
     /// CONNECT sent, CONNACK awaited.
     AwaitConnack,
-    /// Subscriptions sent, this many acknowledgments awaited; the core's frames wait.
+    /// Subscriptions sent, this many acknowledgments awaited; the core's frames already
+    /// flow (they follow the SUBSCRIBEs on the connection, as Mosquitto's do).
     Subscribing(u8),
     /// Forwarding both ways.
     Up,
@@ -209,9 +210,10 @@ impl Uplink {
         }
     }
 
-    /// Whether the uplink takes more of the core's frames now.
+    /// Whether the uplink takes more of the core's frames now: from the upstream's
+    /// CONNACK on, when the bridge also says it is connected (state `1`).
     pub fn wants_core_output(&self) -> bool {
-        self.state == State::Up && self.output.len() < OUTPUT_HIGH_WATER
+        self.state != State::AwaitConnack && self.output.len() < OUTPUT_HIGH_WATER
     }
 
     /// Bytes read from the upstream: every whole packet is handled, what concerns the
