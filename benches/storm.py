@@ -10,7 +10,10 @@ Two parts (`--parts cycle,resume`):
   (all its threads: run time from /proc/PID/task/*/schedstat, user and system together)
   over the storm window, divided by the cycles completed in it. Two loads: `flood` (as
   fast as the broker answers) and `paced` (`--rate`, default 2,000 connects/s, far below
-  either broker's saturation, so the CPU per cycle compares like for like).
+  either broker's saturation, so the CPU per cycle compares like for like). The `null`
+  peer (`tools/null-broker`) is the floor: the same accept, epoll, read, CONNACK and
+  close syscalls in the same `mio` loop and nothing else, so a broker's CPU per cycle
+  reads as that floor plus its own work ("over the floor" rows).
 - `resume`: a reconnect storm of `--clients` (5,000) persistent sessions after a broker
   restart. The broker runs with persistence on (`persistence true`, a fresh
   `persistence_location`) on a fixed loopback port. `sol-load resume --phase prepare`
@@ -52,7 +55,29 @@ import harness  # noqa: E402
 import persistence  # noqa: E402
 from harness import log  # noqa: E402
 
-PEERS = ["sol", "mosquitto"]
+PEERS = ["sol", "mosquitto", "null"]
+# The cycle's metrics that have a floor: the null broker's CPU per cycle.
+FLOORED = ("cpu_s_per_1000",)
+
+
+class NullBroker(harness.SolBroker):
+    """tools/null-broker: reads the `listener 0 127.0.0.1` line of the harness's Sol
+    configuration (the rest it ignores) and prints `listening on` as Sol does."""
+
+    kind = "null"
+    tls = False
+
+
+def build_null(no_build):
+    """The null broker's path (built in the `release` profile unless `no_build`)."""
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(harness.REPO, "target"))
+    if not no_build:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "null-broker"], cwd=harness.REPO,
+                       check=True)
+    path = os.path.join(target, "release", "null-broker")
+    if not os.access(path, os.X_OK):
+        raise SystemExit(f"{path} missing: build first or drop --no-build")
+    return path
 
 
 # ---------------------------------------------------------------- cycle
@@ -90,19 +115,27 @@ def ratio(s, m):
 
 def side_table(results, groups, metrics, group_key):
     """Medians of `metrics` per broker for each value of `group_key` in `groups`, with
-    Sol/Mosquitto."""
+    Sol/Mosquitto. With null-broker runs among `results`, a `null` column too, and for
+    the metrics in FLOORED a row of each broker's excess over it ("over the floor")."""
+    peers = [n for n in PEERS if n != "null" or any(r["broker"] == "null" for r in results)]
     rows = []
     for g in groups:
         for key, label, better in metrics:
             meds = {n: compare.median([float(r[key]) for r in results
                                        if r["broker"] == n and r[group_key] == g and r.get(key) is not None])
-                    for n in PEERS}
+                    for n in peers}
             if all(v is None for v in meds.values()):
                 continue
-            rows.append([str(g), label + (" (+)" if better == "high" else " (-)" if better == "low" else ""),
-                         compare.fmt(meds["sol"]), compare.fmt(meds["mosquitto"]),
-                         ratio(meds["sol"], meds["mosquitto"])])
-    return compare.columns([group_key, "metric", "sol", "mosquitto", "sol/mosquitto"], rows)
+            mark = " (+)" if better == "high" else " (-)" if better == "low" else ""
+            rows.append([str(g), label + mark] + [compare.fmt(meds[n]) for n in peers]
+                        + [ratio(meds["sol"], meds["mosquitto"])])
+            floor = meds.get("null")
+            if key in FLOORED and floor is not None and None not in (meds["sol"], meds["mosquitto"]):
+                over = {n: meds[n] - floor for n in ("sol", "mosquitto")}
+                rows.append([str(g), label + " over the floor" + mark]
+                            + [compare.fmt(over.get(n, 0.0)) for n in peers]
+                            + [ratio(over["sol"], over["mosquitto"])])
+    return compare.columns([group_key, "metric"] + peers + ["sol/mosquitto"], rows)
 
 
 def cycle_part(args, brokers, loadgen, out):
@@ -345,7 +378,9 @@ def resume_part(args, binaries, loadgen, base, out):
     results, failures = [], []
     for concurrency in args.concurrency:
         for rep in range(args.repeats):
-            for kind in (args.peers if rep % 2 == 0 else list(reversed(args.peers))):
+            # The null broker keeps no sessions: the cycle part's floor only.
+            kinds = [k for k in args.peers if k != "null"]
+            for kind in (kinds if rep % 2 == 0 else list(reversed(kinds))):
                 try:
                     r = resume_once(kind, binaries[kind], args, loadgen, base, rep, concurrency)
                 except (RuntimeError, OSError) as e:
@@ -375,7 +410,8 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="smoke: 2 s storms, 500 clients, 3 s bystander windows, 1 repetition")
     ap.add_argument("--repeats", type=int, help="runs per broker (default 3; --quick 1)")
-    ap.add_argument("--peers", default="sol,mosquitto", help="comma-separated: sol, mosquitto (default both)")
+    ap.add_argument("--peers", default="sol,mosquitto,null",
+                    help="comma-separated: sol, mosquitto, null (the floor, cycle part only; default all)")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--mosquitto-nodelay", action="store_true",
                     help="Mosquitto with set_tcp_nodelay true (default: stock, off), as Sol always is")
@@ -425,6 +461,8 @@ def main():
         if "cycle" in args.parts:
             mosq = harness.MosquittoBroker("mosquitto", mosquitto, tmp, mosquitto_lines(args.mosquitto_nodelay))
             brokers = [harness.SolBroker("sol", sol, tmp), mosq]
+            if "null" in args.peers:
+                brokers.append(NullBroker("null", build_null(args.no_build), tmp))
             failures += cycle_part(args, brokers, loadgen, out)
         if "resume" in args.parts:
             failures += resume_part(args, {"sol": sol, "mosquitto": mosquitto}, loadgen, tmp, out)

@@ -680,6 +680,17 @@ class Storm(unittest.TestCase):
         self.assertEqual(row.split()[-3:], ["0.012", "0.02", "0.6x"])
         self.assertNotIn("cycles/s", text)  # no run measured it
 
+    def test_with_the_null_broker_each_brokers_cpu_per_cycle_is_also_given_over_the_floor(self):
+        results = [{"broker": b, "load": "paced", "cpu_s_per_1000": c, "connects_per_s": 2000}
+                   for b, c in [("sol", 0.030), ("mosquitto", 0.050), ("null", 0.024)]]
+        text = storm.side_table(results, ["paced"], storm.CYCLE_METRICS, "load")
+        header = text.splitlines()[0].split()
+        self.assertEqual(header[-4:], ["sol", "mosquitto", "null", "sol/mosquitto"])
+        row = next(line for line in text.splitlines() if "cycles over the floor" in line)
+        self.assertEqual(row.split()[-4:], ["0.006", "0.026", "0", "0.231x"])
+        rate = next(line for line in text.splitlines() if "cycles/s" in line)
+        self.assertNotIn("over the floor", rate)  # a floor only where FLOORED says
+
     def test_both_brokers_keep_sessions_on_disk_and_sol_has_room_for_all_of_them(self):
         sol = storm.resume_lines("sol", "/d", 5000)
         self.assertIn("persistence true", sol)
