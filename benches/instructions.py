@@ -327,7 +327,8 @@ def measure(broker, loadgen, workload, durations, tmp, keep=False):
                 if attempt == RETRIES:
                     raise
                 harness.log(f"{e}; once more")
-        harness.log(f"{broker.name} {workload.name} {d:g} s: {i:,} instructions, {u:,} {workload.per}s "
+        units = "deliveries" if workload.per == "delivery" else workload.per + "s"
+        harness.log(f"{broker.name} {workload.name} {d:g} s: {i:,} instructions, {u:,} {units} "
                     f"(whole run {i / u:,.0f} per {workload.per})")
         runs.append((i, u, out))
         if not keep:
