@@ -378,7 +378,7 @@ def report(args, text, block, failures, lagging, lagging_title):
     --write-docs; logs `failures`. Returns the exit status."""
     if lagging:
         text += f"\n{lagging_title}:\n  " + "\n  ".join(lagging) + "\n"
-    steal = harness.steal_note(harness.steal_seen)
+    steal = harness.steal_note(harness.steal_seen, harness.steal_rerun)
     if steal:
         text += f"\n{steal}\n"
     print()
@@ -619,6 +619,8 @@ def main():
     tls = args.smoke or any(is_tls(s) for s in scenarios) or args.costs and "tls" in args.costs_variants
     args.certs = harness.Certs(tmp) if tls else None
     try:
+        if args.smoke or args.quick:
+            harness.STEAL_RERUNS = 0  # smoke timings are not published: no run is made again
         if args.smoke:
             harness.raise_nofile(1024)
             return smoke(args, sol, loadgen, tmp)

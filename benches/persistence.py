@@ -1050,6 +1050,7 @@ def main():
     args = ap.parse_args()
     split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
     if args.smoke:
+        harness.STEAL_RERUNS = 0  # smoke timings are not published: no run is made again
         args.repeats, args.intervals, args.readings = 1, "1", "mix"
         args.duration, args.warmup, args.topics, args.subscribers, args.publishers = 3.0, 1.5, 200, 5, 2
         args.retained, args.sessions, args.queued, args.restarts, args.settle = 2000, 5, 100, 1, 0.2

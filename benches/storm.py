@@ -161,6 +161,9 @@ def cycle_part(args, brokers, loadgen, out):
           f"{args.duration:g} s, medians of {args.repeats}; flood = as fast as answered, paced = "
           f"{args.rate:g} connects/s; (+) higher is better, (-) lower is better")
     print(side_table(results, args.loads, CYCLE_METRICS, "load"))
+    steal = harness.steal_note([r["host_steal_pct"] for r in results], harness.steal_rerun)
+    if steal:
+        print(steal)
     return failures
 
 
@@ -436,6 +439,8 @@ def main():
                    help="longest a phase may take, s (below the 60 s keep-alive; default 50)")
     args = ap.parse_args()
     q = args.quick
+    if q:
+        harness.STEAL_RERUNS = 0  # quick timings are not published: no run is made again
     args.parts = [p for p in args.parts.split(",") if p]
     args.peers = [p for p in PEERS if p in args.peers.split(",")]
     args.loads = [x for x in args.loads.split(",") if x]

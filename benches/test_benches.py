@@ -372,6 +372,28 @@ class HostSteal(unittest.TestCase):
         self.assertIn("median 4 %", note)
         self.assertIn("max 9.2 %", note)
         self.assertIn("2 of 3 runs", note)
+        self.assertIn("2 run(s) made again", harness.steal_note([0.5], [7.5, 30.0]))
+        self.assertIn("up to 30 %", harness.steal_note([0.5], [7.5, 30.0]))
+
+    def test_a_run_is_made_again_only_above_the_rerun_threshold_and_while_reruns_are_left(self):
+        over = {"host_steal_pct": harness.STEAL_RERUN_PCT + 0.1}
+        self.assertTrue(harness.disturbed(over, 1))
+        self.assertFalse(harness.disturbed(over, 0), "no reruns left: the run is kept")
+        self.assertFalse(harness.disturbed({"host_steal_pct": harness.STEAL_RERUN_PCT}, 2))
+        self.assertFalse(harness.disturbed({}, 2), "no steal measured")
+
+    def test_measure_keeps_the_first_run_the_host_left_alone(self):
+        runs = iter([{"host_steal_pct": 20.0}, {"host_steal_pct": 1.0}, {"host_steal_pct": 0.0}])
+        once, rerun, seen = harness.measure_once, list(harness.steal_rerun), list(harness.steal_seen)
+        harness.measure_once = lambda *a, **k: dict(next(runs))
+        try:
+            r = harness.measure(None, [], None, None)
+        finally:
+            harness.measure_once = once
+            added = harness.steal_rerun[len(rerun):], harness.steal_seen[len(seen):]
+            harness.steal_rerun[:], harness.steal_seen[:] = rerun, seen
+        self.assertEqual((r["host_steal_pct"], r["steal_reruns"]), (1.0, 1))
+        self.assertEqual(added, ([20.0], [1.0]))
 
 
 class BrokerConfigs(unittest.TestCase):
