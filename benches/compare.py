@@ -656,6 +656,9 @@ def main():
         versus = ws_table(results, runs)
         if versus:
             text += "\nSol over WebSockets against Sol over plain TCP (medians of the same run):\n" + versus + "\n"
+        steal = harness.steal_note(harness.steal_seen, harness.steal_rerun)
+        if steal:
+            text += f"\n{steal}\n"
         print()
         print(text)
         if args.write_docs:
