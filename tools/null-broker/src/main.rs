@@ -3,7 +3,9 @@
 //! It does what the kernel makes every broker do for a connection and nothing else: accept
 //! (until `WouldBlock`, as an edge-triggered loop must), register the socket with epoll,
 //! read a CONNECT and answer it with a fixed CONNACK (accepted, no session), read the
-//! DISCONNECT and close. The same `mio` loop and the same syscalls as Sol's reactor, no
+//! DISCONNECT and close. The same `mio` loop and the same syscalls as Sol's reactor (one
+//! write per read; the socket registered for reading only, as a broker that asked for
+//! writability only once a write blocked would), Sol's codec for the framing, no
 //! sessions, no checks, no logging: its CPU per cycle is what no broker on this kernel can
 //! go below, so Sol's and Mosquitto's can be read as that floor plus their own work.
 //!
@@ -14,6 +16,7 @@
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use sol::codec::{FixedHeader, PacketType};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -25,6 +28,8 @@ const LISTENER: Token = Token(usize::MAX);
 const CONNACK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
 /// PINGRESP.
 const PINGRESP: [u8; 2] = [0xD0, 0x00];
+/// The largest packet body kept while it arrives: a CONNECT is far smaller.
+const MAX_PACKET: usize = 64 * 1024;
 
 /// One client: its socket and the bytes of a packet not complete yet.
 struct Client {
@@ -57,6 +62,7 @@ fn run() -> io::Result<()> {
     let mut free: Vec<usize> = Vec::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
     loop {
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -74,7 +80,7 @@ fn run() -> io::Result<()> {
                 continue;
             };
             let short_read_drains = !event.is_read_closed() && !event.is_error();
-            if let Next::Close = read(client, &mut buf, short_read_drains) {
+            if let Next::Close = read(client, &mut buf, &mut out, short_read_drains) {
                 // Dropping the stream closes it, which also takes it out of epoll.
                 clients[i] = None;
                 free.push(i);
@@ -157,9 +163,9 @@ fn accept_all(
 }
 
 /// Reads until `WouldBlock`, or until a read shorter than the buffer when
-/// `short_read_drains` (the socket is empty then, as Sol's reactor assumes), answering each
-/// whole packet.
-fn read(client: &mut Client, buf: &mut [u8], short_read_drains: bool) -> Next {
+/// `short_read_drains` (the socket is empty then, as Sol's reactor assumes), answering the
+/// whole packets of each read in one write.
+fn read(client: &mut Client, buf: &mut [u8], out: &mut Vec<u8>, short_read_drains: bool) -> Next {
     loop {
         let n = match client.stream.read(buf) {
             Ok(0) => return Next::Close,
@@ -169,8 +175,15 @@ fn read(client: &mut Client, buf: &mut [u8], short_read_drains: bool) -> Next {
             Err(_) => return Next::Close,
         };
         client.pending.extend_from_slice(&buf[..n]);
-        if let Next::Close = answer(client) {
+        out.clear();
+        let answered = respond(&client.pending, out);
+        // A few bytes to a socket with an empty send buffer are taken whole or not at all.
+        if !out.is_empty() && client.stream.write(out).is_err() {
             return Next::Close;
+        }
+        match answered {
+            Some(used) => drop(client.pending.drain(..used)),
+            None => return Next::Close,
         }
         if short_read_drains && n < buf.len() {
             return Next::Open;
@@ -178,51 +191,75 @@ fn read(client: &mut Client, buf: &mut [u8], short_read_drains: bool) -> Next {
     }
 }
 
-/// Answers the whole packets in `client.pending` and keeps the rest.
-fn answer(client: &mut Client) -> Next {
+/// Appends to `out` the answers to the whole packets at the start of `pending` (Sol's
+/// codec frames them): CONNACK to CONNECT, PINGRESP to PINGREQ. Returns the bytes they
+/// took, or `None` when the connection is to be closed: at a DISCONNECT, any other
+/// packet, a malformed header, or a packet above [`MAX_PACKET`].
+fn respond(pending: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let mut at = 0;
-    while let Some((kind, len)) = packet(&client.pending[at..]) {
-        at += len;
-        let reply: &[u8] = match kind {
-            1 => &CONNACK,
-            12 => &PINGRESP,
-            _ => return Next::Close,
+    loop {
+        let header = match FixedHeader::parse(&pending[at..]) {
+            Ok(Some(header)) if header.remaining_len <= MAX_PACKET => header,
+            Ok(None) => return Some(at),
+            Ok(Some(_)) | Err(_) => return None,
         };
-        // A 4-byte answer to an empty socket buffer is taken whole or not at all.
-        if client.stream.write(reply).is_err() {
-            return Next::Close;
+        if pending.len() - at < header.packet_len() {
+            return Some(at);
+        }
+        at += header.packet_len();
+        match header.packet_type() {
+            Some(PacketType::Connect) => out.extend_from_slice(&CONNACK),
+            Some(PacketType::Pingreq) => out.extend_from_slice(&PINGRESP),
+            _ => return None,
         }
     }
-    client.pending.drain(..at);
-    Next::Open
-}
-
-/// The type and total length of the whole packet at the start of `bytes`, if it is there.
-fn packet(bytes: &[u8]) -> Option<(u8, usize)> {
-    let first = *bytes.first()?;
-    let mut remaining = 0usize;
-    for (i, &b) in bytes.iter().skip(1).take(4).enumerate() {
-        remaining |= usize::from(b & 0x7F) << (7 * i);
-        if b & 0x80 == 0 {
-            let total = 1 + (i + 1) + remaining;
-            return (bytes.len() >= total).then_some((first >> 4, total));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sol::codec::{Connack, Packet, ProtocolVersion, ReasonCode};
 
     #[test]
-    fn packets_are_found_whole_or_not_at_all() {
-        assert_eq!(packet(&[0xE0, 0x00]), Some((14, 2)), "DISCONNECT");
-        assert_eq!(packet(&[0x10, 0x03, 1, 2]), None, "a byte short");
-        assert_eq!(packet(&[0x10, 0x03, 1, 2, 3, 0xE0]), Some((1, 5)));
-        let mut long = vec![0x30, 0x80, 0x01];
-        long.extend([0u8; 128]);
-        assert_eq!(packet(&long), Some((3, 131)), "two-byte remaining length");
-        assert_eq!(packet(&[0x30, 0x80]), None, "length not complete");
+    fn the_fixed_answers_are_what_the_codec_encodes() {
+        let v311 = ProtocolVersion::V311;
+        let connack = Packet::Connack(Connack::new(false, ReasonCode::SUCCESS));
+        assert_eq!(connack.to_vec(v311).expect("small"), CONNACK);
+        assert_eq!(Packet::Pingresp.to_vec(v311).expect("small"), PINGRESP);
+    }
+
+    #[test]
+    fn whole_packets_are_answered_and_a_partial_one_kept() {
+        // CONNECT: MQTT 3.1.1, clean session, keep-alive 60, client id "c".
+        let connect = b"\x10\x0d\x00\x04MQTT\x04\x02\x00\x3c\x00\x01c".to_vec();
+        let mut pending = connect.clone();
+        pending.extend([0xC0, 0x00]);
+        pending.extend(&connect[..3]);
+        let mut out = Vec::new();
+        assert_eq!(respond(&pending, &mut out), Some(connect.len() + 2));
+        assert_eq!(out, [&CONNACK[..], &PINGRESP[..]].concat());
+    }
+
+    #[test]
+    fn disconnect_other_packets_and_oversized_ones_close() {
+        let mut out = Vec::new();
+        assert_eq!(respond(&[0xE0, 0x00], &mut out), None, "DISCONNECT");
+        assert_eq!(respond(&[0x30, 0x02, 0, 0], &mut out), None, "PUBLISH");
+        let mut header = [0x10, 0, 0, 0, 0];
+        let n = sol::codec::encode_remaining_length(MAX_PACKET + 1, &mut header[1..]);
+        let header = &header[..1 + n];
+        assert_eq!(
+            respond(header, &mut out),
+            None,
+            "over MAX_PACKET, before its body"
+        );
+        let mut at_cap = [0x10, 0, 0, 0, 0];
+        let n = sol::codec::encode_remaining_length(MAX_PACKET, &mut at_cap[1..]);
+        assert_eq!(
+            respond(&at_cap[..1 + n], &mut out),
+            Some(0),
+            "at the cap: kept, waiting"
+        );
+        assert!(out.is_empty());
     }
 }
