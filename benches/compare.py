@@ -378,9 +378,7 @@ def report(args, text, block, failures, lagging, lagging_title):
     --write-docs; logs `failures`. Returns the exit status."""
     if lagging:
         text += f"\n{lagging_title}:\n  " + "\n  ".join(lagging) + "\n"
-    steal = harness.steal_note(harness.steal_seen, harness.steal_rerun)
-    if steal:
-        text += f"\n{steal}\n"
+    text = harness.with_steal_note(text)
     print()
     print(text)
     if args.write_docs:
@@ -656,9 +654,7 @@ def main():
         versus = ws_table(results, runs)
         if versus:
             text += "\nSol over WebSockets against Sol over plain TCP (medians of the same run):\n" + versus + "\n"
-        steal = harness.steal_note(harness.steal_seen, harness.steal_rerun)
-        if steal:
-            text += f"\n{steal}\n"
+        text = harness.with_steal_note(text)
         print()
         print(text)
         if args.write_docs:

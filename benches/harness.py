@@ -117,6 +117,12 @@ def steal_note(seen, rerun=()):
     return "\n".join(parts)
 
 
+def with_steal_note(text):
+    """`text` (a table) with the `steal_note` of this process's runs after it, if any."""
+    note = steal_note(steal_seen, steal_rerun)
+    return f"{text}\n{note}\n" if note else text
+
+
 def disturbed(result, reruns_left):
     """Whether `measure` should make a run again: the host took more than STEAL_RERUN_PCT
     of the CPUs during it and reruns are left."""
@@ -449,17 +455,24 @@ def ensure_rumqttd(path=None):
     return binary
 
 
-def build(no_build):
-    """Builds sol (speed-tuned `release` profile) and sol-load; returns their paths."""
+def binaries(packages, no_build, profile="release"):
+    """Builds the cargo `packages` in `profile` (unless `no_build`) and returns the paths
+    of their binaries, named as the packages; exits if one is missing."""
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     if not no_build:
-        log("building sol (release profile) and sol-load")
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "sol", "-p", "sol-load"],
-                       cwd=REPO, check=True)
-    sol, loadgen = (os.path.join(target, "release", b) for b in ("sol", "sol-load"))
-    for b in (sol, loadgen):
+        log(f"building {', '.join(packages)} ({profile} profile)")
+        args = [a for p in packages for a in ("-p", p)]
+        subprocess.run(["cargo", "build", "--profile", profile, "--locked"] + args, cwd=REPO, check=True)
+    paths = [os.path.join(target, profile, p) for p in packages]
+    for b in paths:
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} missing: build first or drop --no-build")
+    return paths
+
+
+def build(no_build):
+    """Builds sol (speed-tuned `release` profile) and sol-load; returns their paths."""
+    sol, loadgen = binaries(["sol", "sol-load"], no_build)
     return sol, loadgen
 
 

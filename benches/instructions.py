@@ -341,16 +341,8 @@ def measure(broker, loadgen, workload, durations, tmp, keep=False):
 
 def build(no_build):
     """The `profiling` Sol and the `release` sol-load; their paths."""
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(harness.REPO, "target"))
-    if not no_build:
-        harness.log("building sol (profiling profile) and sol-load (release)")
-        subprocess.run(["cargo", "build", "--profile", "profiling", "--locked", "-p", "sol", "--bin", "sol"],
-                       cwd=harness.REPO, check=True)
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "sol-load"], cwd=harness.REPO, check=True)
-    sol, loadgen = os.path.join(target, "profiling", "sol"), os.path.join(target, "release", "sol-load")
-    for b in (sol, loadgen):
-        if not os.access(b, os.X_OK):
-            raise SystemExit(f"{b} missing: build first or drop --no-build")
+    sol, = harness.binaries(["sol"], no_build, "profiling")
+    loadgen, = harness.binaries(["sol-load"], no_build)
     return sol, loadgen
 
 

@@ -68,20 +68,6 @@ class NullBroker(harness.SolBroker):
     tls = False
 
 
-def build_null(no_build):
-    """The null broker's path (built in the `release` profile unless `no_build`)."""
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(harness.REPO, "target"))
-    if not no_build:
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "null-broker"], cwd=harness.REPO,
-                       check=True)
-    path = os.path.join(target, "release", "null-broker")
-    if not os.access(path, os.X_OK):
-        raise SystemExit(f"{path} missing: build first or drop --no-build")
-    return path
-
-
-# ---------------------------------------------------------------- cycle
-
 def cycle_args(load, args):
     """sol-load's arguments for `load` (`flood` or `paced`) without the port."""
     a = ["storm", "--threads", str(args.threads), "--concurrency", str(args.loopers),
@@ -160,10 +146,7 @@ def cycle_part(args, brokers, loadgen, out):
     print(f"connect/CONNACK/DISCONNECT cycles: sol-load storm --threads {args.threads}, {args.loopers} looping, "
           f"{args.duration:g} s, medians of {args.repeats}; flood = as fast as answered, paced = "
           f"{args.rate:g} connects/s; (+) higher is better, (-) lower is better")
-    print(side_table(results, args.loads, CYCLE_METRICS, "load"))
-    steal = harness.steal_note([r["host_steal_pct"] for r in results], harness.steal_rerun)
-    if steal:
-        print(steal)
+    print(harness.with_steal_note(side_table(results, args.loads, CYCLE_METRICS, "load")))
     return failures
 
 
@@ -467,7 +450,7 @@ def main():
             mosq = harness.MosquittoBroker("mosquitto", mosquitto, tmp, mosquitto_lines(args.mosquitto_nodelay))
             brokers = [harness.SolBroker("sol", sol, tmp), mosq]
             if "null" in args.peers:
-                brokers.append(NullBroker("null", build_null(args.no_build), tmp))
+                brokers.append(NullBroker("null", harness.binaries(["null-broker"], args.no_build)[0], tmp))
             failures += cycle_part(args, brokers, loadgen, out)
         if "resume" in args.parts:
             failures += resume_part(args, {"sol": sol, "mosquitto": mosquitto}, loadgen, tmp, out)

@@ -382,18 +382,33 @@ class HostSteal(unittest.TestCase):
         self.assertFalse(harness.disturbed({"host_steal_pct": harness.STEAL_RERUN_PCT}, 2))
         self.assertFalse(harness.disturbed({}, 2), "no steal measured")
 
-    def test_measure_keeps_the_first_run_the_host_left_alone(self):
-        runs = iter([{"host_steal_pct": 20.0}, {"host_steal_pct": 1.0}, {"host_steal_pct": 0.0}])
-        once, rerun, seen = harness.measure_once, list(harness.steal_rerun), list(harness.steal_seen)
-        harness.measure_once = lambda *a, **k: dict(next(runs))
+    def measured(self, steals):
+        """harness.measure over runs with these steals (measure_once stubbed, log quiet):
+        the result, the steals it recorded as rerun and as kept, and the runs it made."""
+        runs = iter([{"host_steal_pct": v} for v in steals])
+        made = []
+        once, log, rerun, seen = harness.measure_once, harness.log, list(harness.steal_rerun), list(harness.steal_seen)
+        harness.measure_once = lambda *a, **k: made.append(1) or dict(next(runs))
+        harness.log = lambda *a, **k: None
         try:
             r = harness.measure(None, [], None, None)
         finally:
-            harness.measure_once = once
+            harness.measure_once, harness.log = once, log
             added = harness.steal_rerun[len(rerun):], harness.steal_seen[len(seen):]
             harness.steal_rerun[:], harness.steal_seen[:] = rerun, seen
-        self.assertEqual((r["host_steal_pct"], r["steal_reruns"]), (1.0, 1))
+        return r, added, len(made)
+
+    def test_measure_keeps_the_first_run_the_host_left_alone(self):
+        r, added, made = self.measured([20.0, 1.0, 0.0])
+        self.assertEqual((r["host_steal_pct"], r["steal_reruns"], made), (1.0, 1, 2))
         self.assertEqual(added, ([20.0], [1.0]))
+
+    def test_measure_keeps_the_last_run_once_its_reruns_are_spent(self):
+        r, added, made = self.measured([20.0, 30.0, 9.0, 0.0])
+        self.assertEqual(made, harness.STEAL_RERUNS + 1)
+        self.assertEqual((r["host_steal_pct"], r["steal_reruns"]), (9.0, harness.STEAL_RERUNS))
+        self.assertEqual(added, ([20.0, 30.0], [9.0]))
+        self.assertIn("2 run(s) made again", harness.steal_note(*reversed(added)))
 
 
 class BrokerConfigs(unittest.TestCase):
