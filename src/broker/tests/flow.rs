@@ -138,10 +138,8 @@ fn one_subscriber_flooded(stall: Duration) -> (Harness, u16) {
         max_publisher_stall: stall,
         ..Limits::default()
     });
-    h.open(0, "sub", true);
+    h.subscriber(0, "sub", &[("t", Q1)]);
     h.open(1, "pub", true);
-    h.send(0, subscribe(1, &[("t", Q1)]));
-    h.take(0);
     for i in 1..=10u16 {
         h.send(1, publish("t", &[i as u8], Q1, false, Some(i)));
     }
@@ -207,9 +205,12 @@ fn a_slowly_draining_subscriber_holds_its_publishers_without_their_stalls_runnin
 fn unwritten_frames_count_the_output_queued_since_the_writable_list_ran_dry() {
     // The reactor writes after a read once this reaches WRITE_AFTER_FRAMES.
     let mut h = Harness::new();
-    h.open(0, "sub", true);
+    h.subscriber(0, "sub", &[("t", Q1)]);
     h.open(1, "pub", true);
-    h.send(0, subscribe(1, &[("t", Q1)]));
+    assert!(
+        h.broker.unwritten_frames() > 0,
+        "the CONNACKs and the SUBACK"
+    );
     while h.broker.poll_writable().is_some() {}
     assert_eq!(h.broker.unwritten_frames(), 0, "drained");
     for i in 0..3u8 {
