@@ -112,6 +112,7 @@ use outbox::Outbox;
 use retained::RetainedStore;
 use sessions::{Awaiting, Detached, Queued, Session, SessionTable, NEVER};
 use std::collections::{HashMap, VecDeque};
+#[cfg(test)]
 use std::io::IoSlice;
 use std::time::Instant;
 use timer::{Owner, Timers};

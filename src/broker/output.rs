@@ -1,7 +1,7 @@
 //! The write path of the core: packets are encoded by the codec into [`Frame`]s in a
 //! connection's outbox; the reactor asks which connections have output
-//! ([`Broker::poll_writable`]), borrows their bytes ([`Broker::fill_iovecs`]) and reports
-//! what the socket took ([`Broker::written`]), which frees frames and lets the session
+//! ([`Broker::poll_writable`]), borrows their bytes ([`Broker::output`], which `net`
+//! packs for one `writev`) and reports what the socket took ([`Broker::written`]), which frees frames and lets the session
 //! send more.
 
 use super::*;
@@ -46,7 +46,9 @@ impl Broker {
 
     /// Lends the pending output of `conn` as byte slices for `writev`, filling at most
     /// `iov.len()` entries. Returns how many entries were filled (0: nothing to write).
-    pub fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
+    /// For tests, which read what a socket would; the reactor packs [`Broker::output`].
+    #[cfg(test)]
+    pub(crate) fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         for (slot, seg) in iov.iter_mut().zip(self.output(conn)) {
             *slot = IoSlice::new(seg);
@@ -55,7 +57,7 @@ impl Broker {
         n
     }
 
-    /// The socket of `conn` took `n` bytes of the output lent by [`Broker::fill_iovecs`].
+    /// The socket of `conn` took `n` bytes of the output lent by [`Broker::output`].
     pub fn written(&mut self, conn: ConnId, n: usize, now: Instant) {
         self.stats.bytes_sent += n as u64;
         let stamp = self.clock.stamp(now);
