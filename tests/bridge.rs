@@ -134,18 +134,17 @@ fn does_not_echo(up: SocketAddr, protocol: BridgeProtocol) {
 #[test]
 fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns() {
     // The upstream listens on a port nothing listens on until the outage is over.
-    let up = free_addr();
-    let port = up.port();
+    let up = reserve_addr();
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
         c.bridges
-            .push(bridge("b1", &[up], &topics, BridgeProtocol::V311))
+            .push(bridge("b1", &[up.addr], &topics, BridgeProtocol::V311))
     });
     let here = local.tcp();
     let device = client(here, "device", true);
     device.connack();
     publish_seq(&device, 0..200);
-    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = port));
+    let upstream = start_on(up.addr, |_| {});
     let central = client(upstream.tcp(), "central", false);
     central.connack();
     subscribe(&central, "data/#", QoS::AtLeastOnce);
@@ -157,10 +156,10 @@ fn messages_published_while_the_upstream_is_down_arrive_in_order_when_it_returns
 /// 80 QoS 1 messages into an outbox of 50 while the upstream is not there, under
 /// `policy`: the 30 dropped are counted in `$SYS`; what arrives once it starts.
 fn outbox_at_cap(policy: sol::config::OutboxPolicy) -> Vec<u32> {
-    let up = free_addr();
+    let up = reserve_addr();
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
-        let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
+        let mut b = bridge("b1", &[up.addr], &topics, BridgeProtocol::V311);
         b.outbox.max_messages = 50;
         b.outbox.policy = policy;
         c.bridges.push(b);
@@ -172,7 +171,7 @@ fn outbox_at_cap(policy: sol::config::OutboxPolicy) -> Vec<u32> {
     publish_seq(&device, 0..80);
     wait_value(here, "$SYS/broker/connection/b1/dropped", "30");
     wait_value(here, "$SYS/broker/connection/b1/queued", "50");
-    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = up.port()));
+    let upstream = start_on(up.addr, |_| {});
     let central = subscribed(upstream.tcp(), "central", "data/#", QoS::AtLeastOnce);
     receive_seq(&central, 50)
 }
@@ -214,11 +213,12 @@ fn a_lazy_bridge_connects_at_its_threshold() {
 #[test]
 fn failover_to_the_second_address_when_the_first_is_down() {
     let upstream = common::start(|_| {});
+    let down = reserve_addr();
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
         let b = bridge(
             "b1",
-            &[free_addr(), upstream.tcp()],
+            &[down.addr, upstream.tcp()],
             &topics,
             BridgeProtocol::V311,
         );
@@ -235,11 +235,16 @@ fn failover_to_the_second_address_when_the_first_is_down() {
 
 #[test]
 fn with_round_robin_false_the_bridge_moves_back_to_the_main_address_when_it_answers() {
-    let main = free_addr();
+    let main = reserve_addr();
     let second = common::start(|_| {});
     let topics = [("data/#", Direction::Out, 1, "", "")];
     let local = common::start(|c| {
-        let b = bridge("b1", &[main, second.tcp()], &topics, BridgeProtocol::V311);
+        let b = bridge(
+            "b1",
+            &[main.addr, second.tcp()],
+            &topics,
+            BridgeProtocol::V311,
+        );
         c.bridges.push(b);
     });
     let here = local.tcp();
@@ -247,7 +252,7 @@ fn with_round_robin_false_the_bridge_moves_back_to_the_main_address_when_it_answ
     // The main upstream starts: the bridge's state notification (retained, published
     // upstream when it connects) shows it arrived there. Probes run every 5 s: two
     // waits' worth.
-    let upstream = common::start(|c| c.listeners.iter_mut().for_each(|l| l.port = main.port()));
+    let upstream = start_on(main.addr, |_| {});
     let central = client(upstream.tcp(), "central", true);
     central.connack();
     subscribe(

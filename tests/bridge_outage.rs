@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::bridge::{free_addr, publish_seq, wait_value};
+use common::bridge::{publish_seq, reserve_addr, start_on, wait_value, Reserved};
 use common::{client, shared_temp_dir, SolProcess};
 use nix::sys::signal::Signal;
 use rumqttc::QoS;
@@ -20,26 +20,27 @@ use std::time::{Duration, Instant};
 /// The upstream: a Sol on a fixed port with persistence, so that the central
 /// subscriber's session (and what is queued for it) outlives a stop.
 struct Upstream {
-    /// Where it listens (kept across restarts).
+    /// Where it listens (kept across restarts; reserved while it is down).
     addr: SocketAddr,
+    /// Holds `addr`'s port for the upstream alone.
+    _port: Reserved,
     /// Its store.
     dir: PathBuf,
 }
 
 impl Upstream {
     fn new(tag: &str) -> Upstream {
+        let port = reserve_addr();
         Upstream {
-            addr: free_addr(),
+            addr: port.addr,
+            _port: port,
             dir: shared_temp_dir(&format!("bridge-up-{tag}")),
         }
     }
 
     fn start(&self) -> common::Running {
-        let (port, dir) = (self.addr.port(), self.dir.clone());
-        common::start(move |c| {
-            c.listeners
-                .retain(|l| l.bind == sol::config::Bind::Host("127.0.0.1".into()));
-            c.listeners.iter_mut().for_each(|l| l.port = port);
+        let dir = self.dir.clone();
+        start_on(self.addr, move |c| {
             c.persistence = sol::config::Persistence {
                 enabled: true,
                 location: Some(dir),

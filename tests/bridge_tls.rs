@@ -10,7 +10,7 @@ mod common;
 #[path = "tls/fixtures.rs"]
 mod tls_fixtures;
 
-use common::bridge::{free_addr, next, subscribed, wait_up, wait_value};
+use common::bridge::{next, reserve_addr, subscribed, wait_up, wait_value};
 use common::{Mosquitto, SolProcess};
 use rumqttc::QoS;
 use sol::config::Config;
@@ -102,16 +102,17 @@ fn a_bridge_presents_its_client_certificate_to_a_mosquitto_upstream() {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     }
     let d = dir.display();
-    let tls = free_addr();
+    // Held while Mosquitto starts: it listens with SO_REUSEADDR, as Sol does.
+    let tls = reserve_addr();
     let upstream = Mosquitto::start(
         "bridge-tls",
         &format!(
             "listener {} 127.0.0.1\ncafile {d}/ca.crt\ncertfile {d}/server.crt\n\
              keyfile {d}/server.key\nrequire_certificate true\n",
-            tls.port()
+            tls.addr.port()
         ),
     );
-    let local = bridged(&dir, tls, Some("client"));
+    let local = bridged(&dir, tls.addr, Some("client"));
     both_ways(local.tcp(), upstream.addr);
 }
 
