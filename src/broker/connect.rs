@@ -390,7 +390,9 @@ impl Broker {
         username: Option<&str>,
         now: Instant,
     ) -> (SessionId, bool) {
-        let existing = self.sessions.find(client_id);
+        // Hashed once for the lookup and the new session's entry.
+        let key = self.sessions.key(client_id);
+        let existing = self.sessions.find_key(key);
         if let Some(sid) = existing {
             // The client is back before its will's delay ran out: no will
             // [MQTT-3.1.3-9 of 5.0].
@@ -420,7 +422,7 @@ impl Broker {
         }
         let sid = match resumed {
             Some(sid) => sid,
-            None => self.sessions.create(client_id, expiry),
+            None => self.sessions.create_key(key, expiry),
         };
         let user_changed = self.sessions.attach(sid, conn, p.version, expiry, username);
         if resumed.is_some() && user_changed && self.auth.acl.is_some() {

@@ -67,6 +67,16 @@ pub struct SessionTable {
     journal: Journal,
 }
 
+/// A client id and its hash in one table's client-id index ([`SessionTable::key`]); valid
+/// for that table only (each table keys its hasher at random).
+#[derive(Clone, Copy, Debug)]
+pub struct IdKey<'a> {
+    /// The client id.
+    client_id: &'a str,
+    /// Its hash under the table's hasher.
+    hash: u64,
+}
+
 impl SessionTable {
     /// An empty table; it records durable changes only if `track_durable`.
     pub fn new(track_durable: bool) -> SessionTable {
@@ -97,9 +107,23 @@ impl SessionTable {
 
     /// The session of `client_id`, if there is one.
     pub fn find(&self, client_id: &str) -> Option<SessionId> {
-        let hash = self.id_hasher.hash_one(client_id);
-        self.by_client_id.find(hash, |sid| {
-            self.get(sid).is_some_and(|s| s.client_id() == client_id)
+        self.find_key(self.key(client_id))
+    }
+
+    /// `client_id` with its hash in the client-id index, for a lookup and the
+    /// [`SessionTable::create_key`] that may follow it (a CONNECT hashes its id once).
+    pub fn key<'a>(&self, client_id: &'a str) -> IdKey<'a> {
+        IdKey {
+            client_id,
+            hash: self.id_hasher.hash_one(client_id),
+        }
+    }
+
+    /// [`SessionTable::find`] with the hash already computed.
+    pub fn find_key(&self, key: IdKey<'_>) -> Option<SessionId> {
+        self.by_client_id.find(key.hash, |sid| {
+            self.get(sid)
+                .is_some_and(|s| s.client_id() == key.client_id)
         })
     }
 
@@ -156,6 +180,12 @@ impl SessionTable {
     /// A new session for `client_id`, attached to nothing yet ([`SessionTable::attach`]
     /// follows).
     pub fn create(&mut self, client_id: &str, expiry: u32) -> SessionId {
+        self.create_key(self.key(client_id), expiry)
+    }
+
+    /// [`SessionTable::create`] with the hash already computed.
+    pub fn create_key(&mut self, key: IdKey<'_>, expiry: u32) -> SessionId {
+        let IdKey { client_id, hash } = key;
         self.generation = self.generation.wrapping_add(1);
         let session = Session::new(client_id, expiry, self.generation);
         let sid = match self.free.pop() {
@@ -169,7 +199,6 @@ impl SessionTable {
                     .expect("sessions are bounded by connections plus max_offline_sessions")
             }
         };
-        let hash = self.id_hasher.hash_one(client_id);
         self.by_client_id.insert(hash, sid);
         self.record(sid, |client_id| Durable::SessionCreated {
             client_id,
