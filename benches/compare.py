@@ -83,7 +83,8 @@ DEFAULT_SCENARIOS = ["fanin-q0", "fanout-q0", "fanin-q1", "latency", "storm", "i
                      "rss-empty"]
 PEERS = ["sol", "mosquitto", "mosq-nodelay", "rumqttd"]
 # Besides PEERS: `sol-wN`, Sol with `max_inflight_messages N` instead of the common window (the
-# QoS 1 window experiment of issue 14: what the window to one subscriber bounds).
+# QoS 1 window experiment of issue 14: what the window to one subscriber bounds), and `null`,
+# tools/null-broker (the floor: the kernel's part of a message's path, no broker work).
 SOL_WINDOW_PEER = re.compile(r"sol-w([1-9][0-9]*)$")
 
 # How sol-load's publishers write (--write-mode) and whether every client socket sets
@@ -286,12 +287,15 @@ def make_brokers(names, args, sol, tmp):
                                                    connection_messages=cm))
         elif n == "rumqttd":
             brokers.append(harness.RumqttdBroker("rumqttd", rumqttd, tmp))
+        elif n == "null":
+            binary = harness.binaries(["null-broker"], args.no_build)[0]
+            brokers.append(harness.NullBroker("null", binary, tmp))
         elif window := SOL_WINDOW_PEER.match(n):
             # The later line wins, as in Mosquitto's files.
             brokers.append(harness.SolBroker(n, sol, tmp, [f"max_inflight_messages {window[1]}"],
                                              connection_messages=cm))
         else:
-            raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}, sol-wN (Sol with window N)")
+            raise SystemExit(f"unknown peer {n}; known: {', '.join(PEERS)}, sol-wN (Sol with window N), null")
     return brokers
 
 
@@ -502,8 +506,12 @@ def main():
     ap.add_argument("--scenarios",
                     help=f"comma-separated, from: {', '.join(SCENARIOS)} (default: "
                     f"{','.join(DEFAULT_SCENARIOS)}; with --websockets, each of {', '.join(WS_PAIRS)} and its -ws twin)")
-    ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)}, and sol-wN "
-                    "(Sol with max_inflight_messages N) (default: all; --scaling: sol,mosquitto)")
+    ap.add_argument("--peers", help=f"comma-separated brokers, from: {', '.join(PEERS)}, sol-wN "
+                    "(Sol with max_inflight_messages N) and null (tools/null-broker, the floor) "
+                    "(default: all but sol-wN and null; --scaling: sol,mosquitto)")
+    ap.add_argument("--pin", action="store_true",
+                    help="run the broker on CPU 1 and sol-load on CPU 0 (taskset): every wake-up "
+                    "crosses CPUs, as with remote clients, instead of as the scheduler places them")
     ap.add_argument("--rumqttd", help="rumqttd binary (default $SOL_BENCH_RUMQTTD, else installed "
                     "into ~/.cache/sol-bench/rumqttd)")
     ap.add_argument("--connection-messages", action="store_true",
@@ -575,6 +583,8 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="CI: every scenario ~1 s on Sol and Mosquitto, a small scaling sweep, a 30 s soak")
     args = ap.parse_args()
+    if args.pin:
+        harness.PIN = (1, 0)
     q = args.quick
     if args.costs:
         args.idle_connections = args.idle_connections or 1000

@@ -34,6 +34,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The same inflight window for every broker (Mosquitto's default).
 INFLIGHT = 20
 RUMQTTD_VERSION = "0.20.0"
+# (broker CPU, sol-load CPU) when a bench runs them pinned (`--pin`), else None. Unpinned
+# on two vCPUs the scheduler sometimes puts the broker and the generator on one CPU, where a
+# wake-up is cheap, and sometimes on both, where each costs an inter-processor interrupt:
+# the same build's p50 at 20,000 msg/s comes out 26-37 or 58-83 us by which it picked.
+# Pinned, every run pays the second, as a broker whose clients are other machines does.
+PIN = None
+
+
+def pinned(cmd, which):
+    """`cmd` under `taskset` on the CPU `PIN` gives `which` (0: broker, 1: sol-load)."""
+    return cmd if PIN is None else ["taskset", "-c", str(PIN[which])] + cmd
 
 
 def log(msg):
@@ -287,7 +298,7 @@ class Broker:
             port = fixed or free_port()
             self.conf = self.write_conf(port, limits, tls, ws)
             logf = open(os.path.join(self.tmp, f"{self.name}.log"), "w+")
-            proc = subprocess.Popen(self._command(self.conf), stdout=logf, stderr=logf,
+            proc = subprocess.Popen(pinned(self._command(self.conf), 0), stdout=logf, stderr=logf,
                                     stdin=subprocess.DEVNULL)
             port = self._port(port, logf, proc)
             if port and wait_port(port, proc):
@@ -356,6 +367,17 @@ class SolBroker(Broker):
         if ceiling is None:
             raise SystemExit(f"no memory ceiling in `sol check` output:\n{out}")
         return ceiling
+
+
+class NullBroker(SolBroker):
+    """tools/null-broker, the floor under a broker's work: reads the `listener 0 127.0.0.1`
+    line of the harness's Sol configuration (the rest it ignores) and prints `listening on`
+    as Sol does. It answers CONNECT, SUBSCRIBE and PINGREQ and passes every PUBLISH on to
+    every subscriber unrouted (MQTT 3.1.1, plain TCP only)."""
+
+    kind = "null"
+    tls = False
+    websockets = False
 
 
 def parse_ceiling(check_output):
@@ -601,7 +623,7 @@ class LoadGen:
     """One sol-load process; its output is read by threads so it never blocks on a pipe."""
 
     def __init__(self, loadgen, args, port, label):
-        self.cmd = [loadgen] + list(args) + ["-p", str(port), "--label", label]
+        self.cmd = pinned([loadgen] + list(args) + ["-p", str(port), "--label", label], 1)
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, stdin=subprocess.DEVNULL)
         self.stdout, self.stderr = [], []

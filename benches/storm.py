@@ -60,14 +60,6 @@ PEERS = ["sol", "mosquitto", "null"]
 FLOORED = ("cpu_s_per_1000",)
 
 
-class NullBroker(harness.SolBroker):
-    """tools/null-broker: reads the `listener 0 127.0.0.1` line of the harness's Sol
-    configuration (the rest it ignores) and prints `listening on` as Sol does."""
-
-    kind = "null"
-    tls = False
-
-
 def cycle_args(load, args):
     """sol-load's arguments for `load` (`flood` or `paced`) without the port."""
     a = ["storm", "--threads", str(args.threads), "--concurrency", str(args.loopers),
@@ -450,7 +442,7 @@ def main():
             mosq = harness.MosquittoBroker("mosquitto", mosquitto, tmp, mosquitto_lines(args.mosquitto_nodelay))
             brokers = [harness.SolBroker("sol", sol, tmp), mosq]
             if "null" in args.peers:
-                brokers.append(NullBroker("null", harness.binaries(["null-broker"], args.no_build)[0], tmp))
+                brokers.append(harness.NullBroker("null", harness.binaries(["null-broker"], args.no_build)[0], tmp))
             failures += cycle_part(args, brokers, loadgen, out)
         if "resume" in args.parts:
             failures += resume_part(args, {"sol": sol, "mosquitto": mosquitto}, loadgen, tmp, out)
