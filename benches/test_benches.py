@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +42,24 @@ class Ceiling(unittest.TestCase):
         self.assertEqual(harness.parse_ceiling(out), int(22.1 * 2**20))
         self.assertEqual(harness.parse_ceiling("  total  900 KiB\n"), 900 * 1024)
         self.assertIsNone(harness.parse_ceiling("sol.conf: OK\n"))
+
+
+class Pinning(unittest.TestCase):
+    def tearDown(self):
+        harness.PIN = None
+
+    def test_commands_run_as_they_are_unless_pinned(self):
+        self.assertEqual(harness.pinned(["sol", "-c", "x"], 0), ["sol", "-c", "x"])
+        harness.PIN = (1, 0)
+        self.assertEqual(harness.pinned(["sol"], 0), ["taskset", "-c", "1", "sol"])
+        self.assertEqual(harness.pinned(["sol-load"], 1), ["taskset", "-c", "0", "sol-load"])
+
+    def test_a_pinned_process_runs_on_its_cpu_only(self):
+        harness.PIN = (0, 0)
+        # The command reads its own affinity: taskset sets it before the exec.
+        out = subprocess.run(harness.pinned(["grep", "Cpus_allowed_list", "/proc/self/status"], 0),
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual(out.split(), ["Cpus_allowed_list:", "0"])
 
 
 class Soak(unittest.TestCase):
