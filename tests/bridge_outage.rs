@@ -20,27 +20,28 @@ use std::time::{Duration, Instant};
 /// The upstream: a Sol on a fixed port with persistence, so that the central
 /// subscriber's session (and what is queued for it) outlives a stop.
 struct Upstream {
-    /// Where it listens (kept across restarts; reserved while it is down).
-    addr: SocketAddr,
-    /// Holds `addr`'s port for the upstream alone.
-    _port: Reserved,
+    /// Where it listens, kept across restarts and held for it while it is down.
+    port: Reserved,
     /// Its store.
     dir: PathBuf,
 }
 
 impl Upstream {
     fn new(tag: &str) -> Upstream {
-        let port = reserve_addr();
         Upstream {
-            addr: port.addr,
-            _port: port,
+            port: reserve_addr(),
             dir: shared_temp_dir(&format!("bridge-up-{tag}")),
         }
     }
 
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr {
+        self.port.addr
+    }
+
     fn start(&self) -> common::Running {
         let dir = self.dir.clone();
-        start_on(self.addr, move |c| {
+        start_on(self.addr(), move |c| {
             c.persistence = sol::config::Persistence {
                 enabled: true,
                 location: Some(dir),
@@ -135,9 +136,9 @@ fn a_steady_stream_survives_the_upstream_stopped_for_a_minute() {
         .unwrap_or(60);
     let upstream = Upstream::new("outage");
     let up = upstream.start();
-    park_central(upstream.addr);
+    park_central(upstream.addr());
     let dir = shared_temp_dir("bridge-outage");
-    let mut sol = SolProcess::start(&local_site(&dir, upstream.addr, ""));
+    let mut sol = SolProcess::start(&local_site(&dir, upstream.addr(), ""));
     let here = sol.tcp_addr();
     wait_value(here, "$SYS/broker/connection/b1/state", "1");
     // Some messages flow, then the upstream stops for `secs` under the stream.
@@ -147,7 +148,7 @@ fn a_steady_stream_survives_the_upstream_stopped_for_a_minute() {
     wait_value(here, "$SYS/broker/connection/b1/state", "0");
     stream(here, "device-b", 1000..1000 + n);
     let _up = upstream.start();
-    let got = drain_central(upstream.addr, (1000 + n) as usize);
+    let got = drain_central(upstream.addr(), (1000 + n) as usize);
     assert_eq!(
         got,
         (0..1000 + n).collect::<Vec<_>>(),
@@ -162,10 +163,10 @@ fn a_steady_stream_survives_the_upstream_stopped_for_a_minute() {
 fn sigkill_during_an_outage_loses_nothing_acknowledged_under_persistence_sync() {
     let upstream = Upstream::new("kill");
     let up = upstream.start();
-    park_central(upstream.addr);
+    park_central(upstream.addr());
     drop(up);
     let dir = shared_temp_dir("bridge-kill");
-    let config = local_site(&dir, upstream.addr, "persistence_sync true\n");
+    let config = local_site(&dir, upstream.addr(), "persistence_sync true\n");
     let mut sol = SolProcess::start(&config);
     let here = sol.tcp_addr();
     stream(here, "device-a", 0..2000);
@@ -174,7 +175,7 @@ fn sigkill_during_an_outage_loses_nothing_acknowledged_under_persistence_sync() 
     let here = sol.tcp_addr();
     stream(here, "device-b", 2000..3000);
     let _up = upstream.start();
-    let got = drain_central(upstream.addr, 3000);
+    let got = drain_central(upstream.addr(), 3000);
     assert_eq!(
         got,
         (0..3000).collect::<Vec<_>>(),
