@@ -50,10 +50,13 @@ from harness import columns, fmt, log, median  # noqa: F401 (bridge.py, storm.py
 DELIVERY = [("recv_rate", "msg/s delivered", "high"), ("lost", "lost", "low"),
             ("cpu_s_per_m", "broker CPU s/M delivered", "low")]
 QOS1 = [("duplicates", "duplicates", "low")]
+# What bounds a window-bound QoS 1 flood (docs/performance.md, "QoS 1 fan-in: what bounds it").
+USER = [("user_s_per_m", "broker user CPU s/M delivered", "low"),
+        ("ceiling_no_user", "msg/s bound, no broker user time", "high")]
 SCENARIOS = {
     "fanin-q0": (["fan-in", "--qos", "0", "--size", "64"], DELIVERY),
     "fanout-q0": (["fan-out", "--qos", "0", "--size", "64"], DELIVERY),
-    "fanin-q1": (["fan-in", "--qos", "1", "--size", "64"], DELIVERY + QOS1),
+    "fanin-q1": (["fan-in", "--qos", "1", "--size", "64"], DELIVERY + QOS1 + USER),
     "fanout-q1": (["fan-out", "--qos", "1", "--size", "64"], DELIVERY + QOS1),
     "latency": (["latency", "--qos", "0", "--size", "64", "--rate", "20000"],
                 [("lat_p50_us", "p50 us", "low"), ("lat_p99_us", "p99 us", "low"),

@@ -60,6 +60,14 @@ def _tasks(pid):
         return [str(pid)]
 
 
+def _user_seconds(pid):
+    """User-space CPU seconds of all of `pid`'s threads (utime of /proc/PID/stat, 10 ms
+    ticks): the part of `_cpu_seconds` the process's own code spent, not the kernel's."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[11]) / CLK_TCK  # utime (field 14)
+
+
 def _cpu_seconds(pid):
     """CPU seconds of all of `pid`'s threads: the nanosecond run times in
     /proc/PID/task/TID/schedstat, or utime + stime from /proc/PID/stat (10 ms ticks) where
@@ -150,7 +158,8 @@ def _status(path):
 
 
 def proc_sample(pid):
-    """CPU seconds, RSS and peak RSS in KiB, and context switches of process `pid`.
+    """CPU seconds (and the user-space part), RSS and peak RSS in KiB, and context switches
+    of process `pid`.
 
     Context switches are per thread in /proc, so they are summed over the threads."""
     status = _status(f"/proc/{pid}/status")
@@ -164,6 +173,7 @@ def proc_sample(pid):
         nonvol += int(t.get("nonvoluntary_ctxt_switches", 0))
     return {
         "cpu": _cpu_seconds(pid),
+        "user": _user_seconds(pid),
         "rss_kb": int(status.get("VmRSS", 0)),
         "hwm_kb": int(status.get("VmHWM", 0)),
         "vol": vol,
@@ -685,11 +695,22 @@ def cpu_window(duration):
     """The default `during` of `measure`: broker CPU over the `duration` seconds after set-up
     (the publishing window; sol-load's `received_in_window` counts the same span)."""
     def during(pid, _base):
-        s0 = proc_sample(pid)
+        s0, t0 = proc_sample(pid), time.monotonic()
         time.sleep(duration)
-        s1 = proc_sample(pid)
-        return {"broker_cpu_window_s": round(s1["cpu"] - s0["cpu"], 4)}
+        s1, t1 = proc_sample(pid), time.monotonic()
+        return {"broker_cpu_window_s": round(s1["cpu"] - s0["cpu"], 4),
+                "broker_user_window_s": round(s1["user"] - s0["user"], 4), "window_s": round(t1 - t0, 4)}
     return during
+
+
+def no_user_ceiling(delivered, window_s, user_s):
+    """Messages per second had the broker spent no user-space time: `delivered` in
+    `window_s` seconds of wall time less the broker's `user_s`. An upper bound where the
+    broker and the generator take turns (a QoS 1 flood bound by one subscriber's window:
+    every round trip waits for the broker's turn), since no more of the wall time than the
+    broker's own code took can be saved by making that code faster. None when undefined."""
+    rest = window_s - user_s
+    return delivered / rest if delivered and rest > 0 else None
 
 
 def measure(broker, gen_args, loadgen, during, limits=None, timeout=180.0, tls=None, ws=False, setup=None):
@@ -723,7 +744,8 @@ def measure_once(broker, gen_args, loadgen, during, limits=None, timeout=180.0, 
     Adds the broker's CPU over the whole run (`broker_cpu_s`) and peak RSS, and, when
     `during` measured `broker_cpu_window_s` and messages were delivered, `cpu_s_per_m`:
     broker CPU seconds per million messages delivered in the window, which is the same
-    number as microseconds per delivered message."""
+    number as microseconds per delivered message; with the window's user-space CPU, also
+    `user_s_per_m` and `ceiling_no_user` (`no_user_ceiling`)."""
     proc, port = broker.start(limits, tls, ws)
     if tls:
         gen_args = list(gen_args) + ["--tls-ca", tls.ca]
@@ -756,6 +778,11 @@ def measure_once(broker, gen_args, loadgen, during, limits=None, timeout=180.0, 
         delivered = result.get("received_in_window")
         if delivered and "broker_cpu_window_s" in result:
             result["cpu_s_per_m"] = round(result["broker_cpu_window_s"] / delivered * 1e6, 4)
+        if delivered and "broker_user_window_s" in result:
+            result["user_s_per_m"] = round(result["broker_user_window_s"] / delivered * 1e6, 4)
+            ceiling = no_user_ceiling(delivered, result["window_s"], result["broker_user_window_s"])
+            if ceiling:
+                result["ceiling_no_user"] = round(ceiling)
         for h in gen.human():
             log(f"  {h}")
         if not broker.alive():

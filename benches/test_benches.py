@@ -373,6 +373,34 @@ class Proc(unittest.TestCase):
         t.join()
         self.assertGreater(during - before, 0.1)
 
+    def test_a_spinning_thread_is_user_time(self):
+        stop = threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                pass
+
+        t = threading.Thread(target=spin)
+        s0 = harness.proc_sample(os.getpid())
+        t.start()
+        time.sleep(0.3)
+        s1 = harness.proc_sample(os.getpid())
+        stop.set()
+        t.join()
+        self.assertGreater(s1["user"] - s0["user"], 0.1)
+        self.assertLessEqual(s1["user"] - s0["user"], s1["cpu"] - s0["cpu"] + 0.02, "user is part of the CPU")
+
+
+class NoUserCeiling(unittest.TestCase):
+    def test_the_wall_time_less_the_brokers_own_code(self):
+        # 1 M messages in 5 s, of which the broker's code ran 1 s: at most 1 M in 4 s.
+        self.assertEqual(harness.no_user_ceiling(1_000_000, 5.0, 1.0), 250_000)
+        self.assertEqual(harness.no_user_ceiling(1_000_000, 5.0, 0.0), 200_000, "no user time: the rate itself")
+
+    def test_undefined_without_messages_or_wall_time_left(self):
+        self.assertIsNone(harness.no_user_ceiling(0, 5.0, 1.0))
+        self.assertIsNone(harness.no_user_ceiling(10, 1.0, 1.0))
+
 
 class HostSteal(unittest.TestCase):
     def test_steal_is_the_eighth_number_of_the_cpu_line(self):
