@@ -6,7 +6,7 @@
 mod common;
 
 use common::bridge::*;
-use common::{client, Mosquitto};
+use common::{client, reserve_addr, Mosquitto};
 use rumqttc::{Packet, QoS};
 use sol::config::{BridgeProtocol, Direction, StartType};
 use std::net::SocketAddr;

@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::bridge::{publish_seq, reserve_addr, start_on, wait_value, Reserved};
-use common::{client, shared_temp_dir, SolProcess};
+use common::bridge::{publish_seq, start_on, wait_value};
+use common::{client, reserve_addr, shared_temp_dir, Reserved, SolProcess};
 use nix::sys::signal::Signal;
 use rumqttc::QoS;
 use std::net::SocketAddr;

@@ -10,8 +10,8 @@ mod common;
 #[path = "tls/fixtures.rs"]
 mod tls_fixtures;
 
-use common::bridge::{next, reserve_addr, subscribed, wait_up, wait_value};
-use common::{Mosquitto, SolProcess};
+use common::bridge::{next, subscribed, wait_up, wait_value};
+use common::{reserve_addr, Mosquitto, SolProcess};
 use rumqttc::QoS;
 use sol::config::Config;
 use std::net::SocketAddr;

@@ -3,8 +3,8 @@
 //! OpenWrt gateway's file, this machine's `/etc/mosquitto/mosquitto.conf`, and every key
 //! of Mosquitto 2.0's example file.
 //!
-//! Each file is copied into a temporary directory with its ports (free ones, found by
-//! binding port 0) and paths rewritten, checked with `sol check -c`, run with `sol -c`
+//! Each file is copied into a temporary directory with its ports (held free for the
+//! test: [`reserve_port`]) and paths rewritten, checked with `sol check -c`, run with `sol -c`
 //! and, for every MQTT listener, driven with real clients (rumqttc, `mosquitto_pub` and
 //! `mosquitto_sub`). The temporary directory is open to every user: started as root,
 //! Sol drops to its configured user (or `nobody`), and must still write the store and
@@ -22,7 +22,6 @@ mod tls_fixtures;
 
 use common::*;
 use rumqttc::QoS;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,17 +42,6 @@ fn rewrite(text: &str, pairs: &[(&str, String)]) -> String {
         out = out.replace(from, to);
     }
     out
-}
-
-/// A TCP port free on every IPv4 and IPv6 address now: one the system picks for the
-/// IPv6 wildcard, which (dual-stack) also holds it on IPv4 while it is bound.
-fn free_port() -> u16 {
-    let socket = TcpListener::bind("[::]:0").or_else(|_| TcpListener::bind("0.0.0.0:0"));
-    socket
-        .expect("bind port 0")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A temporary directory every user may write (the broker drops root), removed on drop.
@@ -209,7 +197,8 @@ fn wait_listening(sol: &mut SolProcess, ports: &[u16]) {
 #[test]
 fn debian_stock_file_with_a_conf_d_drop_in() {
     let t = TempDir::new("debian");
-    let port = free_port();
+    let held = reserve_port();
+    let port = held.port;
     t.open("run");
     t.open("lib");
     t.open("log");
@@ -353,7 +342,13 @@ fn paho_over_websockets(port: u16, topic: &str, args: &[&str]) {
 fn home_assistant_add_on_file() {
     let t = TempDir::new("ha");
     let certs = tls_fixtures::certs("configs-ha");
-    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let held = [
+        reserve_port(),
+        reserve_port(),
+        reserve_port(),
+        reserve_port(),
+    ];
+    let ports = held.each_ref().map(|r| r.port);
     let text = home_assistant(&t, ports, &certs);
     let main = t.write("mosquitto.conf", &text);
 
@@ -404,7 +399,8 @@ fn home_assistant_add_on_file() {
 fn openwrt_gateway_file_with_tls_passwords_and_acls() {
     let t = TempDir::new("openwrt");
     let certs = tls_fixtures::certs("configs-openwrt");
-    let (plain, tls) = (free_port(), free_port());
+    let held = [reserve_port(), reserve_port()];
+    let [plain, tls] = held.each_ref().map(|r| r.port);
     let d = certs.display();
     t.open("store");
     let text = rewrite(
@@ -501,7 +497,8 @@ fn openwrt_gateway_file_with_tls_passwords_and_acls() {
 #[test]
 fn sighup_reads_the_drop_ins_again() {
     let t = TempDir::new("reload");
-    let port = free_port();
+    let held = reserve_port();
+    let port = held.port;
     t.open("conf.d");
     t.write("conf.d/10-access.conf", "allow_anonymous false\n");
     let main = t.write(
@@ -690,16 +687,15 @@ fn at_most_three_keys_of_mosquittos_example_file_are_refused() {
     };
     let mut text = String::new();
     let mut lines: Vec<(usize, &str)> = Vec::new();
+    let held = [reserve_port(), reserve_port(), reserve_port()];
+    let [mqtt, tls, ws] = held.each_ref().map(|r| r.port);
     let sections = [
         (Scope::Global, String::new()),
-        (
-            Scope::Mqtt,
-            format!("listener {}\nprotocol mqtt\n", free_port()),
-        ),
-        (Scope::Tls, format!("listener {}\n", free_port())),
+        (Scope::Mqtt, format!("listener {mqtt}\nprotocol mqtt\n")),
+        (Scope::Tls, format!("listener {tls}\n")),
         (
             Scope::WebSockets,
-            format!("listener {}\nprotocol websockets\n", free_port()),
+            format!("listener {ws}\nprotocol websockets\n"),
         ),
     ];
     for (scope, head) in &sections {

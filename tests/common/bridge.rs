@@ -7,8 +7,7 @@ use sol::config::{
     Bind, BridgeAddress, BridgeConfig, BridgeProtocol, Config, Direction, Origin, RestartTimeout,
     TopicMapping,
 };
-use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A bridge `name` to `upstream` with `topics` as (pattern, direction, QoS, local prefix,
@@ -88,46 +87,7 @@ pub fn next(c: &TestClient) -> (String, Vec<u8>, QoS) {
     (p.topic, p.payload.to_vec(), p.qos)
 }
 
-/// A loopback address with nothing listening on it (yet), held for the test that asked.
-///
-/// A port picked by binding and closing a probe is free only for a moment: with the tests
-/// running side by side, another test's outgoing connection (its ephemeral port) or
-/// `bind(0)` may take it before the upstream starts, or while it is stopped for an outage,
-/// and the upstream then cannot listen again (CI run 10 failed so). Here a socket stays
-/// bound to the port with `SO_REUSEADDR` and never listens: the kernel hands the port to
-/// nothing else, a connection to it is refused like one to any closed port, and a server
-/// that sets `SO_REUSEADDR` itself (Sol and Mosquitto do) listens on it whenever the test
-/// starts one.
-pub struct Reserved {
-    /// The address: 127.0.0.1 and the reserved port.
-    pub addr: SocketAddr,
-    /// The bound socket that holds the port.
-    _held: OwnedFd,
-}
-
-/// Reserves a loopback port for a server the test starts (and restarts) later.
-pub fn reserve_addr() -> Reserved {
-    use nix::sys::socket::{
-        bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-        SockaddrIn,
-    };
-    let held = socket(
-        AddressFamily::Inet,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .expect("socket");
-    setsockopt(&held, sockopt::ReuseAddr, &true).expect("SO_REUSEADDR");
-    bind(held.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).expect("bind");
-    let bound: SockaddrIn = getsockname(held.as_raw_fd()).expect("getsockname");
-    Reserved {
-        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, bound.port())),
-        _held: held,
-    }
-}
-
-/// Starts a server listening on `addr` only (a [`reserve_addr`] address: its port on
+/// Starts a server listening on `addr` only (a [`super::reserve_addr`] address: its port on
 /// 127.0.0.1, no IPv6 listener, whose port nothing reserved), after `configure`.
 pub fn start_on(addr: SocketAddr, configure: impl FnOnce(&mut Config)) -> Running {
     super::start(|c| {

@@ -19,6 +19,7 @@ mod aedes;
 pub mod bridge;
 mod client;
 mod mosquitto;
+mod ports;
 mod process;
 mod server;
 
@@ -28,6 +29,8 @@ pub use aedes::AedesCluster;
 pub use client::{client, client_with, TestClient};
 #[allow(unused_imports)] // used by the tests beside a real Mosquitto
 pub use mosquitto::Mosquitto;
+#[allow(unused_imports)] // used by the tests that start a server on a port they chose
+pub use ports::{reserve_addr, reserve_port, Reserved, ReservedPort};
 #[allow(unused_imports)] // used by the tests that need a process of their own
 pub use process::SolProcess;
 pub use server::{Running, TIMEOUT};
