@@ -499,7 +499,26 @@ def binaries(packages, no_build, profile="release"):
     for b in paths:
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} missing: build first or drop --no-build")
+        stale = stale_sources(b)
+        if stale:
+            raise SystemExit(f"{b} is older than {len(stale)} of its sources ({', '.join(stale[:3])}): "
+                             "it is not what the checkout says; build first or drop --no-build")
     return paths
+
+
+def stale_sources(binary):
+    """The sources of `binary` changed since it was built: the files cargo's dep-info file
+    beside it (`BINARY.d`, `BINARY: SOURCE...`) lists that are newer than the binary. A
+    table measured with a binary left from an experiment is labelled with the checkout's
+    commit all the same (it happened: docs/performance.md, "Flush subscribers"), so
+    `--no-build` runs refuse one. Empty without a dep-info file."""
+    try:
+        with open(binary + ".d") as f:
+            _, _, sources = f.readline().partition(": ")
+        built = os.path.getmtime(binary)
+    except OSError:
+        return []
+    return [s for s in sources.split() if os.path.exists(s) and os.path.getmtime(s) > built]
 
 
 def build(no_build):

@@ -377,6 +377,27 @@ class Proc(unittest.TestCase):
         self.assertLessEqual(user, cpu + 0.02, "user time is part of the CPU (10 ms ticks)")
 
 
+class StaleBinary(unittest.TestCase):
+    def test_a_source_newer_than_the_binary_is_named(self):
+        with tempfile.TemporaryDirectory() as d:
+            binary, old, new = (os.path.join(d, n) for n in ("sol", "old.rs", "new.rs"))
+            for path, mtime in ((old, 100), (binary, 200), (new, 300)):
+                with open(path, "w") as f:
+                    f.write("x")
+                os.utime(path, (mtime, mtime))
+            with open(binary + ".d", "w") as f:
+                f.write(f"{binary}: {old} {new} {os.path.join(d, 'gone.rs')}\n")
+            self.assertEqual(harness.stale_sources(binary), [new])
+            os.utime(binary, (400, 400))
+            self.assertEqual(harness.stale_sources(binary), [], "rebuilt: nothing newer")
+
+    def test_without_dep_info_nothing_is_known_stale(self):
+        with tempfile.TemporaryDirectory() as d:
+            binary = os.path.join(d, "sol")
+            open(binary, "w").close()
+            self.assertEqual(harness.stale_sources(binary), [])
+
+
 class NoUserCeiling(unittest.TestCase):
     def test_the_wall_time_less_the_brokers_own_code(self):
         # 1 M messages in 5 s, of which the broker's code ran 1 s: at most 1 M in 4 s.
