@@ -242,6 +242,37 @@ def table(results, names, scenarios, metrics=None, first="scenario"):
     return columns(header, rows)
 
 
+# A peer's median latency at a paced rate above this (µs) is a delay inside it, not its
+# speed: stock Mosquitto's 18-37 ms at 20,000 msg/s are Nagle's algorithm on the socket of
+# a subscriber that never sends (docs/performance.md, issue 14).
+HELD_BACK_P50_US = 10_000
+
+
+def not_ratios(results, names, cases):
+    """Lines naming the Sol/peer ratios of `table` that compare with a peer in a state a
+    user rarely sees, so a published table says so itself: a QoS 1 flood the peer
+    acknowledged and then dropped (its delivered rate is a collapse; its capacity is its
+    highest lossless rate, `--latency-sweep`), and a latency run where the peer held
+    messages back for over HELD_BACK_P50_US at the median. Empty when there is none."""
+    lines = []
+    for case in cases:
+        scenario = split_case(case)[0]
+        gen_args = SCENARIOS[scenario][0] or []
+        for peer in [n for n in names if n != "sol"] if "sol" in names else []:
+            def med(key):
+                return median([float(r[key]) for r in results
+                               if r["broker"] == peer and r["scenario_name"] == case and key in r])
+            lost, p50 = med("lost"), med("lat_p50_us")
+            if "--qos" in gen_args and gen_args[gen_args.index("--qos") + 1] == "1" and lost:
+                lines.append(f"{case}: {peer} lost {lost:,.0f} acknowledged QoS 1 messages (median): its delivered "
+                             f"rate is a collapse, so sol/{peer} is no throughput ratio (its capacity: the highest "
+                             "lossless rate, --latency-sweep)")
+            if scenario.startswith("latency") and p50 is not None and p50 > HELD_BACK_P50_US:
+                lines.append(f"{case}: {peer} held messages back (p50 {p50 / 1000:.3g} ms at a paced rate; stock "
+                             f"Mosquitto: Nagle's algorithm, see mosq-nodelay), so sol/{peer} is no latency ratio")
+    return lines
+
+
 def ws_table(results, scenarios):
     """Sol over WebSockets against Sol over plain TCP, for each `-ws` scenario whose plain
     scenario ran too: medians, ws/tcp, and ws - tcp for the per-connection memory. Empty
@@ -664,6 +695,9 @@ def main():
         text = (f"medians of {args.repeats} run(s), {args.duration:g} s each, MQTT {args.protocol}; "
                 "(+) higher is better, (-) lower is better; SCENARIO/WORKLOAD: sol-load's writes and "
                 "TCP_NODELAY (floods: batch-nodelay)\n" + table(results, names, runs) + "\n")
+        caveats = not_ratios(results, names, runs)
+        if caveats:
+            text += "\nnot ratios (the peer in a state a user rarely sees):\n  " + "\n  ".join(caveats) + "\n"
         versus = ws_table(results, runs)
         if versus:
             text += "\nSol over WebSockets against Sol over plain TCP (medians of the same run):\n" + versus + "\n"

@@ -146,6 +146,28 @@ class Table(unittest.TestCase):
         self.assertNotIn("sol/", text)
 
 
+class NotRatios(unittest.TestCase):
+    def test_a_peer_that_lost_qos_1_messages_or_held_latency_back_is_named(self):
+        results = [
+            {"broker": "sol", "scenario_name": "fanin-q1/single-nodelay", "recv_rate": 190_000, "lost": 0},
+            {"broker": "mosquitto", "scenario_name": "fanin-q1/single-nodelay", "recv_rate": 2_900, "lost": 832_531},
+            {"broker": "rumqttd", "scenario_name": "fanin-q1/single-nodelay", "recv_rate": 24_000, "lost": 0},
+            {"broker": "sol", "scenario_name": "latency/single-nodelay", "lat_p50_us": 17, "lost": 0},
+            {"broker": "mosquitto", "scenario_name": "latency/single-nodelay", "lat_p50_us": 18_522, "lost": 0},
+            {"broker": "rumqttd", "scenario_name": "latency/single-nodelay", "lat_p50_us": 9_000, "lost": 0},
+            {"broker": "sol", "scenario_name": "fanin-q0", "recv_rate": 3e6, "lost": 0},
+            {"broker": "mosquitto", "scenario_name": "fanin-q0", "recv_rate": 3e5, "lost": 600_000},
+        ]
+        lines = compare.not_ratios(results, ["sol", "mosquitto", "rumqttd"],
+                                   ["fanin-q0", "fanin-q1/single-nodelay", "latency/single-nodelay"])
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[0].startswith("fanin-q1/single-nodelay: mosquitto lost 832,531 acknowledged QoS 1"))
+        self.assertTrue(lines[1].startswith("latency/single-nodelay: mosquitto held messages back (p50 18.5 ms"))
+        # QoS 0 drops are the policy, not a collapse; rumqttd kept under the threshold.
+        self.assertEqual(compare.not_ratios(results, ["mosquitto"], ["fanin-q1/single-nodelay"]), [],
+                         "no Sol, no ratios to qualify")
+
+
 class Workloads(unittest.TestCase):
     def test_latency_and_qos1_scenarios_run_once_per_workload_and_floods_once(self):
         runs = compare.cases(["fanin-q0", "latency", "fanin-q1"], ["single-nodelay", "batch-delay"])
