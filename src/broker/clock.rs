@@ -90,6 +90,18 @@ fn floor_ms(d: Duration) -> u64 {
     d.as_secs().saturating_mul(1000).saturating_add(sub)
 }
 
+/// The earlier of two optional deadlines (`None`: no deadline). Written out rather
+/// than `[..].into_iter().flatten().min()`, which the per-message path paid for in
+/// iterator adapters (about 100 instructions a turn, callgrind).
+#[inline]
+pub fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 /// Converts between `Instant`s and [`Tick`]s of one broker.
 ///
 /// The core is called many times with the same `now` (every packet of a read, every
@@ -188,5 +200,14 @@ mod tests {
         assert_eq!(clock.instant(earlier), epoch, "no instant before the start");
         assert_eq!(Tick::ZERO.before(Duration::from_secs(1)), Tick::ZERO);
         assert_eq!(std::mem::size_of::<Option<Tick>>(), 8);
+    }
+
+    #[test]
+    fn earliest_ignores_missing_deadlines() {
+        assert_eq!(earliest(Some(3), Some(2)), Some(2));
+        assert_eq!(earliest(Some(2), Some(3)), Some(2));
+        assert_eq!(earliest(None, Some(3)), Some(3));
+        assert_eq!(earliest(Some(3), None), Some(3));
+        assert_eq!(earliest::<u8>(None, None), None);
     }
 }

@@ -31,7 +31,7 @@ impl Broker {
             .map(|p| p.since + self.limits.max_publisher_stall)
             .min();
         let timer = self.timers.next().map(|t| self.clock.instant(t));
-        [timer, self.sys_next, stall].into_iter().flatten().min()
+        earliest(earliest(timer, self.sys_next), stall)
     }
 
     /// The earliest deadline of a connection, given its state.
@@ -47,25 +47,38 @@ impl Broker {
             .filter(|_| c.phase != Phase::AwaitingConnect && !c.paused());
         let slow = (!c.outbox.is_empty())
             .then(|| c.last_progress.after(self.limits.slow_consumer_timeout));
-        [connect, keep_alive, slow].into_iter().flatten().min()
+        earliest(earliest(connect, keep_alive), slow)
     }
 
+    /// Arms the timer of `conn` for its earliest deadline ([`Broker::conn_deadline`]).
     pub(super) fn arm_conn_timer(&mut self, conn: ConnId) {
-        let Some(c) = self.conn(conn) else { return };
+        let Some(at) = self.conn(conn).and_then(|c| self.conn_deadline(c)) else {
+            return;
+        };
+        self.arm_conn_timer_at(conn, at);
+    }
+
+    /// The outbox of `conn` had nothing to write and now has: its slow-consumer deadline
+    /// starts at `stamp`. The only deadline that changed, so the only one computed (this
+    /// runs for most frames queued at a gateway's rates, where outboxes are empty between
+    /// messages).
+    pub(super) fn arm_slow_consumer_timer(&mut self, conn: ConnId, stamp: Tick) {
+        self.arm_conn_timer_at(conn, stamp.after(self.limits.slow_consumer_timeout));
+    }
+
+    /// Arms the timer of `conn` for a deadline at `at`, unless it is armed by then.
+    fn arm_conn_timer_at(&mut self, conn: ConnId, at: Tick) {
         // Checked on the next whole second of the broker's clock: an idle broker with many
         // clients wakes at most once a second for all their deadlines together (a client
         // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
         // its slow-consumer timeout).
-        let Some(at) = self.conn_deadline(c).map(Tick::ceil_second) else {
-            return;
-        };
+        let at = at.ceil_second();
+        let Some(c) = self.conn_mut(conn) else { return };
         if c.timer_at.is_some_and(|t| t <= at) {
             return;
         }
+        c.timer_at = Some(at);
         let generation = c.generation;
-        if let Some(c) = self.conn_mut(conn) {
-            c.timer_at = Some(at);
-        }
         self.timers.push(at, Owner::Conn(conn, generation));
     }
 

@@ -144,6 +144,8 @@ impl Broker {
             // Nothing follows the broker's DISCONNECT [MQTT-3.14.4-1 of 5.0].
             return;
         }
+        // The slow-consumer deadline starts with the first frame of an empty outbox.
+        let started = c.outbox.is_empty();
         let queued = sender.session().queue_len();
         let bridge_index = sender.session().bridge();
         let bridge = bridge_index.is_some();
@@ -243,7 +245,9 @@ impl Broker {
             self.stats.messages_sent += moved as u64;
             self.unwritten += moved;
             self.mark_writable(conn);
-            self.arm_conn_timer(conn);
+            if started {
+                self.arm_slow_consumer_timer(conn, stamp);
+            }
         }
         if drained || (room && self.stall_aged(sid, now)) {
             self.room_freed(sid, now);

@@ -52,6 +52,7 @@ mod topic_tree;
 mod will;
 
 pub use bridge::{BridgeCounts, BridgeLocal, BridgeOutbox, WINDOW_BYTES, WINDOW_MESSAGES};
+pub use clock::earliest;
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
 pub use conn::{ALIAS_BYTES, EXTRA_BYTES};

@@ -138,14 +138,17 @@ impl Broker {
             return;
         }
         let Some(c) = self.conn_mut(conn) else { return };
-        if c.outbox.is_empty() {
+        let started = c.outbox.is_empty();
+        if started {
             c.last_progress = stamp;
         }
         c.outbox.push_back(frame);
         self.stats.messages_sent += 1;
         self.unwritten += 1;
         self.mark_writable(conn);
-        self.arm_conn_timer(conn);
+        if started {
+            self.arm_slow_consumer_timer(conn, stamp);
+        }
     }
 
     #[inline]

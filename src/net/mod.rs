@@ -84,7 +84,7 @@ pub use pool::SLOT_BYTES;
 pub use store::STORE_STOP_WAIT;
 pub use ws_stream::WS_CONNECTION_BYTES;
 
-use crate::broker::{Broker, CloseReason, ConnId};
+use crate::broker::{earliest, Broker, CloseReason, ConnId};
 use crate::codec::{DecodeError, FixedHeader};
 use crate::config::{Config, ListenerProtocol, SlotSizes};
 use crate::log::Throttle;
@@ -508,19 +508,11 @@ impl Server {
         if !self.conns.ready.is_empty() || !self.conns.bridge_events.is_empty() {
             return Some(Duration::ZERO);
         }
-        [
-            core_deadline,
-            self.bind_retry_at,
-            self.accept_again_at,
-            self.notifier.watchdog_deadline(),
-            self.store_deadline(),
-            self.large_waiter_deadline(),
-            self.links.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|at| at.saturating_duration_since(now))
+        let reactor = earliest(self.bind_retry_at, self.accept_again_at);
+        let others = earliest(self.notifier.watchdog_deadline(), self.store_deadline());
+        let waiting = earliest(self.large_waiter_deadline(), self.links.deadline());
+        earliest(earliest(core_deadline, reactor), earliest(others, waiting))
+            .map(|at| at.saturating_duration_since(now))
     }
 
     /// Handles one batch of readiness events.

@@ -344,6 +344,32 @@ fn stalled_socket_is_disconnected_after_slow_consumer_timeout() {
 }
 
 #[test]
+fn a_second_stall_after_a_drained_outbox_gets_its_own_slow_consumer_timeout() {
+    // No keep-alive: the slow-consumer deadline is the connection's only timer, armed
+    // when an empty outbox gets a frame (`arm_slow_consumer_timer`).
+    let limits = Limits {
+        slow_consumer_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let mut h = Harness::with(limits);
+    h.open_with(0, connect("sub", true, 0, None));
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q0)]));
+    h.take(0);
+    h.send(1, publish("t", b"x", Q0, false, None));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.take(0).len(), 1, "the first message is written");
+    // 28 s later a second message is not taken: its timeout counts from now, not from
+    // the first message's (whose timer fires at 30 s and finds it young).
+    h.advance(Duration::from_secs(28));
+    h.send(1, publish("t", b"y", Q0, false, None));
+    h.advance(Duration::from_secs(29));
+    assert_eq!(h.is_closed(0), None);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.is_closed(0), Some(CloseReason::SlowConsumer));
+}
+
+#[test]
 fn partial_writes_resume_mid_frame() {
     let mut h = Harness::new();
     h.open(0, "sub", true);
