@@ -1,5 +1,6 @@
 //! Logging like Mosquitto, through the real `sol` binary and real sockets: a stdout that
 //! nobody reads does not stop the broker, the log file follows logrotate on SIGHUP,
+//! `connection_messages` (and its reload) decides the connection lines,
 //! `$SYS/broker/log/#` carries the log, and `log_timestamp_format` shapes the lines.
 
 mod common;
@@ -164,6 +165,35 @@ fn the_log_file_is_reopened_on_sighup_after_logrotate() {
     assert!(!old.contains("after-rotation"), "{old}");
     assert!(new.contains("client after-rotation connected"), "{new}");
     assert!(!new.contains("before-rotation connected"), "{new}");
+}
+
+#[test]
+fn connection_messages_false_keeps_connection_lines_out_until_a_reload_turns_them_on() {
+    let text = |on: bool| {
+        format!(
+            "listener 0 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n\
+             connection_messages {on}\n"
+        )
+    };
+    let site = Site::new("connection-messages", &text(false));
+    let mut sol = SolProcess::spawn(site.command());
+    let addr = sol.tcp_addr();
+    // Its CONNACK came back: the broker has admitted it (and would have logged it).
+    let quiet = handshake(addr, "quiet-client");
+    std::fs::write(&site.config, text(true)).expect("rewrite the config");
+    sighup(&sol);
+    // Lines are written in the order they are logged: one for the quiet client would
+    // come before this one.
+    sol.expect_line("configuration reloaded");
+    let said: Vec<&String> = sol
+        .seen
+        .iter()
+        .filter(|l| l.contains("quiet-client"))
+        .collect();
+    assert!(said.is_empty(), "connection_messages false, yet: {said:?}");
+    let loud = handshake(addr, "loud-client");
+    sol.expect_line("client loud-client connected");
+    drop((quiet, loud));
 }
 
 #[test]

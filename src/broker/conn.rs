@@ -249,6 +249,7 @@ impl Broker {
             if let Some(s) = session {
                 let id = s.client_id();
                 match reason {
+                    _ if !crate::log::connection_lines() => {}
                     CloseReason::ClientDisconnect => {
                         info!(target: TARGET_CONNECTION, "client {id} disconnected")
                     }

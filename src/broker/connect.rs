@@ -128,20 +128,22 @@ impl Broker {
         }
         self.connected += 1;
         self.stats.clients_maximum = self.stats.clients_maximum.max(self.connected as u64);
-        let uses_identity = self.uses_identity(conn);
-        info!(
-            target: TARGET_CONNECTION,
-            "client {client_id} connected (p{}, c{}, k{}{}{}{})",
-            p.version.level(),
-            u8::from(p.clean_session),
-            p.keep_alive,
-            if p.bridge { ", bridge" } else { "" },
-            match (uses_identity, &username) {
-                (true, Some(user)) => format!(", u'{user}' from its certificate"),
-                _ => String::new(),
-            },
-            if resumed { ", session resumed" } else { "" }
-        );
+        if crate::log::connection_lines() {
+            let uses_identity = self.uses_identity(conn);
+            info!(
+                target: TARGET_CONNECTION,
+                "client {client_id} connected (p{}, c{}, k{}{}{}{})",
+                p.version.level(),
+                u8::from(p.clean_session),
+                p.keep_alive,
+                if p.bridge { ", bridge" } else { "" },
+                match (uses_identity, &username) {
+                    (true, Some(user)) => format!(", u'{user}' from its certificate"),
+                    _ => String::new(),
+                },
+                if resumed { ", session resumed" } else { "" }
+            );
+        }
         // Session present only when a stored session is resumed [MQTT-3.2.2-1]..[MQTT-3.2.2-3].
         let properties = if v5 {
             let assigned = p.client_id.is_empty().then_some(&*client_id);

@@ -243,6 +243,19 @@ static REGISTER: Once = Once::new();
 /// Whether the registration succeeded (no other logger was installed first).
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
+/// Whether connection lines pass the filter ([`connection_lines`]); true until
+/// [`reconfigure`] says otherwise, and while another logger is installed.
+static CONNECTION_LINES: AtomicBool = AtomicBool::new(true);
+
+/// Whether a line for [`TARGET_CONNECTION`] (Mosquitto's `connection_messages`) would be
+/// logged. The core asks before it builds one, twice per connection: refused by the
+/// filter behind the state's lock, the two lines cost about 170 instructions of a
+/// connect cycle of 7,900 (callgrind, `benches/instructions.py --breakdown`).
+#[inline]
+pub fn connection_lines() -> bool {
+    CONNECTION_LINES.load(Ordering::Relaxed)
+}
+
 /// Registers [`Backend`] on the first call; returns whether it is the logger in use.
 fn register() -> bool {
     REGISTER.call_once(|| {
@@ -317,6 +330,8 @@ pub fn reconfigure(config: &LogConfig, verbose: bool) {
             topic: config.dest.topic,
         });
         drop(guard);
+        let connection = filter.allows(Level::Info, TARGET_CONNECTION);
+        CONNECTION_LINES.store(connection, Ordering::Relaxed);
         ::log::set_max_level(filter.max_level());
         for (level, note) in notes {
             ::log::log!(level, "{note}");
