@@ -110,6 +110,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Deadlines further than this from the start of a reactor turn are timed from that
+/// start: the poll's timeout is then long by the turn's length (microseconds, at most
+/// the read budgets' worth), which no deadline that far away notices (keep-alive,
+/// `$SYS`, session expiry and slow consumers are checked on whole seconds), and the
+/// clock is read once per turn instead of twice. Nearer ones read the clock again.
+const CLOCK_READ_WITHIN: Duration = Duration::from_secs(1);
+
 /// The reactor's per-connection sizes, for the memory ceiling `config` computes (`sol
 /// check`): `config` sits below `net` and cannot read them itself.
 pub const SLOT_SIZES: SlotSizes = SlotSizes {
@@ -441,14 +448,16 @@ impl Server {
     /// accepting, writes what the sockets take, closes every connection
     /// ([`CloseReason::Shutdown`]) and removes Unix socket files.
     pub fn run(&mut self) -> io::Result<()> {
-        self.start_bridges(Instant::now());
+        // Deadlines are timed from the turn's start (`poll_timeout`): the first turn's is now.
+        self.turn_now = Instant::now();
+        self.start_bridges(self.turn_now);
         self.notifier.ready(&self.status());
         while !self.stop {
             // The core's next deadline, asked once per turn: a timer armed during the
             // turn is never due before the poll after it, which computes a zero timeout
             // if it is due by then.
             let core_deadline = self.core.get().next_deadline();
-            let timeout = self.poll_timeout(Instant::now(), core_deadline);
+            let timeout = self.poll_timeout(core_deadline);
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -503,16 +512,20 @@ impl Server {
     }
 
     /// How long to sleep: zero with work left over, else until the nearest deadline
-    /// (`core_deadline` is the core's).
-    fn poll_timeout(&self, now: Instant, core_deadline: Option<Instant>) -> Option<Duration> {
+    /// (`core_deadline` is the core's). A deadline more than [`CLOCK_READ_WITHIN`] after
+    /// the turn's start is timed from that start, without reading the clock again.
+    fn poll_timeout(&self, core_deadline: Option<Instant>) -> Option<Duration> {
         if !self.conns.ready.is_empty() || !self.conns.bridge_events.is_empty() {
             return Some(Duration::ZERO);
         }
         let reactor = earliest(self.bind_retry_at, self.accept_again_at);
         let others = earliest(self.notifier.watchdog_deadline(), self.store_deadline());
         let waiting = earliest(self.large_waiter_deadline(), self.links.deadline());
-        earliest(earliest(core_deadline, reactor), earliest(others, waiting))
-            .map(|at| at.saturating_duration_since(now))
+        let at = earliest(earliest(core_deadline, reactor), earliest(others, waiting))?;
+        match at.checked_duration_since(self.turn_now) {
+            Some(far) if far > CLOCK_READ_WITHIN => Some(far),
+            _ => Some(at.saturating_duration_since(Instant::now())),
+        }
     }
 
     /// Handles one batch of readiness events.
