@@ -7,9 +7,12 @@ mod common;
 
 use common::bridge::*;
 use common::{client, reserve_addr, Mosquitto};
+use nix::sys::signal::Signal;
 use rumqttc::{Packet, QoS};
 use sol::config::{BridgeProtocol, Direction, StartType};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Both directions at QoS 0, 1 and 2 through a bridge speaking `protocol` to the
@@ -129,6 +132,55 @@ fn does_not_echo(up: SocketAddr, protocol: BridgeProtocol) {
         seen_b.push(next(&b).0);
     }
     assert_eq!(seen_b, ["chat/2", "chat/end"]);
+}
+
+#[test]
+fn an_upstream_that_stops_answering_is_left_though_messages_still_go_out() {
+    // A half-open uplink: the upstream's process is stopped, so its kernel still takes
+    // the bridge's bytes and nothing comes back (as behind a cut cellular link or a NAT
+    // that forgot the connection). A QoS 0 stream keeps the bridge writing all along;
+    // its keep-alive must notice the silence anyway, as libmosquitto's does.
+    let upstream = Mosquitto::start("bridge-silent", "");
+    let topics = [("data/#", Direction::Out, 0, "", "")];
+    let mut b = bridge("b1", &[upstream.addr], &topics, BridgeProtocol::V311);
+    b.keepalive = 2;
+    let local = common::start(|c| c.bridges.push(b));
+    let here = local.tcp();
+    wait_up(here, "b1");
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamer = {
+        let stop = Arc::clone(&stop);
+        let device = client(here, "device", true);
+        device.connack();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = device
+                    .client
+                    .publish("data/x", QoS::AtMostOnce, false, "tick")
+                {
+                    let events: Vec<_> = device.events.try_iter().collect();
+                    panic!("publish: {e}; events: {events:?}");
+                }
+                // Pacing, not synchronisation: 20 messages/s.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    upstream.signal(Signal::SIGSTOP);
+    // Two keep-alives (4 s) from the last word heard, within the wait's 10 s.
+    wait_value(here, "$SYS/broker/connection/b1/state", "0");
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().expect("the streamer");
+    upstream.signal(Signal::SIGCONT);
+    wait_value(here, "$SYS/broker/connection/b1/state", "1");
+    let central = subscribed(upstream.addr, "central", "data/#", QoS::AtMostOnce);
+    let device = client(here, "device-after", true);
+    device.connack();
+    device
+        .client
+        .publish("data/after", QoS::AtMostOnce, false, "again")
+        .expect("publish");
+    assert_eq!(next(&central).0, "data/after", "forwarding again");
 }
 
 #[test]

@@ -116,7 +116,7 @@ fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
     bytes.extend(Packet::Suback(suback).to_vec(version).expect("encodable"));
     let mut ups = 0;
     uplink
-        .received(&bytes, cfg, &bridge.mappings, &mut |ev| {
+        .received(&bytes, now, cfg, &bridge.mappings, &mut |ev| {
             if let ToCore::Up {
                 receive_maximum, ..
             } = ev
@@ -173,7 +173,7 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
     let bytes = connack_with(property::RECEIVE_MAXIMUM, 5);
     let mut window = 0;
     uplink
-        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| {
+        .received(&bytes, Instant::now(), &cfg, &bridge.mappings, &mut |ev| {
             if let ToCore::Up {
                 receive_maximum, ..
             } = ev
@@ -237,7 +237,7 @@ fn upstream_messages_reach_the_core_under_their_local_name() {
         .expect("encodable");
     let mut got = Vec::new();
     uplink
-        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| {
+        .received(&bytes, Instant::now(), &cfg, &bridge.mappings, &mut |ev| {
             if let ToCore::Packet(Packet::Publish(p)) = ev {
                 got.push((p.topic.to_string(), p.packet_id, p.payload.to_vec()));
             }
@@ -354,7 +354,13 @@ fn a_refused_connection_is_an_error_that_says_why() {
             .to_vec(super::uplink::protocol_version(protocol))
             .expect("encodable");
         let err = uplink
-            .received(&refusal, &cfg, &bridge.mappings, &mut |_| {})
+            .received(
+                &refusal,
+                Instant::now(),
+                &cfg,
+                &bridge.mappings,
+                &mut |_| {},
+            )
             .expect_err("refused");
         assert!(err.contains(says), "{err}");
     }
@@ -374,6 +380,69 @@ fn keep_alive_pings_then_gives_up_without_an_answer() {
         [Packet::Pingreq]
     ));
     assert!(uplink.tick(later + Duration::from_secs(61)).is_err());
+}
+
+#[test]
+fn a_steady_stream_to_an_upstream_that_went_silent_is_found_by_a_ping() {
+    // A half-open uplink (a cut cellular link, a NAT that forgot the connection): the
+    // bridge writes every second, the upstream answers nothing. Writing alone must not
+    // keep the connection for alive.
+    let cfg = config(BridgeProtocol::V311);
+    let keepalive = Duration::from_secs(u64::from(cfg.keepalive));
+    let mut uplink = connected(&cfg);
+    let n = uplink.output().len();
+    let t0 = Instant::now();
+    uplink.wrote(n, t0);
+    let mut t = t0;
+    let pinged = loop {
+        t += Duration::from_secs(1);
+        assert!(
+            t <= t0 + keepalive + Duration::from_secs(1),
+            "no PINGREQ while only writing"
+        );
+        uplink.wrote(1, t);
+        uplink.tick(t).expect("a ping, not yet a failure");
+        if packets(uplink.output(), ProtocolVersion::V311).contains(&Packet::Pingreq) {
+            break t;
+        }
+    };
+    assert!(
+        pinged >= t0 + keepalive - Duration::from_secs(1),
+        "pinged early: {:?}",
+        pinged - t0
+    );
+    // Still writing, still no answer: the connection ends a keep-alive after the ping.
+    let n = uplink.output().len();
+    uplink.wrote(n, pinged);
+    uplink.wrote(1, pinged + keepalive);
+    assert!(uplink.tick(pinged + keepalive).is_err());
+}
+
+#[test]
+fn anything_heard_from_the_upstream_postpones_the_ping() {
+    let cfg = config(BridgeProtocol::V311);
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let keepalive = Duration::from_secs(u64::from(cfg.keepalive));
+    let mut uplink = connected(&cfg);
+    let n = uplink.output().len();
+    let t0 = Instant::now();
+    uplink.wrote(n, t0);
+    // A PUBACK from upstream half a keep-alive in, and the bridge writing throughout.
+    let half = t0 + keepalive / 2;
+    let puback = Packet::puback(1)
+        .to_vec(ProtocolVersion::V311)
+        .expect("encodable");
+    uplink
+        .received(&puback, half, &cfg, &bridge.mappings, &mut |_| {})
+        .expect("a PUBACK for an id it does not know is harmless");
+    uplink.wrote(1, t0 + keepalive);
+    let next = uplink.tick(t0 + keepalive).expect("no failure");
+    assert!(
+        uplink.output().is_empty(),
+        "no PINGREQ: heard from it {:?} ago",
+        keepalive / 2
+    );
+    assert_eq!(next, half + keepalive);
 }
 
 #[test]
@@ -461,11 +530,17 @@ fn a_publish_before_connack_is_handled_after_it() {
     );
     let mut seen = Vec::new();
     uplink
-        .received(&bytes, &cfg, &bridge.mappings, &mut |ev| match ev {
-            ToCore::Up { .. } => seen.push("up".to_string()),
-            ToCore::Packet(Packet::Publish(p)) => seen.push(p.topic.to_string()),
-            ToCore::Packet(_) => {}
-        })
+        .received(
+            &bytes,
+            Instant::now(),
+            &cfg,
+            &bridge.mappings,
+            &mut |ev| match ev {
+                ToCore::Up { .. } => seen.push("up".to_string()),
+                ToCore::Packet(Packet::Publish(p)) => seen.push(p.topic.to_string()),
+                ToCore::Packet(_) => {}
+            },
+        )
         .expect("tolerated");
     assert_eq!(seen, ["up", "cmd/early"], "the core attached first");
 }
@@ -480,7 +555,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
     uplink.wrote(n, t0);
     let bytes = connack_with(property::SERVER_KEEP_ALIVE, 10);
     uplink
-        .received(&bytes, &cfg, &bridge.mappings, &mut |_| {})
+        .received(&bytes, t0, &cfg, &bridge.mappings, &mut |_| {})
         .expect("accepted");
     let n = uplink.output().len();
     uplink.wrote(n, t0);
@@ -512,11 +587,11 @@ fn more_than_max_early_before_connack_ends_the_connection() {
     let fits = super::uplink::MAX_EARLY / one.len();
     for _ in 0..fits {
         uplink
-            .received(&one, &cfg, &bridge.mappings, &mut |_| {})
+            .received(&one, Instant::now(), &cfg, &bridge.mappings, &mut |_| {})
             .expect("kept while within MAX_EARLY");
     }
     let err = uplink
-        .received(&one, &cfg, &bridge.mappings, &mut |_| {})
+        .received(&one, Instant::now(), &cfg, &bridge.mappings, &mut |_| {})
         .expect_err("one more is too much");
     assert!(err.contains("before CONNACK"), "{err}");
 }
@@ -559,7 +634,7 @@ fn from_upstream(uplink: &mut Uplink, cfg: &BridgeConfig, bytes: &[u8]) -> Vec<V
     let bridge = Bridge::new(cfg.clone(), 1);
     let mut got = Vec::new();
     uplink
-        .received(bytes, cfg, &bridge.mappings, &mut |ev| {
+        .received(bytes, Instant::now(), cfg, &bridge.mappings, &mut |ev| {
             if let ToCore::Packet(p) = ev {
                 got.push(ack(p, ProtocolVersion::V5));
             }

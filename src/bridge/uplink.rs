@@ -103,6 +103,11 @@ pub struct Uplink {
     keepalive: Duration,
     /// When something was last written (a PINGREQ is due a keep-alive later).
     last_sent: Instant,
+    /// When something was last read from the upstream: a steady stream out to an
+    /// upstream that has gone silent (a half-open connection: a cut cellular link, a
+    /// NAT that forgot it, a host that lost power) is found by a PINGREQ a keep-alive
+    /// after it last spoke, as libmosquitto's keep-alive does.
+    last_received: Instant,
     /// When an unanswered PINGREQ was sent.
     ping_sent: Option<Instant>,
     /// Largest packet the upstream accepts (0: no limit).
@@ -152,6 +157,7 @@ impl Uplink {
             output: Vec::new(),
             keepalive: Duration::from_secs(u64::from(cfg.keepalive)),
             last_sent: now,
+            last_received: now,
             ping_sent: None,
             max_packet: cfg.max_packet_size as usize,
             early: Vec::new(),
@@ -221,10 +227,14 @@ impl Uplink {
     pub fn received(
         &mut self,
         bytes: &[u8],
+        now: Instant,
         cfg: &BridgeConfig,
         mappings: &Mappings,
         core: &mut dyn FnMut(ToCore<'_>),
     ) -> Result<(), String> {
+        if !bytes.is_empty() {
+            self.last_received = now;
+        }
         self.input.extend_from_slice(bytes);
         let mut start = 0;
         let result = loop {
@@ -439,8 +449,9 @@ impl Uplink {
         }
     }
 
-    /// Keep-alive: a PINGREQ when nothing was written for the keep-alive interval; an
-    /// error when the last one is unanswered for as long. Returns when to call again.
+    /// Keep-alive: a PINGREQ when nothing was written, or nothing was read, for the
+    /// keep-alive interval; an error when the last one is unanswered for as long.
+    /// Returns when to call again.
     pub fn tick(&mut self, now: Instant) -> Result<Instant, String> {
         if let Some(sent) = self.ping_sent {
             if now.duration_since(sent) >= self.keepalive {
@@ -448,12 +459,13 @@ impl Uplink {
             }
             return Ok(sent + self.keepalive);
         }
-        if now.duration_since(self.last_sent) >= self.keepalive {
+        let quiet_since = self.last_sent.min(self.last_received);
+        if now.duration_since(quiet_since) >= self.keepalive {
             self.put(&Packet::Pingreq);
             self.ping_sent = Some(now);
             return Ok(now + self.keepalive);
         }
-        Ok(self.last_sent + self.keepalive)
+        Ok(quiet_since + self.keepalive)
     }
 
     /// Queues DISCONNECT (a clean stop: the upstream does not publish the will).

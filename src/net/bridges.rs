@@ -424,6 +424,7 @@ impl Server {
             let mut up = false;
             let result = uplink.received(
                 &scratch[..n],
+                now,
                 &l.bridge.config,
                 &l.bridge.mappings,
                 &mut |ev| match ev {

@@ -128,6 +128,13 @@ impl Mosquitto {
         &self.seen
     }
 
+    /// Sends it `signal` (`SIGSTOP` makes a silent upstream whose kernel still takes
+    /// bytes: a half-open connection; `SIGCONT` brings it back).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal mosquitto");
+    }
+
     /// Everything it logged so far.
     fn said(&self) -> String {
         self.seen.join("\n")
