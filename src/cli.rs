@@ -508,14 +508,7 @@ fn check_report(file: &str, config: &Config) -> String {
 /// One bridge in `sol check`: its name, upstream addresses, protocol, TLS and client id,
 /// its topic mappings (direction, QoS, local and remote filters), and its outbox budget.
 fn bridge_report(b: &BridgeConfig) -> String {
-    let addresses: Vec<String> = b
-        .addresses
-        .iter()
-        .map(|a| match a.host.contains(':') {
-            true => format!("[{}]:{}", a.host, a.port),
-            false => format!("{}:{}", a.host, a.port),
-        })
-        .collect();
+    let addresses: Vec<String> = b.addresses.iter().map(ToString::to_string).collect();
     let protocol = match b.protocol {
         BridgeProtocol::V31 => "3.1",
         BridgeProtocol::V311 => "3.1.1",

@@ -143,6 +143,17 @@ pub struct BridgeAddress {
     pub port: u16,
 }
 
+/// `host:port`, an IPv6 address in brackets (`[::1]:1883`), as `sol check` and the log
+/// show an upstream.
+impl std::fmt::Display for BridgeAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.host.contains(':') {
+            true => write!(f, "[{}]:{}", self.host, self.port),
+            false => write!(f, "{}:{}", self.host, self.port),
+        }
+    }
+}
+
 /// Which way a `topic` line forwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {

@@ -274,10 +274,8 @@ impl Server {
                 Some(Ok(_)) => {
                     let main = l.bridge.main_address();
                     log::info!(
-                        "bridge {}: the main address {}:{} answers again: moving back",
+                        "bridge {}: the main address {main} answers again: moving back",
                         l.bridge.config.name,
-                        main.host,
-                        main.port
                     );
                     l.probe = (None, None);
                     if let Phase::Open { uplink, .. } = &mut l.phase {
@@ -447,10 +445,9 @@ impl Server {
                 *attached = true;
                 l.bridge.connected();
                 log::info!(
-                    "bridge {}: connected to {}:{}",
+                    "bridge {}: connected to {}",
                     l.bridge.config.name,
-                    l.bridge.address().host,
-                    l.bridge.address().port
+                    l.bridge.address()
                 );
                 core.call(conns, |b| state_notification(b, &l.bridge, true, now));
             }
@@ -534,7 +531,7 @@ impl Server {
     fn link_failed(&mut self, i: usize, why: &str, now: Instant) {
         let name = self.links.links[i].bridge.config.name.clone();
         let address = self.links.links[i].bridge.address().clone();
-        log::warn!("bridge {name}: {}:{}: {why}", address.host, address.port);
+        log::warn!("bridge {name}: {address}: {why}");
         self.close_link(i, now);
         let l = &mut self.links.links[i];
         l.phase = match l.bridge.failed() {
