@@ -9,8 +9,8 @@ use common::bridge::*;
 use common::{client, reserve_addr, Mosquitto};
 use nix::sys::signal::Signal;
 use rumqttc::{Packet, QoS};
-use sol::config::{BridgeProtocol, Direction, StartType};
-use std::net::SocketAddr;
+use sol::config::{BridgeProtocol, Direction, RestartTimeout, StartType};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,6 +181,44 @@ fn an_upstream_that_stops_answering_is_left_though_messages_still_go_out() {
         .publish("data/after", QoS::AtMostOnce, false, "again")
         .expect("publish");
     assert_eq!(next(&central).0, "data/after", "forwarding again");
+}
+
+#[test]
+fn a_bridge_whose_marker_is_refused_connects_again_at_once_without_it() {
+    // An upstream that follows [MQTT-3.1.2-2] and does not know try_private's marker (no
+    // Debian broker refuses it, so this one is scripted): CONNACK 1, "unacceptable
+    // protocol version", to protocol level 0x84; level 4 is accepted.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = listener.local_addr().expect("address");
+    let upstream = std::thread::spawn(move || {
+        let mut levels = Vec::new();
+        loop {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.set_read_timeout(Some(common::TIMEOUT)).expect("timeout");
+            let connect = common::read_packet(&mut s);
+            assert_eq!(connect[0], 0x10, "a CONNECT");
+            let level = connect[8];
+            levels.push(level);
+            if level & 0x80 != 0 {
+                common::send(&mut s, &[0x20, 0x02, 0x00, 0x01]);
+                continue;
+            }
+            common::send(&mut s, &[0x20, 0x02, 0x00, 0x00]);
+            return (levels, s);
+        }
+    });
+    let topics = [("data/#", Direction::Out, 1, "", "")];
+    let mut b = bridge("b1", &[up], &topics, BridgeProtocol::V311);
+    // Were the refusal a failure, the next attempt would wait a minute.
+    b.restart = RestartTimeout::Constant(Duration::from_secs(60));
+    let local = common::start(|c| c.bridges.push(b));
+    wait_value(local.tcp(), "$SYS/broker/connection/b1/state", "1");
+    let (levels, _connection) = upstream.join().expect("the upstream");
+    assert_eq!(
+        levels,
+        [0x84, 0x04],
+        "with the marker, then at once without it"
+    );
 }
 
 #[test]

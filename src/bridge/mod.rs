@@ -41,6 +41,8 @@ pub struct Bridge {
     failures_this_round: usize,
     /// `start_type once` failed: never again.
     given_up: bool,
+    /// An upstream refused the bridge marker: CONNECTs go without it from then on.
+    marker_refused: bool,
     /// Counters over the bridge's life.
     pub counts: BridgeTotals,
 }
@@ -74,6 +76,7 @@ impl Bridge {
             address: 0,
             failures_this_round: 0,
             given_up: false,
+            marker_refused: false,
             counts: BridgeTotals::default(),
         }
     }
@@ -104,6 +107,19 @@ impl Bridge {
     /// fills (`lazy`).
     pub fn starts_at_once(&self) -> bool {
         self.config.start_type != StartType::Lazy
+    }
+
+    /// Whether its CONNECT carries the bridge marker: `try_private`, until an upstream
+    /// refuses it.
+    pub fn try_private(&self) -> bool {
+        self.config.try_private && !self.marker_refused
+    }
+
+    /// An upstream refused the bridge marker ([`uplink::Uplink::refused_marker`]):
+    /// from now on this bridge connects without it, as Mosquitto's does
+    /// (`try_private_accepted`), and it may try again at once, at the same address.
+    pub fn drop_marker(&mut self) {
+        self.marker_refused = true;
     }
 
     /// The connection succeeded: the next failure waits from the base.

@@ -80,7 +80,7 @@ fn connected(cfg: &BridgeConfig) -> Uplink {
 fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
     let bridge = Bridge::new(cfg.clone(), 1);
     let now = Instant::now();
-    let mut uplink = Uplink::new(cfg, 20, now);
+    let mut uplink = Uplink::new(cfg, 20, cfg.try_private, now);
     let n = uplink.output().len();
     uplink.wrote(n, now);
     let version = super::uplink::protocol_version(cfg.protocol);
@@ -148,7 +148,7 @@ fn connack_with(id: u8, value: u16) -> Vec<u8> {
 #[test]
 fn connect_carries_the_bridge_identity_and_a_will_of_state_zero() {
     let cfg = config(BridgeProtocol::V311);
-    let uplink = Uplink::new(&cfg, 20, Instant::now());
+    let uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
     let sent = packets(uplink.output(), ProtocolVersion::V311);
     let [Packet::Connect(c)] = sent.as_slice() else {
         panic!("one CONNECT: {sent:?}");
@@ -167,7 +167,7 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
     let cfg = config(BridgeProtocol::V5);
     let bridge = Bridge::new(cfg.clone(), 1);
     let now = Instant::now();
-    let mut uplink = Uplink::new(&cfg, 20, now);
+    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, now);
     let n = uplink.output().len();
     uplink.wrote(n, now);
     let bytes = connack_with(property::RECEIVE_MAXIMUM, 5);
@@ -325,7 +325,7 @@ fn a_message_the_upstream_would_refuse_is_acknowledged_to_the_core_and_counted()
 fn nothing_of_the_outbox_goes_up_before_the_subscriptions_are_acknowledged() {
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
     let frame = core_publish("L/sensors/t1", 1, b"x", false);
     assert_eq!(
         uplink.from_core(&frame, &cfg, &bridge.mappings, &mut Vec::new()),
@@ -349,7 +349,7 @@ fn a_refused_connection_is_an_error_that_says_why() {
     for (protocol, reason, says) in cases {
         let cfg = config(protocol);
         let bridge = Bridge::new(cfg.clone(), 1);
-        let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+        let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
         let refusal = Packet::Connack(Connack::new(false, reason))
             .to_vec(super::uplink::protocol_version(protocol))
             .expect("encodable");
@@ -364,6 +364,43 @@ fn a_refused_connection_is_an_error_that_says_why() {
             .expect_err("refused");
         assert!(err.contains(says), "{err}");
     }
+}
+
+#[test]
+fn an_upstream_that_refuses_the_bridge_marker_is_tried_again_without_it() {
+    // A 3.1.1 broker that does not know try_private's marker answers CONNACK 1
+    // ("unacceptable protocol version") [MQTT-3.1.2-2].
+    let cfg = config(BridgeProtocol::V311);
+    assert!(cfg.try_private, "Mosquitto's default");
+    let mut bridge = Bridge::new(cfg.clone(), 1);
+    let mappings = Bridge::new(cfg.clone(), 1).mappings;
+    let refusal = Packet::Connack(Connack::new(
+        false,
+        ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
+    ))
+    .to_vec(ProtocolVersion::V311)
+    .expect("encodable");
+    let refuse = |uplink: &mut Uplink| {
+        uplink
+            .received(&refusal, Instant::now(), &cfg, &mappings, &mut |_| {})
+            .expect_err("refused")
+    };
+    let mut marked = Uplink::new(&cfg, 20, bridge.try_private(), Instant::now());
+    let level = |u: &Uplink| u.output()[8];
+    assert_eq!(level(&marked), 0x84, "protocol level 4 with the bridge bit");
+    refuse(&mut marked);
+    assert!(marked.refused_marker());
+    bridge.drop_marker();
+    assert!(!bridge.try_private());
+    let mut plain = Uplink::new(&cfg, 20, bridge.try_private(), Instant::now());
+    assert_eq!(level(&plain), 0x04);
+    // Refused again without the marker: a real protocol mismatch, not the marker's.
+    refuse(&mut plain);
+    assert!(!plain.refused_marker());
+    // Other refusals are not the marker's either, and 5.0 never carries it.
+    let v5 = Uplink::new(&config(BridgeProtocol::V5), 20, true, Instant::now());
+    assert_eq!(v5.output()[8], 0x05);
+    assert!(!v5.refused_marker());
 }
 
 #[test]
@@ -510,7 +547,7 @@ fn a_publish_before_connack_is_handled_after_it() {
     // aedes does this when a resumed session has messages under a stream.
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
     let publish = Publish {
         dup: false,
         qos: QoS::AtLeastOnce,
@@ -550,7 +587,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
     let cfg = config(BridgeProtocol::V5);
     let bridge = Bridge::new(cfg.clone(), 1);
     let t0 = Instant::now();
-    let mut uplink = Uplink::new(&cfg, 20, t0);
+    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, t0);
     let n = uplink.output().len();
     uplink.wrote(n, t0);
     let bytes = connack_with(property::SERVER_KEEP_ALIVE, 10);
@@ -570,7 +607,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
 fn more_than_max_early_before_connack_ends_the_connection() {
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
     let payload = vec![0u8; 60 * 1024];
     let publish = Publish {
         dup: false,

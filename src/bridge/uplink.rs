@@ -110,6 +110,11 @@ pub struct Uplink {
     last_received: Instant,
     /// When an unanswered PINGREQ was sent.
     ping_sent: Option<Instant>,
+    /// Its CONNECT carries the bridge marker (`try_private`, 3.x only).
+    marked: bool,
+    /// The upstream refused the CONNECT for its protocol version while it carried the
+    /// marker: an upstream that does not know it ([`Uplink::refused_marker`]).
+    marker_refused: bool,
     /// Largest packet the upstream accepts (0: no limit).
     max_packet: usize,
     /// PUBLISHes the upstream sent before its CONNACK, handled right after it.
@@ -143,8 +148,13 @@ pub fn notification_topic(cfg: &BridgeConfig) -> String {
 
 impl Uplink {
     /// A connection of bridge `cfg` whose socket is now open: CONNECT is waiting to be
-    /// written.
-    pub fn new(cfg: &BridgeConfig, receive_maximum: u16, now: Instant) -> Uplink {
+    /// written, with the bridge marker if `try_private` (see [`crate::bridge::Bridge::try_private`]).
+    pub fn new(
+        cfg: &BridgeConfig,
+        receive_maximum: u16,
+        try_private: bool,
+        now: Instant,
+    ) -> Uplink {
         let version = protocol_version(cfg.protocol);
         let mut uplink = Uplink {
             peer: Peer {
@@ -159,6 +169,9 @@ impl Uplink {
             last_sent: now,
             last_received: now,
             ping_sent: None,
+            // The codec writes the marker for 3.x only (5.0 asks No Local per subscription).
+            marked: try_private && version != ProtocolVersion::V5,
+            marker_refused: false,
             max_packet: cfg.max_packet_size as usize,
             early: Vec::new(),
             as_qos1: Vec::new(),
@@ -192,10 +205,17 @@ impl Uplink {
             password: cfg.remote_password.as_deref().map(str::as_bytes),
             // try_private: a 3.x upstream that knows the marker sends nothing back
             // (the codec writes it for 3.x only; 5.0 asks No Local per subscription).
-            bridge: cfg.try_private,
+            bridge: try_private,
         };
         uplink.put(&Packet::Connect(connect));
         uplink
+    }
+
+    /// Whether the upstream refused this connection's CONNECT as "unacceptable protocol
+    /// version" while it carried the bridge marker: a broker that does not know
+    /// `try_private` (Mosquitto's bridge then connects again without it).
+    pub fn refused_marker(&self) -> bool {
+        self.marker_refused
     }
 
     /// Whether the upstream accepted the connection and the subscriptions are made.
@@ -266,6 +286,10 @@ impl Uplink {
                     if let Some(secs) = c.properties.u16(property::SERVER_KEEP_ALIVE) {
                         self.keepalive = Duration::from_secs(u64::from(secs.max(1)));
                     }
+                    // A 3.x CONNACK's return code 1 [MQTT-3.1.2-2].
+                    self.marker_refused = self.marked
+                        && self.state == State::AwaitConnack
+                        && c.reason == codec::ReasonCode::UNSUPPORTED_PROTOCOL_VERSION;
                 }
                 // A QoS 2 message sent at QoS 1 is through: the core's flow completes.
                 Packet::Puback(a) if take(&mut self.as_qos1, a.packet_id) => {

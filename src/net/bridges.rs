@@ -368,7 +368,12 @@ impl Server {
             };
             let l = &mut self.links.links[i];
             let receive_maximum = link::receive_maximum(&l.bridge.config);
-            let uplink = Uplink::new(&l.bridge.config, receive_maximum, now);
+            let uplink = Uplink::new(
+                &l.bridge.config,
+                receive_maximum,
+                l.bridge.try_private(),
+                now,
+            );
             l.phase = Phase::Open {
                 stream,
                 uplink,
@@ -452,6 +457,9 @@ impl Server {
                 core.call(conns, |b| state_notification(b, &l.bridge, true, now));
             }
             if let Err(why) = result {
+                if uplink.refused_marker() {
+                    return self.retry_without_marker(i, &why, now);
+                }
                 return self.link_failed(i, &why, now);
             }
             self.write_link(i, now);
@@ -546,6 +554,23 @@ impl Server {
                 Phase::Idle
             }
         };
+    }
+
+    /// Bridge `i`'s upstream refused the bridge marker (`try_private`): connect again at
+    /// once, to the same address, without it, as Mosquitto's bridge does. Not a failure:
+    /// neither the next address nor the back-off.
+    fn retry_without_marker(&mut self, i: usize, why: &str, now: Instant) {
+        let l = &self.links.links[i];
+        log::warn!(
+            "bridge {}: {}: {why}: it does not take try_private's bridge marker; \
+             connecting again without it (try_private false skips this)",
+            l.bridge.config.name,
+            l.bridge.address()
+        );
+        self.close_link(i, now);
+        let l = &mut self.links.links[i];
+        l.bridge.drop_marker();
+        l.phase = Phase::Waiting(now);
     }
 
     /// Drops bridge `i`'s socket and detaches its session in the core.
