@@ -452,6 +452,56 @@ fn through_a_limited_mosquitto(config: &str, sent: &[(QoS, bool)], received: &[Q
 }
 
 #[test]
+fn a_bridge_lowers_its_will_for_a_mosquitto_that_refuses_it_and_stays_connected() {
+    // Mosquitto with max_qos 0 and retain_available false refuses a CONNECT whose will
+    // (the bridge's state notification: retained, QoS 1) asks more; the bridge connects
+    // again at once with an unretained QoS 0 will, as Mosquitto's own bridge does.
+    let mut upstream = Mosquitto::start("bridge-will", "max_qos 0\nretain_available false\n");
+    let watcher = subscribed(
+        upstream.addr,
+        "watcher",
+        "$SYS/broker/connection/#",
+        QoS::AtMostOnce,
+    );
+    let topics = [("a/#", Direction::Out, 1, "", "")];
+    let b = bridge("b1", &[upstream.addr], &topics, BridgeProtocol::V5);
+    assert!(
+        b.notifications && !b.notifications_local_only,
+        "a will upstream"
+    );
+    let local = common::start(|c| c.bridges.push(b));
+    let here = local.tcp();
+    wait_up(here, "b1");
+    // The state reaches the upstream too, unretained and at QoS 0.
+    let (topic, payload, qos) = next(&watcher);
+    assert_eq!(
+        (topic.as_str(), &payload[..], qos),
+        (
+            "$SYS/broker/connection/gw.b1/state",
+            &b"1"[..],
+            QoS::AtMostOnce
+        )
+    );
+    let central = subscribed(upstream.addr, "central", "a/#", QoS::AtMostOnce);
+    let device = client(here, "device", true);
+    device.connack();
+    device
+        .client
+        .publish("a/1", QoS::AtLeastOnce, false, "x")
+        .expect("publish");
+    assert_eq!(next(&central).0, "a/1");
+    wait_value(here, "$SYS/broker/connection/b1/inflight", "0");
+    let logged = upstream.logged();
+    let accepted = logged.iter().filter(|l| l.contains(" as gw.b1 ")).count();
+    assert_eq!(
+        accepted,
+        1,
+        "one connection accepted, kept:\n{}",
+        logged.join("\n")
+    );
+}
+
+#[test]
 fn a_bridge_sends_qos_2_at_qos_1_to_a_mosquitto_with_max_qos_1() {
     through_a_limited_mosquitto(
         "max_qos 1\n",

@@ -23,6 +23,7 @@ use crate::config::{BridgeAddress, BridgeConfig, OutboxPolicy, StartType};
 use backoff::Backoff;
 use mapping::Mappings;
 use std::time::Duration;
+use uplink::ConnectShape;
 
 /// One configured bridge.
 #[derive(Debug)]
@@ -41,8 +42,8 @@ pub struct Bridge {
     failures_this_round: usize,
     /// `start_type once` failed: never again.
     given_up: bool,
-    /// An upstream refused the bridge marker: CONNECTs go without it from then on.
-    marker_refused: bool,
+    /// How its CONNECTs are made: as configured, then as upstreams' refusals taught.
+    shape: ConnectShape,
     /// Counters over the bridge's life.
     pub counts: BridgeTotals,
 }
@@ -68,6 +69,7 @@ impl Bridge {
         let mappings = Mappings::new(&config.topics);
         let local_filters = mappings.local_filters();
         let backoff = Backoff::new(config.restart, seed);
+        let shape = ConnectShape::configured(&config);
         Bridge {
             config,
             mappings,
@@ -76,7 +78,7 @@ impl Bridge {
             address: 0,
             failures_this_round: 0,
             given_up: false,
-            marker_refused: false,
+            shape,
             counts: BridgeTotals::default(),
         }
     }
@@ -109,17 +111,16 @@ impl Bridge {
         self.config.start_type != StartType::Lazy
     }
 
-    /// Whether its CONNECT carries the bridge marker: `try_private`, until an upstream
-    /// refuses it.
-    pub fn try_private(&self) -> bool {
-        self.config.try_private && !self.marker_refused
+    /// How its next CONNECT is made.
+    pub fn connect_shape(&self) -> ConnectShape {
+        self.shape
     }
 
-    /// An upstream refused the bridge marker ([`uplink::Uplink::refused_marker`]):
-    /// from now on this bridge connects without it, as Mosquitto's does
-    /// (`try_private_accepted`), and it may try again at once, at the same address.
-    pub fn drop_marker(&mut self) {
-        self.marker_refused = true;
+    /// An upstream refused its CONNECT for something it can leave out
+    /// ([`uplink::Uplink::reshaped`]): from now on it connects as `shape`, as Mosquitto's bridge
+    /// does, and may try again at once, at the same address.
+    pub fn reshape(&mut self, shape: ConnectShape) {
+        self.shape = shape;
     }
 
     /// The connection succeeded: the next failure waits from the base.

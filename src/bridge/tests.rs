@@ -1,7 +1,7 @@
 //! The bridge without sockets: an uplink driven packet by packet, answers decoded back
 //! with the codec, and the failover order across addresses.
 
-use super::uplink::{ToCore, Uplink};
+use super::uplink::{ConnectShape, ToCore, Uplink};
 use super::Bridge;
 use crate::codec::{
     self, property, Ack, Connack, Packet, Properties, Property, ProtocolVersion, Publish, QoS,
@@ -75,15 +75,9 @@ fn connected(cfg: &BridgeConfig) -> Uplink {
     connected_with(cfg, &[])
 }
 
-/// An uplink of `cfg` past a CONNACK with the byte properties `props` (MQTT 5.0) and
-/// SUBACK; what it wrote after the CONNACK is left in its output.
-fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
-    let bridge = Bridge::new(cfg.clone(), 1);
-    let now = Instant::now();
-    let mut uplink = Uplink::new(cfg, 20, cfg.try_private, now);
-    let n = uplink.output().len();
-    uplink.wrote(n, now);
-    let version = super::uplink::protocol_version(cfg.protocol);
+/// A CONNACK with `reason` and the byte properties `props` (MQTT 5.0), encoded for
+/// `version`.
+fn connack_bytes(version: ProtocolVersion, reason: ReasonCode, props: &[(u8, u8)]) -> Vec<u8> {
     let mut encoded = Vec::new();
     for &(id, value) in props {
         Property::Byte(id, value)
@@ -92,9 +86,21 @@ fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
     }
     let connack = Connack {
         properties: Properties::from_bytes(&encoded),
-        ..Connack::new(false, ReasonCode::SUCCESS)
+        ..Connack::new(false, reason)
     };
-    let mut bytes = Packet::Connack(connack).to_vec(version).expect("encodable");
+    Packet::Connack(connack).to_vec(version).expect("encodable")
+}
+
+/// An uplink of `cfg` past a CONNACK with the byte properties `props` (MQTT 5.0) and
+/// SUBACK; what it wrote after the CONNACK is left in its output.
+fn connected_with(cfg: &BridgeConfig, props: &[(u8, u8)]) -> Uplink {
+    let bridge = Bridge::new(cfg.clone(), 1);
+    let now = Instant::now();
+    let mut uplink = Uplink::new(cfg, 20, ConnectShape::configured(cfg), now);
+    let n = uplink.output().len();
+    uplink.wrote(n, now);
+    let version = super::uplink::protocol_version(cfg.protocol);
+    let mut bytes = connack_bytes(version, ReasonCode::SUCCESS, props);
     let unsuback = codec::Unsuback {
         reason_codes: if version == ProtocolVersion::V5 {
             &[0]
@@ -148,7 +154,7 @@ fn connack_with(id: u8, value: u16) -> Vec<u8> {
 #[test]
 fn connect_carries_the_bridge_identity_and_a_will_of_state_zero() {
     let cfg = config(BridgeProtocol::V311);
-    let uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
+    let uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
     let sent = packets(uplink.output(), ProtocolVersion::V311);
     let [Packet::Connect(c)] = sent.as_slice() else {
         panic!("one CONNECT: {sent:?}");
@@ -167,7 +173,7 @@ fn after_connack_it_unsubscribes_out_topics_subscribes_in_topics_and_says_it_is_
     let cfg = config(BridgeProtocol::V5);
     let bridge = Bridge::new(cfg.clone(), 1);
     let now = Instant::now();
-    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, now);
+    let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), now);
     let n = uplink.output().len();
     uplink.wrote(n, now);
     let bytes = connack_with(property::RECEIVE_MAXIMUM, 5);
@@ -325,7 +331,7 @@ fn a_message_the_upstream_would_refuse_is_acknowledged_to_the_core_and_counted()
 fn nothing_of_the_outbox_goes_up_before_the_subscriptions_are_acknowledged() {
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
     let frame = core_publish("L/sensors/t1", 1, b"x", false);
     assert_eq!(
         uplink.from_core(&frame, &cfg, &bridge.mappings, &mut Vec::new()),
@@ -349,7 +355,7 @@ fn a_refused_connection_is_an_error_that_says_why() {
     for (protocol, reason, says) in cases {
         let cfg = config(protocol);
         let bridge = Bridge::new(cfg.clone(), 1);
-        let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
+        let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
         let refusal = Packet::Connack(Connack::new(false, reason))
             .to_vec(super::uplink::protocol_version(protocol))
             .expect("encodable");
@@ -374,33 +380,87 @@ fn an_upstream_that_refuses_the_bridge_marker_is_tried_again_without_it() {
     assert!(cfg.try_private, "Mosquitto's default");
     let mut bridge = Bridge::new(cfg.clone(), 1);
     let mappings = Bridge::new(cfg.clone(), 1).mappings;
-    let refusal = Packet::Connack(Connack::new(
-        false,
-        ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
-    ))
-    .to_vec(ProtocolVersion::V311)
-    .expect("encodable");
-    let refuse = |uplink: &mut Uplink| {
+    let refuse = |uplink: &mut Uplink, reason| {
+        let refusal = Packet::Connack(Connack::new(false, reason))
+            .to_vec(ProtocolVersion::V311)
+            .expect("encodable");
         uplink
             .received(&refusal, Instant::now(), &cfg, &mappings, &mut |_| {})
-            .expect_err("refused")
+            .expect_err("refused");
     };
-    let mut marked = Uplink::new(&cfg, 20, bridge.try_private(), Instant::now());
+    let mut marked = Uplink::new(&cfg, 20, bridge.connect_shape(), Instant::now());
     let level = |u: &Uplink| u.output()[8];
     assert_eq!(level(&marked), 0x84, "protocol level 4 with the bridge bit");
-    refuse(&mut marked);
-    assert!(marked.refused_marker());
-    bridge.drop_marker();
-    assert!(!bridge.try_private());
-    let mut plain = Uplink::new(&cfg, 20, bridge.try_private(), Instant::now());
+    refuse(&mut marked, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+    let unmarked = marked.reshaped().expect("tried again without the marker");
+    assert!(!unmarked.marker);
+    bridge.reshape(unmarked);
+    let mut plain = Uplink::new(&cfg, 20, bridge.connect_shape(), Instant::now());
     assert_eq!(level(&plain), 0x04);
-    // Refused again without the marker: a real protocol mismatch, not the marker's.
-    refuse(&mut plain);
-    assert!(!plain.refused_marker());
-    // Other refusals are not the marker's either, and 5.0 never carries it.
-    let v5 = Uplink::new(&config(BridgeProtocol::V5), 20, true, Instant::now());
+    // Refused again without the marker: a real protocol mismatch, a failure.
+    refuse(&mut plain, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
+    assert_eq!(plain.reshaped(), None);
+    // Other refusals are failures too, and 5.0 never carries the marker.
+    let mut marked = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
+    refuse(&mut marked, ReasonCode::NOT_AUTHORIZED);
+    assert_eq!(marked.reshaped(), None);
+    let v5 = Uplink::new(
+        &config(BridgeProtocol::V5),
+        20,
+        ConnectShape::configured(&cfg),
+        Instant::now(),
+    );
     assert_eq!(v5.output()[8], 0x05);
-    assert!(!v5.refused_marker());
+}
+
+#[test]
+fn a_will_the_upstream_refuses_is_lowered_step_by_step() {
+    // An MQTT 5.0 upstream refuses a will above what it takes [MQTT-3.2.2-12 of 5.0],
+    // [MQTT-3.2.2-13 of 5.0]; Mosquitto with max_qos 0 or retain_available false does.
+    let cfg = config(BridgeProtocol::V5);
+    let mappings = Bridge::new(cfg.clone(), 1).mappings;
+    let refused = |shape: ConnectShape, reason, props: &[(u8, u8)]| {
+        let mut uplink = Uplink::new(&cfg, 20, shape, Instant::now());
+        let bytes = connack_bytes(ProtocolVersion::V5, reason, props);
+        uplink
+            .received(&bytes, Instant::now(), &cfg, &mappings, &mut |_| {})
+            .expect_err("refused");
+        uplink.reshaped()
+    };
+    // The CONNECT's flags byte: will retain 0x20, will QoS << 3, will flag 0x04.
+    let flags = |shape| Uplink::new(&cfg, 20, shape, Instant::now()).output()[9];
+    let first = ConnectShape::configured(&cfg);
+    assert_eq!(
+        flags(first) & 0x3c,
+        0x20 | 0x08 | 0x04,
+        "a retained QoS 1 will"
+    );
+    let unretained = refused(first, ReasonCode::RETAIN_NOT_SUPPORTED, &[]).expect("again");
+    assert!(!unretained.will_retain && unretained.will_qos == QoS::AtLeastOnce);
+    assert_eq!(flags(unretained) & 0x3c, 0x08 | 0x04);
+    assert_eq!(
+        refused(unretained, ReasonCode::RETAIN_NOT_SUPPORTED, &[]),
+        None
+    );
+    // QoS: the CONNACK's Maximum QoS, or one lower without it.
+    let at_zero = refused(
+        first,
+        ReasonCode::QOS_NOT_SUPPORTED,
+        &[(property::MAXIMUM_QOS, 0)],
+    );
+    assert_eq!(at_zero.map(|s| s.will_qos), Some(QoS::AtMostOnce));
+    let lower = refused(first, ReasonCode::QOS_NOT_SUPPORTED, &[]).expect("again");
+    assert_eq!(lower.will_qos, QoS::AtMostOnce);
+    assert_eq!(flags(lower) & 0x3c, 0x20 | 0x04, "a retained QoS 0 will");
+    assert_eq!(refused(lower, ReasonCode::QOS_NOT_SUPPORTED, &[]), None);
+    // Without a will (notifications_local_only) nothing is the will's fault.
+    let mut local = cfg.clone();
+    local.notifications_local_only = true;
+    let shape = ConnectShape::configured(&local);
+    assert_eq!(
+        shape.after_refusal(ReasonCode::RETAIN_NOT_SUPPORTED, false, None),
+        None
+    );
 }
 
 #[test]
@@ -547,7 +607,7 @@ fn a_publish_before_connack_is_handled_after_it() {
     // aedes does this when a resumed session has messages under a stream.
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
     let publish = Publish {
         dup: false,
         qos: QoS::AtLeastOnce,
@@ -587,7 +647,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
     let cfg = config(BridgeProtocol::V5);
     let bridge = Bridge::new(cfg.clone(), 1);
     let t0 = Instant::now();
-    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, t0);
+    let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), t0);
     let n = uplink.output().len();
     uplink.wrote(n, t0);
     let bytes = connack_with(property::SERVER_KEEP_ALIVE, 10);
@@ -607,7 +667,7 @@ fn the_upstreams_server_keep_alive_replaces_the_bridges() {
 fn more_than_max_early_before_connack_ends_the_connection() {
     let cfg = config(BridgeProtocol::V311);
     let bridge = Bridge::new(cfg.clone(), 1);
-    let mut uplink = Uplink::new(&cfg, 20, cfg.try_private, Instant::now());
+    let mut uplink = Uplink::new(&cfg, 20, ConnectShape::configured(&cfg), Instant::now());
     let payload = vec![0u8; 60 * 1024];
     let publish = Publish {
         dup: false,

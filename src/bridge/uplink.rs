@@ -88,6 +88,71 @@ struct Peer {
     retain: bool,
 }
 
+/// How a bridge's CONNECT is made, beyond its configuration: what it learned from
+/// upstreams that refused it, as Mosquitto's bridge does (`try_private_accepted`,
+/// its `max_qos` and `retain_available` after a refusal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectShape {
+    /// The bridge marker in the protocol level (`try_private`, 3.x only).
+    pub marker: bool,
+    /// The state notification will's QoS (1 unless refused).
+    pub will_qos: QoS,
+    /// Whether that will is retained (unless refused).
+    pub will_retain: bool,
+}
+
+impl ConnectShape {
+    /// As configured: the marker if `try_private`, a retained QoS 1 will.
+    pub fn configured(cfg: &BridgeConfig) -> ConnectShape {
+        ConnectShape {
+            marker: cfg.try_private,
+            will_qos: QoS::AtLeastOnce,
+            will_retain: true,
+        }
+    }
+
+    /// The shape to try next after a CONNACK refused this one with `reason` (`will`:
+    /// the CONNECT had one; `max_qos`: the CONNACK's Maximum QoS), if the refusal is
+    /// one the bridge can answer by leaving something out:
+    /// - 3.x "unacceptable protocol version" to a marked CONNECT [MQTT-3.1.2-2]: the
+    ///   upstream does not know the marker;
+    /// - 5.0 "Retain not supported" with a retained will [MQTT-3.2.2-13 of 5.0];
+    /// - 5.0 "QoS not supported" with a will above QoS 0 [MQTT-3.2.2-12 of 5.0]: the
+    ///   will at the CONNACK's Maximum QoS, or one lower.
+    ///
+    /// Each step takes something away, so a bridge reshapes its CONNECT a few times at
+    /// most; any other refusal is a failure.
+    pub fn after_refusal(
+        self,
+        reason: codec::ReasonCode,
+        will: bool,
+        max_qos: Option<u8>,
+    ) -> Option<ConnectShape> {
+        use codec::ReasonCode as R;
+        match reason {
+            R::UNSUPPORTED_PROTOCOL_VERSION if self.marker => Some(ConnectShape {
+                marker: false,
+                ..self
+            }),
+            R::RETAIN_NOT_SUPPORTED if will && self.will_retain => Some(ConnectShape {
+                will_retain: false,
+                ..self
+            }),
+            R::QOS_NOT_SUPPORTED if will && self.will_qos != QoS::AtMostOnce => {
+                let lower = (self.will_qos as u8).saturating_sub(1);
+                let qos = max_qos
+                    .filter(|&m| m < self.will_qos as u8)
+                    .unwrap_or(lower);
+                Some(ConnectShape {
+                    will_qos: QoS::from_bits(qos).unwrap_or(QoS::AtMostOnce),
+                    ..self
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One connection to the upstream. See the module documentation.
 #[derive(Debug)]
 pub struct Uplink {
@@ -110,11 +175,11 @@ pub struct Uplink {
     last_received: Instant,
     /// When an unanswered PINGREQ was sent.
     ping_sent: Option<Instant>,
-    /// Its CONNECT carries the bridge marker (`try_private`, 3.x only).
-    marked: bool,
-    /// The upstream refused the CONNECT for its protocol version while it carried the
-    /// marker: an upstream that does not know it ([`Uplink::refused_marker`]).
-    marker_refused: bool,
+    /// How its CONNECT was made (the marker, the will's QoS and retain).
+    shape: ConnectShape,
+    /// The shape to connect with next, when the upstream refused this one for what
+    /// it can change ([`Uplink::reshaped`]).
+    reshaped: Option<ConnectShape>,
     /// Largest packet the upstream accepts (0: no limit).
     max_packet: usize,
     /// PUBLISHes the upstream sent before its CONNACK, handled right after it.
@@ -147,15 +212,20 @@ pub fn notification_topic(cfg: &BridgeConfig) -> String {
 }
 
 impl Uplink {
-    /// A connection of bridge `cfg` whose socket is now open: CONNECT is waiting to be
-    /// written, with the bridge marker if `try_private` (see [`crate::bridge::Bridge::try_private`]).
+    /// A connection of bridge `cfg` whose socket is now open: CONNECT, made as `shape`
+    /// says ([`crate::bridge::Bridge::connect_shape`]), is waiting to be written.
     pub fn new(
         cfg: &BridgeConfig,
         receive_maximum: u16,
-        try_private: bool,
+        shape: ConnectShape,
         now: Instant,
     ) -> Uplink {
         let version = protocol_version(cfg.protocol);
+        // The codec writes the marker for 3.x only (5.0 asks No Local per subscription).
+        let shape = ConnectShape {
+            marker: shape.marker && version != ProtocolVersion::V5,
+            ..shape
+        };
         let mut uplink = Uplink {
             peer: Peer {
                 version,
@@ -169,9 +239,8 @@ impl Uplink {
             last_sent: now,
             last_received: now,
             ping_sent: None,
-            // The codec writes the marker for 3.x only (5.0 asks No Local per subscription).
-            marked: try_private && version != ProtocolVersion::V5,
-            marker_refused: false,
+            shape,
+            reshaped: None,
             max_packet: cfg.max_packet_size as usize,
             early: Vec::new(),
             as_qos1: Vec::new(),
@@ -191,8 +260,8 @@ impl Uplink {
             topic: &topic,
             properties: Properties::NONE,
             payload: b"0",
-            qos: QoS::AtLeastOnce,
-            retain: true,
+            qos: shape.will_qos,
+            retain: shape.will_retain,
         });
         let connect = Connect {
             version,
@@ -205,17 +274,17 @@ impl Uplink {
             password: cfg.remote_password.as_deref().map(str::as_bytes),
             // try_private: a 3.x upstream that knows the marker sends nothing back
             // (the codec writes it for 3.x only; 5.0 asks No Local per subscription).
-            bridge: try_private,
+            bridge: shape.marker,
         };
         uplink.put(&Packet::Connect(connect));
         uplink
     }
 
-    /// Whether the upstream refused this connection's CONNECT as "unacceptable protocol
-    /// version" while it carried the bridge marker: a broker that does not know
-    /// `try_private` (Mosquitto's bridge then connects again without it).
-    pub fn refused_marker(&self) -> bool {
-        self.marker_refused
+    /// The CONNECT to try next, when the upstream refused this one for something the
+    /// bridge can leave out ([`ConnectShape::after_refusal`]); `None` for any other
+    /// refusal, or none.
+    pub fn reshaped(&self) -> Option<ConnectShape> {
+        self.reshaped
     }
 
     /// Whether the upstream accepted the connection and the subscriptions are made.
@@ -286,10 +355,11 @@ impl Uplink {
                     if let Some(secs) = c.properties.u16(property::SERVER_KEEP_ALIVE) {
                         self.keepalive = Duration::from_secs(u64::from(secs.max(1)));
                     }
-                    // A 3.x CONNACK's return code 1 [MQTT-3.1.2-2].
-                    self.marker_refused = self.marked
-                        && self.state == State::AwaitConnack
-                        && c.reason == codec::ReasonCode::UNSUPPORTED_PROTOCOL_VERSION;
+                    if self.state == State::AwaitConnack {
+                        let max_qos = c.properties.byte(property::MAXIMUM_QOS);
+                        let will = cfg.notifications && !cfg.notifications_local_only;
+                        self.reshaped = self.shape.after_refusal(c.reason, will, max_qos);
+                    }
                 }
                 // A QoS 2 message sent at QoS 1 is through: the core's flow completes.
                 Packet::Puback(a) if take(&mut self.as_qos1, a.packet_id) => {
@@ -567,8 +637,8 @@ fn handle(
                     "upstream refused the connection (reason {:#04x}){}",
                     c.reason.0,
                     if will {
-                        ": it refuses the state notification's will (retained, QoS 1): \
-                         set notifications_local_only true"
+                        ": the state notification's will asks more than it takes \
+                         (notifications_local_only true sends none)"
                     } else {
                         ""
                     }

@@ -11,7 +11,7 @@
 
 use super::upstream::{self, UpStream};
 use super::*;
-use crate::bridge::uplink::{self as link, ToCore, Uplink};
+use crate::bridge::uplink::{self as link, ConnectShape, ToCore, Uplink};
 use crate::bridge::Bridge;
 use crate::broker::CloseReason;
 use crate::codec::QoS;
@@ -371,7 +371,7 @@ impl Server {
             let uplink = Uplink::new(
                 &l.bridge.config,
                 receive_maximum,
-                l.bridge.try_private(),
+                l.bridge.connect_shape(),
                 now,
             );
             l.phase = Phase::Open {
@@ -457,8 +457,8 @@ impl Server {
                 core.call(conns, |b| state_notification(b, &l.bridge, true, now));
             }
             if let Err(why) = result {
-                if uplink.refused_marker() {
-                    return self.retry_without_marker(i, &why, now);
+                if let Some(shape) = uplink.reshaped() {
+                    return self.reconnect_reshaped(i, &why, shape, now);
                 }
                 return self.link_failed(i, &why, now);
             }
@@ -556,20 +556,37 @@ impl Server {
         };
     }
 
-    /// Bridge `i`'s upstream refused the bridge marker (`try_private`): connect again at
-    /// once, to the same address, without it, as Mosquitto's bridge does. Not a failure:
-    /// neither the next address nor the back-off.
-    fn retry_without_marker(&mut self, i: usize, why: &str, now: Instant) {
+    /// Bridge `i`'s upstream refused its CONNECT for something the bridge can leave out
+    /// (the `try_private` marker, the will's retain or QoS: [`ConnectShape`]): connect
+    /// again at once, to the same address, as `shape`, as Mosquitto's bridge does. Not a
+    /// failure: neither the next address nor the back-off.
+    fn reconnect_reshaped(&mut self, i: usize, why: &str, shape: ConnectShape, now: Instant) {
         let l = &self.links.links[i];
+        let was = l.bridge.connect_shape();
+        // Each reshape changes the will or, failing that, the marker (which a 5.0
+        // uplink never sent, whatever `was` says).
+        let will_changed = (shape.will_qos, shape.will_retain) != (was.will_qos, was.will_retain);
+        let change = if will_changed {
+            let retained = if shape.will_retain {
+                ""
+            } else {
+                "unretained, "
+            };
+            format!(
+                "with the state notification's will {retained}at QoS {}",
+                shape.will_qos as u8
+            )
+        } else {
+            "without try_private's bridge marker (try_private false skips this)".to_string()
+        };
         log::warn!(
-            "bridge {}: {}: {why}: it does not take try_private's bridge marker; \
-             connecting again without it (try_private false skips this)",
+            "bridge {}: {}: {why}; connecting again {change}",
             l.bridge.config.name,
             l.bridge.address()
         );
         self.close_link(i, now);
         let l = &mut self.links.links[i];
-        l.bridge.drop_marker();
+        l.bridge.reshape(shape);
         l.phase = Phase::Waiting(now);
     }
 
