@@ -60,12 +60,19 @@ def _tasks(pid):
         return [str(pid)]
 
 
-def _user_seconds(pid):
-    """User-space CPU seconds of all of `pid`'s threads (utime of /proc/PID/stat, 10 ms
-    ticks): the part of `_cpu_seconds` the process's own code spent, not the kernel's."""
+def _stat_seconds(pid):
+    """User and system CPU seconds of all of `pid`'s threads: utime and stime of
+    /proc/PID/stat (fields 14 and 15, 10 ms ticks)."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
-    return int(stat[stat.rindex(")") + 2:].split()[11]) / CLK_TCK  # utime (field 14)
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def _user_seconds(pid):
+    """User-space CPU seconds of all of `pid`'s threads: the part of `_cpu_seconds` the
+    process's own code spent, not the kernel's."""
+    return _stat_seconds(pid)[0]
 
 
 def _cpu_seconds(pid):
@@ -80,10 +87,7 @@ def _cpu_seconds(pid):
         return total_ns / 1e9
     except (OSError, ValueError, IndexError):
         pass
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+    return sum(_stat_seconds(pid))
 
 
 # Host steal above which a run's timings say more about the host than about the brokers.
