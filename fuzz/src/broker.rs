@@ -1076,6 +1076,7 @@ impl Driver {
             let head: Vec<u8> = self
                 .broker
                 .output(conn)
+                .segments()
                 .flatten()
                 .take(4)
                 .copied()
@@ -1153,7 +1154,7 @@ impl Driver {
             }
             _ => return,
         };
-        let pending: usize = self.broker.output(conn).map(<[u8]>::len).sum();
+        let pending: usize = self.broker.output(conn).segments().map(<[u8]>::len).sum();
         let c = &mut self.clients[conn];
         if c.unacked.get(&id) == Some(&awaiting) {
             c.unacked.remove(&id);
@@ -1314,7 +1315,7 @@ impl Driver {
         }
         let mut taken = 0;
         let mut bytes = Vec::new();
-        for seg in self.broker.output(conn) {
+        for seg in self.broker.output(conn).segments() {
             let take = seg.len().min(n - taken);
             bytes.extend_from_slice(&seg[..take]);
             taken += take;
@@ -1586,7 +1587,7 @@ impl Driver {
         for (conn, c) in self.clients.iter().enumerate() {
             if !c.open {
                 assert!(
-                    self.broker.output(conn).next().is_none(),
+                    self.broker.output(conn).segments().next().is_none(),
                     "output for closed {conn}"
                 );
                 assert!(!self.broker.has_output(conn));

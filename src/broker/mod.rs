@@ -63,7 +63,7 @@ pub use effect::{CloseReason, Durable, Effect};
 pub use id::ConnId;
 pub use limits::{Limits, ListenerClients, ListenerPolicy, DEFAULT_LARGE_MESSAGE_MEMORY};
 pub use message::{Message, MessageBuilder};
-pub use outbox::{Frame, OutputSegments};
+pub use outbox::{Frame, Output};
 pub use retained::{RetainSource, Retained};
 pub use sessions::SESSION_BYTES;
 pub use stats::{Stats, StoreStats};

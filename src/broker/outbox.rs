@@ -2,9 +2,10 @@
 //!
 //! A frame is either a control packet the codec encoded (inline when small) or a PUBLISH
 //! made of a per-subscriber [`PublishHeader`] (also the codec's) plus the shared
-//! [`Message`] body, so fan-out copies no payload: the reactor hands [`Frame::segments`]
-//! to `writev`. A connection's frames wait in its [`Outbox`]. No packet byte is written
-//! here.
+//! [`Message`] body, so fan-out copies no payload into frames: the reactor copies small
+//! frames into one buffer for `writev` and lends it large payloads in place
+//! ([`Frame::segment_array`]). A connection's frames wait in its [`Outbox`]. No packet
+//! byte is written here.
 
 use super::message::Message;
 use crate::codec::{EncodeError, Packet, PerSubscriber, ProtocolVersion, PublishHeader, QoS};
@@ -121,17 +122,17 @@ impl Frame {
         }
     }
 
-    /// The frame as the byte slices it is made of, in wire order: one for a control
-    /// packet; for a PUBLISH its header, the shared topic field, the packet id (and MQTT
-    /// 5.0 per-subscriber properties), the shared properties when the subscriber's version
-    /// carries them, and the shared payload. Some may be empty (the packet id of QoS 0).
+    /// [`Frame::segment_array`] as an iterator.
     pub fn segments(&self) -> impl Iterator<Item = &[u8]> {
         let (parts, used) = self.segment_array();
         parts.into_iter().take(usize::from(used))
     }
 
-    /// [`Frame::segments`] as an array and how many of its entries are used, for the
-    /// write path's own iterator ([`OutputSegments`]), which runs for every frame written.
+    /// The byte slices the frame is made of, in wire order, as an array and how many of
+    /// its entries are used: one for a control packet; for a PUBLISH its header, the
+    /// shared topic field, the packet id (and MQTT 5.0 per-subscriber properties), the
+    /// shared properties when the subscriber's version carries them, and the shared
+    /// payload. Some may be empty (the packet id of QoS 0).
     #[inline]
     pub fn segment_array(&self) -> ([&[u8]; 5], u8) {
         match self {
@@ -154,7 +155,23 @@ impl Frame {
         }
     }
 
-    /// Total bytes on the wire (the sum of [`Frame::segments`], without building them:
+    /// Appends the frame's bytes after the first `skip`, in wire order, to `buf`: the
+    /// write path's copy of a small frame, and the bridge's of what it forwards.
+    #[inline]
+    pub fn copy_to(&self, mut skip: usize, buf: &mut Vec<u8>) {
+        let (parts, used) = self.segment_array();
+        for part in &parts[..usize::from(used)] {
+            match part.get(skip..) {
+                Some(rest) => {
+                    buf.extend_from_slice(rest);
+                    skip = 0;
+                }
+                None => skip -= part.len(),
+            }
+        }
+    }
+
+    /// Total bytes on the wire (the sum of [`Frame::segment_array`], without building them:
     /// this runs for every frame written).
     #[inline(always)]
     pub fn len(&self) -> usize {
@@ -184,57 +201,62 @@ impl Frame {
 pub type OutboxIter<'a> =
     Chain<Chain<option::Iter<'a, Frame>, slice::Iter<'a, Frame>>, slice::Iter<'a, Frame>>;
 
-/// The bytes of a connection's pending frames as slices for `writev`, oldest first, with
-/// the first `skip` bytes (already written) left out. A hand-written iterator, not a
-/// flattening of per-frame iterators: it runs for every write, and the adapters' state
-/// machines cost more than the segments' bytes for small messages.
-pub struct OutputSegments<'a> {
-    /// The frames not started yet.
+/// A connection's pending output: its frames, oldest first, and how many bytes of the
+/// first one are written already. The reactor packs it for one write
+/// ([`Output::into_parts`]) or copies it ([`Output::copy_to`]).
+pub struct Output<'a> {
+    /// The frames not written in full.
     frames: OutboxIter<'a>,
-    /// The segments of the current frame.
-    segments: [&'a [u8]; 5],
-    /// The next of `segments` to hand out.
-    next: u8,
-    /// How many of `segments` the current frame uses.
-    used: u8,
-    /// Bytes still to skip.
+    /// Bytes of the first frame already written.
     skip: usize,
 }
 
-impl<'a> OutputSegments<'a> {
-    /// The segments of `frames` after the first `skip` bytes.
-    pub fn new(frames: OutboxIter<'a>, skip: usize) -> OutputSegments<'a> {
-        OutputSegments {
-            frames,
-            segments: [&[]; 5],
-            next: 0,
-            used: 0,
-            skip,
+impl<'a> Output<'a> {
+    /// The output of `frames`, the first `skip` bytes left out.
+    pub fn new(frames: OutboxIter<'a>, skip: usize) -> Output<'a> {
+        Output { frames, skip }
+    }
+
+    /// The output of `frames`, for tests of what packs it.
+    #[cfg(test)]
+    pub fn of_slice(frames: &'a [Frame], skip: usize) -> Output<'a> {
+        const NONE: &Option<Frame> = &None;
+        Output::new(NONE.iter().chain(frames).chain(&[]), skip)
+    }
+
+    /// The frames, oldest first, and the bytes of the first one to leave out.
+    pub fn into_parts(self) -> (OutboxIter<'a>, usize) {
+        (self.frames, self.skip)
+    }
+
+    /// Appends whole frames (the first one's unwritten rest) to `buf` while it holds
+    /// fewer than `limit` bytes.
+    pub fn copy_to(self, buf: &mut Vec<u8>, limit: usize) {
+        let mut skip = self.skip;
+        for frame in self.frames {
+            if buf.len() >= limit {
+                break;
+            }
+            frame.copy_to(skip, buf);
+            skip = 0;
         }
     }
-}
 
-impl<'a> Iterator for OutputSegments<'a> {
-    type Item = &'a [u8];
-
-    #[inline]
-    fn next(&mut self) -> Option<&'a [u8]> {
-        loop {
-            while self.next < self.used {
-                let segment = self.segments[usize::from(self.next)];
-                self.next += 1;
-                if self.skip >= segment.len() {
-                    // Written already, or empty (the packet id of a QoS 0 PUBLISH).
-                    self.skip -= segment.len();
-                    continue;
-                }
-                let rest = &segment[self.skip..];
-                self.skip = 0;
-                return Some(rest);
+    /// The output as the byte slices it is made of, the written ones left out (for tests
+    /// and the fuzzer; the reactor packs or copies it).
+    pub fn segments(self) -> impl Iterator<Item = &'a [u8]> {
+        let mut skip = self.skip;
+        let all = self.frames.flat_map(Frame::segments);
+        all.filter_map(move |segment| match segment.get(skip..) {
+            Some(rest) => {
+                skip = 0;
+                (!rest.is_empty()).then_some(rest)
             }
-            (self.segments, self.used) = self.frames.next()?.segment_array();
-            self.next = 0;
-        }
+            None => {
+                skip -= segment.len();
+                None
+            }
+        })
     }
 }
 
@@ -359,6 +381,10 @@ mod tests {
             let f = f.unwrap();
             let sum: usize = f.segments().map(<[u8]>::len).sum();
             assert_eq!(f.len(), sum, "{f:?}");
+            let mut copied = vec![9];
+            f.copy_to(1, &mut copied);
+            let wire = f.segments().collect::<Vec<_>>().concat();
+            assert_eq!(copied[1..], wire[1..], "{f:?}");
         }
     }
 

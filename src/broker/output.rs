@@ -34,13 +34,14 @@ impl Broker {
         self.unwritten
     }
 
-    /// The pending output of `conn`, oldest first, as the byte slices it is made of (a
-    /// PUBLISH is its fixed header, the shared topic field, a packet id and the shared
-    /// payload); bytes already written are skipped. Empty when there is nothing to write.
-    pub fn output(&self, conn: ConnId) -> OutputSegments<'_> {
+    /// The pending output of `conn`, oldest first: its frames, packed by the reactor, or
+    /// as an iterator the byte slices they are made of (a PUBLISH is its fixed header,
+    /// the shared topic field, a packet id and the shared payload); bytes already written
+    /// are skipped. Empty when there is nothing to write.
+    pub fn output(&self, conn: ConnId) -> Output<'_> {
         match self.conn(conn) {
-            Some(c) => OutputSegments::new(c.outbox.iter(), c.written as usize),
-            None => OutputSegments::new(Outbox::EMPTY.iter(), 0),
+            Some(c) => Output::new(c.outbox.iter(), c.written as usize),
+            None => Output::new(Outbox::EMPTY.iter(), 0),
         }
     }
 
@@ -50,7 +51,7 @@ impl Broker {
     #[cfg(test)]
     pub(crate) fn fill_iovecs<'a>(&'a self, conn: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for (slot, seg) in iov.iter_mut().zip(self.output(conn)) {
+        for (slot, seg) in iov.iter_mut().zip(self.output(conn).segments()) {
             *slot = IoSlice::new(seg);
             n += 1;
         }

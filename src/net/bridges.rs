@@ -490,12 +490,7 @@ impl Server {
             if uplink.wants_core_output() && core.get().has_output(id) {
                 let frames = &mut links.frames;
                 frames.clear();
-                for segment in core.get().output(id) {
-                    frames.extend_from_slice(segment);
-                    if frames.len() >= CORE_OUTPUT_CHUNK {
-                        break;
-                    }
-                }
+                core.get().output(id).copy_to(frames, CORE_OUTPUT_CHUNK);
                 let mut unsent = Vec::new();
                 let before = uplink.sent.messages;
                 let (cfg, mappings) = (&l.bridge.config, &l.bridge.mappings);
