@@ -1,7 +1,8 @@
 //! The slow-consumer policy over real sockets (ARCHITECTURE.md, "Slow consumers and full
 //! queues"): a subscriber that drains slowly loses no QoS 1 message, one that stops
-//! acknowledging delays nobody else for longer than `max_publisher_stall`, and one whose
-//! socket stops draining is disconnected after `slow_consumer_timeout`.
+//! acknowledging delays nobody else for longer than `max_publisher_stall`, one whose
+//! socket stops draining is disconnected after `slow_consumer_timeout`, and one that
+//! reads again in time gets everything that waited.
 
 mod common;
 
@@ -121,4 +122,35 @@ fn subscriber_whose_socket_stops_draining_is_disconnected() {
     // The publisher was never held up: it still gets answers at once.
     publisher.write_all(&PINGREQ).expect("ping");
     assert_eq!(read_packet(&mut publisher), PINGRESP);
+}
+
+#[test]
+fn a_subscriber_that_reads_again_gets_what_waited_behind_its_full_socket() {
+    let count = more_than_socket_buffers().div_ceil(16 * 1024);
+    let server = start(|c| {
+        c.limits.slow_consumer_timeout = Duration::from_secs(600);
+        c.limits.max_queued_messages = count;
+        c.limits.max_queued_bytes = 0;
+        c.limits.max_queued_memory = 2 * count * 16 * 1024;
+    });
+    let mut sub = subscriber(server.tcp(), "paused", "big", 0);
+    let mut publisher = handshake(server.tcp(), "pub");
+    for i in 0..count {
+        let mut payload = (i as u32).to_be_bytes().to_vec();
+        payload.resize(16 * 1024, 0);
+        publisher
+            .write_all(&publish("big", &payload, 0, None, false))
+            .expect("publish");
+    }
+    // The broker has routed every message: more than the subscriber's socket holds, so
+    // its writes to it blocked, and the rest waits in the broker.
+    publisher.write_all(&PINGREQ).expect("ping");
+    assert_eq!(read_packet(&mut publisher), PINGRESP);
+    // Reading again frees room; the broker hears of it (a writable edge, asked for when
+    // the write blocked) and sends the rest, in order, none lost.
+    for i in 0..count {
+        let p = parse_publish(&read_packet(&mut sub));
+        let index = u32::from_be_bytes(p.payload[..4].try_into().expect("index"));
+        assert_eq!(index as usize, i, "message {i} in order");
+    }
 }

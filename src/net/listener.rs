@@ -472,6 +472,12 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Whether bytes reach the socket only when the reactor writes (plain TCP or a Unix
+    /// socket); TLS and WebSocket streams also write while they read (handshakes).
+    pub fn writes_only_when_written(&self) -> bool {
+        matches!(self, Stream::Tcp(_) | Stream::Unix(_))
+    }
+
     /// The peer's IP address (`None` for a Unix socket or when it cannot be read).
     pub fn peer_ip(&self) -> Option<IpAddr> {
         match self {

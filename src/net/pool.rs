@@ -53,6 +53,9 @@ pub struct Connection {
     pub waiting: bool,
     /// A close was requested, with its reason; nothing more is read.
     pub closing: Option<CloseReason>,
+    /// Writable edges are registered with epoll: from the start for a TLS or WebSocket
+    /// stream, after its first blocked write for a plain one ([`Stream::writes_only_when_written`]).
+    pub write_watched: bool,
 }
 
 /// The preallocated slot table. See the module documentation.
@@ -204,6 +207,7 @@ mod tests {
                 waiting: false,
                 queued: false,
                 closing: None,
+                write_watched: false,
             }
         };
         let a = pool.insert(conn()).expect("free slot");
