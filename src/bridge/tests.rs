@@ -394,6 +394,10 @@ fn an_upstream_that_refuses_the_bridge_marker_is_tried_again_without_it() {
     refuse(&mut marked, ReasonCode::UNSUPPORTED_PROTOCOL_VERSION);
     let unmarked = marked.reshaped().expect("tried again without the marker");
     assert!(!unmarked.marker);
+    assert_eq!(
+        unmarked.change_from(bridge.connect_shape()),
+        "without try_private's bridge marker (try_private false skips this)"
+    );
     bridge.reshape(unmarked);
     let mut plain = Uplink::new(&cfg, 20, bridge.connect_shape(), Instant::now());
     assert_eq!(level(&plain), 0x04);
@@ -437,6 +441,10 @@ fn a_will_the_upstream_refuses_is_lowered_step_by_step() {
     );
     let unretained = refused(first, ReasonCode::RETAIN_NOT_SUPPORTED, &[]).expect("again");
     assert!(!unretained.will_retain && unretained.will_qos == QoS::AtLeastOnce);
+    assert_eq!(
+        unretained.change_from(first),
+        "with the state notification's will unretained, at QoS 1"
+    );
     assert_eq!(flags(unretained) & 0x3c, 0x08 | 0x04);
     assert_eq!(
         refused(unretained, ReasonCode::RETAIN_NOT_SUPPORTED, &[]),
@@ -451,6 +459,11 @@ fn a_will_the_upstream_refuses_is_lowered_step_by_step() {
     assert_eq!(at_zero.map(|s| s.will_qos), Some(QoS::AtMostOnce));
     let lower = refused(first, ReasonCode::QOS_NOT_SUPPORTED, &[]).expect("again");
     assert_eq!(lower.will_qos, QoS::AtMostOnce);
+    assert_eq!(
+        lower.change_from(first),
+        "with the state notification's will at QoS 0",
+        "a 5.0 CONNECT carries no marker: the will is what changed"
+    );
     assert_eq!(flags(lower) & 0x3c, 0x20 | 0x04, "a retained QoS 0 will");
     assert_eq!(refused(lower, ReasonCode::QOS_NOT_SUPPORTED, &[]), None);
     // Without a will (notifications_local_only) nothing is the will's fault.

@@ -151,6 +151,19 @@ impl ConnectShape {
             _ => None,
         }
     }
+
+    /// What this shape left out of `was`, the one refused before it, as the log says it
+    /// (the refusal named the part: [`ConnectShape::after_refusal`] changes one at a time).
+    /// The will, if it changed; else the marker, which a 5.0 CONNECT never carried
+    /// whatever `was` says.
+    pub fn change_from(self, was: ConnectShape) -> String {
+        if (self.will_qos, self.will_retain) == (was.will_qos, was.will_retain) {
+            return "without try_private's bridge marker (try_private false skips this)".into();
+        }
+        let retained = if self.will_retain { "" } else { "unretained, " };
+        let qos = self.will_qos as u8;
+        format!("with the state notification's will {retained}at QoS {qos}")
+    }
 }
 
 /// One connection to the upstream. See the module documentation.

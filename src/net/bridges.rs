@@ -557,23 +557,7 @@ impl Server {
     /// failure: neither the next address nor the back-off.
     fn reconnect_reshaped(&mut self, i: usize, why: &str, shape: ConnectShape, now: Instant) {
         let l = &self.links.links[i];
-        let was = l.bridge.connect_shape();
-        // Each reshape changes the will or, failing that, the marker (which a 5.0
-        // uplink never sent, whatever `was` says).
-        let will_changed = (shape.will_qos, shape.will_retain) != (was.will_qos, was.will_retain);
-        let change = if will_changed {
-            let retained = if shape.will_retain {
-                ""
-            } else {
-                "unretained, "
-            };
-            format!(
-                "with the state notification's will {retained}at QoS {}",
-                shape.will_qos as u8
-            )
-        } else {
-            "without try_private's bridge marker (try_private false skips this)".to_string()
-        };
+        let change = shape.change_from(l.bridge.connect_shape());
         log::warn!(
             "bridge {}: {}: {why}; connecting again {change}",
             l.bridge.config.name,
