@@ -522,10 +522,7 @@ impl Server {
         let others = earliest(self.notifier.watchdog_deadline(), self.store_deadline());
         let waiting = earliest(self.large_waiter_deadline(), self.links.deadline());
         let at = earliest(earliest(core_deadline, reactor), earliest(others, waiting))?;
-        match at.checked_duration_since(self.turn_now) {
-            Some(far) if far > CLOCK_READ_WITHIN => Some(far),
-            _ => Some(at.saturating_duration_since(Instant::now())),
-        }
+        Some(sleep_until(at, self.turn_now, Instant::now))
     }
 
     /// Handles one batch of readiness events.
@@ -571,6 +568,16 @@ impl Server {
     }
 }
 
+/// How long to sleep until `at` from a turn that started at `turn_start`: a deadline more
+/// than [`CLOCK_READ_WITHIN`] after the start is timed from it; only a nearer one asks
+/// `clock` for the time now (one `clock_gettime` a turn instead of two).
+fn sleep_until(at: Instant, turn_start: Instant, clock: impl FnOnce() -> Instant) -> Duration {
+    match at.checked_duration_since(turn_start) {
+        Some(far) if far > CLOCK_READ_WITHIN => far,
+        _ => at.saturating_duration_since(clock()),
+    }
+}
+
 /// For each configured listener, its `websockets_headers_size` if it speaks MQTT over
 /// WebSockets.
 fn websocket_listeners(config: &Config) -> Vec<Option<usize>> {
@@ -590,5 +597,29 @@ pub(super) fn protocol_note(websockets: bool) -> &'static str {
         " (WebSockets)"
     } else {
         ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_far_deadline_is_timed_from_the_turn_and_a_near_one_from_the_clock() {
+        let start = Instant::now();
+        let unread = || -> Instant { panic!("the clock is not read for a far deadline") };
+        let far = start + Duration::from_secs(5);
+        assert_eq!(sleep_until(far, start, unread), Duration::from_secs(5));
+        // Within a second the turn's own time may matter: the clock is read.
+        let near = start + Duration::from_millis(300);
+        let later = start + Duration::from_millis(100);
+        assert_eq!(
+            sleep_until(near, start, || later),
+            Duration::from_millis(200)
+        );
+        // Due already, or by the time the clock is read: no sleep.
+        assert_eq!(sleep_until(start, start, || later), Duration::ZERO);
+        let past = start.checked_sub(Duration::from_secs(1)).unwrap_or(start);
+        assert_eq!(sleep_until(past, start, || later), Duration::ZERO);
     }
 }
