@@ -34,10 +34,9 @@ impl Broker {
         self.unwritten
     }
 
-    /// The pending output of `conn`, oldest first: its frames, packed by the reactor, or
-    /// as an iterator the byte slices they are made of (a PUBLISH is its fixed header,
-    /// the shared topic field, a packet id and the shared payload); bytes already written
-    /// are skipped. Empty when there is nothing to write.
+    /// The pending output of `conn`, oldest first: its frames, which the reactor packs
+    /// for `writev` or copies ([`Output`]), bytes already written left out. Empty when
+    /// there is nothing to write.
     pub fn output(&self, conn: ConnId) -> Output<'_> {
         match self.conn(conn) {
             Some(c) => Output::new(c.outbox.iter(), c.written as usize),
