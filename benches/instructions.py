@@ -17,6 +17,8 @@ fell behind the paced rate (the broker did not keep up under callgrind) is rejec
     benches/instructions.py                      # Sol (3 runs each) and Mosquitto, the table
     benches/instructions.py --peers sol --repeats 1 --workloads fanin-q0,fanin-q1
     benches/instructions.py --json out.json --breakdown 15   # + top functions per message
+    benches/instructions.py --peers sol --workloads fanin-q0 --repeats 1 --keep /tmp/cg
+                                                 # + the callgrind files, for line by line
     benches/instructions.py --check              # CI: Sol, short runs, against the baseline
     benches/instructions.py --update             # rewrite benches/instructions.json
 
@@ -405,6 +407,15 @@ def annotate(path, by):
     return parse_annotate(out, by)
 
 
+def keep_files(paths, directory):
+    """Copies callgrind files into `directory` (made if missing) and says where they are."""
+    os.makedirs(directory, exist_ok=True)
+    for path in paths:
+        to = os.path.join(directory, os.path.basename(path))
+        shutil.copyfile(path, to)
+        print(f"kept {to}")
+
+
 def print_breakdown(name, files, top):
     """Markdown tables: the `top` functions, then source files, by self instructions per unit."""
     f0, f1, d_units = files
@@ -434,6 +445,9 @@ def main():
     ap.add_argument("--breakdown", type=int, metavar="N", default=0,
                     help="after the table, Sol's top N functions and source files by self instructions per unit "
                          "in its highest run (callgrind_annotate)")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="copy the callgrind files of Sol's highest run of each workload (short and long) "
+                         "into DIR, for `callgrind_annotate --auto=yes --inclusive=no FILE` line by line")
     ap.add_argument("--check", action="store_true", help="Sol only, short runs: fail on >5 %% growth over the baseline")
     ap.add_argument("--update", action="store_true", help="measure as --check does and rewrite the baseline")
     ap.add_argument("--baseline", default=BASELINE, help="baseline file (default benches/instructions.json)")
@@ -477,7 +491,7 @@ def main():
                 runs = repeats if peer == "sol" else 1
                 figures, rejected = [], []
                 for k in range(runs):
-                    keep = a.breakdown > 0 and peer == "sol"
+                    keep = (a.breakdown > 0 or a.keep is not None) and peer == "sol"
                     try:
                         fig, files = measure(brokers[peer], loadgen, w, durations, tmp, keep)
                     except RuntimeError as e:
@@ -498,7 +512,10 @@ def main():
         print_table(results, workloads, peers)
         print_rejected(results)
         for name, (_fig, files) in kept.items():
-            print_breakdown(name, files, a.breakdown)
+            if a.breakdown > 0:
+                print_breakdown(name, files, a.breakdown)
+            if a.keep is not None:
+                keep_files(files[:2], a.keep)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

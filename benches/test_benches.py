@@ -2,6 +2,7 @@
 `python3 -m unittest discover -s benches` (CI runs it before `compare.py --smoke`)."""
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -1152,6 +1153,23 @@ Ir                  file:function
         rows, rest = instructions.breakdown(short, long, 10, 2)
         self.assertEqual(rows, [("flush", 2000.0), ("decode", 1000.0)])
         self.assertEqual(rest, 10.0)  # "late" 10 per unit, "startup" 0
+
+    def test_kept_callgrind_files_are_copied_where_asked_under_their_names(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = os.path.join(tmp, "runs")
+            os.makedirs(runs)
+            paths = []
+            for name in ("sol-fanin-q0-2.0.callgrind", "sol-fanin-q0-6.1.callgrind"):
+                paths.append(os.path.join(runs, name))
+                with open(paths[-1], "w") as f:
+                    f.write(f"totals: {len(paths)}\n")
+            kept = os.path.join(tmp, "kept", "here")
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                instructions.keep_files(paths, kept)
+            self.assertEqual(sorted(os.listdir(kept)), ["sol-fanin-q0-2.0.callgrind", "sol-fanin-q0-6.1.callgrind"])
+            with open(os.path.join(kept, "sol-fanin-q0-6.1.callgrind")) as f:
+                self.assertEqual(f.read(), "totals: 2\n")
+            self.assertIn("kept " + os.path.join(kept, "sol-fanin-q0-2.0.callgrind"), out.getvalue())
 
 
 if __name__ == "__main__":
