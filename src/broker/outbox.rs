@@ -389,6 +389,38 @@ mod tests {
     }
 
     #[test]
+    fn output_is_copied_in_whole_frames_from_the_first_unwritten_byte_up_to_a_limit() {
+        let m = Message::new("a/b", b"payload");
+        let frame = |id| Frame::publish(m.clone(), V311, QoS::AtLeastOnce, false, false, Some(id));
+        let frames: Vec<Frame> = (1..=3).map(|id| frame(id).unwrap()).collect();
+        let one = frames[0].len();
+        let wire: Vec<u8> = frames
+            .iter()
+            .flat_map(Frame::segments)
+            .flatten()
+            .copied()
+            .collect();
+        let copied = |skip, limit| {
+            let mut buf = Vec::new();
+            Output::of_slice(&frames, skip).copy_to(&mut buf, limit);
+            buf
+        };
+        assert_eq!(copied(0, usize::MAX), wire);
+        for skip in 0..one {
+            // The first frame's rest, then whole frames while below the limit.
+            assert_eq!(copied(skip, 1), wire[skip..one], "skip {skip}");
+            let end = if skip == 0 { one } else { 2 * one };
+            assert_eq!(copied(skip, one), wire[skip..end], "skip {skip}");
+            let segments: Vec<u8> = Output::of_slice(&frames, skip)
+                .segments()
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(segments, wire[skip..], "skip {skip}");
+        }
+    }
+
+    #[test]
     fn a_v311_subscriber_gets_no_properties_of_a_message() {
         let m = Message::with_properties("t", &[1, 1], b"x");
         let f = Frame::publish(m, V311, QoS::AtMostOnce, false, false, None).unwrap();
