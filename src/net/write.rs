@@ -6,8 +6,8 @@ use super::*;
 
 impl Server {
     /// Writes what the broker has for `id` until done or the socket is full: small
-    /// segments packed into one buffer, large ones lent in place ([`gather`]). A socket
-    /// that fails is closed.
+    /// frames and segments copied into one buffer, large payloads lent in place
+    /// ([`gather`]). A socket that fails is closed.
     pub(super) fn flush(&mut self, id: ConnId) {
         let now = self.turn_now;
         if let Some(i) = self.links.index(id) {
