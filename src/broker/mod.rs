@@ -173,8 +173,9 @@ pub struct Broker {
     connected: usize,
     /// Next `$SYS` update.
     sys_next: Option<Instant>,
-    /// Last value published per `$SYS` topic, to publish only changes.
-    sys_last: HashMap<&'static str, String>,
+    /// Last value published per `$SYS` topic, to publish only changes. A list, not a
+    /// map: a few dozen topics once per `sys_interval`.
+    sys_last: Vec<(&'static str, String)>,
     /// Password file and ACL in force (none: everyone may do everything).
     auth: Auth,
     /// Client certificate common names reported by [`Broker::client_certificate`] for
@@ -222,7 +223,7 @@ impl Broker {
             stats: Stats::default(),
             connected: 0,
             sys_next,
-            sys_last: HashMap::new(),
+            sys_last: Vec::new(),
             auth: Auth::default(),
             identities: HashMap::new(),
             store_stats: None,

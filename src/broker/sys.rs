@@ -98,7 +98,8 @@ impl Broker {
             }
         }
         for (topic, value) in values {
-            if self.sys_last.get(topic) == Some(&value) {
+            let last = self.sys_last.iter().position(|(t, _)| *t == topic);
+            if last.is_some_and(|i| self.sys_last[i].1 == value) {
                 continue;
             }
             self.publish(
@@ -108,7 +109,10 @@ impl Broker {
                 true,
                 now,
             );
-            self.sys_last.insert(topic, value);
+            match last {
+                Some(i) => self.sys_last[i].1 = value,
+                None => self.sys_last.push((topic, value)),
+            }
         }
     }
 }

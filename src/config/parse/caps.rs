@@ -112,7 +112,7 @@ impl Parser<'_> {
 
     /// `max_connections N|-1`: the size of the one pool all listeners share.
     pub(super) fn max_connections(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
-        if let Some(&first) = self.seen.get("max_connections") {
+        if let Some(first) = self.seen("max_connections") {
             let first = self.place(first, line);
             self.error(
                 line,
@@ -159,19 +159,20 @@ impl Parser<'_> {
         }
         // A large PUBLISH is read into the large-message allowance, any other packet
         // into the buffer pool: the larger of the two bounds a packet.
+        let packet_size_set = self.seen("max_packet_size").is_some();
         let limits = &mut self.config.limits;
         let large = limits.large_message_memory;
         let room = budget.max(large);
         if limits.max_packet_size == usize::MAX {
             limits.max_packet_size = PROTOCOL_MAX_PACKET_SIZE.min(room);
-        } else if !self.seen.contains_key("max_packet_size") {
+        } else if !packet_size_set {
             // The default follows the allowance down.
             limits.max_packet_size = limits.max_packet_size.min(room);
         } else if limits.max_packet_size > room {
             let size = limits.max_packet_size;
             let line = self
                 .later("max_packet_size", "max_buffer_memory")
-                .max(self.seen.get("large_message_memory").copied());
+                .max(self.seen("large_message_memory"));
             if let Some(line) = line {
                 self.error(
                     line,

@@ -41,7 +41,6 @@ use super::value::{self, ValueError};
 use super::{policies, Config, ConfigError, ConfigErrors, Origin};
 use clients::PendingClients;
 use listeners::{DefaultListener, PendingListener};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Parses a whole file; `file` names it in errors. `path` is where it was read from (to
@@ -110,8 +109,9 @@ struct Parser<'f> {
     scope: Scope,
     /// `use_username_as_clientid` before any `listener` line (every listener's default).
     top_clients: PendingClients,
-    /// The last line of each key that was applied, for checks across keys.
-    seen: HashMap<&'static str, usize>,
+    /// The last line of each key that was applied, for checks across keys. A list, not
+    /// a map: a file sets a few dozen keys, and a map's code cost mipsel 1 KB.
+    seen: Vec<(&'static str, usize)>,
     /// The `connection` blocks, in file order.
     bridges: Vec<bridge::PendingBridge>,
     /// The bridge the bridge keys apply to now (index into `bridges`), if one is open.
@@ -139,7 +139,7 @@ impl<'f> Parser<'f> {
             listeners: Vec::new(),
             scope: Scope::Default,
             top_clients: PendingClients::default(),
-            seen: HashMap::new(),
+            seen: Vec::new(),
             bridges: Vec::new(),
             bridge: None,
         }
@@ -366,7 +366,10 @@ impl<'f> Parser<'f> {
             _ => self.listed_key(line, key, args),
         };
         if let Some(name) = applied {
-            self.seen.insert(name, line);
+            match self.seen.iter_mut().find(|(k, _)| *k == name) {
+                Some(seen) => seen.1 = line,
+                None => self.seen.push((name, line)),
+            }
         }
     }
 
@@ -401,9 +404,17 @@ impl<'f> Parser<'f> {
         None
     }
 
+    /// The last line at which `key` was applied, if it was.
+    fn seen(&self, key: &str) -> Option<usize> {
+        self.seen
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, line)| line)
+    }
+
     /// The later of the lines at which `a` and `b` were set, if either was.
     fn later(&self, a: &str, b: &str) -> Option<usize> {
-        self.seen.get(a).max(self.seen.get(b)).copied()
+        self.seen(a).max(self.seen(b))
     }
 
     /// Checks across keys, assembles the listeners and returns the configuration or every

@@ -10,7 +10,7 @@ impl Parser<'_> {
     /// `pid_file PATH`, once (Mosquitto refuses a duplicate).
     pub(super) fn pid_file(&mut self, line: usize, args: &[&str]) -> Option<&'static str> {
         let path = self.one(line, "pid_file", args)?;
-        if let Some(&first) = self.seen.get("pid_file") {
+        if let Some(first) = self.seen("pid_file") {
             let first = self.place(first, line);
             self.error(line, format!("pid_file: already set at {first}"));
             return None;
