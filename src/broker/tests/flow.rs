@@ -276,6 +276,48 @@ fn qos0_to_a_full_queue_is_dropped_and_counted() {
     assert!(h.paused.is_empty(), "QoS 0 never pauses a publisher");
 }
 
+/// A QoS 0 message goes straight into the outbox only when nothing waits in the
+/// session's queue (`Broker::deliver_now`): behind a QoS 1 message the inflight window
+/// holds back, or behind a full outbox, it keeps its place.
+#[test]
+fn qos0_never_overtakes_what_waits_in_the_queue() {
+    let mut h = Harness::with(Limits {
+        max_inflight_messages: 1,
+        ..Limits::default()
+    });
+    h.open(0, "sub", true);
+    h.open(1, "pub", true);
+    h.send(0, subscribe(1, &[("t", Q1)]));
+    h.take(0);
+    h.send(1, publish("t", &[1], Q1, false, Some(1)));
+    h.send(1, publish("t", &[2], Q1, false, Some(2)));
+    h.send(1, publish("t", &[3], Q0, false, None));
+    assert_eq!(h.take(0), vec![pub_seen("t", &[1], Q1, false, Some(1))]);
+    h.send(0, Packet::puback(1));
+    assert_eq!(
+        h.take(0),
+        vec![
+            pub_seen("t", &[2], Q1, false, Some(2)),
+            pub_seen("t", &[3], Q0, false, None)
+        ]
+    );
+    h.send(0, Packet::puback(2));
+    // More than the outbox takes at once, none of it written yet: the rest queues.
+    let burst = OUTBOX_BATCH + 3;
+    for i in 0..burst {
+        h.send(1, publish("t", &[i as u8], Q0, false, None));
+    }
+    let order: Vec<u8> = h
+        .take(0)
+        .into_iter()
+        .map(|s| match s {
+            Seen::Publish { payload, .. } => payload[0],
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(order, (0..burst).map(|i| i as u8).collect::<Vec<_>>());
+}
+
 #[test]
 fn outbox_memory_is_returned_once_a_burst_is_written() {
     let mut h = Harness::new();
