@@ -177,7 +177,7 @@ impl Message {
     /// Where the topic field and the properties end in `bytes`.
     #[inline(always)]
     fn ends(&self) -> (usize, usize) {
-        let b = &self.bytes;
+        let b = self.head();
         let props_len = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
         let topic_end = PREFIX + 2 + usize::from(u16::from_be_bytes([b[PREFIX], b[PREFIX + 1]]));
         (topic_end, topic_end + props_len)
@@ -186,7 +186,7 @@ impl Message {
     /// When the message expires, if it does.
     #[inline]
     pub fn expires(&self) -> Option<Tick> {
-        let b = &self.bytes;
+        let b = self.head();
         let ms = u64::from_be_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]);
         (ms != 0).then(|| Tick::from_raw_ms(ms))
     }
@@ -228,16 +228,23 @@ impl Message {
 
     #[inline]
     fn topic_len(&self) -> usize {
-        usize::from(u16::from_be_bytes([
-            self.bytes[PREFIX],
-            self.bytes[PREFIX + 1],
-        ]))
+        let b = self.head();
+        usize::from(u16::from_be_bytes([b[PREFIX], b[PREFIX + 1]]))
     }
 
     #[inline]
     fn properties_len(&self) -> usize {
-        let b = &self.bytes;
+        let b = self.head();
         u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
+    }
+
+    /// The lengths and the expiry at the start of every body, as an array: its fields
+    /// are then read with one bounds check in all (this runs several times for every
+    /// frame written; byte by byte, each index was checked on its own).
+    #[inline(always)]
+    fn head(&self) -> &[u8; PREFIX + 2] {
+        // Every body is built with them (`Message::with_expiry`, `MessageBuilder`).
+        self.bytes.first_chunk().unwrap_or(&[0; PREFIX + 2])
     }
 }
 
