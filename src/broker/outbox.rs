@@ -159,6 +159,19 @@ impl Frame {
     /// write path's copy of a small frame, and the bridge's of what it forwards.
     #[inline]
     pub fn copy_to(&self, mut skip: usize, buf: &mut Vec<u8>) {
+        if let (0, Frame::Publish { header, message }) = (skip, self) {
+            // Nearly every frame copied: a whole small PUBLISH, written out without the
+            // segment array (about 80 instructions a frame less, callgrind).
+            let (topic_field, properties, payload) = message.parts();
+            buf.extend_from_slice(header.fixed_header());
+            buf.extend_from_slice(topic_field);
+            buf.extend_from_slice(header.after_topic());
+            if header.carries_properties() {
+                buf.extend_from_slice(properties);
+            }
+            buf.extend_from_slice(payload);
+            return;
+        }
         let (parts, used) = self.segment_array();
         for part in &parts[..usize::from(used)] {
             match part.get(skip..) {
@@ -356,7 +369,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{Properties, ProtocolVersion::V311, Suback};
+    use crate::codec::{Properties, ProtocolVersion::V311, ProtocolVersion::V5, Suback};
 
     #[test]
     fn len_is_the_sum_of_the_segments() {
@@ -376,15 +389,26 @@ mod tests {
             Frame::packet(&suback(&[1; 40]), V311),
             Frame::publish(m.clone(), V311, QoS::AtMostOnce, false, false, None),
             Frame::publish(m, V311, QoS::AtLeastOnce, true, true, Some(9)),
-            Frame::publish(with_properties, V311, QoS::AtMostOnce, false, false, None),
+            Frame::publish(
+                with_properties.clone(),
+                V311,
+                QoS::AtMostOnce,
+                false,
+                false,
+                None,
+            ),
+            Frame::publish(with_properties, V5, QoS::AtLeastOnce, false, true, Some(4)),
         ] {
             let f = f.unwrap();
             let sum: usize = f.segments().map(<[u8]>::len).sum();
             assert_eq!(f.len(), sum, "{f:?}");
-            let mut copied = vec![9];
-            f.copy_to(1, &mut copied);
             let wire = f.segments().collect::<Vec<_>>().concat();
-            assert_eq!(copied[1..], wire[1..], "{f:?}");
+            // Whole (a PUBLISH's own arm) and from a byte on (the segments).
+            for skip in [0, 1] {
+                let mut copied = vec![9];
+                f.copy_to(skip, &mut copied);
+                assert_eq!(copied[1..], wire[skip..], "{f:?} from {skip}");
+            }
         }
     }
 
