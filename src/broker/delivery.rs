@@ -182,9 +182,7 @@ impl Broker {
             None => Some(item),
         };
         let item = match (online, bridge, item) {
-            (true, None, Some(item)) if !overflow && item.qos == QoS::AtMostOnce => {
-                self.deliver_now(sid, item, now)
-            }
+            (true, None, Some(item)) if !overflow => self.deliver_now(sid, item, now),
             (_, _, item) => item,
         };
         let Some(item) = item else {
@@ -200,19 +198,20 @@ impl Broker {
         }
     }
 
-    /// A QoS 0 message for a client's online session that has nothing queued, nothing
-    /// to re-send and no publisher stalled on it goes straight into its connection's
-    /// outbox: the frame [`Broker::pump`] would make at once from the queue, without the
-    /// queue (a queue push and pop, the sender, the drain check: about 190 instructions
-    /// per delivery, `benches/instructions.py`). The caps were applied by
-    /// [`Broker::enqueue`]; order holds because everything queued before is in the
-    /// outbox already; nothing is persisted for a QoS 0 message to an online client.
-    /// Returns the message when the queue must take it.
+    /// A message for a client's online session that has nothing queued, nothing to
+    /// re-send and no publisher stalled on it goes straight into its connection's
+    /// outbox (at QoS 1/2 when it fits the inflight window, through
+    /// [`SessionTable::send_now`]): the frame [`Broker::pump`] would make at once from
+    /// the queue, without the queue (a queue push and pop, the sender, the drain check:
+    /// about 190 instructions per QoS 0 delivery and 90-100 per QoS 1 one,
+    /// `benches/instructions.py`). The caps were applied by [`Broker::enqueue`]; order
+    /// holds because everything queued before is in the outbox already; a QoS 1/2
+    /// message is journalled as the queue would have. Returns the message when the
+    /// queue must take it.
     fn deliver_now(&mut self, sid: SessionId, item: Queued, now: Instant) -> Option<Queued> {
         let conn = match self.sessions.get(sid) {
             Some(s)
-                if item.qos == QoS::AtMostOnce
-                    && s.queue_len() == 0
+                if s.queue_len() == 0
                     && s.deferred() == 0
                     && !s.is_dropping()
                     && !self.stalled.iter().any(|p| p.session == sid) =>
@@ -225,6 +224,7 @@ impl Broker {
             return Some(item);
         };
         let stamp = self.clock.stamp(now);
+        let max_inflight = self.max_inflight();
         let Some(Some(c)) = self.conns.get_mut(conn) else {
             return Some(item);
         };
@@ -232,9 +232,28 @@ impl Broker {
         if c.closing || c.outbox.len() >= OUTBOX_BATCH {
             return Some(item);
         }
-        let started = c.outbox.is_empty();
-        match Recipient::of(c, &self.limits, stamp).frame(&item, None) {
+        let to = Recipient::of(c, &self.limits, stamp);
+        let sent = if item.qos == QoS::AtMostOnce {
+            // The session does not change: a QoS 0 message to an online client is
+            // never kept, so the journal (a store) has nothing to record either.
+            to.frame(&item, None)
+        } else {
+            // Never more in flight than the client accepts [MQTT-3.3.4-7 of 5.0].
+            let window = (
+                max_inflight.min(c.receive_maximum()),
+                self.limits.max_inflight_bytes,
+            );
+            match self
+                .sessions
+                .send_now(sid, item, window, |item, id| to.frame(item, id))
+            {
+                Ok(sent) => sent,
+                Err(item) => return Some(item),
+            }
+        };
+        match sent {
             Ok(frame) => {
+                let started = c.outbox.is_empty();
                 if started {
                     c.last_progress = stamp;
                 }
@@ -370,8 +389,12 @@ impl Broker {
         if s.queue_len() > 0 || s.deferred() > 0 || s.bridge().is_some() {
             return false;
         }
-        // As the full pump: nothing for a session without a live connection. An empty
-        // queue has drained.
+        // An empty queue has drained: what is left to do is clear the dropping mark and
+        // release the publishers stalled on it, if there are any ...
+        if !s.is_dropping() && !self.stalled.iter().any(|p| p.session == sid) {
+            return true;
+        }
+        // ... and, as the full pump, nothing for a session without a live connection.
         let live = s
             .conn()
             .and_then(|conn| self.conn(conn))

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | created, resumed, taken over, detached, removed | [`SessionTable::create`], [`SessionTable::attach`], [`SessionTable::take_conn`], [`SessionTable::detach`], [`SessionTable::remove`] |
 //! | subscription added or removed | [`SessionTable::subscribed`], [`SessionTable::unsubscribed`] |
-//! | message queued, sent, acknowledged | [`SessionTable::enqueue`], [`SessionTable::sender`], [`SessionTable::acknowledge`], [`SessionTable::pubrec_received`] |
+//! | message queued, sent (or sent without waiting in the queue), acknowledged | [`SessionTable::enqueue`], [`SessionTable::sender`], [`SessionTable::send_now`], [`SessionTable::acknowledge`], [`SessionTable::pubrec_received`] |
 //! | inbound QoS 2 ids | [`SessionTable::await_pubrel`], [`SessionTable::pubrel_received`] |
 //!
 //! Each of these keeps the counts right and, for a persistent session, records the change
@@ -547,6 +547,42 @@ impl SessionTable {
         self.record(sid, |client_id| Durable::Refilled { client_id, kept });
     }
 
+    /// Sends `item` for session `sid` at once, as [`SessionTable::enqueue`] followed by
+    /// [`Sender::next`] would, when nothing is queued ahead of it and its QoS fits the
+    /// inflight `window` (see [`Sender::next`]): the message never waits in the queue, and
+    /// the journal records the same two changes. `Err(item)` when it must be queued.
+    pub fn send_now<T, E>(
+        &mut self,
+        sid: SessionId,
+        item: Queued,
+        window: (usize, usize),
+        frame: impl FnOnce(&Queued, Option<u16>) -> Result<T, E>,
+    ) -> Result<Result<T, E>, Queued> {
+        let Some(s) = self.slab.get_mut(sid as usize).and_then(Option::as_mut) else {
+            return Err(item);
+        };
+        if s.queue_len() > 0 || !has_room(s, item.qos, window) {
+            return Err(item);
+        }
+        if self.journal.enabled() && !s.is_clean() {
+            let (client_id, message) = (s.client_id_owned(), item.message.clone());
+            let (qos, retain) = (item.qos, item.retain);
+            self.journal.record(|| Durable::MessageQueued {
+                client_id,
+                message,
+                qos,
+                retain,
+            });
+        }
+        Ok(send(
+            s,
+            &mut self.held_bytes,
+            &mut self.journal,
+            item,
+            frame,
+        ))
+    }
+
     /// A handle that sends session `sid`'s queued messages one by one, for the delivery
     /// loop (one lookup for a whole batch).
     #[inline]
@@ -662,50 +698,86 @@ impl Sender<'_> {
     #[inline]
     pub fn next<T, E>(
         &mut self,
-        (max_inflight, max_inflight_bytes): (usize, usize),
+        window: (usize, usize),
         frame: impl FnOnce(&Queued, Option<u16>) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
         let s = &mut *self.session;
-        let front = s.front()?;
-        if front.qos != QoS::AtMostOnce
-            && (s.inflight_len() >= max_inflight
-                // Mosquitto's rule: a message may go while the window holds fewer bytes
-                // than the cap, so one always fits (`max_inflight_bytes`; 0: no cap).
-                || (max_inflight_bytes != 0 && s.inflight_bytes >= max_inflight_bytes))
-        {
+        if !has_room(s, s.front()?.qos, window) {
             return None;
         }
-        let held_before = s.held_bytes();
         let item = s.pop()?;
-        let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
-        let made = frame(&item, packet_id);
-        if let (Ok(_), Some(packet_id)) = (&made, packet_id) {
-            let state = if item.qos == QoS::AtLeastOnce {
-                Awaiting::Puback
-            } else {
-                Awaiting::Pubrec
-            };
-            s.push_inflight(Inflight {
-                packet_id,
-                message: Some(item.message),
-                qos: item.qos,
-                retain: item.retain,
-                share: item.share,
-                subscription_id: item.subscription_id,
-                deferred: false,
-                state,
-            });
-        }
-        *self.held_bytes = *self.held_bytes + s.held_bytes() - held_before;
-        if self.journal.enabled() && !s.is_clean() {
-            let client_id = s.client_id_owned();
-            let packet_id = packet_id.filter(|_| made.is_ok());
-            self.journal.record(|| Durable::MessageSent {
-                client_id,
-                packet_id,
-            });
-        }
-        Some(made)
+        *self.held_bytes -= item.message.budget_size();
+        Some(send(s, self.held_bytes, self.journal, item, frame))
+    }
+}
+
+/// Whether session `s` may send a message of `qos` now: QoS 0 always; QoS 1/2 while
+/// fewer than `max_inflight` messages are in flight and, with a byte cap, while they
+/// hold fewer than `max_inflight_bytes` bytes (Mosquitto's rule: one always fits).
+#[inline]
+fn has_room(s: &Session, qos: QoS, (max_inflight, max_inflight_bytes): (usize, usize)) -> bool {
+    qos == QoS::AtMostOnce
+        || (s.inflight_len() < max_inflight
+            && (max_inflight_bytes == 0 || s.inflight_bytes < max_inflight_bytes))
+}
+
+/// Sends `item`, no longer queued, from session `s`: a QoS 1/2 message gets a packet id
+/// and, once `frame` made its frame, enters the inflight window; the journal records
+/// the send. For [`Sender::next`] and [`SessionTable::send_now`].
+#[inline]
+fn send<T, E>(
+    s: &mut Session,
+    held_bytes: &mut usize,
+    journal: &mut Journal,
+    item: Queued,
+    frame: impl FnOnce(&Queued, Option<u16>) -> Result<T, E>,
+) -> Result<T, E> {
+    let packet_id = (item.qos != QoS::AtMostOnce).then(|| s.allocate_packet_id());
+    let made = frame(&item, packet_id);
+    sent(
+        s,
+        held_bytes,
+        journal,
+        item,
+        packet_id.filter(|_| made.is_ok()),
+    );
+    made
+}
+
+/// The end of [`send`], the same whatever made the frame (not generic, so not copied
+/// for each caller): a message sent with `packet_id` enters the inflight window, and
+/// the journal records the send (`None`: QoS 0, or a frame that could not be made).
+fn sent(
+    s: &mut Session,
+    held_bytes: &mut usize,
+    journal: &mut Journal,
+    item: Queued,
+    packet_id: Option<u16>,
+) {
+    if let Some(packet_id) = packet_id {
+        let state = if item.qos == QoS::AtLeastOnce {
+            Awaiting::Puback
+        } else {
+            Awaiting::Pubrec
+        };
+        *held_bytes += item.message.budget_size();
+        s.push_inflight(Inflight {
+            packet_id,
+            message: Some(item.message),
+            qos: item.qos,
+            retain: item.retain,
+            share: item.share,
+            subscription_id: item.subscription_id,
+            deferred: false,
+            state,
+        });
+    }
+    if journal.enabled() && !s.is_clean() {
+        let client_id = s.client_id_owned();
+        journal.record(|| Durable::MessageSent {
+            client_id,
+            packet_id,
+        });
     }
 }
 
@@ -759,6 +831,52 @@ mod tests {
         assert_eq!(t.offline(), 1, "taken over: offline until attached again");
         let s = t.remove(sid).unwrap();
         assert_eq!((s.client_id(), t.offline(), t.find("p")), ("p", 0, None));
+    }
+
+    /// `send_now` leaves the table as `enqueue` then `next` would, journal included, and
+    /// refuses (handing the message back) when something is queued or the window is full.
+    #[test]
+    fn send_now_is_enqueue_then_next_without_the_queue() {
+        let names = |t: &mut SessionTable| -> Vec<&str> {
+            std::iter::from_fn(|| t.pop_durable())
+                .map(|d| match d {
+                    Durable::MessageQueued { .. } => "queued",
+                    Durable::MessageSent {
+                        packet_id: Some(_), ..
+                    } => "sent with an id",
+                    Durable::MessageSent { .. } => "sent",
+                    _ => "other",
+                })
+                .collect()
+        };
+        let (mut a, mut b) = (SessionTable::new(true), SessionTable::new(true));
+        let (sa, sb) = (a.create("p", NEVER), b.create("p", NEVER));
+        a.attach(sa, 0, V311, NEVER, None);
+        b.attach(sb, 0, V311, NEVER, None);
+        names(&mut a);
+        names(&mut b);
+        let window = (2, 0);
+        for qos in [QoS::AtLeastOnce, QoS::AtMostOnce, QoS::ExactlyOnce] {
+            a.enqueue(sa, item(qos));
+            let queued = a.sender(sa).unwrap().next(window, |_, id| Ok::<_, ()>(id));
+            let sent = b.send_now(sb, item(qos), window, |_, id| Ok::<_, ()>(id));
+            assert_eq!(sent.ok(), queued, "{qos:?}: the same packet id");
+            assert_eq!(a.held_bytes(), b.held_bytes(), "{qos:?}");
+            assert_eq!(names(&mut b), names(&mut a), "{qos:?}: the same records");
+        }
+        let s = b.get(sb).unwrap();
+        assert_eq!((s.inflight_len(), s.queue_len()), (2, 0));
+        // The window (2) is full: a QoS 1 message goes back to be queued, QoS 0 still goes.
+        let full = b.send_now(sb, item(QoS::AtLeastOnce), window, |_, _| Ok::<_, ()>(()));
+        assert!(full.is_err(), "window full");
+        assert!(b
+            .send_now(sb, item(QoS::AtMostOnce), window, |_, _| Ok::<_, ()>(()))
+            .is_ok());
+        // Something queued: nothing overtakes it.
+        b.enqueue(sb, item(QoS::AtLeastOnce));
+        let behind = b.send_now(sb, item(QoS::AtMostOnce), window, |_, _| Ok::<_, ()>(()));
+        assert!(behind.is_err(), "queued ahead");
+        assert_eq!(b.get(sb).unwrap().queue_len(), 1);
     }
 
     #[test]
