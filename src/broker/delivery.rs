@@ -140,9 +140,10 @@ impl Broker {
         // A bridge's outbox counts what waits on disk too.
         let caps = (max_messages, max_bytes, size);
         let full = |s: &Session, on_disk| queue_full(s, on_disk, caps);
+        let was_full = !memory_full && full(s, bridge.map(|b| self.spilled_of(b)));
         let refused = if memory_full {
             Some("max_queued_memory reached")
-        } else if full(s, bridge.map(|b| self.spilled_of(b))) {
+        } else if was_full {
             // A draining subscriber's QoS 1/2 messages overflow the cap while their
             // publisher is paused; everything else is dropped and counted.
             let stallable = online
@@ -163,11 +164,9 @@ impl Broker {
             (Some(_), Some(b)) if !memory_full => self.bridge_overflow(sid, b, now),
             _ => false,
         };
-        let Some(s) = self.sessions.get(sid) else {
-            return;
-        };
         if let (Some(why), false) = (refused, made_room) {
-            let id = s.client_id().to_string();
+            let id = self.sessions.get(sid).map(|s| s.client_id().to_string());
+            let id = id.unwrap_or_default();
             self.stats.publish_dropped += 1;
             let topic = item.message.topic();
             self.drop_log.warn(
@@ -176,7 +175,15 @@ impl Broker {
             );
             return;
         }
-        let overflow = full(s, bridge.map(|b| self.spilled_of(b)));
+        // Whether it goes beyond the cap (a stall): as found above, unless a bridge's
+        // outbox just made room.
+        let overflow = match made_room {
+            false => was_full,
+            true => {
+                let spilled = bridge.map(|b| self.spilled_of(b));
+                self.sessions.get(sid).is_some_and(|s| full(s, spilled))
+            }
+        };
         let item = match bridge {
             Some(b) => self.bridge_spill(sid, b, item, now),
             None => Some(item),
