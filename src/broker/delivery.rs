@@ -217,12 +217,7 @@ impl Broker {
     /// queue must take it.
     fn deliver_now(&mut self, sid: SessionId, item: Queued, now: Instant) -> Option<Queued> {
         let conn = match self.sessions.get(sid) {
-            Some(s)
-                if s.queue_len() == 0
-                    && s.deferred() == 0
-                    && !s.is_dropping()
-                    && !self.stalled.iter().any(|p| p.session == sid) =>
-            {
+            Some(s) if s.queue_len() == 0 && s.deferred() == 0 && !self.awaits_drain(s, sid) => {
                 s.conn()
             }
             _ => None,
@@ -398,7 +393,7 @@ impl Broker {
         }
         // An empty queue has drained: what is left to do is clear the dropping mark and
         // release the publishers stalled on it, if there are any ...
-        if !s.is_dropping() && !self.stalled.iter().any(|p| p.session == sid) {
+        if !self.awaits_drain(s, sid) {
             return true;
         }
         // ... and, as the full pump, nothing for a session without a live connection.
@@ -410,6 +405,14 @@ impl Broker {
             self.room_freed(sid, now);
         }
         true
+    }
+
+    /// Whether anything waits for session `s` (slot `sid`) to drain: its dropping mark
+    /// or a publisher stalled on its queue, which [`Broker::room_freed`] clears. Neither:
+    /// a delivery may skip the queue, and an idle pump has nothing to do.
+    #[inline]
+    fn awaits_drain(&self, s: &Session, sid: SessionId) -> bool {
+        s.is_dropping() || self.stalled.iter().any(|p| p.session == sid)
     }
 
     /// Whether a publisher stalled on session `sid` has waited half of
