@@ -18,9 +18,10 @@ use crate::codec::{ProtocolVersion, QoS};
 use std::collections::VecDeque;
 
 /// Upper bound of the bytes one session costs besides its client id's string, its
-/// subscriptions and its messages, for the memory ceiling: the slab entry, its share of the
-/// client-id index, and its filter list's allocation.
+/// subscriptions and its messages, for the memory ceiling: the slab entry and its hash,
+/// its share of the client-id index, and its filter list's allocation.
 pub const SESSION_BYTES: usize = std::mem::size_of::<Option<Session>>()
+    + std::mem::size_of::<u32>()
     + crate::broker::index::BYTES_PER_ENTRY
     + 2 * crate::broker::compact_str::ALLOCATION_OVERHEAD;
 
