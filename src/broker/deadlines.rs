@@ -72,8 +72,13 @@ impl Broker {
         // clients wakes at most once a second for all their deadlines together (a client
         // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
         // its slow-consumer timeout).
-        let at = at.ceil_second();
         let Some(c) = self.conn_mut(conn) else { return };
+        // Armed by then already (asked before rounding, which a timer due no later than
+        // `at` is due before too): the common case, once per frame into an empty outbox.
+        if c.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        let at = at.ceil_second();
         if c.timer_at.is_some_and(|t| t <= at) {
             return;
         }

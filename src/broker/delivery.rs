@@ -518,7 +518,7 @@ impl Broker {
                         let msg = self.sent_again(conn, msg.clone());
                         Frame::publish_with(msg, version, qos, true, retain, id, &extra)
                     }
-                    _ => Frame::packet(&Packet::pubrel(m.packet_id), version),
+                    _ => Ok(Frame::short_ack(PacketType::Pubrel, m.packet_id)),
                 })
                 .collect()
         });
@@ -539,14 +539,14 @@ impl Broker {
     pub(super) fn on_pubrec(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
         self.sessions.pubrec_received(sid, id);
         // PUBREL answers every PUBREC [MQTT-4.3.3-1].
-        self.send(conn, &Packet::pubrel(id), now);
+        self.send_ack(conn, PacketType::Pubrel, id, now);
     }
 
     /// PUBREL for an inbound QoS 2 message: its id is released, PUBCOMP answers.
     pub(super) fn on_pubrel(&mut self, conn: ConnId, sid: SessionId, id: u16, now: Instant) {
         self.sessions.pubrel_received(sid, id);
         // PUBCOMP answers every PUBREL, known id or not [MQTT-4.3.3-2].
-        self.send(conn, &Packet::pubcomp(id), now);
+        self.send_ack(conn, PacketType::Pubcomp, id, now);
     }
 }
 

@@ -27,8 +27,8 @@ struct HeldAck {
     /// The publisher's connection generation (a closed connection's acks are dropped
     /// when it closes; this guards the slot's next connection all the same).
     generation: u32,
-    /// PUBREC (QoS 2) rather than PUBACK.
-    pubrec: bool,
+    /// PUBACK (QoS 1) or PUBREC (QoS 2).
+    kind: PacketType,
     /// The PUBLISH's packet id.
     packet_id: u16,
 }
@@ -43,21 +43,33 @@ pub(super) struct HeldAcks {
 }
 
 impl Broker {
-    /// Acknowledges a client's QoS 1/2 PUBLISH: at once, or (with
-    /// [`Limits::ack_after_sync`]) once the store has its changes on disk.
-    pub(super) fn acknowledge(&mut self, conn: ConnId, ack: &Packet<'_>, now: Instant) {
-        if !self.limits.ack_after_sync {
-            return self.send(conn, ack, now);
-        }
-        let (pubrec, packet_id) = match ack {
+    /// Acknowledges a client's QoS 1/2 PUBLISH `packet_id` with a PUBACK or PUBREC
+    /// (`kind`) saying `reason`: at once, or (with [`Limits::ack_after_sync`]) once the
+    /// store has its changes on disk.
+    pub(super) fn acknowledge(
+        &mut self,
+        conn: ConnId,
+        kind: PacketType,
+        packet_id: u16,
+        reason: ReasonCode,
+        now: Instant,
+    ) {
+        if reason.is_error() {
             // A refusal (MQTT 5.0) promises nothing about the disk: it goes out now.
-            Packet::Pubrec(a) | Packet::Puback(a) if a.reason.is_error() => {
-                return self.send(conn, ack, now)
-            }
-            Packet::Pubrec(a) => (true, a.packet_id),
-            Packet::Puback(a) => (false, a.packet_id),
-            _ => return self.send(conn, ack, now),
-        };
+            let ack = codec::Ack {
+                packet_id,
+                reason,
+                properties: codec::Properties::NONE,
+            };
+            let packet = match kind {
+                PacketType::Pubrec => Packet::Pubrec(ack),
+                _ => Packet::Puback(ack),
+            };
+            return self.send(conn, &packet, now);
+        }
+        if !self.limits.ack_after_sync {
+            return self.send_ack(conn, kind, packet_id, now);
+        }
         let Some(c) = self.conn_mut(conn) else { return };
         let was_paused = c.paused();
         c.held_acks = c.held_acks.saturating_add(1);
@@ -68,7 +80,7 @@ impl Broker {
         self.held.open.push(HeldAck {
             conn,
             generation,
-            pubrec,
+            kind,
             packet_id,
         });
     }
@@ -100,12 +112,7 @@ impl Broker {
             }
             let was_paused = c.paused();
             c.held_acks -= 1;
-            let packet = if ack.pubrec {
-                Packet::pubrec(ack.packet_id)
-            } else {
-                Packet::puback(ack.packet_id)
-            };
-            self.send(ack.conn, &packet, now);
+            self.send_ack(ack.conn, ack.kind, ack.packet_id, now);
             if was_paused {
                 self.resume_if_unpaused(ack.conn, now);
             }

@@ -52,7 +52,7 @@ mod topic_tree;
 mod will;
 
 pub use bridge::{BridgeCounts, BridgeLocal, BridgeOutbox, WINDOW_BYTES, WINDOW_MESSAGES};
-pub use clock::earliest;
+pub use clock::{earliest, Tick};
 pub use compact_str::heap_bytes as string_heap_bytes;
 pub use compact_str::CompactStr;
 pub use conn::{ALIAS_BYTES, EXTRA_BYTES};
@@ -95,14 +95,14 @@ use crate::auth::acl::{Identity, SubscribeVerdict, Want};
 use crate::auth::password::Login;
 use crate::auth::Auth;
 use crate::codec::{
-    self, property, Connack, DecodeError, EncodeError, FixedHeader, Packet, ProtocolVersion, QoS,
-    ReasonCode, Suback,
+    self, property, Connack, DecodeError, EncodeError, FixedHeader, Packet, PacketType,
+    ProtocolVersion, QoS, ReasonCode, Suback,
 };
 use crate::log::{Throttle, TARGET_CONNECTION};
 use crate::topic::{validate_filter, validate_topic, FilterError};
 use crate::x509::CommonNameError;
 use access::ACL_WRITE_DENIED;
-use clock::{Clock, Tick};
+use clock::Clock;
 use conn::{Conn, Phase};
 use delivery::OUTBOX_BATCH;
 use flow::{Stall, OUTBOX_HIGH_WATER};

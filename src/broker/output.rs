@@ -100,6 +100,18 @@ impl Broker {
         self.push_encoded(conn, Frame::packet(packet, version), now);
     }
 
+    /// Queues a PUBACK, PUBREC, PUBREL or PUBCOMP (`kind`) of `packet_id` that says
+    /// success: a packet id only, in every version ([`Frame::short_ack`]).
+    pub(super) fn send_ack(
+        &mut self,
+        conn: ConnId,
+        kind: PacketType,
+        packet_id: u16,
+        now: Instant,
+    ) {
+        self.push_frame(conn, Frame::short_ack(kind, packet_id), now);
+    }
+
     /// Queues a frame the codec encoded, or closes the connection the codec could not
     /// encode it for (a packet the broker builds always fits: this is a bug, not input).
     pub(super) fn push_encoded(
@@ -117,37 +129,47 @@ impl Broker {
         }
     }
 
+    /// Queues `frame` for `conn`: the one door into an outbox for everything but the
+    /// messages [`Broker::deliver_now`] moves there. Looks the connection up once; reads
+    /// the clock only for a frame that starts the outbox (the slow-consumer timer runs
+    /// from it).
     pub(super) fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
-        let stamp = self.clock.stamp(now);
-        let Some(c) = self.conn_mut(conn) else { return };
+        let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
+            return;
+        };
         if c.closing {
             // Nothing follows the broker's own DISCONNECT or refusal [MQTT-3.14.4-1 of
             // 5.0]; a message stays with its session.
             return;
         }
         if frame.len() > c.maximum_packet_size() {
-            // Never more than the client accepts [MQTT-3.1.2-24 of 5.0]: a message is
-            // dropped for it; a control packet it cannot take (a huge SUBACK) ends the
-            // connection, which cannot be told why.
-            let publish = matches!(frame, Frame::Publish { .. } | Frame::PublishLong(_));
-            self.stats.publish_dropped += u64::from(publish);
-            if !publish {
-                warn!("connection {conn}: a control packet exceeds its Maximum Packet Size");
-                self.close(conn, CloseReason::ProtocolError);
-            }
-            return;
+            return self.refuse_oversized(conn, &frame);
         }
-        let Some(c) = self.conn_mut(conn) else { return };
         let started = c.outbox.is_empty();
-        if started {
-            c.last_progress = stamp;
-        }
         c.outbox.push_back(frame);
+        if !c.in_writable {
+            c.in_writable = true;
+            self.writable.push_back(conn);
+        }
         self.stats.messages_sent += 1;
         self.unwritten += 1;
-        self.mark_writable(conn);
         if started {
+            let stamp = self.clock.stamp(now);
+            c.last_progress = stamp;
             self.arm_slow_consumer_timer(conn, stamp);
+        }
+    }
+
+    /// Never more than the client accepts [MQTT-3.1.2-24 of 5.0]: a message is dropped
+    /// for it; a control packet it cannot take (a huge SUBACK) ends the connection, which
+    /// cannot be told why.
+    #[cold]
+    fn refuse_oversized(&mut self, conn: ConnId, frame: &Frame) {
+        let publish = matches!(frame, Frame::Publish { .. } | Frame::PublishLong(_));
+        self.stats.publish_dropped += u64::from(publish);
+        if !publish {
+            warn!("connection {conn}: a control packet exceeds its Maximum Packet Size");
+            self.close(conn, CloseReason::ProtocolError);
         }
     }
 

@@ -65,16 +65,11 @@ impl Broker {
             Ok(()) => ReasonCode::SUCCESS,
             Err(code) => code,
         };
-        let ack_of = |id| codec::Ack {
-            packet_id: id,
-            reason,
-            properties: codec::Properties::NONE,
-        };
         let (first_delivery, ack) = match (p.qos, p.packet_id) {
             (QoS::ExactlyOnce, Some(id)) if verdict.is_err() && v5 => {
                 // A refusal in the PUBREC ends the flow: the id is not kept
                 // [MQTT-4.3.3-9 of 5.0].
-                (false, Some(Packet::Pubrec(ack_of(id))))
+                (false, Some((PacketType::Pubrec, id)))
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // Deliver on the first PUBLISH only; a re-sent one with the same id is
@@ -86,9 +81,9 @@ impl Broker {
                     let code = ReasonCode::RECEIVE_MAXIMUM_EXCEEDED;
                     return self.protocol_error_code(conn, why, code, now);
                 };
-                (first, Some(Packet::Pubrec(ack_of(id))))
+                (first, Some((PacketType::Pubrec, id)))
             }
-            (QoS::AtLeastOnce, Some(id)) => (true, Some(Packet::Puback(ack_of(id)))),
+            (QoS::AtLeastOnce, Some(id)) => (true, Some((PacketType::Puback, id))),
             _ => (true, None),
         };
         if verdict.is_ok() && first_delivery {
@@ -103,8 +98,8 @@ impl Broker {
             self.publish(Some(conn), message, p.qos, p.retain, now);
         }
         // Acknowledged after routing, in the order received [MQTT-4.6.0-2], [MQTT-4.6.0-3].
-        if let Some(ack) = ack {
-            self.acknowledge(conn, &ack, now);
+        if let Some((kind, id)) = ack {
+            self.acknowledge(conn, kind, id, reason, now);
         }
     }
 

@@ -14,10 +14,31 @@
 use super::packet::allowed;
 use super::properties::{read_properties, Context};
 use super::wire::{Reader, Writer};
+use super::PacketType;
 use super::{
     Ack, Auth, DecodeError, Disconnect, EncodeError, Properties, ProtocolVersion, ReasonCode,
     Unsuback,
 };
+
+/// The whole of a PUBACK, PUBREC, PUBREL or PUBCOMP (`kind`) that is a packet id and
+/// nothing else: every one in MQTT 3.1/3.1.1, and a success without properties in 5.0
+/// [MQTT-3.4.2.1]. The broker sends one per QoS 1/2 message, built here without
+/// [`super::Packet::encode`], which writes the same bytes through this function.
+#[inline]
+pub fn short_ack(kind: PacketType, packet_id: u16) -> [u8; 4] {
+    debug_assert!(matches!(
+        kind,
+        PacketType::Puback | PacketType::Pubrec | PacketType::Pubrel | PacketType::Pubcomp
+    ));
+    // PUBREL alone carries the header flags 0b0010 [MQTT-3.6.1-1].
+    let flags = if kind == PacketType::Pubrel {
+        0b0010
+    } else {
+        0
+    };
+    let [hi, lo] = packet_id.to_be_bytes();
+    [(kind as u8) << 4 | flags, 2, hi, lo]
+}
 
 /// Decodes a body that is exactly one non-zero packet id.
 ///

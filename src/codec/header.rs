@@ -290,8 +290,7 @@ impl Packet<'_> {
                 // The broker sends one of these per QoS 1/2 message: a short path. In MQTT
                 // 3.1/3.1.1, and for a 5.0 success without properties, they are a packet
                 // id and nothing else [MQTT-3.4.2.1].
-                let [hi, lo] = a.packet_id.to_be_bytes();
-                let bytes = [self.first_byte(), 2, hi, lo];
+                let bytes = ack::short_ack(self.packet_type(), a.packet_id);
                 let dst = out.get_mut(..4).ok_or(EncodeError::BufferTooSmall)?;
                 dst.copy_from_slice(&bytes);
                 return Ok(4);

@@ -39,6 +39,7 @@ pub mod swar;
 mod version;
 mod wire;
 
+pub use ack::short_ack;
 pub use error::{DecodeError, EncodeError};
 pub use header::{encode_remaining_length, remaining_length_len, FixedHeader};
 pub use packet::{
