@@ -1,8 +1,9 @@
 //! Deadlines: CONNECT timeout, keep-alive [MQTT-3.1.2-24], slow consumers, publisher
 //! stalls, session expiry and `$SYS` updates, on one lazy timer heap. The reactor asks
-//! [`Broker::next_deadline`] and calls [`Broker::tick`].
+//! [`Broker::next_tick`] and calls [`Broker::tick`].
 
 use super::*;
+use std::time::Duration;
 
 impl Broker {
     /// Runs every timer due at `now`: CONNECT and keep-alive timeouts, slow consumers,
@@ -16,22 +17,42 @@ impl Broker {
             }
         }
         self.expire_stalls(now);
-        if self.sys_next.is_some_and(|t| t <= now) {
+        if self.sys_next.is_some_and(|t| t <= passed) {
             self.publish_sys(now);
-            self.sys_next = Some(now + self.limits.sys_interval);
+            self.sys_next = Some(self.clock.stamp(now).after(self.limits.sys_interval));
         }
     }
 
-    /// The earliest instant at which [`Broker::tick`] has work, if any. May be early (a
-    /// deadline that has since moved); never late.
+    /// The earliest tick at which [`Broker::tick`] has work, if any. May be early (a
+    /// deadline that has since moved); never late. The reactor asks this once a turn and
+    /// times its sleep with [`Broker::wait_until`] and [`Broker::is_due`]: integers on
+    /// the broker's clock, no `Instant` arithmetic.
+    pub fn next_tick(&self) -> Option<Tick> {
+        let stall = match self.stalled.is_empty() {
+            true => None,
+            false => self
+                .stalled
+                .iter()
+                .map(|p| self.clock.stamp(p.since + self.limits.max_publisher_stall))
+                .min(),
+        };
+        earliest(earliest(self.timers.next(), self.sys_next), stall)
+    }
+
+    /// [`Broker::next_tick`] as an instant.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let stall = self
-            .stalled
-            .iter()
-            .map(|p| p.since + self.limits.max_publisher_stall)
-            .min();
-        let timer = self.timers.next().map(|t| self.clock.instant(t));
-        earliest(earliest(timer, self.sys_next), stall)
+        self.next_tick().map(|t| self.clock.instant(t))
+    }
+
+    /// How long from `from` (the reactor's turn start) until deadline `t`: never short (it
+    /// counts from the last whole millisecond before `from`), at most a millisecond long.
+    pub fn wait_until(&self, t: Tick, from: Instant) -> Duration {
+        Duration::from_millis(t.ms_since(self.clock.passed(from)))
+    }
+
+    /// Whether deadline `t` has passed at `now`: [`Broker::tick`] has work.
+    pub fn is_due(&self, t: Tick, now: Instant) -> bool {
+        t <= self.clock.passed(now)
     }
 
     /// The earliest deadline of a connection, given its state.

@@ -3,8 +3,8 @@
 //! The reactor feeds the core events for a connection slot ([`ConnId`]) with the current
 //! monotonic time: [`Broker::accepted`], [`Broker::handle`] for each decoded packet,
 //! [`Broker::malformed`] for a packet that failed to decode, [`Broker::closed`] when the
-//! socket is gone, and [`Broker::tick`] when [`Broker::next_deadline`] has passed. The core
-//! answers in two ways:
+//! socket is gone, and [`Broker::tick`] when [`Broker::next_tick`] has passed
+//! ([`Broker::is_due`]). The core answers in two ways:
 //!
 //! - **Output**: frames queued per connection. [`Broker::poll_writable`] names connections
 //!   that have new output, [`Broker::output`] lends their bytes for `writev`, and
@@ -172,7 +172,7 @@ pub struct Broker {
     /// Connections past CONNECT.
     connected: usize,
     /// Next `$SYS` update.
-    sys_next: Option<Instant>,
+    sys_next: Option<Tick>,
     /// Last value published per `$SYS` topic, to publish only changes. A list, not a
     /// map: a few dozen topics once per `sys_interval`.
     sys_last: Vec<(&'static str, String)>,
@@ -198,9 +198,10 @@ impl Broker {
     pub fn new(limits: Limits, now: Instant) -> Broker {
         let conns = Vec::with_capacity(limits.max_connections);
         let track_durable = limits.track_durable;
-        let sys_next = (!limits.sys_interval.is_zero()).then_some(now);
+        let clock = Clock::new(now);
+        let sys_next = (!limits.sys_interval.is_zero()).then(|| clock.stamp(now));
         Broker {
-            clock: Clock::new(now),
+            clock,
             limits,
             started: now,
             conns,
@@ -276,7 +277,7 @@ impl Broker {
         for (new, old) in limits.listeners.iter_mut().zip(&self.limits.listeners) {
             new.clients.clone_from(&old.clients);
         }
-        self.sys_next = (!limits.sys_interval.is_zero()).then_some(now);
+        self.sys_next = (!limits.sys_interval.is_zero()).then(|| self.clock.stamp(now));
         // Whether there is a store is fixed at start.
         limits.track_durable = self.limits.track_durable;
         limits.ack_after_sync = self.limits.ack_after_sync;

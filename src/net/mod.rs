@@ -84,7 +84,7 @@ pub use pool::SLOT_BYTES;
 pub use store::STORE_STOP_WAIT;
 pub use ws_stream::WS_CONNECTION_BYTES;
 
-use crate::broker::{earliest, Broker, CloseReason, ConnId};
+use crate::broker::{earliest, Broker, CloseReason, ConnId, Tick};
 use crate::codec::{DecodeError, FixedHeader};
 use crate::config::{Config, ListenerProtocol, SlotSizes};
 use crate::log::Throttle;
@@ -456,7 +456,7 @@ impl Server {
             // The core's next deadline, asked once per turn: a timer armed during the
             // turn is never due before the poll after it, which computes a zero timeout
             // if it is due by then.
-            let core_deadline = self.core.get().next_deadline();
+            let core_deadline = self.core.get().next_tick();
             let timeout = self.poll_timeout(core_deadline);
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -478,7 +478,7 @@ impl Server {
             if self.bind_retry_at.is_some_and(|at| at <= now) {
                 self.retry_binds(now);
             }
-            if core_deadline.is_some_and(|at| at <= now) {
+            if core_deadline.is_some_and(|at| self.core.get().is_due(at, now)) {
                 let stats = self.store_stats();
                 self.core.call(&mut self.conns, |b| {
                     if let Some(stats) = stats {
@@ -512,17 +512,21 @@ impl Server {
     }
 
     /// How long to sleep: zero with work left over, else until the nearest deadline
-    /// (`core_deadline` is the core's). A deadline more than [`CLOCK_READ_WITHIN`] after
-    /// the turn's start is timed from that start, without reading the clock again.
-    fn poll_timeout(&self, core_deadline: Option<Instant>) -> Option<Duration> {
+    /// (`core_deadline` is the core's, on its clock; the reactor's own are instants, most
+    /// often none). A deadline more than [`CLOCK_READ_WITHIN`] after the turn's start is
+    /// timed from that start, without reading the clock again.
+    fn poll_timeout(&self, core_deadline: Option<Tick>) -> Option<Duration> {
         if !self.conns.ready.is_empty() || !self.conns.bridge_events.is_empty() {
             return Some(Duration::ZERO);
         }
+        let start = self.turn_now;
         let reactor = earliest(self.bind_retry_at, self.accept_again_at);
         let others = earliest(self.notifier.watchdog_deadline(), self.store_deadline());
         let waiting = earliest(self.large_waiter_deadline(), self.links.deadline());
-        let at = earliest(earliest(core_deadline, reactor), earliest(others, waiting))?;
-        Some(sleep_until(at, self.turn_now, Instant::now))
+        let own = earliest(earliest(reactor, others), waiting);
+        let own = own.map(|at| at.saturating_duration_since(start));
+        let core = core_deadline.map(|t| self.core.get().wait_until(t, start));
+        Some(sleep_for(earliest(core, own)?, start, Instant::now))
     }
 
     /// Handles one batch of readiness events.
@@ -568,14 +572,15 @@ impl Server {
     }
 }
 
-/// How long to sleep until `at` from a turn that started at `turn_start`: a deadline more
-/// than [`CLOCK_READ_WITHIN`] after the start is timed from it; only a nearer one asks
-/// `clock` for the time now (one `clock_gettime` a turn instead of two).
-fn sleep_until(at: Instant, turn_start: Instant, clock: impl FnOnce() -> Instant) -> Duration {
-    match at.checked_duration_since(turn_start) {
-        Some(far) if far > CLOCK_READ_WITHIN => far,
-        _ => at.saturating_duration_since(clock()),
+/// How long to sleep for a deadline `wait` after the start of a turn, `turn_start`: a
+/// deadline more than [`CLOCK_READ_WITHIN`] away is timed from the start; only a nearer
+/// one asks `clock` for the time now and takes off what the turn took (one
+/// `clock_gettime` a turn instead of two).
+fn sleep_for(wait: Duration, turn_start: Instant, clock: impl FnOnce() -> Instant) -> Duration {
+    if wait > CLOCK_READ_WITHIN {
+        return wait;
     }
+    wait.saturating_sub(clock().saturating_duration_since(turn_start))
 }
 
 /// For each configured listener, its `websockets_headers_size` if it speaks MQTT over
@@ -608,18 +613,21 @@ mod tests {
     fn a_far_deadline_is_timed_from_the_turn_and_a_near_one_from_the_clock() {
         let start = Instant::now();
         let unread = || -> Instant { panic!("the clock is not read for a far deadline") };
-        let far = start + Duration::from_secs(5);
-        assert_eq!(sleep_until(far, start, unread), Duration::from_secs(5));
+        assert_eq!(
+            sleep_for(Duration::from_secs(5), start, unread),
+            Duration::from_secs(5)
+        );
         // Within a second the turn's own time may matter: the clock is read.
-        let near = start + Duration::from_millis(300);
         let later = start + Duration::from_millis(100);
         assert_eq!(
-            sleep_until(near, start, || later),
+            sleep_for(Duration::from_millis(300), start, || later),
             Duration::from_millis(200)
         );
         // Due already, or by the time the clock is read: no sleep.
-        assert_eq!(sleep_until(start, start, || later), Duration::ZERO);
-        let past = start.checked_sub(Duration::from_secs(1)).unwrap_or(start);
-        assert_eq!(sleep_until(past, start, || later), Duration::ZERO);
+        assert_eq!(sleep_for(Duration::ZERO, start, || later), Duration::ZERO);
+        assert_eq!(
+            sleep_for(Duration::from_millis(50), start, || later),
+            Duration::ZERO
+        );
     }
 }

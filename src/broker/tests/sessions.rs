@@ -183,6 +183,35 @@ fn connect_timeout_closes_a_silent_connection() {
 }
 
 #[test]
+fn the_reactors_sleep_ends_when_the_deadline_is_due_never_before() {
+    // The reactor times its sleep on the broker's clock (`next_tick`, `wait_until` from
+    // the turn's start, `is_due` after the poll): from a turn that starts anywhere in a
+    // millisecond, the wait ends at the deadline or at most a millisecond after, and the
+    // deadline is due then (a wait that ended early would make a turn for nothing).
+    let mut h = Harness::with(Limits {
+        connect_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    });
+    h.broker.accepted(3, 0, h.now);
+    let t = h.broker.next_tick().expect("the CONNECT timeout");
+    let deadline = h.now + Duration::from_secs(5);
+    assert!(!h.broker.is_due(t, deadline - Duration::from_nanos(1)));
+    assert!(h.broker.is_due(t, deadline));
+    for micros in [
+        0, 1, 499, 999, 1000, 1001, 4_000_000, 4_999_999, 5_000_000, 6_000_000,
+    ] {
+        let start = h.now + Duration::from_micros(micros);
+        let wait = h.broker.wait_until(t, start);
+        assert!(start + wait >= deadline, "{micros} us: early");
+        assert!(
+            start + wait <= deadline.max(start) + Duration::from_millis(1),
+            "{micros} us: late"
+        );
+        assert!(h.broker.is_due(t, start + wait), "{micros} us");
+    }
+}
+
+#[test]
 fn idle_broker_has_no_deadline() {
     let h = Harness::new();
     assert_eq!(h.broker.next_deadline(), None);
