@@ -891,6 +891,47 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgements_in_any_order_take_their_own_entry() {
+        // In order (the front) and out of order (MQTT allows a client to acknowledge
+        // in any order): each PUBACK frees its own message and nothing else.
+        let mut t = SessionTable::new(false);
+        let sid = t.create("s", 0);
+        t.attach(sid, 0, V311, 0, None);
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            t.enqueue(sid, item(QoS::AtLeastOnce));
+            let sent = t
+                .sender(sid)
+                .unwrap()
+                .next((10, 0), |_, id| Ok::<_, ()>(id));
+            let id = sent.unwrap().unwrap();
+            ids.push(id.expect("a QoS 1 message has a packet id"));
+        }
+        let each = t.held_bytes() / 4;
+        let inflight = |t: &SessionTable| -> Vec<u16> {
+            t.get(sid)
+                .unwrap()
+                .inflight()
+                .map(|m| m.packet_id)
+                .collect()
+        };
+        assert!(
+            !t.acknowledge(sid, ids[1], Awaiting::Pubcomp),
+            "not awaiting PUBCOMP"
+        );
+        for (n, &i) in [2, 0, 3, 1].iter().enumerate() {
+            assert!(t.acknowledge(sid, ids[i], Awaiting::Puback));
+            assert!(
+                !t.acknowledge(sid, ids[i], Awaiting::Puback),
+                "acknowledged once"
+            );
+            assert!(!inflight(&t).contains(&ids[i]));
+            assert_eq!(inflight(&t).len(), 3 - n);
+            assert_eq!(t.held_bytes(), each * (3 - n));
+        }
+    }
+
+    #[test]
     fn persistent_sessions_journal_their_changes_clean_ones_do_not() {
         let mut t = SessionTable::new(true);
         let clean = t.create("c", 0);

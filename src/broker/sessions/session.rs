@@ -394,7 +394,12 @@ impl Session {
             .inflight
             .iter()
             .position(|e| e.packet_id == packet_id && e.state == state)?;
-        let entry = self.inflight.remove(pos)?;
+        // Acknowledgements come in order as a rule [MQTT-4.6.0-2]: the oldest entry,
+        // which `pop_front` takes without `remove`'s general shifting.
+        let entry = match pos {
+            0 => self.inflight.pop_front(),
+            _ => self.inflight.remove(pos),
+        }?;
         self.inflight_bytes -= entry.message.as_ref().map_or(0, Message::budget_size);
         Some(entry)
     }
