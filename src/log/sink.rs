@@ -376,51 +376,67 @@ mod tests {
 
     #[test]
     fn a_stalled_pipe_drops_lines_and_says_so_once_drained() {
+        const NOTICE: &str = "log lines dropped: stdout was not being read";
         let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
         let sink = Sink::spawn(Kind::Stdout, Output::File(File::from(write_end)), &format())
             .expect("spawn");
-        let line = "x".repeat(99);
-        // The writer is running before the flood (however slowly its thread starts, as
-        // under qemu): lines are dropped only once the pipe and the buffer are full, and
-        // none is taken after that.
-        sink.push_line(&line);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        assert!(sink.queue.wait_written(deadline), "the writer runs");
+        // Numbered 100-byte lines, so that the output says which were dropped.
+        let line = |i: usize| format!("{i:05} {}", "x".repeat(93));
         let before = dropped_lines();
-        // Far more than the pipe (64 KiB) and the buffer take: every push returns at
-        // once; the ones that do not fit are counted.
+        // Far more than the pipe (64 KiB), the batch being written and the buffer (16 KiB
+        // each) take while nobody reads: every push returns at once; the ones that do not
+        // fit are counted.
         let started = Instant::now();
-        for _ in 0..3000 {
-            sink.push_line(&line);
+        for i in 0..3000 {
+            sink.push_line(&line(i));
         }
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(dropped_lines() > before);
         drop(sink);
-        // Drained: what fitted, then the notice, then the end (the writer closed the pipe).
+        // Drained (the writer closes the pipe at the end).
         let mut text = String::new();
         File::from(read_end)
             .read_to_string(&mut text)
             .expect("read the pipe");
-        let last = text.lines().last().expect("lines");
-        assert!(
-            last.ends_with("log lines dropped: stdout was not being read"),
-            "{last}"
-        );
-        let written = text.lines().filter(|l| *l == line).count();
-        // Usually one notice; more if the writer was slow to start and lines were
-        // dropped before the pipe filled.
-        let dropped: usize = text
-            .lines()
-            .filter(|l| l.ends_with("log lines dropped: stdout was not being read"))
-            .map(|l| {
-                l.split(' ')
-                    .next()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .expect("a count")
+        let lines: Vec<&str> = text.lines().collect();
+        let notices: Vec<(usize, usize)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.ends_with(NOTICE))
+            .map(|(at, l)| {
+                let n = l.split(' ').next().and_then(|n| n.parse().ok());
+                (at, n.expect("a count"))
             })
-            .sum();
+            .collect();
+        let written: Vec<(usize, usize)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.ends_with(NOTICE))
+            .map(|(at, l)| (at, l[..5].parse().expect("a numbered line")))
+            .collect();
+        // In order, each at most once, and every line either written or counted: however
+        // the writer thread was scheduled (it may have run between the first drops and
+        // the last pushes, which then fitted again).
+        assert!(written.windows(2).all(|w| w[0].1 < w[1].1), "in order");
+        for &(at, i) in &written {
+            assert_eq!(lines[at], line(i));
+        }
+        let dropped: usize = notices.iter().map(|&(_, n)| n).sum();
         assert!(dropped > 0);
-        assert_eq!(written + dropped, 3001);
+        assert_eq!(written.len() + dropped, 3000);
+        // Said once drained: a notice follows every line pushed before the last one
+        // dropped.
+        let last_dropped = (0..3000)
+            .rev()
+            .find(|i| written.binary_search_by_key(i, |&(_, n)| n).is_err())
+            .expect("a line was dropped");
+        let told_at = notices.last().expect("a notice").0;
+        assert!(
+            written
+                .iter()
+                .all(|&(at, i)| i > last_dropped || at < told_at),
+            "a line pushed before the last drop comes after the last notice"
+        );
     }
 
     #[test]
