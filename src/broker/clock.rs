@@ -154,7 +154,8 @@ impl Clock {
         self.convert(now).1
     }
 
-    /// The instant of `t` (the broker's start for a tick before it).
+    /// The instant of `t` (the broker's start for a tick before it), for tests.
+    #[cfg(test)]
     pub fn instant(&self, t: Tick) -> Instant {
         self.epoch + Duration::from_millis(t.ms().saturating_sub(ORIGIN_MS))
     }

@@ -28,19 +28,17 @@ impl Broker {
     /// times its sleep with [`Broker::wait_until`] and [`Broker::is_due`]: integers on
     /// the broker's clock, no `Instant` arithmetic.
     pub fn next_tick(&self) -> Option<Tick> {
-        let stall = match self.stalled.is_empty() {
-            true => None,
-            false => self
-                .stalled
-                .iter()
-                .map(|p| self.clock.stamp(p.since + self.limits.max_publisher_stall))
-                .min(),
-        };
+        let stall = self
+            .stalled
+            .iter()
+            .map(|p| self.clock.stamp(p.since + self.limits.max_publisher_stall))
+            .min();
         earliest(earliest(self.timers.next(), self.sys_next), stall)
     }
 
-    /// [`Broker::next_tick`] as an instant.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// [`Broker::next_tick`] as an instant, for tests that drive the core by instants.
+    #[cfg(test)]
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.next_tick().map(|t| self.clock.instant(t))
     }
 
@@ -94,15 +92,12 @@ impl Broker {
         // is closed at most a second after its connect timeout, 1.5 x its keep-alive or
         // its slow-consumer timeout).
         let Some(c) = self.conn_mut(conn) else { return };
-        // Armed by then already (asked before rounding, which a timer due no later than
-        // `at` is due before too): the common case, once per frame into an empty outbox.
-        if c.timer_at.is_some_and(|t| t <= at) {
+        // Armed by then already? Asked of `at` first, which answers the common case (once
+        // per frame into an empty outbox) without the rounding's division.
+        if c.timer_at.is_some_and(|t| t <= at || t <= at.ceil_second()) {
             return;
         }
         let at = at.ceil_second();
-        if c.timer_at.is_some_and(|t| t <= at) {
-            return;
-        }
         c.timer_at = Some(at);
         let generation = c.generation;
         self.timers.push(at, Owner::Conn(conn, generation));

@@ -129,10 +129,10 @@ impl Broker {
         }
     }
 
-    /// Queues `frame` for `conn`: the one door into an outbox for everything but the
-    /// messages [`Broker::deliver_now`] moves there. Looks the connection up once; reads
-    /// the clock only for a frame that starts the outbox (the slow-consumer timer runs
-    /// from it).
+    /// Queues `frame` for `conn`: control packets and re-sent messages (a session's
+    /// messages are moved into the outbox by [`Broker::deliver_now`] and
+    /// [`Broker::pump`]). Looks the connection up once; reads the clock only for a frame
+    /// that starts the outbox (the slow-consumer timer runs from it).
     pub(super) fn push_frame(&mut self, conn: ConnId, frame: Frame, now: Instant) {
         let Some(c) = self.conns.get_mut(conn).and_then(Option::as_mut) else {
             return;

@@ -375,11 +375,8 @@ impl SessionTable {
         if s.conn().is_none() && !s.is_clean() && s.offline_since().is_some() {
             self.offline -= 1;
         }
-        let hash = self
-            .id_hashes
-            .get(sid as usize)
-            .copied()
-            .unwrap_or_default();
+        // Kept beside the slab entry just taken: the same index is in bounds.
+        let hash = self.id_hashes[sid as usize];
         self.by_client_id.remove(u64::from(hash), |id| id == sid);
         self.free.push(sid);
         Some(s)
