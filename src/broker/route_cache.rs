@@ -237,9 +237,18 @@ mod tests {
     #[test]
     fn large_matches_and_long_topics_are_not_kept() {
         let mut cache = RouteCache::default();
+        // At the limits: kept.
+        let most: Vec<Subscriber> = (0..MAX_SUBSCRIBERS as u32).map(sub).collect();
+        cache.put(slot("fan/out"), "fan/out", 1, &most);
+        assert_eq!(cache.get(slot("fan/out"), "fan/out", 1), Some(&most[..]));
+        let longest = "t".repeat(MAX_TOPIC);
+        cache.put(slot(&longest), &longest, 1, &[sub(1)]);
+        assert_eq!(cache.get(slot(&longest), &longest, 1), Some(&[sub(1)][..]));
+        // One past them: not kept (the fan-out's earlier entry is of generation 1; a
+        // put of generation 2 that is refused leaves no entry of generation 2).
         let many: Vec<Subscriber> = (0..=MAX_SUBSCRIBERS as u32).map(sub).collect();
-        cache.put(slot("fan/out"), "fan/out", 1, &many);
-        assert_eq!(cache.get(slot("fan/out"), "fan/out", 1), None);
+        cache.put(slot("fan/out"), "fan/out", 2, &many);
+        assert_eq!(cache.get(slot("fan/out"), "fan/out", 2), None);
         let long = "t".repeat(MAX_TOPIC + 1);
         cache.put(slot(&long), &long, 1, &[sub(1)]);
         assert_eq!(cache.get(slot(&long), &long, 1), None);
